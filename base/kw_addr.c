@@ -1,0 +1,46 @@
+/* kw_addr: address text and prefix matching (see kw_addr.h). */
+#include "kw_addr.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+char *kw_addr_str(const struct kw_addr *x, char *buf, size_t len)
+{
+    if (x->family == 4)
+        inet_ntop(AF_INET, x->a, buf, (socklen_t)len);
+    else if (x->family == 6)
+        inet_ntop(AF_INET6, x->a, buf, (socklen_t)len);
+    else if (len)
+        buf[0] = 0;
+    return buf;
+}
+
+bool kw_addr_parse(const char *s, struct kw_addr *out)
+{
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, s, out->a) == 1) {
+        out->family = 4;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s, out->a) == 1) {
+        out->family = 6;
+        return true;
+    }
+    return false;
+}
+
+bool kw_addr_in_prefix(const struct kw_addr *x, const struct kw_addr *net, unsigned prefix)
+{
+    if (x->family != net->family)
+        return false;
+    unsigned max = x->family == 4 ? 32 : 128;
+    if (prefix > max)
+        return false;
+    unsigned full = prefix / 8, rem = prefix % 8;
+    if (memcmp(x->a, net->a, full) != 0)
+        return false;
+    if (rem == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rem));
+    return (x->a[full] & mask) == (net->a[full] & mask);
+}

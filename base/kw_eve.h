@@ -1,0 +1,34 @@
+/* kw_eve: the EVE JSON line writer (file or stdout) shared by every module
+ * that emits records. One record per line, flushed per batch; a mutex makes
+ * it safe to call from the packet thread and the alert thread. Also builds
+ * the common header of flow-bound records. */
+#ifndef KW_EVE_H
+#define KW_EVE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "kw_err.h"
+#include "kw_time.h"
+#include "kw_txn.h"
+
+struct kw_eve;
+
+/* path "-" is stdout. The directory must exist. */
+enum kw_err kw_eve_open(const char *path, struct kw_eve **out) KW_WUR;
+void kw_eve_close(struct kw_eve *e);
+/* Writes and releases the caller's reference to rec. NULL e: just releases. */
+void kw_eve_write(struct kw_eve *e, json_t *rec);
+void kw_eve_flush(struct kw_eve *e);
+
+/* {"timestamp":..,"flow_id":..,"event_type":..,"src_ip":..,...,"tunnel":..}
+ * for a transaction. New reference. */
+json_t *kw_eve_txn_header(const struct kw_txn *t, const char *event_type, kw_ts ts);
+/* The "http", "credential" and "identity" objects of a transaction; each
+ * a new reference, credential/identity NULL when absent. */
+json_t *kw_eve_http_obj(const struct kw_txn *t);
+json_t *kw_eve_cred_obj(const struct kw_txn *t);
+json_t *kw_eve_identity_obj(const struct kw_txn *t);
+const char *kw_tunnel_type_name(unsigned type);
+
+#endif

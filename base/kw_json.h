@@ -1,0 +1,21 @@
+/* kw_json: helpers for building EVE records with jansson from network
+ * bytes. jansson refuses invalid UTF-8, so network strings go through
+ * kw_json_bytes(), which escapes bytes that are not valid UTF-8 as \xNN
+ * text (Suricata prints them the same way). */
+#ifndef KW_JSON_H
+#define KW_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* New reference; never NULL unless out of memory. */
+json_t *kw_json_bytes(const uint8_t *p, size_t len);
+
+/* Set obj[key] to kw_json_bytes(p,len); no-op when p is NULL. */
+void kw_json_set_bytes(json_t *obj, const char *key, const uint8_t *p, size_t len);
+
+/* Dump one record as a single line + '\n' to f. Returns 0 or -1. */
+int kw_json_write_line(json_t *rec, void *file /* FILE* */);
+
+#endif

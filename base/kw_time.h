@@ -1,0 +1,23 @@
+/* kw_time: packet time. Analysis never reads the wall clock; it takes
+ * time from packets as microseconds since the Unix epoch (kw_ts). */
+#ifndef KW_TIME_H
+#define KW_TIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int64_t kw_ts; /* microseconds since 1970-01-01T00:00:00Z */
+
+#define KW_TS_SEC(s) ((kw_ts)(s) * 1000000)
+
+/* EVE timestamp "2026-03-28T02:13:05.123456+0000" (UTC). buf >= 32 bytes.
+ * Returns buf. */
+char *kw_ts_format(kw_ts ts, char *buf, size_t len);
+
+/* RFC 3339 UTC "2026-03-28T02:13:05Z" (seconds). buf >= 24. */
+char *kw_ts_format_rfc3339(kw_ts ts, char *buf, size_t len);
+
+/* Wall clock, for the main loop and alert delivery only. */
+kw_ts kw_ts_wall(void);
+
+#endif

@@ -1,0 +1,110 @@
+/* kw_txn: the compact, self-contained record of one HTTP transaction after
+ * parsing and attribution. It is the boundary between the packet path
+ * (workers) and the judge, the audit trail and the alerts: it owns all its
+ * bytes (fixed, bounded buffers; longer values are cut and flagged), so it
+ * can cross a queue and outlive the stream buffers it came from.
+ *
+ * It never holds a secret: the credential is a fingerprint and a hint. */
+#ifndef KW_TXN_H
+#define KW_TXN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kw_addr.h"
+#include "kw_time.h"
+
+/* Flags on a transaction; X(enum suffix, EVE name). */
+#define KW_TXN_FLAGS(X)                                                      \
+    X(NO_RESPONSE, "no_response")          /* request seen, response missing */ \
+    X(NO_REQUEST, "no_request")            /* response without its request */ \
+    X(GAP_REQUEST, "gap_in_request")       /* loss inside the request */       \
+    X(GAP_RESPONSE, "gap_in_response")     /* loss inside the response */      \
+    X(RESYNC, "resynchronised")            /* parser skipped to this message */ \
+    X(TRUNCATED_FIELD, "field_truncated")  /* a value was cut to fit */        \
+    X(PATH_ENCODED_SLASH, "path_encoded_slash") /* %2f or %5c in path */       \
+    X(PATH_DOT_SEGMENTS, "path_dot_segments")                                  \
+    X(PATH_DOUBLE_SLASH, "path_double_slash")                                  \
+    X(PATH_NUL, "path_nul")                                                    \
+    X(PATH_BAD_ENCODING, "path_bad_encoding")                                  \
+    X(PATH_PERCENT_ENCODED, "path_percent_encoded") /* unreserved chars encoded */ \
+    X(UPGRADE, "upgrade")                  /* Upgrade/WebSocket: parsing stopped */ \
+    X(CONNECT, "connect")                  /* CONNECT tunnel: parsing stopped */ \
+    X(EXPECT_100, "expect_100")                                                \
+    X(PIPELINED, "pipelined")                                                  \
+    X(PARSE_ERROR, "parse_error")                                              \
+    X(BODY_TRUNCATED, "body_truncated")    /* connection ended inside the body */ \
+    X(HTTP09, "http09")
+
+enum kw_txn_flag_bit {
+#define KW_TXN_FLAG_BIT(n, s) KW_TXN_BIT_##n,
+    KW_TXN_FLAGS(KW_TXN_FLAG_BIT)
+#undef KW_TXN_FLAG_BIT
+    KW_TXN_BIT__COUNT
+};
+#define KW_TXN_F(n) (UINT32_C(1) << KW_TXN_BIT_##n)
+
+enum kw_cred_kind {
+    KW_CRED_NONE = 0,
+    KW_CRED_BEARER,  /* opaque bearer token */
+    KW_CRED_JWT,     /* bearer (or key) that is a JWT */
+    KW_CRED_BASIC,   /* identified by user name; password never kept */
+    KW_CRED_API_KEY, /* header or query parameter */
+    KW_CRED_OTHER,   /* Authorization scheme we do not decode (Digest, ...) */
+};
+
+struct kw_jwt_claims {
+    char iss[256];
+    char sub[256];
+    char aud[256];
+    char client_id[128]; /* client_id, or azp when client_id is absent */
+    char alg[16];
+    int64_t exp, iat;    /* valid when has_exp / has_iat */
+    bool has_exp, has_iat;
+};
+
+struct kw_cred {
+    uint8_t kind;            /* enum kw_cred_kind */
+    char source[64];         /* where found: "header:Authorization", "query:api_key" */
+    char fingerprint[72];    /* "sha256:<64 hex>" of the secret; for Basic, of the user name */
+    char hint[40];           /* redacted: "sk_l…9f2c", Basic: user name */
+    char basic_user[128];    /* Basic only */
+    struct kw_jwt_claims jwt; /* KW_CRED_JWT only */
+};
+
+struct kw_identity_ref {
+    char id[64];   /* empty when no identity claims the credential */
+    char name[128];
+    char kind[16]; /* contractor | employee | service */
+};
+
+struct kw_txn {
+    uint64_t flow_id;
+    kw_ts ts;        /* request start (packet time); response time when no request */
+    kw_ts resp_ts;   /* 0 when no response */
+    struct kw_addr src, dst;
+    uint16_t sport, dport;
+    uint8_t tunnel_type; /* enum dec_tunnel_type values */
+    uint32_t tunnel_id;
+    uint16_t vlan;
+
+    char method[24];
+    char protocol[16];     /* "HTTP/1.1" */
+    char hostname[256];
+    char url[2048];        /* raw request target, as sent */
+    char path[2048];       /* normalised path (no query) */
+    char template_[512];   /* endpoint template "/v1/orders/{id}" */
+    char user_agent[256];
+    int status;            /* 0 when no response */
+    uint64_t resp_len;     /* response body bytes */
+    uint64_t req_len;      /* request body bytes */
+    uint32_t flags;        /* KW_TXN_F(...) */
+
+    struct kw_cred cred;
+    struct kw_identity_ref identity;
+};
+
+/* EVE name of a flag bit; NULL past the end. */
+const char *kw_txn_flag_name(unsigned bit);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package keywarden needs to build, test and
+# benchmark. Idempotent; needs root (or sudo). Set KW_SKIP_APT=1 to skip.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  # libraries
+  libpcap-dev libndpi-dev libsqlite3-dev libcurl4-openssl-dev libfyaml-dev
+  libjansson-dev libssl-dev zlib1g-dev
+  # tests: unit framework, differential oracle, peers and test rig
+  libcmocka-dev libhtp-dev tshark tcpdump tcpreplay tcpflow httpry
+  python3 python3-scapy sqlite3 iproute2 procps
+)
+
+if [ "${KW_SKIP_APT:-0}" = 1 ]; then
+  exit 0
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "setup: installing ${missing[*]}"
+# tshark asks whether non-root users may capture; answer no, non-interactively.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

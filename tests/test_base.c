@@ -1,0 +1,94 @@
+/* Tests of the base layer: JSON escaping of network bytes, addresses and
+ * prefixes, timestamps, the bounds-checked reader. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kw_addr.h"
+#include "kw_json.h"
+#include "kw_rd.h"
+#include "kw_time.h"
+
+static void test_json_bytes(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"abc", 3, "abc"},
+        {"a\x00" "b", 3, "a\\x00b"},
+        {"\xff\xfe", 2, "\\xff\\xfe"},
+        {"caf\xc3\xa9", 5, "caf\xc3\xa9"},
+        {"\xc3", 1, "\\xc3"},         /* cut sequence */
+        {"\xe0\x80\x80", 3, "\\xe0\\x80\\x80"}, /* overlong */
+        {"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"}, /* surrogate */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *s = kw_json_bytes((const uint8_t *)cases[i].in, cases[i].len);
+        assert_non_null(s);
+        assert_string_equal(json_string_value(s), cases[i].want);
+        json_decref(s);
+    }
+}
+
+static void test_addr_prefix(void **state)
+{
+    struct kw_addr a, n;
+    assert_true(kw_addr_parse("203.0.113.5", &a));
+    assert_true(kw_addr_parse("203.0.113.0", &n));
+    assert_true(kw_addr_in_prefix(&a, &n, 29));
+    assert_true(kw_addr_parse("203.0.113.9", &a));
+    assert_false(kw_addr_in_prefix(&a, &n, 29));
+    assert_true(kw_addr_in_prefix(&a, &n, 0));
+    assert_true(kw_addr_parse("2001:db8::1", &a));
+    assert_true(kw_addr_parse("2001:db8::", &n));
+    assert_true(kw_addr_in_prefix(&a, &n, 48));
+    assert_false(kw_addr_in_prefix(&a, &n, 129));
+    assert_true(kw_addr_parse("203.0.113.0", &n));
+    assert_false(kw_addr_in_prefix(&a, &n, 8)); /* family mismatch */
+    assert_false(kw_addr_parse("300.1.1.1", &a));
+    char buf[64];
+    assert_true(kw_addr_parse("::ffff:1.2.3.4", &a));
+    assert_string_equal(kw_addr_str(&a, buf, sizeof buf), "::ffff:1.2.3.4");
+}
+
+static void test_ts_format(void **state)
+{
+    char buf[40];
+    /* 2026-03-28T02:13:05.123456Z */
+    kw_ts ts = KW_TS_SEC(1774663985) + 123456;
+    assert_string_equal(kw_ts_format(ts, buf, sizeof buf), "2026-03-28T02:13:05.123456+0000");
+    assert_string_equal(kw_ts_format_rfc3339(ts, buf, sizeof buf), "2026-03-28T02:13:05Z");
+    assert_string_equal(kw_ts_format(-1, buf, sizeof buf), "1969-12-31T23:59:59.999999+0000");
+}
+
+static void test_reader(void **state)
+{
+    const uint8_t b[] = {0x12, 0x34, 0x56, 0x78, 0x9a};
+    struct kw_rd r;
+    kw_rd_init(&r, b, sizeof b);
+    assert_int_equal(kw_rd_be16(&r), 0x1234);
+    assert_int_equal(kw_rd_le16(&r), 0x7856);
+    assert_true(kw_rd_ok(&r));
+    assert_int_equal(kw_rd_be32(&r), 0); /* only one byte left */
+    assert_false(kw_rd_ok(&r));
+    assert_int_equal(kw_rd_left(&r), 0);
+    assert_int_equal(kw_rd_u8(&r), 0);   /* stays bad */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_bytes),
+        cmocka_unit_test(test_addr_prefix),
+        cmocka_unit_test(test_ts_format),
+        cmocka_unit_test(test_reader),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
