@@ -40,7 +40,7 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: keywarden COMMAND [OPTIONS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    for (size_t i = 0; commands[i].name; i++)
         fprintf(f, "  keywarden %s\n", commands[i].usage);
     fprintf(f, "\nkeywarden COMMAND --help for details. Exit codes: 0 ok, 1 runtime failure, "
                "2 usage/config/rules.\n");
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         printf("keywarden %s\n", KW_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    for (size_t i = 0; commands[i].name; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "keywarden: unknown command \"%s\"\n\n", argv[1]);
