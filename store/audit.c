@@ -1,0 +1,499 @@
+/* audit: the audit trail writer and its queries (see audit.h).
+ *
+ * The ring is single-consumer: the writer reads slots [head, head+n)
+ * without the lock while producers only ever write past head+count, so a
+ * batch is written straight from the ring without a copy. */
+#include "audit.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kw_log.h"
+#include "store.h"
+
+/* One queued row: the kw_txn fields the trail keeps, nothing else. */
+struct audit_rec {
+    kw_ts ts;
+    uint64_t flow_id, req_len, resp_len;
+    uint32_t flags;
+    int status;
+    struct kw_addr src, dst;
+    uint16_t sport, dport;
+    uint8_t cred_kind;
+    char identity[64];
+    char fingerprint[72];
+    char hint[40];
+    char method[24];
+    char host[256];
+    char path[2048];
+    char tmpl[512];
+};
+
+struct audit {
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    kw_ts retention, retention_every, newest, last_retention;
+    unsigned batch_max, cap;
+    struct audit_rec *ring;
+
+    pthread_mutex_t mu;
+    pthread_cond_t have_work, done_cond;
+    pthread_t writer;
+    bool stop, started;
+    unsigned head, count;
+    uint64_t done; /* written + errors, for audit_flush */
+    struct audit_stats st;
+};
+
+static const char *const audit_steps[] = {
+    /* v1 */
+    "CREATE TABLE audit("
+    " id INTEGER PRIMARY KEY,"
+    " ts INTEGER NOT NULL,"       /* µs since epoch, packet time */
+    " identity TEXT NOT NULL,"    /* '' when unattributed */
+    " fingerprint TEXT NOT NULL," /* 'sha256:..' or '' */
+    " cred_kind INTEGER NOT NULL,"
+    " cred_hint TEXT NOT NULL," /* redacted hint, never the secret */
+    " src_ip TEXT NOT NULL, src_port INTEGER NOT NULL,"
+    " dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL,"
+    " method TEXT NOT NULL, host TEXT NOT NULL,"
+    " path TEXT NOT NULL," /* normalised, no query */
+    " template TEXT NOT NULL,"
+    " status INTEGER NOT NULL," /* 0 = no response */
+    " req_len INTEGER NOT NULL, resp_len INTEGER NOT NULL,"
+    " flow_id INTEGER NOT NULL, flags INTEGER NOT NULL);"
+    "CREATE INDEX audit_identity_ts ON audit(identity, ts);"
+    "CREATE INDEX audit_fingerprint_ts ON audit(fingerprint, ts);"
+    "CREATE INDEX audit_ts ON audit(ts);",
+};
+
+enum kw_err audit_schema(sqlite3 *db)
+{
+    return store_migrate(db, "audit", audit_steps, sizeof audit_steps / sizeof *audit_steps);
+}
+
+static void cpy(char *dst, size_t n, const char *src)
+{
+    size_t l = strnlen(src, n - 1);
+    memcpy(dst, src, l);
+    dst[l] = 0;
+}
+
+void audit_record(struct audit *a, const struct kw_txn *t)
+{
+    if (!t->cred.fingerprint[0] && !t->identity.id[0]) {
+        pthread_mutex_lock(&a->mu);
+        a->st.skipped++;
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    if (a->count == a->cap) {
+        a->st.dropped++;
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    struct audit_rec *r = &a->ring[(a->head + a->count) % a->cap];
+    r->ts = t->ts;
+    r->flow_id = t->flow_id;
+    r->req_len = t->req_len;
+    r->resp_len = t->resp_len;
+    r->flags = t->flags;
+    r->status = t->status;
+    r->src = t->src;
+    r->dst = t->dst;
+    r->sport = t->sport;
+    r->dport = t->dport;
+    r->cred_kind = t->cred.kind;
+    cpy(r->identity, sizeof r->identity, t->identity.id);
+    cpy(r->fingerprint, sizeof r->fingerprint, t->cred.fingerprint);
+    cpy(r->hint, sizeof r->hint, t->cred.hint);
+    cpy(r->method, sizeof r->method, t->method);
+    cpy(r->host, sizeof r->host, t->hostname);
+    cpy(r->path, sizeof r->path, t->path);
+    /* Second guard against secrets: a query never reaches the table even
+     * if a caller put the raw target in path. */
+    char *q = strchr(r->path, '?');
+    if (q) *q = 0;
+    cpy(r->tmpl, sizeof r->tmpl, t->template_);
+    a->count++;
+    a->st.queued++;
+    pthread_cond_signal(&a->have_work);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r)
+{
+    char src[64], dst[64];
+    sqlite3_bind_int64(s, 1, r->ts);
+    sqlite3_bind_text(s, 2, r->identity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, r->cred_kind);
+    sqlite3_bind_text(s, 5, r->hint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, kw_addr_str(&r->src, src, sizeof src), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 7, r->sport);
+    sqlite3_bind_text(s, 8, kw_addr_str(&r->dst, dst, sizeof dst), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 9, r->dport);
+    sqlite3_bind_text(s, 10, r->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 11, r->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 12, r->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, r->tmpl, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 14, r->status);
+    sqlite3_bind_int64(s, 15, (sqlite3_int64)r->req_len);
+    sqlite3_bind_int64(s, 16, (sqlite3_int64)r->resp_len);
+    sqlite3_bind_int64(s, 17, (sqlite3_int64)r->flow_id);
+    sqlite3_bind_int64(s, 18, r->flags);
+}
+
+/* Inserts ring slots [start, start+n) in one transaction. Returns rows
+ * written (n or 0). */
+static unsigned write_batch(struct audit *a, unsigned start, unsigned n, kw_ts *newest)
+{
+    if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto fail;
+    for (unsigned i = 0; i < n; i++) {
+        const struct audit_rec *r = &a->ring[(start + i) % a->cap];
+        bind_rec(a->ins, r);
+        int rc = sqlite3_step(a->ins);
+        sqlite3_reset(a->ins);
+        if (rc != SQLITE_DONE) goto rollback;
+        if (r->ts > *newest) *newest = r->ts;
+    }
+    if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return n;
+rollback:
+    kw_err_log("audit: batch of %u rows lost: %s", n, sqlite3_errmsg(a->db));
+    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+    return 0;
+fail:
+    kw_err_log("audit: batch of %u rows lost: %s", n, sqlite3_errmsg(a->db));
+    return 0;
+}
+
+/* Deletes rows older than the retention, measured from the newest row
+ * (packet time: a replayed capture keeps its own history). */
+static uint64_t apply_retention(struct audit *a)
+{
+    if (a->newest - a->last_retention < a->retention_every) return 0;
+    a->last_retention = a->newest;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(a->db, "DELETE FROM audit WHERE ts < ?", -1, &s, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(s, 1, a->newest - a->retention);
+    uint64_t n = 0;
+    if (sqlite3_step(s) == SQLITE_DONE)
+        n = (uint64_t)sqlite3_changes(a->db);
+    else
+        kw_err_log("audit: retention failed: %s", sqlite3_errmsg(a->db));
+    sqlite3_finalize(s);
+    return n;
+}
+
+static void *writer_main(void *arg)
+{
+    struct audit *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (a->count == 0 && !a->stop)
+            pthread_cond_wait(&a->have_work, &a->mu);
+        if (a->count == 0 && a->stop) break;
+        unsigned start = a->head, n = a->count < a->batch_max ? a->count : a->batch_max;
+        pthread_mutex_unlock(&a->mu);
+
+        kw_ts newest = a->newest;
+        unsigned ok = write_batch(a, start, n, &newest);
+        a->newest = newest;
+        uint64_t expired = ok ? apply_retention(a) : 0;
+
+        pthread_mutex_lock(&a->mu);
+        a->head = (a->head + n) % a->cap;
+        a->count -= n;
+        a->done += n;
+        a->st.written += ok;
+        a->st.errors += n - ok;
+        a->st.batches += ok ? 1 : 0;
+        a->st.expired += expired;
+        pthread_cond_broadcast(&a->done_cond);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+static const char insert_sql[] =
+    "INSERT INTO audit(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
+    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+enum kw_err audit_new(const struct audit_config *c, struct audit **out)
+{
+    struct audit *a = calloc(1, sizeof *a);
+    if (!a) return KW_E_NOMEM;
+    a->retention = c->retention > 0 ? c->retention : AUDIT_DEFAULT_RETENTION;
+    a->retention_every = c->retention_every > 0 ? c->retention_every : KW_TS_SEC(3600);
+    a->batch_max = c->batch_max ? c->batch_max : AUDIT_DEFAULT_BATCH_MAX;
+    a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
+    a->ring = calloc(a->cap, sizeof *a->ring);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->have_work, NULL);
+    pthread_cond_init(&a->done_cond, NULL);
+    enum kw_err e = KW_E_NOMEM;
+    if (!a->ring) goto fail;
+    e = store_db_open(c->db_path ? c->db_path : AUDIT_DEFAULT_DB, &a->db);
+    if (e != KW_E_OK) goto fail;
+    e = audit_schema(a->db);
+    if (e != KW_E_OK) goto fail;
+    e = audit_newest(a->db, &a->newest);
+    if (e != KW_E_OK) goto fail;
+    a->last_retention = a->newest - a->retention_every; /* first batch applies it */
+    if (sqlite3_prepare_v3(a->db, insert_sql, -1, SQLITE_PREPARE_PERSISTENT, &a->ins, NULL) !=
+        SQLITE_OK) {
+        kw_err_log("audit: %s", sqlite3_errmsg(a->db));
+        e = KW_E_DB;
+        goto fail;
+    }
+    if (pthread_create(&a->writer, NULL, writer_main, a) != 0) {
+        e = KW_E_NOMEM;
+        goto fail;
+    }
+    a->started = true;
+    *out = a;
+    return KW_E_OK;
+fail:
+    audit_destroy(a);
+    return e;
+}
+
+void audit_flush(struct audit *a)
+{
+    pthread_mutex_lock(&a->mu);
+    uint64_t target = a->st.queued;
+    while (a->done < target)
+        pthread_cond_wait(&a->done_cond, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void audit_destroy(struct audit *a)
+{
+    if (!a) return;
+    if (a->started) {
+        pthread_mutex_lock(&a->mu);
+        a->stop = true;
+        pthread_cond_signal(&a->have_work);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->writer, NULL);
+    }
+    sqlite3_finalize(a->ins);
+    if (a->db) store_db_close(a->db);
+    pthread_cond_destroy(&a->have_work);
+    pthread_cond_destroy(&a->done_cond);
+    pthread_mutex_destroy(&a->mu);
+    free(a->ring);
+    free(a);
+}
+
+void audit_get_stats(struct audit *a, struct audit_stats *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = a->st;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- queries ---- */
+
+enum kw_err audit_newest(sqlite3 *db, kw_ts *out)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT max(ts) FROM audit", -1, &s, NULL) != SQLITE_OK) {
+        kw_err_log("audit: %s", sqlite3_errmsg(db));
+        return KW_E_DB;
+    }
+    enum kw_err e = KW_E_DB;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+        e = KW_E_OK;
+    }
+    sqlite3_finalize(s);
+    return e;
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *dst, size_t n)
+{
+    const char *v = (const char *)sqlite3_column_text(s, i);
+    cpy(dst, n, v ? v : "");
+}
+
+static void row_to_txn(sqlite3_stmt *s, struct kw_txn *t)
+{
+    char ip[64];
+    memset(t, 0, sizeof *t);
+    t->ts = sqlite3_column_int64(s, 0);
+    col_text(s, 1, t->identity.id, sizeof t->identity.id);
+    col_text(s, 2, t->cred.fingerprint, sizeof t->cred.fingerprint);
+    t->cred.kind = (uint8_t)sqlite3_column_int(s, 3);
+    col_text(s, 4, t->cred.hint, sizeof t->cred.hint);
+    col_text(s, 5, ip, sizeof ip);
+    if (!kw_addr_parse(ip, &t->src)) memset(&t->src, 0, sizeof t->src);
+    t->sport = (uint16_t)sqlite3_column_int(s, 6);
+    col_text(s, 7, ip, sizeof ip);
+    if (!kw_addr_parse(ip, &t->dst)) memset(&t->dst, 0, sizeof t->dst);
+    t->dport = (uint16_t)sqlite3_column_int(s, 8);
+    col_text(s, 9, t->method, sizeof t->method);
+    col_text(s, 10, t->hostname, sizeof t->hostname);
+    col_text(s, 11, t->path, sizeof t->path);
+    col_text(s, 12, t->template_, sizeof t->template_);
+    t->status = sqlite3_column_int(s, 13);
+    t->req_len = (uint64_t)sqlite3_column_int64(s, 14);
+    t->resp_len = (uint64_t)sqlite3_column_int64(s, 15);
+    t->flow_id = (uint64_t)sqlite3_column_int64(s, 16);
+    t->flags = (uint32_t)sqlite3_column_int64(s, 17);
+}
+
+/* Builds the WHERE clause; binds follow the same order in bind_query(). */
+static void build_query(const struct audit_query *q, char *sql, size_t n)
+{
+    const char *cols = "ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,dst_ip,"
+                       "dst_port,method,host,path,template,status,req_len,resp_len,flow_id,"
+                       "flags,id";
+    char where[512] = "1";
+    size_t w = 1;
+    if (q->identity) w += (size_t)snprintf(where + w, sizeof where - w, " AND identity=?");
+    if (q->fingerprint) w += (size_t)snprintf(where + w, sizeof where - w, " AND fingerprint=?");
+    if (q->path_glob) w += (size_t)snprintf(where + w, sizeof where - w, " AND path GLOB ?");
+    if (q->since) w += (size_t)snprintf(where + w, sizeof where - w, " AND ts>=?");
+    if (q->until) w += (size_t)snprintf(where + w, sizeof where - w, " AND ts<?");
+    if (q->status_class > 0)
+        w += (size_t)snprintf(where + w, sizeof where - w, " AND status BETWEEN ? AND ?");
+    else if (q->status_class < 0)
+        snprintf(where + w, sizeof where - w, " AND status=0");
+    if (q->limit) /* the newest `limit` rows, shown oldest first */
+        snprintf(sql, n,
+                 "SELECT * FROM (SELECT %s FROM audit WHERE %s ORDER BY ts DESC, id DESC "
+                 "LIMIT ?) ORDER BY ts, id",
+                 cols, where);
+    else
+        snprintf(sql, n, "SELECT %s FROM audit WHERE %s ORDER BY ts, id", cols, where);
+}
+
+static void bind_query(sqlite3_stmt *s, const struct audit_query *q)
+{
+    int i = 1;
+    if (q->identity) sqlite3_bind_text(s, i++, q->identity, -1, SQLITE_STATIC);
+    if (q->fingerprint) sqlite3_bind_text(s, i++, q->fingerprint, -1, SQLITE_STATIC);
+    if (q->path_glob) sqlite3_bind_text(s, i++, q->path_glob, -1, SQLITE_STATIC);
+    if (q->since) sqlite3_bind_int64(s, i++, q->since);
+    if (q->until) sqlite3_bind_int64(s, i++, q->until);
+    if (q->status_class > 0) {
+        sqlite3_bind_int(s, i++, q->status_class * 100);
+        sqlite3_bind_int(s, i++, q->status_class * 100 + 99);
+    }
+    if (q->limit) sqlite3_bind_int64(s, i++, q->limit);
+}
+
+enum kw_err audit_query_run(sqlite3 *db, const struct audit_query *q,
+                            void (*row)(void *user, const struct kw_txn *t), void *user)
+{
+    if (q->status_class > 5) return KW_E_INVAL;
+    char sql[1024];
+    build_query(q, sql, sizeof sql);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
+        return KW_E_DB;
+    }
+    bind_query(s, q);
+    struct kw_txn *t = malloc(sizeof *t);
+    if (!t) {
+        sqlite3_finalize(s);
+        return KW_E_NOMEM;
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        row_to_txn(s, t);
+        row(user, t);
+    }
+    free(t);
+    enum kw_err e = KW_E_OK;
+    if (rc != SQLITE_DONE) {
+        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
+        e = KW_E_DB;
+    }
+    sqlite3_finalize(s);
+    return e;
+}
+
+/* ---- time arguments ---- */
+
+static enum kw_err parse_relative(const char *s, kw_ts newest, kw_ts *out)
+{
+    char *end = NULL;
+    long long v = strtoll(s + 1, &end, 10);
+    if (end == s + 1 || v < 0 || v > 100000 || end[0] == 0 || end[1] != 0) return KW_E_INVAL;
+    long long unit;
+    switch (end[0]) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        break;
+    default:
+        return KW_E_INVAL;
+    }
+    *out = newest - KW_TS_SEC(v * unit);
+    return KW_E_OK;
+}
+
+enum kw_err audit_parse_time(const char *s, kw_ts newest, kw_ts *out)
+{
+    if (!s || !*s) return KW_E_INVAL;
+    if (s[0] == '-') return parse_relative(s, newest, out);
+    struct tm tm = {0};
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3 || n != 10)
+        return KW_E_INVAL;
+    const char *p = s + n;
+    long usec = 0, off = 0;
+    if (*p) {
+        if (*p != 'T' && *p != 't' && *p != ' ') return KW_E_INVAL;
+        int m = 0;
+        if (sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &m) != 3 || m != 8)
+            return KW_E_INVAL;
+        p += 1 + m;
+        if (*p == '.') { /* fraction: up to µs kept */
+            long scale = 100000;
+            for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+                usec += scale > 0 ? (*p - '0') * scale : 0;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int hh, mm, k = 0;
+            if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5 || hh > 23 || mm > 59)
+                return KW_E_INVAL;
+            off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+            p += 1 + k;
+        } else {
+            return KW_E_INVAL; /* RFC 3339 requires an offset */
+        }
+        if (*p) return KW_E_INVAL;
+    }
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return KW_E_INVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    *out = KW_TS_SEC((kw_ts)t - off) + usec;
+    return KW_E_OK;
+}

@@ -1,0 +1,103 @@
+/* audit: the audit trail, "every POST, every GET, every failed attempt" of
+ * each identity, kept in SQLite so the team can see what a contractor did
+ * before and after an alert.
+ *
+ * The one thing to know: audit_record() never blocks and never allocates.
+ * It copies the fields it needs into a ring allocated at audit_new(); one
+ * writer thread drains the ring and inserts a batch per SQLite transaction
+ * (DEPENDENCIES.md: ~150k rows/s that way). When the ring is full the
+ * record is dropped and counted (`dropped`), so a slow disk costs audit
+ * rows, never packets.
+ *
+ * What is recorded: every transaction that carries a credential
+ * (fingerprint) or an identity. Anonymous traffic (no credential, no
+ * identity) is counted as `skipped` and not stored: it cannot be
+ * attributed to anyone, and the EVE http records already hold it.
+ *
+ * No secrets: the row keeps the normalised path (kw_txn.path, which has no
+ * query), never the raw request target (kw_txn.url), whose query may carry
+ * `?api_key=...`. As a second guard anything from a '?' on is cut from the
+ * stored path. The credential is stored as its fingerprint and its
+ * redacted hint only. */
+#ifndef KW_AUDIT_H
+#define KW_AUDIT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kw_err.h"
+#include "kw_time.h"
+#include "kw_txn.h"
+
+#define AUDIT_DEFAULT_RETENTION ((kw_ts)90 * 86400 * 1000000)
+#define AUDIT_DEFAULT_BATCH_MAX 1000u
+#define AUDIT_DEFAULT_QUEUE_MAX 4096u
+#define AUDIT_DEFAULT_DB "./keywarden-state/keywarden.db"
+
+struct audit_config {
+    const char *db_path;   /* NULL: AUDIT_DEFAULT_DB */
+    kw_ts retention;       /* 0: AUDIT_DEFAULT_RETENTION (90 days), on packet time */
+    unsigned batch_max;    /* rows per SQLite transaction; 0: 1000 */
+    unsigned queue_max;    /* ring slots (~3.2 KiB each); 0: 4096 */
+    kw_ts retention_every; /* how often (packet time) old rows are deleted; 0: 1 hour */
+};
+
+struct audit;
+
+/* Opens the database (WAL), migrates module "audit", starts the writer. */
+enum kw_err audit_new(const struct audit_config *c, struct audit **out) KW_WUR;
+
+/* Copies the transaction into the ring; non-blocking. Thread-safe. */
+void audit_record(struct audit *a, const struct kw_txn *t);
+
+/* Waits until everything queued so far is written (or failed). */
+void audit_flush(struct audit *a);
+
+/* Flushes, stops the writer, closes the database. NULL is a no-op. */
+void audit_destroy(struct audit *a);
+
+struct audit_stats {
+    uint64_t queued;  /* accepted into the ring */
+    uint64_t written; /* rows committed */
+    uint64_t dropped; /* ring full: not recorded */
+    uint64_t batches; /* SQLite transactions committed */
+    uint64_t skipped; /* no credential and no identity: not an audit event */
+    uint64_t errors;  /* rows lost to a database error (logged) */
+    uint64_t expired; /* rows deleted by retention */
+};
+void audit_get_stats(struct audit *a, struct audit_stats *out);
+
+/* ---- queries, for `keywarden audit` ---- */
+
+/* Every filter is optional (NULL / 0). */
+struct audit_query {
+    const char *identity;    /* identity id; "" matches unattributed rows */
+    const char *fingerprint; /* "sha256:..." */
+    const char *path_glob;   /* SQLite GLOB on the normalised path: '*' also
+                                matches '/', '?' one character, [..] a set */
+    kw_ts since, until;      /* since <= ts < until; 0 = open */
+    int status_class;        /* 0 any; 1..5 = 1xx..5xx; -1 = no response */
+    unsigned limit;          /* 0: no limit; otherwise the NEWEST `limit` rows */
+};
+
+/* Creates/migrates the audit tables on db (for a reader that may be first). */
+enum kw_err audit_schema(sqlite3 *db) KW_WUR;
+
+/* Calls row() for each match in time order (oldest first). The kw_txn is
+ * borrowed for the call: url is empty (never stored), identity.id,
+ * cred.fingerprint/hint/kind, addresses, ports, method, hostname, path,
+ * template_, status, sizes, flow_id and flags are filled. */
+enum kw_err audit_query_run(sqlite3 *db, const struct audit_query *q,
+                            void (*row)(void *user, const struct kw_txn *t), void *user) KW_WUR;
+
+/* Newest recorded ts (0 when empty) — "relative to the newest record". */
+enum kw_err audit_newest(sqlite3 *db, kw_ts *out) KW_WUR;
+
+/* Parses a CLI time: RFC 3339 ("2026-03-28T02:13:05Z", fraction and
+ * +hh:mm offsets allowed, or a date "2026-03-28" = midnight UTC), or a
+ * relative "-90s" "-30m" "-2h" "-7d" "-1w" counted back from `newest`.
+ * KW_E_INVAL on anything else. */
+enum kw_err audit_parse_time(const char *s, kw_ts newest, kw_ts *out) KW_WUR;
+
+#endif

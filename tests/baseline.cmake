@@ -1,0 +1,4 @@
+# Tests of the audit trail (store/audit.c) and the learned baselines
+# (analyzer/baseline*.c).
+kw_add_test(test_audit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_audit.c LIBS kw_store
+  LABELS store TIMEOUT 60)

@@ -1,0 +1,340 @@
+/* Tests of the audit trail (store/audit.c): rows go in through
+ * audit_record() and the writer thread, come back through the query API;
+ * retention, a full ring's drops and the absence of query-string secrets
+ * are checked on a real SQLite file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "audit.h"
+#include "store.h"
+
+#define T0 KW_TS_SEC(1774000000) /* 2026-03-20T09:46:40Z */
+
+static char dir[512];
+
+static void db_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s.db", dir, name);
+    unlink(buf);
+    char w[600];
+    snprintf(w, sizeof w, "%s-wal", buf);
+    unlink(w);
+    snprintf(w, sizeof w, "%s-shm", buf);
+    unlink(w);
+}
+
+static struct kw_txn *mk(const char *ident, const char *fp, kw_ts ts, const char *method,
+                         const char *path, int status)
+{
+    struct kw_txn *t = calloc(1, sizeof *t);
+    snprintf(t->identity.id, sizeof t->identity.id, "%s", ident);
+    snprintf(t->cred.fingerprint, sizeof t->cred.fingerprint, "%s", fp);
+    snprintf(t->cred.hint, sizeof t->cred.hint, "%s", fp[0] ? "sk_l..9f2c" : "");
+    t->cred.kind = fp[0] ? KW_CRED_BEARER : KW_CRED_NONE;
+    t->ts = ts;
+    assert_true(kw_addr_parse("198.51.100.7", &t->src));
+    assert_true(kw_addr_parse("10.0.0.1", &t->dst));
+    t->sport = 40000;
+    t->dport = 443;
+    snprintf(t->method, sizeof t->method, "%s", method);
+    snprintf(t->hostname, sizeof t->hostname, "api.acme.internal");
+    snprintf(t->path, sizeof t->path, "%s", path);
+    snprintf(t->url, sizeof t->url, "%s", path);
+    snprintf(t->template_, sizeof t->template_, "/v1/orders/{id}");
+    t->status = status;
+    t->resp_len = 1234;
+    t->req_len = 10;
+    t->flow_id = 77;
+    return t;
+}
+
+struct collect {
+    unsigned n;
+    kw_ts ts[64];
+    char ident[64][64];
+    int status[64];
+    char path[64][128];
+};
+
+static void collect_row(void *user, const struct kw_txn *t)
+{
+    struct collect *c = user;
+    if (c->n < 64) {
+        c->ts[c->n] = t->ts;
+        snprintf(c->ident[c->n], 64, "%.63s", t->identity.id);
+        c->status[c->n] = t->status;
+        snprintf(c->path[c->n], 128, "%.127s", t->path);
+    }
+    c->n++;
+}
+
+static struct collect run_q(sqlite3 *db, struct audit_query q)
+{
+    struct collect c = {0};
+    assert_int_equal(audit_query_run(db, &q, collect_row, &c), KW_E_OK);
+    return c;
+}
+
+static void record(struct audit *a, struct kw_txn *t)
+{
+    audit_record(a, t);
+    free(t);
+}
+
+/* c01: 10 requests a minute apart, 200/404 alternating; c02: 5; an
+ * unattributed key: 5; one anonymous request that is not audited. */
+static void fill(struct audit *a)
+{
+    char p[64];
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "/v1/orders/%d", i);
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(60 * i), i % 2 ? "POST" : "GET", p,
+                     i % 2 ? 404 : 200));
+    }
+    for (int i = 0; i < 5; i++)
+        record(a, mk("c02", "sha256:bbbb", T0 + KW_TS_SEC(30 + 60 * i), "GET", "/v2/items", 500));
+    for (int i = 0; i < 5; i++)
+        record(a, mk("", "sha256:cccc", T0 + KW_TS_SEC(45 + 60 * i), "DELETE", "/v1/x", 0));
+    record(a, mk("", "", T0, "GET", "/", 200));
+}
+
+static void test_record_and_query(void **state)
+{
+    char path[600];
+    db_path(path, sizeof path, "query");
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path, .batch_max = 3};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    fill(a);
+    audit_flush(a);
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    assert_int_equal(st.queued, 20);
+    assert_int_equal(st.written, 20);
+    assert_int_equal(st.skipped, 1);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.errors, 0);
+    assert_true(st.batches >= 7); /* batch_max 3: at least ceil(20/3) */
+    audit_destroy(a);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    struct collect c = run_q(db, (struct audit_query){.identity = "c01"});
+    assert_int_equal(c.n, 10);
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(c.ts[i], T0 + KW_TS_SEC(60 * i)); /* time order */
+
+    c = run_q(db, (struct audit_query){.fingerprint = "sha256:cccc"});
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.ident[0], "");
+
+    c = run_q(db, (struct audit_query){.identity = ""}); /* unattributed */
+    assert_int_equal(c.n, 5);
+
+    /* [T0+2m, T0+5m): c01 at 2,3,4 min; c02 at 2.5,3.5,4.5; cccc 2.75.. */
+    c = run_q(db, (struct audit_query){.since = T0 + KW_TS_SEC(120), .until = T0 + KW_TS_SEC(300)});
+    assert_int_equal(c.n, 9);
+    c = run_q(db, (struct audit_query){.identity = "c01",
+                                       .since = T0 + KW_TS_SEC(120),
+                                       .until = T0 + KW_TS_SEC(300)});
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.ts[0], T0 + KW_TS_SEC(120));
+
+    c = run_q(db, (struct audit_query){.path_glob = "/v1/orders/*"});
+    assert_int_equal(c.n, 10);
+    c = run_q(db, (struct audit_query){.path_glob = "/v1/orders/[13]"});
+    assert_int_equal(c.n, 2);
+
+    c = run_q(db, (struct audit_query){.identity = "c01", .status_class = 4});
+    assert_int_equal(c.n, 5);
+    for (unsigned i = 0; i < c.n; i++)
+        assert_int_equal(c.status[i], 404);
+    c = run_q(db, (struct audit_query){.status_class = 5});
+    assert_int_equal(c.n, 5);
+    c = run_q(db, (struct audit_query){.status_class = -1});
+    assert_int_equal(c.n, 5);
+    struct audit_query bad = {.status_class = 6};
+    assert_int_equal(audit_query_run(db, &bad, collect_row, &c), KW_E_INVAL);
+
+    /* limit: the newest 3, shown oldest first */
+    c = run_q(db, (struct audit_query){.identity = "c01", .limit = 3});
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.ts[0], T0 + KW_TS_SEC(420));
+    assert_int_equal(c.ts[2], T0 + KW_TS_SEC(540));
+
+    kw_ts newest = 0;
+    assert_int_equal(audit_newest(db, &newest), KW_E_OK);
+    assert_int_equal(newest, T0 + KW_TS_SEC(540));
+    store_db_close(db);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = strlen(needle), cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    bool found = false;
+    size_t r;
+    while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    for (size_t i = 0; i + n <= len && !found; i++)
+        found = memcmp(buf + i, needle, n) == 0;
+    free(buf);
+    fclose(f);
+    return found;
+}
+
+static void test_no_query_secret(void **state)
+{
+    char path[600], wal[640];
+    db_path(path, sizeof path, "secret");
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    struct kw_txn *t = mk("c01", "sha256:aaaa", T0, "GET", "/v1/export", 200);
+    snprintf(t->url, sizeof t->url, "/v1/export?api_key=SUPERSECRET123&x=1");
+    audit_record(a, t);
+    /* a caller that wrongly hands over the raw target as the path */
+    snprintf(t->path, sizeof t->path, "/v1/export2?api_key=SUPERSECRET456");
+    audit_record(a, t);
+    free(t);
+    audit_flush(a);
+    /* before the checkpoint the rows are in the WAL: check both files */
+    assert_false(file_contains(path, "SUPERSECRET"));
+    assert_false(file_contains(wal, "SUPERSECRET"));
+    assert_true(file_contains(wal, "/v1/export2") || file_contains(path, "/v1/export2"));
+    audit_destroy(a);
+    assert_false(file_contains(path, "SUPERSECRET"));
+
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    struct collect c = run_q(db, (struct audit_query){.identity = "c01"});
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.path[0], "/v1/export");
+    assert_string_equal(c.path[1], "/v1/export2");
+    store_db_close(db);
+}
+
+static void test_retention(void **state)
+{
+    char path[600];
+    db_path(path, sizeof path, "retention");
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path,
+                               .retention = KW_TS_SEC(86400),
+                               .retention_every = KW_TS_SEC(1),
+                               .batch_max = 100};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    for (int i = 0; i < 5; i++)
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/old", 200));
+    audit_flush(a);
+    /* 1.5 days later (packet time): the old rows are past retention */
+    for (int i = 0; i < 3; i++)
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(129600 + i), "GET", "/new", 200));
+    audit_flush(a);
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    assert_int_equal(st.expired, 5);
+    audit_destroy(a);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    struct collect c = run_q(db, (struct audit_query){0});
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.path[0], "/new");
+    store_db_close(db);
+}
+
+/* Another connection holds the write lock, so the writer is stuck on its
+ * first batch and the 4-slot ring fills: the rest is dropped and counted,
+ * and audit_record() returns at once instead of waiting. */
+static void test_full_queue_drops(void **state)
+{
+    char path[600];
+    db_path(path, sizeof path, "drops");
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path, .queue_max = 4, .batch_max = 4};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    sqlite3 *lock = NULL;
+    assert_int_equal(store_db_open(path, &lock), KW_E_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 50; i++)
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/x", 200));
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    assert_int_equal(st.queued, 4);
+    assert_int_equal(st.dropped, 46);
+    assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    store_db_close(lock);
+    audit_flush(a);
+    audit_get_stats(a, &st);
+    assert_int_equal(st.written + st.errors, 4);
+    assert_int_equal(st.written, 4);
+    audit_destroy(a);
+}
+
+static void test_parse_time(void **state)
+{
+    static const struct {
+        const char *in;
+        kw_ts want; /* seconds; -1 = invalid */
+    } cases[] = {
+        {"2026-03-28T02:13:05Z", 1774663985},
+        {"2026-03-28t02:13:05z", 1774663985},
+        {"2026-03-28T04:13:05+02:00", 1774663985},
+        {"2026-03-27T21:13:05-05:00", 1774663985},
+        {"2026-03-28", 1774656000},
+        {"-2h", 1774000000 - 7200},
+        {"-7d", 1774000000 - 7 * 86400},
+        {"-30m", 1774000000 - 1800},
+        {"-1w", 1774000000 - 604800},
+        {"2026-03-28T02:13:05", -1}, /* no offset */
+        {"2026-13-01", -1},
+        {"yesterday", -1},
+        {"-2x", -1},
+        {"-h", -1},
+        {"", -1},
+        {"2026-03-28T02:13:05Zjunk", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kw_ts out = 0;
+        enum kw_err e = audit_parse_time(cases[i].in, T0, &out);
+        if (cases[i].want < 0) {
+            assert_int_equal(e, KW_E_INVAL);
+        } else {
+            assert_int_equal(e, KW_E_OK);
+            assert_int_equal(out, KW_TS_SEC(cases[i].want));
+        }
+    }
+    kw_ts out = 0;
+    assert_int_equal(audit_parse_time("2026-03-28T02:13:05.25Z", 0, &out), KW_E_OK);
+    assert_int_equal(out, KW_TS_SEC(1774663985) + 250000);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
+    mkdir(dir, 0700);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_and_query), cmocka_unit_test(test_no_query_secret),
+        cmocka_unit_test(test_retention),        cmocka_unit_test(test_full_queue_drops),
+        cmocka_unit_test(test_parse_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
