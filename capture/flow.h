@@ -115,7 +115,11 @@ struct flow_config {
     X(tcp_bytes_delivered)                                                   \
     X(memcap_hits)                                                           \
     X(stream_limit_hits)                                                     \
-    X(flow_limit_hits)
+    X(flow_limit_hits)                                                       \
+    X(tcp_before_start)                                                      \
+    X(tcp_unconsumed_dropped)                                                \
+    X(packets_ignored)                                                       \
+    X(flows_reused)
 
 struct flow_counters {
 #define FLOW_CNT_FIELD(n) uint64_t n;

@@ -1,0 +1,2 @@
+# Flow table and TCP reassembly tests (area "stream").
+kw_add_test(test_tcp_reasm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tcp_reasm.c LIBS kw_capture)
