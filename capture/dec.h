@@ -96,7 +96,11 @@ enum dec_result { DEC_OK = 0, DEC_SKIP, DEC_MALFORMED };
     X(bad_tcp)                                                               \
     X(bad_udp)                                                               \
     X(bad_tunnel)                                                            \
-    X(too_many_layers)
+    X(too_many_layers)                                                       \
+    X(ipv6_fragments)                                                        \
+    X(pppoe)                                                                 \
+    X(bad_link)                                                              \
+    X(bad_tcp_options)
 
 struct dec_counters {
 #define DEC_CNT_FIELD(n) uint64_t n;
@@ -110,6 +114,7 @@ struct dec_config {
     uint16_t vxlan_ports[DEC_MAX_VXLAN_PORTS]; /* default {4789} */
     uint8_t n_vxlan_ports;
     uint16_t geneve_port;                      /* default 6081 */
+    uint16_t vxlan_gpe_port;                   /* default 4790; 0 = off */
 };
 
 struct dec_ctx {

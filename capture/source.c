@@ -1,0 +1,367 @@
+/* source: libpcap inputs. Offline, any number of pcap/pcapng files (or
+ * stdin) merged by timestamp; live, one interface read through TPACKET_V3
+ * with a non-blocking fd and poll().
+ *
+ * The one thing to know about the merge: each input keeps exactly one
+ * pending packet, and only the input whose packet was handed out is
+ * advanced, at the *next* cap_next call. Each pcap_t has its own buffer,
+ * so every pending packet stays valid in its libpcap buffer until its own
+ * handle is read again — no copy per packet, and the "borrowed until the
+ * next call" promise of source.h holds. */
+#include "source.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <pcap/pcap.h>
+
+#include "kw_log.h"
+
+struct cap_input {
+    pcap_t *pc;
+    const char *name;
+    int linktype;
+    bool has_pending;
+    bool done;
+    struct cap_pkt pending;
+    uint64_t size; /* 0 when unknown (stdin, pipes) */
+};
+
+struct cap_source {
+    bool live;
+    int poll_ms;
+    int fd; /* live: pcap_get_selectable_fd */
+    volatile sig_atomic_t stop;
+    int consumed; /* offline: input whose packet was last returned, or -1 */
+    unsigned n_inputs;
+    bool size_unknown;
+    struct cap_stats st;
+    struct cap_input in[CAP_MAX_FILES];
+};
+
+void cap_config_default(struct cap_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->snaplen = 262144;
+    cfg->buffer_mb = 64;
+    cfg->promisc = true;
+    cfg->poll_ms = 100;
+}
+
+static kw_ts cap_ts(const struct pcap_pkthdr *h)
+{
+    return (kw_ts)h->ts.tv_sec * 1000000 + (kw_ts)h->ts.tv_usec;
+}
+
+static enum kw_err cap_set_filter(pcap_t *pc, const char *bpf, const char *where, char *errbuf,
+                                  size_t errlen)
+{
+    struct bpf_program prog;
+    if (!bpf || !*bpf) return KW_E_OK;
+    if (pcap_compile(pc, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        snprintf(errbuf, errlen, "%s: bad BPF filter \"%s\": %s; see pcap-filter(7)", where, bpf,
+                 pcap_geterr(pc));
+        return KW_E_CONFIG;
+    }
+    int rc = pcap_setfilter(pc, &prog);
+    pcap_freecode(&prog);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "%s: cannot set BPF filter: %s", where, pcap_geterr(pc));
+        return KW_E_CONFIG;
+    }
+    return KW_E_OK;
+}
+
+/* ---- offline ----------------------------------------------------------- */
+
+/* Reads the next packet of one input into its pending slot. A read error
+ * ends that input only: a file cut mid-packet (a capture still being
+ * written, a copy that ran out of disk) keeps all its whole packets. */
+static void cap_fill(struct cap_source *s, unsigned i)
+{
+    struct cap_input *in = &s->in[i];
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    in->has_pending = false;
+    if (in->done) return;
+    int rc = pcap_next_ex(in->pc, &h, &data);
+    if (rc == 1) {
+        in->pending.ts = cap_ts(h);
+        in->pending.caplen = h->caplen;
+        in->pending.wirelen = h->len;
+        in->pending.linktype = in->linktype;
+        in->pending.data = data;
+        in->pending.file_index = i;
+        in->has_pending = true;
+        return;
+    }
+    in->done = true;
+    if (rc == PCAP_ERROR_BREAK) /* clean end of file */
+        return;
+    const char *msg = pcap_geterr(in->pc);
+    if (strstr(msg, "truncated")) {
+        s->st.truncated_files++;
+        kw_warn("%s: file ends in the middle of a packet (%s); kept every whole packet before it",
+                in->name, msg);
+    } else {
+        s->st.read_errors++;
+        kw_warn("%s: read error, rest of this file skipped: %s", in->name, msg);
+    }
+}
+
+static enum kw_err cap_open_files(struct cap_source *s, const struct cap_config *cfg, char *errbuf,
+                                  size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE];
+    if (cfg->n_files > CAP_MAX_FILES) {
+        snprintf(errbuf, errlen, "too many input files (%u); at most %d", cfg->n_files,
+                 CAP_MAX_FILES);
+        return KW_E_LIMIT;
+    }
+    for (unsigned i = 0; i < cfg->n_files; i++) {
+        struct cap_input *in = &s->in[i];
+        const char *name = cfg->files[i];
+        perr[0] = '\0';
+        in->name = strcmp(name, "-") == 0 ? "<stdin>" : name;
+        in->pc = pcap_open_offline(name, perr); /* "-" is stdin for libpcap */
+        if (!in->pc) {
+            snprintf(errbuf, errlen, "%s: cannot read capture: %s", in->name, perr);
+            return KW_E_IO;
+        }
+        s->n_inputs = i + 1;
+        in->linktype = pcap_datalink(in->pc);
+        struct stat st;
+        if (strcmp(name, "-") != 0 && stat(name, &st) == 0 && S_ISREG(st.st_mode))
+            in->size = (uint64_t)st.st_size;
+        else
+            s->size_unknown = true;
+        enum kw_err e = cap_set_filter(in->pc, cfg->bpf, in->name, errbuf, errlen);
+        if (e != KW_E_OK) return e;
+    }
+    for (unsigned i = 0; i < s->n_inputs; i++)
+        cap_fill(s, i);
+    s->consumed = -1;
+    return KW_E_OK;
+}
+
+static enum cap_next cap_next_offline(struct cap_source *s, struct cap_pkt *pkt)
+{
+    if (s->consumed >= 0) cap_fill(s, (unsigned)s->consumed);
+    s->consumed = -1;
+    int best = -1;
+    for (unsigned i = 0; i < s->n_inputs; i++) {
+        /* Strictly earlier wins; ties keep the lower index, so equal
+         * timestamps come out in command-line order. */
+        if (s->in[i].has_pending && (best < 0 || s->in[i].pending.ts < s->in[best].pending.ts))
+            best = (int)i;
+    }
+    if (best < 0) return CAP_EOF;
+    *pkt = s->in[best].pending;
+    s->consumed = best;
+    return CAP_PACKET;
+}
+
+/* ---- live -------------------------------------------------------------- */
+
+static void cap_activate_error(pcap_t *pc, int rc, const char *ifname, char *errbuf, size_t errlen)
+{
+    switch (rc) {
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        snprintf(errbuf, errlen, "%s: no such interface (list them with `ip link`)", ifname);
+        break;
+    case PCAP_ERROR_PERM_DENIED:
+        snprintf(errbuf, errlen,
+                 "%s: permission denied (%s); run as root or give the binary "
+                 "cap_net_raw,cap_net_admin",
+                 ifname, pcap_geterr(pc));
+        break;
+    case PCAP_ERROR_PROMISC_PERM_DENIED:
+        snprintf(errbuf, errlen, "%s: not allowed to enable promiscuous mode; disable promisc",
+                 ifname);
+        break;
+    case PCAP_ERROR_IFACE_NOT_UP:
+        snprintf(errbuf, errlen, "%s: interface is down; bring it up with `ip link set %s up`",
+                 ifname, ifname);
+        break;
+    default:
+        snprintf(errbuf, errlen, "%s: cannot start capture: %s (%s)", ifname, pcap_statustostr(rc),
+                 pcap_geterr(pc));
+        break;
+    }
+}
+
+static enum kw_err cap_open_live(struct cap_source *s, const struct cap_config *cfg, char *errbuf,
+                                 size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    const char *ifname = cfg->interface;
+    pcap_t *pc = pcap_create(ifname, perr);
+    if (!pc) {
+        snprintf(errbuf, errlen, "%s: %s", ifname, perr);
+        return KW_E_IO;
+    }
+    struct cap_input *in = &s->in[0];
+    in->pc = pc;
+    in->name = ifname;
+    s->n_inputs = 1;
+    s->live = true;
+    s->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 100;
+    /* Not immediate mode: libpcap then uses TPACKET_V3, whose blocks are
+     * handed over when full or when this timeout retires them. */
+    if (pcap_set_snaplen(pc, cfg->snaplen > 0 ? cfg->snaplen : 262144) != 0 ||
+        pcap_set_promisc(pc, cfg->promisc) != 0 || pcap_set_timeout(pc, s->poll_ms) != 0 ||
+        pcap_set_buffer_size(pc, (cfg->buffer_mb > 0 ? cfg->buffer_mb : 64) << 20) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot configure capture: %s", ifname, pcap_geterr(pc));
+        return KW_E_CONFIG;
+    }
+    int rc = pcap_activate(pc);
+    if (rc < 0) {
+        cap_activate_error(pc, rc, ifname, errbuf, errlen);
+        return rc == PCAP_ERROR_NO_SUCH_DEVICE ? KW_E_NOTFOUND : KW_E_IO;
+    }
+    if (rc > 0) kw_warn("%s: %s (%s)", ifname, pcap_statustostr(rc), pcap_geterr(pc));
+    in->linktype = pcap_datalink(pc);
+    enum kw_err e = cap_set_filter(pc, cfg->bpf, ifname, errbuf, errlen);
+    if (e != KW_E_OK) return e;
+    /* pcap_dispatch can block forever on a quiet link despite the timeout
+     * (DEPENDENCIES.md): read non-blocking and wait in poll() ourselves. */
+    if (pcap_setnonblock(pc, 1, perr) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot set non-blocking mode: %s", ifname, perr);
+        return KW_E_IO;
+    }
+    s->fd = pcap_get_selectable_fd(pc);
+    if (s->fd < 0) {
+        snprintf(errbuf, errlen, "%s: capture has no selectable descriptor", ifname);
+        return KW_E_UNSUPPORTED;
+    }
+    return KW_E_OK;
+}
+
+static enum cap_next cap_next_live(struct cap_source *s, struct cap_pkt *pkt)
+{
+    struct cap_input *in = &s->in[0];
+    for (int waited = 0;;) {
+        if (s->stop) return CAP_EOF;
+        struct pcap_pkthdr *h;
+        const u_char *data;
+        int rc = pcap_next_ex(in->pc, &h, &data);
+        if (rc == 1) {
+            pkt->ts = cap_ts(h);
+            pkt->caplen = h->caplen;
+            pkt->wirelen = h->len;
+            pkt->linktype = in->linktype;
+            pkt->data = data;
+            pkt->file_index = 0;
+            return CAP_PACKET;
+        }
+        if (rc == PCAP_ERROR_BREAK) return CAP_EOF;
+        if (rc < 0) {
+            s->st.read_errors++;
+            kw_warn("%s: capture error: %s", in->name, pcap_geterr(in->pc));
+            return CAP_ERROR;
+        }
+        if (waited) /* woke up but the block held nothing for us */
+            return CAP_TIMEOUT;
+        struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, s->poll_ms);
+        if (pr == 0) return CAP_TIMEOUT;
+        if (pr < 0) {
+            if (errno == EINTR) continue; /* a signal: the loop re-checks the stop flag */
+            s->st.read_errors++;
+            return CAP_ERROR;
+        }
+        if (pfd.revents & (POLLERR | POLLNVAL)) {
+            s->st.read_errors++;
+            kw_warn("%s: capture descriptor reported an error (interface gone?)", in->name);
+            return CAP_ERROR;
+        }
+        waited = 1;
+    }
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char *errbuf,
+                     size_t errlen)
+{
+    *out = NULL;
+    if (errlen) errbuf[0] = '\0';
+    if ((cfg->interface != NULL) == (cfg->n_files > 0)) {
+        snprintf(errbuf, errlen, "give either an interface (-i) or capture files (-r), not %s",
+                 cfg->interface ? "both" : "neither");
+        return KW_E_INVAL;
+    }
+    struct cap_source *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(errbuf, errlen, "out of memory opening capture");
+        return KW_E_NOMEM;
+    }
+    s->fd = -1;
+    s->consumed = -1;
+    enum kw_err e = cfg->interface ? cap_open_live(s, cfg, errbuf, errlen)
+                                   : cap_open_files(s, cfg, errbuf, errlen);
+    if (e != KW_E_OK) {
+        cap_close(s);
+        return e;
+    }
+    *out = s;
+    return KW_E_OK;
+}
+
+enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt)
+{
+    if (s->stop) return CAP_EOF;
+    enum cap_next r = s->live ? cap_next_live(s, pkt) : cap_next_offline(s, pkt);
+    if (r == CAP_PACKET) {
+        s->st.packets++;
+        s->st.bytes += pkt->wirelen;
+    }
+    return r;
+}
+
+void cap_break(struct cap_source *s)
+{
+    s->stop = 1;
+}
+
+void cap_get_stats(struct cap_source *s, struct cap_stats *st)
+{
+    *st = s->st;
+    if (!s->live) return;
+    /* Kernel counters since open. On Linux `lo` each packet is seen on
+     * both its way out and in, so ps_recv counts it twice (docs/capture.md). */
+    struct pcap_stat ps;
+    if (pcap_stats(s->in[0].pc, &ps) == 0) {
+        st->kernel_recv = ps.ps_recv;
+        st->kernel_drop = ps.ps_drop;
+        st->iface_drop = ps.ps_ifdrop;
+    }
+}
+
+void cap_progress(const struct cap_source *s, uint64_t *done, uint64_t *total)
+{
+    *done = 0;
+    *total = 0;
+    if (s->live) return;
+    for (unsigned i = 0; i < s->n_inputs; i++) {
+        const struct cap_input *in = &s->in[i];
+        FILE *f = pcap_file(in->pc);
+        long pos = f ? ftell(f) : -1;
+        if (pos > 0) *done += (uint64_t)pos;
+        *total += in->size;
+    }
+    if (s->size_unknown) *total = 0;
+}
+
+void cap_close(struct cap_source *s)
+{
+    if (!s) return;
+    for (unsigned i = 0; i < s->n_inputs; i++)
+        if (s->in[i].pc) pcap_close(s->in[i].pc);
+    free(s);
+}
