@@ -1,2 +1,3 @@
 # Flow table and TCP reassembly tests (area "stream").
 kw_add_test(test_tcp_reasm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tcp_reasm.c LIBS kw_capture)
+kw_add_test(test_flow SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_flow.c LIBS kw_capture)
