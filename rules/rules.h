@@ -1,0 +1,310 @@
+/* rules: the policy model of keywarden, loaded from keywarden.yaml and a
+ * directory of rule files (libfyaml), validated, and queried by the judge.
+ *
+ * The one thing to know: a model is immutable once loaded and is shared by
+ * reference count. Readers take a reference (rules_handle_get) and keep
+ * using their snapshot while a reload builds and swaps in a new one; the
+ * old model is freed when its last reader lets go. Every problem found
+ * while loading is collected in a rules_diag (all of them, not the first),
+ * each with file:line:col, the offending text and a hint. */
+#ifndef KW_RULES_H
+#define KW_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kw_addr.h"
+#include "kw_err.h"
+#include "kw_time.h"
+#include "kw_txn.h"
+
+/* ---- diagnostics ------------------------------------------------------ */
+
+enum rules_diag_level { RULES_DIAG_ERROR = 0, RULES_DIAG_WARNING = 1 };
+
+struct rules_diag_item {
+    enum rules_diag_level level;
+    char *file;    /* as given or joined from the rules path */
+    int line, col; /* 1-based; 0 when the problem has no position */
+    char *msg;     /* what is wrong */
+    char *text;    /* the offending source line (may be NULL) */
+    char *hint;    /* how to fix (may be NULL) */
+};
+
+struct rules_diag {
+    struct rules_diag_item *items;
+    size_t n, cap;
+    size_t errors, warnings;
+    size_t files;      /* files read by the last load */
+    size_t identities; /* identities in the last load */
+};
+
+void rules_diag_init(struct rules_diag *d);
+void rules_diag_free(struct rules_diag *d);
+/* gcc style: "file:line:col: error: msg; hint", the source line, a caret. */
+void rules_diag_print(const struct rules_diag *d, FILE *f);
+size_t rules_diag_errors(const struct rules_diag *d);
+size_t rules_diag_warnings(const struct rules_diag *d);
+
+/* ---- values ----------------------------------------------------------- */
+
+struct rules_loc {
+    const char *file; /* owned by the model */
+    int line;         /* 1-based; 0 = embedded default */
+};
+
+struct rules_cidr {
+    struct kw_addr net;
+    uint8_t prefix;
+};
+
+/* A time zone from the system tz database (TZif, RFC 8536), read once at
+ * load: the transitions of the 64-bit section plus the POSIX TZ footer for
+ * instants past the last transition. Never uses TZ/localtime_r, so it is
+ * thread-safe and independent of the process time zone. */
+struct rules_tz;
+
+const char *rules_tz_name(const struct rules_tz *tz);
+/* UTC offset in seconds (local = utc + offset) at the UTC instant t. */
+int32_t rules_tz_offset(const struct rules_tz *tz, int64_t t);
+/* The UTC instant of a local wall time (seconds since the epoch as if the
+ * local time were UTC). In a DST gap the result lies just after the gap;
+ * in a repeated hour it is the first of the two instants. */
+int64_t rules_tz_local_to_utc(const struct rules_tz *tz, int64_t local);
+
+/* ---- policy model ----------------------------------------------------- */
+
+struct rules_schedule {
+    bool set;
+    uint8_t days;       /* bit d = tm_wday d (0 = Sunday) */
+    uint16_t start_min; /* minutes after local midnight */
+    uint16_t end_min;   /* <= start_min: the range crosses midnight; 1440 = 24:00 */
+    int64_t grace_s;
+    struct rules_loc loc;
+};
+
+struct rules_access {
+    bool has_from, has_until;
+    int64_t from_s;  /* first allowed instant (UTC seconds) */
+    int64_t until_s; /* first instant NOT allowed (exclusive) */
+    struct rules_loc loc;
+};
+
+#define RULES_PAT_MAX_METHODS 8
+enum rules_seg_kind { RULES_SEG_LIT, RULES_SEG_STAR, RULES_SEG_DSTAR };
+
+struct rules_seg {
+    uint8_t kind; /* enum rules_seg_kind */
+    char *lit;    /* RULES_SEG_LIT only */
+};
+
+/* "METHOD [HOST] PATH": METHOD is * or a comma list (case-sensitive,
+ * RFC 9110 §9.1); HOST is matched case-insensitively without port; PATH
+ * segments are literal, * (exactly one segment) or ** (any number). */
+struct rules_pattern {
+    char *text;
+    bool any_method;
+    unsigned n_methods;
+    char methods[RULES_PAT_MAX_METHODS][24];
+    char *host; /* lower case, no port; NULL = any host */
+    struct rules_seg *segs;
+    size_t n_segs;
+    struct rules_loc loc;
+};
+
+struct rules_limits {
+    uint64_t requests_per_hour;       /* 0 = no limit */
+    uint64_t response_bytes_per_hour; /* 0 = no limit */
+    struct rules_loc loc;
+};
+
+enum rules_cred_match { RULES_CM_SHA256, RULES_CM_BASIC_USER, RULES_CM_JWT, RULES_CM_CLIENT_ID };
+
+struct rules_identity {
+    char *id, *name;
+    char kind[16]; /* contractor | employee | service */
+    size_t index;  /* dense 0..n_identities-1 within its model */
+    struct rules_loc loc;
+    const struct rules_tz *tz; /* never NULL (UTC when not given) */
+    struct rules_schedule schedule;
+    struct rules_access access;
+    struct rules_cidr *sources;
+    size_t n_sources;
+    struct rules_loc sources_loc;
+    struct rules_pattern *scope, *deny;
+    size_t n_scope, n_deny;
+    struct rules_loc scope_loc, deny_loc;
+    struct rules_limits limits;
+};
+
+/* ---- config ----------------------------------------------------------- */
+
+enum rules_cred_src_kind { RULES_SRC_HEADER, RULES_SRC_QUERY, RULES_SRC_COOKIE };
+
+struct rules_cred_source {
+    enum rules_cred_src_kind kind;
+    char *name;
+};
+
+struct rules_sink {
+    char *url;        /* may itself be a secret (Slack): never print it */
+    char *secret;     /* resolved from env:NAME; NULL when none */
+    int min_severity; /* 1 high .. 3 low: deliver severities <= this */
+    char **kinds;     /* alert kind names; NULL/0 = all kinds */
+    size_t n_kinds;
+};
+
+struct rules_config {
+    struct {
+        char *interface, *bpf;
+        uint32_t snaplen, buffer_mb;
+        unsigned workers; /* 0 = auto */
+    } capture;
+    struct rules_cred_source *cred_sources;
+    size_t n_cred_sources;
+    struct {
+        char *database;
+        int64_t audit_retention_s;
+    } storage;
+    struct {
+        char *eve;
+    } outputs;
+    struct {
+        bool has_slack;
+        struct rules_sink slack;
+        struct rules_sink *webhooks;
+        size_t n_webhooks;
+        int64_t suppress_window_s;
+        int64_t drain_timeout_s;
+        char *syslog; /* facility name, NULL = off */
+    } alerts;
+    char *rules_path; /* resolved against the config file's folder */
+};
+
+/* severity 0 = detection off. */
+struct rules_detection {
+    int severity;       /* 1..3; 0 = off; -1 = the kind's default */
+    uint32_t threshold; /* count / distinct_credentials / distinct_ids */
+    int64_t window_s;
+    struct rules_loc loc;
+};
+
+enum rules_sensitivity { RULES_SENS_LOW = 1, RULES_SENS_MEDIUM = 2, RULES_SENS_HIGH = 3 };
+
+struct rules_detections {
+    struct rules_detection unknown_credential; /* threshold/window unused */
+    struct rules_detection failed_auth;
+    struct rules_detection credential_stuffing;
+    struct rules_detection enumeration;
+    struct {
+        int64_t learning_s;
+        enum rules_sensitivity sensitivity;
+        struct rules_loc loc;
+    } baseline;
+};
+
+struct rules_index; /* attribution hash index (rules_attr.c) */
+
+struct rules_model {
+    struct rules_config config;
+    struct rules_detections detections;
+    struct rules_identity *identities;
+    size_t n_identities;
+    struct rules_index *index;
+    /* internals: identity array capacity, owned file names, time zones,
+     * reference count */
+    size_t cap_identities;
+    char **files;
+    size_t n_files;
+    struct rules_tz **tzs;
+    size_t n_tzs;
+    int refs; /* atomic */
+};
+
+/* ---- loading ---------------------------------------------------------- */
+
+/* Loads the config (NULL = embedded defaults) and every *.yaml / *.yml of
+ * the rules path (a folder, sorted by name, or one file; the override wins
+ * over `rules:` of the config). Returns KW_E_CONFIG when diag has errors
+ * (*out stays NULL); warnings alone still give a model. */
+KW_WUR enum kw_err rules_load(const char *config_path, const char *rules_path_override,
+                              struct rules_model **out, struct rules_diag *diag);
+
+/* Same, from memory: a config text (NULL = defaults) and one rules text.
+ * Names are used in diagnostics only. For tests and the fuzzer. */
+KW_WUR enum kw_err rules_load_mem(const char *config_name, const char *config_text,
+                                  const char *rules_name, const char *rules_text,
+                                  struct rules_model **out, struct rules_diag *diag);
+
+/* Reference counting; rules_model_free drops one reference (the loader's). */
+struct rules_model *rules_model_ref(struct rules_model *m);
+void rules_model_unref(struct rules_model *m);
+void rules_model_free(struct rules_model *m);
+
+const struct rules_identity *rules_find_identity(const struct rules_model *m, const char *id);
+
+/* ---- reload ----------------------------------------------------------- */
+
+struct rules_handle;
+
+/* Takes ownership of `m`; remembers the paths for reloads. */
+struct rules_handle *rules_handle_new(struct rules_model *m, const char *config_path,
+                                      const char *rules_path_override);
+void rules_handle_destroy(struct rules_handle *h);
+/* A referenced snapshot: release with rules_model_unref. */
+struct rules_model *rules_handle_get(struct rules_handle *h);
+/* Loads again; swaps only when the new model has no errors. On failure the
+ * running model stays in force and diag says why. */
+KW_WUR enum kw_err rules_handle_reload(struct rules_handle *h, struct rules_diag *diag);
+/* Number of successful swaps so far. */
+uint64_t rules_handle_generation(struct rules_handle *h);
+
+/* ---- attribution ------------------------------------------------------ */
+
+/* The identity that claims the credential, or NULL. O(1): one hash lookup
+ * per credential form (fingerprint, Basic user, JWT iss+sub, client_id).
+ * The result lives as long as the model. */
+const struct rules_identity *rules_attribute(const struct rules_model *m, const struct kw_cred *c);
+/* Fills ref from id (clears it when id is NULL). */
+void rules_identity_ref_fill(const struct rules_identity *id, struct kw_identity_ref *ref);
+/* rules_attribute on t->cred, then fills t->identity. */
+const struct rules_identity *rules_attribute_txn(const struct rules_model *m, struct kw_txn *t);
+
+/* ---- predicates (pure) ------------------------------------------------ */
+
+/* True when ts lies in an allowed window of the schedule (or no schedule),
+ * widened by grace on both sides, in the identity's time zone. */
+bool rules_schedule_allows(const struct rules_schedule *s, const struct rules_tz *tz, kw_ts ts);
+/* 0 inside; -1 before `from`; +1 at or after `until`. */
+int rules_access_check(const struct rules_access *a, kw_ts ts);
+/* True when the address is in one of the sources (or there are none). */
+bool rules_sources_allow(const struct rules_identity *id, const struct kw_addr *src);
+
+enum rules_scope_verdict {
+    RULES_SCOPE_OK,
+    RULES_SCOPE_DENIED, /* a deny pattern matched (deny wins) */
+    RULES_SCOPE_METHOD, /* path+host in scope, but not for this method */
+    RULES_SCOPE_OUT,    /* no scope pattern matches */
+};
+/* `path` is the normalised path (kw_txn.path), never the raw target. *which
+ * is the deny pattern that matched, or the scope pattern whose path
+ * matched (METHOD), or NULL. */
+enum rules_scope_verdict rules_scope_check(const struct rules_identity *id, const char *method,
+                                           const char *host, const char *path,
+                                           const struct rules_pattern **which);
+bool rules_pattern_match(const struct rules_pattern *p, const char *method, const char *host,
+                         const char *path);
+/* Path (and host) only, ignoring the method. */
+bool rules_pattern_match_path(const struct rules_pattern *p, const char *host, const char *path);
+
+/* "Mon–Fri 09:00–19:00" (UTF-8 en dashes); "" when not set. */
+void rules_schedule_describe(const struct rules_schedule *s, char *buf, size_t len);
+/* Local "02:13 Sat" of ts in tz. */
+void rules_local_describe(const struct rules_tz *tz, kw_ts ts, char *buf, size_t len);
+
+/* "high"/"medium"/"low" -> 1..3, 0 when unknown. */
+int rules_severity_parse(const char *s);
+
+#endif
