@@ -73,7 +73,7 @@ static void *pool_get(struct pool *p, enum kw_err *err)
         }
         size_t n = p->max - p->used_slabs * SLAB_ELEMS;
         n = n < SLAB_ELEMS ? n : SLAB_ELEMS;
-        char *s = malloc(n * p->elem);
+        char *s = calloc(n, p->elem); /* zeroed: nf_slot.used starts false */
         if (!s) {
             *err = KW_E_NOMEM;
             return NULL;

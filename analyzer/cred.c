@@ -320,7 +320,13 @@ static void do_authorization(struct kw_cred *out, struct kw_slice v, struct cred
         i++;
     struct kw_slice scheme = {v.p, i};
     struct kw_slice rest = trim((struct kw_slice){v.p + i, v.len - i});
-    if (i == v.len) {
+    if (!rest.len && (kw_slice_ieq(scheme, "Bearer") || kw_slice_ieq(scheme, "Basic"))) {
+        /* a scheme with nothing after it: an attempt without a secret */
+        finish_secret(out, KW_CRED_OTHER, (const uint8_t *)"", 0, false, st);
+        snprintf(out->hint, sizeof out->hint, "%s:empty",
+                 kw_slice_ieq(scheme, "Basic") ? "Basic" : "Bearer");
+        CRED_STAT(st, other_scheme);
+    } else if (i == v.len) {
         /* a bare token with no scheme: some APIs send the key this way */
         finish_secret(out, KW_CRED_API_KEY, (const uint8_t *)v.p, v.len, true, st);
     } else if (kw_slice_ieq(scheme, "Bearer") && rest.len) {
