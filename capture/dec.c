@@ -44,6 +44,7 @@ void dec_config_default(struct dec_config *cfg)
     cfg->n_vxlan_ports = 1;
     cfg->geneve_port = 6081;    /* RFC 8926 §3.3 */
     cfg->vxlan_gpe_port = 4790; /* draft-ietf-nvo3-vxlan-gpe */
+    cfg->gtpu_port = 2152;      /* 3GPP TS 29.281 §4.4.2 */
 }
 
 void dec_ctx_init(struct dec_ctx *ctx, const struct dec_config *cfg)
@@ -193,6 +194,13 @@ enum dec_result dec_ipv4(struct dec_run *r, const uint8_t *p, uint32_t len)
         return dec_bad(bad);
     if (ihl > len) return dec_short(r, bad);
     uint32_t total = dec_be16(p + 2);
+    if (total == 0) {
+        /* A packet captured on the sending host before TCP segmentation
+         * offload split it: the stack leaves the length 0 for the NIC.
+         * tcpdump and Wireshark then use the captured length; so do we. */
+        r->ctx->cnt.ipv4_len_zero++;
+        total = len;
+    }
     if (total < ihl) return dec_bad(bad);
     enum dec_result res = DEC_OK;
     len = dec_ip_len(r, total, len, bad, &res);
@@ -296,6 +304,12 @@ enum dec_result dec_ip_any(struct dec_run *r, const uint8_t *p, uint32_t len)
 
 /* ---- L2 ---------------------------------------------------------------- */
 
+static bool dec_is_snap(const uint8_t *p, uint32_t len)
+{
+    static const uint8_t snap[6] = {0xaa, 0xaa, 0x03, 0, 0, 0};
+    return len >= 8 && memcmp(p, snap, 6) == 0;
+}
+
 /* An EtherType and what follows it: IP, VLAN tags (802.1Q 0x8100, 802.1ad
  * 0x88a8, and the pre-standard QinQ 0x9100), MPLS, PPPoE session. */
 enum dec_result dec_ethertype(struct dec_run *r, uint16_t et, const uint8_t *p, uint32_t len)
@@ -321,7 +335,14 @@ enum dec_result dec_ethertype(struct dec_run *r, uint16_t et, const uint8_t *p, 
     case 0x8864:
         return dec_pppoe(r, p, len);
     default:
-        r->ctx->cnt.non_ip++; /* ARP, LLDP, 802.3 length fields, ... */
+        /* IEEE 802.3: a length field instead of a type; with LLC/SNAP
+         * (RFC 1042: aa aa 03, OUI 0) an EtherType follows. */
+        if (et <= 1500 && len < et) return dec_short(r, &r->ctx->cnt.bad_ether);
+        if (et <= 1500 && dec_is_snap(p, len)) {
+            if (!dec_enter(r)) return DEC_MALFORMED;
+            return dec_ethertype(r, dec_be16(p + 6), p + 8, len - 8);
+        }
+        r->ctx->cnt.non_ip++; /* ARP, LLDP, STP, ... */
         return DEC_SKIP;
     }
 }
@@ -366,12 +387,13 @@ static enum dec_result dec_ppp(struct dec_run *r, const uint8_t *p, uint32_t len
         p += 2;
         len -= 2;
     }
-    if (len < 2) return dec_short(r, &r->ctx->cnt.bad_link);
-    switch (dec_be16(p)) {
+    if (len < 1 || (len < 2 && !(p[0] & 1))) return dec_short(r, &r->ctx->cnt.bad_link);
+    uint32_t hl = (p[0] & 1) ? 1 : 2; /* protocol field compression, RFC 1661 §6.5 */
+    switch (hl == 1 ? p[0] : dec_be16(p)) {
     case 0x0021:
-        return dec_ipv4(r, p + 2, len - 2);
+        return dec_ipv4(r, p + hl, len - hl);
     case 0x0057:
-        return dec_ipv6(r, p + 2, len - 2);
+        return dec_ipv6(r, p + hl, len - hl);
     default:
         r->ctx->cnt.non_ip++;
         return DEC_SKIP;

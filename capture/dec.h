@@ -100,7 +100,9 @@ enum dec_result { DEC_OK = 0, DEC_SKIP, DEC_MALFORMED };
     X(ipv6_fragments)                                                        \
     X(pppoe)                                                                 \
     X(bad_link)                                                              \
-    X(bad_tcp_options)
+    X(bad_tcp_options)                                                       \
+    X(gtp)                                                                   \
+    X(ipv4_len_zero)
 
 struct dec_counters {
 #define DEC_CNT_FIELD(n) uint64_t n;
@@ -115,6 +117,7 @@ struct dec_config {
     uint8_t n_vxlan_ports;
     uint16_t geneve_port;                      /* default 6081 */
     uint16_t vxlan_gpe_port;                   /* default 4790; 0 = off */
+    uint16_t gtpu_port;                        /* default 2152; 0 = off */
 };
 
 struct dec_ctx {

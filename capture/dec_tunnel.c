@@ -1,5 +1,6 @@
 /* dec_tunnel: the encapsulations traffic mirrors use — VXLAN (and
- * VXLAN-GPE), GENEVE, GRE, ERSPAN I/II/III — plus MPLS and PPPoE, which
+ * VXLAN-GPE), GENEVE, GRE, ERSPAN I/II/III, and GTP-U from mobile cores —
+ * plus MPLS and PPPoE, which
  * are stacked between Ethernet and IP. The one thing to know: a tunnel
  * records its id only if no tunnel was seen yet (the outermost names the
  * mirror session), then hands the inner frame back to dec.c, which decodes
@@ -56,6 +57,44 @@ static enum dec_result dec_geneve(struct dec_run *r, const uint8_t *p, uint32_t 
     return dec_ethertype(r, proto, p + hl, len - hl);
 }
 
+/* GTPv1-U, 3GPP TS 29.281 §5.1: flags (version 1, PT 1, E S PN), type
+ * 0xff (G-PDU, the only one carrying user packets), length, TEID; 4 more
+ * bytes when any of E/S/PN is set, then a chain of extension headers
+ * (length in 4-byte units, next type in the last byte). The inner packet
+ * is IP. No tunnel id is recorded: uplink and downlink use different
+ * TEIDs, so the TEID would split one connection into two flows. */
+static enum dec_result dec_gtpu(struct dec_run *r, const uint8_t *p, uint32_t len)
+{
+    uint64_t *bad = &r->ctx->cnt.bad_tunnel;
+    if (len < 8) return dec_short(r, bad);
+    if ((p[0] >> 4) != 3) /* version 1, PT 1 */
+        return dec_bad(bad);
+    r->ctx->cnt.gtp++;
+    if (p[1] != 0xff) { /* echo, error indication, end marker: signalling */
+        r->ctx->cnt.non_ip++;
+        return DEC_SKIP;
+    }
+    uint32_t off = 8;
+    if (p[0] & 0x07) {
+        if (len < 12) return dec_short(r, bad);
+        uint8_t next = (p[0] & 0x04) ? p[11] : 0;
+        off = 12;
+        for (unsigned i = 0; next != 0; i++) {
+            if (i == 8) {
+                r->ctx->cnt.too_many_layers++;
+                return DEC_MALFORMED;
+            }
+            if (len - off < 1) return dec_short(r, bad);
+            uint32_t el = (uint32_t)p[off] * 4;
+            if (el == 0) return dec_bad(bad);
+            if (el > len - off) return dec_short(r, bad);
+            next = p[off + el - 1];
+            off += el;
+        }
+    }
+    return dec_ip_any(r, p + off, len - off);
+}
+
 enum dec_result dec_udp_tunnel(struct dec_run *r, uint16_t dport, const uint8_t *p, uint32_t len,
                                bool *is_tunnel)
 {
@@ -66,6 +105,7 @@ enum dec_result dec_udp_tunnel(struct dec_run *r, uint16_t dport, const uint8_t 
         if (c->vxlan_ports[i] == dport) return dec_vxlan(r, p, len);
     if (c->geneve_port && dport == c->geneve_port) return dec_geneve(r, p, len);
     if (c->vxlan_gpe_port && dport == c->vxlan_gpe_port) return dec_vxlan_gpe(r, p, len);
+    if (c->gtpu_port && dport == c->gtpu_port) return dec_gtpu(r, p, len);
     r->layers--; /* not a tunnel after all */
     *is_tunnel = false;
     return DEC_OK;
@@ -186,7 +226,7 @@ enum dec_result dec_mpls(struct dec_run *r, const uint8_t *p, uint32_t len)
 
 /* PPPoE session stage, RFC 2516 §4: ver/type 0x11, code 0, session id,
  * length of the PPP frame; then the PPP protocol (0x0021 IPv4, 0x0057
- * IPv6, RFC 1332/5072). */
+ * IPv6, RFC 1332/5072), possibly compressed to one byte. */
 enum dec_result dec_pppoe(struct dec_run *r, const uint8_t *p, uint32_t len)
 {
     uint64_t *bad = &r->ctx->cnt.bad_link;
@@ -200,11 +240,15 @@ enum dec_result dec_pppoe(struct dec_run *r, const uint8_t *p, uint32_t len)
     else if (!r->snapped)
         return dec_bad(bad);
     r->ctx->cnt.pppoe++;
-    switch (dec_be16(p + 6)) {
+    /* Protocol field compression (RFC 1661 §6.5): a one-byte protocol is
+     * odd; a two-byte one has an even first byte. */
+    uint32_t hl = (p[6] & 1) ? 7 : 8;
+    uint16_t proto = (p[6] & 1) ? p[6] : dec_be16(p + 6);
+    switch (proto) {
     case 0x0021:
-        return dec_ipv4(r, p + 8, len - 8);
+        return dec_ipv4(r, p + hl, len - hl);
     case 0x0057:
-        return dec_ipv6(r, p + 8, len - 8);
+        return dec_ipv6(r, p + hl, len - hl);
     default:
         r->ctx->cnt.non_ip++;
         return DEC_SKIP;

@@ -525,6 +525,33 @@ static void b_nflog(struct pb *p)
     h[0] = 2; /* AF_INET */
 }
 
+static void b_gtpu(struct pb *p)
+{
+    tcp4(p);
+    uint8_t *ext = pb_push(p, 4); /* one extension header, then "no more" */
+    ext[0] = 1;
+    ext[3] = 0;
+    uint16_t plen = (uint16_t)(pb_len(p) + 4);
+    uint8_t *h = pb_push(p, 12);
+    h[0] = 0x34; /* version 1, PT, E */
+    h[1] = 0xff; /* G-PDU */
+    put16(h + 2, plen);
+    put32(h + 4, 0xabcdef01);
+    h[11] = 0x85; /* next extension type: PDU session container */
+    pb_udp(p, 2152, 2152);
+    underlay4(p, 17);
+}
+
+static void b_llc_snap(struct pb *p)
+{
+    tcp4(p);
+    uint16_t len = (uint16_t)(pb_len(p) + 8);
+    uint8_t *llc = pb_push(p, 8);
+    llc[0] = 0xaa, llc[1] = 0xaa, llc[2] = 0x03;
+    put16(llc + 6, 0x0800);
+    pb_eth(p, len); /* 802.3 length field */
+}
+
 static const struct row ROWS[] = {
     {"eth ipv4 tcp", b_eth4, L_EN10MB, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"eth ipv6 tcp", b_eth6, L_EN10MB, DEC_OK, 6, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
@@ -571,6 +598,8 @@ static const struct row ROWS[] = {
     {"loop", b_loop, L_LOOP, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"chdlc", b_chdlc, L_C_HDLC, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"radiotap", b_radiotap, L_RADIOTAP, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
+    {"gtp-u", b_gtpu, L_EN10MB, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
+    {"802.3 llc/snap", b_llc_snap, L_EN10MB, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"nflog", b_nflog, L_NFLOG, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
 };
 
@@ -762,6 +791,19 @@ static void test_details(void **state)
     p.b[p.start + 14 + 20 + 8] = 0;
     decode1(&p, L_EN10MB, &c, &d, DEC_MALFORMED);
     assert_int_equal(c.cnt.bad_tunnel, 1);
+
+    /* GTP-U decapsulates without a tunnel id (TEIDs differ per direction). */
+    b_gtpu(&p);
+    decode1(&p, L_EN10MB, &c, &d, DEC_OK);
+    assert_int_equal(c.cnt.gtp, 1);
+    assert_int_equal(d.tunnel.type, DEC_TUN_NONE);
+
+    /* IPv4 total length 0 (captured before TSO): the captured length. */
+    tcp4(&p);
+    p.b[p.start + 2] = p.b[p.start + 3] = 0;
+    decode1(&p, L_RAW, &c, &d, DEC_OK);
+    assert_int_equal(c.cnt.ipv4_len_zero, 1);
+    assert_int_equal(d.payload_len, PAYLOAD_LEN);
 
     /* GRE with the RFC 1701 routing bit is refused. */
     tcp4(&p);
