@@ -370,8 +370,10 @@ static void webhooks_list(struct rl_ctx *c, struct fy_node *n, struct rules_conf
     while ((item = fy_node_sequence_iterate(n, &it))) {
         struct rules_sink *s = &cfg->alerts.webhooks[cfg->alerts.n_webhooks++];
         s->min_severity = 3;
+        size_t e0 = c->diag->errors;
         walk_map(c, item, "a webhook", known, webhook_pair, s);
-        if (fy_node_get_type(item) == FYNT_MAPPING) sink_check(c, item, s, "a webhook");
+        if (fy_node_get_type(item) == FYNT_MAPPING && c->diag->errors == e0)
+            sink_check(c, item, s, "a webhook");
     }
 }
 
@@ -393,8 +395,9 @@ static bool alerts_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         memset(&cfg->alerts.slack, 0, sizeof cfg->alerts.slack);
         cfg->alerts.slack.min_severity = 3;
         cfg->alerts.has_slack = true;
+        size_t e0 = c->diag->errors;
         walk_map(c, v, "alerts.slack", known, sink_pair, &cfg->alerts.slack);
-        if (fy_node_get_type(v) == FYNT_MAPPING)
+        if (fy_node_get_type(v) == FYNT_MAPPING && c->diag->errors == e0)
             sink_check(c, k, &cfg->alerts.slack, "alerts.slack");
     } else if (!strcmp(key, "webhooks")) {
         webhooks_list(c, v, cfg);

@@ -270,10 +270,10 @@ static void sources(struct rl_ctx *c, struct fy_node *n, struct rules_identity *
     }
 }
 
-static void patterns(struct rl_ctx *c, struct fy_node *n, const char *what,
+static void patterns(struct rl_ctx *c, struct fy_node *n, const char *list, const char *what,
                      struct rules_pattern **out, size_t *nout, struct fy_node ***nodes)
 {
-    if (!rl_is_seq(c, n, what)) return;
+    if (!rl_is_seq(c, n, list)) return;
     size_t cnt = (size_t)fy_node_sequence_item_count(n);
     *out = calloc(cnt ? cnt : 1, sizeof **out);
     if (nodes) *nodes = calloc(cnt ? cnt : 1, sizeof **nodes);
@@ -362,10 +362,10 @@ static void identity_pair(struct rl_ctx *c, struct rules_identity *id, size_t id
         sources(c, v, id);
     } else if (!strcmp(ks, "scope")) {
         id->scope_loc = rl_loc(c, k);
-        patterns(c, v, "a scope pattern", &id->scope, &id->n_scope, scope_nodes);
+        patterns(c, v, "scope", "a scope pattern", &id->scope, &id->n_scope, scope_nodes);
     } else if (!strcmp(ks, "deny")) {
         id->deny_loc = rl_loc(c, k);
-        patterns(c, v, "a deny pattern", &id->deny, &id->n_deny, deny_nodes);
+        patterns(c, v, "deny", "a deny pattern", &id->deny, &id->n_deny, deny_nodes);
     } else if (!strcmp(ks, "limits")) {
         limits(c, k, v, &id->limits);
     } else {

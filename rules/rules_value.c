@@ -230,7 +230,15 @@ bool rv_days(const char *s, uint8_t *mask, char *err, const char **hint)
             a = b = day_parse(p, n);
         }
         if (a < 0 || b < 0) {
-            ERR("unknown weekday \"%.*s\"", (int)n, p);
+            const char *bad = p;
+            size_t bl = n;
+            if (dash && a >= 0) {
+                bad = dash + 1;
+                bl = n - (size_t)(dash - p) - 1;
+            } else if (dash) {
+                bl = (size_t)(dash - p);
+            }
+            ERR("unknown weekday \"%.*s\"", (int)bl, bad);
             return false;
         }
         for (int d = a;; d = (d + 1) % 7) {

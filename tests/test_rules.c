@@ -1,0 +1,448 @@
+/* test_rules: the config and rule-file loader. A full good config with its
+ * rules folder loads with every value checked; each broken fixture reports
+ * every problem (not the first only) at its exact file:line:col; defaults
+ * apply with no config; attribution finds identities by each credential
+ * form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rules.h"
+
+#define DATA KW_TEST_DATA "/data/rules"
+#define SHA_TEST "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#define SHA_FOO "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
+    return (int64_t)timegm(&tm);
+}
+
+static struct rules_model *load_good(struct rules_diag *d)
+{
+    setenv("KW_TEST_SLACK_URL", "https://hooks.slack.example/T000/B000/xyz", 1);
+    setenv("KW_TEST_WEBHOOK_SECRET", "hunter2-webhook", 1);
+    struct rules_model *m = NULL;
+    rules_diag_init(d);
+    enum kw_err e = rules_load(DATA "/good/keywarden.yaml", NULL, &m, d);
+    if (e != KW_E_OK) rules_diag_print(d, stderr);
+    assert_int_equal(e, KW_E_OK);
+    assert_non_null(m);
+    return m;
+}
+
+static void test_good_config(void **state)
+{
+    struct rules_diag d;
+    struct rules_model *m = load_good(&d);
+    assert_int_equal(rules_diag_errors(&d), 0);
+    assert_int_equal(rules_diag_warnings(&d), 0);
+    assert_int_equal(d.files, 3);
+    assert_int_equal(d.identities, 3);
+    const struct rules_config *c = &m->config;
+    assert_string_equal(c->capture.interface, "eth1");
+    assert_string_equal(c->capture.bpf, "tcp port 443 or tcp port 80");
+    assert_int_equal(c->capture.snaplen, 9216);
+    assert_int_equal(c->capture.buffer_mb, 64);
+    assert_int_equal(c->capture.workers, 4);
+    assert_int_equal(c->n_cred_sources, 4);
+    assert_int_equal(c->cred_sources[0].kind, RULES_SRC_HEADER);
+    assert_string_equal(c->cred_sources[0].name, "Authorization");
+    assert_int_equal(c->cred_sources[2].kind, RULES_SRC_QUERY);
+    assert_string_equal(c->cred_sources[2].name, "api_key");
+    assert_int_equal(c->cred_sources[3].kind, RULES_SRC_COOKIE);
+    assert_string_equal(c->cred_sources[3].name, "session");
+    assert_string_equal(c->storage.database, "/var/lib/keywarden/keywarden.db");
+    assert_int_equal(c->storage.audit_retention_s, 90 * 86400);
+    assert_string_equal(c->outputs.eve, "/var/log/keywarden/eve.json");
+    assert_true(c->alerts.has_slack);
+    assert_string_equal(c->alerts.slack.url, "https://hooks.slack.example/T000/B000/xyz");
+    assert_int_equal(c->alerts.slack.min_severity, 2);
+    assert_int_equal(c->alerts.n_webhooks, 1);
+    assert_string_equal(c->alerts.webhooks[0].url, "https://siem.example/hooks/kw");
+    assert_string_equal(c->alerts.webhooks[0].secret, "hunter2-webhook");
+    assert_int_equal(c->alerts.webhooks[0].min_severity, 3);
+    assert_int_equal(c->alerts.webhooks[0].n_kinds, 2);
+    assert_string_equal(c->alerts.webhooks[0].kinds[1], "out_of_scope");
+    assert_int_equal(c->alerts.suppress_window_s, 3600);
+    assert_int_equal(c->alerts.drain_timeout_s, 10);
+    assert_string_equal(c->rules_path, DATA "/good/rules.d");
+
+    /* detections: acme.yaml sets them, beta.yml (later by name) overrides failed_auth */
+    const struct rules_detections *det = &m->detections;
+    assert_int_equal(det->unknown_credential.severity, 1);
+    assert_int_equal(det->failed_auth.threshold, 5);
+    assert_int_equal(det->failed_auth.window_s, 60);
+    assert_int_equal(det->failed_auth.severity, 3);
+    assert_int_equal(det->credential_stuffing.threshold, 20);
+    assert_int_equal(det->credential_stuffing.window_s, 300);
+    assert_int_equal(det->enumeration.threshold, 200);
+    assert_int_equal(det->enumeration.window_s, 300);
+    assert_int_equal(det->baseline.learning_s, 14 * 86400);
+    assert_int_equal(det->baseline.sensitivity, RULES_SENS_MEDIUM);
+    rules_diag_free(&d);
+    rules_model_free(m);
+}
+
+static void test_good_identities(void **state)
+{
+    struct rules_diag d;
+    struct rules_model *m = load_good(&d);
+    const struct rules_identity *c01 = rules_find_identity(m, "c01");
+    assert_non_null(c01);
+    assert_string_equal(c01->name, "Acme Data Ltd");
+    assert_string_equal(c01->kind, "contractor");
+    assert_string_equal(rules_tz_name(c01->tz), "Asia/Kolkata");
+    assert_int_equal(c01->loc.line, 2);
+    assert_non_null(strstr(c01->loc.file, "rules.d/acme.yaml"));
+    assert_true(c01->schedule.set);
+    assert_int_equal(c01->schedule.days, 0x3e); /* mon..fri */
+    assert_int_equal(c01->schedule.start_min, 9 * 60);
+    assert_int_equal(c01->schedule.end_min, 19 * 60);
+    assert_int_equal(c01->schedule.grace_s, 1800);
+    assert_int_equal(c01->schedule.loc.line, 10);
+    /* dates are midnight in Asia/Kolkata (+05:30); until includes its day */
+    assert_true(c01->access.has_from && c01->access.has_until);
+    assert_int_equal(c01->access.from_s, utc(2025, 12, 31, 18, 30, 0));
+    assert_int_equal(c01->access.until_s, utc(2026, 6, 30, 18, 30, 0));
+    assert_int_equal(c01->n_sources, 3);
+    assert_int_equal(c01->sources[0].prefix, 29);
+    assert_int_equal(c01->sources[1].prefix, 32);
+    assert_int_equal(c01->sources[2].prefix, 48);
+    assert_int_equal(c01->sources[2].net.family, 6);
+    assert_int_equal(c01->n_scope, 3);
+    assert_string_equal(c01->scope[0].host, "api.acme.internal");
+    assert_int_equal(c01->scope[2].n_methods, 2);
+    assert_int_equal(c01->scope[2].loc.line, 16);
+    assert_int_equal(c01->n_deny, 1);
+    assert_true(c01->deny[0].any_method);
+    assert_int_equal(c01->limits.requests_per_hour, 600);
+    assert_int_equal(c01->limits.response_bytes_per_hour, 200000000);
+
+    const struct rules_identity *c02 = rules_find_identity(m, "c02");
+    assert_non_null(c02);
+    assert_string_equal(c02->kind, "service");
+    assert_string_equal(rules_tz_name(c02->tz), "Europe/Berlin");
+    assert_int_equal(c02->schedule.days, 0x1f); /* sun..thu, wrapping */
+    assert_int_equal(c02->schedule.start_min, 22 * 60);
+    assert_int_equal(c02->schedule.end_min, 6 * 60);
+    assert_int_equal(c02->access.from_s, utc(2026, 1, 1, 7, 0, 0));
+    assert_int_equal(c02->access.until_s, utc(2026, 12, 31, 23, 59, 59));
+    const struct rules_identity *e07 = rules_find_identity(m, "e07");
+    assert_non_null(e07);
+    assert_int_equal(e07->schedule.days, 0x41); /* sat, sun */
+    assert_string_equal(rules_tz_name(e07->tz), "America/New_York");
+    assert_null(rules_find_identity(m, "nobody"));
+    rules_diag_free(&d);
+    rules_model_free(m);
+}
+
+static void test_attribution(void **state)
+{
+    struct rules_diag d;
+    struct rules_model *m = load_good(&d);
+    struct kw_cred c = {.kind = KW_CRED_BEARER};
+    snprintf(c.fingerprint, sizeof c.fingerprint, "sha256:%s", SHA_TEST);
+    const struct rules_identity *id = rules_attribute(m, &c);
+    assert_non_null(id);
+    assert_string_equal(id->id, "c01");
+    /* written in upper case with an upper-case prefix in beta.yml */
+    snprintf(c.fingerprint, sizeof c.fingerprint, "sha256:%s", SHA_FOO);
+    id = rules_attribute(m, &c);
+    assert_non_null(id);
+    assert_string_equal(id->id, "c02");
+    snprintf(c.fingerprint, sizeof c.fingerprint, "sha256:%064d", 7);
+    assert_null(rules_attribute(m, &c));
+
+    struct kw_cred b = {.kind = KW_CRED_BASIC};
+    snprintf(b.basic_user, sizeof b.basic_user, "acme-etl");
+    snprintf(b.fingerprint, sizeof b.fingerprint, "sha256:%064d", 1);
+    assert_string_equal(rules_attribute(m, &b)->id, "c01");
+    snprintf(b.basic_user, sizeof b.basic_user, "eve");
+    assert_string_equal(rules_attribute(m, &b)->id, "e07");
+    snprintf(b.basic_user, sizeof b.basic_user, "EVE"); /* user names are exact */
+    assert_null(rules_attribute(m, &b));
+
+    struct kw_cred j = {.kind = KW_CRED_JWT};
+    snprintf(j.fingerprint, sizeof j.fingerprint, "sha256:%064d", 2);
+    snprintf(j.jwt.iss, sizeof j.jwt.iss, "https://idp.acme.example");
+    snprintf(j.jwt.sub, sizeof j.jwt.sub, "acme-data");
+    assert_string_equal(rules_attribute(m, &j)->id, "c01");
+    snprintf(j.jwt.sub, sizeof j.jwt.sub, "someone-else"); /* both must match */
+    assert_null(rules_attribute(m, &j));
+    snprintf(j.jwt.client_id, sizeof j.jwt.client_id, "beta-ops");
+    assert_string_equal(rules_attribute(m, &j)->id, "c02");
+
+    struct kw_txn t;
+    memset(&t, 0, sizeof t);
+    t.cred = b;
+    snprintf(t.cred.basic_user, sizeof t.cred.basic_user, "acme-etl");
+    assert_non_null(rules_attribute_txn(m, &t));
+    assert_string_equal(t.identity.id, "c01");
+    assert_string_equal(t.identity.name, "Acme Data Ltd");
+    assert_string_equal(t.identity.kind, "contractor");
+    t.cred.kind = KW_CRED_NONE;
+    assert_null(rules_attribute_txn(m, &t));
+    assert_string_equal(t.identity.id, "");
+    rules_diag_free(&d);
+    rules_model_free(m);
+}
+
+static void test_defaults(void **state)
+{
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load(NULL, NULL, &m, &d), KW_E_OK);
+    assert_int_equal(rules_diag_errors(&d) + rules_diag_warnings(&d), 0);
+    assert_int_equal(m->n_identities, 0);
+    assert_string_equal(m->config.storage.database, "./keywarden-state/keywarden.db");
+    assert_string_equal(m->config.outputs.eve, "./keywarden-state/eve.json");
+    assert_null(m->config.rules_path);
+    assert_int_equal(m->config.n_cred_sources, 3);
+    assert_string_equal(m->config.cred_sources[0].name, "Authorization");
+    assert_int_equal(m->detections.failed_auth.threshold, 20);
+    assert_int_equal(m->detections.failed_auth.window_s, 120);
+    assert_int_equal(m->detections.credential_stuffing.threshold, 20);
+    assert_int_equal(m->detections.credential_stuffing.window_s, 300);
+    assert_int_equal(m->detections.enumeration.threshold, 200);
+    assert_int_equal(m->detections.enumeration.window_s, 300);
+    assert_int_equal(m->config.alerts.suppress_window_s, 3600);
+    assert_int_equal(m->config.alerts.drain_timeout_s, 10);
+    assert_int_equal(m->detections.baseline.learning_s, 14 * 86400);
+    assert_int_equal(m->detections.baseline.sensitivity, RULES_SENS_MEDIUM);
+    assert_int_equal(m->detections.unknown_credential.severity, 1);
+    struct kw_cred c = {.kind = KW_CRED_BEARER};
+    snprintf(c.fingerprint, sizeof c.fingerprint, "sha256:%s", SHA_TEST);
+    assert_null(rules_attribute(m, &c)); /* every credential is unknown */
+    rules_diag_free(&d);
+    rules_model_free(m);
+}
+
+struct want {
+    enum rules_diag_level lv;
+    int line, col;
+    const char *needle; /* substring of the message */
+};
+
+/* Exactly these problems, in this order. */
+static void expect_diag(const struct rules_diag *d, const struct want *w, size_t n,
+                        const char *file_suffix)
+{
+    if (d->n != n) rules_diag_print(d, stderr);
+    assert_int_equal(d->n, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct rules_diag_item *it = &d->items[i];
+        if (it->line != w[i].line || it->col != w[i].col || !strstr(it->msg, w[i].needle))
+            fprintf(stderr, "item %zu: %d:%d %s (want %d:%d %s)\n", i, it->line, it->col, it->msg,
+                    w[i].line, w[i].col, w[i].needle);
+        assert_int_equal(it->level, w[i].lv);
+        assert_int_equal(it->line, w[i].line);
+        assert_int_equal(it->col, w[i].col);
+        assert_non_null(strstr(it->msg, w[i].needle));
+        assert_non_null(strstr(it->file, file_suffix));
+        assert_non_null(it->text); /* the offending line */
+    }
+}
+
+#define E RULES_DIAG_ERROR
+#define W RULES_DIAG_WARNING
+
+static void test_broken_all_errors(void **state)
+{
+    static const struct want w[] = {
+        {E, 5, 15, "unknown time zone \"Mars/Olympus\""},
+        {E, 4, 5, "unknown key \"credentails\""},
+        {E, 6, 23, "unknown weekday \"fry\""},
+        {E, 6, 40, "bad hours \"09:00-25:00\""},
+        {E, 6, 61, "has no unit"},
+        {E, 7, 23, "bad date \"2026-02-30\""},
+        {E, 8, 17, "prefix /33"},
+        {E, 9, 36, "expected a whole number"},
+        {E, 9, 67, "unknown size unit"},
+        {E, 13, 13, "scope must be a list"},
+        {E, 15, 20, "already claimed by identity \"c01\""},
+        {E, 16, 9, "duplicate identity id \"c01\""},
+        {E, 17, 14, "must start with /"},
+    };
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = (struct rules_model *)1;
+    assert_int_equal(rules_load(NULL, DATA "/broken/errors.yaml", &m, &d), KW_E_CONFIG);
+    assert_null(m);
+    expect_diag(&d, w, sizeof w / sizeof w[0], "broken/errors.yaml");
+    assert_string_equal(d.items[1].hint, "did you mean \"credentials\"?");
+    assert_non_null(strstr(d.items[2].hint, "mon-fri"));
+    assert_string_equal(d.items[2].text, "    schedule: { days: mon-fry, hours: \"09:00-25:00\", "
+                                         "grace: 30 }");
+    assert_int_equal(rules_diag_errors(&d), 13);
+    rules_diag_free(&d);
+}
+
+static void test_broken_duplicate_key(void **state)
+{
+    static const struct want w[] = {{E, 5, 5, "duplicate key"}};
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m;
+    assert_int_equal(rules_load(NULL, DATA "/broken/dupkey.yaml", &m, &d), KW_E_CONFIG);
+    expect_diag(&d, w, 1, "broken/dupkey.yaml");
+    assert_non_null(strstr(d.items[0].hint, "once"));
+    rules_diag_free(&d);
+}
+
+static void test_broken_config(void **state)
+{
+    static const struct want w[] = {
+        {E, 1, 38, "capture.snaplen: expected a whole number"},
+        {E, 2, 34, "unknown key \"retention\" in storage"},
+        {E, 4, 26, "environment variable KW_TEST_DEFINITELY_UNSET_VAR is not set"},
+        {E, 4, 75, "unknown severity \"urgent\""},
+        {E, 5, 23, "duration \"1 hour\""},
+    };
+    unsetenv("KW_TEST_DEFINITELY_UNSET_VAR");
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m;
+    assert_int_equal(rules_load(DATA "/broken/config-env.yaml", NULL, &m, &d), KW_E_CONFIG);
+    expect_diag(&d, w, sizeof w / sizeof w[0], "broken/config-env.yaml");
+    rules_diag_free(&d);
+}
+
+static void test_secret_never_printed(void **state)
+{
+    static const char cfg[] =
+        "alerts:\n"
+        "  webhooks: [ { url: \"https://h.example/x\", secret: \"env:KW_T_S\","
+        " min_severity: bogus } ]\n";
+    setenv("KW_T_S", "very-secret-value-42", 1);
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m;
+    assert_int_equal(rules_load_mem("kw.yaml", cfg, NULL, NULL, &m, &d), KW_E_CONFIG);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    rules_diag_print(&d, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "unknown severity"));
+    assert_null(strstr(buf, "very-secret-value-42"));
+    free(buf);
+    rules_diag_free(&d);
+}
+
+static void test_warnings(void **state)
+{
+    static const struct want w[] = {
+        {W, 4, 16, "host bits set"},
+        {W, 6, 10, "shadowed by deny \"* /v1/admin/**\""},
+        {W, 7, 10, "lower-case method"},
+        {W, 8, 10, "can never match"},
+    };
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load(NULL, DATA "/broken/warnings.yaml", &m, &d), KW_E_OK);
+    assert_non_null(m); /* warnings alone still give a model */
+    expect_diag(&d, w, sizeof w / sizeof w[0], "broken/warnings.yaml");
+    /* the host bits are cleared: 10.1.2.3/24 means 10.1.2.0/24 */
+    struct kw_addr a;
+    assert_true(kw_addr_parse("10.1.2.200", &a));
+    assert_true(rules_sources_allow(rules_find_identity(m, "w01"), &a));
+    rules_diag_free(&d);
+    rules_model_free(m);
+}
+
+/* Table of small rule texts: each must give exactly one error at line:col. */
+static void test_value_errors_table(void **state)
+{
+    static const struct {
+        const char *text;
+        int line, col;
+        const char *needle;
+    } t[] = {
+        {"identities:\n  - id: a\n    schedule: { days: mon, hours: \"9-17\" }\n", 3, 36,
+         "bad hours"},
+        {"identities:\n  - id: a\n    schedule: { hours: \"09:00-09:00\" }\n", 3, 25,
+         "empty window"},
+        {"identities:\n  - id: a\n    access: { until: 2026-13-01 }\n", 3, 22, "bad date"},
+        {"identities:\n  - id: a\n    access: { from: \"2026-01-01T10:00:00\" }\n", 3, 22,
+         "needs a time zone offset"},
+        {"identities:\n  - id: a\n    access: { from: 2026-03-01, until: 2026-02-01 }\n", 3, 40,
+         "empty access window"},
+        {"identities:\n  - id: a\n    sources: [ \"2001:db8::/129\" ]\n", 3, 17, "prefix /129"},
+        {"identities:\n  - id: a\n    sources: [ 300.1.1.1 ]\n", 3, 16, "bad address"},
+        {"identities:\n  - id: a\n    credentials: [ { sha256: abc } ]\n", 3, 30, "bad sha256"},
+        {"identities:\n  - id: a\n    credentials: [ { jwt: { sub: x } } ]\n", 3, 29,
+         "needs iss and sub"},
+        {"identities:\n  - id: a\n    kind: vendor\n", 3, 11, "unknown identity kind"},
+        {"identities:\n  - name: no id\n", 2, 5, "without an id"},
+        {"identities:\n  - id: a\n    scope: [ \"GET /v1/or*ders\" ]\n", 3, 15,
+         "whole path segment"},
+        {"identities:\n  - id: a\n    limits: { requests_per_hour: [1] }\n", 3, 35, "single value"},
+        {"identities:\n  - id: a\n    schedule: { grace: 13h }\n", 3, 24, "too long"},
+        {"detections:\n  failed_auth: { count: 0 }\n", 2, 25, "too small"},
+        {"detections:\n  enumeration: { distinct_id: 3 }\n", 2, 18, "unknown key \"distinct_id\""},
+        {"detections:\n  unknown_credential: { severity: critical }\n", 2, 35, "unknown severity"},
+        {"identitys: []\n", 1, 1, "unknown key \"identitys\""},
+        {"identities:\n  - id: a\n\tname: x\n", 3, 2, "tab"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        struct rules_diag d;
+        rules_diag_init(&d);
+        struct rules_model *m;
+        enum kw_err e = rules_load_mem(NULL, NULL, "r.yaml", t[i].text, &m, &d);
+        if (e != KW_E_CONFIG || d.n != 1 || d.items[0].line != t[i].line ||
+            d.items[0].col != t[i].col || !strstr(d.items[0].msg, t[i].needle)) {
+            fprintf(stderr, "case %zu:\n%s", i, t[i].text);
+            rules_diag_print(&d, stderr);
+        }
+        assert_int_equal(e, KW_E_CONFIG);
+        assert_int_equal(d.n, 1);
+        assert_int_equal(d.items[0].line, t[i].line);
+        assert_int_equal(d.items[0].col, t[i].col);
+        assert_non_null(strstr(d.items[0].msg, t[i].needle));
+        rules_diag_free(&d);
+    }
+}
+
+static void test_missing_paths(void **state)
+{
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m;
+    assert_int_equal(rules_load(DATA "/does-not-exist.yaml", NULL, &m, &d), KW_E_CONFIG);
+    assert_int_equal(d.n, 1);
+    assert_non_null(strstr(d.items[0].msg, "cannot open"));
+    rules_diag_free(&d);
+    rules_diag_init(&d);
+    assert_int_equal(rules_load(NULL, DATA "/no-such-dir", &m, &d), KW_E_CONFIG);
+    assert_non_null(strstr(d.items[0].msg, "rules path not found"));
+    rules_diag_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_config),       cmocka_unit_test(test_good_identities),
+        cmocka_unit_test(test_attribution),       cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_broken_all_errors), cmocka_unit_test(test_broken_duplicate_key),
+        cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
+        cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
+        cmocka_unit_test(test_missing_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
