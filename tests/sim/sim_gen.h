@@ -1,0 +1,114 @@
+/* sim_gen: a world turned into a plan of sessions, then into packets and
+ * ground truth. The one thing to know: generation is two-phase. Planning
+ * (sim_plan.c) decides every connection and request from per-identity,
+ * per-day rng streams; rendering (sim_render.c) walks the sessions in start
+ * order, writes their packets through the time-ordered sim_out and records one
+ * truth line per HTTP transaction. */
+#ifndef SIM_GEN_H
+#define SIM_GEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim_pkt.h"
+#include "sim_rng.h"
+#include "sim_tcp.h"
+#include "sim_world.h"
+
+enum sim_sess_kind { SIM_SESS_HTTP, SIM_SESS_TLS };
+
+struct sim_req {
+    char method[8];
+    char target[256];
+    int cred; /* index into gen->creds */
+    int status;
+    uint32_t resp_size;
+    uint8_t gzip, chunked;
+    int16_t split_at; /* offset inside the target to cut the segment at, or -1 */
+    int incident;     /* index into world incidents, or -1 */
+    int64_t want;     /* planned start, µs */
+};
+
+struct sim_session {
+    int64_t t;
+    uint64_t order;
+    enum sim_sess_kind kind;
+    int ident, server, net;
+    uint32_t host; /* host number inside the network */
+    uint16_t sport;
+    size_t first_req;
+    int nreq;
+    uint64_t seed;
+    int incident;
+    bool dns;
+    const char *sni;
+};
+
+struct sim_truth {
+    int64_t ts;
+    uint64_t order;
+    struct sim_ip cip, sip;
+    uint16_t cport, sport;
+    char method[8];
+    char target[256];
+    int server;
+    int status;
+    size_t req_body, resp_body, resp_identity;
+    int cred, ident, incident;
+    bool lost, pipelined, split;
+};
+
+struct sim_inc_state {
+    bool enabled;
+    int64_t first, last; /* actual request times */
+    int nreq;
+    int64_t planned;
+};
+
+struct sim_gen {
+    struct sim_world *w;
+    uint64_t seed;
+    int64_t start_us, end_us;
+    int days;
+    struct sim_tcp_cfg tcp;
+    double noise; /* TLS/DNS noise level, 0..1 */
+    struct sim_inc_state inc[SIM_MAX_INCIDENTS];
+    struct sim_cred *creds;
+    int ncred, capcred;
+    int *cred_ident; /* identity of each credential, -1 when unknown */
+    struct sim_req *reqs;
+    size_t nreq, capreq;
+    struct sim_session *sess;
+    size_t nsess, capsess;
+    struct sim_truth *truth;
+    size_t ntruth, captruth;
+    struct sim_out out;
+};
+
+/* Planning. */
+int sim_plan(struct sim_gen *g);
+int sim_cred_add(struct sim_gen *g, const struct sim_cred *c, int ident);
+void sim_jwt_make(struct sim_cred *c);
+void sim_fingerprint(const struct sim_cred *c, char out[72]);
+void sim_client_ip(const struct sim_world *w, int net, uint32_t host, struct sim_ip *ip);
+
+/* Rendering to out/ (capture + truth). */
+int sim_render(struct sim_gen *g);
+int sim_write_truth(struct sim_gen *g, const char *dir);
+int sim_write_incidents(struct sim_gen *g, const char *dir);
+int sim_write_rules(struct sim_gen *g, const char *dir);
+
+/* Alert kinds of a scenario (INTERFACES.md) and whether it is benign. */
+struct sim_scenario {
+    const char *name;
+    const char *kind;     /* the alert kind it is, or looks like when benign */
+    const char *expected; /* comma-separated kinds a correct keywarden raises */
+    const char *also;     /* kinds that may also fire without being wrong */
+    bool benign;
+};
+const struct sim_scenario *sim_scenario_find(const char *name);
+extern const struct sim_scenario sim_scenarios[];
+
+void sim_fmt_time(char *buf, size_t n, int64_t us);
+
+#endif
