@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -338,4 +339,67 @@ void streams_dump_destroy(struct streams_dump *d)
     free(d->names);
     free(d->dir);
     free(d);
+}
+
+static enum kw_err run_loop(struct cap_source *src, struct flow_table *ft, struct dec_ctx *dec)
+{
+    struct cap_pkt pkt;
+    struct dec_packet dp;
+    kw_ts last = 0;
+    for (;;) {
+        enum cap_next r = cap_next(src, &pkt);
+        if (r == CAP_PACKET) {
+            last = pkt.ts > last ? pkt.ts : last;
+            if (dec_packet(dec, pkt.linktype, pkt.ts, pkt.data, pkt.caplen, pkt.wirelen, &dp) ==
+                DEC_OK)
+                flow_table_packet(ft, &dp);
+            continue;
+        }
+        if (r == CAP_TIMEOUT) continue;
+        flow_table_flush(ft, last);
+        return r == CAP_EOF ? KW_E_OK : KW_E_IO;
+    }
+}
+
+enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
+                             struct streams_run_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof(*st));
+    struct cap_source *src = NULL;
+    struct streams_dump *sd = NULL;
+    struct flow_table *ft = NULL;
+    struct dec_ctx dec;
+    struct dec_config dcfg;
+    dec_config_default(&dcfg);
+    dec_ctx_init(&dec, &dcfg);
+    if (cap_open(cc, &src, err, errlen) != KW_E_OK) return KW_E_CONFIG;
+    enum kw_err e = streams_dump_new(dir, &sd, err, errlen);
+    if (e != KW_E_OK) goto out;
+    struct flow_config fcfg;
+    flow_config_default(&fcfg);
+    /* Only bucket placement depends on the seed, never the output. */
+    if (getrandom(&fcfg.hash_seed, sizeof(fcfg.hash_seed), 0) != sizeof(fcfg.hash_seed))
+        fcfg.hash_seed ^= (uint64_t)kw_ts_wall();
+    struct flow_callbacks cb;
+    streams_dump_callbacks(sd, &cb);
+    if ((e = flow_table_new(&fcfg, &cb, &ft)) != KW_E_OK) {
+        snprintf(err, errlen, "flow table: %s", kw_strerror(e));
+        goto out;
+    }
+    e = run_loop(src, ft, &dec);
+    if (e != KW_E_OK)
+        snprintf(err, errlen, "error reading the capture; the streams read so far are written");
+    if (streams_dump_finish(sd) != KW_E_OK && e == KW_E_OK) {
+        snprintf(err, errlen, "%s: some output could not be written", dir);
+        e = KW_E_IO;
+    }
+    st->flow = *flow_table_counters(ft);
+    st->dump = sd->cnt;
+out:
+    cap_get_stats(src, &st->cap);
+    st->dec = dec.cnt;
+    flow_table_destroy(ft);
+    streams_dump_destroy(sd);
+    cap_close(src);
+    return e;
 }

@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dec.h"
 #include "flow.h"
 #include "kw_err.h"
+#include "source.h"
 
 #define STREAMS_DUMP_COUNTERS(X)                                                                   \
     X(files)                                                                                       \
@@ -53,5 +55,19 @@ void streams_dump_destroy(struct streams_dump *d);
  * buf >= 128 bytes. */
 void streams_dump_name(const struct kw_addr *src, uint16_t sport, const struct kw_addr *dst,
                        uint16_t dport, uint16_t vlan, char *buf, size_t len);
+
+/* Everything `keywarden streams` does, minus argument parsing: reads the
+ * captures of cc, writes the streams to dir, fills the counters. Returns
+ * KW_E_CONFIG for bad input (unreadable file, bad filter: message in err),
+ * KW_E_IO when the capture failed mid-way or output could not be written
+ * (what was read so far is written). */
+struct streams_run_stats {
+    struct cap_stats cap;
+    struct dec_counters dec;
+    struct flow_counters flow;
+    struct streams_dump_counters dump;
+};
+enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
+                             struct streams_run_stats *st, char *err, size_t errlen) KW_WUR;
 
 #endif

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "cli.h"
 #include "dec.h"
@@ -70,26 +69,6 @@ static char *join_args(int argc, char **argv)
     return s;
 }
 
-static int streams_loop(struct cap_source *src, struct flow_table *ft, struct dec_ctx *dec)
-{
-    struct cap_pkt pkt;
-    struct dec_packet dp;
-    kw_ts last = 0;
-    for (;;) {
-        enum cap_next r = cap_next(src, &pkt);
-        if (r == CAP_PACKET) {
-            last = pkt.ts > last ? pkt.ts : last;
-            if (dec_packet(dec, pkt.linktype, pkt.ts, pkt.data, pkt.caplen, pkt.wirelen, &dp) ==
-                DEC_OK)
-                flow_table_packet(ft, &dp);
-            continue;
-        }
-        if (r == CAP_TIMEOUT) continue;
-        flow_table_flush(ft, last);
-        return r == CAP_EOF ? 0 : 1;
-    }
-}
-
 int cmd_streams(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
@@ -126,49 +105,12 @@ int cmd_streams(int argc, char **argv)
     char *bpf = optind < argc ? join_args(argc - optind, argv + optind) : NULL;
     cc.bpf = bpf;
 
-    int rc = 1;
     char err[512] = "";
-    struct cap_source *src = NULL;
-    struct streams_dump *sd = NULL;
-    struct flow_table *ft = NULL;
-    struct dec_ctx dec;
-    struct dec_config dcfg;
-    dec_config_default(&dcfg);
-    dec_ctx_init(&dec, &dcfg);
-    if (cap_open(&cc, &src, err, sizeof(err)) != KW_E_OK) {
-        fprintf(stderr, "keywarden streams: %s\n", err);
-        rc = 2;
-        goto out;
-    }
-    if (streams_dump_new(outdir, &sd, err, sizeof(err)) != KW_E_OK) {
-        fprintf(stderr, "keywarden streams: %s\n", err);
-        goto out;
-    }
-    struct flow_config fcfg;
-    flow_config_default(&fcfg);
-    if (getrandom(&fcfg.hash_seed, sizeof(fcfg.hash_seed), 0) != sizeof(fcfg.hash_seed))
-        fcfg.hash_seed ^= (uint64_t)kw_ts_wall(); /* only bucket placement depends on it */
-    struct flow_callbacks cb;
-    streams_dump_callbacks(sd, &cb);
-    enum kw_err e = flow_table_new(&fcfg, &cb, &ft);
-    if (e != KW_E_OK) {
-        fprintf(stderr, "keywarden streams: flow table: %s\n", kw_strerror(e));
-        goto out;
-    }
-    rc = streams_loop(src, ft, &dec);
-    if (rc)
-        fprintf(stderr, "keywarden streams: error reading the capture; streams so far written\n");
-    if (streams_dump_finish(sd) != KW_E_OK) {
-        fprintf(stderr, "keywarden streams: some output could not be written to %s\n", outdir);
-        rc = 1;
-    }
-    struct cap_stats cs;
-    cap_get_stats(src, &cs);
-    print_counters(&cs, &dec.cnt, flow_table_counters(ft), streams_dump_counters(sd));
-out:
-    flow_table_destroy(ft);
-    streams_dump_destroy(sd);
-    if (src) cap_close(src);
+    struct streams_run_stats st;
+    enum kw_err e = streams_dump_run(&cc, outdir, &st, err, sizeof(err));
+    int rc = e == KW_E_OK ? 0 : e == KW_E_CONFIG ? 2 : 1;
+    if (e != KW_E_OK) fprintf(stderr, "keywarden streams: %s\n", err);
+    if (e != KW_E_CONFIG) print_counters(&st.cap, &st.dec, &st.flow, &st.dump);
     free(bpf);
     return rc;
 }
