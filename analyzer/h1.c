@@ -1,0 +1,606 @@
+/* h1: the per-connection HTTP/1.x state machine: one explicit state per
+ * direction, message length per RFC 9112 §6.3, a FIFO of pending requests
+ * matched in order to responses, and recovery after loss.
+ *
+ * The one thing to know: a gap never stops the connection. A gap inside a
+ * body of known length only shortens it; any other gap salvages what it can
+ * of a partial head, then switches that direction to RESYNC, which scans
+ * for the next plausible start line. Client-side loss leaves a LOST marker
+ * in the request FIFO and server-side loss a count of lost responses; the
+ * matcher resolves both with packet time (docs/http.md, "matching"). */
+#include "h1_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- heads -------------------------------------------------------------- */
+
+static void head_request(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
+{
+    struct h1_dir *d = &c->d[0];
+    uint32_t flags = d->resync_mark ? KW_TXN_F(RESYNC) : 0;
+    uint8_t st = ST_IDLE;
+    uint64_t remain = 0;
+    d->resync_mark = false;
+    if (h->http09) {
+        flags |= KW_TXN_F(HTTP09);
+        c->ctr.http09++;
+    } else if (h->has_te) {
+        /* RFC 9112 §6.3 rule 3/4: chunked wins over Content-Length (and the
+         * pair is a smuggling sign); a request whose last coding is not
+         * chunked cannot be framed. */
+        if (h->has_cl || !h->te_chunked) flags |= KW_TXN_F(PARSE_ERROR);
+        st = h->te_chunked ? ST_CHUNK_SIZE : ST_RESYNC;
+    } else if (h->has_cl) {
+        if (h->cl_bad) {
+            flags |= KW_TXN_F(PARSE_ERROR); /* rule 5: unrecoverable */
+            st = ST_RESYNC;
+        } else if (h->cl > 0) {
+            st = ST_BODY_CL;
+            remain = h->cl;
+        }
+    }
+    uint64_t seq = h1i_push_request(c, h, d->ts_start, ts, flags);
+    d->has_cur = seq != UINT64_MAX;
+    d->seq = seq;
+    if (st == ST_RESYNC) {
+        h1i_msg_done(c, 0, ts);
+        h1i_enter_resync(c, 0, ts, true);
+        return;
+    }
+    d->st = st;
+    d->remain = remain;
+    if (st == ST_IDLE) h1i_msg_done(c, 0, ts);
+}
+
+static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
+{
+    struct h1_dir *d = &c->d[1];
+    int status = h->v.status;
+    if (status < 200 && status != 101) {
+        c->ctr.interim_responses++; /* 100-continue, 102, 103: not the answer */
+        return;
+    }
+    uint32_t flags = d->resync_mark ? KW_TXN_F(RESYNC) : 0;
+    d->resync_mark = false;
+    struct h1_pend *req = h1i_match_response(c, d->ts_start, flags != 0);
+    bool trunc = false;
+    h1i_copy_head(c->rbuf, c->lim.resp_arena_bytes, &h->v, &c->resp, &trunc);
+    if (trunc) {
+        flags |= KW_TXN_F(TRUNCATED_FIELD);
+        c->ctr.arena_truncations++;
+    }
+    c->resp.flags = h->v.flags | flags;
+    c->resp.ts_start = d->ts_start;
+    c->resp.body_len = 0;
+    c->resp_active = true;
+    c->resp_matched = req != NULL;
+    c->ctr.responses++;
+    d->peek_bodyless = req == NULL;
+    if (status == 101 || (req && req->is_connect && status / 100 == 2)) {
+        c->resp.flags |= status == 101 ? KW_TXN_F(UPGRADE) : KW_TXN_F(CONNECT);
+        if (status == 101)
+            c->ctr.upgrades++;
+        else
+            c->ctr.connects++;
+        h1i_tunnel_all(c);
+        h1i_resp_done(c, ts);
+        return;
+    }
+    if ((req && req->is_head) || status == 204 || status == 304) {
+        h1i_resp_done(c, ts); /* RFC 9112 §6.3 rule 1: never a body */
+    } else if (h->has_te) {
+        d->st = h->te_chunked ? ST_CHUNK_SIZE : ST_BODY_CLOSE; /* rule 4 */
+        if (h->has_cl) c->resp.flags |= KW_TXN_F(PARSE_ERROR);
+    } else if (h->has_cl && h->cl_bad) {
+        c->resp.flags |= KW_TXN_F(PARSE_ERROR);
+        h1i_resp_done(c, ts);
+        h1i_enter_resync(c, 1, ts, false);
+    } else if (h->has_cl) {
+        d->st = h->cl ? ST_BODY_CL : ST_IDLE;
+        d->remain = h->cl;
+        if (!h->cl) h1i_resp_done(c, ts);
+    } else {
+        d->st = ST_BODY_CLOSE; /* rule 7 */
+    }
+}
+
+/* Parse what a partial head held (start line and complete header lines)
+ * after loss or at close; report it with `flag`. False: nothing usable. */
+static bool salvage(struct h1_conn *c, int dir, kw_ts ts, uint32_t flag)
+{
+    struct h1_dir *d = &c->d[dir];
+    struct h1_head h;
+    uint32_t n = d->salv_len;
+    d->salv_len = 0;
+    d->in_head = false;
+    if (!n || h1i_start_line(d->salv, n, dir, false, n, &h) != H1_CHK_VALID || h.not_http1)
+        return false;
+    h1i_parse_headers(d->salv, h.line_len, n, true, c->scratch, c->lim.max_headers, &h);
+    h.v.flags |= flag;
+    c->ctr.salvaged_heads++;
+    if (dir == 0) {
+        uint64_t seq =
+            h1i_push_request(c, &h, d->ts_start, ts, d->resync_mark ? KW_TXN_F(RESYNC) : 0);
+        d->resync_mark = false;
+        d->has_cur = false;
+        (void)seq;
+        return true;
+    }
+    h.has_cl = h.has_te = false;
+    head_response(c, &h, ts);
+    if (c->resp_active) h1i_resp_done(c, ts);
+    return true;
+}
+
+/* ---- steps of h1_feed: each consumes bytes, changes state, or sets *need */
+
+static void save_salvage(struct h1_conn *c, struct h1_dir *d, const uint8_t *p, size_t n)
+{
+    if (n > c->lim.salvage_bytes) n = c->lim.salvage_bytes;
+    if (n > d->salv_len) {
+        memcpy(d->salv + d->salv_len, p + d->salv_len, n - d->salv_len);
+        d->salv_len = (uint32_t)n;
+    }
+}
+
+static bool lit_prefix(const uint8_t *p, size_t n, const char *lit, bool *need)
+{
+    size_t l = strlen(lit), m = n < l ? n : l;
+    if (memcmp(p, lit, m) != 0) return false;
+    *need = m < l;
+    return m == l;
+}
+
+/* An HTTP/0.9 request is answered by raw bytes up to the close. */
+static bool http09_answer(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts ts, bool *need)
+{
+    if (!c->pn || !h1i_pend_at(c, 0)->http09 || lit_prefix(p, n, "HTTP/", need) || *need)
+        return false;
+    memset(&c->resp, 0, sizeof(c->resp));
+    c->resp.flags = KW_TXN_F(HTTP09);
+    c->resp.ts_start = ts;
+    c->resp_active = c->resp_matched = true;
+    c->d[1].st = ST_BODY_CLOSE;
+    c->ctr.responses++;
+    return true;
+}
+
+static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, kw_ts ts,
+                        bool *need)
+{
+    struct h1_dir *d = &c->d[dir];
+    size_t limit = c->lim.max_header_bytes;
+    if (!d->in_head) {
+        size_t k = 0; /* RFC 9112 §2.2: empty lines before a start line */
+        while (k < n && (p[k] == '\r' || p[k] == '\n'))
+            k++;
+        if (k) return k;
+        d->in_head = true;
+        d->ts_start = ts;
+        d->scan_off = 0;
+        d->salv_len = 0;
+    }
+    if (dir == 1 && http09_answer(c, p, n, ts, need)) {
+        d->in_head = false;
+        return 0;
+    }
+    if (*need) return 0;
+    struct h1_head h;
+    enum h1_chk r = h1i_start_line(p, n, dir, false, limit, &h);
+    if (r == H1_CHK_INVALID) {
+        c->ctr.parse_errors++; /* junk or mid-stream pickup: find a start line */
+        h1i_enter_resync(c, dir, ts, dir == 0);
+        d->line_start = false;
+        return 0;
+    }
+    if (r == H1_CHK_VALID && h.not_http1) {
+        c->ctr.not_http1++;
+        h1i_tunnel_all(c);
+        return 0;
+    }
+    size_t end = h.http09 ? h.line_len : 0;
+    if (r == H1_CHK_VALID && !end) {
+        size_t scan = d->scan_off > h.line_len ? d->scan_off : h.line_len;
+        end = h1i_find_head_end(p, n < limit ? n : limit, &scan);
+        d->scan_off = (uint32_t)scan;
+    }
+    if (!end) {
+        if (r == H1_CHK_VALID && n >= limit) {
+            /* head over the limit: keep what the limit holds, then resync */
+            c->ctr.header_limit_hits++;
+            h1i_parse_headers(p, h.line_len, limit, true, c->scratch, c->lim.max_headers, &h);
+            h.v.flags |= KW_TXN_F(PARSE_ERROR);
+            h.has_cl = h.has_te = false;
+            d->in_head = false;
+            if (dir == 0)
+                head_request(c, &h, ts);
+            else
+                head_response(c, &h, ts);
+            if (dir == 1 && c->resp_active) h1i_resp_done(c, ts);
+            if (d->st != ST_TUNNEL) h1i_enter_resync(c, dir, ts, false);
+            d->line_start = false;
+            return limit;
+        }
+        *need = true;
+        save_salvage(c, d, p, n);
+        return 0;
+    }
+    if (!h.http09) h1i_parse_headers(p, h.line_len, end, false, c->scratch, c->lim.max_headers, &h);
+    if (h.hdr_overflow) c->ctr.header_limit_hits++;
+    d->in_head = false;
+    d->salv_len = 0;
+    if (dir == 0)
+        head_request(c, &h, ts);
+    else
+        head_response(c, &h, ts);
+    return end;
+}
+
+static size_t step_known(struct h1_conn *c, int dir, const uint8_t *p, size_t n, kw_ts ts,
+                         bool *need)
+{
+    struct h1_dir *d = &c->d[dir];
+    if (d->peek_bodyless && c->resp.body_len == 0) {
+        /* no request known: a status line right here means the body
+         * announced by the head was never sent (answer to HEAD) */
+        if (lit_prefix(p, n, "HTTP/1.", need)) {
+            h1i_resp_done(c, ts);
+            return 0;
+        }
+        if (*need) return 0;
+        d->peek_bodyless = false;
+    }
+    uint64_t k = n < d->remain ? n : d->remain;
+    h1i_msg_body(c, dir, k);
+    d->remain -= k;
+    if (d->remain == 0) {
+        if (d->st == ST_BODY_CL)
+            h1i_msg_done(c, dir, ts);
+        else
+            d->st = ST_CHUNK_CRLF;
+    }
+    return (size_t)k;
+}
+
+static void framing_error(struct h1_conn *c, int dir, kw_ts ts)
+{
+    h1i_msg_flag(c, dir, KW_TXN_F(PARSE_ERROR));
+    h1i_msg_done(c, dir, ts);
+    h1i_enter_resync(c, dir, ts, true);
+}
+
+static size_t step_chunk(struct h1_conn *c, int dir, const uint8_t *p, size_t n, kw_ts ts,
+                         bool *need)
+{
+    struct h1_dir *d = &c->d[dir];
+    if (d->st == ST_CHUNK_CRLF) {
+        size_t k = p[0] == '\n'                     ? 1
+                   : (n < 2 && p[0] == '\r')        ? 0
+                   : (p[1] == '\n' && p[0] == '\r') ? 2
+                                                    : SIZE_MAX;
+        if (k == SIZE_MAX) {
+            framing_error(c, dir, ts);
+            return 0;
+        }
+        *need = k == 0;
+        if (k) d->st = ST_CHUNK_SIZE;
+        return k;
+    }
+    const uint8_t *nl = memchr(p, '\n', n < CHUNK_LINE_MAX ? n : CHUNK_LINE_MAX);
+    if (!nl) {
+        if (n >= CHUNK_LINE_MAX)
+            framing_error(c, dir, ts);
+        else
+            *need = true;
+        return 0;
+    }
+    size_t i = 0, e = (size_t)(nl - p), digits = 0;
+    uint64_t v = 0;
+    for (; i < e; i++, digits++) {
+        int x = (p[i] >= '0' && p[i] <= '9')                     ? p[i] - '0'
+                : ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f') ? (p[i] | 0x20) - 'a' + 10
+                                                                 : -1;
+        if (x < 0 || v > (UINT64_C(1) << 56)) break;
+        v = v * 16 + (uint64_t)x;
+    }
+    while (i < e && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    /* RFC 9112 §7.1.1: chunk-ext after ';' is ignored */
+    if (digits == 0 || (i < e && p[i] != ';' && !(p[i] == '\r' && i + 1 == e))) {
+        framing_error(c, dir, ts);
+        return 0;
+    }
+    d->st = v ? ST_CHUNK_DATA : ST_TRAILERS;
+    d->remain = v;
+    d->trailer_bytes = 0;
+    return e + 1;
+}
+
+static size_t step_trailers(struct h1_conn *c, int dir, const uint8_t *p, size_t n, kw_ts ts,
+                            bool *need)
+{
+    struct h1_dir *d = &c->d[dir];
+    size_t room = c->lim.max_header_bytes - d->trailer_bytes;
+    const uint8_t *nl = memchr(p, '\n', n < room ? n : room);
+    if (!nl) {
+        if (n >= room) {
+            c->ctr.header_limit_hits++;
+            framing_error(c, dir, ts);
+        } else {
+            *need = true;
+        }
+        return 0;
+    }
+    size_t k = (size_t)(nl - p) + 1;
+    if (k == 1 || (k == 2 && p[0] == '\r'))
+        h1i_msg_done(c, dir, ts); /* RFC 9112 §7.1.2: trailers end with a blank line */
+    else
+        d->trailer_bytes += (uint32_t)k;
+    return k;
+}
+
+static size_t step_close(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts ts, bool *need)
+{
+    struct h1_dir *d = &c->d[1];
+    if (d->peek_bodyless && c->resp.body_len == 0) {
+        if (lit_prefix(p, n, "HTTP/1.", need)) {
+            h1i_resp_done(c, ts);
+            return 0;
+        }
+        if (*need) return 0;
+        d->peek_bodyless = false;
+    }
+    h1i_msg_body(c, 1, n);
+    return n;
+}
+
+/* Look for the next plausible start line at a line start. Scanned bytes
+ * are consumed (dropped); a candidate cut by the end of the buffer stops
+ * the scan there until more bytes come. */
+static size_t step_resync(struct h1_conn *c, int dir, const uint8_t *p, size_t n, bool *need)
+{
+    struct h1_dir *d = &c->d[dir];
+    size_t budget = n < c->lim.resync_scan_max ? n : c->lim.resync_scan_max, i = 0;
+    struct h1_head h;
+    while (i < budget) {
+        if (!d->line_start) {
+            const uint8_t *nl = memchr(p + i, '\n', budget - i);
+            i = nl ? (size_t)(nl - p) + 1 : budget;
+            d->line_start = nl != NULL;
+            continue;
+        }
+        enum h1_chk r = h1i_start_line(p + i, n - i, dir, true, c->lim.max_header_bytes, &h);
+        if (r == H1_CHK_VALID) {
+            if (d->st == ST_RESYNC) c->ctr.resyncs++;
+            d->st = ST_IDLE;
+            d->in_head = false;
+            break;
+        }
+        if (r == H1_CHK_NEED) {
+            *need = i == 0;
+            break;
+        }
+        d->line_start = false;
+    }
+    if (d->st == ST_RESYNC) c->ctr.resync_bytes += i;
+    return i;
+}
+
+size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts ts)
+{
+    if (!c || dir < 0 || dir > 1 || !p) return len;
+    struct h1_dir *d = &c->d[dir];
+    size_t pos = 0;
+    if (dir == 1 && len) c->server_seen = true;
+    while (pos < len) {
+        const uint8_t *q = p + pos;
+        size_t n = len - pos, k = 0;
+        bool need = false;
+        uint8_t st = d->st;
+        switch (st) {
+        case ST_IDLE:
+            k = step_head(c, dir, q, n, ts, &need);
+            break;
+        case ST_BODY_CL:
+        case ST_CHUNK_DATA:
+            k = step_known(c, dir, q, n, ts, &need);
+            break;
+        case ST_CHUNK_SIZE:
+        case ST_CHUNK_CRLF:
+            k = step_chunk(c, dir, q, n, ts, &need);
+            break;
+        case ST_TRAILERS:
+            k = step_trailers(c, dir, q, n, ts, &need);
+            break;
+        case ST_BODY_CLOSE:
+            k = step_close(c, q, n, ts, &need);
+            break;
+        case ST_RESYNC:
+        case ST_CONNECT_WAIT:
+            k = step_resync(c, dir, q, n, &need);
+            break;
+        default: /* ST_TUNNEL */
+            c->ctr.tunnel_bytes += n;
+            k = n;
+            break;
+        }
+        pos += k;
+        if (need || (k == 0 && d->st == st)) break;
+        if (st == ST_RESYNC && k == c->lim.resync_scan_max && d->st == ST_RESYNC)
+            break; /* budget for this call spent */
+    }
+    return pos;
+}
+
+/* ---- loss, close, lifecycle --------------------------------------------- */
+
+/* After loss that may have hidden message starts: resync, and remember for
+ * matching (client: a LOST marker; server: one lost response, unless the
+ * touched one was already reported). */
+static void lost_after(struct h1_conn *c, int dir, kw_ts ts, bool reported)
+{
+    h1i_enter_resync(c, dir, ts, true);
+    if (dir == 1 && !reported) {
+        c->lost_resp = 1;
+        c->lost_resp_ts = ts;
+    }
+}
+
+void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
+{
+    if (!c || dir < 0 || dir > 1) return;
+    struct h1_dir *d = &c->d[dir];
+    uint32_t gf = dir == 0 ? KW_TXN_F(GAP_REQUEST) : KW_TXN_F(GAP_RESPONSE);
+    c->ctr.gaps++;
+    c->ctr.gap_bytes += len;
+    if (dir == 1) c->server_seen = true;
+    switch (d->st) {
+    case ST_TUNNEL:
+        return;
+    case ST_BODY_CLOSE: /* everything up to the close is body anyway */
+        h1i_msg_body(c, dir, len);
+        h1i_msg_flag(c, dir, gf);
+        c->ctr.gaps_absorbed++;
+        return;
+    case ST_BODY_CL:
+    case ST_CHUNK_DATA:
+        h1i_msg_flag(c, dir, gf);
+        if (len <= d->remain) {
+            d->remain -= len;
+            h1i_msg_body(c, dir, len);
+            c->ctr.gaps_absorbed++;
+            if (d->remain == 0 && d->st == ST_BODY_CL)
+                h1i_msg_done(c, dir, ts);
+            else if (d->remain == 0)
+                d->st = ST_CHUNK_CRLF;
+            return;
+        }
+        h1i_msg_body(c, dir, d->remain);
+        h1i_msg_done(c, dir, ts);
+        lost_after(c, dir, ts, true);
+        return;
+    case ST_CHUNK_SIZE:
+    case ST_CHUNK_CRLF:
+    case ST_TRAILERS:
+        h1i_msg_flag(c, dir, gf);
+        h1i_msg_done(c, dir, ts);
+        lost_after(c, dir, ts, true);
+        return;
+    case ST_IDLE: {
+        bool saved = d->in_head && salvage(c, dir, ts, gf);
+        d->in_head = false;
+        if (d->st != ST_TUNNEL) lost_after(c, dir, ts, saved);
+        return;
+    }
+    case ST_RESYNC:
+        d->line_start = true;
+        if (dir == 0) h1i_push_lost(c, ts);
+        return;
+    default: /* ST_CONNECT_WAIT */
+        d->line_start = true;
+        return;
+    }
+}
+
+static void close_dir(struct h1_conn *c, int dir, kw_ts ts)
+{
+    struct h1_dir *d = &c->d[dir];
+    switch (d->st) {
+    case ST_BODY_CLOSE:
+        h1i_msg_done(c, dir, ts); /* RFC 9112 §6.3 rule 8: the close ends it */
+        break;
+    case ST_BODY_CL:
+    case ST_CHUNK_SIZE:
+    case ST_CHUNK_DATA:
+    case ST_CHUNK_CRLF:
+    case ST_TRAILERS:
+        c->ctr.body_truncated++;
+        h1i_msg_flag(c, dir, KW_TXN_F(BODY_TRUNCATED));
+        h1i_msg_done(c, dir, ts);
+        break;
+    case ST_IDLE:
+        if (d->in_head) (void)salvage(c, dir, ts, KW_TXN_F(BODY_TRUNCATED));
+        break;
+    default:
+        break;
+    }
+}
+
+static void conn_reset(struct h1_conn *c)
+{
+    for (int i = 0; i < 2; i++) {
+        uint8_t *salv = c->d[i].salv;
+        memset(&c->d[i], 0, sizeof(c->d[i]));
+        c->d[i].salv = salv;
+        c->d[i].st = ST_IDLE;
+    }
+    c->ph = c->pn = 0;
+    c->rhead = c->rtail = c->rlive = 0;
+    c->resp_active = c->resp_matched = c->server_seen = false;
+    c->skip_resp = c->lost_resp = 0;
+}
+
+void h1_close(struct h1_conn *c, kw_ts ts)
+{
+    if (!c) return;
+    close_dir(c, 0, ts);
+    close_dir(c, 1, ts);
+    if (c->resp_active) h1i_resp_done(c, ts);
+    while (c->pn)
+        h1i_pop_lone(c, 0);
+    conn_reset(c);
+}
+
+static bool limits_ok(const struct h1_limits *l)
+{
+    return l->max_header_bytes >= 256 && l->max_headers > 0 && l->max_pending > 0 &&
+           l->resync_scan_max > 0 && l->req_arena_bytes >= 1024 && l->resp_arena_bytes >= 512 &&
+           l->salvage_bytes > 0;
+}
+
+size_t h1_conn_mem(const struct h1_limits *l)
+{
+    return sizeof(struct h1_conn) + (size_t)l->max_pending * sizeof(struct h1_pend) +
+           l->req_arena_bytes + l->resp_arena_bytes + 2 * (size_t)l->salvage_bytes +
+           (size_t)l->max_headers * sizeof(struct kw_hdr);
+}
+
+struct h1_conn *h1_conn_new(const struct h1_limits *l, h1_txn_cb cb, void *user)
+{
+    struct h1_limits def;
+    if (!l) {
+        h1_limits_default(&def);
+        l = &def;
+    }
+    if (!cb || !limits_ok(l)) return NULL;
+    struct h1_conn *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->lim = *l;
+    c->cb = cb;
+    c->user = user;
+    c->pend = calloc(l->max_pending, sizeof(*c->pend));
+    c->ring = malloc(l->req_arena_bytes);
+    c->rbuf = malloc(l->resp_arena_bytes);
+    c->scratch = calloc(l->max_headers, sizeof(*c->scratch));
+    c->d[0].salv = malloc(l->salvage_bytes);
+    c->d[1].salv = malloc(l->salvage_bytes);
+    if (!c->pend || !c->ring || !c->rbuf || !c->scratch || !c->d[0].salv || !c->d[1].salv) {
+        h1_conn_destroy(c);
+        return NULL;
+    }
+    conn_reset(c);
+    return c;
+}
+
+void h1_conn_destroy(struct h1_conn *c)
+{
+    if (!c) return;
+    free(c->pend);
+    free(c->ring);
+    free(c->rbuf);
+    free(c->scratch);
+    free(c->d[0].salv);
+    free(c->d[1].salv);
+    free(c);
+}

@@ -1,0 +1,366 @@
+/* h1_head: the pure byte-level pieces of the HTTP/1.x parser: start lines
+ * (RFC 9112 §3, §4), header lines with obs-fold (RFC 9112 §5), the framing
+ * headers (Content-Length, Transfer-Encoding, Expect, Upgrade) and the
+ * copy of a head into connection-owned memory.
+ *
+ * The one thing to know: nothing here keeps state between calls; a head is
+ * parsed only once it is complete (or for a salvage after loss), and every
+ * slice points into the bytes passed in. */
+#include "h1_int.h"
+
+#include <string.h>
+
+static bool is_tchar(unsigned char c)
+{
+    /* RFC 9110 §5.6.2 token */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool is_ows(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* p[0..n) against a literal prefix: VALID when all of lit matched. */
+static enum h1_chk prefix(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit), m = n < l ? n : l;
+    if (memcmp(p, lit, m) != 0) return H1_CHK_INVALID;
+    return m == l ? H1_CHK_VALID : H1_CHK_NEED;
+}
+
+/* Line end at p[i]: CRLF or bare LF (RFC 9112 §2.2 lets a recipient
+ * accept LF alone). Sets *end past it. */
+static enum h1_chk line_end(const uint8_t *p, size_t n, size_t i, size_t *end)
+{
+    if (i >= n) return H1_CHK_NEED;
+    if (p[i] == '\n') {
+        *end = i + 1;
+        return H1_CHK_VALID;
+    }
+    if (p[i] != '\r') return H1_CHK_INVALID;
+    if (i + 1 >= n) return H1_CHK_NEED;
+    *end = i + 2;
+    return p[i + 1] == '\n' ? H1_CHK_VALID : H1_CHK_INVALID;
+}
+
+/* "HTTP/" DIGIT "." DIGIT at p[i]. */
+static enum h1_chk version_at(const uint8_t *p, size_t n, size_t i, bool strict, struct h1_head *h)
+{
+    enum h1_chk r = prefix(p + i, n - i, "HTTP/");
+    if (r != H1_CHK_VALID) return r;
+    if (n - i < 8) return H1_CHK_NEED;
+    if (!is_digit(p[i + 5]) || p[i + 6] != '.' || !is_digit(p[i + 7])) return H1_CHK_INVALID;
+    char major = (char)p[i + 5], minor = (char)p[i + 7];
+    if (strict)
+        return major == '1' && (minor == '0' || minor == '1') ? H1_CHK_VALID : H1_CHK_INVALID;
+    if (major != '1' && major != '0')
+        h->not_http1 = true; /* e.g. the HTTP/2 preface "PRI * HTTP/2.0" */
+    return H1_CHK_VALID;
+}
+
+static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct h1_head *h)
+{
+    size_t i = 0, e;
+    while (i < n && is_tchar(p[i])) {
+        if (strict && !((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '-' || p[i] == '_'))
+            return H1_CHK_INVALID;
+        if (++i > 32) return H1_CHK_INVALID;
+    }
+    if (i == n) return H1_CHK_NEED;
+    if (i == 0 || p[i] != ' ' || (strict && (i < 3 || i > 20))) return H1_CHK_INVALID;
+    h->v.method = (struct kw_slice){(const char *)p, i};
+    while (i < n && p[i] == ' ' && !(strict && i > h->v.method.len))
+        i++;
+    size_t ts = i;
+    while (i < n && p[i] > 0x20 && p[i] != 0x7f && !(strict && p[i] >= 0x80))
+        i++;
+    if (i == n) return H1_CHK_NEED;
+    if (i == ts) return H1_CHK_INVALID;
+    if (strict &&
+        !(p[ts] == '/' || p[ts] == '*' || ((p[ts] | 0x20) >= 'a' && (p[ts] | 0x20) <= 'z')))
+        return H1_CHK_INVALID;
+    h->v.target = (struct kw_slice){(const char *)p + ts, i - ts};
+    if (p[i] == '\r' || p[i] == '\n') {
+        /* HTTP/0.9 simple request: "GET" SP target CRLF (RFC 1945 §4.1) */
+        if (strict || !kw_slice_eq(h->v.method, "GET")) return H1_CHK_INVALID;
+        enum h1_chk r = line_end(p, n, i, &e);
+        if (r == H1_CHK_VALID) {
+            h->http09 = true;
+            h->v.version = (struct kw_slice){(const char *)p + i, 0};
+            h->line_len = e;
+        }
+        return r;
+    }
+    if (p[i] != ' ') return H1_CHK_INVALID;
+    while (i < n && p[i] == ' ' && !strict)
+        i++;
+    if (strict) i++;
+    enum h1_chk r = version_at(p, n, i, strict, h);
+    if (r != H1_CHK_VALID) return r;
+    h->v.version = (struct kw_slice){(const char *)p + i, 8};
+    i += 8;
+    while (!strict && i < n && is_ows(p[i]))
+        i++;
+    r = line_end(p, n, i, &e);
+    if (r == H1_CHK_VALID) h->line_len = e;
+    return r;
+}
+
+static enum h1_chk status_line(const uint8_t *p, size_t n, bool strict, struct h1_head *h)
+{
+    enum h1_chk r = version_at(p, n, 0, strict, h);
+    if (r != H1_CHK_VALID) return r;
+    h->v.version = (struct kw_slice){(const char *)p, 8};
+    size_t i = 8, e;
+    if (i == n) return H1_CHK_NEED;
+    if (p[i] != ' ') return H1_CHK_INVALID;
+    while (i < n && p[i] == ' ' && !(strict && i > 8))
+        i++;
+    for (size_t k = 0; k < 3; k++, i++) {
+        if (i == n) return H1_CHK_NEED;
+        if (!is_digit(p[i])) return H1_CHK_INVALID;
+    }
+    h->v.status = (p[i - 3] - '0') * 100 + (p[i - 2] - '0') * 10 + (p[i - 1] - '0');
+    if (h->v.status < 100) return H1_CHK_INVALID;
+    if (i == n) return H1_CHK_NEED;
+    size_t rs = i;
+    if (p[i] == ' ') {
+        const uint8_t *nl = memchr(p + i, '\n', n - i);
+        if (!nl) return H1_CHK_NEED;
+        rs = i + 1;
+        i = (size_t)(nl - p);
+        if (i > rs && p[i - 1] == '\r') i--;
+    } else if (p[i] != '\r' && p[i] != '\n') {
+        return H1_CHK_INVALID;
+    }
+    h->v.reason = (struct kw_slice){(const char *)p + rs, i - rs};
+    r = line_end(p, n, i, &e);
+    if (r == H1_CHK_VALID) h->line_len = e;
+    return r;
+}
+
+enum h1_chk h1i_start_line(const uint8_t *p, size_t n, int dir, bool strict, size_t limit,
+                           struct h1_head *h)
+{
+    memset(h, 0, sizeof(*h));
+    size_t m = n < limit ? n : limit;
+    enum h1_chk r = dir == 0 ? request_line(p, m, strict, h) : status_line(p, m, strict, h);
+    if (r == H1_CHK_NEED && m == limit) return H1_CHK_INVALID; /* longer than any head we accept */
+    return r;
+}
+
+size_t h1i_find_head_end(const uint8_t *p, size_t n, size_t *scan)
+{
+    size_t s = *scan;
+    while (s < n) {
+        const uint8_t *nl = memchr(p + s, '\n', n - s);
+        if (!nl) break;
+        size_t le = (size_t)(nl - p);
+        if (le == s || (le == s + 1 && p[s] == '\r')) return le + 1;
+        s = le + 1;
+    }
+    *scan = s;
+    return 0;
+}
+
+/* Content-Length (RFC 9110 §8.6): a list of identical values is accepted;
+ * anything else (signs, garbage, differing values, overflow) is bad. */
+static void parse_cl(struct kw_slice v, struct h1_head *h)
+{
+    size_t i = 0;
+    do {
+        while (i < v.len && is_ows((unsigned char)v.p[i]))
+            i++;
+        uint64_t x = 0;
+        size_t d = 0;
+        while (i < v.len && is_digit((unsigned char)v.p[i])) {
+            if (x > (UINT64_C(1) << 56)) h->cl_bad = true;
+            x = x * 10 + (uint64_t)(v.p[i++] - '0');
+            d++;
+        }
+        while (i < v.len && is_ows((unsigned char)v.p[i]))
+            i++;
+        if (d == 0 || (i < v.len && v.p[i] != ',') || (h->has_cl && x != h->cl)) h->cl_bad = true;
+        h->has_cl = true;
+        h->cl = x;
+    } while (i++ < v.len && !h->cl_bad);
+}
+
+/* Transfer-Encoding: only whether the LAST coding is chunked matters
+ * (RFC 9112 §6.3 rules 4 and 5); a later header overrides. */
+static void parse_te(struct kw_slice v, struct h1_head *h)
+{
+    size_t e = v.len, s;
+    while (e > 0 && is_ows((unsigned char)v.p[e - 1]))
+        e--;
+    s = e;
+    while (s > 0 && v.p[s - 1] != ',')
+        s--;
+    while (s < e && is_ows((unsigned char)v.p[s]))
+        s++;
+    h->has_te = true;
+    h->te_chunked = kw_slice_ieq((struct kw_slice){v.p + s, e - s}, "chunked");
+}
+
+static void framing_header(struct kw_slice name, struct kw_slice v, struct h1_head *h)
+{
+    switch (name.len) {
+    case 14:
+        if (kw_slice_ieq(name, "content-length")) parse_cl(v, h);
+        break;
+    case 17:
+        if (kw_slice_ieq(name, "transfer-encoding")) parse_te(v, h);
+        break;
+    case 6:
+        if (kw_slice_ieq(name, "expect") && kw_slice_ieq(v, "100-continue")) h->expect100 = true;
+        break;
+    case 7:
+        if (kw_slice_ieq(name, "upgrade")) h->upgrade = true;
+        break;
+    default:
+        break;
+    }
+}
+
+void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, struct kw_hdr *hdrs,
+                       uint32_t max_hdrs, struct h1_head *h)
+{
+    size_t s = from, n = 0;
+    bool prev = false; /* the previous line was a stored header (obs-fold target) */
+    h->v.hdrs = hdrs;
+    while (s < end) {
+        const uint8_t *nl = memchr(p + s, '\n', end - s);
+        if (!nl && partial) break;
+        size_t le = nl ? (size_t)(nl - p) : end, ce = le;
+        if (ce > s && p[ce - 1] == '\r') ce--;
+        size_t next = le + 1;
+        if (ce == s) break; /* blank line: end of head */
+        if (is_ows(p[s])) {
+            /* obs-fold (RFC 9112 §5.2): the value continues; unfolded on copy */
+            size_t te = ce;
+            while (te > s && is_ows(p[te - 1]))
+                te--;
+            if (prev && te > s)
+                hdrs[n - 1].value.len = (size_t)((const char *)p + te - hdrs[n - 1].value.p);
+            else if (!prev)
+                h->v.flags |= KW_TXN_F(PARSE_ERROR); /* fold with nothing to continue */
+            s = next;
+            continue;
+        }
+        const uint8_t *colon = memchr(p + s, ':', ce - s);
+        prev = false;
+        if (!colon || colon == p + s) {
+            h->v.flags |= KW_TXN_F(PARSE_ERROR); /* not a header line: ignored */
+            s = next;
+            continue;
+        }
+        size_t ne = (size_t)(colon - p), vs = ne + 1, ve = ce;
+        if (is_ows(p[ne - 1])) {
+            h->v.flags |= KW_TXN_F(PARSE_ERROR); /* RFC 9112 §5.1: no space before ':' */
+            while (ne > s && is_ows(p[ne - 1]))
+                ne--;
+        }
+        while (vs < ve && is_ows(p[vs]))
+            vs++;
+        while (ve > vs && is_ows(p[ve - 1]))
+            ve--;
+        struct kw_slice name = {(const char *)p + s, ne - s}, val = {(const char *)p + vs, ve - vs};
+        framing_header(name, val, h);
+        if (n < max_hdrs) {
+            hdrs[n].name = name;
+            hdrs[n++].value = val;
+            prev = true;
+        } else {
+            h->hdr_overflow = true;
+        }
+        s = next;
+    }
+    h->v.n_hdrs = n;
+    if (h->hdr_overflow) h->v.flags |= KW_TXN_F(PARSE_ERROR);
+}
+
+#define ALIGN8(x) (((x) + 7) & ~(size_t)7)
+
+size_t h1i_head_size(const struct h1_msg_view *src)
+{
+    size_t s = ALIGN8(src->n_hdrs * sizeof(struct kw_hdr)) + src->method.len + src->target.len +
+               src->version.len + src->reason.len;
+    for (size_t i = 0; i < src->n_hdrs; i++)
+        s += src->hdrs[i].name.len + src->hdrs[i].value.len;
+    return ALIGN8(s);
+}
+
+static struct kw_slice put_slice(uint8_t **w, size_t *room, struct kw_slice s, bool *trunc)
+{
+    size_t n = s.len <= *room ? s.len : *room;
+    if (n < s.len) *trunc = true;
+    if (n) memcpy(*w, s.p, n);
+    struct kw_slice out = {(const char *)*w, n};
+    *w += n;
+    *room -= n;
+    return out;
+}
+
+/* Copy a value, replacing each fold (CR/LF run + SP/HT run) by one SP. */
+static struct kw_slice put_value(uint8_t **w, struct kw_slice v)
+{
+    uint8_t *o = *w;
+    if (!memchr(v.p, '\n', v.len)) {
+        memcpy(o, v.p, v.len);
+        *w += v.len;
+        return (struct kw_slice){(const char *)o, v.len};
+    }
+    size_t k = 0, i = 0;
+    while (i < v.len) {
+        if (v.p[i] == '\r' || v.p[i] == '\n') {
+            while (i < v.len && (v.p[i] == '\r' || v.p[i] == '\n' || is_ows((unsigned char)v.p[i])))
+                i++;
+            if (k > 0 && i < v.len) o[k++] = ' ';
+            continue;
+        }
+        o[k++] = (uint8_t)v.p[i++];
+    }
+    *w += k;
+    return (struct kw_slice){(const char *)o, k};
+}
+
+size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src,
+                     struct h1_msg_view *out, bool *trunc)
+{
+    *out = *src;
+    *trunc = false;
+    size_t line = src->method.len + src->version.len + src->reason.len + src->target.len;
+    size_t k = 0, used = line;
+    for (; k < src->n_hdrs; k++) {
+        size_t need = src->hdrs[k].name.len + src->hdrs[k].value.len;
+        if (ALIGN8((k + 1) * sizeof(struct kw_hdr)) + used + need > cap) break;
+        used += need;
+    }
+    if (k < src->n_hdrs) *trunc = true;
+    size_t arr = ALIGN8(k * sizeof(struct kw_hdr));
+    struct kw_hdr *hdrs = (struct kw_hdr *)(void *)dst;
+    uint8_t *w = dst + (arr <= cap ? arr : cap);
+    size_t room = cap - (size_t)(w - dst);
+    out->method = put_slice(&w, &room, src->method, trunc);
+    out->version = put_slice(&w, &room, src->version, trunc);
+    out->reason = put_slice(&w, &room, src->reason, trunc);
+    out->target = put_slice(&w, &room, src->target, trunc);
+    for (size_t i = 0; i < k; i++) {
+        struct kw_slice nm = src->hdrs[i].name;
+        memcpy(w, nm.p, nm.len);
+        hdrs[i].name = (struct kw_slice){(const char *)w, nm.len};
+        w += nm.len;
+        hdrs[i].value = put_value(&w, src->hdrs[i].value);
+    }
+    out->hdrs = hdrs;
+    out->n_hdrs = k;
+    size_t used_b = ALIGN8((size_t)(w - dst));
+    return used_b < cap ? used_b : cap;
+}

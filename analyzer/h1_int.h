@@ -1,0 +1,122 @@
+/* h1_int: internals shared by h1.c (connection state machine, FIFO,
+ * matching, gaps) and h1_head.c (start lines, header lines, head copies).
+ * Not a contract: only analyzer/h1*.c include it. */
+#ifndef KW_H1_INT_H
+#define KW_H1_INT_H
+
+#include <stdbool.h>
+
+#include "h1.h"
+
+enum h1_chk { H1_CHK_INVALID, H1_CHK_NEED, H1_CHK_VALID };
+
+/* A head as parsed in place (slices into the caller's buffer). */
+struct h1_head {
+    struct h1_msg_view v;
+    size_t line_len; /* start line incl. its line end */
+    size_t head_len; /* whole head incl. the blank line */
+    uint64_t cl;
+    bool has_cl, cl_bad, has_te, te_chunked, expect100, upgrade, hdr_overflow;
+    bool http09, not_http1;
+};
+
+/* Is p[0..n) (possibly incomplete) a request line (dir 0) or status line
+ * (dir 1)? strict: the shapes a resync accepts (upper-case method of
+ * 3..20 chars, HTTP/1.0 or 1.1). VALID fills h->v start-line slices,
+ * h->line_len, http09, not_http1. */
+enum h1_chk h1i_start_line(const uint8_t *p, size_t n, int dir, bool strict, size_t limit,
+                           struct h1_head *h);
+
+/* Find the blank line ending a head, resuming at *scan (a line start after
+ * the start line). Returns the head length, or 0 (need more; *scan is the
+ * start of the incomplete line). */
+size_t h1i_find_head_end(const uint8_t *p, size_t n, size_t *scan);
+
+/* Parse header lines in p[from, end). partial: p ends inside the head (a
+ * salvage); an incomplete last line is ignored. Fills h->v.hdrs (into
+ * `hdrs`), n_hdrs, framing fields and PARSE_ERROR flags. */
+void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, struct kw_hdr *hdrs,
+                       uint32_t max_hdrs, struct h1_head *h);
+
+/* Bytes needed to copy a head (aligned header array first). */
+size_t h1i_head_size(const struct h1_msg_view *src);
+/* Copy a head into dst (8-byte aligned, cap bytes), unfolding obs-fold;
+ * what does not fit is cut (target first shortened, then headers dropped
+ * from the end) and *trunc set. Returns bytes used. */
+size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src,
+                     struct h1_msg_view *out, bool *trunc);
+
+/* ---- connection state (h1.c, h1_fifo.c) ---- */
+
+enum h1_st {
+    ST_IDLE,         /* expecting a start line (head possibly partial) */
+    ST_BODY_CL,      /* Content-Length body */
+    ST_CHUNK_SIZE,   /* chunk-size [ext] CRLF */
+    ST_CHUNK_DATA,   /* chunk payload */
+    ST_CHUNK_CRLF,   /* CRLF after the payload */
+    ST_TRAILERS,     /* trailer section after the last chunk */
+    ST_BODY_CLOSE,   /* response body delimited by the connection close */
+    ST_RESYNC,       /* after loss or a framing error: scan for a start line */
+    ST_CONNECT_WAIT, /* client side after CONNECT: skip until the answer decides */
+    ST_TUNNEL,       /* CONNECT 2xx, 101, HTTP/2: bytes counted, not parsed */
+};
+
+enum { PEND_REQ = 1, PEND_LOST = 2 };
+#define CHUNK_LINE_MAX 1024
+
+struct h1_pend {
+    struct h1_msg_view v; /* slices point into the ring */
+    uint32_t off, size;   /* ring allocation; size 0: none */
+    uint8_t kind;
+    bool is_head, is_connect, http09;
+};
+
+struct h1_dir {
+    uint8_t st;
+    bool line_start;    /* RESYNC: offset 0 of the next bytes starts a line */
+    bool in_head;       /* IDLE: a head has begun (ts_start valid) */
+    bool resync_mark;   /* the next message found gets RESYNC */
+    bool peek_bodyless; /* response without request: its body may be absent (HEAD) */
+    bool has_cur;       /* dir 0: `seq` is the request whose body is arriving */
+    uint32_t scan_off, salv_len, trailer_bytes;
+    uint64_t remain;
+    uint64_t seq;
+    kw_ts ts_start;
+    uint8_t *salv;
+};
+
+struct h1_conn {
+    struct h1_limits lim;
+    h1_txn_cb cb;
+    void *user;
+    struct h1_counters ctr;
+    struct h1_dir d[2];
+    struct h1_pend *pend; /* FIFO of max_pending entries */
+    uint32_t ph, pn;
+    uint64_t pseq; /* sequence number of the FIFO head */
+    uint8_t *ring;
+    uint32_t rhead, rtail, rlive;
+    uint8_t *rbuf; /* response head copy */
+    struct h1_msg_view resp;
+    bool resp_active, resp_matched; /* matched: its request is the FIFO head */
+    bool server_seen;
+    struct kw_hdr *scratch;
+    uint32_t skip_resp; /* next responses answer evicted requests */
+    uint32_t lost_resp; /* a response was lost at lost_resp_ts */
+    kw_ts lost_resp_ts;
+};
+
+struct h1_pend *h1i_pend_at(struct h1_conn *c, uint32_t i);
+void h1i_push_lost(struct h1_conn *c, kw_ts ts);
+uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, kw_ts t1,
+                          uint32_t flags);
+struct h1_pend *h1i_match_response(struct h1_conn *c, kw_ts ts, bool resync);
+void h1i_tunnel_all(struct h1_conn *c);
+void h1i_resp_done(struct h1_conn *c, kw_ts ts);
+void h1i_msg_body(struct h1_conn *c, int dir, uint64_t n);
+void h1i_msg_flag(struct h1_conn *c, int dir, uint32_t f);
+void h1i_msg_done(struct h1_conn *c, int dir, kw_ts ts);
+void h1i_enter_resync(struct h1_conn *c, int dir, kw_ts ts, bool lost);
+void h1i_pop_lone(struct h1_conn *c, uint32_t flags);
+
+#endif

@@ -1,0 +1,242 @@
+/* norm: request-path normalisation for policy, and endpoint templates.
+ *
+ * The one thing to know: normalisation is two passes over the output
+ * buffer. Pass 1 decodes percent-encodings once and canonicalises what it
+ * does not decode (upper-case %XX), turning every separator spelling
+ * ('/', '\', %2f, %5c) into '/'. Pass 2 works in place on whole segments:
+ * empty segments (repeated slashes) are dropped first, like nginx's
+ * merge_slashes and libhtp, then "." and ".." are removed (RFC 3986
+ * §5.2.4), so dot segments produced by decoding (%2e%2e) count too. */
+#include "norm.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "kw_txn.h"
+
+struct norm_out {
+    char *p;
+    size_t cap; /* usable bytes, excluding the NUL */
+    size_t len;
+    uint32_t flags;
+};
+
+static void put(struct norm_out *o, char ch)
+{
+    if (o->len < o->cap)
+        o->p[o->len++] = ch;
+    else
+        o->flags |= KW_TXN_F(TRUNCATED_FIELD);
+}
+
+static void put_pct(struct norm_out *o, unsigned char v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    put(o, '%');
+    put(o, hex[v >> 4]);
+    put(o, hex[v & 15]);
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* RFC 3986 §2.3 unreserved. */
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* pchar minus pct-encoded (RFC 3986 §3.3): may appear raw in the output. */
+static bool is_raw_ok(unsigned char c)
+{
+    return is_unreserved(c) || (c != 0 && strchr("!$&'()*+,;=:@", c) != NULL);
+}
+
+/* The path part of a request target: origin-form up to '?'/'#';
+ * absolute-form after its authority; anything else is read as a path. */
+static void path_span(const char *t, size_t len, size_t *start, size_t *end)
+{
+    size_t i = 0, s = 0;
+    if (len > 0 && t[0] != '/') {
+        /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://" */
+        while (i < len && (((t[i] | 0x20) >= 'a' && (t[i] | 0x20) <= 'z') ||
+                           (i > 0 && ((t[i] >= '0' && t[i] <= '9') || t[i] == '+' || t[i] == '-' ||
+                                      t[i] == '.'))))
+            i++;
+        if (i > 0 && i + 3 <= len && memcmp(t + i, "://", 3) == 0) {
+            s = i + 3;
+            while (s < len && t[s] != '/' && t[s] != '?' && t[s] != '#')
+                s++;
+        } else if (len == 1 && t[0] == '*') {
+            s = len; /* OPTIONS * : no path */
+        }
+    }
+    size_t e = s;
+    while (e < len && t[e] != '?' && t[e] != '#')
+        e++;
+    *start = s;
+    *end = e;
+}
+
+/* Pass 1: decode once, canonicalise, unify separators. */
+static void decode_pass(const char *t, size_t s, size_t e, struct norm_out *o)
+{
+    if (s >= e || t[s] != '/') put(o, '/');
+    for (size_t i = s; i < e; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '%') {
+            int h = i + 2 < e ? hexval((unsigned char)t[i + 1]) : -1;
+            int l = h >= 0 ? hexval((unsigned char)t[i + 2]) : -1;
+            if (l < 0) {
+                o->flags |= KW_TXN_F(PATH_BAD_ENCODING);
+                put_pct(o, '%'); /* kept literally, as %25 */
+                continue;
+            }
+            unsigned char v = (unsigned char)(h * 16 + l);
+            i += 2;
+            if (v == '/' || v == '\\') {
+                o->flags |= KW_TXN_F(PATH_ENCODED_SLASH);
+                put(o, '/');
+            } else if (v == 0) {
+                o->flags |= KW_TXN_F(PATH_NUL);
+                put_pct(o, 0);
+            } else if (is_unreserved(v)) {
+                o->flags |= KW_TXN_F(PATH_PERCENT_ENCODED);
+                put(o, (char)v);
+            } else {
+                put_pct(o, v);
+            }
+        } else if (c == '\\') {
+            o->flags |= KW_TXN_F(PATH_ENCODED_SLASH);
+            put(o, '/');
+        } else if (c == '/' || is_raw_ok(c)) {
+            put(o, (char)c);
+        } else {
+            if (c == 0) o->flags |= KW_TXN_F(PATH_NUL);
+            put_pct(o, c);
+        }
+    }
+}
+
+/* Pass 2, in place: drop empty segments, then "." and ".." (RFC 3986
+ * §5.2.4). The write position never passes the read position. */
+static void segment_pass(struct norm_out *o)
+{
+    char *b = o->p;
+    size_t n = o->len, w = 0, i = 1; /* b[0] == '/' */
+    bool trailing = false;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && b[j] != '/')
+            j++;
+        size_t sl = j - i;
+        bool last = j >= n;
+        trailing = false;
+        if (sl == 0) {
+            if (!last) o->flags |= KW_TXN_F(PATH_DOUBLE_SLASH);
+            trailing = last;
+        } else if (sl == 1 && b[i] == '.') {
+            o->flags |= KW_TXN_F(PATH_DOT_SEGMENTS);
+            trailing = last;
+        } else if (sl == 2 && b[i] == '.' && b[i + 1] == '.') {
+            o->flags |= KW_TXN_F(PATH_DOT_SEGMENTS);
+            while (w > 0 && b[w - 1] != '/')
+                w--;
+            if (w > 0) w--; /* drop the '/' that began the popped segment */
+            trailing = last;
+        } else {
+            b[w++] = '/';
+            memmove(b + w, b + i, sl);
+            w += sl;
+        }
+        i = j + 1;
+    }
+    if (w == 0 || trailing) b[w++] = '/';
+    o->len = w;
+}
+
+uint32_t norm_path(const char *target, size_t len, char *out, size_t outcap, size_t *outlen)
+{
+    if (outcap < 2) {
+        if (outcap == 1) out[0] = '\0';
+        if (outlen) *outlen = 0;
+        return KW_TXN_F(TRUNCATED_FIELD);
+    }
+    struct norm_out o = {.p = out, .cap = outcap - 1, .len = 0, .flags = 0};
+    size_t s, e;
+    path_span(target ? target : "", target ? len : 0, &s, &e);
+    decode_pass(target, s, e, &o);
+    segment_pass(&o);
+    out[o.len] = '\0';
+    if (outlen) *outlen = o.len;
+    return o.flags;
+}
+
+static bool is_hex(char c)
+{
+    return hexval((unsigned char)c) >= 0;
+}
+
+static bool is_id_segment(const char *s, size_t n)
+{
+    size_t digits = 0, letters = 0, hex = 0, other = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            letters++;
+        else if (c != '_' && c != '-')
+            other++;
+        if (is_hex(c)) hex++;
+    }
+    if (n == 0 || other) return false;
+    if (digits == n) return true; /* decimal number */
+    if (n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && hex == 32)
+        return true;                                   /* UUID */
+    if (n >= 8 && hex == n && digits > 0) return true; /* hex id or hash */
+    return n >= 16 && digits > 0 && letters > 0;       /* opaque token */
+}
+
+static void tput(char *out, size_t cap, size_t *w, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && *w + 1 < cap; i++)
+        out[(*w)++] = s[i];
+}
+
+size_t norm_template(const char *path, size_t len, char *out, size_t outcap)
+{
+    size_t w = 0, i = 0;
+    if (outcap == 0) return 0;
+    while (i < len) {
+        if (path[i] == '/') {
+            tput(out, outcap, &w, "/", 1);
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && path[j] != '/')
+            j++;
+        size_t n = j - i, dot = n;
+        for (size_t k = 0; k < n; k++)
+            if (path[i + k] == '.') dot = k; /* last dot: "123.json" */
+        if (is_id_segment(path + i, n)) {
+            tput(out, outcap, &w, "{id}", 4);
+        } else if (dot > 0 && dot < n && n - dot - 1 >= 1 && n - dot - 1 <= 5 &&
+                   is_id_segment(path + i, dot)) {
+            tput(out, outcap, &w, "{id}", 4);
+            tput(out, outcap, &w, path + i + dot, n - dot);
+        } else {
+            tput(out, outcap, &w, path + i, n);
+        }
+        i = j;
+    }
+    out[w] = '\0';
+    return w;
+}

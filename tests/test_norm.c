@@ -1,0 +1,161 @@
+/* test_norm: table tests for request-path normalisation and endpoint
+ * templates. The evasion table is the point: every spelling of an admin
+ * path must normalise to the same string a deny rule on /v1/admin (and below) matches. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kw_txn.h"
+#include "norm.h"
+
+#define F(n) KW_TXN_F(n)
+
+struct norm_case {
+    const char *in;
+    const char *out;
+    uint32_t flags;
+};
+
+static const struct norm_case cases[] = {
+    {"/v1/admin/users", "/v1/admin/users", 0},
+    {"/v1/orders/../admin/users", "/v1/admin/users", F(PATH_DOT_SEGMENTS)},
+    {"/v1/%61dmin/users", "/v1/admin/users", F(PATH_PERCENT_ENCODED)},
+    {"/v1/%41dmin/users", "/v1/Admin/users", F(PATH_PERCENT_ENCODED)}, /* case kept */
+    {"//v1/admin//users", "/v1/admin/users", F(PATH_DOUBLE_SLASH)},
+    {"/v1/admin%2fusers", "/v1/admin/users", F(PATH_ENCODED_SLASH)},
+    {"/v1/admin%2Fusers", "/v1/admin/users", F(PATH_ENCODED_SLASH)},
+    {"/v1/admin%5cusers", "/v1/admin/users", F(PATH_ENCODED_SLASH)},
+    {"/v1\\admin\\users", "/v1/admin/users", F(PATH_ENCODED_SLASH)},
+    {"/v1/./admin", "/v1/admin", F(PATH_DOT_SEGMENTS)},
+    {"/%2e%2e/admin", "/admin", F(PATH_DOT_SEGMENTS) | F(PATH_PERCENT_ENCODED)},
+    {"/v1/orders/%2e%2e/admin/users", "/v1/admin/users",
+     F(PATH_DOT_SEGMENTS) | F(PATH_PERCENT_ENCODED)},
+    {"/v1/orders/%2e%2e%2fadmin/users", "/v1/admin/users",
+     F(PATH_DOT_SEGMENTS) | F(PATH_PERCENT_ENCODED) | F(PATH_ENCODED_SLASH)},
+    {"/v1/orders/.%2e/admin", "/v1/admin", F(PATH_DOT_SEGMENTS) | F(PATH_PERCENT_ENCODED)},
+    {"/v1/admin/..", "/v1/", F(PATH_DOT_SEGMENTS)},
+    {"/v1/admin/.", "/v1/admin/", F(PATH_DOT_SEGMENTS)},
+    {"/v1/admin/users/", "/v1/admin/users/", 0},
+    {"/../../admin", "/admin", F(PATH_DOT_SEGMENTS)},
+    {"/..", "/", F(PATH_DOT_SEGMENTS)},
+    {"/v1/admin?x=/../../y", "/v1/admin", 0},
+    {"/v1/admin#frag", "/v1/admin", 0},
+    {"/v1/admin%3fx", "/v1/admin%3Fx", 0}, /* encoded '?' is data, canonical hex */
+    {"http://api.example/v1/admin/users?a=1", "/v1/admin/users", 0},
+    {"HTTPS://api.example:8443/v1/../v1/admin", "/v1/admin", F(PATH_DOT_SEGMENTS)},
+    {"http://api.example", "/", 0},
+    {"http://api.example?x", "/", 0},
+    {"*", "/", 0},
+    {"/v1/%zzadmin", "/v1/%25zzadmin", F(PATH_BAD_ENCODING)},
+    {"/v1/admin%", "/v1/admin%25", F(PATH_BAD_ENCODING)},
+    {"/v1/admin%4", "/v1/admin%254", F(PATH_BAD_ENCODING)},
+    {"/v1/admin%00.json", "/v1/admin%00.json", F(PATH_NUL)},
+    /* NUL is kept, so dot segments after it still resolve like a server
+     * that treats it as a plain byte would: no escape from /v1/admin */
+    {"/v1/orders/%00/../../admin/x", "/v1/admin/x", F(PATH_NUL) | F(PATH_DOT_SEGMENTS)},
+    {"/caf\xc3\xa9 x", "/caf%C3%A9%20x", 0},
+    {"/caf%c3%a9%20x", "/caf%C3%A9%20x", 0},
+    {"/a/b;c=1/@:!$&'()*+,=~", "/a/b;c=1/@:!$&'()*+,=~", 0},
+    {"", "/", 0},
+    {"v1/admin", "/v1/admin", 0},
+    {"/.%2e/.%2E/v1/admin", "/v1/admin", F(PATH_DOT_SEGMENTS) | F(PATH_PERCENT_ENCODED)},
+    {"/v1//..//admin", "/admin", F(PATH_DOUBLE_SLASH) | F(PATH_DOT_SEGMENTS)},
+};
+
+static void test_norm_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[256];
+        size_t ol = 99;
+        uint32_t f = norm_path(cases[i].in, strlen(cases[i].in), out, sizeof(out), &ol);
+        if (strcmp(out, cases[i].out) != 0 || f != cases[i].flags || ol != strlen(out))
+            fail_msg("case %zu \"%s\": got \"%s\" flags %#x, want \"%s\" %#x", i, cases[i].in, out,
+                     f, cases[i].out, cases[i].flags);
+    }
+}
+
+/* Every evasion spelling lands on the same normalised path. */
+static void test_norm_evasions_converge(void **state)
+{
+    (void)state;
+    static const char *spellings[] = {
+        "/v1/admin/users",          "/v1/orders/../admin/users", "/v1/%61dmin/users",
+        "//v1/admin//users",        "/v1/admin%2fusers",         "/v1/./admin/users",
+        "/x/%2e%2e/v1/admin/users", "/v1\\admin\\users",         "/v1/admin/users?q=1",
+        "http://h/v1/admin/users",  "/v1/adm%69n/%75sers",       "/v1/admin/x/../users",
+    };
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+        char out[64];
+        norm_path(spellings[i], strlen(spellings[i]), out, sizeof(out), NULL);
+        if (strcmp(out, "/v1/admin/users") != 0)
+            fail_msg("\"%s\" -> \"%s\"", spellings[i], out);
+    }
+}
+
+static void test_norm_truncation(void **state)
+{
+    (void)state;
+    char out[8];
+    size_t ol;
+    uint32_t f = norm_path("/v1/admin/users", 15, out, sizeof(out), &ol);
+    assert_true(f & F(TRUNCATED_FIELD));
+    assert_int_equal(ol, strlen(out));
+    assert_true(ol < sizeof(out));
+    assert_int_equal(out[0], '/');
+    f = norm_path("/a", 2, out, 1, &ol);
+    assert_true(f & F(TRUNCATED_FIELD));
+    assert_string_equal(out, "");
+}
+
+struct tpl_case {
+    const char *in, *out;
+};
+
+static const struct tpl_case tpls[] = {
+    {"/v1/customers/123/invoices", "/v1/customers/{id}/invoices"},
+    {"/v1/orders/550e8400-e29b-41d4-a716-446655440000", "/v1/orders/{id}"},
+    {"/v1/blobs/deadbeef01", "/v1/blobs/{id}"},
+    {"/v1/blobs/deadbeef", "/v1/blobs/deadbeef"}, /* no digit: a word */
+    {"/v1/keys/Ab3dEf6hIj9kLm2nOp", "/v1/keys/{id}"},
+    {"/v1/keys/cus_L8x7Qw2ErT5yUi9o", "/v1/keys/{id}"},
+    {"/v1/users/me", "/v1/users/me"},
+    {"/v2/items", "/v2/items"},
+    {"/v1/reports/2024/summary.json", "/v1/reports/{id}/summary.json"},
+    {"/v1/files/42.json", "/v1/files/{id}.json"},
+    {"/v1/accounts/administrator", "/v1/accounts/administrator"},
+    {"/", "/"},
+    {"/v1/a/", "/v1/a/"},
+    {"/v1/x/12/", "/v1/x/{id}/"},
+};
+
+static void test_template_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(tpls) / sizeof(tpls[0]); i++) {
+        char out[128];
+        size_t n = norm_template(tpls[i].in, strlen(tpls[i].in), out, sizeof(out));
+        if (strcmp(out, tpls[i].out) != 0 || n != strlen(out))
+            fail_msg("\"%s\" -> \"%s\", want \"%s\"", tpls[i].in, out, tpls[i].out);
+    }
+    char small[6];
+    size_t n = norm_template("/v1/customers/1", 15, small, sizeof(small));
+    assert_int_equal(n, 5);
+    assert_string_equal(small, "/v1/c");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_norm_table),
+        cmocka_unit_test(test_norm_evasions_converge),
+        cmocka_unit_test(test_norm_truncation),
+        cmocka_unit_test(test_template_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
