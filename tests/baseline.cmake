@@ -2,3 +2,5 @@
 # (analyzer/baseline*.c).
 kw_add_test(test_audit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_audit.c LIBS kw_store
   LABELS store TIMEOUT 60)
+kw_add_test(test_baseline SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_baseline.c LIBS kw_analyzer
+  LABELS analyzer TIMEOUT 120)

@@ -1,0 +1,929 @@
+/* baseline: learning and detections over fixed-size profiles (see
+ * baseline.h for the contract and docs/baselines.md for the policies).
+ *
+ * The one thing to know: every decision is a pure function of the profile
+ * and the transaction (packet time, no wall clock, no global state), so a
+ * profile saved and loaded continues exactly as if it had never left
+ * memory. Old behaviour fades by a weekly decay applied lazily when a
+ * profile's epoch week changes. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "baseline_int.h"
+#include "kw_log.h"
+
+#define DECAY_PER_WEEK 0.9f /* half-life ~6.6 weeks */
+#define VOL_MIN_HOURS 8
+
+/* Thresholds per sensitivity (low, medium, high); see docs/baselines.md. */
+struct sens {
+    int hour_tol;         /* neighbouring hours that count as usual */
+    float hour_support;   /* decayed active-hour count that makes an hour usual */
+    float vol_k;          /* robust z: median + k * 1.4826 * MAD */
+    float vol_ratio;      /* and at least ratio x median */
+    float vol_min_req;    /* and at least median + this many requests */
+    float vol_min_bytes;  /* bytes: at least median + this */
+    kw_ts share_window;   /* two networks within this = concurrent */
+    bool endpoint_method; /* a known template under a new method is new */
+    bool net_wide;        /* low: a new /24 inside a known /16 is not new */
+};
+
+static const struct sens sens_tab[3] = {
+    {2, 0.25f, 10.f, 10.f, 100.f, 50e6f, (kw_ts)120 * 1000000, false, true},
+    {1, 0.5f, 6.f, 5.f, 50.f, 10e6f, (kw_ts)300 * 1000000, true, false},
+    {1, 1.0f, 4.f, 3.f, 20.f, 2e6f, (kw_ts)600 * 1000000, true, false},
+};
+
+enum { F_HOUR, F_ENDPOINT, F_SOURCE, F_VOLUME, F_SHARING };
+static const enum alert_kind fkind[] = {ALERT_UNUSUAL_HOUR, ALERT_NEW_ENDPOINT, ALERT_NEW_SOURCE,
+                                        ALERT_VOLUME_SPIKE, ALERT_KEY_SHARING};
+
+/* Per-observation context: the transaction in local time. */
+struct obs {
+    const struct kw_txn *t;
+    struct bl_profile *p;
+    const char *tz;
+    int64_t local_sec, local_day, local_hour; /* since the epoch, local time */
+    int wd, hod, cls;                         /* Mon=0..Sun=6, 0..23, weekend? */
+    bool learning;
+    void (*emit)(void *user, struct alert_finding *f);
+    void *user;
+};
+
+static const char *const wd_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+
+uint64_t bl_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+static void set_text(char *dst, size_t n, const char *src)
+{
+    memset(dst, 0, n);
+    size_t l = strnlen(src, n - 1);
+    memcpy(dst, src, l);
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* ---- profile table ---- */
+
+long bl_find(const struct baseline *b, const char *key)
+{
+    uint64_t h = bl_hash(key, strlen(key));
+    for (uint32_t i = (uint32_t)h & (b->cap - 1), k = 0; k < b->cap;
+         i = (i + 1) & (b->cap - 1), k++) {
+        uint32_t v = b->index[i];
+        if (!v) return -1;
+        if (!strcmp(b->p[v - 1].key, key)) return (long)v - 1;
+    }
+    return -1;
+}
+
+static void index_put(struct baseline *b, uint32_t slot)
+{
+    uint64_t h = bl_hash(b->p[slot].key, strlen(b->p[slot].key));
+    uint32_t i = (uint32_t)h & (b->cap - 1);
+    while (b->index[i])
+        i = (i + 1) & (b->cap - 1);
+    b->index[i] = slot + 1;
+}
+
+void bl_reindex(struct baseline *b)
+{
+    memset(b->index, 0, b->cap * sizeof *b->index);
+    for (uint32_t i = 0; i < b->n; i++)
+        index_put(b, i);
+}
+
+static struct bl_profile *get_profile(struct baseline *b, const char *key, bool is_cred, kw_ts ts)
+{
+    long i = bl_find(b, key);
+    if (i >= 0) return &b->p[i];
+    if (b->n == b->max) {
+        b->st.profile_limit++;
+        return NULL;
+    }
+    struct bl_profile *p = &b->p[b->n];
+    memset(p, 0, sizeof *p);
+    set_text(p->key, sizeof p->key, key);
+    p->is_cred = is_cred;
+    p->first_seen = p->last_seen = ts;
+    p->week = floordiv(ts, BL_WEEK_US);
+    p->local_hour = p->cur_hour = p->conc_hour = INT64_MIN;
+    p->last_day = INT32_MIN;
+    index_put(b, b->n);
+    b->n++;
+    b->st.profiles = b->n;
+    return p;
+}
+
+/* ---- decay and small tables ---- */
+
+static void decay(struct bl_profile *p, kw_ts ts)
+{
+    int64_t w = floordiv(ts, BL_WEEK_US);
+    if (w <= p->week) return;
+    float f = 1.f;
+    for (int64_t k = p->week; k < w && f > 1e-6f; k++)
+        f *= DECAY_PER_WEEK;
+    p->week = w;
+    for (int i = 0; i < BL_HOW; i++)
+        p->how[i] *= f;
+    for (uint32_t i = 0; i < p->n_end; i++)
+        p->end[i].count *= f;
+    for (uint32_t i = 0; i < p->n_net; i++)
+        p->net[i].count *= f;
+    for (uint32_t i = 0; i < p->n_ua; i++)
+        p->ua[i].count *= f;
+    p->conc_hours *= f;
+    p->active_hours *= f;
+}
+
+/* Index of the smallest count among n float fields spaced `stride` apart. */
+static uint32_t min_slot(const float *first, size_t stride, uint32_t n)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (*(const float *)((const char *)first + i * stride) <
+            *(const float *)((const char *)first + m * stride))
+            m = i;
+    return m;
+}
+
+static long find_end(const struct bl_profile *p, uint64_t h)
+{
+    for (uint32_t i = 0; i < p->n_end; i++)
+        if (p->end[i].h == h) return i;
+    return -1;
+}
+
+static void learn_end(struct baseline *b, struct bl_profile *p, uint64_t h, uint64_t th,
+                      const char *text, float n, int32_t day)
+{
+    long i = find_end(p, h);
+    if (i < 0) {
+        if (p->n_end == BL_K_END) {
+            i = min_slot(&p->end[0].count, sizeof p->end[0], p->n_end);
+            b->st.evict_endpoint++;
+        } else {
+            i = p->n_end++;
+        }
+        memset(&p->end[i], 0, sizeof p->end[i]);
+        p->end[i].h = h;
+        p->end[i].th = th;
+        set_text(p->end[i].text, BL_TXT, text);
+    }
+    p->end[i].count += n;
+    p->end[i].last_day = day;
+}
+
+static void net_of(const struct kw_addr *a, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    memcpy(out, a->a, a->family == 4 ? 3 : 6); /* /24 or /48 */
+}
+
+static long find_net(const struct bl_profile *p, uint8_t fam, const uint8_t a[16], size_t cmp)
+{
+    for (uint32_t i = 0; i < p->n_net; i++)
+        if (p->net[i].family == fam && !memcmp(p->net[i].a, a, cmp)) return i;
+    return -1;
+}
+
+static void learn_net(struct baseline *b, struct bl_profile *p, uint8_t fam, const uint8_t a[16],
+                      float n, int32_t day)
+{
+    long i = find_net(p, fam, a, 16);
+    if (i < 0) {
+        if (p->n_net == BL_K_NET) {
+            i = min_slot(&p->net[0].count, sizeof p->net[0], p->n_net);
+            b->st.evict_network++;
+        } else {
+            i = p->n_net++;
+        }
+        memset(&p->net[i], 0, sizeof p->net[i]);
+        p->net[i].family = fam;
+        memcpy(p->net[i].a, a, 16);
+    }
+    p->net[i].count += n;
+    p->net[i].last_day = day;
+}
+
+static void learn_agent(struct baseline *b, struct bl_profile *p, const char *ua)
+{
+    if (!ua[0]) return;
+    uint64_t h = bl_hash(ua, strlen(ua));
+    uint32_t i;
+    for (i = 0; i < p->n_ua && p->ua[i].h != h; i++)
+        ;
+    if (i == p->n_ua) {
+        if (p->n_ua == BL_K_UA) {
+            i = min_slot(&p->ua[0].count, sizeof p->ua[0], p->n_ua);
+            b->st.evict_agent++;
+        } else {
+            p->n_ua++;
+        }
+        memset(&p->ua[i], 0, sizeof p->ua[i]);
+        p->ua[i].h = h;
+        set_text(p->ua[i].text, BL_TXT, ua);
+    }
+    p->ua[i].count += 1.f;
+}
+
+/* ---- quarantine ---- */
+
+/* Finds or adds the pending entry (type, h). *fresh: just created. */
+static struct bl_pending *pend_get(struct baseline *b, struct obs *o, int type, uint64_t h,
+                                   bool *fresh)
+{
+    struct bl_profile *p = o->p;
+    *fresh = false;
+    for (uint32_t i = 0; i < p->n_pend; i++)
+        if (p->pend[i].type == type && p->pend[i].h == h) return &p->pend[i];
+    uint32_t i = p->n_pend;
+    if (i == BL_K_PEND) { /* evict the oldest */
+        i = 0;
+        for (uint32_t k = 1; k < p->n_pend; k++)
+            if (p->pend[k].first_ts < p->pend[i].first_ts) i = k;
+        b->st.evict_pending++;
+    } else {
+        p->n_pend++;
+    }
+    struct bl_pending *e = &p->pend[i];
+    memset(e, 0, sizeof *e);
+    e->type = (uint8_t)type;
+    e->h = h;
+    e->first_ts = o->t->ts;
+    e->last_day = INT32_MIN;
+    *fresh = true;
+    return e;
+}
+
+/* Records a sighting; true when the entry has now recurred on two local
+ * days at least `quarantine` apart, and is removed to be learned. */
+static bool pend_see(struct baseline *b, struct obs *o, struct bl_pending *e)
+{
+    b->st.quarantined++;
+    e->count++;
+    if (e->last_day != (int32_t)o->local_day) {
+        e->last_day = (int32_t)o->local_day;
+        if (e->days < 255) e->days++;
+    }
+    if (e->days < 2 || o->t->ts - e->first_ts < b->quarantine) return false;
+    b->st.promoted++;
+    return true;
+}
+
+static void pend_drop(struct bl_profile *p, struct bl_pending *e)
+{
+    uint32_t i = (uint32_t)(e - p->pend);
+    memmove(&p->pend[i], &p->pend[i + 1], (p->n_pend - i - 1) * sizeof *e);
+    p->n_pend--;
+    memset(&p->pend[p->n_pend], 0, sizeof *e);
+}
+
+/* ---- findings ---- */
+
+static void emit(struct baseline *b, struct obs *o, int f, const char *subject, json_t *expected,
+                 json_t *observed, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void emit(struct baseline *b, struct obs *o, int f, const char *subject, json_t *expected,
+                 json_t *observed, const char *fmt, ...)
+{
+    struct alert_finding a;
+    memset(&a, 0, sizeof a);
+    a.kind = fkind[f];
+    a.ts = o->t->ts;
+    set_text(a.subject, sizeof a.subject, subject);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a.summary, sizeof a.summary, fmt, ap);
+    va_end(ap);
+    set_text(a.timezone, sizeof a.timezone, o->tz ? o->tz : "");
+    a.evidence = json_pack("{s:o,s:o}", "expected", expected, "observed", observed);
+    a.txn = o->t;
+    b->st.findings[f]++;
+    if (o->emit)
+        o->emit(o->user, &a);
+    else
+        json_decref(a.evidence);
+}
+
+static const char *who(const struct obs *o)
+{
+    return o->p->is_cred ? o->t->cred.hint[0] ? o->t->cred.hint : o->p->key : o->p->key;
+}
+
+/* ---- hours ---- */
+
+static float hour_support(const struct bl_profile *p, int cls, int hod)
+{
+    float s = 0;
+    for (int d = cls ? 5 : 0; d < (cls ? 7 : 5); d++)
+        s += p->how[d * 24 + ((hod + 24) % 24)];
+    return s;
+}
+
+void bl_usual_hours(const struct bl_profile *p, int cls, char *buf, size_t n)
+{
+    int lo = -1, hi = -1;
+    for (int h = 0; h < 24; h++)
+        if (hour_support(p, cls, h) >= 0.5f) {
+            if (lo < 0) lo = h;
+            hi = h;
+        }
+    if (lo < 0)
+        snprintf(buf, n, "%s never", cls ? "weekends" : "weekdays");
+    else
+        snprintf(buf, n, "%s %02d:00-%02d:00", cls ? "weekends" : "weekdays", lo, hi + 1);
+}
+
+/* unusual_hour: no activity in this local hour (+-tol) of this day class in
+ * the decayed history. Quarantined hours re-alert once per local day. */
+static void check_hour(struct baseline *b, struct obs *o, bool has_schedule, bool *learn_hour)
+{
+    const struct sens *s = &sens_tab[b->sens];
+    struct bl_profile *p = o->p;
+    *learn_hour = true;
+    if (o->learning) return;
+    for (int d = -s->hour_tol; d <= s->hour_tol; d++)
+        if (hour_support(p, o->cls, o->hod + d) >= s->hour_support) return;
+    *learn_hour = false;
+    bool fresh;
+    struct bl_pending *e = pend_get(b, o, BL_P_HOUR, (uint64_t)(o->cls * 24 + o->hod + 1), &fresh);
+    bool new_day = e->last_day != (int32_t)o->local_day;
+    if (pend_see(b, o, e)) {
+        p->how[o->wd * 24 + o->hod] += (float)e->days - 1.f; /* this one is added by the caller */
+        pend_drop(p, e);
+        *learn_hour = true;
+        return;
+    }
+    if (!new_day || has_schedule) return;
+    char usual[64], subj[32];
+    bl_usual_hours(p, o->cls, usual, sizeof usual);
+    snprintf(subj, sizeof subj, "hour:%s %02d", wd_names[o->wd], o->hod);
+    int mm = (int)((o->local_sec % 3600 + 3600) % 3600 / 60);
+    char lt[8];
+    snprintf(lt, sizeof lt, "%02d:%02d", o->hod, mm);
+    emit(b, o, F_HOUR, subj,
+         json_pack("{s:s,s:f}", "usual_hours", usual, "support", hour_support(p, o->cls, o->hod)),
+         json_pack("{s:s,s:i,s:s}", "local_time", lt, "hour", o->hod, "weekday", wd_names[o->wd]),
+         "%s active at %s %s (%s), an hour it does not use; usually %s", who(o), lt,
+         wd_names[o->wd], o->tz && o->tz[0] ? o->tz : "UTC", usual);
+}
+
+/* ---- endpoints ---- */
+
+static void top_endpoints(const struct bl_profile *p, char *buf, size_t n)
+{
+    long best = -1;
+    for (uint32_t i = 0; i < p->n_end; i++)
+        if (best < 0 || p->end[i].count > p->end[best].count) best = i;
+    if (best < 0)
+        snprintf(buf, n, "none");
+    else
+        snprintf(buf, n, "%s", p->end[best].text);
+}
+
+/* new_endpoint: a method x template never seen (low sensitivity: a
+ * template never seen under any method). */
+static void check_endpoint(struct baseline *b, struct obs *o)
+{
+    const struct kw_txn *t = o->t;
+    struct bl_profile *p = o->p;
+    if (!t->method[0] || !t->template_[0])
+        return; /* a response without its request has no endpoint */
+    char text[BL_TXT + 32];
+    snprintf(text, sizeof text, "%s %.*s", t->method, BL_TXT, t->template_);
+    char full[600];
+    int fl = snprintf(full, sizeof full, "%s %s", t->method, t->template_);
+    uint64_t h = bl_hash(full, (size_t)fl < sizeof full ? (size_t)fl : sizeof full - 1);
+    uint64_t th = bl_hash(t->template_, strlen(t->template_));
+    int32_t day = (int32_t)o->local_day;
+    if (o->learning || find_end(p, h) >= 0) {
+        learn_end(b, p, h, th, text, 1.f, day);
+        return;
+    }
+    if (!sens_tab[b->sens].endpoint_method)
+        for (uint32_t i = 0; i < p->n_end; i++)
+            if (p->end[i].th == th) {
+                learn_end(b, p, h, th, text, 1.f, day);
+                return;
+            }
+    bool fresh;
+    struct bl_pending *e = pend_get(b, o, BL_P_ENDPOINT, h, &fresh);
+    if (fresh) set_text(e->text, BL_TXT, text);
+    if (pend_see(b, o, e)) {
+        learn_end(b, p, h, th, text, (float)e->count, day);
+        pend_drop(p, e);
+        return;
+    }
+    if (!fresh) return;
+    char top[BL_TXT];
+    top_endpoints(p, top, sizeof top);
+    emit(b, o, F_ENDPOINT, text,
+         json_pack("{s:i,s:s}", "known_endpoints", p->n_end, "most_used", top),
+         json_pack("{s:s,s:s,s:s}", "method", t->method, "template", t->template_, "path", t->path),
+         "%s called %s for the first time; it knows %u endpoints, most used %s", who(o), text,
+         p->n_end, top);
+}
+
+/* ---- sources ---- */
+
+static void net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
+{
+    struct kw_addr x;
+    memset(&x, 0, sizeof x);
+    x.family = fam;
+    memcpy(x.a, a, 16);
+    char s[64];
+    kw_addr_str(&x, s, sizeof s);
+    snprintf(buf, n, "%s/%d", s, fam == 4 ? 24 : 48);
+}
+
+static void known_nets(const struct bl_profile *p, char *buf, size_t n)
+{
+    float total = 0;
+    for (uint32_t i = 0; i < p->n_net; i++)
+        total += p->net[i].count;
+    size_t w = 0;
+    buf[0] = 0;
+    for (uint32_t i = 0; i < p->n_net && i < 3 && w < n; i++) {
+        char ns[64];
+        net_str(p->net[i].family, p->net[i].a, ns, sizeof ns);
+        w += (size_t)snprintf(buf + w, n - w, "%s%s (%.0f %%)", i ? ", " : "", ns,
+                              total > 0 ? 100.0 * p->net[i].count / total : 0.0);
+    }
+    if (!p->n_net) snprintf(buf, n, "none");
+}
+
+static void check_source(struct baseline *b, struct obs *o)
+{
+    const struct kw_txn *t = o->t;
+    struct bl_profile *p = o->p;
+    if (t->src.family != 4 && t->src.family != 6) return;
+    uint8_t a[16];
+    net_of(&t->src, a);
+    int32_t day = (int32_t)o->local_day;
+    if (o->learning || find_net(p, t->src.family, a, 16) >= 0 ||
+        (sens_tab[b->sens].net_wide &&
+         find_net(p, t->src.family, a, t->src.family == 4 ? 2 : 4) >= 0)) {
+        learn_net(b, p, t->src.family, a, 1.f, day);
+        return;
+    }
+    bool fresh;
+    struct bl_pending *e =
+        pend_get(b, o, BL_P_NET, bl_hash((const char *)a, 16) ^ t->src.family, &fresh);
+    if (fresh) {
+        e->family = t->src.family;
+        memcpy(e->a, a, 16);
+    }
+    if (pend_see(b, o, e)) {
+        learn_net(b, p, t->src.family, a, (float)e->count, day);
+        pend_drop(p, e);
+        return;
+    }
+    if (!fresh) return;
+    char ns[64], ip[64], known[256];
+    net_str(t->src.family, a, ns, sizeof ns);
+    kw_addr_str(&t->src, ip, sizeof ip);
+    known_nets(p, known, sizeof known);
+    emit(b, o, F_SOURCE, ns, json_pack("{s:s,s:i}", "known_networks", known, "count", p->n_net),
+         json_pack("{s:s,s:s}", "src_ip", ip, "network", ns),
+         "%s used from %s (%s), a network it has never used; known: %s", who(o), ip, ns, known);
+}
+
+/* ---- key sharing ---- */
+
+static uint32_t min_slot_ts(const struct bl_profile *p)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 1; i < p->n_recent; i++)
+        if (p->recent[i].last_ts < p->recent[m].last_ts) m = i;
+    return m;
+}
+
+/* key_sharing: the same credential from two networks within the window,
+ * when the history shows one network at a time (concurrent hours below 5 %
+ * of active hours). At most one finding per credential and hour. */
+static void check_sharing(struct baseline *b, struct obs *o)
+{
+    const struct kw_txn *t = o->t;
+    struct bl_profile *p = o->p;
+    if (t->src.family != 4 && t->src.family != 6) return;
+    const char *cred = t->cred.fingerprint[0] ? t->cred.fingerprint : p->key;
+    uint64_t fp = bl_hash(cred, strlen(cred));
+    uint8_t a[16];
+    net_of(&t->src, a);
+    uint64_t net = bl_hash((const char *)a, 16) ^ t->src.family;
+    kw_ts win = sens_tab[b->sens].share_window;
+    long self = -1, other = -1;
+    for (uint32_t i = 0; i < p->n_recent; i++) {
+        struct bl_recent *r = &p->recent[i];
+        if (r->fp != fp) continue;
+        if (r->net == net)
+            self = i;
+        else if (t->ts - r->last_ts <= win && r->last_ts - t->ts <= win)
+            other = i;
+    }
+    if (self < 0) {
+        self = p->n_recent < BL_K_RECENT ? (long)p->n_recent++ : (long)min_slot_ts(p);
+        memset(&p->recent[self], 0, sizeof p->recent[self]);
+        p->recent[self].fp = fp;
+        p->recent[self].net = net;
+        p->recent[self].family = t->src.family;
+        memcpy(p->recent[self].a, a, 16);
+    }
+    if (t->ts > p->recent[self].last_ts) p->recent[self].last_ts = t->ts;
+    if (other < 0) return;
+    /* one finding per episode: sharing that goes on extends it */
+    bool episode = p->last_share_alert && t->ts - p->last_share_alert < BL_HOUR_US;
+    if (episode) p->last_share_alert = t->ts;
+    int64_t hour = floordiv(t->ts, BL_HOUR_US);
+    if (p->conc_hour == hour) return;
+    p->conc_hour = hour;
+    bool shared_before = p->conc_hours >= 1.f && p->conc_hours >= 0.05f * p->active_hours;
+    if (o->learning || shared_before) {
+        p->conc_hours += 1.f;
+        return;
+    }
+    bool fresh;
+    struct bl_pending *e = pend_get(b, o, BL_P_CONC, fp, &fresh);
+    if (pend_see(b, o, e)) {
+        p->conc_hours += (float)e->days;
+        pend_drop(p, e);
+        return;
+    }
+    if (episode) return;
+    p->last_share_alert = t->ts;
+    char ns[64], ns2[64], ip[64];
+    net_str(t->src.family, a, ns, sizeof ns);
+    net_str(p->recent[other].family, p->recent[other].a, ns2, sizeof ns2);
+    kw_addr_str(&t->src, ip, sizeof ip);
+    emit(b, o, F_SHARING, cred,
+         json_pack("{s:s,s:f,s:f}", "pattern", "one network at a time", "concurrent_hours",
+                   p->conc_hours, "active_hours", p->active_hours),
+         json_pack("{s:s,s:[s,s],s:I}", "src_ip", ip, "networks", ns2, ns, "window_s",
+                   (json_int_t)(win / 1000000)),
+         "credential %s of %s active from %s and %s within %lld min; its history shows one "
+         "network at a time (%.0f of %.0f active hours shared)",
+         t->cred.hint[0] ? t->cred.hint : "?", p->key, ns2, ns, (long long)(win / 60000000),
+         p->conc_hours, p->active_hours);
+}
+
+/* ---- volume ---- */
+
+static void sort_f(float *v, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) {
+        float x = v[i];
+        unsigned j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+static float median_mad(float *v, unsigned n, float *mad)
+{
+    sort_f(v, n);
+    float med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    float dev[2 * BL_VOL_N];
+    for (unsigned i = 0; i < n; i++)
+        dev[i] = fabsf(v[i] - med);
+    sort_f(dev, n);
+    *mad = n % 2 ? dev[n / 2] : (dev[n / 2 - 1] + dev[n / 2]) / 2;
+    return med;
+}
+
+bool bl_volstat(const struct bl_profile *p, int cls, struct bl_volstat *out)
+{
+    float r[2 * BL_VOL_N], y[2 * BL_VOL_N];
+    unsigned n = 0;
+    out->cls = cls;
+    for (int c = 0; c < 2; c++) {
+        if (p->vol[cls].n >= VOL_MIN_HOURS && c != cls)
+            continue; /* the day class has enough hours of its own */
+        for (uint32_t i = 0; i < p->vol[c].n; i++) {
+            r[n] = (float)p->vol[c].req[i];
+            y[n++] = p->vol[c].bytes[i];
+        }
+    }
+    if (p->vol[cls].n < VOL_MIN_HOURS) out->cls = 2;
+    out->n = n;
+    if (n < VOL_MIN_HOURS) return false;
+    out->med = median_mad(r, n, &out->mad);
+    out->p10 = r[n / 10];
+    out->p90 = r[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1];
+    out->bmed = median_mad(y, n, &out->bmad);
+    return true;
+}
+
+static void open_bucket(struct baseline *b, struct bl_profile *p, int64_t hour, int cls)
+{
+    const struct sens *s = &sens_tab[b->sens];
+    p->cur_hour = hour;
+    p->cur_req = 0;
+    p->cur_bytes = 0;
+    p->cur_alerted = 0;
+    p->cur_cls = (uint8_t)cls;
+    memset(p->top, 0, sizeof p->top);
+    p->active_hours += 1.f;
+    struct bl_volstat v;
+    p->thr_req = p->thr_bytes = 0;
+    if (!bl_volstat(p, cls, &v)) return;
+    p->thr_req = fmaxf(fmaxf(v.med + s->vol_k * 1.4826f * v.mad, v.med * s->vol_ratio),
+                       v.med + s->vol_min_req);
+    p->thr_bytes = fmaxf(fmaxf(v.bmed + s->vol_k * 1.4826f * v.bmad, v.bmed * s->vol_ratio),
+                         v.bmed + s->vol_min_bytes);
+}
+
+static void ring_add(struct bl_profile *p, int cls, uint32_t req, float bytes)
+{
+    struct bl_vol *v = &p->vol[cls];
+    v->req[v->next] = req;
+    v->bytes[v->next] = bytes;
+    v->next = (v->next + 1) % BL_VOL_N;
+    if (v->n < BL_VOL_N) v->n++;
+}
+
+/* Learns the closed hour; a spike hour is quarantined instead, and the
+ * held spike hours are learned once they span `quarantine` over two days
+ * (a lasting new level of work, not a one-off). */
+static void close_bucket(struct baseline *b, struct bl_profile *p)
+{
+    if (p->cur_req == 0) return;
+    if (!p->cur_alerted) {
+        ring_add(p, p->cur_cls, p->cur_req, (float)p->cur_bytes);
+    } else {
+        b->st.quarantined++;
+        if (p->n_vpend == BL_K_VPEND) {
+            memmove(&p->vpend[0], &p->vpend[1], (BL_K_VPEND - 1) * sizeof p->vpend[0]);
+            p->n_vpend--;
+            b->st.evict_pending++;
+        }
+        struct bl_vpend *e = &p->vpend[p->n_vpend++];
+        memset(e, 0, sizeof *e);
+        e->hour_ts = p->cur_hour * BL_HOUR_US;
+        e->req = p->cur_req;
+        e->bytes = (float)p->cur_bytes;
+        e->cls = p->cur_cls;
+        kw_ts first = p->vpend[0].hour_ts;
+        if (e->hour_ts - first >= b->quarantine &&
+            floordiv(e->hour_ts, BL_DAY_US) != floordiv(first, BL_DAY_US)) {
+            for (uint32_t i = 0; i < p->n_vpend; i++)
+                ring_add(p, p->vpend[i].cls, p->vpend[i].req, p->vpend[i].bytes);
+            memset(p->vpend, 0, sizeof p->vpend);
+            p->n_vpend = 0;
+            b->st.promoted++;
+        }
+    }
+    p->cur_req = 0;
+    p->cur_bytes = 0;
+}
+
+static void hourtop_add(struct bl_profile *p, const char *text)
+{
+    uint64_t h = bl_hash(text, strlen(text));
+    for (int i = 0; i < BL_K_HOURTOP; i++)
+        if (p->top[i].count && p->top[i].h == h) {
+            p->top[i].count++;
+            return;
+        }
+    for (int i = 0; i < BL_K_HOURTOP; i++)
+        if (!p->top[i].count) {
+            memset(&p->top[i], 0, sizeof p->top[i]);
+            p->top[i].h = h;
+            p->top[i].count = 1;
+            set_text(p->top[i].text, BL_TXT, text);
+            return;
+        }
+    for (int i = 0; i < BL_K_HOURTOP; i++) /* Misra-Gries: all pay for the newcomer */
+        p->top[i].count--;
+}
+
+void bl_fmt_count(double v, char *buf, size_t n)
+{
+    if (v >= 1e9)
+        snprintf(buf, n, "%.1fG", v / 1e9);
+    else if (v >= 1e7)
+        snprintf(buf, n, "%.1fM", v / 1e6);
+    else if (v >= 1000) {
+        long long x = llround(v);
+        if (x >= 1000000)
+            snprintf(buf, n, "%lld,%03lld,%03lld", x / 1000000, x / 1000 % 1000, x % 1000);
+        else
+            snprintf(buf, n, "%lld,%03lld", x / 1000, x % 1000);
+    } else
+        snprintf(buf, n, "%.0f", v);
+}
+
+static void check_volume(struct baseline *b, struct obs *o)
+{
+    struct bl_profile *p = o->p;
+    if (o->learning || p->cur_alerted) return;
+    bool req = p->thr_req > 0 && (float)p->cur_req > p->thr_req;
+    bool by = p->thr_bytes > 0 && (float)p->cur_bytes > p->thr_bytes;
+    if (!req && !by) return;
+    p->cur_alerted = 1;
+    struct bl_volstat v;
+    if (!bl_volstat(p, p->cur_cls, &v)) return;
+    int ti = 0;
+    for (int i = 1; i < BL_K_HOURTOP; i++)
+        if (p->top[i].count > p->top[ti].count) ti = i;
+    double share = p->cur_req ? 100.0 * p->top[ti].count / p->cur_req : 0;
+    char focus[BL_TXT + 32] = "spread over several endpoints";
+    if (share >= 25) /* Misra-Gries counts are lower bounds: only a clear leader */
+        snprintf(focus, sizeof focus, "%.0f %% to %s", share, p->top[ti].text);
+    const char *days = v.cls == 0 ? "on weekdays" : v.cls == 1 ? "on weekends" : "";
+    char lo[32], hi[32], now[32], hour[32];
+    kw_ts_format_rfc3339(p->cur_hour * BL_HOUR_US, hour, sizeof hour);
+    if (req) {
+        bl_fmt_count(v.p10, lo, sizeof lo);
+        bl_fmt_count(v.p90, hi, sizeof hi);
+        bl_fmt_count(p->cur_req, now, sizeof now);
+    } else {
+        bl_fmt_count(v.bmed, lo, sizeof lo);
+        bl_fmt_count(v.bmad, hi, sizeof hi);
+        bl_fmt_count((double)p->cur_bytes, now, sizeof now);
+    }
+    emit(b, o, F_VOLUME, req ? "requests/h" : "bytes/h",
+         json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:f}", "requests_median", v.med,
+                   "requests_mad", v.mad, "requests_p10", v.p10, "requests_p90", v.p90,
+                   "bytes_median", v.bmed, "bytes_mad", v.bmad, "hours", v.n, "threshold_requests",
+                   p->thr_req, "threshold_bytes", p->thr_bytes),
+         json_pack("{s:I,s:I,s:s,s:s,s:f}", "requests", (json_int_t)p->cur_req, "bytes",
+                   (json_int_t)p->cur_bytes, "hour", hour, "top_endpoint", p->top[ti].text,
+                   "top_share", share),
+         req ? "%s usually %s-%s requests/h %s; %s in the hour from %s so far, %s"
+             : "%s usually %s bytes/h (MAD %s) %s; %s bytes in the hour from %s so far, %s",
+         p->key, lo, hi, days, now, hour, focus);
+}
+
+/* ---- observe ---- */
+
+static bool in_learning(const struct baseline *b, const struct bl_profile *p, kw_ts ts)
+{
+    return ts - p->first_seen < b->learning || p->active_days < b->min_days;
+}
+
+static void local_time(struct baseline *b, struct obs *o, const char *tz)
+{
+    int32_t off = 0;
+    int64_t sec = floordiv(o->t->ts, 1000000);
+    if (!bl_tz_offset(&b->tzc, tz, sec, &off)) b->st.tz_unknown++;
+    o->local_sec = sec + off;
+    o->local_day = floordiv(o->local_sec, 86400);
+    o->local_hour = floordiv(o->local_sec, 3600);
+    o->wd = (int)(((o->local_day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
+    o->hod = (int)(o->local_hour - o->local_day * 24);
+    o->cls = o->wd >= 5;
+}
+
+void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz, bool has_schedule,
+                      void (*emit_fn)(void *user, struct alert_finding *f), void *user)
+{
+    bool is_cred = !t->identity.id[0];
+    const char *key = is_cred ? t->cred.fingerprint : t->identity.id;
+    if (!key[0]) {
+        b->st.skipped++;
+        return;
+    }
+    b->st.observed++;
+    struct bl_profile *p = get_profile(b, key, is_cred, t->ts);
+    if (!p) return;
+    struct obs o = {.t = t, .p = p, .tz = tz, .emit = emit_fn, .user = user};
+    local_time(b, &o, tz);
+    decay(p, t->ts);
+    if (o.local_day != p->last_day) {
+        p->active_days++;
+        p->last_day = (int32_t)o.local_day;
+    }
+    o.learning = in_learning(b, p, t->ts);
+    b->st.learning += o.learning;
+
+    int64_t hour = floordiv(t->ts, BL_HOUR_US);
+    if (hour > p->cur_hour) { /* a late transaction counts in the open hour */
+        close_bucket(b, p);
+        open_bucket(b, p, hour, o.cls);
+    }
+
+    bool learn_hour;
+    check_hour(b, &o, has_schedule, &learn_hour);
+    check_endpoint(b, &o);
+    check_source(b, &o);
+    check_sharing(b, &o);
+
+    p->cur_req++;
+    p->cur_bytes += t->resp_len;
+    if (t->method[0] && t->template_[0]) {
+        char text[BL_TXT + 32];
+        snprintf(text, sizeof text, "%s %.*s", t->method, BL_TXT, t->template_);
+        hourtop_add(p, text);
+    }
+    check_volume(b, &o);
+
+    if (learn_hour && o.local_hour != p->local_hour) {
+        p->how[o.wd * 24 + o.hod] += 1.f;
+        p->local_hour = o.local_hour;
+    }
+    learn_agent(b, p, t->user_agent);
+    p->requests++;
+    if (t->ts > p->last_seen) p->last_seen = t->ts;
+    set_text(p->tz, sizeof p->tz, tz ? tz : "");
+    b->dirty[p - b->p] = 1;
+}
+
+void baseline_advance(struct baseline *b, kw_ts now)
+{
+    int64_t hour = floordiv(now, BL_HOUR_US);
+    if (hour > b->swept_hour) {
+        b->swept_hour = hour;
+        for (uint32_t i = 0; i < b->n; i++)
+            if (b->p[i].cur_req && b->p[i].cur_hour < hour) {
+                close_bucket(b, &b->p[i]);
+                b->dirty[i] = 1;
+            }
+    }
+    if (!b->db || b->save_every < 0) return;
+    if (!b->last_save) b->last_save = now;
+    if (now - b->last_save >= b->save_every) {
+        b->last_save = now;
+        if (baseline_save(b) != KW_E_OK)
+            kw_warn("baseline: periodic save failed; will retry at the next interval");
+    }
+}
+
+/* ---- life cycle ---- */
+
+enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out)
+{
+    struct baseline *b = calloc(1, sizeof *b);
+    if (!b) return KW_E_NOMEM;
+    b->learning = c->learning > 0 ? c->learning : BASELINE_DEFAULT_LEARNING;
+    b->quarantine = c->quarantine > 0 ? c->quarantine : BASELINE_DEFAULT_QUARANTINE;
+    b->save_every = c->save_every ? c->save_every : BL_HOUR_US;
+    b->sens = c->sensitivity < 0 ? 0 : c->sensitivity > 2 ? 2 : c->sensitivity;
+    b->min_days = c->learning_min_days ? c->learning_min_days : 3;
+    b->max = c->max_profiles ? c->max_profiles : BASELINE_DEFAULT_MAX_PROFILES;
+    b->swept_hour = INT64_MIN;
+    for (b->cap = 16; b->cap < 2 * b->max; b->cap *= 2)
+        ;
+    b->p = calloc(b->max, sizeof *b->p);
+    b->dirty = calloc(b->max, 1);
+    b->index = calloc(b->cap, sizeof *b->index);
+    enum kw_err e = KW_E_NOMEM;
+    if (!b->p || !b->dirty || !b->index) goto fail;
+    if (c->db_path) {
+        e = bl_db_open(b, c->db_path);
+        if (e == KW_E_OK) e = bl_db_load(b);
+        if (e != KW_E_OK) goto fail;
+    }
+    *out = b;
+    return KW_E_OK;
+fail:
+    baseline_destroy(b);
+    return e;
+}
+
+void baseline_destroy(struct baseline *b)
+{
+    if (!b) return;
+    if (b->db) sqlite3_close(b->db);
+    bl_tz_free(&b->tzc);
+    free(b->p);
+    free(b->dirty);
+    free(b->index);
+    free(b);
+}
+
+void baseline_get_stats(const struct baseline *b, struct baseline_stats *out)
+{
+    *out = b->st;
+    out->profiles = b->n;
+}
+
+size_t baseline_profile_size(void)
+{
+    return sizeof(struct bl_profile) + 1 + 2 * sizeof(uint32_t);
+}
+
+size_t baseline_count(const struct baseline *b)
+{
+    return b->n;
+}
+
+const char *baseline_key(const struct baseline *b, size_t i)
+{
+    return i < b->n ? b->p[i].key : NULL;
+}

@@ -1,0 +1,113 @@
+/* baseline: learned habits per identity (and per unattributed credential
+ * fingerprint), and the detections that compare a transaction with them:
+ * unusual_hour, new_endpoint, new_source, volume_spike, key_sharing.
+ *
+ * The one thing to know: a profile is a fixed-size record (top-K tables,
+ * fixed rings), so memory is max_profiles x sizeof(profile) allocated at
+ * baseline_new() and nothing is allocated per transaction; and an
+ * observation that looks anomalous after the learning period is held in
+ * quarantine (a per-profile pending table) instead of entering the profile:
+ * it is learned only when it recurs on at least two local days at least
+ * `quarantine` apart (default 3 days). Everything runs on packet time, so a
+ * replay gives the same profiles, and learning over two runs (save, new
+ * object, load) equals learning over one. Not thread-safe: one judge
+ * thread owns a struct baseline. See docs/baselines.md. */
+#ifndef KW_BASELINE_H
+#define KW_BASELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "alert.h"
+#include "kw_err.h"
+#include "kw_time.h"
+#include "kw_txn.h"
+
+#define BASELINE_DEFAULT_LEARNING ((kw_ts)14 * 86400 * 1000000)
+#define BASELINE_DEFAULT_QUARANTINE ((kw_ts)3 * 86400 * 1000000)
+#define BASELINE_DEFAULT_MAX_PROFILES 10000u
+
+enum baseline_sensitivity { BASELINE_LOW = 0, BASELINE_MEDIUM = 1, BASELINE_HIGH = 2 };
+
+struct baseline_config {
+    kw_ts learning;        /* 0: 14 days from a profile's first request */
+    int sensitivity;       /* enum baseline_sensitivity */
+    const char *db_path;   /* NULL: memory only (nothing loaded or saved) */
+    unsigned max_profiles; /* 0: 10000 */
+    /* additions */
+    kw_ts quarantine;           /* 0: 3 days */
+    unsigned learning_min_days; /* distinct active local days also needed; 0: 3 */
+    kw_ts save_every;           /* baseline_advance() saves after this much packet
+                                   time; 0: 1 hour; <0: only explicit saves */
+};
+
+struct baseline;
+
+/* Allocates every profile slot, opens db_path (WAL), migrates module
+ * "baseline" and loads the persisted profiles (the most recently seen
+ * first, up to max_profiles). */
+enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out) KW_WUR;
+
+/* Observes one attributed transaction: the profile is the identity id, or
+ * the credential fingerprint when unattributed (neither: skipped, counted).
+ * tz is the identity's IANA zone (NULL or "": UTC; unknown: UTC, counted).
+ * has_schedule: the identity has an explicit schedule rule, so
+ * unusual_hour stays quiet (off_hours covers it).
+ *
+ * Detections run first, then learning. emit() is called synchronously for
+ * each finding; the callee takes over f->evidence (one reference) and must
+ * copy what it keeps: f itself and its strings live for the call only. */
+void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz, bool has_schedule,
+                      void (*emit)(void *user, struct alert_finding *f), void *user);
+
+/* Packet time moved to `now`: closes hour buckets that ended (volume is
+ * learned at hour close) and saves at the configured interval. Cheap when
+ * the hour has not changed. */
+void baseline_advance(struct baseline *b, kw_ts now);
+
+/* Writes every changed profile in one transaction. */
+enum kw_err baseline_save(struct baseline *b) KW_WUR;
+
+/* NULL is a no-op. Does not save. */
+void baseline_destroy(struct baseline *b);
+
+struct baseline_stats {
+    uint64_t observed;      /* transactions observed */
+    uint64_t skipped;       /* no identity and no fingerprint */
+    uint64_t profiles;      /* profiles in memory */
+    uint64_t profile_limit; /* dropped: max_profiles reached */
+    uint64_t tz_unknown;    /* zone not found: UTC used */
+    uint64_t learning;      /* observations inside a learning period */
+    uint64_t quarantined;   /* anomalous observations held back */
+    uint64_t promoted;      /* quarantined items learned after recurring */
+    uint64_t evict_endpoint, evict_network, evict_agent, evict_pending;
+    uint64_t findings[5]; /* unusual_hour, new_endpoint, new_source,
+                             volume_spike, key_sharing */
+    uint64_t saves, saved_profiles, save_errors, load_incompatible;
+};
+void baseline_get_stats(const struct baseline *b, struct baseline_stats *out);
+
+/* Bytes of memory one profile slot takes (for sizing). */
+size_t baseline_profile_size(void);
+
+/* ---- inspection, for `keywarden baseline` ---- */
+
+/* Number of profiles and the key of the i-th (borrowed, lives until the
+ * next observe/reset/destroy). */
+size_t baseline_count(const struct baseline *b);
+const char *baseline_key(const struct baseline *b, size_t i);
+
+/* Human summary of one profile (heat map, endpoints, volumes, sources,
+ * learning state) to f; KW_E_NOTFOUND when no such profile. Learning
+ * state is judged at the profile's last request (packet time). */
+enum kw_err baseline_show_text(const struct baseline *b, const char *key, FILE *f) KW_WUR;
+/* The same as JSON (new reference), NULL when not found. */
+json_t *baseline_show_json(const struct baseline *b, const char *key);
+
+/* Forgets a profile in memory and in the database. */
+enum kw_err baseline_reset(struct baseline *b, const char *key) KW_WUR;
+
+#endif

@@ -1,0 +1,152 @@
+/* baseline_int: the profile record shared by baseline.c (learning and
+ * detections), baseline_db.c (persistence) and baseline_show.c (summaries).
+ *
+ * The one thing to know: struct bl_profile is persisted as its raw bytes
+ * (a versioned blob, BL_FORMAT), so it holds no pointers, every slot is
+ * zeroed before use (padding included) and any change to it must bump
+ * BL_FORMAT; older blobs are then skipped and counted, not misread. */
+#ifndef KW_BASELINE_INT_H
+#define KW_BASELINE_INT_H
+
+#include <sqlite3.h>
+
+#include "baseline.h"
+#include "baseline_tz.h"
+
+#define BL_FORMAT 1
+#define BL_K_END 32    /* endpoints (method x template) per profile */
+#define BL_K_NET 16    /* source networks (/24, /48) */
+#define BL_K_UA 8      /* user agents */
+#define BL_K_PEND 16   /* quarantined observations */
+#define BL_K_RECENT 8  /* (credential, network) pairs of the last minutes */
+#define BL_K_HOURTOP 4 /* heavy hitters of the open hour (Misra-Gries) */
+#define BL_VOL_N 48    /* closed active hours kept per day class */
+#define BL_K_VPEND 8   /* quarantined spike hours */
+#define BL_TXT 56
+#define BL_HOW 168 /* hours of the week, Monday 00 local first */
+
+#define BL_HOUR_US ((kw_ts)3600 * 1000000)
+#define BL_DAY_US ((kw_ts)86400 * 1000000)
+#define BL_WEEK_US ((kw_ts)7 * 86400 * 1000000)
+
+enum bl_pend_type { BL_P_ENDPOINT = 1, BL_P_NET, BL_P_HOUR, BL_P_CONC };
+
+struct bl_endpoint {
+    uint64_t h;        /* hash of "METHOD template" */
+    uint64_t th;       /* hash of the template alone */
+    float count;       /* decayed */
+    int32_t last_day;  /* local day index */
+    char text[BL_TXT]; /* "GET /v1/orders/{id}", cut to fit */
+};
+
+struct bl_net {
+    float count;
+    int32_t last_day;
+    uint8_t family, pad[3];
+    uint8_t a[16]; /* network address: /24 (v4) or /48 (v6) */
+};
+
+struct bl_agent {
+    uint64_t h;
+    float count;
+    int32_t pad;
+    char text[BL_TXT];
+};
+
+struct bl_pending {
+    kw_ts first_ts;
+    uint64_t h;
+    uint32_t count;
+    int32_t last_day;
+    uint8_t type, days, family, pad;
+    uint8_t a[16];
+    char text[BL_TXT];
+};
+
+struct bl_recent {
+    kw_ts last_ts;
+    uint64_t fp, net;
+    uint8_t family, pad[7];
+    uint8_t a[16];
+};
+
+struct bl_hourtop {
+    uint64_t h;
+    uint32_t count, pad;
+    char text[BL_TXT];
+};
+
+struct bl_vol {
+    uint32_t req[BL_VOL_N];
+    float bytes[BL_VOL_N];
+    uint32_t n, next;
+};
+
+struct bl_vpend {
+    kw_ts hour_ts;
+    float bytes;
+    uint32_t req;
+    uint8_t cls, pad[7];
+};
+
+struct bl_profile {
+    char key[72];
+    char tz[64]; /* zone seen last, for display */
+    kw_ts first_seen, last_seen;
+    kw_ts last_share_alert;
+    int64_t week;       /* epoch week the decay was last applied */
+    int64_t local_hour; /* last local hour index counted in how[] */
+    int64_t cur_hour;   /* open UTC hour bucket (index) */
+    int64_t conc_hour;  /* last UTC hour counted as concurrent */
+    uint64_t requests;  /* total observed */
+    uint64_t cur_bytes;
+    uint32_t cur_req, active_days;
+    int32_t last_day; /* last local day index */
+    uint32_t n_end, n_net, n_ua, n_pend, n_recent, n_vpend;
+    float thr_req, thr_bytes;       /* thresholds of the open bucket, 0 = none */
+    float conc_hours, active_hours; /* decayed */
+    uint8_t is_cred, cur_alerted, cur_cls, pad[5];
+    float how[BL_HOW];    /* decayed count of active local hours */
+    struct bl_vol vol[2]; /* 0 Mon-Fri, 1 Sat-Sun (local) */
+    struct bl_vpend vpend[BL_K_VPEND];
+    struct bl_hourtop top[BL_K_HOURTOP];
+    struct bl_endpoint end[BL_K_END];
+    struct bl_net net[BL_K_NET];
+    struct bl_agent ua[BL_K_UA];
+    struct bl_pending pend[BL_K_PEND];
+    struct bl_recent recent[BL_K_RECENT];
+};
+
+struct baseline {
+    kw_ts learning, quarantine, save_every, last_save, swept_hour;
+    int sens;
+    unsigned min_days, max;
+    struct bl_profile *p; /* [max] */
+    uint8_t *dirty;       /* [max] */
+    uint32_t *index;      /* open addressing, [cap]: profile index + 1 */
+    uint32_t cap, n;
+    struct bl_tzcache tzc;
+    sqlite3 *db;
+    struct baseline_stats st;
+};
+
+uint64_t bl_hash(const char *s, size_t n);
+/* Slot of key or -1. */
+long bl_find(const struct baseline *b, const char *key);
+void bl_reindex(struct baseline *b);
+/* Volume statistics of a day class (pooled when it has too few hours):
+ * median, MAD and p10/p90 of requests and bytes; false when < 8 hours. */
+struct bl_volstat {
+    float med, mad, p10, p90, bmed, bmad;
+    unsigned n;
+    int cls; /* 0, 1 or 2 = pooled */
+};
+bool bl_volstat(const struct bl_profile *p, int cls, struct bl_volstat *out);
+/* "09-17" style description of the usual local hours of a day class. */
+void bl_usual_hours(const struct bl_profile *p, int cls, char *buf, size_t n);
+void bl_fmt_count(double v, char *buf, size_t n); /* 9,400 / 1.2M */
+
+enum kw_err bl_db_open(struct baseline *b, const char *path) KW_WUR;
+enum kw_err bl_db_load(struct baseline *b) KW_WUR;
+
+#endif

@@ -1,0 +1,509 @@
+/* Tests of the learned baselines (analyzer/baseline*.c) on synthetic
+ * transaction streams built here: weeks of packet time from a
+ * deterministic PRNG, a contractor working Mon-Fri 09-17 in
+ * Europe/Berlin. Each detection must fire on a clear departure after the
+ * learning period and stay quiet on its benign look-alike; learning over
+ * two runs (save, reload) must equal learning over one, byte for byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "baseline.h"
+#include "baseline_tz.h"
+#include "store.h"
+
+#define BASE 1769990400LL /* 2026-02-02T00:00:00Z, a Monday */
+#define DST 1774746000LL  /* 2026-03-29T01:00:00Z: Berlin goes to UTC+2 */
+#define BERLIN "Europe/Berlin"
+
+enum { K_HOUR, K_END, K_SRC, K_VOL, K_SHARE, K_N };
+static const char *const kname[] = {"unusual_hour", "new_endpoint", "new_source", "volume_spike",
+                                    "key_sharing"};
+
+struct world {
+    struct baseline *b;
+    struct kw_txn t;
+    uint64_t rng;
+    const char *tz;
+    bool has_schedule;
+    unsigned n[K_N];
+    char summary[K_N][1024];
+};
+
+static char dir[512];
+
+static uint64_t rnd(struct world *w)
+{
+    w->rng ^= w->rng << 13; /* xorshift64 */
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+}
+
+static void on_finding(void *user, struct alert_finding *f)
+{
+    struct world *w = user;
+    int k = f->kind == ALERT_UNUSUAL_HOUR   ? K_HOUR
+            : f->kind == ALERT_NEW_ENDPOINT ? K_END
+            : f->kind == ALERT_NEW_SOURCE   ? K_SRC
+            : f->kind == ALERT_VOLUME_SPIKE ? K_VOL
+                                            : K_SHARE;
+    assert_true(f->kind == ALERT_UNUSUAL_HOUR || f->kind == ALERT_NEW_ENDPOINT ||
+                f->kind == ALERT_NEW_SOURCE || f->kind == ALERT_VOLUME_SPIKE ||
+                f->kind == ALERT_KEY_SHARING);
+    assert_non_null(f->evidence);
+    assert_non_null(json_object_get(f->evidence, "expected"));
+    assert_non_null(json_object_get(f->evidence, "observed"));
+    assert_true(f->summary[0]);
+    w->n[k]++;
+    snprintf(w->summary[k], sizeof w->summary[k], "%s", f->summary);
+    json_decref(f->evidence);
+}
+
+/* UTC µs of a local wall time in the world's zone (Berlin or UTC). */
+static kw_ts at(struct world *w, int day, int hour, int min, int sec)
+{
+    int64_t local = BASE + day * 86400LL + hour * 3600LL + min * 60LL + sec;
+    int64_t utc = local;
+    if (w->tz) {
+        utc = local - 3600;
+        if (utc >= DST) utc = local - 7200;
+    }
+    return KW_TS_SEC(utc);
+}
+
+static const char *const tmpls[] = {"/v1/orders/{id}", "/v1/orders", "/v1/customers/{id}",
+                                    "/v1/invoices", "/v1/products/{id}"};
+
+static void req(struct world *w, const char *id, kw_ts ts, const char *method, const char *tmpl,
+                const char *ip, uint64_t bytes)
+{
+    struct kw_txn *t = &w->t;
+    memset(t, 0, sizeof *t);
+    snprintf(t->identity.id, sizeof t->identity.id, "%s", id);
+    snprintf(t->cred.fingerprint, sizeof t->cred.fingerprint, "sha256:%s-key", id);
+    snprintf(t->cred.hint, sizeof t->cred.hint, "sk_%.2s..%.4s", id, id);
+    t->ts = ts;
+    assert_true(kw_addr_parse(ip, &t->src));
+    snprintf(t->method, sizeof t->method, "%s", method);
+    snprintf(t->template_, sizeof t->template_, "%s", tmpl);
+    snprintf(t->path, sizeof t->path, "%s", tmpl); /* ids are irrelevant here */
+    snprintf(t->user_agent, sizeof t->user_agent, "acme-etl/2.1");
+    t->status = 200;
+    t->resp_len = bytes;
+    baseline_observe(w->b, t, w->tz, w->has_schedule, on_finding, w);
+    baseline_advance(w->b, ts);
+}
+
+/* One ordinary request at local day/hour, k-th of n in the hour. */
+static void normal_req(struct world *w, const char *id, int day, int hour, int k, int n)
+{
+    char ip[32];
+    snprintf(ip, sizeof ip, "198.51.100.%d", (int)(rnd(w) % 50) + 1);
+    int sec = k * (3600 / n) + (int)(rnd(w) % (3600 / n));
+    uint64_t m = rnd(w) % 5;
+    req(w, id, at(w, day, hour, 0, sec), m == 1 ? "POST" : "GET", tmpls[m], ip,
+        2000 + rnd(w) % 3000);
+}
+
+static void work_day(struct world *w, const char *id, int day, int h0, int h1, int per_hour)
+{
+    for (int h = h0; h < h1; h++)
+        for (int k = 0; k < per_hour; k++)
+            normal_req(w, id, day, h, k, per_hour);
+}
+
+/* Mon-Fri 09-17, ~20 requests an hour (16-24), days [d0, d1). */
+static void weeks(struct world *w, const char *id, int d0, int d1)
+{
+    for (int d = d0; d < d1; d++)
+        if (d % 7 < 5) work_day(w, id, d, 9, 17, 16 + (int)(rnd(w) % 9));
+}
+
+static unsigned total(const struct world *w)
+{
+    unsigned s = 0;
+    for (int k = 0; k < K_N; k++)
+        s += w->n[k];
+    return s;
+}
+
+static void world_init(struct world *w, int sens, const char *db)
+{
+    memset(w, 0, sizeof *w);
+    w->rng = 0x9e3779b97f4a7c15ULL;
+    w->tz = BERLIN;
+    struct baseline_config c = {.sensitivity = sens, .db_path = db};
+    assert_int_equal(baseline_new(&c, &w->b), KW_E_OK);
+}
+
+static void print_counts(const char *what, const struct world *w)
+{
+    printf("# %-28s", what);
+    for (int k = 0; k < K_N; k++)
+        printf(" %s=%u", kname[k], w->n[k]);
+    printf("\n");
+}
+
+/* Anomalies inside the learning period are learned, never alerted. */
+static void test_learning_quiet(void **state)
+{
+    struct world w;
+    world_init(&w, BASELINE_HIGH, NULL);
+    for (int d = 0; d < 14; d++) {
+        if (d % 7 < 5) work_day(&w, "c01", d, 9, 17, 20);
+        req(&w, "c01", at(&w, d, 3, 10, 0), "DELETE", "/v1/admin/users/{id}", "203.0.113.9", 10);
+        if (d == 9) work_day(&w, "c01", d, 13, 14, 400);
+    }
+    print_counts("learning period", &w);
+    assert_int_equal(total(&w), 0);
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_true(st.learning > 0);
+    /* learned: the 03:00 habit and the admin endpoint are now normal */
+    weeks(&w, "c01", 14, 21);
+    req(&w, "c01", at(&w, 21, 3, 10, 0), "DELETE", "/v1/admin/users/{id}", "203.0.113.9", 10);
+    assert_int_equal(total(&w), 0);
+    baseline_destroy(w.b);
+}
+
+/* Four weeks of normal work, then one incident on Monday of week 5. */
+static void incident(struct world *w, int kind)
+{
+    weeks(w, "c01", 0, 28);
+    assert_int_equal(total(w), 0);
+    int d = 28;
+    switch (kind) {
+    case K_END:
+        work_day(w, "c01", d, 9, 11, 20);
+        req(w, "c01", at(w, d, 11, 5, 0), "GET", "/v1/exports/customers.csv", "198.51.100.7", 1e6);
+        work_day(w, "c01", d, 11, 17, 20);
+        break;
+    case K_SRC:
+        work_day(w, "c01", d, 9, 11, 20);
+        for (int i = 0; i < 10; i++) /* home network, 2 h later */
+            req(w, "c01", at(w, d, 13, i, 0), "GET", tmpls[0], "203.0.113.9", 3000);
+        work_day(w, "c01", d, 15, 17, 20);
+        break;
+    case K_VOL:
+        work_day(w, "c01", d, 9, 14, 20);
+        work_day(w, "c01", d, 14, 15, 400); /* 20x */
+        work_day(w, "c01", d, 15, 17, 20);
+        break;
+    case K_HOUR:
+        work_day(w, "c01", d, 9, 17, 20);
+        for (int i = 0; i < 5; i++)
+            req(w, "c01", at(w, d + 1, 3, 10 + i, 0), "GET", tmpls[0], "198.51.100.9", 3000);
+        break;
+    case K_SHARE:
+        work_day(w, "c01", d, 9, 11, 20);
+        for (int i = 0; i < 30; i++) { /* office and a second known /24 at once */
+            req(w, "c01", at(w, d, 11, 2 * i, 0), "GET", tmpls[0], "198.51.100.7", 3000);
+            req(w, "c01", at(w, d, 11, 2 * i, 30), "GET", tmpls[2], "192.0.2.50", 3000);
+        }
+        work_day(w, "c01", d, 12, 17, 20);
+        break;
+    }
+}
+
+static void test_detections(void **state)
+{
+    static const char *const names[] = {"incident unusual_hour", "incident new_endpoint",
+                                        "incident new_source", "incident volume_spike",
+                                        "incident key_sharing"};
+    for (int sens = 0; sens < 3; sens++)
+        for (int k = 0; k < K_N; k++) {
+            struct world w;
+            world_init(&w, sens, NULL);
+            if (k == K_SHARE) /* the second network is known, used alone */
+                for (int d = 1; d < 12; d += 2)
+                    req(&w, "c01", at(&w, d, 8, 0, 0), "GET", tmpls[0], "192.0.2.50", 1);
+            incident(&w, k);
+            char label[64];
+            snprintf(label, sizeof label, "%s s%d", names[k], sens);
+            print_counts(label, &w);
+            fflush(stdout);
+            assert_int_equal(w.n[k], 1);
+            if (k == K_SHARE || k == K_SRC) /* a new /24 is also a new source */
+                assert_int_equal(total(&w) - w.n[K_SRC] - w.n[K_SHARE], 0);
+            else
+                assert_int_equal(total(&w), 1);
+            if (sens == 1) printf("#   %s\n", w.summary[k]);
+            baseline_destroy(w.b);
+        }
+}
+
+/* Benign look-alikes after learning: no finding at medium sensitivity. */
+static void test_benign(void **state)
+{
+    for (int sens = 0; sens < 2; sens++) {
+        struct world w;
+        world_init(&w, sens, NULL);
+        weeks(&w, "c01", 0, 28);
+        /* a little late: until 17:45 on three days */
+        for (int d = 28; d < 31; d++) {
+            work_day(&w, "c01", d, 9, 17, 20);
+            for (int i = 0; i < 9; i++)
+                req(&w, "c01", at(&w, d, 17, 5 * i, 0), "GET", tmpls[0], "198.51.100.3", 3000);
+        }
+        /* a busy day at 2x */
+        work_day(&w, "c01", 31, 9, 17, 40);
+        /* a new id under a known template: same template, other path */
+        work_day(&w, "c01", 32, 9, 12, 20);
+        for (int i = 0; i < 20; i++) {
+            w.t.ts = 0;
+            req(&w, "c01", at(&w, 32, 12, i, 0), "GET", "/v1/orders/{id}", "198.51.100.4", 2500);
+        }
+        work_day(&w, "c01", 32, 13, 17, 20);
+        print_counts(sens ? "benign (medium)" : "benign (low)", &w);
+        assert_int_equal(total(&w), 0);
+        baseline_destroy(w.b);
+    }
+}
+
+/* A contractor who regularly works Saturdays 10-14 is not unusual on a
+ * Saturday; a Mon-Fri contractor on a Saturday night is. */
+static void test_weekend_worker(void **state)
+{
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    for (int d = 0; d < 35; d++) {
+        if (d % 7 < 5) work_day(&w, "c02", d, 9, 17, 20);
+        if (d % 7 == 5) work_day(&w, "c02", d, 10, 14, 15);
+    }
+    print_counts("regular weekend worker", &w);
+    assert_int_equal(total(&w), 0);
+    weeks(&w, "c03", 0, 34);
+    assert_int_equal(total(&w), 0);
+    req(&w, "c03", at(&w, 40, 22, 30, 0), "GET", tmpls[0], "198.51.100.2", 3000); /* Sat 22:30 */
+    assert_int_equal(w.n[K_HOUR], 1);
+    assert_int_equal(total(&w), 1);
+    baseline_destroy(w.b);
+}
+
+/* Berlin moves to UTC+2 on 2026-03-29: 09-17 local stays usual; the zone
+ * reader gives the right offsets; an unknown zone falls back to UTC. */
+static void test_dst(void **state)
+{
+    struct bl_tzcache c = {0};
+    int32_t off;
+    assert_true(bl_tz_offset(&c, BERLIN, DST - 1, &off));
+    assert_int_equal(off, 3600);
+    assert_true(bl_tz_offset(&c, BERLIN, DST, &off));
+    assert_int_equal(off, 7200);
+    assert_true(bl_tz_offset(&c, "America/New_York", 1772953200 - 1, &off)); /* 2026-03-08 */
+    assert_int_equal(off, -5 * 3600);
+    assert_true(bl_tz_offset(&c, "America/New_York", 1772953200, &off));
+    assert_int_equal(off, -4 * 3600);
+    assert_true(bl_tz_offset(&c, "Asia/Kolkata", DST, &off));
+    assert_int_equal(off, 5 * 3600 + 1800);
+    assert_false(bl_tz_offset(&c, "Mars/Olympus", DST, &off));
+    assert_false(bl_tz_offset(&c, "../../etc/passwd", DST, &off));
+    bl_tz_free(&c);
+
+    for (int sens = 0; sens < 3; sens++) {
+        struct world w;
+        world_init(&w, sens, NULL);
+        weeks(&w, "c04", 0, 68); /* to 2026-04-10, across the change */
+        if (sens == 1) print_counts("DST shift (Europe/Berlin)", &w);
+        assert_int_equal(total(&w), 0);
+        baseline_destroy(w.b);
+    }
+}
+
+/* An anomaly is quarantined: not learned on the spot, not re-alerted, and
+ * learned once it recurs on two days at least 3 days apart. */
+static void test_quarantine(void **state)
+{
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    weeks(&w, "c05", 0, 28);
+    const char *newt = "/v2/reports/{id}";
+    for (int d = 28; d < 35; d++) {
+        if (d % 7 >= 5) continue;
+        work_day(&w, "c05", d, 9, 17, 20);
+        req(&w, "c05", at(&w, d, 16, 30, 0), "GET", newt, "198.51.100.5", 100);
+    }
+    assert_int_equal(w.n[K_END], 1);
+    json_t *j = baseline_show_json(w.b, "c05");
+    assert_non_null(j);
+    bool learned = false;
+    json_t *e;
+    size_t i;
+    json_array_foreach(json_object_get(j, "endpoints"), i, e) learned |=
+        strstr(json_string_value(json_object_get(e, "endpoint")), newt) != NULL;
+    assert_true(learned);
+    json_decref(j);
+
+    /* a one-off: alerted once, then held; after 3 days it still is not
+     * learned because it never recurred */
+    req(&w, "c05", at(&w, 35, 10, 0, 0), "DELETE", "/v1/orders/{id}", "198.51.100.5", 0);
+    weeks(&w, "c05", 35, 42);
+    assert_int_equal(w.n[K_END], 2);
+    j = baseline_show_json(w.b, "c05");
+    learned = false;
+    json_array_foreach(json_object_get(j, "endpoints"), i, e) learned |=
+        strstr(json_string_value(json_object_get(e, "endpoint")), "DELETE") != NULL;
+    assert_false(learned);
+    assert_true(json_array_size(json_object_get(j, "quarantine")) >= 1);
+    json_decref(j);
+    baseline_destroy(w.b);
+}
+
+/* 4x an ordinary hour: an alert at high sensitivity, none at low. */
+static void test_sensitivity(void **state)
+{
+    unsigned got[3];
+    for (int sens = 0; sens < 3; sens++) {
+        struct world w;
+        world_init(&w, sens, NULL);
+        weeks(&w, "c06", 0, 28);
+        work_day(&w, "c06", 28, 9, 12, 20);
+        work_day(&w, "c06", 28, 12, 13, 80);
+        got[sens] = w.n[K_VOL];
+        baseline_destroy(w.b);
+    }
+    printf("# 4x volume: low=%u medium=%u high=%u\n", got[0], got[1], got[2]);
+    assert_int_equal(got[0], 0);
+    assert_int_equal(got[2], 1);
+}
+
+static void db_file(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s.db", dir, name);
+    unlink(buf);
+    char x[600];
+    snprintf(x, sizeof x, "%s-wal", buf);
+    unlink(x);
+    snprintf(x, sizeof x, "%s-shm", buf);
+    unlink(x);
+}
+
+/* Three identities, five weeks with incidents: one object over all of it
+ * versus two objects with save and load in between. */
+static void feed(struct world *w, int d0, int d1)
+{
+    for (int d = d0; d < d1; d++) {
+        if (d % 7 >= 5) continue;
+        work_day(w, "r1", d, 9, 17, 15);
+        work_day(w, "r2", d, 10, 18, 10);
+        req(w, "r3", at(w, d, 12, 0, 0), "GET", tmpls[d % 5], "192.0.2.1", 10);
+        if (d == 30) {
+            work_day(w, "r1", d, 20, 21, 300);
+            req(w, "r2", at(w, d, 12, 30, 0), "PUT", "/v1/admin", "203.0.113.1", 10);
+        }
+    }
+}
+
+static void test_restart_equivalence(void **state)
+{
+    char one[600], two[600];
+    db_file(one, sizeof one, "bl-one");
+    db_file(two, sizeof two, "bl-two");
+    struct world a, b;
+    world_init(&a, BASELINE_MEDIUM, one);
+    feed(&a, 0, 35);
+    assert_int_equal(baseline_save(a.b), KW_E_OK);
+
+    world_init(&b, BASELINE_MEDIUM, two);
+    feed(&b, 0, 17); /* stops mid-week, mid-learning for nobody */
+    assert_int_equal(baseline_save(b.b), KW_E_OK);
+    baseline_destroy(b.b);
+    uint64_t rng = b.rng;
+    unsigned n[K_N];
+    memcpy(n, b.n, sizeof n);
+    world_init(&b, BASELINE_MEDIUM, two);
+    b.rng = rng;
+    memcpy(b.n, n, sizeof n);
+    assert_int_equal(baseline_count(b.b), 3);
+    feed(&b, 17, 35);
+    assert_int_equal(baseline_save(b.b), KW_E_OK);
+    assert_true(total(&a) >= 2);
+    assert_memory_equal(a.n, b.n, sizeof a.n);
+    baseline_destroy(a.b);
+    baseline_destroy(b.b);
+
+    sqlite3 *d1, *d2;
+    assert_int_equal(store_db_open(one, &d1), KW_E_OK);
+    assert_int_equal(store_db_open(two, &d2), KW_E_OK);
+    const char *sql = "SELECT key, data FROM baseline_profile ORDER BY key";
+    sqlite3_stmt *s1, *s2;
+    assert_int_equal(sqlite3_prepare_v2(d1, sql, -1, &s1, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(d2, sql, -1, &s2, NULL), SQLITE_OK);
+    int rows = 0;
+    while (sqlite3_step(s1) == SQLITE_ROW) {
+        assert_int_equal(sqlite3_step(s2), SQLITE_ROW);
+        assert_string_equal(sqlite3_column_text(s1, 0), sqlite3_column_text(s2, 0));
+        assert_int_equal(sqlite3_column_bytes(s1, 1), sqlite3_column_bytes(s2, 1));
+        assert_memory_equal(sqlite3_column_blob(s1, 1), sqlite3_column_blob(s2, 1),
+                            (size_t)sqlite3_column_bytes(s1, 1));
+        rows++;
+    }
+    assert_int_not_equal(sqlite3_step(s2), SQLITE_ROW);
+    assert_int_equal(rows, 3);
+    sqlite3_finalize(s1);
+    sqlite3_finalize(s2);
+    store_db_close(d1);
+    store_db_close(d2);
+
+    /* reset forgets one identity in memory and on disk */
+    struct baseline *r = NULL;
+    struct baseline_config c = {.db_path = one};
+    assert_int_equal(baseline_new(&c, &r), KW_E_OK);
+    assert_int_equal(baseline_reset(r, "r2"), KW_E_OK);
+    assert_int_equal(baseline_reset(r, "r2"), KW_E_NOTFOUND);
+    assert_int_equal(baseline_count(r), 2);
+    assert_int_equal(baseline_show_text(r, "r1", stdout), KW_E_OK);
+    baseline_destroy(r);
+    assert_int_equal(baseline_new(&c, &r), KW_E_OK);
+    assert_int_equal(baseline_count(r), 2);
+    assert_null(baseline_show_json(r, "r2"));
+    baseline_destroy(r);
+}
+
+static void test_limits(void **state)
+{
+    struct world w;
+    memset(&w, 0, sizeof w);
+    w.rng = 1;
+    struct baseline_config c = {.max_profiles = 2};
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK);
+    req(&w, "a", KW_TS_SEC(BASE), "GET", "/", "192.0.2.1", 1);
+    req(&w, "b", KW_TS_SEC(BASE), "GET", "/", "192.0.2.1", 1);
+    req(&w, "c", KW_TS_SEC(BASE), "GET", "/", "192.0.2.1", 1);
+    memset(&w.t, 0, sizeof w.t); /* no identity, no credential */
+    baseline_observe(w.b, &w.t, NULL, false, on_finding, &w);
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(st.profiles, 2);
+    assert_int_equal(st.profile_limit, 1);
+    assert_int_equal(st.skipped, 1);
+    printf("# profile slot: %zu bytes\n", baseline_profile_size());
+    baseline_destroy(w.b);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
+    mkdir(dir, 0700);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learning_quiet),
+        cmocka_unit_test(test_detections),
+        cmocka_unit_test(test_benign),
+        cmocka_unit_test(test_weekend_worker),
+        cmocka_unit_test(test_dst),
+        cmocka_unit_test(test_quarantine),
+        cmocka_unit_test(test_sensitivity),
+        cmocka_unit_test(test_restart_equivalence),
+        cmocka_unit_test(test_limits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
