@@ -339,6 +339,23 @@ bool rules_pattern_covers(const struct rules_pattern *d, const struct rules_patt
     return t[0][0];
 }
 
+/* The normaliser (analyzer/norm.h) decodes %XX of unreserved characters
+ * (RFC 3986 §2.3) and of / and \, and writes what it keeps as upper-case
+ * %XX: a pattern with any other spelling can never match. */
+static bool decoded_escape(const char *l)
+{
+    for (const char *p = strchr(l, '%'); p; p = strchr(p + 1, '%')) {
+        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+            return true;
+        if (islower((unsigned char)p[1]) || islower((unsigned char)p[2]))
+            return true;
+        unsigned v = (unsigned)strtoul((char[]){p[1], p[2], 0}, NULL, 16);
+        if (isalnum(v) || v == '-' || v == '.' || v == '_' || v == '~' || v == '/' || v == '\\')
+            return true;
+    }
+    return false;
+}
+
 /* Why a pattern can never match a transaction, or NULL. */
 static const char *never_matches(const struct rules_pattern *p, const char **hint)
 {
@@ -359,9 +376,10 @@ static const char *never_matches(const struct rules_pattern *p, const char **hin
             *hint = "the query string is ignored; match the path only";
             return "contains a query string";
         }
-        if (strchr(l, '%')) {
-            *hint = "paths are matched percent-decoded; write the characters themselves";
-            return "contains a percent-encoding";
+        if (decoded_escape(l)) {
+            *hint = "paths are matched percent-decoded (unreserved characters, / and \\ are "
+                    "decoded; the rest is upper-case %XX); write the characters themselves";
+            return "contains a percent-encoding that normalisation removes";
         }
     }
     return NULL;

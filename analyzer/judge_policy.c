@@ -1,0 +1,659 @@
+/* judge_policy: explicit policy from the rules and the credential
+ * detections (see judge_policy.h). The one thing to know: windowed
+ * counters are sliding-window estimates over two fixed buckets (the
+ * current and the previous window, the previous one weighted by how much
+ * of it still overlaps), the classic bounded approximation: one entry per
+ * key, exact when all events fall in one window, and it can never grow.
+ * `limits` are per UTC clock hour of packet time (a fixed hour, reset on
+ * the hour), which is what "600 requests per hour" means to a contract. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "judge_policy.h"
+#include "kw_json.h"
+
+#define WAYS 8
+#define HOUR_US ((kw_ts)3600 * 1000000)
+
+struct jp_key {
+    uint64_t h; /* 0 = empty */
+    kw_ts last;
+    int64_t bucket;
+    uint32_t cur, prev;
+    uint64_t bytes;
+    uint8_t fired; /* bit 0: count, bit 1: bytes */
+};
+
+struct jp_pair {
+    uint64_t h;
+    kw_ts last;
+};
+
+struct judge_policy {
+    struct jp_key *keys;
+    size_t key_sets;
+    struct jp_pair *pairs;
+    size_t pair_sets;
+    struct judge_policy_counters cnt;
+};
+
+enum jp_tag { TAG_RATE = 1, TAG_FAIL, TAG_STUFF, TAG_ENUM, TAG_STUFF_PAIR, TAG_ENUM_PAIR };
+
+struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
+{
+    size_t nk = lim && lim->keys ? lim->keys : 16384;
+    size_t np = lim && lim->pairs ? lim->pairs : 65536;
+    struct judge_policy *jp = calloc(1, sizeof *jp);
+    if (!jp) return NULL;
+    jp->key_sets = (nk + WAYS - 1) / WAYS;
+    jp->pair_sets = (np + WAYS - 1) / WAYS;
+    jp->keys = calloc(jp->key_sets * WAYS, sizeof *jp->keys);
+    jp->pairs = calloc(jp->pair_sets * WAYS, sizeof *jp->pairs);
+    if (!jp->keys || !jp->pairs) {
+        judge_policy_destroy(jp);
+        return NULL;
+    }
+    return jp;
+}
+
+void judge_policy_destroy(struct judge_policy *jp)
+{
+    if (!jp) return;
+    free(jp->keys);
+    free(jp->pairs);
+    free(jp);
+}
+
+void judge_policy_get_counters(const struct judge_policy *jp, struct judge_policy_counters *out)
+{
+    *out = jp->cnt;
+}
+
+size_t judge_policy_keys_used(const struct judge_policy *jp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < jp->key_sets * WAYS; i++)
+        n += jp->keys[i].h != 0;
+    return n;
+}
+
+size_t judge_policy_pairs_used(const struct judge_policy *jp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < jp->pair_sets * WAYS; i++)
+        n += jp->pairs[i].h != 0;
+    return n;
+}
+
+/* ---- bounded tables ------------------------------------------------- */
+
+struct hasher {
+    uint64_t h;
+};
+
+static void hash_bytes(struct hasher *s, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        s->h = (s->h ^ b[i]) * 0x100000001b3ULL;
+    s->h = (s->h ^ 0xff) * 0x100000001b3ULL; /* field separator */
+}
+
+static void hash_str(struct hasher *s, const char *str)
+{
+    hash_bytes(s, str, strlen(str));
+}
+
+static uint64_t hash_done(struct hasher *s)
+{
+    uint64_t z = s->h; /* splitmix64 finaliser: spread FNV's low bits */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return z ? z : 1;
+}
+
+static struct hasher hash_begin(enum jp_tag tag)
+{
+    struct hasher s = {0xcbf29ce484222325ULL};
+    uint8_t t = (uint8_t)tag;
+    hash_bytes(&s, &t, 1);
+    return s;
+}
+
+static struct jp_key *key_get(struct judge_policy *jp, uint64_t h, kw_ts now)
+{
+    struct jp_key *set = &jp->keys[(h % jp->key_sets) * WAYS], *victim = NULL;
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].h == h) return &set[i];
+        if (!victim || (victim->h && (!set[i].h || set[i].last < victim->last))) victim = &set[i];
+    }
+    if (victim->h) jp->cnt.key_evictions++;
+    memset(victim, 0, sizeof *victim);
+    victim->h = h;
+    victim->last = now;
+    victim->bucket = INT64_MIN;
+    return victim;
+}
+
+/* True when h was not seen within `window` (and remembers it now). */
+static bool pair_new(struct judge_policy *jp, uint64_t h, kw_ts now, kw_ts window)
+{
+    struct jp_pair *set = &jp->pairs[(h % jp->pair_sets) * WAYS], *victim = NULL;
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].h == h) {
+            bool fresh = now - set[i].last >= window;
+            set[i].last = now > set[i].last ? now : set[i].last;
+            return fresh;
+        }
+        if (!victim || (victim->h && (!set[i].h || set[i].last < victim->last))) victim = &set[i];
+    }
+    if (victim->h && now - victim->last < window) jp->cnt.pair_evictions++;
+    victim->h = h;
+    victim->last = now;
+    return true;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+/* Adds n events; returns true once when the estimate reaches threshold.
+ * *est is the estimated count in the sliding window ending now. */
+static bool slide_add(struct judge_policy *jp, struct jp_key *e, kw_ts now, kw_ts win, uint32_t n,
+                      uint32_t threshold, uint32_t *est)
+{
+    int64_t b = floor_div(now, win);
+    if (now < e->last) jp->cnt.time_backwards++;
+    if (e->bucket == INT64_MIN || b > e->bucket + 1) {
+        e->cur = e->prev = 0;
+        e->bucket = b;
+    } else if (b == e->bucket + 1) {
+        e->prev = e->cur;
+        e->cur = 0;
+        e->bucket = b;
+    } /* b <= bucket: late event, counted in the current bucket */
+    e->last = now > e->last ? now : e->last;
+    e->cur = e->cur + n < e->cur ? UINT32_MAX : e->cur + n;
+    kw_ts el = now - e->bucket * win;
+    if (el < 0) el = 0;
+    if (el > win) el = win;
+    unsigned __int128 scaled = (unsigned __int128)e->cur * (uint64_t)win +
+                               (unsigned __int128)e->prev * (uint64_t)(win - el);
+    *est = (uint32_t)(scaled / (uint64_t)win);
+    bool over = scaled >= (unsigned __int128)threshold * (uint64_t)win;
+    if (!over) {
+        e->fired &= (uint8_t)~1u;
+        return false;
+    }
+    if (e->fired & 1) return false;
+    e->fired |= 1;
+    return true;
+}
+
+/* ---- findings ------------------------------------------------------- */
+
+/* snprintf whose cut is intended: summaries and subjects are bounded. */
+__attribute__((format(printf, 3, 4))) static void fmt(char *buf, size_t len, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(buf, len, f, ap);
+    va_end(ap);
+}
+
+struct jp_ctx {
+    struct judge_policy *jp;
+    const struct rules_model *m;
+    const struct rules_identity *id;
+    const struct kw_txn *t;
+    judge_policy_emit_fn emit;
+    void *user;
+    char who[224];  /* "c01 Acme Data Ltd" */
+    char cred[192]; /* "key sk_l…9f2c" */
+};
+
+static void finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_kind k,
+                         const struct rules_loc *loc)
+{
+    memset(f, 0, sizeof *f);
+    f->kind = k;
+    f->ts = c->t->ts;
+    f->txn = c->t;
+    if (c->id) snprintf(f->timezone, sizeof f->timezone, "%s", rules_tz_name(c->id->tz));
+    if (loc && loc->file && loc->line > 0)
+        snprintf(f->rule, sizeof f->rule, "%s:%d", loc->file, loc->line);
+}
+
+static void evidence(struct alert_finding *f, json_t *expected, json_t *observed)
+{
+    f->evidence = json_object();
+    if (!f->evidence) {
+        json_decref(expected);
+        json_decref(observed);
+        return;
+    }
+    json_object_set_new(f->evidence, "expected", expected ? expected : json_null());
+    json_object_set_new(f->evidence, "observed", observed ? observed : json_null());
+}
+
+static void fire(struct jp_ctx *c, struct alert_finding *f)
+{
+    c->jp->cnt.findings[f->kind]++;
+    c->emit(c->user, f);
+}
+
+static int det_severity(const struct rules_detection *d)
+{
+    return d->severity < 0 ? 0 : d->severity;
+}
+
+static void describe_cred(const struct kw_txn *t, char *buf, size_t len)
+{
+    const struct kw_cred *c = &t->cred;
+    const char *hint = c->hint[0] ? c->hint : c->fingerprint;
+    switch (c->kind) {
+    case KW_CRED_BASIC:
+        snprintf(buf, len, "account %s", c->basic_user);
+        break;
+    case KW_CRED_JWT:
+        snprintf(buf, len, "token %s", hint);
+        break;
+    case KW_CRED_NONE:
+        snprintf(buf, len, "no credential");
+        break;
+    default:
+        snprintf(buf, len, "key %s", hint);
+        break;
+    }
+}
+
+static const char *endpoint(const struct kw_txn *t)
+{
+    return t->template_[0] ? t->template_ : t->path;
+}
+
+/* "2026-07-01 09:15" local to tz. */
+static void local_stamp(const struct rules_tz *tz, kw_ts ts, char *buf, size_t len)
+{
+    time_t s = (time_t)floor_div(ts, 1000000);
+    s += rules_tz_offset(tz, s);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+}
+
+/* ---- identity policy ------------------------------------------------ */
+
+static void check_schedule(struct jp_ctx *c)
+{
+    const struct rules_schedule *s = &c->id->schedule;
+    if (!s->set || rules_schedule_allows(s, c->id->tz, c->t->ts)) return;
+    char when[32], allowed[96];
+    rules_local_describe(c->id->tz, c->t->ts, when, sizeof when);
+    rules_schedule_describe(s, allowed, sizeof allowed);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_OFF_HOURS, &s->loc);
+    /* subject: the local hour and day, so one alert per off-hours hour */
+    fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
+    fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s); allowed %s", c->who, c->cred, when,
+        rules_tz_name(c->id->tz), allowed);
+    evidence(&f, json_string(allowed), json_string(when));
+    fire(c, &f);
+}
+
+static void check_access(struct jp_ctx *c)
+{
+    const struct rules_access *a = &c->id->access;
+    int r = rules_access_check(a, c->t->ts);
+    if (!r) return;
+    char now[40], edge[40];
+    local_stamp(c->id->tz, c->t->ts, now, sizeof now);
+    kw_ts_format_rfc3339(KW_TS_SEC(r < 0 ? a->from_s : a->until_s), edge, sizeof edge);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_OUTSIDE_ACCESS_WINDOW, &a->loc);
+    fmt(f.subject, sizeof f.subject, "%s", r < 0 ? "before_from" : "after_until");
+    fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", c->who, c->cred, now,
+        rules_tz_name(c->id->tz), r < 0 ? "before its access starts" : "after its access ended",
+        edge);
+    json_t *exp = json_object();
+    char b[40];
+    if (a->has_from)
+        json_object_set_new(exp, "from",
+                            json_string(kw_ts_format_rfc3339(KW_TS_SEC(a->from_s), b, sizeof b)));
+    if (a->has_until)
+        json_object_set_new(exp, "until",
+                            json_string(kw_ts_format_rfc3339(KW_TS_SEC(a->until_s), b, sizeof b)));
+    evidence(&f, exp, json_string(kw_ts_format_rfc3339(c->t->ts, b, sizeof b)));
+    fire(c, &f);
+}
+
+static void check_sources(struct jp_ctx *c)
+{
+    const struct rules_identity *id = c->id;
+    if (!c->t->src.family || rules_sources_allow(id, &c->t->src)) return;
+    char src[48], net[64], list[256];
+    kw_addr_str(&c->t->src, src, sizeof src);
+    struct kw_addr n = c->t->src;
+    unsigned plen = n.family == 4 ? 24 : 64; /* subject: the /24 or /64 */
+    for (unsigned b = plen; b < (n.family == 4 ? 32u : 128u); b++)
+        n.a[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+    kw_addr_str(&n, net, sizeof net);
+    size_t o = 0;
+    json_t *exp = json_array();
+    list[0] = 0;
+    for (size_t i = 0; i < id->n_sources; i++) {
+        char a[48], cidr[56];
+        kw_addr_str(&id->sources[i].net, a, sizeof a);
+        snprintf(cidr, sizeof cidr, "%s/%u", a, id->sources[i].prefix);
+        json_array_append_new(exp, json_string(cidr));
+        if (i < 3 && o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", cidr);
+        else if (i == 3 && o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, " +%zu more", id->n_sources - 3);
+    }
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_SOURCE_NOT_ALLOWED, &id->sources_loc);
+    fmt(f.subject, sizeof f.subject, "%s/%u", net, plen);
+    fmt(f.summary, sizeof f.summary, "%s used %s from %s, outside its allowed sources (%s)", c->who,
+        c->cred, src, list);
+    evidence(&f, exp, json_string(src));
+    fire(c, &f);
+}
+
+static void check_scope(struct jp_ctx *c)
+{
+    const struct rules_pattern *p;
+    const struct kw_txn *t = c->t;
+    enum rules_scope_verdict v = rules_scope_check(c->id, t->method, t->hostname, t->path, &p);
+    if (v == RULES_SCOPE_OK) return;
+    struct alert_finding f;
+    enum alert_kind k = v == RULES_SCOPE_METHOD ? ALERT_METHOD_NOT_ALLOWED : ALERT_OUT_OF_SCOPE;
+    finding_init(c, &f, k, p ? &p->loc : &c->id->scope_loc);
+    fmt(f.subject, sizeof f.subject, "%s %s", t->method, endpoint(t));
+    const char *host = t->hostname[0] ? t->hostname : "(no host)";
+    if (v == RULES_SCOPE_DENIED)
+        fmt(f.summary, sizeof f.summary,
+            "%s called %s %s on %s, which its deny rule \"%s\" "
+            "forbids",
+            c->who, t->method, t->path, host, p->text);
+    else if (v == RULES_SCOPE_METHOD)
+        fmt(f.summary, sizeof f.summary,
+            "%s called %s %s on %s; its scope allows this path "
+            "only as \"%s\"",
+            c->who, t->method, t->path, host, p->text);
+    else
+        fmt(f.summary, sizeof f.summary,
+            "%s called %s %s on %s, outside its scope (%zu "
+            "pattern%s)",
+            c->who, t->method, t->path, host, c->id->n_scope, c->id->n_scope == 1 ? "" : "s");
+    json_t *exp = json_array();
+    if (v == RULES_SCOPE_DENIED)
+        exp = (json_decref(exp), json_pack("{s:s}", "deny", p->text));
+    else
+        for (size_t i = 0; i < c->id->n_scope; i++)
+            json_array_append_new(exp, json_string(c->id->scope[i].text));
+    char obs[2400];
+    fmt(obs, sizeof obs, "%s %s %s", t->method, host, t->path);
+    evidence(&f, exp, kw_json_bytes((const uint8_t *)obs, strlen(obs)));
+    fire(c, &f);
+}
+
+static void rate_fire(struct jp_ctx *c, const char *what, uint64_t seen, uint64_t limit, kw_ts hour)
+{
+    char start[32];
+    kw_ts_format_rfc3339(hour, start, sizeof start);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_RATE_EXCEEDED, &c->id->limits.loc);
+    fmt(f.subject, sizeof f.subject, "%s", what);
+    if (!strcmp(what, "requests_per_hour"))
+        fmt(f.summary, sizeof f.summary,
+            "%s made %llu requests in the hour from %.16s UTC; "
+            "limit %llu per hour",
+            c->who, (unsigned long long)seen, start, (unsigned long long)limit);
+    else
+        fmt(f.summary, sizeof f.summary,
+            "%s received %llu response bytes in the hour from "
+            "%.16s UTC; limit %llu per hour",
+            c->who, (unsigned long long)seen, start, (unsigned long long)limit);
+    evidence(&f, json_pack("{sI}", what, (json_int_t)limit),
+             json_pack("{sIss}", what, (json_int_t)seen, "hour", start));
+    fire(c, &f);
+}
+
+static void check_rate(struct jp_ctx *c)
+{
+    const struct rules_limits *l = &c->id->limits;
+    if (!l->requests_per_hour && !l->response_bytes_per_hour) return;
+    struct hasher h = hash_begin(TAG_RATE);
+    hash_str(&h, c->id->id);
+    struct jp_key *e = key_get(c->jp, hash_done(&h), c->t->ts);
+    int64_t hour = floor_div(c->t->ts, HOUR_US);
+    if (hour > e->bucket) { /* a fixed UTC clock hour */
+        e->bucket = hour;
+        e->cur = 0;
+        e->bytes = 0;
+        e->fired = 0;
+    }
+    e->last = c->t->ts > e->last ? c->t->ts : e->last;
+    e->cur = e->cur == UINT32_MAX ? e->cur : e->cur + 1;
+    e->bytes += c->t->resp_len;
+    if (l->requests_per_hour && e->cur > l->requests_per_hour && !(e->fired & 1)) {
+        e->fired |= 1;
+        rate_fire(c, "requests_per_hour", e->cur, l->requests_per_hour, hour * HOUR_US);
+    }
+    if (l->response_bytes_per_hour && e->bytes > l->response_bytes_per_hour && !(e->fired & 2)) {
+        e->fired |= 2;
+        rate_fire(c, "response_bytes_per_hour", e->bytes, l->response_bytes_per_hour,
+                  hour * HOUR_US);
+    }
+}
+
+/* ---- credential detections ------------------------------------------ */
+
+static bool success(int status)
+{
+    return status >= 200 && status < 400;
+}
+
+static void check_unknown(struct jp_ctx *c)
+{
+    const struct kw_txn *t = c->t;
+    const struct rules_detection *d = &c->m->detections.unknown_credential;
+    if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !success(t->status)) return;
+    char src[48];
+    kw_addr_str(&t->src, src, sizeof src);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_UNKNOWN_CREDENTIAL, &d->loc);
+    f.severity = det_severity(d);
+    fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    fmt(f.summary, sizeof f.summary,
+        "Unknown %s from %s was accepted: %s %s answered %d; "
+        "no identity claims it",
+        c->cred, src, t->method, t->path, t->status);
+    evidence(&f, json_string("a credential claimed by an identity"),
+             json_pack("{ssss}", "fingerprint", t->cred.fingerprint, "source", t->cred.source));
+    fire(c, &f);
+}
+
+static void check_failed_auth(struct jp_ctx *c)
+{
+    const struct kw_txn *t = c->t;
+    const struct rules_detection *d = &c->m->detections.failed_auth;
+    if (!d->severity || (t->status != 401 && t->status != 403) || !t->cred.fingerprint[0]) return;
+    struct hasher h = hash_begin(TAG_FAIL);
+    hash_str(&h, t->cred.fingerprint);
+    struct jp_key *e = key_get(c->jp, hash_done(&h), t->ts);
+    uint32_t est;
+    if (!slide_add(c->jp, e, t->ts, KW_TS_SEC(d->window_s), 1, d->threshold, &est)) return;
+    char src[48];
+    kw_addr_str(&t->src, src, sizeof src);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_FAILED_AUTH_BURST, &d->loc);
+    f.severity = det_severity(d);
+    fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    char cred[192];
+    snprintf(cred, sizeof cred, "%s", c->cred);
+    if (!c->id) cred[0] = (char)toupper((unsigned char)cred[0]);
+    fmt(f.summary, sizeof f.summary,
+        "%s%s%s was refused %u times (401/403) within %llds; "
+        "last from %s",
+        c->id ? c->who : "", c->id ? " " : "", cred, est, (long long)d->window_s, src);
+    evidence(&f,
+             json_pack("{sisI}", "max_failures", d->threshold, "window_s", (json_int_t)d->window_s),
+             json_pack("{sisi}", "failures", est, "last_status", t->status));
+    fire(c, &f);
+}
+
+static void check_stuffing(struct jp_ctx *c)
+{
+    const struct kw_txn *t = c->t;
+    const struct rules_detection *d = &c->m->detections.credential_stuffing;
+    if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !t->cred.fingerprint[0]) return;
+    kw_ts win = KW_TS_SEC(d->window_s);
+    struct hasher h = hash_begin(TAG_STUFF_PAIR);
+    hash_bytes(&h, &t->src, sizeof t->src);
+    hash_str(&h, t->cred.fingerprint);
+    if (!pair_new(c->jp, hash_done(&h), t->ts, win)) return;
+    h = hash_begin(TAG_STUFF);
+    hash_bytes(&h, &t->src, sizeof t->src);
+    struct jp_key *e = key_get(c->jp, hash_done(&h), t->ts);
+    uint32_t est;
+    if (!slide_add(c->jp, e, t->ts, win, 1, d->threshold, &est)) return;
+    char src[48];
+    kw_addr_str(&t->src, src, sizeof src);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_CREDENTIAL_STUFFING, &d->loc);
+    f.severity = det_severity(d);
+    fmt(f.subject, sizeof f.subject, "%s", src);
+    fmt(f.summary, sizeof f.summary,
+        "%s tried %u different unknown credentials within "
+        "%llds (last: %s %s answered %d)",
+        src, est, (long long)d->window_s, t->method, t->path, t->status);
+    evidence(&f,
+             json_pack("{sisI}", "max_distinct_credentials", d->threshold, "window_s",
+                       (json_int_t)d->window_s),
+             json_pack("{siss}", "distinct_credentials", est, "source", src));
+    fire(c, &f);
+}
+
+/* The concrete values under the template's {…} segments: "/v1/orders/{id}"
+ * over "/v1/orders/123" gives "123". False when there is none. */
+static bool template_ids(const char *tmpl, const char *path, struct hasher *h)
+{
+    bool any = false;
+    while (*tmpl && *path) {
+        size_t tl = strcspn(tmpl + 1, "/") + 1, pl = strcspn(path + 1, "/") + 1;
+        if (memchr(tmpl, '{', tl)) {
+            hash_bytes(h, path, pl);
+            any = true;
+        }
+        tmpl += tl;
+        path += pl;
+    }
+    return any;
+}
+
+static void check_enumeration(struct jp_ctx *c)
+{
+    const struct kw_txn *t = c->t;
+    const struct rules_detection *d = &c->m->detections.enumeration;
+    if (!d->severity || !t->template_[0] || !strchr(t->template_, '{')) return;
+    /* who: the identity, else the credential, else the source address */
+    struct hasher k = hash_begin(TAG_ENUM);
+    if (c->id)
+        hash_str(&k, c->id->id);
+    else if (t->cred.fingerprint[0])
+        hash_str(&k, t->cred.fingerprint);
+    else
+        hash_bytes(&k, &t->src, sizeof t->src);
+    hash_str(&k, t->method);
+    hash_str(&k, t->template_);
+    uint64_t key = hash_done(&k);
+    struct hasher p = hash_begin(TAG_ENUM_PAIR);
+    hash_bytes(&p, &key, sizeof key);
+    if (!template_ids(t->template_, t->path, &p)) return;
+    kw_ts win = KW_TS_SEC(d->window_s);
+    if (!pair_new(c->jp, hash_done(&p), t->ts, win)) return;
+    struct jp_key *e = key_get(c->jp, key, t->ts);
+    uint32_t est;
+    if (!slide_add(c->jp, e, t->ts, win, 1, d->threshold, &est)) return;
+    char src[48];
+    kw_addr_str(&t->src, src, sizeof src);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_ENUMERATION, &d->loc);
+    f.severity = det_severity(d);
+    fmt(f.subject, sizeof f.subject, "%s %s", t->method, t->template_);
+    fmt(f.summary, sizeof f.summary,
+        "%s requested %u different ids under %s %s within "
+        "%llds",
+        c->id ? c->who : src, est, t->method, t->template_, (long long)d->window_s);
+    evidence(
+        &f,
+        json_pack("{sisI}", "max_distinct_ids", d->threshold, "window_s", (json_int_t)d->window_s),
+        json_pack("{sisO}", "distinct_ids", est, "last_path",
+                  kw_json_bytes((const uint8_t *)t->path, strlen(t->path))));
+    fire(c, &f);
+}
+
+static void check_expired(struct jp_ctx *c)
+{
+    const struct kw_txn *t = c->t;
+    const struct kw_jwt_claims *j = &t->cred.jwt;
+    if (t->cred.kind != KW_CRED_JWT || !success(t->status)) return;
+    bool none = !strcasecmp(j->alg, "none");
+    bool expired = j->has_exp && KW_TS_SEC(j->exp) < t->ts;
+    if (!none && !expired) return;
+    char exp[32] = "", now[32];
+    if (j->has_exp) kw_ts_format_rfc3339(KW_TS_SEC(j->exp), exp, sizeof exp);
+    kw_ts_format_rfc3339(t->ts, now, sizeof now);
+    struct alert_finding f;
+    finding_init(c, &f, ALERT_EXPIRED_TOKEN_ACCEPTED, c->id ? &c->id->loc : NULL);
+    fmt(f.subject, sizeof f.subject, "%s %s", none ? "alg_none" : "expired", t->cred.fingerprint);
+    if (none)
+        fmt(f.summary, sizeof f.summary,
+            "%s%sunsigned JWT (alg none) %s was accepted: %s %s "
+            "answered %d; the server is not checking signatures",
+            c->id ? c->who : "", c->id ? " used an " : "An ", t->cred.hint, t->method, t->path,
+            t->status);
+    else
+        fmt(f.summary, sizeof f.summary,
+            "%s%sJWT %s that expired at %s was accepted at %s: "
+            "%s %s answered %d; the server is not checking exp",
+            c->id ? c->who : "", c->id ? " used a " : "A ", t->cred.hint, exp, now, t->method,
+            t->path, t->status);
+    evidence(&f, json_string(none ? "a signed token" : "a token used before its exp"),
+             json_pack("{ss*ss}", "exp", j->has_exp ? exp : NULL, "alg", j->alg));
+    fire(c, &f);
+}
+
+void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
+                        const struct rules_identity *id, const struct kw_txn *t,
+                        judge_policy_emit_fn emit, void *user)
+{
+    struct jp_ctx c = {jp, m, id, t, emit, user, "", ""};
+    jp->cnt.checked++;
+    describe_cred(t, c.cred, sizeof c.cred);
+    if (id) {
+        if (strcmp(id->id, id->name))
+            snprintf(c.who, sizeof c.who, "%s %s", id->id, id->name);
+        else
+            snprintf(c.who, sizeof c.who, "%s", id->id);
+        check_access(&c);
+        check_schedule(&c);
+        check_sources(&c);
+        check_scope(&c);
+        check_rate(&c);
+    }
+    check_unknown(&c);
+    check_failed_auth(&c);
+    check_stuffing(&c);
+    check_enumeration(&c);
+    check_expired(&c);
+}

@@ -1,0 +1,56 @@
+/* judge_policy: the policy half of the judge. For each attributed (or
+ * unattributed) transaction it checks the identity's rules (schedule,
+ * access window, sources, scope/deny, limits) and the credential
+ * detections (unknown credential, failed-auth burst, credential stuffing,
+ * enumeration, expired token accepted), and hands each finding to a
+ * callback (the alerts module's submit, in `run`).
+ *
+ * The one thing to know: all windowed state lives in fixed-size tables
+ * allocated at judge_policy_new (set-associative, least recently seen
+ * evicted, every eviction counted), driven by packet time only; a flood of
+ * distinct credentials cannot grow memory. Windowed detections fire once
+ * when their threshold is crossed and re-arm when the rate falls below it;
+ * cross-request dedup is the alerts module's job. Not thread-safe: one
+ * judge thread owns it. */
+#ifndef KW_JUDGE_POLICY_H
+#define KW_JUDGE_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+#include "kw_txn.h"
+#include "rules.h"
+
+struct judge_policy_limits {
+    size_t keys;  /* windowed counters (per identity/credential/source); 0 = 16384 */
+    size_t pairs; /* distinct-value memory (stuffing, enumeration); 0 = 65536 */
+};
+
+struct judge_policy_counters {
+    uint64_t checked; /* transactions judged */
+    uint64_t findings[ALERT__COUNT];
+    uint64_t key_evictions;  /* a live counter was evicted to make room */
+    uint64_t pair_evictions; /* a live distinct value was forgotten */
+    uint64_t time_backwards; /* packet time older than the entry's (reordered input) */
+};
+
+typedef void (*judge_policy_emit_fn)(void *user, struct alert_finding *f);
+
+/* NULL limits = defaults. NULL when out of memory. */
+struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim);
+void judge_policy_destroy(struct judge_policy *jp);
+
+/* `id` is rules_attribute()'s answer (NULL when unattributed). Findings are
+ * built on the stack; emit must copy what it keeps (alerts_submit does)
+ * and takes over the evidence reference. */
+void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
+                        const struct rules_identity *id, const struct kw_txn *t,
+                        judge_policy_emit_fn emit, void *user);
+
+void judge_policy_get_counters(const struct judge_policy *jp, struct judge_policy_counters *out);
+/* Live entries, for tests and stats. */
+size_t judge_policy_keys_used(const struct judge_policy *jp);
+size_t judge_policy_pairs_used(const struct judge_policy *jp);
+
+#endif
