@@ -1,3 +1,5 @@
 # rules/: loader, predicates (schedule across DST, scope), reload; judge_policy.
 kw_add_test(test_rules SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_rules.c LIBS kw_rules
   LABELS rules)
+kw_add_test(test_rules_pred SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_rules_pred.c LIBS kw_rules
+  LABELS rules)
