@@ -355,36 +355,74 @@ static size_t step_close(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts ts
     return n;
 }
 
-/* Look for the next plausible start line at a line start. Scanned bytes
- * are consumed (dropped); a candidate cut by the end of the buffer stops
- * the scan there until more bytes come. */
+/* Where a request line whose version starts at `ai` begins: walk back
+ * over SP target SP METHOD. A body without a final newline glues the next
+ * line to it ("...}GET /x HTTP/1.1"), so the method may end a longer run
+ * of capitals: a known method at its end is preferred. */
+static bool request_start(const uint8_t *p, size_t ai, size_t *start)
+{
+    static const char *known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+    if (ai < 6 || p[ai - 1] != ' ') return false;
+    size_t ts = ai - 1;
+    while (ts > 0 && p[ts - 1] > 0x20 && p[ts - 1] < 0x7f)
+        ts--;
+    if (ts == ai - 1 || ts < 2 || p[ts - 1] != ' ') return false;
+    size_t ms = ts - 1;
+    while (ms > 0 && ts - 1 - ms < 20 &&
+           ((p[ms - 1] >= 'A' && p[ms - 1] <= 'Z') || p[ms - 1] == '-' || p[ms - 1] == '_'))
+        ms--;
+    size_t ml = ts - 1 - ms;
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]) && ml > 3; k++) {
+        size_t kl = strlen(known[k]);
+        if (ml > kl && memcmp(p + ts - 1 - kl, known[k], kl) == 0) {
+            ms = ts - 1 - kl;
+            break;
+        }
+    }
+    *start = ms;
+    return ts - 1 - ms >= 3;
+}
+
+/* Look for the next plausible start line: anchored on "HTTP/1." (the
+ * version of a request line, or the start of a status line), validated
+ * strictly. Scanned bytes are dropped, except a tail that could still
+ * become a start line when more bytes come. */
 static size_t step_resync(struct h1_conn *c, int dir, const uint8_t *p, size_t n, bool *need)
 {
     struct h1_dir *d = &c->d[dir];
-    size_t budget = n < c->lim.resync_scan_max ? n : c->lim.resync_scan_max, i = 0;
+    size_t limit = n < c->lim.resync_scan_max ? n : c->lim.resync_scan_max, i = 0, k;
     struct h1_head h;
-    while (i < budget) {
-        if (!d->line_start) {
-            const uint8_t *nl = memchr(p + i, '\n', budget - i);
-            i = nl ? (size_t)(nl - p) + 1 : budget;
-            d->line_start = nl != NULL;
+    while (i < limit) {
+        const uint8_t *a = memmem(p + i, n - i, "HTTP/1.", 7);
+        if (!a) break;
+        size_t ai = (size_t)(a - p), start = ai;
+        if ((dir == 0 && !request_start(p, ai, &start)) || start > limit) {
+            i = ai + 1;
             continue;
         }
-        enum h1_chk r = h1i_start_line(p + i, n - i, dir, true, c->lim.max_header_bytes, &h);
+        enum h1_chk r =
+            h1i_start_line(p + start, n - start, dir, true, c->lim.max_header_bytes, &h);
         if (r == H1_CHK_VALID) {
-            if (d->st == ST_RESYNC) c->ctr.resyncs++;
+            if (d->st == ST_RESYNC) {
+                c->ctr.resyncs++;
+                c->ctr.resync_bytes += start;
+            }
             d->st = ST_IDLE;
             d->in_head = false;
-            break;
+            return start;
         }
         if (r == H1_CHK_NEED) {
-            *need = i == 0;
-            break;
+            *need = start == 0;
+            return start;
         }
-        d->line_start = false;
+        i = ai + 1;
     }
-    if (d->st == ST_RESYNC) c->ctr.resync_bytes += i;
-    return i;
+    size_t keep = dir == 0 ? 2048 : 8;
+    k = n > keep ? n - keep : 0;
+    if (k > limit) k = limit;
+    *need = k == 0;
+    if (d->st == ST_RESYNC) c->ctr.resync_bytes += k;
+    return k;
 }
 
 size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts ts)
@@ -427,7 +465,8 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
         }
         pos += k;
         if (need || (k == 0 && d->st == st)) break;
-        if (st == ST_RESYNC && k == c->lim.resync_scan_max && d->st == ST_RESYNC)
+        if ((st == ST_RESYNC || st == ST_CONNECT_WAIT) && d->st == st &&
+            k == c->lim.resync_scan_max)
             break; /* budget for this call spent */
     }
     return pos;
