@@ -34,15 +34,17 @@ struct jp_pair {
     kw_ts last;
 };
 
+enum jp_tag { TAG_RATE, TAG_FAIL, TAG_STUFF, TAG_ENUM, TAG__KEYS, TAG_STUFF_PAIR, TAG_ENUM_PAIR };
+
+/* One key table per detection, so a flood feeding one (failed-auth state
+ * for 100k distinct credentials) cannot evict another's counters. */
 struct judge_policy {
-    struct jp_key *keys;
+    struct jp_key *keys[TAG__KEYS];
     size_t key_sets;
     struct jp_pair *pairs;
     size_t pair_sets;
     struct judge_policy_counters cnt;
 };
-
-enum jp_tag { TAG_RATE = 1, TAG_FAIL, TAG_STUFF, TAG_ENUM, TAG_STUFF_PAIR, TAG_ENUM_PAIR };
 
 struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
 {
@@ -52,9 +54,11 @@ struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
     if (!jp) return NULL;
     jp->key_sets = (nk + WAYS - 1) / WAYS;
     jp->pair_sets = (np + WAYS - 1) / WAYS;
-    jp->keys = calloc(jp->key_sets * WAYS, sizeof *jp->keys);
+    bool ok = true;
+    for (int i = 0; i < TAG__KEYS; i++)
+        ok &= (jp->keys[i] = calloc(jp->key_sets * WAYS, sizeof *jp->keys[i])) != NULL;
     jp->pairs = calloc(jp->pair_sets * WAYS, sizeof *jp->pairs);
-    if (!jp->keys || !jp->pairs) {
+    if (!ok || !jp->pairs) {
         judge_policy_destroy(jp);
         return NULL;
     }
@@ -64,7 +68,8 @@ struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
 void judge_policy_destroy(struct judge_policy *jp)
 {
     if (!jp) return;
-    free(jp->keys);
+    for (int i = 0; i < TAG__KEYS; i++)
+        free(jp->keys[i]);
     free(jp->pairs);
     free(jp);
 }
@@ -77,8 +82,9 @@ void judge_policy_get_counters(const struct judge_policy *jp, struct judge_polic
 size_t judge_policy_keys_used(const struct judge_policy *jp)
 {
     size_t n = 0;
-    for (size_t i = 0; i < jp->key_sets * WAYS; i++)
-        n += jp->keys[i].h != 0;
+    for (int t = 0; t < TAG__KEYS; t++)
+        for (size_t i = 0; i < jp->key_sets * WAYS; i++)
+            n += jp->keys[t][i].h != 0;
     return n;
 }
 
@@ -126,9 +132,9 @@ static struct hasher hash_begin(enum jp_tag tag)
     return s;
 }
 
-static struct jp_key *key_get(struct judge_policy *jp, uint64_t h, kw_ts now)
+static struct jp_key *key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t h, kw_ts now)
 {
-    struct jp_key *set = &jp->keys[(h % jp->key_sets) * WAYS], *victim = NULL;
+    struct jp_key *set = &jp->keys[tag][(h % jp->key_sets) * WAYS], *victim = NULL;
     for (int i = 0; i < WAYS; i++) {
         if (set[i].h == h) return &set[i];
         if (!victim || (victim->h && (!set[i].h || set[i].last < victim->last))) victim = &set[i];
@@ -433,7 +439,7 @@ static void check_rate(struct jp_ctx *c)
     if (!l->requests_per_hour && !l->response_bytes_per_hour) return;
     struct hasher h = hash_begin(TAG_RATE);
     hash_str(&h, c->id->id);
-    struct jp_key *e = key_get(c->jp, hash_done(&h), c->t->ts);
+    struct jp_key *e = key_get(c->jp, TAG_RATE, hash_done(&h), c->t->ts);
     int64_t hour = floor_div(c->t->ts, HOUR_US);
     if (hour > e->bucket) { /* a fixed UTC clock hour */
         e->bucket = hour;
@@ -489,7 +495,7 @@ static void check_failed_auth(struct jp_ctx *c)
     if (!d->severity || (t->status != 401 && t->status != 403) || !t->cred.fingerprint[0]) return;
     struct hasher h = hash_begin(TAG_FAIL);
     hash_str(&h, t->cred.fingerprint);
-    struct jp_key *e = key_get(c->jp, hash_done(&h), t->ts);
+    struct jp_key *e = key_get(c->jp, TAG_FAIL, hash_done(&h), t->ts);
     uint32_t est;
     if (!slide_add(c->jp, e, t->ts, KW_TS_SEC(d->window_s), 1, d->threshold, &est)) return;
     char src[48];
@@ -523,7 +529,7 @@ static void check_stuffing(struct jp_ctx *c)
     if (!pair_new(c->jp, hash_done(&h), t->ts, win)) return;
     h = hash_begin(TAG_STUFF);
     hash_bytes(&h, &t->src, sizeof t->src);
-    struct jp_key *e = key_get(c->jp, hash_done(&h), t->ts);
+    struct jp_key *e = key_get(c->jp, TAG_STUFF, hash_done(&h), t->ts);
     uint32_t est;
     if (!slide_add(c->jp, e, t->ts, win, 1, d->threshold, &est)) return;
     char src[48];
@@ -581,7 +587,7 @@ static void check_enumeration(struct jp_ctx *c)
     if (!template_ids(t->template_, t->path, &p)) return;
     kw_ts win = KW_TS_SEC(d->window_s);
     if (!pair_new(c->jp, hash_done(&p), t->ts, win)) return;
-    struct jp_key *e = key_get(c->jp, key, t->ts);
+    struct jp_key *e = key_get(c->jp, TAG_ENUM, key, t->ts);
     uint32_t est;
     if (!slide_add(c->jp, e, t->ts, win, 1, d->threshold, &est)) return;
     char src[48];

@@ -23,7 +23,7 @@
 #include "rules.h"
 
 struct judge_policy_limits {
-    size_t keys;  /* windowed counters (per identity/credential/source); 0 = 16384 */
+    size_t keys;  /* windowed counters per detection (identity/credential/source); 0 = 16384 */
     size_t pairs; /* distinct-value memory (stuffing, enumeration); 0 = 65536 */
 };
 

@@ -3,3 +3,5 @@ kw_add_test(test_rules SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_rules.c LIBS kw_
   LABELS rules)
 kw_add_test(test_rules_pred SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_rules_pred.c LIBS kw_rules
   LABELS rules)
+kw_add_test(test_judge_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_judge_policy.c
+  LIBS kw_analyzer kw_rules LABELS rules)
