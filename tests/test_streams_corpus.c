@@ -296,10 +296,73 @@ static void test_corpus_vs_tcpflow(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The name without a "--VLAN" suffix (a QinQ twin is tagged, the original
+ * is not). */
+static void strip_vlan(const char *in, char *out, size_t len)
+{
+    snprintf(out, len, "%s", in);
+    char *v = strstr(out, "--");
+    if (v) *v = 0;
+}
+
+/* tests/data/encap holds VXLAN, GENEVE, GRE, ERSPAN I/II/III, QinQ and
+ * MPLS twins of one plain corpus capture (see its README): each must give
+ * exactly the streams of the original. */
+static void test_encap_twins(void **state)
+{
+    static const char *twins[] = {"vxlan.pcap",   "geneve.pcap",  "gre.pcap",  "erspan1.pcap",
+                                  "erspan2.pcap", "erspan3.pcap", "qinq.pcap", "mpls.pcap"};
+    char dir[2048], root[2048], cmd[8192], err[512];
+    snprintf(dir, sizeof(dir), "%s/data/encap", KW_TEST_DATA);
+    if (access(dir, F_OK) != 0) {
+        print_message("SKIP: %s does not exist yet\n", dir);
+        skip();
+    }
+    snprintf(root, sizeof(root), "%s/test-streams-encap", KW_BINARY_DIR);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", root, root);
+    assert_int_equal(system(cmd), 0);
+    char orig[4096], origdir[4096];
+    snprintf(orig, sizeof(orig), "%s/corpus/sv-http-brotli-ce-input.pcap", KW_TEST_DATA);
+    snprintf(origdir, sizeof(origdir), "%s/plain", root);
+    struct cap_config cc;
+    cap_config_default(&cc);
+    cc.files[0] = orig;
+    cc.n_files = 1;
+    struct streams_run_stats st;
+    assert_int_equal(streams_dump_run(&cc, origdir, &st, err, sizeof(err)), KW_E_OK);
+    static struct kw_entry plain[16], twin[16];
+    size_t np = read_index(origdir, plain, 16);
+    assert_int_equal(np, 2); /* one connection, two directions */
+    for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
+        char in[4096], out[4096];
+        snprintf(in, sizeof(in), "%s/%s", dir, twins[i]);
+        snprintf(out, sizeof(out), "%s/%s", root, twins[i]);
+        cc.files[0] = in;
+        assert_int_equal(streams_dump_run(&cc, out, &st, err, sizeof(err)), KW_E_OK);
+        size_t nt = read_index(out, twin, 16);
+        if (nt != np) print_error("%s: %zu stream files, want %zu\n", twins[i], nt, np);
+        assert_int_equal(nt, np);
+        for (size_t j = 0; j < nt; j++) {
+            char name[200], a[4608], b[4608];
+            strip_vlan(twin[j].name, name, sizeof(name));
+            assert_int_equal(twin[j].gaps, 0);
+            snprintf(a, sizeof(a), "%s/%s", out, twin[j].name);
+            snprintf(b, sizeof(b), "%s/%s", origdir, name);
+            if (!same_file(a, b))
+                print_error("%s: %s differs from the plain capture's %s\n", twins[i], twin[j].name,
+                            name);
+            assert_true(same_file(a, b));
+        }
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_vs_tcpflow),
+        cmocka_unit_test(test_encap_twins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
