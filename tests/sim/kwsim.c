@@ -69,7 +69,7 @@ static int cmd_gen(int argc, char **argv)
     g->seed = 1;
     g->days = 0;
     g->tcp = (struct sim_tcp_cfg){.reorder = 0.002, .retransmit = 0.002, .loss = 0};
-    g->noise = 1;
+    g->noise = -1;
     bool split = false;
     int c;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -124,6 +124,7 @@ static int cmd_gen(int argc, char **argv)
     }
     if (sim_world_load(w, world)) return 2;
     g->w = w;
+    if (g->noise < 0) g->noise = w->noise;
     if (start) snprintf(w->start, sizeof w->start, "%s", start);
     if (g->days <= 0) g->days = w->days > 0 ? w->days : 1;
     int y, m, d;

@@ -15,3 +15,30 @@ add_executable(kwsim
 target_link_libraries(kwsim PRIVATE kw_options PkgConfig::ZLIB PkgConfig::CRYPTO
   PkgConfig::FYAML m)
 set_target_properties(kwsim PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
+# Tests (label "sim"; the tshark oracle ones also "tshark", skipped with 77
+# when tshark is missing). check_sim.py is stdlib-only Python 3.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_FOUND)
+  set(_sim_py ${CMAKE_CURRENT_LIST_DIR}/check_sim.py)
+  set(_sim_work ${CMAKE_BINARY_DIR}/sim-tests)
+  set(_sim_demo ${CMAKE_CURRENT_LIST_DIR}/worlds/demo.yaml)
+  set(_sim_company ${CMAKE_CURRENT_LIST_DIR}/worlds/company.yaml)
+  add_test(NAME sim_determinism COMMAND Python3::Interpreter ${_sim_py} determinism
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/determinism)
+  add_test(NAME sim_loss COMMAND Python3::Interpreter ${_sim_py} loss
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/loss)
+  add_test(NAME sim_tshark COMMAND Python3::Interpreter ${_sim_py} tshark
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark)
+  add_test(NAME sim_tshark_vxlan COMMAND Python3::Interpreter ${_sim_py} tshark
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-vxlan --encap vxlan:4242)
+  add_test(NAME sim_tshark_erspan COMMAND Python3::Interpreter ${_sim_py} tshark
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-erspan --encap erspan:7)
+  add_test(NAME sim_tshark_qinq COMMAND Python3::Interpreter ${_sim_py} tshark
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-qinq --encap qinq:100:200)
+  add_test(NAME sim_dense COMMAND Python3::Interpreter ${_sim_py} dense
+    $<TARGET_FILE:kwsim> ${_sim_work}/dense)
+  set_tests_properties(sim_determinism sim_loss PROPERTIES LABELS "sim" TIMEOUT 120)
+  set_tests_properties(sim_tshark sim_tshark_vxlan sim_tshark_erspan sim_tshark_qinq sim_dense
+    PROPERTIES LABELS "sim;tshark" TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif()

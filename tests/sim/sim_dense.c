@@ -46,6 +46,7 @@ struct dense {
     FILE *f;
     int64_t now;
     uint64_t bytes, packets;
+    uint64_t pending; /* bytes still owed by responses under way */
     uint16_t next_port;
     uint8_t sip[4];
 };
@@ -199,6 +200,7 @@ static void step(struct dense *d, struct dconn *c)
         }
         c->phase = 2;
         c->seg = 0;
+        d->pending += t->resp.b.len + (uint64_t)t->resp.nseg * 140;
         break;
     case 2: { /* response, two segments per step and the client's ACK */
         for (int k = 0; k < 2 && c->seg < t->resp.nseg; k++, c->seg++) {
@@ -208,6 +210,7 @@ static void step(struct dense *d, struct dconn *c)
             pkt(d, c, false, SIM_ACK | (last ? SIM_PSH : 0), t->resp.b.p + off, n,
                 t->resp.sums[c->seg]);
             c->sseq += (uint32_t)n;
+            d->pending -= n + 140;
         }
         pkt(d, c, true, SIM_ACK, NULL, 0, 0);
         if (c->seg == t->resp.nseg) c->phase = --c->left > 0 ? 1 : 3;
@@ -237,8 +240,9 @@ int sim_dense_run(const struct sim_dense_cfg *cfg, uint64_t *bytes, uint64_t *pa
     d.blen = d.bytes = 24;
     for (int i = 0; i < cfg->conns; i++)
         conn_new(&d, &d.c[i]);
-    /* Stop at the size, then close every connection cleanly. */
-    while (d.bytes < cfg->size)
+    /* Stop when what is written plus what running responses still owe
+     * reaches the size, then finish those responses and close cleanly. */
+    while (d.bytes + d.pending < cfg->size)
         step(&d, &d.c[sim_rng_below(&d.r, (uint64_t)cfg->conns)]);
     for (int i = 0; i < cfg->conns; i++) {
         struct dconn *c = &d.c[i];

@@ -262,7 +262,15 @@ int sim_out_open(struct sim_out *o, const char *dir, const char *name, bool spli
     o->split_day = split_day;
     if (encap) o->encap = *encap;
     o->day = -1;
-    if (mkdir(dir, 0755) && errno != EEXIST) return -1;
+    char path[512];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) { /* mkdir -p */
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0755) && errno != EEXIST) return -1;
     return 0;
 }
 

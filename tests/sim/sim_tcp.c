@@ -25,6 +25,7 @@ void sim_conn_init(struct sim_conn *c, struct sim_out *out, struct sim_rng *rng,
     c->sip_id = (uint16_t)sim_rng_u64(rng);
     c->cts_off = (uint32_t)sim_rng_u64(rng);
     c->sts_off = (uint32_t)sim_rng_u64(rng);
+    sim_rng_fork(&c->loss_rng, sim_rng_u64(rng), 0x1055);
     c->rtt = rtt < 100 ? 100 : rtt;
     c->seg_gap = seg_gap < 1 ? 1 : seg_gap;
 }
@@ -75,7 +76,7 @@ static bool emit(struct sim_conn *c, int64_t t, bool from_client, uint8_t flags,
     if (flags & SIM_RST) h.optlen = 0;
     size_t n = from_client ? sim_frame_tcp(frame, &c->cli, &c->srv, &h, d, len)
                            : sim_frame_tcp(frame, &c->srv, &c->cli, &h, d, len);
-    if (sim_rng_chance(c->rng, c->cfg->loss)) {
+    if (sim_rng_chance(&c->loss_rng, c->cfg->loss)) {
         c->lost_packets++;
         return true;
     }
@@ -105,7 +106,8 @@ static bool data_seg(struct sim_conn *c, int64_t t, int64_t next_t, bool from_cl
     if (!last && sim_rng_chance(c->rng, c->cfg->reorder))
         when = next_t + 3; /* overtaken by its successor */
     bool lost = emit(c, when, from_client, SIM_ACK | (last ? SIM_PSH : 0), d, len, seq, false);
-    if (!lost && sim_rng_chance(c->rng, c->cfg->retransmit)) {
+    bool again = sim_rng_chance(c->rng, c->cfg->retransmit); /* drawn either way */
+    if (!lost && again) {
         /* Spurious or fast retransmission: the same bytes, about one RTT on. */
         emit(c, when + c->rtt + 200, from_client, SIM_ACK | (last ? SIM_PSH : 0), d, len, seq,
              false);

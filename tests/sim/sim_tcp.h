@@ -19,6 +19,7 @@ struct sim_tcp_cfg {
 struct sim_conn {
     struct sim_out *out;
     struct sim_rng *rng;
+    struct sim_rng loss_rng; /* own stream: loss never changes the traffic itself */
     const struct sim_tcp_cfg *cfg;
     struct sim_ep cli, srv;
     uint32_t cseq, sseq; /* next sequence number each side sends */

@@ -170,7 +170,7 @@ void sim_tls_render(struct sim_gen *g, struct sim_session *s, struct sim_rng *r,
         app_data(&b, r, (size_t)sim_rng_range(r, 80, 1500));
         t = sim_conn_client_send(&c, t + 2000, b.p, b.len, NULL, 0, NULL);
         b.len = 0;
-        app_data(&b, r, (size_t)sim_rng_range(r, 200, 40000));
+        app_data(&b, r, (size_t)sim_rng_range(r, 200, 12000));
         t = sim_conn_server_send(&c, t + 20000, b.p, b.len, NULL);
     }
     sim_buf_free(&b);

@@ -454,6 +454,7 @@ static void load_root(struct ld *l, struct sim_world *w, struct fy_node *root)
     str(l, root, "world", w->name, sizeof w->name, "world");
     str(l, root, "start", w->start, sizeof w->start, "2026-03-23");
     w->days = (int)num(l, root, "days", 1);
+    w->noise = num(l, root, "noise", 1);
     str(l, root, "dns_resolver", b, sizeof b, "10.0.0.53");
     if (sim_ip_parse(b, &w->resolver)) fail(l, key(root, "dns_resolver"), "bad address \"%s\"", b);
     struct fy_node *s = key(root, "servers");

@@ -113,6 +113,7 @@ struct sim_world {
     int nid;
     struct sim_incident inc[SIM_MAX_INCIDENTS];
     int ninc;
+    double noise; /* TLS/DNS noise level, 1 = default */
     char noise_sni[8][96];
     int nsni;
 };

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""check_sim: ctest drivers for kwsim (stdlib only).
+
+  check_sim.py determinism KWSIM WORLD WORKDIR
+  check_sim.py tshark      KWSIM WORLD WORKDIR [extra kwsim gen args...]
+  check_sim.py dense       KWSIM WORKDIR
+  check_sim.py loss        KWSIM WORLD WORKDIR
+
+The tshark checks are the oracle the issue names: no malformed packet, no bad
+IP/TCP/UDP checksum, no expert error, and the HTTP requests tshark rebuilds
+equal truth.jsonl (count and method+target multiset, plus client endpoints).
+A check that tshark would let pass even on a broken capture is worthless, so
+each tshark run is first shown to flag a deliberately corrupted copy.
+Exit 77 means skipped (tshark missing)."""
+import collections
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+SKIP = 77
+ERR_FILTER = ("_ws.malformed || _ws.expert.severity >= error || tcp.checksum.status == 2 || "
+              "ip.checksum.status == 2 || udp.checksum.status == 2")
+PREFS = ["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-o",
+         "udp.check_checksum:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE", "-o",
+         "tcp.reassemble_out_of_order:TRUE", "-o", "http.desegment_body:TRUE"]
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def gen(kwsim, world, out, *extra):
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [kwsim, "gen", "--world", world, "-o", out] + list(extra)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("%s -> %d: %s" % (" ".join(cmd), r.returncode, r.stderr))
+    print(r.stderr.strip())
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def tshark(pcap, args):
+    r = subprocess.run(["tshark", "-n", "-r", pcap] + PREFS + args, capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        fail("tshark failed on %s: %s" % (pcap, r.stderr))
+    return [l for l in r.stdout.splitlines() if l.strip()]
+
+
+def error_rows(pcap, decode):
+    return tshark(pcap, decode + ["-Y", ERR_FILTER, "-T", "fields", "-e", "frame.number",
+                                  "-e", "_ws.expert.message"])
+
+
+def self_check(pcap, decode, workdir):
+    """Flip one byte inside a TCP payload: tshark must now report a bad checksum."""
+    bad = os.path.join(workdir, "corrupt.pcap")
+    data = bytearray(open(pcap, "rb").read())
+    off, n = 24, 0
+    while off + 16 < len(data):
+        caplen = int.from_bytes(data[off + 8:off + 12], "little")
+        n += 1
+        if caplen > 400:
+            data[off + 16 + caplen - 7] ^= 0x5A
+            del data[off + 16 + caplen:]  # a short file keeps this check fast
+            break
+        off += 16 + caplen
+    open(bad, "wb").write(bytes(data))
+    if not error_rows(bad, decode):
+        fail("tshark did not flag a corrupted copy: the error filter is blind")
+
+
+def cmd_determinism(kwsim, world, work):
+    a, b, c = (os.path.join(work, x) for x in ("a", "b", "c"))
+    gen(kwsim, world, a, "--seed", "7", "--loss", "0.01")
+    gen(kwsim, world, b, "--seed", "7", "--loss", "0.01")
+    gen(kwsim, world, c, "--seed", "8", "--loss", "0.01")
+    files = ["capture.pcap", "truth.jsonl", "incidents.jsonl", "keywarden.yaml"]
+    rules = sorted(os.listdir(os.path.join(a, "rules.d")))
+    files += [os.path.join("rules.d", r) for r in rules]
+    for f in files:
+        if not filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False):
+            fail("same seed, different %s" % f)
+    for f in ["capture.pcap", "truth.jsonl"]:
+        if filecmp.cmp(os.path.join(a, f), os.path.join(c, f), shallow=False):
+            fail("seed 7 and seed 8 gave the same %s" % f)
+    # Incidents on or off must not change anybody else's traffic.
+    d = os.path.join(work, "d")
+    gen(kwsim, world, d, "--seed", "7", "--loss", "0.01", "--incidents", "none")
+    ta = [t for t in read_jsonl(os.path.join(a, "truth.jsonl")) if not t["incident"]]
+    td = read_jsonl(os.path.join(d, "truth.jsonl"))
+    key = lambda t: (t["ts"], t["client_ip"], t["client_port"], t["target"])
+    if sorted(map(key, ta)) != sorted(map(key, td)):
+        fail("switching incidents off changed the ordinary traffic")
+    print("determinism ok: %d files identical, seed matters, incidents isolated" % len(files))
+
+
+def cmd_tshark(kwsim, world, work, extra):
+    if not shutil.which("tshark"):
+        print("tshark not installed: skipped")
+        sys.exit(SKIP)
+    out = os.path.join(work, "t")
+    gen(kwsim, world, out, "--seed", "11", "--reorder", "0.02", "--retransmit", "0.02", *extra)
+    pcap = os.path.join(out, "capture.pcap")
+    truth = read_jsonl(os.path.join(out, "truth.jsonl"))
+    if not truth:
+        fail("empty truth file")
+    ports = sorted({t["server_port"] for t in truth})
+    decode = []
+    for p in ports:
+        decode += ["-d", "tcp.port==%d,http" % p]
+    self_check(pcap, decode, work)
+    errs = error_rows(pcap, decode)
+    if errs:
+        fail("tshark reports %d bad packets, first: %s" % (len(errs), errs[:5]))
+    rows = tshark(pcap, decode + ["-Y", "http.request", "-T", "fields", "-E", "separator=\t",
+                                  "-E", "occurrence=a", "-E", "aggregator=\x01", "-e",
+                                  "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport",
+                                  "-e", "http.request.method", "-e", "http.request.uri"])
+    seen = collections.Counter()
+    for row in rows:
+        src4, src6, sport, methods, uris = row.split("\t")
+        # One frame can complete several pipelined requests.
+        for m, u in zip(methods.split("\x01"), uris.split("\x01")):
+            # Behind a tunnel the outer address comes first: keep the innermost.
+            src = src6.split("\x01")[-1] if src6 else src4.split("\x01")[-1]
+            seen[(src, int(sport.split("\x01")[-1]), m, u)] += 1
+    want = collections.Counter()
+    for t in truth:
+        target = t["target"]
+        seen_t = target
+        want[(t["client_ip"], t["client_port"], t["method"], target)] += 1
+    # API keys sent as a query parameter are redacted in the truth file.
+    params = {t["secret_param"] for t in truth if "secret_param" in t}
+    if params:
+        fixed = collections.Counter()
+        for (ip, port, m, u), n in seen.items():
+            for p in params:
+                u = re.sub(r"([?&]%s=)[^&]*" % re.escape(p), r"\1REDACTED", u)
+            fixed[(ip, port, m, u)] += n
+        seen = fixed
+    if seen != want:
+        missing = list((want - seen).items())[:5]
+        extra_ = list((seen - want).items())[:5]
+        fail("tshark saw %d requests, truth has %d; missing %s; unexpected %s" %
+             (sum(seen.values()), len(truth), missing, extra_))
+    pip = sum(1 for t in truth if t["pipelined"])
+    spl = sum(1 for t in truth if t["split"])
+    print("tshark ok: %d requests match truth exactly (%d pipelined, %d split), 0 errors" %
+          (len(truth), pip, spl))
+
+
+def cmd_dense(kwsim, work):
+    if not shutil.which("tshark"):
+        print("tshark not installed: skipped")
+        sys.exit(SKIP)
+    pcap = os.path.join(work, "dense.pcap")
+    os.makedirs(work, exist_ok=True)
+    r = subprocess.run([kwsim, "dense", "--size", "2M", "--conns", "64", "-o", pcap,
+                        "--seed", "3"], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("kwsim dense: " + r.stderr)
+    print(r.stderr.strip())
+    size = os.path.getsize(pcap)
+    if not 2_000_000 <= size < 2_400_000:
+        fail("asked for 2 MB, got %d bytes" % size)
+    decode = ["-d", "tcp.port==8080,http"]
+    self_check(pcap, decode, work)
+    errs = error_rows(pcap, decode)
+    if errs:
+        fail("tshark reports %d bad packets in dense output: %s" % (len(errs), errs[:5]))
+    rows = tshark(pcap, decode + ["-Y", "http.request || http.response", "-T", "fields",
+                                  "-E", "occurrence=a", "-e", "http.request.method",
+                                  "-e", "http.response.code"])
+    reqs = [r for r in rows if not r.startswith("\t")]
+    resp = [r for r in rows if r.startswith("\t")]
+    if len(reqs) < 100 or abs(len(reqs) - len(resp)) > 64:
+        fail("dense: %d requests and %d responses" % (len(reqs), len(resp)))
+    print("dense ok: %d bytes, %d requests, %d responses, 0 errors" % (size, len(reqs), len(resp)))
+
+
+def cmd_loss(kwsim, world, work):
+    a, b = os.path.join(work, "full"), os.path.join(work, "lossy")
+    gen(kwsim, world, a, "--seed", "5")
+    gen(kwsim, world, b, "--seed", "5", "--loss", "0.03")
+    ta, tb = read_jsonl(os.path.join(a, "truth.jsonl")), read_jsonl(os.path.join(b, "truth.jsonl"))
+    if any(t["lost"] for t in ta):
+        fail("a capture without loss marks transactions lost")
+    lost = sum(1 for t in tb if t["lost"])
+    strip = lambda ts: [{k: v for k, v in t.items() if k != "lost"} for t in ts]
+    if strip(ta) != strip(tb):
+        fail("loss changed the transactions themselves, not only what the mirror saw")
+    if len(ta) != len(tb) or not 0 < lost < len(tb):
+        fail("loss 3%%: %d of %d transactions marked lost (full run had %d)" %
+             (lost, len(tb), len(ta)))
+    pa = os.path.getsize(os.path.join(a, "capture.pcap"))
+    pb = os.path.getsize(os.path.join(b, "capture.pcap"))
+    if pb >= pa:
+        fail("the lossy capture is not smaller (%d >= %d)" % (pb, pa))
+    print("loss ok: %d of %d transactions touched, capture %d -> %d bytes" %
+          (lost, len(tb), pa, pb))
+
+
+def main():
+    if len(sys.argv) < 4:
+        print(__doc__)
+        sys.exit(2)
+    mode, kwsim = sys.argv[1], sys.argv[2]
+    if mode == "determinism":
+        cmd_determinism(kwsim, sys.argv[3], sys.argv[4])
+    elif mode == "tshark":
+        cmd_tshark(kwsim, sys.argv[3], sys.argv[4], sys.argv[5:])
+    elif mode == "dense":
+        cmd_dense(kwsim, sys.argv[3])
+    elif mode == "loss":
+        cmd_loss(kwsim, sys.argv[3], sys.argv[4])
+    else:
+        fail("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    main()
