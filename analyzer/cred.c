@@ -99,7 +99,7 @@ static size_t text_seq(const uint8_t *p, size_t left)
 {
     uint8_t c = p[0];
     size_t n;
-    if (c < 0x80) return c >= 0x20 && c != 0x7f && c != '\\' ? 1 : 0;
+    if (c < 0x80) return c >= 0x20 && c != 0x7f ? 1 : 0;
     if (c >= 0xc2 && c <= 0xdf)
         n = 2;
     else if (c >= 0xe0 && c <= 0xef)
@@ -129,7 +129,9 @@ bool cred_text_copy(char *dst, size_t cap, const uint8_t *p, size_t len)
             i += n;
             continue;
         }
-        /* '\\' itself is escaped so the \xNN form stays unambiguous */
+        /* a backslash is kept as is ("DOMAIN\\user" must match a rule), so
+         * the text "\\x01" and a real 0x01 byte look alike here; the
+         * fingerprint, over the raw bytes, still tells them apart */
         if (o + 4 >= cap) goto cut;
         dst[o++] = '\\';
         dst[o++] = 'x';

@@ -152,6 +152,16 @@ static const struct ccase cases[] = {
      "acme-etl",
      "acme-etl",
      .forbidden = {"s3cr3t-Passw0rd", "YWNtZS1ldGw6czNjcjN0LVBhc3N3MHJk"}},
+    {"basic with a Windows domain user keeps the backslash",
+     {{"Authorization", "Basic Q09SUFxzdmMtZXRsOnB3MHJkIQ=="}},
+     "/",
+     false,
+     KW_CRED_BASIC,
+     "header:Authorization",
+     "sha256:3ddd004478e51f6fe529795b86b2bc0478408d257b324e95e2553f5795d22cf5",
+     "CORP\\svc-etl",
+     "CORP\\svc-etl",
+     .forbidden = {"pw0rd!"}},
     {"basic bad base64",
      {{"Authorization", "Basic !!not*base64!!"}},
      "/",
@@ -603,10 +613,10 @@ static void test_text_copy(void **state)
     char d[16];
     assert_true(cred_text_copy(d, sizeof d, (const uint8_t *)"ab", 2));
     assert_string_equal(d, "ab");
-    assert_true(cred_text_copy(d, sizeof d, (const uint8_t *)"\\\xff\0", 3));
-    assert_string_equal(d, "\\x5c\\xff\\x00");
-    assert_false(cred_text_copy(d, 8, (const uint8_t *)"\\\xff", 2));
-    assert_string_equal(d, "\\x5c");
+    assert_true(cred_text_copy(d, sizeof d, (const uint8_t *)"D\\u\xff\0", 5));
+    assert_string_equal(d, "D\\u\\xff\\x00");
+    assert_false(cred_text_copy(d, 8, (const uint8_t *)"abcd\x7f", 5));
+    assert_string_equal(d, "abcd");
     /* cut at a character boundary, never inside a UTF-8 sequence */
     assert_false(cred_text_copy(d, 8, (const uint8_t *)"aaaaaa\xc3\xa9", 8));
     assert_string_equal(d, "aaaaaa");
