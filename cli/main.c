@@ -35,6 +35,7 @@ static const struct command commands[] = {
 #ifdef KW_HAVE_CMD_ALERTS
     {"alerts", cmd_alerts, "alerts (test|flush)"},
 #endif
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)

@@ -43,7 +43,7 @@ struct audit {
     pthread_mutex_t mu;
     pthread_cond_t have_work, done_cond;
     pthread_t writer;
-    bool stop, started;
+    bool stop, started, block_when_full;
     unsigned head, count;
     uint64_t done; /* written + errors, for audit_flush */
     struct audit_stats st;
@@ -92,6 +92,8 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         return;
     }
     pthread_mutex_lock(&a->mu);
+    while (a->block_when_full && a->count == a->cap && !a->stop)
+        pthread_cond_wait(&a->done_cond, &a->mu);
     if (a->count == a->cap) {
         a->st.dropped++;
         pthread_mutex_unlock(&a->mu);
@@ -233,6 +235,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->retention = c->retention > 0 ? c->retention : AUDIT_DEFAULT_RETENTION;
     a->retention_every = c->retention_every > 0 ? c->retention_every : KW_TS_SEC(3600);
     a->batch_max = c->batch_max ? c->batch_max : AUDIT_DEFAULT_BATCH_MAX;
+    a->block_when_full = c->block_when_full;
     a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
     a->ring = calloc(a->cap, sizeof *a->ring);
     pthread_mutex_init(&a->mu, NULL);

@@ -41,6 +41,8 @@ struct audit_config {
     unsigned batch_max;    /* rows per SQLite transaction; 0: 1000 */
     unsigned queue_max;    /* ring slots (~3.2 KiB each); 0: 4096 */
     kw_ts retention_every; /* how often (packet time) old rows are deleted; 0: 1 hour */
+    bool block_when_full;  /* offline replay: wait for the writer instead of dropping, since
+                              nothing is lost by slowing a file read down */
 };
 
 struct audit;

@@ -1,0 +1,516 @@
+/* pipeline: frames -> decode -> flows -> reassembly -> HTTP -> credential
+ * -> identity -> judge/baseline/audit/EVE (see pipeline.h).
+ *
+ * HTTP is recognised by content, never by port: the first bytes a
+ * connection carries decide whether its HTTP parser is created (a request
+ * line or a status line), so HTTP on any port is seen and TLS on port 80
+ * is not fed to the parser. Flows picked up midstream go to the parser
+ * anyway, since their first bytes may be the middle of a body and the
+ * parser resynchronises on the next message. Everything that is not HTTP
+ * is offered to nDPI for its first packets, so the `flow` record says what
+ * it was (and its TLS SNI) instead of leaving a silent hole. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "kw_addr.h"
+#include "kw_json.h"
+#include "kw_log.h"
+
+enum pf_http { PF_HTTP_UNKNOWN = 0, PF_HTTP_YES, PF_HTTP_NO };
+
+/* Per-flow state; hangs off flow->app. */
+struct pipe_flow {
+    struct pipeline *p;
+    struct flow *f;
+    struct h1_conn *h1;
+    struct classify_flow *cls;
+    bool cls_wants;
+    uint8_t http; /* enum pf_http */
+    uint32_t txns;
+    struct pipe_flow *next_free;
+};
+
+struct pipeline {
+    struct pipeline_config cfg;
+    struct dec_ctx dec;
+    struct flow_table *flows;
+    struct classify_ctx *cls;
+    struct judge_policy *judge;
+    struct rules_model *model;
+    struct pipeline_counters cnt;
+    struct h1_counters h1_total;
+    struct cred_stats cred;
+    struct pipe_flow *free_flows; /* recycled per-flow states */
+    kw_ts now;
+    int64_t last_sec;
+    struct kw_txn txn; /* scratch: one transaction at a time */
+};
+
+void pipeline_config_default(struct pipeline_config *c)
+{
+    memset(c, 0, sizeof *c);
+    dec_config_default(&c->dec);
+    flow_config_default(&c->flow);
+    h1_limits_default(&c->h1);
+    cred_config_default(&c->cred);
+    c->classify = true;
+    c->flow_records = true;
+}
+
+/* ---- findings ---------------------------------------------------------- */
+
+static void emit_finding(void *user, struct alert_finding *f)
+{
+    struct pipeline *p = user;
+    p->cnt.findings++;
+    if (p->cfg.alerts)
+        alerts_submit(p->cfg.alerts, f);
+    else
+        json_decref(f->evidence);
+    f->evidence = NULL;
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static void write_http_record(struct pipeline *p, const struct kw_txn *t)
+{
+    if (!p->cfg.eve)
+        return;
+    json_t *r = kw_eve_txn_header(t, "http", t->ts);
+    json_object_set_new(r, "http", kw_eve_http_obj(t));
+    json_t *c = kw_eve_cred_obj(t);
+    if (c)
+        json_object_set_new(r, "credential", c);
+    json_t *i = kw_eve_identity_obj(t);
+    if (i)
+        json_object_set_new(r, "identity", i);
+    kw_eve_write(p->cfg.eve, r);
+}
+
+static void on_txn(void *user, const struct h1_txn_view *v)
+{
+    struct pipe_flow *pf = user;
+    struct pipeline *p = pf->p;
+    const struct flow *f = pf->f;
+    struct kw_txn *t = &p->txn;
+
+    memset(t, 0, sizeof *t);
+    h1_txn_fill(v, t);
+    t->flow_id = f->id;
+    t->src = f->cli;
+    t->dst = f->srv;
+    t->sport = f->cli_port;
+    t->dport = f->srv_port;
+    t->tunnel_type = f->tunnel.type;
+    t->tunnel_id = f->tunnel.id;
+    t->vlan = f->vlan;
+    if (v->req)
+        cred_extract_ex(&p->cfg.cred, v->req->hdrs, v->req->n_hdrs, v->req->target, &t->cred,
+                        &p->cred);
+    p->cnt.transactions++;
+    pf->txns++;
+
+    const struct rules_identity *id = p->model ? rules_attribute_txn(p->model, t) : NULL;
+    if (id)
+        p->cnt.attributed++;
+    else if (t->cred.kind != KW_CRED_NONE)
+        p->cnt.unattributed_with_credential++;
+    else
+        p->cnt.without_credential++;
+
+    write_http_record(p, t);
+    if (p->model && p->judge)
+        judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
+    if (p->cfg.baseline && (id || t->cred.kind != KW_CRED_NONE))
+        baseline_observe(p->cfg.baseline, t, id ? rules_tz_name(id->tz) : NULL,
+                         id && id->schedule.set, emit_finding, p);
+    if (p->cfg.audit)
+        audit_record(p->cfg.audit, t);
+}
+
+/* ---- HTTP recognition -------------------------------------------------- */
+
+/* Does a connection's first data look like HTTP/1.x? 1 yes, 0 no, -1 not
+ * sure yet (too few bytes). A request starts with a method token (RFC 9110
+ * §9: we accept upper-case letters, '-' and '_', as servers do) and a
+ * space; a response with "HTTP/". Empty lines before a request are
+ * tolerated (RFC 9112 §2.2). */
+static int looks_http(const uint8_t *d, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (d[i] == '\r' || d[i] == '\n'))
+        i++;
+    if (i == len)
+        return len < 8 ? -1 : 0;
+    static const char http[] = "HTTP/";
+    size_t k = 0;
+    while (k < 5 && i + k < len && d[i + k] == (uint8_t)http[k])
+        k++;
+    if (k == 5)
+        return 1;
+    if (i + k == len && k > 0)
+        return -1;
+    size_t n = 0;
+    for (; i + n < len && n <= 24; n++) {
+        uint8_t c = d[i + n];
+        if (c == ' ')
+            return n > 0 ? 1 : 0;
+        if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+            return 0;
+    }
+    return n > 24 ? 0 : -1;
+}
+
+static bool start_http(struct pipe_flow *pf)
+{
+    struct pipeline *p = pf->p;
+    pf->h1 = h1_conn_new(&p->cfg.h1, on_txn, pf);
+    if (!pf->h1) {
+        p->cnt.h1_alloc_failures++;
+        pf->http = PF_HTTP_NO;
+        return false;
+    }
+    pf->http = PF_HTTP_YES;
+    p->cnt.http_flows++;
+    /* HTTP needs no nDPI verdict: release its state early. */
+    if (pf->cls) {
+        classify_flow_free(p->cls, pf->cls);
+        pf->cls = NULL;
+    }
+    return true;
+}
+
+/* ---- flow callbacks ---------------------------------------------------- */
+
+static void cb_flow_start(void *user, struct flow *f, kw_ts ts)
+{
+    struct pipeline *p = user;
+    struct pipe_flow *pf = p->free_flows;
+    if (pf)
+        p->free_flows = pf->next_free;
+    else
+        pf = malloc(sizeof *pf);
+    if (!pf) {
+        f->app = NULL;
+        return;
+    }
+    memset(pf, 0, sizeof *pf);
+    pf->p = p;
+    pf->f = f;
+    if (p->cls) {
+        pf->cls = classify_flow_new(p->cls);
+        pf->cls_wants = pf->cls != NULL;
+    }
+    f->app = pf;
+}
+
+static void cb_packet(void *user, struct flow *f, int dir, const struct dec_packet *pkt)
+{
+    struct pipe_flow *pf = f->app;
+    if (!pf || !pf->cls || !pf->cls_wants || pf->http == PF_HTTP_YES)
+        return;
+    pf->cls_wants = classify_packet(pf->p->cls, pf->cls, pkt->l3, pkt->l3_len, pkt->ts,
+                                    dir == FLOW_DIR_TO_SERVER);
+}
+
+static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, size_t len,
+                      kw_ts ts)
+{
+    struct pipe_flow *pf = f->app;
+    if (!pf || pf->http == PF_HTTP_NO)
+        return len;
+    if (pf->http == PF_HTTP_UNKNOWN) {
+        int v = f->midstream ? 1 : looks_http(d, len);
+        if (v < 0)
+            return 0; /* keep the bytes; decide when more arrive */
+        if (v == 0 || !start_http(pf)) {
+            if (v == 0) {
+                pf->http = PF_HTTP_NO;
+                pf->p->cnt.non_http_flows++;
+            }
+            return len;
+        }
+    }
+    return h1_feed(pf->h1, dir, d, len, ts);
+}
+
+static void cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
+{
+    struct pipe_flow *pf = f->app;
+    if (!pf || pf->http == PF_HTTP_NO)
+        return;
+    /* A hole before we saw any data: we cannot tell yet, so let the parser
+     * look for the next message after it. */
+    if (pf->http == PF_HTTP_UNKNOWN && !start_http(pf))
+        return;
+    h1_gap(pf->h1, dir, len, ts);
+}
+
+static const char *end_reason_name(enum flow_end_reason r)
+{
+    switch (r) {
+    case FLOW_END_CLOSED: return "closed";
+    case FLOW_END_TIMEOUT: return "timeout";
+    case FLOW_END_EVICTED: return "evicted";
+    case FLOW_END_SHUTDOWN: return "shutdown";
+    }
+    return "unknown";
+}
+
+static const char *tcp_state_name(uint8_t s)
+{
+    static const char *const names[] = {"none", "syn_sent", "syn_recv", "established",
+                                        "fin_wait", "closed"};
+    return s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const struct flow *f,
+                              enum flow_end_reason why, kw_ts ts)
+{
+    char tsb[40], a[64], b[64];
+    json_t *r = json_object();
+    json_object_set_new(r, "timestamp", json_string(kw_ts_format(ts, tsb, sizeof tsb)));
+    json_object_set_new(r, "flow_id", json_integer((json_int_t)(f->id & INT64_MAX)));
+    json_object_set_new(r, "event_type", json_string("flow"));
+    json_object_set_new(r, "src_ip", json_string(kw_addr_str(&f->cli, a, sizeof a)));
+    json_object_set_new(r, "src_port", json_integer(f->cli_port));
+    json_object_set_new(r, "dest_ip", json_string(kw_addr_str(&f->srv, b, sizeof b)));
+    json_object_set_new(r, "dest_port", json_integer(f->srv_port));
+    json_object_set_new(r, "proto", json_string(f->proto == 6 ? "TCP" : f->proto == 17 ? "UDP"
+                                                                                       : "other"));
+    if (f->vlan)
+        json_object_set_new(r, "vlan", json_pack("[i]", f->vlan));
+    if (f->tunnel.type)
+        json_object_set_new(r, "tunnel", json_pack("{s:s,s:I}", "type",
+                                                   kw_tunnel_type_name(f->tunnel.type), "id",
+                                                   (json_int_t)f->tunnel.id));
+    char app[64] = "", sni[256] = "";
+    if (pf && pf->http == PF_HTTP_YES)
+        strcpy(app, "http");
+    else if (pf && pf->cls)
+        classify_result(p->cls, pf->cls, app, sizeof app, sni, sizeof sni);
+    if (app[0])
+        json_object_set_new(r, "app_proto", json_string(app));
+    json_t *fl = json_object();
+    json_object_set_new(fl, "pkts_toserver", json_integer((json_int_t)f->pkts[0]));
+    json_object_set_new(fl, "pkts_toclient", json_integer((json_int_t)f->pkts[1]));
+    json_object_set_new(fl, "bytes_toserver", json_integer((json_int_t)f->bytes[0]));
+    json_object_set_new(fl, "bytes_toclient", json_integer((json_int_t)f->bytes[1]));
+    json_object_set_new(fl, "start", json_string(kw_ts_format(f->first_ts, tsb, sizeof tsb)));
+    json_object_set_new(fl, "end", json_string(kw_ts_format(f->last_ts, tsb, sizeof tsb)));
+    json_object_set_new(fl, "reason", json_string(end_reason_name(why)));
+    if (f->proto == 6) {
+        json_object_set_new(fl, "state", json_string(tcp_state_name(f->tcp_state)));
+        json_object_set_new(fl, "midstream", json_boolean(f->midstream));
+        json_object_set_new(fl, "gaps", json_integer((json_int_t)(f->gaps[0] + f->gaps[1])));
+        json_object_set_new(fl, "gap_bytes",
+                            json_integer((json_int_t)(f->gap_bytes[0] + f->gap_bytes[1])));
+    }
+    if (pf && pf->http == PF_HTTP_YES)
+        json_object_set_new(fl, "http_transactions", json_integer(pf->txns));
+    json_object_set_new(r, "flow", fl);
+    if (sni[0])
+        kw_json_set_bytes(r, "tls_sni", (const uint8_t *)sni, strlen(sni));
+    kw_eve_write(p->cfg.eve, r);
+}
+
+static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw_ts ts)
+{
+    struct pipeline *p = user;
+    struct pipe_flow *pf = f->app;
+    if (pf && pf->h1) {
+        h1_close(pf->h1, ts);
+        h1_counters_add(&p->h1_total, h1_conn_counters(pf->h1));
+        h1_conn_destroy(pf->h1);
+        pf->h1 = NULL;
+    }
+    if (p->cfg.eve && p->cfg.flow_records)
+        write_flow_record(p, pf, f, why, ts);
+    if (pf) {
+        if (pf->cls)
+            classify_flow_free(p->cls, pf->cls);
+        pf->next_free = p->free_flows;
+        p->free_flows = pf;
+    }
+    f->app = NULL;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
+{
+    struct pipeline *p = calloc(1, sizeof *p);
+    if (!p)
+        return KW_E_NOMEM;
+    p->cfg = *c;
+    p->model = c->model;
+    dec_ctx_init(&p->dec, &c->dec);
+    enum kw_err e = KW_E_NOMEM;
+    if (c->classify && (e = classify_ctx_new(&p->cls)) != KW_E_OK)
+        goto fail;
+    p->judge = judge_policy_new(NULL);
+    if (!p->judge) {
+        e = KW_E_NOMEM;
+        goto fail;
+    }
+    struct flow_callbacks cb = {
+        .user = p,
+        .on_flow_start = cb_flow_start,
+        .on_packet = cb_packet,
+        .on_data = cb_data,
+        .on_gap = cb_gap,
+        .on_flow_end = cb_flow_end,
+    };
+    if ((e = flow_table_new(&c->flow, &cb, &p->flows)) != KW_E_OK)
+        goto fail;
+    *out = p;
+    return KW_E_OK;
+fail:
+    p->model = NULL; /* the caller keeps its reference on failure */
+    pipeline_destroy(p);
+    return e;
+}
+
+void pipeline_destroy(struct pipeline *p)
+{
+    if (!p)
+        return;
+    flow_table_destroy(p->flows);
+    judge_policy_destroy(p->judge);
+    classify_ctx_destroy(p->cls);
+    while (p->free_flows) {
+        struct pipe_flow *n = p->free_flows->next_free;
+        free(p->free_flows);
+        p->free_flows = n;
+    }
+    if (p->model)
+        rules_model_unref(p->model);
+    free(p);
+}
+
+void pipeline_set_model(struct pipeline *p, struct rules_model *m)
+{
+    if (p->model)
+        rules_model_unref(p->model);
+    p->model = m;
+}
+
+static void tick(struct pipeline *p, kw_ts now)
+{
+    int64_t sec = now / 1000000;
+    if (sec == p->last_sec)
+        return;
+    p->last_sec = sec;
+    if (p->cfg.baseline)
+        baseline_advance(p->cfg.baseline, now);
+}
+
+void pipeline_packet(struct pipeline *p, const struct cap_pkt *pkt)
+{
+    struct dec_packet d;
+    p->cnt.packets++;
+    p->cnt.bytes += pkt->caplen;
+    enum dec_result r =
+        dec_packet(&p->dec, pkt->linktype, pkt->ts, pkt->data, pkt->caplen, pkt->wirelen, &d);
+    if (pkt->ts > p->now)
+        p->now = pkt->ts;
+    if (r == DEC_OK)
+        flow_table_packet(p->flows, &d);
+    else if (r == DEC_MALFORMED)
+        p->cnt.decode_malformed++;
+    else
+        p->cnt.decode_skipped++;
+    tick(p, p->now);
+}
+
+void pipeline_advance(struct pipeline *p, kw_ts now)
+{
+    if (now > p->now)
+        p->now = now;
+    flow_table_advance(p->flows, p->now);
+    tick(p, p->now);
+}
+
+void pipeline_finish(struct pipeline *p)
+{
+    flow_table_flush(p->flows, p->now);
+    if (p->cfg.baseline)
+        baseline_advance(p->cfg.baseline, p->now);
+}
+
+kw_ts pipeline_now(const struct pipeline *p)
+{
+    return p->now;
+}
+
+const struct pipeline_counters *pipeline_counters(const struct pipeline *p)
+{
+    return &p->cnt;
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+static void add_h1(void *u, const char *name, uint64_t v)
+{
+    json_object_set_new(u, name, json_integer((json_int_t)v));
+}
+
+json_t *pipeline_stats_json(const struct pipeline *p)
+{
+    json_t *s = json_object();
+    json_t *o = json_object();
+#define PJ(n) json_object_set_new(o, #n, json_integer((json_int_t)p->cnt.n));
+    PIPELINE_COUNTERS(PJ)
+#undef PJ
+    json_object_set_new(s, "pipeline", o);
+
+    o = json_object();
+#define DJ(n) json_object_set_new(o, #n, json_integer((json_int_t)p->dec.cnt.n));
+    DEC_COUNTERS(DJ)
+#undef DJ
+    json_object_set_new(s, "decoder", o);
+
+    o = json_object();
+    const struct flow_counters *fc = flow_table_counters(p->flows);
+#define FJ(n) json_object_set_new(o, #n, json_integer((json_int_t)fc->n));
+    FLOW_COUNTERS(FJ)
+#undef FJ
+    json_object_set_new(s, "flow", o);
+
+    o = json_object();
+    h1_counters_each(&p->h1_total, add_h1, o);
+    json_object_set_new(s, "http", o);
+
+    o = json_object();
+#define CJ(n, d) json_object_set_new(o, #n, json_integer((json_int_t)p->cred.n));
+    CRED_COUNTERS(CJ)
+#undef CJ
+    json_object_set_new(s, "credentials", o);
+
+    if (p->cls) {
+        struct classify_stats cs;
+        classify_get_stats(p->cls, &cs);
+        o = json_object();
+#define KJ(n, d) json_object_set_new(o, #n, json_integer((json_int_t)cs.n));
+        CLASSIFY_COUNTERS(KJ)
+#undef KJ
+        json_object_set_new(s, "classify", o);
+    }
+    struct judge_policy_counters jc;
+    judge_policy_get_counters(p->judge, &jc);
+    o = json_object();
+    json_object_set_new(o, "checked", json_integer((json_int_t)jc.checked));
+    json_object_set_new(o, "key_evictions", json_integer((json_int_t)jc.key_evictions));
+    json_object_set_new(o, "pair_evictions", json_integer((json_int_t)jc.pair_evictions));
+    json_t *k = json_object();
+    for (int i = 0; i < ALERT__COUNT; i++)
+        if (jc.findings[i])
+            json_object_set_new(k, alert_kind_name((enum alert_kind)i),
+                                json_integer((json_int_t)jc.findings[i]));
+    json_object_set_new(o, "findings", k);
+    json_object_set_new(s, "policy", o);
+    return s;
+}

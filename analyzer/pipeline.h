@@ -1,0 +1,90 @@
+/* pipeline: the packet path of `keywarden run`, from captured frames to
+ * judged transactions. It owns the decoder context and the flow table, and
+ * hangs per-flow state (HTTP parser, nDPI classification) off each flow.
+ * For every HTTP transaction it extracts the credential, attributes it to
+ * an identity, runs the policy judge and the baselines, records it in the
+ * audit trail and writes the EVE `http` record; `flow` records are written
+ * at flow end and `stats` records on demand.
+ *
+ * The one thing to know: everything here runs on the packet thread and
+ * takes time from packets. The parts that touch SQLite or the network
+ * (audit, alerts, baselines' saves) queue work for their own threads. */
+#ifndef KW_PIPELINE_H
+#define KW_PIPELINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "alerts.h"
+#include "audit.h"
+#include "baseline.h"
+#include "cred.h"
+#include "dec.h"
+#include "flow.h"
+#include "h1.h"
+#include "judge_policy.h"
+#include "kw_eve.h"
+#include "rules.h"
+#include "source.h"
+
+struct pipeline_config {
+    struct dec_config dec;
+    struct flow_config flow;
+    struct h1_limits h1;
+    struct cred_config cred;
+    bool classify;         /* nDPI for flows that are not HTTP */
+    bool flow_records;     /* EVE `flow` record per ended flow */
+    /* Borrowed; each may be NULL (that stage is skipped). */
+    struct kw_eve *eve;
+    struct rules_model *model; /* a reference the pipeline takes over */
+    struct alerts *alerts;
+    struct audit *audit;
+    struct baseline *baseline;
+};
+
+#define PIPELINE_COUNTERS(X)                                                 \
+    X(packets)                                                               \
+    X(bytes)                                                                 \
+    X(decode_malformed)                                                      \
+    X(decode_skipped)                                                        \
+    X(http_flows)                                                            \
+    X(non_http_flows)                                                        \
+    X(transactions)                                                          \
+    X(attributed)                                                            \
+    X(unattributed_with_credential)                                          \
+    X(without_credential)                                                    \
+    X(findings)                                                              \
+    X(h1_alloc_failures)
+
+struct pipeline_counters {
+#define PIPE_CNT_FIELD(n) uint64_t n;
+    PIPELINE_COUNTERS(PIPE_CNT_FIELD)
+#undef PIPE_CNT_FIELD
+};
+
+struct pipeline;
+
+void pipeline_config_default(struct pipeline_config *c);
+enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out) KW_WUR;
+/* Frees the pipeline (call pipeline_finish first to flush flows). */
+void pipeline_destroy(struct pipeline *p);
+
+/* One captured frame. */
+void pipeline_packet(struct pipeline *p, const struct cap_pkt *pkt);
+/* Timers on a quiet link (live capture): run flow timeouts up to now. */
+void pipeline_advance(struct pipeline *p, kw_ts now);
+/* End of input: end every flow (their transactions and records are
+ * emitted). */
+void pipeline_finish(struct pipeline *p);
+/* Swap in a reloaded rules model (takes over the reference). */
+void pipeline_set_model(struct pipeline *p, struct rules_model *m);
+
+/* Packet time of the last packet seen (0 before the first). */
+kw_ts pipeline_now(const struct pipeline *p);
+const struct pipeline_counters *pipeline_counters(const struct pipeline *p);
+/* The `stats` object of every stage the pipeline owns (decoder, flows,
+ * HTTP, credentials, classification, judge) plus its own counters. New
+ * reference. */
+json_t *pipeline_stats_json(const struct pipeline *p);
+
+#endif

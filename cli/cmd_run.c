@@ -1,0 +1,528 @@
+/* cmd_run: `keywarden run`, the main job. Loads the config and rules
+ * (refusing to start on errors), opens the capture, builds the pipeline
+ * with the audit trail, the baselines and the alerts, and runs the packet
+ * loop until the input ends or SIGINT/SIGTERM. SIGHUP reloads the rules:
+ * a broken file leaves the running rules in force.
+ *
+ * The one thing to know: with no config at all it still works (embedded
+ * defaults: SQLite and EVE under ./keywarden-state, alerts on stdout), so
+ * `keywarden run -r x.pcap` is the first thing a new user can type. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alerts.h"
+#include "audit.h"
+#include "baseline.h"
+#include "cli.h"
+#include "kw_eve.h"
+#include "kw_log.h"
+#include "pipeline.h"
+#include "rules.h"
+#include "source.h"
+
+/* Signal flags: the one place keywarden keeps process-wide mutable state,
+ * because a signal handler can reach nothing else. */
+static volatile sig_atomic_t g_stop, g_reload;
+static struct cap_source *volatile g_src;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    if (g_src)
+        cap_break(g_src);
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    g_reload = 1;
+}
+
+struct run_opts {
+    const char *config, *rules, *eve, *db, *iface;
+    const char *files[CAP_MAX_FILES];
+    unsigned n_files;
+    char *bpf;
+    bool quiet, no_progress;
+    long stats_interval_s;
+};
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: keywarden run [-c CONFIG] (-i IFACE | -r FILE [-r FILE]...) [--rules PATH]\n"
+            "                     [--eve PATH|-] [--db PATH] [BPF FILTER...]\n"
+            "\n"
+            "Watches HTTP API traffic passively, attributes each request to an identity,\n"
+            "checks it against the rules and learned baselines, and raises alerts.\n"
+            "\n"
+            "  -c, --config FILE   keywarden.yaml (default: embedded defaults)\n"
+            "  -r, --read FILE     pcap/pcapng file; repeat to merge in time order; - = stdin\n"
+            "  -i, --interface IF  live capture (TPACKET_V3)\n"
+            "      --rules PATH    rules directory or file (overrides `rules:` of the config)\n"
+            "      --eve PATH|-    EVE JSON output (default: outputs.eve, or\n"
+            "                      ./keywarden-state/eve.json)\n"
+            "      --db PATH       SQLite database (audit trail, baselines, outbox)\n"
+            "      --stats-interval S  EVE stats record every S seconds of packet time (300)\n"
+            "  -q, --quiet         no progress, no human alert lines\n"
+            "      --no-progress   no progress line on the terminal\n"
+            "  -h, --help\n"
+            "\n"
+            "Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.\n"
+            "Signals: SIGINT/SIGTERM stop cleanly (final counters); SIGHUP reloads the rules.\n");
+}
+
+static char *join_args(int argc, char **argv)
+{
+    size_t n = 1;
+    for (int i = 0; i < argc; i++)
+        n += strlen(argv[i]) + 1;
+    char *s = calloc(1, n);
+    if (!s)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+static int parse_opts(int argc, char **argv, struct run_opts *o)
+{
+    enum { O_RULES = 256, O_EVE, O_DB, O_NOPROG, O_STATS };
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'}, {"read", required_argument, NULL, 'r'},
+        {"interface", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, O_RULES},
+        {"eve", required_argument, NULL, O_EVE}, {"db", required_argument, NULL, O_DB},
+        {"quiet", no_argument, NULL, 'q'}, {"no-progress", no_argument, NULL, O_NOPROG},
+        {"stats-interval", required_argument, NULL, O_STATS},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->stats_interval_s = 300;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+c:r:i:qh", longs, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 'r':
+            if (o->n_files == CAP_MAX_FILES) {
+                fprintf(stderr, "keywarden run: at most %d -r files\n", CAP_MAX_FILES);
+                return 2;
+            }
+            o->files[o->n_files++] = optarg;
+            break;
+        case 'i': o->iface = optarg; break;
+        case O_RULES: o->rules = optarg; break;
+        case O_EVE: o->eve = optarg; break;
+        case O_DB: o->db = optarg; break;
+        case 'q': o->quiet = true; break;
+        case O_NOPROG: o->no_progress = true; break;
+        case O_STATS: o->stats_interval_s = atol(optarg); break;
+        case 'h': run_usage(stdout); return 0;
+        default: run_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc)
+        o->bpf = join_args(argc - optind, argv + optind);
+    if (o->iface && o->n_files) {
+        fprintf(stderr, "keywarden run: use either -i or -r, not both\n");
+        return 2;
+    }
+    return -1;
+}
+
+static void mkdir_parent_of(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return;
+    *slash = 0;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(buf, 0750);
+            *p = '/';
+        }
+    }
+    mkdir(buf, 0750);
+}
+
+static void fill_sink(struct alerts_sink_cfg *s, enum alerts_sink_kind kind,
+                      const struct rules_sink *r)
+{
+    alerts_sink_default(s, kind);
+    snprintf(s->url, sizeof s->url, "%s", r->url ? r->url : "");
+    if (r->secret)
+        snprintf(s->secret, sizeof s->secret, "%s", r->secret);
+    if (r->min_severity > 0)
+        s->min_severity = r->min_severity;
+    for (size_t i = 0; i < r->n_kinds; i++) {
+        int k = alert_kind_from_name(r->kinds[i]);
+        if (k >= 0)
+            s->kinds_mask |= 1u << k;
+    }
+}
+
+/* Everything the run owns, torn down in reverse. */
+struct run_ctx {
+    struct run_opts o;
+    struct rules_model *model; /* the handle's; borrowed */
+    struct rules_handle *rules;
+    struct kw_eve *eve;
+    struct alerts *alerts;
+    struct audit *audit;
+    struct baseline *baseline;
+    struct pipeline *pipe;
+    struct cap_source *src;
+    const char *db_path, *eve_path;
+};
+
+static enum kw_err open_outputs(struct run_ctx *r)
+{
+    const struct rules_config *rc = &r->model->config;
+    r->db_path = r->o.db ? r->o.db
+                         : rc->storage.database ? rc->storage.database
+                                                : "./keywarden-state/keywarden.db";
+    r->eve_path = r->o.eve ? r->o.eve
+                           : rc->outputs.eve ? rc->outputs.eve : "./keywarden-state/eve.json";
+    if (strcmp(r->eve_path, "-") != 0)
+        mkdir_parent_of(r->eve_path);
+    enum kw_err e = kw_eve_open(r->eve_path, &r->eve);
+    if (e != KW_E_OK)
+        return e;
+
+    struct alerts_config ac;
+    alerts_config_default(&ac);
+    ac.db_path = r->db_path;
+    if (rc->alerts.has_slack && ac.n_sinks < ALERTS_MAX_SINKS)
+        fill_sink(&ac.sinks[ac.n_sinks++], ALERTS_SINK_SLACK, &rc->alerts.slack);
+    for (size_t i = 0; i < rc->alerts.n_webhooks && ac.n_sinks < ALERTS_MAX_SINKS; i++)
+        fill_sink(&ac.sinks[ac.n_sinks++], ALERTS_SINK_WEBHOOK, &rc->alerts.webhooks[i]);
+    if (rc->alerts.suppress_window_s > 0)
+        ac.suppress_window = KW_TS_SEC(rc->alerts.suppress_window_s);
+    if (rc->alerts.drain_timeout_s > 0)
+        ac.drain_timeout = KW_TS_SEC(rc->alerts.drain_timeout_s);
+    ac.syslog = rc->alerts.syslog != NULL;
+    ac.stdout_alerts = !r->o.quiet;
+    ac.human_stderr = strcmp(r->eve_path, "-") == 0;
+    if ((e = alerts_new(&ac, r->eve, &r->alerts)) != KW_E_OK)
+        return e;
+
+    struct audit_config uc = {.db_path = r->db_path, .block_when_full = r->o.n_files > 0};
+    if (rc->storage.audit_retention_s > 0)
+        uc.retention = KW_TS_SEC(rc->storage.audit_retention_s);
+    if ((e = audit_new(&uc, &r->audit)) != KW_E_OK)
+        return e;
+
+    struct baseline_config bc = {.db_path = r->db_path};
+    if (r->model->detections.baseline.learning_s > 0)
+        bc.learning = KW_TS_SEC(r->model->detections.baseline.learning_s);
+    bc.sensitivity = (int)r->model->detections.baseline.sensitivity - 1;
+    if (bc.sensitivity < 0)
+        bc.sensitivity = BASELINE_MEDIUM;
+    return baseline_new(&bc, &r->baseline);
+}
+
+static enum kw_err open_pipeline(struct run_ctx *r)
+{
+    const struct rules_config *rc = &r->model->config;
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    if (rc->n_cred_sources) {
+        pc.cred.n = 0;
+        for (size_t i = 0; i < rc->n_cred_sources; i++) {
+            const struct rules_cred_source *s = &rc->cred_sources[i];
+            enum cred_src_kind k = s->kind == RULES_SRC_QUERY    ? CRED_SRC_QUERY
+                                   : s->kind == RULES_SRC_COOKIE ? CRED_SRC_COOKIE
+                                                                 : CRED_SRC_HEADER;
+            if (cred_config_add(&pc.cred, k, s->name) != KW_E_OK)
+                kw_warn("credential source %s ignored (too many or too long)", s->name);
+        }
+    }
+    pc.eve = r->eve;
+    pc.alerts = r->alerts;
+    pc.audit = r->audit;
+    pc.baseline = r->baseline;
+    pc.model = rules_handle_get(r->rules);
+    enum kw_err e = pipeline_new(&pc, &r->pipe);
+    if (e != KW_E_OK)
+        rules_model_unref(pc.model);
+    return e;
+}
+
+static int open_capture(struct run_ctx *r)
+{
+    const struct rules_config *rc = &r->model->config;
+    struct cap_config cc;
+    cap_config_default(&cc);
+    for (unsigned i = 0; i < r->o.n_files; i++)
+        cc.files[cc.n_files++] = r->o.files[i];
+    if (!r->o.n_files)
+        cc.interface = r->o.iface ? r->o.iface : rc->capture.interface;
+    cc.bpf = r->o.bpf ? r->o.bpf : rc->capture.bpf;
+    if (rc->capture.snaplen)
+        cc.snaplen = (int)rc->capture.snaplen;
+    if (rc->capture.buffer_mb)
+        cc.buffer_mb = (int)rc->capture.buffer_mb;
+    if (!cc.n_files && !cc.interface) {
+        fprintf(stderr, "keywarden run: nothing to read: give -r FILE or -i IFACE (or "
+                        "capture.interface in the config)\n");
+        return 2;
+    }
+    char err[512] = "";
+    if (cap_open(&cc, &r->src, err, sizeof err) != KW_E_OK) {
+        fprintf(stderr, "keywarden run: %s\n", err[0] ? err : "cannot open the capture");
+        return 1;
+    }
+    return 0;
+}
+
+static json_t *stats_record(struct run_ctx *r)
+{
+    char tsb[40];
+    json_t *rec = json_object();
+    kw_ts now = pipeline_now(r->pipe);
+    json_object_set_new(rec, "timestamp", json_string(kw_ts_format(now, tsb, sizeof tsb)));
+    json_object_set_new(rec, "event_type", json_string("stats"));
+    json_t *s = pipeline_stats_json(r->pipe);
+
+    struct cap_stats cs;
+    cap_get_stats(r->src, &cs);
+    json_object_set_new(s, "capture",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "packets", (json_int_t)cs.packets,
+                                  "bytes", (json_int_t)cs.bytes, "kernel_recv",
+                                  (json_int_t)cs.kernel_recv, "kernel_drop",
+                                  (json_int_t)cs.kernel_drop, "iface_drop",
+                                  (json_int_t)cs.iface_drop, "truncated_files",
+                                  (json_int_t)cs.truncated_files, "read_errors",
+                                  (json_int_t)cs.read_errors));
+    struct alerts_stats as;
+    alerts_get_stats(r->alerts, &as);
+    json_object_set_new(
+        s, "alerts",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "findings", (json_int_t)as.findings,
+                  "alerts", (json_int_t)as.alerts, "suppressed", (json_int_t)as.suppressed,
+                  "delivered", (json_int_t)as.delivered, "failed_permanent",
+                  (json_int_t)as.failed_permanent, "retries", (json_int_t)as.retries, "backlog",
+                  (json_int_t)as.backlog, "db_errors", (json_int_t)as.db_errors));
+    struct audit_stats us;
+    audit_get_stats(r->audit, &us);
+    json_object_set_new(s, "audit",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "queued", (json_int_t)us.queued,
+                                  "written", (json_int_t)us.written, "dropped",
+                                  (json_int_t)us.dropped, "skipped", (json_int_t)us.skipped,
+                                  "errors", (json_int_t)us.errors));
+    struct baseline_stats bs;
+    baseline_get_stats(r->baseline, &bs);
+    json_object_set_new(s, "baseline",
+                        json_pack("{s:I,s:I,s:I,s:I}", "observed", (json_int_t)bs.observed,
+                                  "profiles", (json_int_t)bs.profiles, "quarantined",
+                                  (json_int_t)bs.quarantined, "profile_limit",
+                                  (json_int_t)bs.profile_limit));
+    json_object_set_new(rec, "stats", s);
+    return rec;
+}
+
+static void print_summary(struct run_ctx *r, double secs)
+{
+    const struct pipeline_counters *pc = pipeline_counters(r->pipe);
+    struct cap_stats cs;
+    struct alerts_stats as;
+    struct audit_stats us;
+    cap_get_stats(r->src, &cs);
+    alerts_get_stats(r->alerts, &as);
+    audit_get_stats(r->audit, &us);
+    fprintf(stderr,
+            "keywarden: %llu packets (%.1f MB) in %.1f s; %llu malformed, %llu kernel drops\n"
+            "keywarden: %llu HTTP transactions in %llu HTTP flows (%llu other flows); "
+            "%llu attributed, %llu with an unknown credential, %llu without credential\n"
+            "keywarden: %llu findings -> %llu alerts (%llu suppressed as repeats); "
+            "%llu delivered, %llu waiting in the outbox\n"
+            "keywarden: audit trail %llu rows written, %llu dropped; EVE: %s; database: %s\n",
+            (unsigned long long)pc->packets, (double)pc->bytes / 1e6, secs,
+            (unsigned long long)pc->decode_malformed, (unsigned long long)cs.kernel_drop,
+            (unsigned long long)pc->transactions, (unsigned long long)pc->http_flows,
+            (unsigned long long)pc->non_http_flows, (unsigned long long)pc->attributed,
+            (unsigned long long)pc->unattributed_with_credential,
+            (unsigned long long)pc->without_credential, (unsigned long long)pc->findings,
+            (unsigned long long)as.alerts, (unsigned long long)as.suppressed,
+            (unsigned long long)as.delivered, (unsigned long long)as.backlog,
+            (unsigned long long)us.written, (unsigned long long)us.dropped, r->eve_path,
+            r->db_path);
+    if (cs.truncated_files)
+        fprintf(stderr, "keywarden: %llu capture file(s) ended mid-packet (read to the last "
+                        "whole packet)\n",
+                (unsigned long long)cs.truncated_files);
+}
+
+static void progress(struct run_ctx *r, kw_ts started)
+{
+    uint64_t done = 0, total = 0;
+    cap_progress(r->src, &done, &total);
+    const struct pipeline_counters *pc = pipeline_counters(r->pipe);
+    double secs = (double)(kw_ts_wall() - started) / 1e6;
+    if (total)
+        fprintf(stderr, "\r[%3.0f%%] ", 100.0 * (double)done / (double)total);
+    else
+        fprintf(stderr, "\r");
+    fprintf(stderr, "%llu packets, %.1f MB, %llu transactions, %llu findings, %.0f s   ",
+            (unsigned long long)pc->packets, (double)pc->bytes / 1e6,
+            (unsigned long long)pc->transactions, (unsigned long long)pc->findings, secs);
+}
+
+static void reload_rules(struct run_ctx *r)
+{
+    struct rules_diag d;
+    rules_diag_init(&d);
+    if (rules_handle_reload(r->rules, &d) == KW_E_OK) {
+        pipeline_set_model(r->pipe, rules_handle_get(r->rules));
+        kw_info("rules reloaded (generation %llu)",
+                (unsigned long long)rules_handle_generation(r->rules));
+    } else {
+        kw_err_log("rules reload failed; the running rules stay in force:");
+    }
+    rules_diag_print(&d, stderr);
+    rules_diag_free(&d);
+}
+
+static int loop(struct run_ctx *r)
+{
+    bool tty = isatty(STDERR_FILENO) && !r->o.quiet && !r->o.no_progress;
+    bool live = r->o.n_files == 0;
+    kw_ts started = kw_ts_wall(), last_prog = started;
+    kw_ts interval = KW_TS_SEC(r->o.stats_interval_s > 0 ? r->o.stats_interval_s : 300);
+    kw_ts next_stats = 0;
+    int rc = 0;
+    struct cap_pkt pkt;
+    while (!g_stop) {
+        enum cap_next n = cap_next(r->src, &pkt);
+        if (n == CAP_PACKET) {
+            pipeline_packet(r->pipe, &pkt);
+        } else if (n == CAP_TIMEOUT) {
+            if (live)
+                pipeline_advance(r->pipe, kw_ts_wall());
+        } else if (n == CAP_EOF) {
+            break;
+        } else {
+            if (!g_stop)
+                rc = 1;
+            break;
+        }
+        if (g_reload) {
+            g_reload = 0;
+            reload_rules(r);
+        }
+        kw_ts now = pipeline_now(r->pipe);
+        if (!next_stats)
+            next_stats = now + interval;
+        else if (now >= next_stats) {
+            kw_eve_write(r->eve, stats_record(r));
+            next_stats = now + interval;
+        }
+        if (tty && (pkt.data == NULL || (r->o.n_files == 0 || (pipeline_counters(r->pipe)->packets & 0x3ff) == 0))) {
+            kw_ts w = kw_ts_wall();
+            if (w - last_prog >= 1000000) {
+                progress(r, started);
+                last_prog = w;
+            }
+        }
+    }
+    if (tty)
+        fputc('\n', stderr);
+    return rc;
+}
+
+static void teardown(struct run_ctx *r)
+{
+    pipeline_destroy(r->pipe);
+    if (r->baseline && baseline_save(r->baseline) != KW_E_OK)
+        kw_err_log("baselines could not be saved to %s", r->db_path);
+    baseline_destroy(r->baseline);
+    audit_destroy(r->audit);
+    alerts_destroy(r->alerts);
+    if (r->src) {
+        g_src = NULL;
+        cap_close(r->src);
+    }
+    kw_eve_close(r->eve);
+    if (r->rules)
+        rules_handle_destroy(r->rules);
+    free(r->o.bpf);
+}
+
+static int load_rules(struct run_ctx *r)
+{
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    enum kw_err e = rules_load(r->o.config, r->o.rules, &m, &d);
+    rules_diag_print(&d, stderr);
+    size_t nerr = rules_diag_errors(&d);
+    rules_diag_free(&d);
+    if (e != KW_E_OK || !m) {
+        fprintf(stderr, "keywarden run: refusing to start: %zu error(s) in the config or rules "
+                        "(keywarden check shows them all)\n",
+                nerr);
+        return 2;
+    }
+    r->model = m;
+    r->rules = rules_handle_new(m, r->o.config, r->o.rules);
+    if (!r->rules) {
+        rules_model_free(m);
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_ctx r;
+    memset(&r, 0, sizeof r);
+    int rc = parse_opts(argc, argv, &r.o);
+    if (rc >= 0)
+        return rc;
+    if ((rc = load_rules(&r)) != 0)
+        goto out;
+    if ((rc = open_capture(&r)) != 0)
+        goto out;
+    g_src = r.src;
+    if (open_outputs(&r) != KW_E_OK || open_pipeline(&r) != KW_E_OK) {
+        fprintf(stderr, "keywarden run: cannot start (see the errors above)\n");
+        rc = 1;
+        goto out;
+    }
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    kw_ts started = kw_ts_wall();
+    rc = loop(&r);
+    pipeline_finish(r.pipe);
+    audit_flush(r.audit);
+    if (baseline_save(r.baseline) != KW_E_OK)
+        kw_err_log("baselines could not be saved to %s", r.db_path);
+    kw_eve_write(r.eve, stats_record(&r));
+    kw_eve_flush(r.eve);
+    if (r.o.n_files)
+        alerts_drain(r.alerts);
+    if (!r.o.quiet)
+        print_summary(&r, (double)(kw_ts_wall() - started) / 1e6);
+out:
+    teardown(&r);
+    return rc;
+}
