@@ -22,6 +22,7 @@ struct flow_pick {
     const char *file;
     uint16_t port_a, port_b; /* the flow's two ports, either direction */
     int max_packets;         /* stop after this many matching packets (0 = all) */
+    int skip;                /* drop the first packets (midstream pickup) */
 };
 
 /* Offset of the IP header for a link type, handling 802.1Q tags on
@@ -68,7 +69,7 @@ static int feed(struct classify_ctx *c, struct classify_flow *f, const struct fl
     snprintf(path, sizeof path, "%s/corpus/%s", KW_TEST_DATA, pk->file);
     pcap_t *pc = pcap_open_offline(path, err);
     assert_non_null(pc);
-    int dlt = pcap_datalink(pc), fed = 0;
+    int dlt = pcap_datalink(pc), fed = 0, skipped = 0;
     struct pcap_pkthdr *h;
     const u_char *p;
     while (pcap_next_ex(pc, &h, &p) == 1) {
@@ -78,6 +79,10 @@ static int feed(struct classify_ctx *c, struct classify_flow *f, const struct fl
         if (!((sp == pk->port_a && dp == pk->port_b) || (sp == pk->port_b && dp == pk->port_a)))
             continue;
         kw_ts ts = (kw_ts)h->ts.tv_sec * 1000000 + h->ts.tv_usec;
+        if (skipped < pk->skip) {
+            skipped++;
+            continue;
+        }
         fed++;
         bool more = classify_packet(c, f, p + off, h->caplen - (uint32_t)off, ts, dp == pk->port_b);
         if (!more || (pk->max_packets && fed >= pk->max_packets)) break;
@@ -102,7 +107,19 @@ static void test_tls_sni(void **state)
 {
     (void)state;
     char app[64], sni[128];
-    struct flow_pick pk = {"ndpi-zattoo.pcap", 2930, 443, 0};
+    struct flow_pick pk = {"ndpi-zattoo.pcap", 2930, 443, 0, 0};
+    classify_one(&pk, app, sizeof app, sni, sizeof sni);
+    assert_non_null(strstr(app, "TLS"));
+    assert_string_equal(sni, "zattoo.com");
+}
+
+/* A mirror that missed the handshake: the flow starts at the ClientHello
+ * (SYN, SYN-ACK and ACK dropped). nDPI 4.2 still classifies it. */
+static void test_tls_midstream(void **state)
+{
+    (void)state;
+    char app[64], sni[128];
+    struct flow_pick pk = {"ndpi-zattoo.pcap", 2930, 443, 0, 3};
     classify_one(&pk, app, sizeof app, sni, sizeof sni);
     assert_non_null(strstr(app, "TLS"));
     assert_string_equal(sni, "zattoo.com");
@@ -112,7 +129,7 @@ static void test_http_host(void **state)
 {
     (void)state;
     char app[64], sni[128];
-    struct flow_pick pk = {"ndpi-zattoo.pcap", 2936, 80, 0};
+    struct flow_pick pk = {"ndpi-zattoo.pcap", 2936, 80, 0, 0};
     classify_one(&pk, app, sizeof app, sni, sizeof sni);
     assert_int_equal(strncmp(app, "HTTP", 4), 0);
     assert_string_equal(sni, "zattosecurehd2-f.akamaihd.net");
@@ -138,7 +155,7 @@ static void test_dns_udp(void **state)
     assert_true(off >= 0 && ports_of(p + off, h->caplen - (uint32_t)off, &sp, &dp));
     assert_int_equal(dp, 53);
     pcap_close(pc);
-    struct flow_pick pk = {"ndpi-punycode-idn.pcap", sp, 53, 0};
+    struct flow_pick pk = {"ndpi-punycode-idn.pcap", sp, 53, 0, 0};
     assert_true(feed(c, f, &pk) > 0);
     classify_result(c, f, app, sizeof app, sni, sizeof sni);
     assert_int_equal(strncmp(app, "DNS", 3), 0);
@@ -214,9 +231,9 @@ static void test_pool_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tls_sni),     cmocka_unit_test(test_http_host),
-        cmocka_unit_test(test_dns_udp),     cmocka_unit_test(test_unknown_capped),
-        cmocka_unit_test(test_pool_limits),
+        cmocka_unit_test(test_tls_sni),        cmocka_unit_test(test_tls_midstream),
+        cmocka_unit_test(test_http_host),      cmocka_unit_test(test_dns_udp),
+        cmocka_unit_test(test_unknown_capped), cmocka_unit_test(test_pool_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
