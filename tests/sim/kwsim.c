@@ -142,7 +142,10 @@ static int cmd_gen(int argc, char **argv)
                 encap);
         return 2;
     }
-    if (enable_incidents(g, incidents) || sim_plan(g)) return 2;
+    if (enable_incidents(g, incidents)) return 2;
+    for (int k = 0; k < w->ninc; k++) /* staged after the last simulated day: not this run */
+        if (w->inc[k].day >= g->days) g->inc[k].enabled = false;
+    if (sim_plan(g)) return 2;
     if (sim_out_open(&g->out, dir, "capture", split, &e)) {
         fprintf(stderr, "kwsim: error: cannot create %s\n", dir);
         return 1;

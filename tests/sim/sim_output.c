@@ -17,8 +17,9 @@ void sim_fmt_time(char *buf, size_t n, int64_t us)
     time_t t = (time_t)(us / 1000000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
+    size_t len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    unsigned frac = (unsigned)(us % 1000000 + 1000000) % 1000000u;
+    snprintf(buf + len, n - len, ".%06uZ", frac);
 }
 
 static void jstr(FILE *f, const char *s)
