@@ -36,20 +36,27 @@ void rl_config_defaults(struct rules_model *m)
     c->capture.snaplen = 65535;
     c->capture.buffer_mb = 64;
     c->capture.workers = 0;
-    c->capture.bpf = strdup("tcp");
+    /* No default filter: a "tcp" filter would drop VLAN-tagged and
+     * tunnelled packets (BPF matches the outer headers) and the UDP that
+     * nDPI reports on. */
+    c->capture.bpf = NULL;
     static const struct {
         enum rules_cred_src_kind k;
         const char *name;
     } srcs[] = {{RULES_SRC_HEADER, "Authorization"},
                 {RULES_SRC_HEADER, "X-API-Key"},
-                {RULES_SRC_QUERY, "api_key"}};
-    c->cred_sources = calloc(3, sizeof *c->cred_sources);
+                {RULES_SRC_HEADER, "Api-Key"},
+                {RULES_SRC_QUERY, "api_key"},
+                {RULES_SRC_QUERY, "apikey"},
+                {RULES_SRC_QUERY, "access_token"}};
+    size_t nsrc = sizeof srcs / sizeof srcs[0];
+    c->cred_sources = calloc(nsrc, sizeof *c->cred_sources);
     if (c->cred_sources) {
-        for (size_t i = 0; i < 3; i++) {
+        for (size_t i = 0; i < nsrc; i++) {
             c->cred_sources[i].kind = srcs[i].k;
             c->cred_sources[i].name = strdup(srcs[i].name);
         }
-        c->n_cred_sources = 3;
+        c->n_cred_sources = nsrc;
     }
     c->storage.database = strdup("./keywarden-state/keywarden.db");
     c->storage.audit_retention_s = 90 * 86400;

@@ -212,7 +212,8 @@ static void test_defaults(void **state)
     assert_string_equal(m->config.storage.database, "./keywarden-state/keywarden.db");
     assert_string_equal(m->config.outputs.eve, "./keywarden-state/eve.json");
     assert_null(m->config.rules_path);
-    assert_int_equal(m->config.n_cred_sources, 3);
+    assert_int_equal(m->config.n_cred_sources, 6); /* the default list of issue 4 */
+    assert_null(m->config.capture.bpf);
     assert_string_equal(m->config.cred_sources[0].name, "Authorization");
     assert_int_equal(m->detections.failed_auth.threshold, 20);
     assert_int_equal(m->detections.failed_auth.window_s, 120);
