@@ -83,7 +83,8 @@ void rules_diag_print(const struct rules_diag *d, FILE *f)
         fputc('\n', f);
         if (it->text && it->line > 0) {
             fprintf(f, " %5d | %s\n       | ", it->line, it->text);
-            for (int c = 1; c < it->col; c++)
+            size_t tl = strlen(it->text);
+            for (int c = 1; c < it->col && (size_t)c <= tl; c++)
                 fputc(it->text[c - 1] == '\t' ? '\t' : ' ', f);
             fputs("^\n", f);
         }
