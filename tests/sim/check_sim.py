@@ -5,6 +5,7 @@
   check_sim.py tshark      KWSIM WORLD WORKDIR [extra kwsim gen args...]
   check_sim.py dense       KWSIM WORKDIR
   check_sim.py loss        KWSIM WORLD WORKDIR
+  check_sim.py world       KWSIM WORLD WORKDIR DAYS
 
 The tshark checks are the oracle the issue names: no malformed packet, no bad
 IP/TCP/UDP checksum, no expert error, and the HTTP requests tshark rebuilds
@@ -12,7 +13,9 @@ equal truth.jsonl (count and method+target multiset, plus client endpoints).
 A check that tshark would let pass even on a broken capture is worthless, so
 each tshark run is first shown to flag a deliberately corrupted copy.
 Exit 77 means skipped (tshark missing)."""
+import base64
 import collections
+import hashlib
 import filecmp
 import json
 import os
@@ -210,6 +213,139 @@ def cmd_loss(kwsim, world, work):
           (lost, len(tb), pa, pb))
 
 
+DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+def parse_days(text):
+    if text == "daily":
+        return set(range(7))
+    out = set()
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        i, j = DAYS.index(a), DAYS.index(b or a)
+        while True:
+            out.add(i)
+            if i == j:
+                break
+            i = (i + 1) % 7
+    return out
+
+
+def parse_rules(path):
+    """The few keys this check needs from the generated rules file."""
+    ids, cur = {}, None
+    for line in open(path):
+        m = re.match(r"  - id: (\S+)", line)
+        if m:
+            cur = ids.setdefault(m.group(1), {"fps": set()})
+        m = re.match(r"    timezone: (\S+)", line)
+        if m and cur is not None:
+            cur["tz"] = m.group(1)
+        m = re.match(r'    schedule: \{ days: ([^,]+(?:,[a-z]{3})*), hours: "(\d+):(\d+)-(\d+):(\d+)", '
+                     r"grace: (\d+)m", line)
+        if m and cur is not None:
+            cur["days"] = parse_days(m.group(1))
+            h1, m1, h2, m2 = map(int, m.group(2, 3, 4, 5))
+            cur["hours"] = (h1 * 60 + m1, h2 * 60 + m2)
+            cur["grace"] = int(m.group(6))
+        m = re.match(r'      - \{ sha256: "([0-9a-f]{64})" \}', line)
+        if m and cur is not None:
+            cur["fps"].add("sha256:" + m.group(1))
+    return ids
+
+
+def schedule_distance(rule, ts_us):
+    """Minutes outside the schedule (0 = inside), in the identity's zone."""
+    import datetime
+    import zoneinfo
+    tz = zoneinfo.ZoneInfo(rule["tz"])
+    t = datetime.datetime.fromtimestamp(ts_us / 1e6, tz)
+    a, b = rule["hours"]
+    best = None
+    for back in (0, 1):  # a shift that crosses midnight belongs to the day it starts
+        day = (t - datetime.timedelta(days=back)).date()
+        if (day.isoweekday() % 7) not in rule["days"]:
+            continue
+        start = datetime.datetime.combine(day, datetime.time(a // 60, a % 60), tz)
+        end_day = day + datetime.timedelta(days=1 if b <= a else 0)
+        end = datetime.datetime.combine(end_day, datetime.time(0), tz) + \
+            datetime.timedelta(minutes=b) if b == 1440 else \
+            datetime.datetime.combine(end_day, datetime.time(b // 60, b % 60), tz)
+        if start <= t < end:
+            return 0
+        d = (t - end).total_seconds() / 60 if t >= end else (start - t).total_seconds() / 60
+        best = d if best is None else min(best, d)
+    return 1e9 if best is None else best
+
+
+def secrets_in_capture(pcap):
+    data = open(pcap, "rb").read()
+    found = set()
+    # Terminators are required: a request cut across segments must not yield
+    # a truncated "secret" (the same secret shows up whole elsewhere).
+    for pat in (rb"Authorization: Bearer ([\x21-\x7e]+)\r\n", rb"X-API-Key: ([\x21-\x7e]+)\r\n",
+                rb"[?&]api_key=([A-Za-z0-9_]+)[ &]"):
+        found |= {m.group(1).decode() for m in re.finditer(pat, data)}
+    users, passwords = set(), set()
+    for m in re.finditer(rb"Authorization: Basic ([A-Za-z0-9+/=]+)\r\n", data):
+        user, _, pw = base64.b64decode(m.group(1)).decode().partition(":")
+        users.add(user)
+        passwords.add(pw)
+    return found, users, passwords
+
+
+def cmd_world(kwsim, world, work, days):
+    out = os.path.join(work, "w")
+    gen(kwsim, world, out, "--seed", "3", "--days", days, "--noise", "0.2")
+    truth = read_jsonl(os.path.join(out, "truth.jsonl"))
+    incidents = read_jsonl(os.path.join(out, "incidents.jsonl"))
+    name = re.search(r"^world: (\S+)", open(world).read(), re.M).group(1)
+    rules = parse_rules(os.path.join(out, "rules.d", name + ".yaml"))
+    # 1. Every staged incident happened and is in the truth.
+    tagged = collections.Counter(t["incident"] for t in truth)
+    for inc in incidents:
+        if inc["requests"] < 1 or tagged[inc["id"]] != inc["requests"]:
+            fail("incident %s: %d requests, truth has %d" %
+                 (inc["id"], inc["requests"], tagged[inc["id"]]))
+    # 2. No secret from the capture reaches the truth, incidents or rules.
+    secrets, users, passwords = secrets_in_capture(os.path.join(out, "capture.pcap"))
+    texts = [open(os.path.join(out, f)).read() for f in
+             ("truth.jsonl", "incidents.jsonl", "keywarden.yaml", "rules.d/%s.yaml" % name)]
+    for sec in secrets | passwords:
+        if any(sec in t for t in texts):
+            fail("a secret from the capture leaked into the outputs: %s..." % sec[:6])
+    # 3. Fingerprints are sha256 of the secret as sent (Basic: of the user).
+    fps = {t["fingerprint"] for t in truth}
+    want = {"sha256:" + hashlib.sha256(s.encode()).hexdigest() for s in secrets | users}
+    if not want <= fps or len(want) < 0.8 * len(fps):
+        fail("fingerprints in truth differ from sha256 of the secrets on the wire: %d of %d "
+             "found" % (len(want & fps), len(want)))
+    for ident, r in rules.items():
+        used = {t["fingerprint"] for t in truth if t["identity"] == ident}
+        if r["fps"] and used and not used <= r["fps"]:
+            fail("rules fingerprint of %s does not match its traffic" % ident)
+    # 4. Ordinary traffic keeps to the schedule in local time (DST included),
+    #    benign lateness stays within grace, off_hours incidents do not.
+    kinds = {i["id"]: i["scenario"] for i in incidents}
+    checked = 0
+    for t in truth:
+        r = rules.get(t["identity"])
+        if not r or "tz" not in r:
+            continue
+        d = schedule_distance(r, t["ts"])
+        scen = kinds.get(t["incident"], "")
+        if scen in ("", "busy_day", "weekend_work", "dst_shift", "new_id") and d > 0:
+            fail("%s at %s is %.0f min outside its schedule" % (t["identity"], t["time"], d))
+        if scen == "late_work" and d > r["grace"]:
+            fail("late_work of %s at %s is beyond grace" % (t["identity"], t["time"]))
+        if scen in ("off_hours",) and d <= r["grace"]:
+            fail("off_hours request of %s at %s is within schedule+grace" %
+                 (t["identity"], t["time"]))
+        checked += 1
+    print("world ok: %d transactions, %d incidents, %d schedule checks, %d secrets kept out" %
+          (len(truth), len(incidents), checked, len(secrets | passwords)))
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__)
@@ -221,6 +357,8 @@ def main():
         cmd_tshark(kwsim, sys.argv[3], sys.argv[4], sys.argv[5:])
     elif mode == "dense":
         cmd_dense(kwsim, sys.argv[3])
+    elif mode == "world":
+        cmd_world(kwsim, sys.argv[3], sys.argv[4], sys.argv[5])
     elif mode == "loss":
         cmd_loss(kwsim, sys.argv[3], sys.argv[4])
     else:
