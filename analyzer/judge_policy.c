@@ -603,7 +603,7 @@ static void check_enumeration(struct jp_ctx *c)
     evidence(
         &f,
         json_pack("{sisI}", "max_distinct_ids", d->threshold, "window_s", (json_int_t)d->window_s),
-        json_pack("{sisO}", "distinct_ids", est, "last_path",
+        json_pack("{siso}", "distinct_ids", est, "last_path",
                   kw_json_bytes((const uint8_t *)t->path, strlen(t->path))));
     fire(c, &f);
 }
