@@ -34,6 +34,8 @@ if(Python3_FOUND)
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-vxlan --encap vxlan:4242)
   add_test(NAME sim_tshark_erspan COMMAND Python3::Interpreter ${_sim_py} tshark
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-erspan --encap erspan:7)
+  add_test(NAME sim_tshark_geneve COMMAND Python3::Interpreter ${_sim_py} tshark
+    $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-geneve --encap geneve:99)
   add_test(NAME sim_tshark_qinq COMMAND Python3::Interpreter ${_sim_py} tshark
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-qinq --encap qinq:100:200)
   # Company world, 6 days (to the Sunday of the DST change): incidents present,
@@ -43,6 +45,6 @@ if(Python3_FOUND)
   add_test(NAME sim_dense COMMAND Python3::Interpreter ${_sim_py} dense
     $<TARGET_FILE:kwsim> ${_sim_work}/dense)
   set_tests_properties(sim_determinism sim_loss sim_world_company PROPERTIES LABELS "sim" TIMEOUT 120)
-  set_tests_properties(sim_tshark sim_tshark_vxlan sim_tshark_erspan sim_tshark_qinq sim_dense
+  set_tests_properties(sim_tshark sim_tshark_vxlan sim_tshark_erspan sim_tshark_geneve sim_tshark_qinq sim_dense
     PROPERTIES LABELS "sim;tshark" TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()

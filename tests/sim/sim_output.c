@@ -191,12 +191,19 @@ static void rules_identity(struct sim_gen *g, FILE *f, const struct sim_identity
             scope_path(path, sizeof path, sv->ep[id->scope[s].ep].path);
             fprintf(f, "      - \"%s %s %s\"\n", id->scope[s].methods[m], sv->host, path);
         }
-    if (sv->ndeny) {
-        fprintf(f, "    deny: [");
-        for (int d = 0; d < sv->ndeny; d++)
-            fprintf(f, "%s\"%s\"", d ? ", " : " ", sv->deny[d]);
-        fprintf(f, " ]\n");
+    /* A server-wide deny does not apply to an identity whose scope grants
+     * part of it (an employee allowed /v1/admin/users). */
+    int ndeny = 0;
+    for (int d = 0; d < sv->ndeny; d++) {
+        const char *sp = strchr(sv->deny[d], ' ');
+        size_t plen = sp ? strcspn(sp + 1, "*") : 0;
+        bool granted = false;
+        for (int k = 0; sp && k < id->nscope; k++)
+            granted |= !strncmp(sv->ep[id->scope[k].ep].path, sp + 1, plen);
+        if (granted) continue;
+        fprintf(f, "%s\"%s\"", ndeny++ ? ", " : "    deny: [ ", sv->deny[d]);
     }
+    if (ndeny) fprintf(f, " ]\n");
     double maxsz = 0;
     for (int s = 0; s < id->nscope; s++)
         if (sv->ep[id->scope[s].ep].size_max > maxsz) maxsz = sv->ep[id->scope[s].ep].size_max;
