@@ -443,12 +443,13 @@ static void tcp_packet(struct flow_table *t, struct flow_node *n, int dir,
         tcp_stream_segment(t->reasm, s, &k, data_seq, p->payload, p->payload_len, p->ts);
     }
     if (fl & DEC_TH_RST) {
-        /* RST ends the connection both ways: flush what is in order, the
-         * holes become gaps. */
+        /* RST ends the connection both ways: what is held is delivered,
+         * the holes become gaps. Unconsumed bytes stay with the stream
+         * until the flow ends (a spoofed RST may be followed by data). */
         f->tcp_state = FLOW_TCP_CLOSED;
         for (int d = 0; d < 2; d++) {
             SINK(k, t, n, d);
-            tcp_stream_flush(t->reasm, &n->st[d], &k, p->ts);
+            tcp_stream_close_holes(t->reasm, &n->st[d], &k, p->ts);
         }
     } else if (fl & DEC_TH_FIN) {
         n->fin[dir] = true;

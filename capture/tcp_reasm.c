@@ -479,11 +479,17 @@ void tcp_stream_check_timeout(struct tcp_reasm *r, struct tcp_stream *s, const s
         force_gap(r, s, k, now);
 }
 
-void tcp_stream_flush(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
-                      kw_ts now)
+void tcp_stream_close_holes(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
+                            kw_ts now)
 {
     while (s->ooo)
         force_gap(r, s, k, now);
+}
+
+void tcp_stream_flush(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
+                      kw_ts now)
+{
+    tcp_stream_close_holes(r, s, k, now);
     buf_last_offer(r, s, k, now);
     if (s->buf) buf_release(r, s);
 }

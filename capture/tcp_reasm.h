@@ -80,8 +80,13 @@ void tcp_stream_segment(struct tcp_reasm *r, struct tcp_stream *s, const struct 
 /* Declares a gap if the current hole is older than gap_timeout at `now`. */
 void tcp_stream_check_timeout(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
                               kw_ts now);
-/* Every hole becomes a gap and everything held is delivered; unconsumed
- * bytes are offered one last time and released. The stream stays usable. */
+/* Every hole becomes a gap and everything held is delivered; the
+ * unconsumed bytes stay (they are contiguous with what may follow). */
+void tcp_stream_close_holes(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
+                            kw_ts now);
+/* End of the stream: close_holes, then the unconsumed bytes are offered one
+ * last time and released. No more data is expected (later data is still
+ * handled, as a continuation without the released bytes). */
 void tcp_stream_flush(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
                       kw_ts now);
 /* Releases all memory of the stream without delivering anything. */
