@@ -241,7 +241,7 @@ def parse_rules(path):
         m = re.match(r"    timezone: (\S+)", line)
         if m and cur is not None:
             cur["tz"] = m.group(1)
-        m = re.match(r'    schedule: \{ days: ([^,]+(?:,[a-z]{3})*), hours: "(\d+):(\d+)-(\d+):(\d+)", '
+        m = re.match(r'    schedule: \{ days: "([a-z,-]+)", hours: "(\d+):(\d+)-(\d+):(\d+)", '
                      r"grace: (\d+)m", line)
         if m and cur is not None:
             cur["days"] = parse_days(m.group(1))

@@ -173,8 +173,8 @@ static void rules_identity(struct sim_gen *g, FILE *f, const struct sim_identity
         sim_fingerprint(c, fp);
         fprintf(f, "      - { sha256: \"%s\" }   # %s\n", fp + 7, c->id);
     }
-    fprintf(f, "    timezone: %s\n    schedule: { days: %s, hours: \"%s\", grace: %s }\n", id->tz,
-            id->days_text, id->hours_text, id->grace_text);
+    fprintf(f, "    timezone: %s\n    schedule: { days: \"%s\", hours: \"%s\", grace: %s }\n",
+            id->tz, id->days_text, id->hours_text, id->grace_text);
     if (id->access_from[0] || id->access_until[0]) {
         fprintf(f, "    access: {");
         if (id->access_from[0])

@@ -28,7 +28,7 @@ const struct sim_scenario sim_scenarios[] = {
     {"key_sharing", "key_sharing", "key_sharing,source_not_allowed", "new_source", false},
     {"outside_access_window", "outside_access_window", "outside_access_window",
      "off_hours,unusual_hour", false},
-    {"failed_auth_burst", "failed_auth_burst", "failed_auth_burst", "", false},
+    {"failed_auth_burst", "failed_auth_burst", "failed_auth_burst", "rate_exceeded", false},
     {"credential_stuffing", "credential_stuffing", "credential_stuffing",
      "unknown_credential,failed_auth_burst", false},
     {"unknown_credential", "unknown_credential", "unknown_credential", "", false},
