@@ -27,6 +27,7 @@ struct rec {
     uint64_t gap_bytes[2];
     unsigned packets[2];
     struct flow last_start;
+    bool lines_only; /* consume up to the last newline only */
 };
 
 static void on_start(void *u, struct flow *f, kw_ts ts)
@@ -45,6 +46,12 @@ static void on_packet(void *u, struct flow *f, int dir, const struct dec_packet 
 static size_t on_data(void *u, struct flow *f, int dir, const uint8_t *p, size_t len, kw_ts ts)
 {
     struct rec *r = u;
+    if (r->lines_only) {
+        size_t c = len;
+        while (c > 0 && p[c - 1] != '\n')
+            c--;
+        len = c;
+    }
     assert_true(r->data_len[dir] + len < sizeof(r->data[dir]));
     memcpy(r->data[dir] + r->data_len[dir], p, len);
     r->data_len[dir] += len;
@@ -341,6 +348,25 @@ static void test_port_reuse(void **state)
     flow_table_destroy(t);
 }
 
+/* After a RST the bytes a consumer left are still offered first: data
+ * after a (possibly spoofed) RST continues the stream. */
+static void test_rst_keeps_unconsumed(void **state)
+{
+    struct rec r;
+    struct flow_table *t = table(&r, 16);
+    r.lines_only = true;
+    struct dec_packet ps[] = {
+        tcp(0, A_IP, 40000, B_IP, 80, DEC_TH_ACK, 10, "ab\ncd"),
+        tcp(1, B_IP, 80, A_IP, 40000, DEC_TH_RST, 99, NULL),
+        tcp(2, A_IP, 40000, B_IP, 80, DEC_TH_ACK, 15, "ef\n"),
+    };
+    for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
+        flow_table_packet(t, &ps[i]);
+    assert_int_equal(r.data_len[0], 8);
+    assert_memory_equal(r.data[0], "ab\ncdef\n", 8);
+    flow_table_destroy(t);
+}
+
 /* Different seeds, same answers (the seed only moves buckets). */
 static void test_many_flows_seeds(void **state)
 {
@@ -383,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_roles_midstream),
         cmocka_unit_test(test_gap_timeout_quiet_flow),
         cmocka_unit_test(test_port_reuse),
+        cmocka_unit_test(test_rst_keeps_unconsumed),
         cmocka_unit_test(test_many_flows_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
