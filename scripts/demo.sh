@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Quick start: installs what is needed, builds keywarden, makes a small
+# capture of a simulated company (contractors, employees, services, with a
+# few incidents mixed in) and runs keywarden on it with the rules the
+# simulator wrote for that world. Alerts print to the terminal; EVE records
+# and the SQLite database land in ./demo-out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target keywarden kwsim
+
+out=demo-out
+rm -rf "$out"
+./build/kwsim gen --world tests/sim/worlds/demo.yaml --seed 1 -o "$out"
+echo
+echo "== keywarden run on $out/capture.pcap (rules: $out/rules.d)"
+cd "$out"
+../build/cli/keywarden run -c keywarden.yaml -r capture.pcap --no-progress
+echo
+echo "Next: jq . $out/eve.json | less      (every http, alert, flow and stats record)"
+echo "      ./build/cli/keywarden audit --db $out/keywarden.db --identity c01"
+echo "      ./build/cli/keywarden baseline show --db $out/keywarden.db"
+echo "      cat $out/incidents.jsonl         (what the simulator staged)"
