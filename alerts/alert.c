@@ -1,0 +1,171 @@
+/* alert: the kind table of alert.h and the EVE `alert` record
+ * (INTERFACES.md). The record is built once, on the judge thread, and its
+ * exact bytes are what the outbox stores, the EVE file holds and webhook
+ * receivers get (and what the signature covers). */
+#include "alert.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alerts_int.h"
+#include "al_util.h"
+#include "kw_addr.h"
+
+static const struct {
+    const char *name, *category, *signature;
+    int severity;
+} kinds[] = {
+#define ALERT_KIND_ROW(e, n, c, s) {n, c, NULL, s},
+    ALERT_KINDS(ALERT_KIND_ROW)
+#undef ALERT_KIND_ROW
+};
+
+/* One human title per kind, shown as alert.signature and Slack headline. */
+static const char *const signatures[ALERT__COUNT] = {
+    [ALERT_OFF_HOURS] = "Access outside the identity's working hours",
+    [ALERT_OUTSIDE_ACCESS_WINDOW] = "Access outside the identity's access window",
+    [ALERT_SOURCE_NOT_ALLOWED] = "Access from a source network that is not allowed",
+    [ALERT_OUT_OF_SCOPE] = "Request outside the identity's scope",
+    [ALERT_METHOD_NOT_ALLOWED] = "HTTP method not allowed for the identity",
+    [ALERT_UNKNOWN_CREDENTIAL] = "Credential that no identity claims",
+    [ALERT_FAILED_AUTH_BURST] = "Burst of failed authentications",
+    [ALERT_CREDENTIAL_STUFFING] = "Many distinct credentials from one source",
+    [ALERT_RATE_EXCEEDED] = "Request or volume limit exceeded",
+    [ALERT_ENUMERATION] = "Enumeration of many distinct object ids",
+    [ALERT_NEW_ENDPOINT] = "Endpoint never used before by the identity",
+    [ALERT_NEW_SOURCE] = "Source address never seen before for the identity",
+    [ALERT_UNUSUAL_HOUR] = "Activity at an hour unusual for the identity",
+    [ALERT_VOLUME_SPIKE] = "Volume far above the identity's baseline",
+    [ALERT_KEY_SHARING] = "Credential used from several places at once",
+    [ALERT_EXPIRED_TOKEN_ACCEPTED] = "Expired token accepted by the API",
+};
+
+const char *alert_kind_name(enum alert_kind k)
+{
+    return (unsigned)k < ALERT__COUNT ? kinds[k].name : "unknown";
+}
+
+const char *alert_kind_category(enum alert_kind k)
+{
+    return (unsigned)k < ALERT__COUNT ? kinds[k].category : "policy";
+}
+
+int alert_kind_default_severity(enum alert_kind k)
+{
+    return (unsigned)k < ALERT__COUNT ? kinds[k].severity : 2;
+}
+
+int alert_kind_from_name(const char *name)
+{
+    for (unsigned i = 0; name && i < ALERT__COUNT; i++)
+        if (strcmp(kinds[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+const char *al_kind_signature(enum alert_kind k)
+{
+    return (unsigned)k < ALERT__COUNT ? signatures[k] : "keywarden alert";
+}
+
+const char *al_severity_name(int sev)
+{
+    return sev <= 1 ? "high" : sev == 2 ? "medium" : "low";
+}
+
+void al_who(const struct alert_finding *f, char *key, size_t klen, char *label, size_t llen)
+{
+    const struct kw_txn *t = f->txn;
+    char ip[64];
+    if (t && t->identity.id[0]) {
+        snprintf(key, klen, "id:%s", t->identity.id);
+        snprintf(label, llen, "%s", t->identity.id);
+    } else if (t && t->cred.fingerprint[0]) {
+        snprintf(key, klen, "cred:%s", t->cred.fingerprint);
+        snprintf(label, llen, "%s", t->cred.hint[0] ? t->cred.hint : "unknown credential");
+    } else if (t && t->src.family) {
+        kw_addr_str(&t->src, ip, sizeof ip);
+        snprintf(key, klen, "src:%s", ip);
+        snprintf(label, llen, "%s", ip);
+    } else {
+        snprintf(key, klen, "none");
+        snprintf(label, llen, "unknown");
+    }
+}
+
+void al_window_key(enum alert_kind k, const char *who_key, const char *subject, uint8_t out[32])
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "%s%c%s%c%s", alert_kind_name(k), 0, who_key, 0, subject);
+    if (n < 0 || (size_t)n >= sizeof buf) n = sizeof buf - 1;
+    unsigned int len = 0;
+    if (!EVP_Digest(buf, (size_t)n, out, &len, EVP_sha256(), NULL)) memset(out, 0, 32);
+}
+
+/* The idempotency id: 128 bits of SHA-256 over what makes the alert the
+ * same alert, including its window start in packet time, so a replay or a
+ * restart re-creates the same id (the outbox then ignores the insert). */
+void al_alert_id(enum alert_kind k, const char *who_key, const char *subject, kw_ts start,
+                 const char *extra, char out[AL_ID_LEN + 1])
+{
+    char buf[1200], h[65];
+    int n = snprintf(buf, sizeof buf, "%s|%s|%s|%lld|%s", alert_kind_name(k), who_key, subject,
+                     (long long)start, extra ? extra : "");
+    if (n < 0 || (size_t)n >= sizeof buf) n = sizeof buf - 1;
+    al_sha256_hex(buf, (size_t)n, h);
+    memcpy(out, h, AL_ID_LEN);
+    out[AL_ID_LEN] = 0;
+}
+
+json_t *al_record_new(const struct alert_finding *f, int sev, const char *id)
+{
+    char tsb[40];
+    const struct kw_txn *t = f->txn;
+    json_t *r;
+    if (t) {
+        r = kw_eve_txn_header(t, "alert", f->ts);
+    } else {
+        r = json_object();
+        json_object_set_new(r, "timestamp", json_string(kw_ts_format(f->ts, tsb, sizeof tsb)));
+        json_object_set_new(r, "event_type", json_string("alert"));
+    }
+    json_t *a = json_object();
+    json_object_set_new(a, "kind", json_string(alert_kind_name(f->kind)));
+    json_object_set_new(a, "signature", json_string(al_kind_signature(f->kind)));
+    json_object_set_new(a, "category", json_string(alert_kind_category(f->kind)));
+    json_object_set_new(a, "severity", json_integer(sev));
+    kw_json_set_bytes(a, "summary", (const uint8_t *)f->summary,
+                      strnlen(f->summary, sizeof f->summary));
+    if (f->rule[0])
+        kw_json_set_bytes(a, "rule", (const uint8_t *)f->rule, strnlen(f->rule, sizeof f->rule));
+    kw_json_set_bytes(a, "subject", (const uint8_t *)f->subject,
+                      strnlen(f->subject, sizeof f->subject));
+    json_object_set_new(a, "count", json_integer(1));
+    json_object_set_new(a, "id", json_string(id));
+    json_object_set_new(r, "alert", a);
+    if (t) {
+        json_t *o;
+        if ((o = kw_eve_identity_obj(t))) json_object_set_new(r, "identity", o);
+        if ((o = kw_eve_cred_obj(t))) json_object_set_new(r, "credential", o);
+        json_object_set_new(r, "http", kw_eve_http_obj(t));
+    }
+    if (f->evidence) json_object_set(r, "evidence", f->evidence);
+    return r;
+}
+
+void al_human_line(const json_t *rec, char *buf, size_t len)
+{
+    const json_t *a = json_object_get(rec, "alert");
+    const json_t *h = json_object_get(rec, "http");
+    const json_t *who = json_object_get(json_object_get(rec, "identity"), "id");
+    const char *sv = al_severity_name((int)json_integer_value(json_object_get(a, "severity")));
+    snprintf(buf, len, "%s ALERT %s %s %s %s %s%s -> %lld: %s [id %s]",
+             json_string_value(json_object_get(rec, "timestamp")) ?: "?", sv,
+             json_string_value(json_object_get(a, "kind")) ?: "?",
+             who ? json_string_value(who) : "-",
+             json_string_value(json_object_get(h, "http_method")) ?: "-",
+             json_string_value(json_object_get(h, "hostname")) ?: "",
+             json_string_value(json_object_get(h, "url")) ?: "",
+             (long long)json_integer_value(json_object_get(h, "status")),
+             json_string_value(json_object_get(a, "summary")) ?: "",
+             json_string_value(json_object_get(a, "id")) ?: "?");
+}

@@ -1,0 +1,427 @@
+/* alerts: the judge-side half of the alert pipeline (see alerts.h):
+ * suppression windows in a fixed open-addressing table, the EVE record,
+ * the outbox insert, the human line and the syslog hand-off.
+ *
+ * The one thing to know: suppression runs on PACKET time. The first
+ * finding of a (who, kind, subject) alerts at once with count 1; repeats
+ * inside suppress_window only count; when the window is closed (a later
+ * finding past its end, a sweep, eviction, drain or destroy) the repeats
+ * not yet reported go out as one "N more" update alert with its own id. */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "alerts_int.h"
+#include "al_util.h"
+#include "kw_log.h"
+#include "store.h"
+
+void alerts_sink_default(struct alerts_sink_cfg *s, enum alerts_sink_kind kind)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->min_severity = 3;
+    s->rate_per_min = kind == ALERTS_SINK_SLACK ? 20 : 0;
+    s->burst = 5;
+}
+
+void alerts_config_default(struct alerts_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->suppress_window = KW_TS_SEC(3600);
+    c->drain_timeout = KW_TS_SEC(10);
+    c->timeout_ms = 10000;
+    c->max_attempts = 0;
+    c->backoff_base_ms = 1000;
+    c->backoff_cap_ms = 300000;
+    c->retry_after_max_ms = 3600000;
+    c->digest_interval_ms = 60000;
+    c->dedup_max = 4096;
+    c->max_inflight = 8;
+}
+
+void alerts_sink_key(const struct alerts_sink_cfg *s, char out[40])
+{
+    char h[65];
+    al_sha256_hex(s->url, strlen(s->url), h);
+    snprintf(out, 40, "%s:%.16s", s->kind == ALERTS_SINK_SLACK ? "slack" : "webhook", h);
+}
+
+/* ---- suppression windows ---- */
+
+static size_t slot_of(const struct alerts *a, const uint8_t key[32])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof h);
+    return (size_t)(h & (a->win_cap - 1));
+}
+
+static struct al_window *win_find(struct alerts *a, const uint8_t key[32])
+{
+    for (size_t i = slot_of(a, key);; i = (i + 1) & (a->win_cap - 1)) {
+        if (!a->win[i].used) return NULL;
+        if (memcmp(a->win[i].key, key, 32) == 0) return &a->win[i];
+    }
+}
+
+static struct al_window *win_insert(struct alerts *a, const uint8_t key[32])
+{
+    size_t i = slot_of(a, key);
+    while (a->win[i].used)
+        i = (i + 1) & (a->win_cap - 1);
+    memset(&a->win[i], 0, sizeof a->win[i]);
+    a->win[i].used = true;
+    memcpy(a->win[i].key, key, 32);
+    a->win_used++;
+    return &a->win[i];
+}
+
+/* Backward-shift deletion keeps linear probing correct without tombstones. */
+static void win_remove(struct alerts *a, size_t i)
+{
+    size_t mask = a->win_cap - 1, j = i;
+    a->win[i].used = false;
+    a->win_used--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!a->win[j].used) return;
+        size_t home = slot_of(a, a->win[j].key);
+        /* move j back to i when its home is not in (i, j] circularly */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            a->win[i] = a->win[j];
+            a->win[j].used = false;
+            i = j;
+        }
+    }
+}
+
+/* ---- emitting ---- */
+
+static void syslog_push(struct alerts *a, const char *line)
+{
+    pthread_mutex_lock(&a->sl_mu);
+    if (a->sl_len == AL_SYSLOG_RING) {
+        a->n.syslog_dropped++;
+    } else {
+        snprintf(a->sl_ring[(a->sl_head + a->sl_len) % AL_SYSLOG_RING], AL_SYSLOG_LINE, "%s", line);
+        a->sl_len++;
+    }
+    pthread_mutex_unlock(&a->sl_mu);
+}
+
+/* Writes rec (reference taken) to the outbox, EVE, stdout and syslog. */
+static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, const char *who,
+                 const char *subject, uint64_t findings, const char *tz, kw_ts ts)
+{
+    const char *id = json_string_value(json_object_get(json_object_get(rec, "alert"), "id"));
+    char *body = json_dumps(rec, JSON_COMPACT);
+    a->n.alerts++;
+    int rows = body ? al_ob_insert(a, id, body, kind, sev, who, subject, findings, tz, ts) : -1;
+    if (rows < 0) {
+        a->n.db_errors++;
+    } else if (rows > 0) {
+        a->n.backlog += rows;
+        if (a->dl) al_deliver_wake(a->dl);
+    }
+    free(body);
+    if (a->cfg.stdout_alerts || a->cfg.syslog) {
+        char line[1024];
+        al_human_line(rec, line, sizeof line);
+        if (a->cfg.stdout_alerts) {
+            FILE *f = a->cfg.human_stderr ? stderr : stdout;
+            fprintf(f, "%s\n", line);
+            fflush(f);
+        }
+        if (a->cfg.syslog) syslog_push(a, line);
+    }
+    kw_eve_write(a->eve, rec);
+}
+
+static void set_nonempty(json_t *o, const char *k, const char *v)
+{
+    if (v[0]) json_object_set_new(o, k, kw_json_bytes((const uint8_t *)v, strlen(v)));
+}
+
+/* The "N more" follow-up of a window whose repeats were not reported. */
+static void emit_update(struct alerts *a, struct al_window *w)
+{
+    if (w->count <= w->reported) return;
+    uint64_t more = w->count - w->reported;
+    char extra[48], id[AL_ID_LEN + 1], t0[40], t1[40], summary[640];
+    snprintf(extra, sizeof extra, "more:%llu", (unsigned long long)w->count);
+    al_alert_id(w->kind, w->who_key, w->subject, w->start, extra, id);
+    kw_ts_format_rfc3339(w->start, t0, sizeof t0);
+    snprintf(summary, sizeof summary, "%llu more %s by %s on %s since %s (%llu in all)",
+             (unsigned long long)more, alert_kind_name(w->kind), w->who, w->subject, t0,
+             (unsigned long long)w->count);
+    json_t *r = json_object();
+    json_object_set_new(r, "timestamp", json_string(kw_ts_format(w->last, t1, sizeof t1)));
+    json_object_set_new(r, "event_type", json_string("alert"));
+    json_t *al = json_object();
+    json_object_set_new(al, "kind", json_string(alert_kind_name(w->kind)));
+    json_object_set_new(al, "signature", json_string(al_kind_signature(w->kind)));
+    json_object_set_new(al, "category", json_string(alert_kind_category(w->kind)));
+    json_object_set_new(al, "severity", json_integer(w->severity));
+    set_nonempty(al, "summary", summary);
+    set_nonempty(al, "subject", w->subject);
+    json_object_set_new(al, "count", json_integer((json_int_t)w->count));
+    json_object_set_new(al, "more", json_integer((json_int_t)more));
+    json_object_set_new(al, "first_seen", json_string(kw_ts_format(w->start, t0, sizeof t0)));
+    json_object_set_new(al, "last_seen", json_string(t1));
+    json_object_set_new(al, "id", json_string(id));
+    json_object_set_new(al, "update_of", json_string(w->id));
+    json_object_set_new(r, "alert", al);
+    if (w->ident_id[0]) {
+        json_t *o = json_object();
+        set_nonempty(o, "id", w->ident_id);
+        set_nonempty(o, "name", w->ident_name);
+        set_nonempty(o, "kind", w->ident_kind);
+        json_object_set_new(r, "identity", o);
+    }
+    if (w->fp[0]) {
+        json_t *o = json_object();
+        set_nonempty(o, "fingerprint", w->fp);
+        set_nonempty(o, "hint", w->hint);
+        json_object_set_new(r, "credential", o);
+    }
+    a->n.updates++;
+    w->reported = w->count;
+    emit(a, r, w->kind, w->severity, w->who, w->subject, more, w->tz, w->last);
+}
+
+static void sweep(struct alerts *a, kw_ts now, bool all)
+{
+    for (size_t i = 0; i < a->win_cap;) {
+        struct al_window *w = &a->win[i];
+        if (w->used && (all || now >= w->start + a->cfg.suppress_window)) {
+            emit_update(a, w);
+            win_remove(a, i); /* something may have shifted into i: look again */
+            continue;
+        }
+        i++;
+    }
+}
+
+static void evict_oldest(struct alerts *a)
+{
+    struct al_window *old = NULL;
+    for (size_t i = 0; i < a->win_cap; i++)
+        if (a->win[i].used && (!old || a->win[i].start < old->start)) old = &a->win[i];
+    if (old) {
+        emit_update(a, old);
+        win_remove(a, (size_t)(old - a->win));
+        a->n.dedup_evicted++;
+    }
+}
+
+static void window_fill(struct al_window *w, const struct alert_finding *f, int sev,
+                        const char *who_key, const char *who)
+{
+    w->kind = (uint8_t)f->kind;
+    w->severity = (uint8_t)sev;
+    w->start = w->last = f->ts;
+    w->count = w->reported = 1;
+    snprintf(w->who_key, sizeof w->who_key, "%s", who_key);
+    snprintf(w->who, sizeof w->who, "%s", who);
+    snprintf(w->subject, sizeof w->subject, "%s", f->subject);
+    snprintf(w->tz, sizeof w->tz, "%s", f->timezone);
+    if (f->txn) {
+        snprintf(w->ident_id, sizeof w->ident_id, "%s", f->txn->identity.id);
+        snprintf(w->ident_name, sizeof w->ident_name, "%s", f->txn->identity.name);
+        snprintf(w->ident_kind, sizeof w->ident_kind, "%s", f->txn->identity.kind);
+        snprintf(w->fp, sizeof w->fp, "%s", f->txn->cred.fingerprint);
+        snprintf(w->hint, sizeof w->hint, "%s", f->txn->cred.hint);
+    }
+    al_alert_id(f->kind, who_key, f->subject, f->ts, NULL, w->id);
+}
+
+void alerts_submit(struct alerts *a, struct alert_finding *f)
+{
+    json_t *ev = f->evidence;
+    f->evidence = NULL;
+    if ((unsigned)f->kind >= ALERT__COUNT) {
+        json_decref(ev);
+        return;
+    }
+    int sev =
+        f->severity >= 1 && f->severity <= 3 ? f->severity : alert_kind_default_severity(f->kind);
+    char who_key[96], who[72];
+    uint8_t key[32];
+    f->subject[sizeof f->subject - 1] = 0;
+    al_who(f, who_key, sizeof who_key, who, sizeof who);
+    al_window_key(f->kind, who_key, f->subject, key);
+
+    pthread_mutex_lock(&a->mu);
+    a->n.findings++;
+    if (f->ts >= a->sweep_at) {
+        sweep(a, f->ts, false);
+        kw_ts step =
+            a->cfg.suppress_window < KW_TS_SEC(60) ? a->cfg.suppress_window : KW_TS_SEC(60);
+        a->sweep_at = f->ts + step;
+    }
+    struct al_window *w = win_find(a, key);
+    if (w && f->ts < w->start + a->cfg.suppress_window) {
+        w->count++;
+        if (f->ts > w->last) w->last = f->ts;
+        a->n.suppressed++;
+        pthread_mutex_unlock(&a->mu);
+        json_decref(ev);
+        return;
+    }
+    if (w) {
+        emit_update(a, w);
+        win_remove(a, (size_t)(w - a->win));
+    }
+    if (a->win_used >= a->win_max) evict_oldest(a);
+    w = win_insert(a, key);
+    window_fill(w, f, sev, who_key, who);
+    f->evidence = ev;
+    json_t *rec = al_record_new(f, sev, w->id);
+    f->evidence = NULL;
+    json_decref(ev);
+    emit(a, rec, f->kind, sev, who, f->subject, 1, f->timezone, f->ts);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void flush_updates(struct alerts *a)
+{
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->win_cap; i++)
+        if (a->win[i].used) emit_update(a, &a->win[i]);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- life cycle ---- */
+
+static enum kw_err check_config(const struct alerts_config *c)
+{
+    if (!c->db_path || !c->db_path[0]) {
+        kw_err_log("alerts: no database path; set storage.database or --db");
+        return KW_E_CONFIG;
+    }
+    if (c->n_sinks > ALERTS_MAX_SINKS) {
+        kw_err_log("alerts: %u sinks configured, at most %d", c->n_sinks, ALERTS_MAX_SINKS);
+        return KW_E_CONFIG;
+    }
+    for (unsigned i = 0; i < c->n_sinks; i++) {
+        const char *u = c->sinks[i].url;
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+            kw_err_log("alerts: sink %u has no http(s) URL; give the full https://... URL", i + 1);
+            return KW_E_CONFIG;
+        }
+        if (c->sinks[i].kind == ALERTS_SINK_WEBHOOK && !c->sinks[i].secret[0])
+            kw_warn("alerts: webhook sink %u has no secret: its requests are not signed", i + 1);
+    }
+    return KW_E_OK;
+}
+
+static enum kw_err alloc_tables(struct alerts *a)
+{
+    a->win_max = a->cfg.dedup_max ? a->cfg.dedup_max : 4096;
+    a->win_cap = 16;
+    while (a->win_cap < 2 * a->win_max)
+        a->win_cap *= 2;
+    a->win = calloc(a->win_cap, sizeof *a->win);
+    a->sl_ring = calloc(AL_SYSLOG_RING, sizeof *a->sl_ring);
+    return a->win && a->sl_ring ? KW_E_OK : KW_E_NOMEM;
+}
+
+enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct alerts **out)
+{
+    enum kw_err e = check_config(c);
+    if (e != KW_E_OK) return e;
+    struct alerts *a = calloc(1, sizeof *a);
+    if (!a) return KW_E_NOMEM;
+    a->cfg = *c;
+    a->eve = eve;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->bl_mu, NULL);
+    pthread_cond_init(&a->bl_cv, NULL);
+    pthread_mutex_init(&a->sl_mu, NULL);
+    for (unsigned i = 0; i < c->n_sinks; i++)
+        alerts_sink_key(&c->sinks[i], a->sink_keys[i]);
+    a->sweep_at = INT64_MIN;
+    if ((e = alloc_tables(a)) != KW_E_OK || (e = al_ob_open(c->db_path, &a->db)) != KW_E_OK ||
+        (e = al_ob_prepare(a)) != KW_E_OK)
+        goto fail;
+    /* WAL checkpoints (with their fsync) run on the delivery thread's
+     * connection, not inside alerts_submit on the judge thread */
+    if (!c->no_delivery) sqlite3_wal_autocheckpoint(a->db, 0);
+    int64_t orphaned = 0;
+    a->n.backlog = al_ob_backlog(a->db, a->sink_keys, c->n_sinks, &orphaned);
+    a->n.orphaned = orphaned;
+    if (orphaned)
+        kw_warn("alerts: %lld outbox rows belong to sinks that are no longer configured",
+                (long long)orphaned);
+    if (c->syslog) openlog("keywarden", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!c->no_delivery && (e = al_deliver_start(a, &a->dl)) != KW_E_OK) goto fail;
+    *out = a;
+    return KW_E_OK;
+fail:
+    a->cfg.syslog = false;
+    alerts_destroy(a);
+    return e;
+}
+
+void alerts_drain(struct alerts *a)
+{
+    if (!a) return;
+    flush_updates(a);
+    kw_ts deadline = kw_ts_wall() + a->cfg.drain_timeout;
+    if (a->dl) {
+        pthread_mutex_lock(&a->bl_mu);
+        while (a->n.backlog > 0) {
+            kw_ts now = kw_ts_wall();
+            if (now >= deadline) break;
+            kw_ts until = now + KW_TS_SEC(1) / 10 < deadline ? now + KW_TS_SEC(1) / 10 : deadline;
+            struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = until % 1000000 * 1000};
+            pthread_cond_timedwait(&a->bl_cv, &a->bl_mu, &ts);
+        }
+        pthread_mutex_unlock(&a->bl_mu);
+        al_deliver_stop(a->dl);
+        a->dl = NULL;
+    }
+}
+
+void alerts_destroy(struct alerts *a)
+{
+    if (!a) return;
+    if (a->win && a->db) flush_updates(a);
+    if (a->dl) al_deliver_stop(a->dl);
+    sqlite3_finalize(a->ins_alert);
+    sqlite3_finalize(a->ins_row);
+    if (a->db) store_db_close(a->db);
+    if (a->cfg.syslog) closelog();
+    free(a->win);
+    free(a->sl_ring);
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->bl_mu);
+    pthread_cond_destroy(&a->bl_cv);
+    pthread_mutex_destroy(&a->sl_mu);
+    memset(&a->cfg.sinks, 0, sizeof a->cfg.sinks); /* no secret left in freed memory */
+    free(a);
+}
+
+void alerts_get_stats(struct alerts *a, struct alerts_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->findings = a->n.findings;
+    st->alerts = a->n.alerts;
+    st->suppressed = a->n.suppressed;
+    st->delivered = a->n.delivered;
+    st->failed_permanent = a->n.failed_permanent;
+    st->retries = a->n.retries;
+    int64_t b = a->n.backlog;
+    st->backlog = b > 0 ? (uint64_t)b : 0;
+    st->updates = a->n.updates;
+    st->digests = a->n.digests;
+    st->digested = a->n.digested;
+    st->dedup_evicted = a->n.dedup_evicted;
+    st->db_errors = a->n.db_errors;
+    st->syslog_dropped = a->n.syslog_dropped;
+    int64_t o = a->n.orphaned;
+    st->orphaned = o > 0 ? (uint64_t)o : 0;
+    st->filtered = a->n.filtered;
+}

@@ -1,0 +1,129 @@
+/* alerts_int: what alerts.c (judge side), outbox.c (SQLite), deliver.c
+ * (delivery thread) and slack.c share. Not a public contract.
+ *
+ * The one thing to know: the judge thread and the delivery thread each
+ * own one SQLite connection and share only atomics, the syslog ring and
+ * the backlog condition variable declared here. */
+#ifndef KW_ALERTS_INT_H
+#define KW_ALERTS_INT_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "alerts.h"
+#include "kw_json.h"
+
+#define AL_ID_LEN 32
+#define AL_SYSLOG_RING 256
+#define AL_SYSLOG_LINE 512
+
+/* Outbox row states (column alert_outbox.state). */
+enum al_state { AL_PENDING = 0, AL_DELIVERED = 1, AL_FAILED = 2, AL_DIGESTED = 3 };
+
+/* One open suppression window (dedup entry), fixed size, in a table
+ * allocated at alerts_new. */
+struct al_window {
+    uint8_t key[32];
+    bool used;
+    uint8_t kind, severity;
+    kw_ts start, last;
+    uint64_t count, reported;
+    char id[AL_ID_LEN + 1];
+    char who_key[96], who[72];
+    char subject[256];
+    char tz[64];
+    char ident_id[64], ident_name[128], ident_kind[16];
+    char fp[72], hint[40];
+};
+
+struct al_counters {
+    _Atomic uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries;
+    _Atomic uint64_t updates, digests, digested, dedup_evicted, db_errors, syslog_dropped;
+    _Atomic uint64_t filtered;
+    _Atomic int64_t backlog, orphaned;
+};
+
+struct al_deliver;
+
+struct alerts {
+    struct alerts_config cfg;
+    struct kw_eve *eve;
+    char sink_keys[ALERTS_MAX_SINKS][40];
+
+    /* judge side */
+    pthread_mutex_t mu; /* submit/drain/destroy may come from two threads */
+    sqlite3 *db;
+    sqlite3_stmt *ins_alert, *ins_row;
+    struct al_window *win;
+    unsigned win_cap, win_used, win_max;
+    kw_ts sweep_at;
+
+    struct al_counters n;
+
+    /* backlog reached zero / changed: delivery signals, drain waits */
+    pthread_mutex_t bl_mu;
+    pthread_cond_t bl_cv;
+
+    /* syslog lines handed from submit to the delivery thread */
+    pthread_mutex_t sl_mu;
+    char (*sl_ring)[AL_SYSLOG_LINE];
+    unsigned sl_head, sl_len;
+
+    struct al_deliver *dl;
+};
+
+/* alert.c */
+const char *al_kind_signature(enum alert_kind k);
+const char *al_severity_name(int sev);
+void al_who(const struct alert_finding *f, char *key, size_t klen, char *label, size_t llen);
+void al_window_key(enum alert_kind k, const char *who_key, const char *subject, uint8_t out[32]);
+void al_alert_id(enum alert_kind k, const char *who_key, const char *subject, kw_ts start,
+                 const char *extra, char out[AL_ID_LEN + 1]);
+json_t *al_record_new(const struct alert_finding *f, int sev, const char *id);
+void al_human_line(const json_t *rec, char *buf, size_t len);
+
+/* outbox.c */
+enum kw_err al_ob_open(const char *path, sqlite3 **out) KW_WUR;
+enum kw_err al_ob_prepare(struct alerts *a) KW_WUR;
+/* Inserts the alert and one row per matching sink in one transaction.
+ * Returns the number of new outbox rows (0 when the alert id existed:
+ * a replay), or -1 on a database error. */
+int al_ob_insert(struct alerts *a, const char *id, const char *record, enum alert_kind kind,
+                 int sev, const char *who, const char *subject, uint64_t findings, const char *tz,
+                 kw_ts ts);
+/* Pending rows of configured sinks, and of sinks no longer configured. */
+int64_t al_ob_backlog(sqlite3 *db, char keys[][40], unsigned n, int64_t *orphaned);
+bool al_sink_accepts(const struct alerts_sink_cfg *s, enum alert_kind kind, int sev);
+
+/* deliver.c */
+enum kw_err al_deliver_start(struct alerts *a, struct al_deliver **out) KW_WUR;
+void al_deliver_wake(struct al_deliver *d);
+void al_deliver_stop(struct al_deliver *d);
+/* HTTP request of one message to one sink (shared with alerts test). */
+struct curl_slist;
+void *al_request_new(const struct alerts_sink_cfg *s, const char *body, const char *alert_id,
+                     struct curl_slist **hdrs, long timeout_ms);
+
+/* slack.c */
+struct al_digest_group {
+    char kind[32], who[72];
+    uint64_t alerts, findings;
+};
+struct al_digest {
+    uint64_t alerts, findings;
+    kw_ts first, last;
+    struct al_digest_group groups[64];
+    unsigned n_groups;
+    uint64_t other_alerts;
+};
+/* Block Kit payload of one alert record (new reference). */
+json_t *al_slack_alert(const json_t *rec, const char *tz);
+json_t *al_slack_digest(const struct al_digest *d);
+void al_digest_add(struct al_digest *d, const char *kind, const char *who, uint64_t findings,
+                   kw_ts ts);
+
+#endif
