@@ -52,6 +52,7 @@ struct flow_table {
     struct flow_counters cnt;
     struct tcp_reasm *reasm;
     struct flow_node *pool, *free_list;
+    uint32_t pool_used; /* entries ever handed out: the rest stay untouched (no RSS) */
     struct flow_node **buckets;
     uint64_t mask;
     uint64_t k0, k1;
@@ -167,10 +168,6 @@ enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_call
         free(t);
         return e;
     }
-    for (uint32_t i = cfg->max_flows; i-- > 0;) {
-        t->pool[i].hnext = t->free_list;
-        t->free_list = &t->pool[i];
-    }
     t->k0 = mix64(cfg->hash_seed);
     t->k1 = mix64(cfg->hash_seed ^ 0x9e3779b97f4a7c15ull);
     *out = t;
@@ -180,7 +177,7 @@ enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_call
 void flow_table_destroy(struct flow_table *t)
 {
     if (!t) return;
-    for (uint32_t i = 0; i < t->cfg.max_flows; i++)
+    for (uint32_t i = 0; i < t->pool_used; i++)
         for (int d = 0; d < 2; d++)
             tcp_stream_free(t->reasm, &t->pool[i].st[d]);
     tcp_reasm_destroy(t->reasm);
@@ -369,6 +366,10 @@ static bool src_is_client(const struct dec_packet *p, bool *guessed)
 static struct flow_node *flow_create(struct flow_table *t, const struct dec_packet *p,
                                      const struct flow_key *k, struct flow_node **bucket)
 {
+    if (!t->free_list && t->pool_used < t->cfg.max_flows) {
+        t->pool[t->pool_used].hnext = NULL;
+        t->free_list = &t->pool[t->pool_used++];
+    }
     if (!t->free_list) {
         t->cnt.flow_limit_hits++;
         struct flow_node *old = oldest_flow(t);
