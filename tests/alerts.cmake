@@ -4,3 +4,7 @@ kw_add_test(test_alerts SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_alerts.c
   LIBS kw_alerts PkgConfig::CURL PkgConfig::SQLITE LABELS e2e alerts TIMEOUT 180)
 kw_add_test(test_alerts_unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_alerts_unit.c
   LIBS kw_alerts LABELS alerts)
+# test_cli_flush runs `keywarden alerts flush|test` (skipped when the binary is absent).
+if(TARGET keywarden)
+  add_dependencies(test_alerts keywarden)
+endif()

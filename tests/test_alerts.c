@@ -671,6 +671,67 @@ static void test_dedup_windows(void **state)
     assert_true(file_contains(eve_path, "\"more\":2"));
 }
 
+/* `keywarden alerts flush`: an outbox left by a run whose receiver was
+ * down is delivered by the CLI (exit 0); the same outbox flushed towards
+ * another sink is left alone and reported (exit 1). */
+static int run_cli(const char *args)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s/cli/keywarden alerts %s >/dev/null 2>&1", KW_BINARY_DIR, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_flush(void **state)
+{
+    char bin[400];
+    snprintf(bin, sizeof bin, "%s/cli/keywarden", KW_BINARY_DIR);
+    if (access(bin, X_OK) != 0) skip();
+    struct rx hook;
+    rx_start(&hook, "webhook", 0, "flush");
+    int port = hook.port;
+    rx_stop(&hook);
+    char db[300], args[1000];
+    dbpath(db, sizeof db, "flush");
+    struct alerts_config c;
+    base_config(&c, db);
+    c.drain_timeout = KW_TS_SEC(1) / 5;
+    add_webhook(&c, port);
+    struct alerts *a = NULL;
+    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    submit_n(a, 6, "/v1/flush");
+    alerts_drain(a);
+    struct alerts_stats st;
+    alerts_get_stats(a, &st);
+    alerts_destroy(a);
+    assert_int_equal(st.backlog, 6);
+    setenv("KW_TEST_HOOK_SECRET", SECRET, 1);
+    snprintf(args, sizeof args,
+             "flush --db %s --webhook http://127.0.0.1:%d/other --secret-env KW_TEST_HOOK_SECRET "
+             "--timeout 1",
+             db, port);
+    assert_int_equal(run_cli(args), 1); /* rows of another sink: reported, exit 1 */
+    rx_start(&hook, "webhook", port, "flush");
+    snprintf(args, sizeof args,
+             "flush --db %s --webhook http://127.0.0.1:%d/hook --secret-env KW_TEST_HOOK_SECRET "
+             "--timeout 20",
+             db, port);
+    assert_int_equal(run_cli(args), 0);
+    json_t *ids = db_ids(db);
+    assert_delivered_once(&hook, ids, true);
+    json_decref(ids);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM alert_outbox WHERE state=0"), 0);
+    snprintf(args, sizeof args,
+             "test --webhook http://127.0.0.1:%d/hook --secret-env KW_TEST_HOOK_SECRET", port);
+    assert_int_equal(run_cli(args), 0);
+    json_t *got = rx_load(&hook);
+    json_t *last = json_array_get(got, json_array_size(got) - 1);
+    assert_true(json_is_true(json_object_get(last, "sig_ok")));
+    assert_non_null(strstr(json_string_value(json_object_get(last, "body")), "\"test\":true"));
+    json_decref(got);
+    rx_stop(&hook);
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kw-alerts-test-XXXXXX");
@@ -694,7 +755,7 @@ int main(void)
         cmocka_unit_test(test_500_then_ok),   cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_hang_timeout),  cmocka_unit_test(test_permanent_4xx),
         cmocka_unit_test(test_down_then_up),  cmocka_unit_test(test_restart_after_sigkill),
-        cmocka_unit_test(test_storm),
+        cmocka_unit_test(test_storm),         cmocka_unit_test(test_cli_flush),
     };
     if (getenv("KW_TEST_FILTER")) cmocka_set_test_filter(getenv("KW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
