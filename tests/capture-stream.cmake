@@ -5,3 +5,5 @@ kw_add_test(test_flow SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_flow.c LIBS kw_ca
 # without tcpflow).
 kw_add_test(test_streams_corpus SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_streams_corpus.c
   LIBS kw_capture LABELS corpus TIMEOUT 300)
+kw_add_test(test_streams_dump SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_streams_dump.c
+  LIBS kw_capture)
