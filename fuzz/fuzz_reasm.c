@@ -55,8 +55,7 @@ static void fz_start(void *u, struct flow *f, kw_ts ts)
 static struct dir_state *slot(struct fz *z, struct flow *f, int dir)
 {
     uintptr_t i = (uintptr_t)f->app;
-    if (i == 0 || i > 8)
-        abort();
+    if (i == 0 || i > 8) abort();
     return &z->d[i - 1][dir];
 }
 
@@ -66,8 +65,7 @@ static size_t fz_data(void *u, struct flow *f, int dir, const uint8_t *p, size_t
     struct dir_state *s = slot(z, f, dir);
     if (len < s->pending_len || memcmp(p, s->pending, s->pending_len) != 0)
         abort(); /* the unconsumed tail must come back first */
-    if (len > sizeof(s->pending))
-        abort();
+    if (len > sizeof(s->pending)) abort();
     size_t c;
     switch (next_rand(z) % 4) {
     case 0:
@@ -82,8 +80,7 @@ static size_t fz_data(void *u, struct flow *f, int dir, const uint8_t *p, size_t
     s->pos += c;
     s->pending_len = len - c;
     memmove(s->pending, p + c, s->pending_len);
-    if (s->pos > POS_LIMIT)
-        abort();
+    if (s->pos > POS_LIMIT) abort();
     return c;
 }
 
@@ -93,16 +90,14 @@ static void fz_gap(void *u, struct flow *f, int dir, uint64_t len, kw_ts ts)
     struct dir_state *s = slot(z, f, dir);
     s->pending_len = 0;
     s->pos += len;
-    if (len == 0 || s->pos > POS_LIMIT)
-        abort();
+    if (len == 0 || s->pos > POS_LIMIT) abort();
 }
 
 static void fz_end(void *u, struct flow *f, enum flow_end_reason why, kw_ts ts)
 {
     struct fz *z = u;
     uintptr_t i = (uintptr_t)f->app;
-    if (i == 0 || i > 8 || !z->used[i - 1])
-        abort();
+    if (i == 0 || i > 8 || !z->used[i - 1]) abort();
     z->used[i - 1] = false;
 }
 
@@ -110,8 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 8)
-        return 0;
+    if (size < 8) return 0;
     static struct fz z;
     memset(&z, 0, sizeof(z));
     uint32_t isn[2];
@@ -128,8 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.hash_seed = 1;
     struct flow_callbacks cb = {&z, fz_start, NULL, fz_data, fz_gap, fz_end};
     struct flow_table *t = NULL;
-    if (flow_table_new(&cfg, &cb, &t) != KW_E_OK)
-        abort();
+    if (flow_table_new(&cfg, &cb, &t) != KW_E_OK) abort();
     kw_ts now = KW_TS_SEC(1000);
     size_t i = 8;
     while (i + 4 <= size) {
@@ -137,14 +130,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint16_t off = (uint16_t)(data[i + 1] << 8 | data[i + 2]);
         uint32_t len = data[i + 3];
         i += 4;
-        if (len > size - i)
-            len = (uint32_t)(size - i);
+        if (len > size - i) len = (uint32_t)(size - i);
         struct dec_packet p = {0};
         int dir = ctl & 1;
         struct kw_addr a = {4, {10, 0, 0, 1}}, b = {4, {10, 0, 0, 2}};
         uint16_t cport = (uint16_t)(40000 + ((ctl >> 5) & 3));
-        if (ctl & 0x80)
-            now += 1500000;
+        if (ctl & 0x80) now += 1500000;
         p.ts = now;
         p.ip_version = 4;
         p.proto = 6;
@@ -152,9 +143,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p.dst = dir ? a : b;
         p.sport = dir ? 80 : cport;
         p.dport = dir ? cport : 80;
-        p.tcp_flags = (uint8_t)(((ctl >> 1) & 1 ? DEC_TH_SYN : 0) |
-                                ((ctl >> 2) & 1 ? DEC_TH_FIN : 0) |
-                                ((ctl >> 3) & 1 ? DEC_TH_RST : 0) | ((ctl >> 4) & 1 ? DEC_TH_ACK : 0));
+        p.tcp_flags =
+            (uint8_t)(((ctl >> 1) & 1 ? DEC_TH_SYN : 0) | ((ctl >> 2) & 1 ? DEC_TH_FIN : 0) |
+                      ((ctl >> 3) & 1 ? DEC_TH_RST : 0) | ((ctl >> 4) & 1 ? DEC_TH_ACK : 0));
         p.seq = isn[dir] + off;
         p.payload = data + i;
         p.payload_len = len;
@@ -165,11 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     flow_table_flush(t, now);
     const struct flow_counters *c = flow_table_counters(t);
-    if (c->tcp_bytes_delivered > z.fed_total || c->flows_active != 0)
-        abort();
+    if (c->tcp_bytes_delivered > z.fed_total || c->flows_active != 0) abort();
     for (int k = 0; k < 8; k++)
-        if (z.used[k])
-            abort(); /* every started flow ended */
+        if (z.used[k]) abort(); /* every started flow ended */
     flow_table_destroy(t);
     return 0;
 }
