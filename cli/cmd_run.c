@@ -502,7 +502,10 @@ int cmd_run(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    struct sigaction sa = {.sa_handler = on_stop};
+    /* SA_RESTART: a signal must not turn a blocking read of a capture
+     * file or pipe into a read error; the loop checks the flags after every
+     * packet, and a live poll() returns on a signal regardless. */
+    struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
