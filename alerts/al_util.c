@@ -145,20 +145,22 @@ static bool zone_name_ok(const char *z)
     return true;
 }
 
-static bool tzif_lookup(const unsigned char *b, size_t n, int64_t t, int *utoff, char *abbr)
+bool al_tzif_lookup(const unsigned char *b, size_t n, int64_t t, int *utoff, char *abbr)
 {
     if (n < 44 || memcmp(b, "TZif", 4) != 0 || b[4] < '2') return false;
     uint32_t c[6];
     for (int i = 0; i < 6; i++)
         c[i] = be32(b + 20 + 4 * i); /* isut, isstd, leap, time, type, char */
     size_t v1 = (size_t)c[3] * 5 + (size_t)c[4] * 6 + c[5] + (size_t)c[2] * 8 + c[1] + c[0];
-    const unsigned char *h = b + 44 + v1;
-    if ((size_t)(h - b) + 44 > n || memcmp(h, "TZif", 4) != 0) return false;
+    /* offsets, not pointers: counts come from the file and may be huge */
+    size_t ho = 44 + v1;
+    if (v1 > n || ho + 44 > n || memcmp(b + ho, "TZif", 4) != 0) return false;
+    const unsigned char *h = b + ho;
     for (int i = 0; i < 6; i++)
         c[i] = be32(h + 20 + 4 * i);
-    const unsigned char *times = h + 44, *idx = times + (size_t)c[3] * 8;
-    const unsigned char *types = idx + c[3], *chars = types + (size_t)c[4] * 6;
-    if (c[4] == 0 || (size_t)(chars + c[5] - b) > n) return false;
+    size_t to = ho + 44, io = to + (size_t)c[3] * 8, yo = io + c[3], co = yo + (size_t)c[4] * 6;
+    if (c[4] == 0 || co + c[5] > n) return false;
+    const unsigned char *times = b + to, *idx = b + io, *types = b + yo, *chars = b + co;
     unsigned type = 0; /* RFC 8536 §3.2: type 0 before the first transition */
     for (uint32_t i = 0; i < c[3]; i++) {
         int64_t tt = (int64_t)((uint64_t)be32(times + 8 * i) << 32 | be32(times + 8 * i + 4));
@@ -170,7 +172,11 @@ static bool tzif_lookup(const unsigned char *b, size_t n, int64_t t, int *utoff,
     *utoff = (int32_t)be32(ti);
     unsigned di = ti[5];
     if (di >= c[5]) return false;
-    snprintf(abbr, 16, "%.15s", (const char *)chars + di);
+    size_t k = 0;
+    while (k < 15 && di + k < c[5] && chars[di + k])
+        k++;
+    memcpy(abbr, chars + di, k);
+    abbr[k] = 0;
     return true;
 }
 
@@ -184,7 +190,7 @@ bool al_tz_offset(const char *zone, int64_t t, int *utoff, char *abbr)
     unsigned char *buf = malloc(1 << 16);
     size_t n = buf ? fread(buf, 1, 1 << 16, f) : 0;
     fclose(f);
-    bool ok = buf && tzif_lookup(buf, n, t, utoff, abbr);
+    bool ok = buf && al_tzif_lookup(buf, n, t, utoff, abbr);
     free(buf);
     return ok;
 }

@@ -45,6 +45,9 @@ size_t al_utf8_trunc(char *s, size_t max);
  * the file's last transition (2037 in Debian's "fat" files) the last
  * rule's type is kept. abbr >= 16 bytes. */
 bool al_tz_offset(const char *zone, int64_t t, int *utoff, char *abbr);
+/* The same lookup over a TZif image in memory (bounds-checked: any
+ * truncated or corrupt image gives false). */
+bool al_tzif_lookup(const unsigned char *b, size_t n, int64_t t, int *utoff, char *abbr);
 /* "2026-03-28 07:43 IST (UTC+05:30)"; false when the zone is unknown. */
 bool al_tz_format(const char *zone, int64_t t, char *buf, size_t len);
 

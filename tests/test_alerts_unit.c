@@ -113,6 +113,30 @@ static void test_tz(void **state)
     assert_string_equal(buf, "2026-03-28 07:43 IST (UTC+05:30)");
 }
 
+/* Every truncation and a corrupted count of a real TZif file: never a read
+ * out of bounds (ASan run), and false whenever the data is cut short. */
+static void test_tzif_corrupt(void **state)
+{
+    FILE *f = fopen("/usr/share/zoneinfo/America/New_York", "rb");
+    assert_non_null(f);
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int off;
+    char abbr[16];
+    assert_true(al_tzif_lookup(buf, n, 1782000000, &off, abbr));
+    for (size_t cut = 0; cut < n; cut++) {
+        unsigned char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, buf, cut);
+        bool ok = al_tzif_lookup(copy, cut, 1782000000, &off, abbr);
+        free(copy);
+        if (cut < n - 64) /* the footer may be cut without losing data */
+            assert_false(ok && cut < 44);
+    }
+    buf[32] = 0x7f; /* a huge v1 timecnt (bytes 32..35) */
+    assert_false(al_tzif_lookup(buf, n, 1782000000, &off, abbr));
+}
+
 static json_t *big_record(void)
 {
     /* a 10 KB summary of 2-byte characters and a hostile path */
@@ -217,11 +241,17 @@ static void test_sink_filter_and_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),     cmocka_unit_test(test_backoff_bounds),
-        cmocka_unit_test(test_retry_after),  cmocka_unit_test(test_hmac_signature),
-        cmocka_unit_test(test_utf8_trunc),   cmocka_unit_test(test_tz),
-        cmocka_unit_test(test_slack_limits), cmocka_unit_test(test_digest),
-        cmocka_unit_test(test_kinds),        cmocka_unit_test(test_sink_filter_and_key),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_hmac_signature),
+        cmocka_unit_test(test_utf8_trunc),
+        cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_tzif_corrupt),
+        cmocka_unit_test(test_slack_limits),
+        cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_sink_filter_and_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
