@@ -104,7 +104,11 @@ static void syslog_push(struct alerts *a, const char *line)
     if (a->sl_len == AL_SYSLOG_RING) {
         a->n.syslog_dropped++;
     } else {
-        snprintf(a->sl_ring[(a->sl_head + a->sl_len) % AL_SYSLOG_RING], AL_SYSLOG_LINE, "%s", line);
+        /* cut to the ring's line size: syslog lines are short by design */
+        char *dst = a->sl_ring[(a->sl_head + a->sl_len) % AL_SYSLOG_RING];
+        size_t l = strnlen(line, AL_SYSLOG_LINE - 1);
+        memcpy(dst, line, l);
+        dst[l] = 0;
         a->sl_len++;
     }
     pthread_mutex_unlock(&a->sl_mu);

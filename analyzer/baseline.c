@@ -29,12 +29,15 @@ struct sens {
     kw_ts share_window;   /* two networks within this = concurrent */
     bool endpoint_method; /* a known template under a new method is new */
     bool net_wide;        /* low: a new /24 inside a known /16 is not new */
+    uint32_t roam_nets;   /* a /16 (/32) with this many known /24s (/48s) is
+                           * one roaming network (a campus handing out
+                           * addresses by DHCP); 0 = off */
 };
 
 static const struct sens sens_tab[3] = {
-    {2, 0.25f, 10.f, 10.f, 100.f, 50e6f, (kw_ts)120 * 1000000, false, true},
-    {1, 0.5f, 6.f, 5.f, 50.f, 10e6f, (kw_ts)300 * 1000000, true, false},
-    {1, 1.0f, 4.f, 3.f, 20.f, 2e6f, (kw_ts)600 * 1000000, true, false},
+    {2, 0.25f, 10.f, 10.f, 100.f, 50e6f, (kw_ts)120 * 1000000, false, true, 0},
+    {1, 0.5f, 6.f, 5.f, 50.f, 10e6f, (kw_ts)300 * 1000000, true, false, 3},
+    {1, 1.0f, 4.f, 3.f, 20.f, 2e6f, (kw_ts)600 * 1000000, true, false, 0},
 };
 
 enum { F_HOUR, F_ENDPOINT, F_SOURCE, F_VOLUME, F_SHARING };
@@ -446,7 +449,7 @@ static void net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
     memset(&x, 0, sizeof x);
     x.family = fam;
     memcpy(x.a, a, 16);
-    char s[64];
+    char s[48]; /* INET6_ADDRSTRLEN is 46 */
     kw_addr_str(&x, s, sizeof s);
     snprintf(buf, n, "%s/%d", s, fam == 4 ? 24 : 48);
 }
@@ -467,6 +470,20 @@ static void known_nets(const struct bl_profile *p, char *buf, size_t n)
     if (!p->n_net) snprintf(buf, n, "none");
 }
 
+/* Known /24s (/48s) of the profile inside the /16 (/32) of a. */
+static uint32_t nets_in_wide(const struct bl_profile *p, uint8_t fam, const uint8_t a[16])
+{
+    size_t cmp = fam == 4 ? 2 : 4;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->n_net; i++)
+        n += p->net[i].family == fam && !memcmp(p->net[i].a, a, cmp);
+    return n;
+}
+
+/* new_source: a /24 (/48) never seen. Not new: inside a known /16 (/32)
+ * at low sensitivity, or, at medium, inside a /16 where the identity has
+ * already used several /24s (its address moves around a campus; seen in
+ * the simulator's employees on 10.50.0.0/16, a new /24 on most days). */
 static void check_source(struct baseline *b, struct obs *o)
 {
     const struct kw_txn *t = o->t;
@@ -475,9 +492,10 @@ static void check_source(struct baseline *b, struct obs *o)
     uint8_t a[16];
     net_of(&t->src, a);
     int32_t day = (int32_t)o->local_day;
+    const struct sens *s = &sens_tab[b->sens];
     if (o->learning || find_net(p, t->src.family, a, 16) >= 0 ||
-        (sens_tab[b->sens].net_wide &&
-         find_net(p, t->src.family, a, t->src.family == 4 ? 2 : 4) >= 0)) {
+        (s->net_wide && find_net(p, t->src.family, a, t->src.family == 4 ? 2 : 4) >= 0) ||
+        (s->roam_nets && nets_in_wide(p, t->src.family, a) >= s->roam_nets)) {
         learn_net(b, p, t->src.family, a, 1.f, day);
         return;
     }

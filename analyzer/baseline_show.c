@@ -48,7 +48,7 @@ static void net_text(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
     memset(&x, 0, sizeof x);
     x.family = fam;
     memcpy(x.a, a, 16);
-    char s[64];
+    char s[48]; /* INET6_ADDRSTRLEN is 46 */
     kw_addr_str(&x, s, sizeof s);
     snprintf(buf, n, "%s/%d", s, fam == 4 ? 24 : 48);
 }

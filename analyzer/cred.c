@@ -548,3 +548,75 @@ bool cred_extract(const struct cred_config *cfg, const struct kw_hdr *hdrs, size
 {
     return cred_extract_ex(cfg, hdrs, n_hdrs, target, out, NULL);
 }
+
+/* ---- redaction of the target ------------------------------------------- */
+
+static bool is_query_source(const struct cred_config *cfg, struct kw_slice name)
+{
+    uint8_t nb[80];
+    size_t pos = 0, dn = pct_decode(name, &pos, true, nb, sizeof nb);
+    if (pos != name.len)
+        return false;
+    for (unsigned i = 0; i < cfg->n; i++) {
+        const struct cred_source *s = &cfg->src[i];
+        if (s->kind == CRED_SRC_QUERY && strlen(s->name) == dn && memcmp(nb, s->name, dn) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap)
+{
+    char *q = strchr(target, '?');
+    if (!q || cap == 0)
+        return false;
+    static const char red[] = "REDACTED";
+    char out[4096];
+    size_t o = (size_t)(q + 1 - target), n = strlen(target);
+    if (o >= sizeof out)
+        return false;
+    memcpy(out, target, o);
+    bool changed = false;
+    for (size_t i = o; i <= n;) {
+        size_t e = i;
+        while (e < n && target[e] != '&' && target[e] != ';' && target[e] != '#')
+            e++;
+        struct kw_slice pair = {target + i, e - i};
+        const char *eq = memchr(pair.p, '=', pair.len);
+        struct kw_slice name = {pair.p, eq ? (size_t)(eq - pair.p) : pair.len};
+        const char *v = pair.p;
+        size_t vlen = pair.len;
+        if (eq && eq + 1 < pair.p + pair.len && is_query_source(cfg, name)) {
+            /* keep "name=", replace the value */
+            vlen = name.len + 1 + sizeof red - 1;
+            if (o + vlen >= sizeof out)
+                return false;
+            memcpy(out + o, pair.p, name.len + 1);
+            memcpy(out + o + name.len + 1, red, sizeof red - 1);
+            changed = true;
+        } else {
+            if (o + vlen >= sizeof out)
+                return false;
+            memcpy(out + o, v, vlen);
+        }
+        o += vlen;
+        if (e < n)
+            out[o++] = target[e];
+        if (e < n && target[e] == '#') { /* the fragment is kept as it is */
+            size_t rest = n - e - 1;
+            if (o + rest >= sizeof out)
+                return false;
+            memcpy(out + o, target + e + 1, rest);
+            o += rest;
+            break;
+        }
+        i = e + 1;
+    }
+    if (!changed)
+        return false;
+    if (o >= cap)
+        o = cap - 1;
+    memcpy(target, out, o);
+    target[o] = 0;
+    return true;
+}

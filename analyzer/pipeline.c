@@ -28,7 +28,9 @@ struct pipe_flow {
     struct h1_conn *h1;
     struct classify_flow *cls;
     bool cls_wants;
-    uint8_t http; /* enum pf_http */
+    uint8_t http;          /* enum pf_http */
+    uint8_t probes[2];     /* data chunks seen per direction while undecided */
+    uint32_t probed[2];    /* bytes of them */
     uint32_t txns;
     struct pipe_flow *next_free;
 };
@@ -110,6 +112,10 @@ static void on_txn(void *user, const struct h1_txn_view *v)
     if (v->req)
         cred_extract_ex(&p->cfg.cred, v->req->hdrs, v->req->n_hdrs, v->req->target, &t->cred,
                         &p->cred);
+    /* A key in the query string must not reach any record: from here on
+     * every consumer (EVE, alerts, audit) sees the redacted target. */
+    if (cred_redact_target(&p->cfg.cred, t->url, sizeof t->url))
+        p->cnt.urls_redacted++;
     p->cnt.transactions++;
     pf->txns++;
 
@@ -133,11 +139,12 @@ static void on_txn(void *user, const struct h1_txn_view *v)
 
 /* ---- HTTP recognition -------------------------------------------------- */
 
-/* Does a connection's first data look like HTTP/1.x? 1 yes, 0 no, -1 not
- * sure yet (too few bytes). A request starts with a method token (RFC 9110
- * §9: we accept upper-case letters, '-' and '_', as servers do) and a
- * space; a response with "HTTP/". Empty lines before a request are
- * tolerated (RFC 9112 §2.2). */
+/* Does a data chunk start like HTTP/1.x? 1 yes, 0 no, -1 not sure yet
+ * (too few bytes). A request starts with a method token (RFC 9110 §9: we
+ * accept upper-case letters, '-' and '_', as servers do) and a space, or
+ * is a well-known method alone on its line (servers answer those); a
+ * response with "HTTP/". Empty lines before a request are tolerated
+ * (RFC 9112 §2.2). */
 static int looks_http(const uint8_t *d, size_t len)
 {
     size_t i = 0;
@@ -153,16 +160,52 @@ static int looks_http(const uint8_t *d, size_t len)
         return 1;
     if (i + k == len && k > 0)
         return -1;
+    static const char *const alone[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
     size_t n = 0;
     for (; i + n < len && n <= 24; n++) {
         uint8_t c = d[i + n];
         if (c == ' ')
             return n > 0 ? 1 : 0;
+        if (c == '\r' || c == '\n') {
+            for (size_t m = 0; m < sizeof alone / sizeof alone[0]; m++)
+                if (strlen(alone[m]) == n && memcmp(d + i, alone[m], n) == 0)
+                    return 1;
+            return 0;
+        }
         if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
             return 0;
     }
     return n > 24 ? 0 : -1;
 }
+
+/* A later chunk must hold a whole start line with an HTTP/1.x version
+ * ("GET /x HTTP/1.1", "HTTP/1.1 200"): after a first chunk that was not
+ * HTTP, line protocols (SMTP's "EHLO host", FTP's "USER x") must not pass
+ * for requests. */
+static int looks_http_line(const uint8_t *d, size_t len)
+{
+    if (len >= 7 && memcmp(d, "HTTP/1.", 7) == 0)
+        return 1;
+    size_t n = len < 2048 ? len : 2048, i = 0;
+    while (i < n && ((d[i] >= 'A' && d[i] <= 'Z') || d[i] == '-' || d[i] == '_'))
+        i++;
+    if (i == n)
+        return n < 24 ? -1 : 0;
+    if (i == 0 || i > 24 || d[i] != ' ')
+        return 0;
+    const uint8_t *eol = memchr(d + i, '\n', n - i);
+    size_t e = eol ? (size_t)(eol - d) : n;
+    const uint8_t *v = memmem(d + i, e - i, " HTTP/1.", 8);
+    if (v && v > d + i + 1)
+        return 1;
+    return eol || n == 2048 ? 0 : -1;
+}
+
+/* Recognition keeps looking at the start of later chunks for a while:
+ * HTTP inside a SOCKS or proxy tunnel, or after some other preamble,
+ * begins a later chunk, not the first. Bounded so a TLS or binary flow is
+ * given up quickly (and is never fed to the parser). */
+enum { PROBE_CHUNKS = 8, PROBE_BYTES = 16 * 1024 };
 
 static bool start_http(struct pipe_flow *pf)
 {
@@ -224,15 +267,21 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         return len;
     if (pf->http == PF_HTTP_UNKNOWN) {
         int v = f->midstream ? 1 : looks_http(d, len);
-        if (v < 0)
+        if (v > 0 && (pf->probes[0] || pf->probes[1]))
+            v = looks_http_line(d, len); /* a later chunk: a whole start line */
+        if (v < 0 && len < PROBE_BYTES)
             return 0; /* keep the bytes; decide when more arrive */
-        if (v == 0 || !start_http(pf)) {
-            if (v == 0) {
+        if (v <= 0) {
+            /* not a start line: drop this chunk, look at the next ones */
+            pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
+            if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
                 pf->http = PF_HTTP_NO;
                 pf->p->cnt.non_http_flows++;
             }
             return len;
         }
+        if (!start_http(pf))
+            return len;
     }
     return h1_feed(pf->h1, dir, d, len, ts);
 }

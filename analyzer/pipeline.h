@@ -54,6 +54,7 @@ struct pipeline_config {
     X(unattributed_with_credential)                                          \
     X(without_credential)                                                    \
     X(findings)                                                              \
+    X(urls_redacted)                                                         \
     X(h1_alloc_failures)
 
 struct pipeline_counters {

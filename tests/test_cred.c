@@ -740,6 +740,33 @@ static void test_corpus_basic_digest(void **state)
     assert_string_equal(c.fingerprint, fp);
 }
 
+/* Keys in the query string are replaced before the target reaches any
+ * record (cred_redact_target). */
+static void test_redact_target(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want; /* want NULL: unchanged */
+    } rcases[] = {
+        {"/v1/x?api_key=SECRETSECRET&a=1", "/v1/x?api_key=REDACTED&a=1"},
+        {"/p?a=1;apikey=S3#frag", "/p?a=1;apikey=REDACTED#frag"},
+        {"/p?api%5Fkey=S3&access_token=eyJ.x.y", "/p?api%5Fkey=REDACTED&access_token=REDACTED"},
+        {"/p?api_key=", NULL},          /* empty value: nothing to hide */
+        {"/p?page=2&sort=api_key", NULL}, /* a value, not a parameter name */
+        {"/p", NULL},
+        {"http://h/p?x=1&api_key=k1&api_key=k2", "http://h/p?x=1&api_key=REDACTED&api_key=REDACTED"},
+    };
+    struct cred_config cfg;
+    cred_config_default(&cfg);
+    for (size_t i = 0; i < sizeof rcases / sizeof rcases[0]; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", rcases[i].in);
+        bool changed = cred_redact_target(&cfg, buf, sizeof buf);
+        assert_int_equal(changed, rcases[i].want != NULL);
+        assert_string_equal(buf, rcases[i].want ? rcases[i].want : rcases[i].in);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_jwt_size_limit), cmocka_unit_test(test_huge_values),
         cmocka_unit_test(test_hint_rules),     cmocka_unit_test(test_text_copy),
         cmocka_unit_test(test_stats),          cmocka_unit_test(test_corpus_basic_digest),
+        cmocka_unit_test(test_redact_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
