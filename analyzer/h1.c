@@ -166,6 +166,40 @@ static bool http09_answer(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts t
     return true;
 }
 
+/* What follows a request line without version (HTTP/0.9 shape)? Servers
+ * that answer such a line with a status line read the header lines after
+ * it as HTTP/1.0 does, and those may carry the credential, so: 1 = header
+ * lines (or a blank line) follow: parse a head; 2 = something else: the
+ * line is the whole request; 0 = cannot tell yet. */
+static int after_09(const uint8_t *p, size_t n)
+{
+    if (n == 0) return 0;
+    if (p[0] == '\r' || p[0] == '\n') return 1;
+    size_t i = 0;
+    while (i < n && i < 64 && p[i] > 0x20 && p[i] < 0x7f && p[i] != ':')
+        i++;
+    if (i == n && i < 64) return 0;
+    return i > 0 && i < n && p[i] == ':' ? 1 : 2;
+}
+
+/* The client sent a request line without version and nothing after it,
+ * and now the server answers: the line was the whole request. Its bytes
+ * are still held by the caller, so they are skipped when offered again. */
+static void commit_09(struct h1_conn *c, kw_ts ts)
+{
+    struct h1_dir *d = &c->d[0];
+    struct h1_head h;
+    d->wait09 = false;
+    if (!d->in_head || d->st != ST_IDLE ||
+        h1i_start_line(d->salv, d->salv_len, 0, false, d->salv_len, &h) != H1_CHK_VALID ||
+        !h.http09)
+        return;
+    d->in_head = false;
+    d->salv_len = 0;
+    d->skip = (uint32_t)h.line_len;
+    head_request(c, &h, ts);
+}
+
 static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, kw_ts ts,
                         bool *need)
 {
@@ -181,6 +215,7 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         d->scan_off = 0;
         d->salv_len = 0;
     }
+    d->wait09 = false;
     if (dir == 1 && http09_answer(c, p, n, ts, need)) {
         d->in_head = false;
         return 0;
@@ -199,7 +234,17 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         h1i_tunnel_all(c);
         return 0;
     }
-    size_t end = h.http09 ? h.line_len : 0;
+    size_t end = 0;
+    if (r == H1_CHK_VALID && h.http09) {
+        int a = after_09(p + h.line_len, n - h.line_len);
+        if (a == 0) {
+            d->wait09 = dir == 0; /* decided by the next bytes, or by the answer */
+            *need = true;
+            save_salvage(c, d, p, n);
+            return 0;
+        }
+        if (a == 2) end = h.line_len;
+    }
     if (r == H1_CHK_VALID && !end) {
         size_t scan = d->scan_off > h.line_len ? d->scan_off : h.line_len;
         end = h1i_find_head_end(p, n < limit ? n : limit, &scan);
@@ -226,7 +271,8 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         save_salvage(c, d, p, n);
         return 0;
     }
-    if (!h.http09) h1i_parse_headers(p, h.line_len, end, false, c->scratch, c->lim.max_headers, &h);
+    if (end > h.line_len)
+        h1i_parse_headers(p, h.line_len, end, false, c->scratch, c->lim.max_headers, &h);
     if (h.hdr_overflow) c->ctr.header_limit_hits++;
     d->in_head = false;
     d->salv_len = 0;
@@ -430,7 +476,14 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
     if (!c || dir < 0 || dir > 1 || !p) return len;
     struct h1_dir *d = &c->d[dir];
     size_t pos = 0;
-    if (dir == 1 && len) c->server_seen = true;
+    if (dir == 1 && len) {
+        c->server_seen = true;
+        if (c->d[0].wait09) commit_09(c, ts);
+    }
+    if (d->skip) {
+        pos = len < d->skip ? len : d->skip;
+        d->skip -= (uint32_t)pos;
+    }
     while (pos < len) {
         const uint8_t *q = p + pos;
         size_t n = len - pos, k = 0;
@@ -493,6 +546,8 @@ void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
     uint32_t gf = dir == 0 ? KW_TXN_F(GAP_REQUEST) : KW_TXN_F(GAP_RESPONSE);
     c->ctr.gaps++;
     c->ctr.gap_bytes += len;
+    d->skip = 0; /* the caller dropped the bytes it held */
+    d->wait09 = false;
     if (dir == 1) c->server_seen = true;
     switch (d->st) {
     case ST_TUNNEL:
@@ -559,7 +614,10 @@ static void close_dir(struct h1_conn *c, int dir, kw_ts ts)
         h1i_msg_done(c, dir, ts);
         break;
     case ST_IDLE:
-        if (d->in_head) (void)salvage(c, dir, ts, KW_TXN_F(BODY_TRUNCATED));
+        if (d->wait09)
+            commit_09(c, ts); /* a complete HTTP/0.9-shaped line, nothing truncated */
+        else if (d->in_head)
+            (void)salvage(c, dir, ts, KW_TXN_F(BODY_TRUNCATED));
         break;
     default:
         break;

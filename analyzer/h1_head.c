@@ -65,6 +65,56 @@ static enum h1_chk version_at(const uint8_t *p, size_t n, size_t i, bool strict,
     return H1_CHK_VALID;
 }
 
+/* Methods a request line may consist of alone ("OPTIONS" CRLF): servers
+ * answer such lines (with 400), so the exchange is reported, flagged. */
+static bool known_method(const uint8_t *p, size_t n)
+{
+    static const char *const m[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                    "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++)
+        if (strlen(m[k]) == n && memcmp(p, m[k], n) == 0) return true;
+    return false;
+}
+
+/* A line without an HTTP-version: "GET" SP target CRLF is an HTTP/0.9
+ * simple request (RFC 1945 §4.1); any other method, or a method alone,
+ * is malformed but still acted on (answered) by servers, so it is kept as
+ * an HTTP/0.9-shaped request flagged PARSE_ERROR. */
+static enum h1_chk versionless(const uint8_t *p, size_t n, size_t i, struct h1_head *h)
+{
+    size_t e;
+    enum h1_chk r = line_end(p, n, i, &e);
+    if (r != H1_CHK_VALID) return r;
+    h->http09 = true;
+    h->v.version = (struct kw_slice){(const char *)p + i, 0};
+    h->line_len = e;
+    if (!kw_slice_eq(h->v.method, "GET") || h->v.target.len == 0)
+        h->v.flags |= KW_TXN_F(PARSE_ERROR);
+    return r;
+}
+
+/* The version of a lenient request line: "HTTP/" DIGIT "." DIGIT, or (not
+ * strict) any other token starting with "HTTP/" such as "HTTP/1." that
+ * servers still answer as HTTP/1.x: kept as sent, flagged PARSE_ERROR. */
+static enum h1_chk request_version(const uint8_t *p, size_t n, size_t i, bool strict,
+                                   struct h1_head *h)
+{
+    enum h1_chk r = version_at(p, n, i, strict, h);
+    if (r == H1_CHK_VALID) {
+        h->v.version = (struct kw_slice){(const char *)p + i, 8};
+        return r;
+    }
+    if (strict || prefix(p + i, n - i, "HTTP/") != H1_CHK_VALID) return r;
+    size_t k = i + 5;
+    while (k < n && p[k] > 0x20 && p[k] < 0x7f && k - i < 16)
+        k++;
+    if (k == n) return H1_CHK_NEED;
+    if (p[k] != '\r' && p[k] != '\n' && !is_ows(p[k])) return H1_CHK_INVALID;
+    h->v.version = (struct kw_slice){(const char *)p + i, k - i};
+    h->v.flags |= KW_TXN_F(PARSE_ERROR);
+    return H1_CHK_VALID;
+}
+
 static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct h1_head *h)
 {
     size_t i = 0, e;
@@ -74,8 +124,12 @@ static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct 
         if (++i > 32) return H1_CHK_INVALID;
     }
     if (i == n) return H1_CHK_NEED;
-    if (i == 0 || p[i] != ' ' || (strict && (i < 3 || i > 20))) return H1_CHK_INVALID;
     h->v.method = (struct kw_slice){(const char *)p, i};
+    if (!strict && (p[i] == '\r' || p[i] == '\n') && known_method(p, i)) {
+        h->v.target = (struct kw_slice){(const char *)p + i, 0};
+        return versionless(p, n, i, h);
+    }
+    if (i == 0 || p[i] != ' ' || (strict && (i < 3 || i > 20))) return H1_CHK_INVALID;
     while (i < n && p[i] == ' ' && !(strict && i > h->v.method.len))
         i++;
     size_t ts = i;
@@ -87,25 +141,14 @@ static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct 
         !(p[ts] == '/' || p[ts] == '*' || ((p[ts] | 0x20) >= 'a' && (p[ts] | 0x20) <= 'z')))
         return H1_CHK_INVALID;
     h->v.target = (struct kw_slice){(const char *)p + ts, i - ts};
-    if (p[i] == '\r' || p[i] == '\n') {
-        /* HTTP/0.9 simple request: "GET" SP target CRLF (RFC 1945 §4.1) */
-        if (strict || !kw_slice_eq(h->v.method, "GET")) return H1_CHK_INVALID;
-        enum h1_chk r = line_end(p, n, i, &e);
-        if (r == H1_CHK_VALID) {
-            h->http09 = true;
-            h->v.version = (struct kw_slice){(const char *)p + i, 0};
-            h->line_len = e;
-        }
-        return r;
-    }
+    if (p[i] == '\r' || p[i] == '\n') return strict ? H1_CHK_INVALID : versionless(p, n, i, h);
     if (p[i] != ' ') return H1_CHK_INVALID;
     while (i < n && p[i] == ' ' && !strict)
         i++;
     if (strict) i++;
-    enum h1_chk r = version_at(p, n, i, strict, h);
+    enum h1_chk r = request_version(p, n, i, strict, h);
     if (r != H1_CHK_VALID) return r;
-    h->v.version = (struct kw_slice){(const char *)p + i, 8};
-    i += 8;
+    i += h->v.version.len;
     while (!strict && i < n && is_ows(p[i]))
         i++;
     r = line_end(p, n, i, &e);

@@ -78,6 +78,8 @@ struct h1_dir {
     bool resync_mark;   /* the next message found gets RESYNC */
     bool peek_bodyless; /* response without request: its body may be absent (HEAD) */
     bool has_cur;       /* dir 0: `seq` is the request whose body is arriving */
+    bool wait09;        /* dir 0: the head is a line without version and nothing yet after it */
+    uint32_t skip;      /* bytes the caller still holds that were already parsed */
     uint32_t scan_off, salv_len, trailer_bytes;
     uint64_t remain;
     uint64_t seq;

@@ -28,9 +28,9 @@ struct pipe_flow {
     struct h1_conn *h1;
     struct classify_flow *cls;
     bool cls_wants;
-    uint8_t http;          /* enum pf_http */
-    uint8_t probes[2];     /* data chunks seen per direction while undecided */
-    uint32_t probed[2];    /* bytes of them */
+    uint8_t http;       /* enum pf_http */
+    uint8_t probes[2];  /* data chunks seen per direction while undecided */
+    uint32_t probed[2]; /* bytes of them */
     uint32_t txns;
     struct pipe_flow *next_free;
 };

@@ -19,6 +19,7 @@
 enum {
     LT_NULL = 0,
     LT_EN10MB = 1,
+    LT_ARCNET_BSD = 7,
     LT_PPP = 9,
     LT_RAW_A = 12,
     LT_RAW_B = 14,
@@ -27,6 +28,7 @@ enum {
     LT_C_HDLC = 104,
     LT_IEEE802_11 = 105,
     LT_LOOP = 108,
+    LT_ARCNET_LINUX = 129,
     LT_LINUX_SLL = 113,
     LT_RADIOTAP = 127,
     LT_IPV4 = 228,
@@ -124,6 +126,28 @@ static enum dec_result dec_tcp(struct dec_run *r, const uint8_t *p, uint32_t len
     return DEC_OK;
 }
 
+/* AYIYA, "Anything In Anything" (draft-massar-v6ops-ayiya-02 §5), the
+ * SixXS tunnel broker's IPv6-over-UDP, both ways on port 5072: idlen(4)
+ * idtype(4) siglen(4) hshmeth(4) autmeth(4) opcode(4) next-header(8)
+ * epoch(32), then an identity of 2^idlen bytes and a signature of
+ * 4*siglen bytes. Only opcode 1 (forward) carries a packet; next-header
+ * is an IP protocol number (41 IPv6, 4 IPv4). No tunnel id: the identity
+ * is the same for every flow of one tunnel end, and the UDP addresses
+ * differ per direction for no flow-relevant reason. Anything else on the
+ * port (signalling opcodes, other protocols) stays a plain UDP packet. */
+enum { DEC_AYIYA_PORT = 5072 };
+static enum dec_result dec_ayiya(struct dec_run *r, const uint8_t *p, uint32_t len, bool *is_tunnel)
+{
+    *is_tunnel = false;
+    if (len < 8 || (p[2] & 0x0f) != 1 || (p[3] != PROTO_IPV6 && p[3] != PROTO_IPIP)) return DEC_OK;
+    uint32_t hl = 8 + (UINT32_C(1) << (p[0] >> 4)) + (uint32_t)(p[1] >> 4) * 4;
+    if (hl >= len) return DEC_OK;
+    *is_tunnel = true;
+    if (!dec_enter(r)) return DEC_MALFORMED;
+    if (p[3] == PROTO_IPV6) return dec_ipv6(r, p + hl, len - hl);
+    return dec_ipv4(r, p + hl, len - hl);
+}
+
 static enum dec_result dec_udp(struct dec_run *r, const uint8_t *p, uint32_t len)
 {
     struct dec_packet *o = r->out;
@@ -139,6 +163,10 @@ static enum dec_result dec_udp(struct dec_run *r, const uint8_t *p, uint32_t len
     o->payload = p + 8;
     o->payload_len = len - 8;
     bool tunnel = false;
+    if (o->sport == DEC_AYIYA_PORT || o->dport == DEC_AYIYA_PORT) {
+        enum dec_result res = dec_ayiya(r, p + 8, len - 8, &tunnel);
+        if (tunnel) return res;
+    }
     enum dec_result res = dec_udp_tunnel(r, o->dport, p + 8, len - 8, &tunnel);
     return tunnel ? res : DEC_OK;
 }
@@ -460,6 +488,45 @@ static enum dec_result dec_nflog(struct dec_run *r, const uint8_t *p, uint32_t l
     return dec_short(r, &r->ctx->cnt.bad_link); /* no payload TLV */
 }
 
+/* ARCNET (ATA 878.1): source and destination station (one byte each),
+ * Linux adds a 2-byte offset (pcap-linktype(7), LINKTYPE_ARCNET_LINUX),
+ * then a protocol id. RFC 1051 ids (0xf0 IP, 0xf1 ARP) are followed by
+ * the datagram at once; RFC 1201 ids (0xd4 IP, 0xd5 ARP, 0xc4 IPv6 per
+ * RFC 2497) by a split flag and a 2-byte sequence number, and an
+ * exception packet (split flag 0xff) repeats the header after 4 bytes of
+ * padding (RFC 1201 §2.1). A datagram split over several frames is
+ * not reassembled: its fragments are skipped as non-IP. */
+static enum dec_result dec_arcnet(struct dec_run *r, const uint8_t *p, uint32_t len, bool linux_hdr)
+{
+    uint64_t *bad = &r->ctx->cnt.bad_link;
+    uint32_t off = linux_hdr ? 4 : 2;
+    if (len < off + 1) return dec_short(r, bad);
+    uint8_t proto = p[off++];
+    if (proto == 0xd4 || proto == 0xc4 || proto == 0xd5) {
+        if (len < off + 3) return dec_short(r, bad);
+        if (p[off] == 0xff) {
+            off += 4;
+            if (len < off + 4) return dec_short(r, bad);
+            proto = p[off++];
+        }
+        if (p[off] != 0) { /* a fragment of a split datagram */
+            r->ctx->cnt.non_ip++;
+            return DEC_SKIP;
+        }
+        off += 3;
+    }
+    switch (proto) {
+    case 0xf0:
+    case 0xd4:
+        return dec_ipv4(r, p + off, len - off);
+    case 0xc4:
+        return dec_ipv6(r, p + off, len - off);
+    default: /* ARP, RARP, IPX, ... */
+        r->ctx->cnt.non_ip++;
+        return DEC_SKIP;
+    }
+}
+
 static enum dec_result dec_link(struct dec_run *r, int linktype, const uint8_t *p, uint32_t len)
 {
     uint64_t *bad = &r->ctx->cnt.bad_link;
@@ -496,6 +563,9 @@ static enum dec_result dec_link(struct dec_run *r, int linktype, const uint8_t *
         return dec_radiotap(r, p, len);
     case LT_NFLOG:
         return dec_nflog(r, p, len);
+    case LT_ARCNET_BSD:
+    case LT_ARCNET_LINUX:
+        return dec_arcnet(r, p, len, linktype == LT_ARCNET_LINUX);
     default:
         r->ctx->cnt.unsupported_linktype++;
         return DEC_SKIP;

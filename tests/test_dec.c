@@ -552,7 +552,41 @@ static void b_llc_snap(struct pb *p)
     pb_eth(p, len); /* 802.3 length field */
 }
 
+/* AYIYA (draft-massar-v6ops-ayiya-02 §5), as the SixXS broker sends it
+ * (zeek-tunnels-ayiya3.pcap): idlen 4 (16-byte identity), siglen 5
+ * (20-byte SHA-1 signature), opcode 1 forward, next header 41 IPv6; the
+ * broker's port 5072 is the source here. */
+static void b_ayiya(struct pb *p)
+{
+    tcp6(p);
+    uint8_t *h = pb_push(p, 8 + 16 + 20);
+    memset(h, 0xee, 8 + 16 + 20);
+    h[0] = 0x41, h[1] = 0x52, h[2] = 0x11, h[3] = 41;
+    pb_udp(p, 5072, 53794);
+    underlay4(p, 17);
+}
+
+/* Linux ARCNET (LINKTYPE_ARCNET_LINUX 129): src, dst, 2-byte offset,
+ * protocol 0xf0 (RFC 1051 IP), as in tcpdump's
+ * arcnet-rfc1051-arp-icmp-http.pcap; and RFC 1201 IP (0xd4) with split
+ * flag 0 and a sequence number. */
+static void b_arcnet1051(struct pb *p)
+{
+    tcp4(p);
+    uint8_t *h = pb_push(p, 5);
+    h[0] = 0xbe, h[1] = 0x50, h[2] = 0xab, h[3] = 0x08, h[4] = 0xf0;
+}
+static void b_arcnet1201(struct pb *p)
+{
+    tcp4(p);
+    uint8_t *h = pb_push(p, 8);
+    h[0] = 0xbe, h[1] = 0x50, h[2] = 0, h[3] = 0, h[4] = 0xd4, h[5] = 0, h[6] = 0x12, h[7] = 0x34;
+}
+
 static const struct row ROWS[] = {
+    {"ayiya ipv6", b_ayiya, L_EN10MB, DEC_OK, 6, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
+    {"arcnet rfc1051", b_arcnet1051, 129, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
+    {"arcnet rfc1201", b_arcnet1201, 129, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"eth ipv4 tcp", b_eth4, L_EN10MB, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"eth ipv6 tcp", b_eth6, L_EN10MB, DEC_OK, 6, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
     {"raw ipv4", b_raw4, L_RAW, DEC_OK, 4, 1, 2, 6, 40000, 80, 0, 0, 0, 0, 0, true},
@@ -770,8 +804,13 @@ static void test_details(void **state)
     pb_eth(&p, 0x0806);
     decode1(&p, L_EN10MB, &c, &d, DEC_SKIP);
     assert_int_equal(c.cnt.non_ip, 1);
-    decode1(&p, 7 /* ARCnet */, &c, &d, DEC_SKIP);
+    decode1(&p, 147 /* LINKTYPE_USER0: private, never decodable */, &c, &d, DEC_SKIP);
     assert_int_equal(c.cnt.unsupported_linktype, 1);
+    /* ARCnet (BSD header, LINKTYPE 7) is decoded now: protocol 0x32 is
+     * not IP, so skipped as non-IP rather than as an unknown link. */
+    decode1(&p, 7, &c, &d, DEC_SKIP);
+    assert_int_equal(c.cnt.unsupported_linktype, 0);
+    assert_int_equal(c.cnt.non_ip, 1);
 
     /* A configured VXLAN port; the default one is then plain UDP. */
     b_vxlan(&p);
