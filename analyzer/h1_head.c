@@ -115,6 +115,34 @@ static enum h1_chk request_version(const uint8_t *p, size_t n, size_t i, bool st
     return H1_CHK_VALID;
 }
 
+/* "GET /a b HTTP/1.1": a target with spaces. Servers such as nginx take
+ * everything up to the last SP before the version as the target, so that
+ * is what a request reaching them means (a policy judging only "/a" could
+ * be walked around with "/a /../admin"); kept whole, flagged PARSE_ERROR.
+ * *i is set to the version. */
+static enum h1_chk spaced_target(const uint8_t *p, size_t n, size_t ts, size_t *i,
+                                 struct h1_head *h)
+{
+    const uint8_t *nl = memchr(p + ts, '\n', n - ts);
+    if (!nl) return H1_CHK_NEED;
+    size_t ce = (size_t)(nl - p);
+    while (ce > ts && (p[ce - 1] == '\r' || is_ows(p[ce - 1])))
+        ce--;
+    if (ce < ts + 10 || p[ce - 9] != ' ') return H1_CHK_INVALID;
+    struct h1_head tmp = {0};
+    if (version_at(p, ce, ce - 8, true, &tmp) != H1_CHK_VALID) return H1_CHK_INVALID;
+    size_t te = ce - 9;
+    while (te > ts && p[te - 1] == ' ')
+        te--;
+    for (size_t k = ts; k < te; k++)
+        if ((p[k] < 0x20 && p[k] != '\t') || p[k] == 0x7f) return H1_CHK_INVALID;
+    h->v.target = (struct kw_slice){(const char *)p + ts, te - ts};
+    h->v.version = (struct kw_slice){(const char *)p + ce - 8, 8};
+    h->v.flags |= KW_TXN_F(PARSE_ERROR);
+    *i = ce - 8;
+    return H1_CHK_VALID;
+}
+
 static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct h1_head *h)
 {
     size_t i = 0, e;
@@ -147,6 +175,7 @@ static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct 
         i++;
     if (strict) i++;
     enum h1_chk r = request_version(p, n, i, strict, h);
+    if (r == H1_CHK_INVALID && !strict) r = spaced_target(p, n, ts, &i, h);
     if (r != H1_CHK_VALID) return r;
     i += h->v.version.len;
     while (!strict && i < n && is_ows(p[i]))

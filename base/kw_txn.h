@@ -91,7 +91,7 @@ struct kw_txn {
     char method[24];
     char protocol[16];     /* "HTTP/1.1" */
     char hostname[256];
-    char url[2048];        /* raw request target, as sent */
+    char url[8192];        /* raw request target, as sent (8 KiB, nginx/Apache line limit) */
     char path[2048];       /* normalised path (no query) */
     char template_[512];   /* endpoint template "/v1/orders/{id}" */
     char user_agent[256];

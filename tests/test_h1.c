@@ -262,6 +262,12 @@ static const struct h1_case cases[] = {
      {REQ("POST /x\r\n"), RSP("raw"), CLOSE},
      "POST /x 0 0/3 parse_error http09\n"},
     {"http09-unanswered", {REQ("GET /q\r\n"), CLOSE}, "GET /q 0 0/0 no_response http09\n"},
+    /* arkime-gre-erspan-vxlan.pcap: nginx reads the target up to the last
+     * SP before the version */
+    {"space-in-target",
+     {REQ("GET /Hello Arkime HTTP/1.0\r\n\r\n"),
+      RSP("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"), CLOSE},
+     "GET /Hello Arkime 200 0/1 parse_error\n"},
     {"http2-preface",
      {REQ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), RSP("\x00\x00\x12\x04"), CLOSE},
      ""},
