@@ -33,19 +33,28 @@ static void head_request(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
         st = h->te_chunked ? ST_CHUNK_SIZE : ST_RESYNC;
     } else if (h->has_cl) {
         if (h->cl_bad) {
-            flags |= KW_TXN_F(PARSE_ERROR); /* rule 5: unrecoverable */
+            /* rule 5: unrecoverable. Servers differ (first value, last
+             * value, reject), so every start line within the largest
+             * claimed body is a request some server may act on: reported,
+             * their bodies not followed (see ambig_end). */
+            flags |= KW_TXN_F(PARSE_ERROR);
             st = ST_RESYNC;
+            uint64_t span = h->cl_max < (UINT64_C(1) << 20) ? h->cl_max : (UINT64_C(1) << 20);
+            d->ambig_end = d->consumed + h->head_len + span;
         } else if (h->cl > 0) {
             st = ST_BODY_CL;
             remain = h->cl;
         }
     }
+    bool ambiguous = st != ST_RESYNC && st != ST_IDLE && d->consumed < d->ambig_end;
     uint64_t seq = h1i_push_request(c, h, d->ts_start, ts, flags);
     d->has_cur = seq != UINT64_MAX;
     d->seq = seq;
-    if (st == ST_RESYNC) {
+    if (st == ST_RESYNC || ambiguous) {
+        /* inside an ambiguous body: the head is reported, its own body
+         * claim is not trusted; keep looking for start lines */
         h1i_msg_done(c, 0, ts);
-        h1i_enter_resync(c, 0, ts, true);
+        h1i_enter_resync(c, 0, ts, !ambiguous);
         return;
     }
     d->st = st;
@@ -276,6 +285,7 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
     if (h.hdr_overflow) c->ctr.header_limit_hits++;
     d->in_head = false;
     d->salv_len = 0;
+    h.head_len = end;
     if (dir == 0)
         head_request(c, &h, ts);
     else
@@ -483,6 +493,7 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
     if (d->skip) {
         pos = len < d->skip ? len : d->skip;
         d->skip -= (uint32_t)pos;
+        d->consumed += pos;
     }
     while (pos < len) {
         const uint8_t *q = p + pos;
@@ -517,6 +528,7 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
             break;
         }
         pos += k;
+        d->consumed += k;
         if (need || (k == 0 && d->st == st)) break;
         if ((st == ST_RESYNC || st == ST_CONNECT_WAIT) && d->st == st &&
             k == c->lim.resync_scan_max)
@@ -547,6 +559,7 @@ void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
     c->ctr.gaps++;
     c->ctr.gap_bytes += len;
     d->skip = 0; /* the caller dropped the bytes it held */
+    d->consumed += len;
     d->wait09 = false;
     if (dir == 1) c->server_seen = true;
     switch (d->st) {

@@ -22,6 +22,13 @@ static bool is_ows(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
+/* White space inside a field value being interpreted: an obs-fold leaves
+ * CR/LF in the raw slice, and RFC 9112 §5.2 reads each fold as SP. */
+static bool is_vws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static bool is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
@@ -248,7 +255,7 @@ static void parse_cl(struct kw_slice v, struct h1_head *h)
 {
     size_t i = 0;
     do {
-        while (i < v.len && is_ows((unsigned char)v.p[i]))
+        while (i < v.len && is_vws((unsigned char)v.p[i]))
             i++;
         uint64_t x = 0;
         size_t d = 0;
@@ -257,9 +264,10 @@ static void parse_cl(struct kw_slice v, struct h1_head *h)
             x = x * 10 + (uint64_t)(v.p[i++] - '0');
             d++;
         }
-        while (i < v.len && is_ows((unsigned char)v.p[i]))
+        while (i < v.len && is_vws((unsigned char)v.p[i]))
             i++;
         if (d == 0 || (i < v.len && v.p[i] != ',') || (h->has_cl && x != h->cl)) h->cl_bad = true;
+        if (x > h->cl_max) h->cl_max = x;
         h->has_cl = true;
         h->cl = x;
     } while (i++ < v.len && !h->cl_bad);
@@ -270,12 +278,12 @@ static void parse_cl(struct kw_slice v, struct h1_head *h)
 static void parse_te(struct kw_slice v, struct h1_head *h)
 {
     size_t e = v.len, s;
-    while (e > 0 && is_ows((unsigned char)v.p[e - 1]))
+    while (e > 0 && is_vws((unsigned char)v.p[e - 1]))
         e--;
     s = e;
     while (s > 0 && v.p[s - 1] != ',')
         s--;
-    while (s < e && is_ows((unsigned char)v.p[s]))
+    while (s < e && is_vws((unsigned char)v.p[s]))
         s++;
     h->has_te = true;
     h->te_chunked = kw_slice_ieq((struct kw_slice){v.p + s, e - s}, "chunked");
@@ -301,6 +309,11 @@ static void framing_header(struct kw_slice name, struct kw_slice v, struct h1_he
     }
 }
 
+static bool is_framing(struct kw_slice name)
+{
+    return kw_slice_ieq(name, "content-length") || kw_slice_ieq(name, "transfer-encoding");
+}
+
 void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, struct kw_hdr *hdrs,
                        uint32_t max_hdrs, struct h1_head *h)
 {
@@ -319,9 +332,11 @@ void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, 
             size_t te = ce;
             while (te > s && is_ows(p[te - 1]))
                 te--;
-            if (prev && te > s)
+            if (prev && te > s) {
                 hdrs[n - 1].value.len = (size_t)((const char *)p + te - hdrs[n - 1].value.p);
-            else if (!prev)
+                if (is_framing(hdrs[n - 1].name))
+                    h->v.flags |= KW_TXN_F(PARSE_ERROR); /* a smuggling sign */
+            } else if (!prev)
                 h->v.flags |= KW_TXN_F(PARSE_ERROR); /* fold with nothing to continue */
             s = next;
             continue;
@@ -344,16 +359,22 @@ void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, 
         while (ve > vs && is_ows(p[ve - 1]))
             ve--;
         struct kw_slice name = {(const char *)p + s, ne - s}, val = {(const char *)p + vs, ve - vs};
-        framing_header(name, val, h);
         if (n < max_hdrs) {
             hdrs[n].name = name;
             hdrs[n++].value = val;
             prev = true;
         } else {
+            framing_header(name, val, h); /* still honoured; cannot be folded */
             h->hdr_overflow = true;
         }
         s = next;
     }
+    /* Framing headers are interpreted once their obs-fold continuations
+     * are known (RFC 9112 §5.2: each fold reads as SP), so that
+     * "Transfer-Encoding:" CRLF SP "chunked" frames as chunked, as a
+     * server that unfolds it does (zeek-http-261-variant-09-te_obs_fold). */
+    for (size_t k = 0; k < n; k++)
+        framing_header(hdrs[k].name, hdrs[k].value, h);
     h->v.n_hdrs = n;
     if (h->hdr_overflow) h->v.flags |= KW_TXN_F(PARSE_ERROR);
 }

@@ -13,9 +13,9 @@ enum h1_chk { H1_CHK_INVALID, H1_CHK_NEED, H1_CHK_VALID };
 /* A head as parsed in place (slices into the caller's buffer). */
 struct h1_head {
     struct h1_msg_view v;
-    size_t line_len; /* start line incl. its line end */
-    size_t head_len; /* whole head incl. the blank line */
-    uint64_t cl;
+    size_t line_len;     /* start line incl. its line end */
+    size_t head_len;     /* whole head incl. the blank line */
+    uint64_t cl, cl_max; /* cl_max: largest of differing Content-Length values */
     bool has_cl, cl_bad, has_te, te_chunked, expect100, upgrade, hdr_overflow;
     bool http09, not_http1;
 };
@@ -80,6 +80,8 @@ struct h1_dir {
     bool has_cur;       /* dir 0: `seq` is the request whose body is arriving */
     bool wait09;        /* dir 0: the head is a line without version and nothing yet after it */
     uint32_t skip;      /* bytes the caller still holds that were already parsed */
+    uint64_t consumed;  /* stream offset of the next byte offered */
+    uint64_t ambig_end; /* dir 0: end of a region whose framing is ambiguous (differing CL) */
     uint32_t scan_off, salv_len, trailer_bytes;
     uint64_t remain;
     uint64_t seq;

@@ -268,6 +268,26 @@ static const struct h1_case cases[] = {
      {REQ("GET /Hello Arkime HTTP/1.0\r\n\r\n"),
       RSP("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"), CLOSE},
      "GET /Hello Arkime 200 0/1 parse_error\n"},
+    /* zeek-http-261-variant-09-te_obs_fold.pcap: the fold is read as SP
+     * (RFC 9112 §5.2), so the body is chunked and the GET is the next
+     * request, as for a server that unfolds; flagged as a smuggling sign */
+    {"te-obs-fold",
+     {REQ("POST / HTTP/1.1\r\nHost: target\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"
+          "GET /smuggled-obsfold HTTP/1.1\r\nHost: target\r\n\r\n"),
+      CLOSE},
+     "POST / 0 0/0 no_response parse_error\nGET /smuggled-obsfold 0 0/0 no_response\n"},
+    /* sv-http-multiple-cl-input.pcap: differing Content-Length (RFC 9112
+     * §6.3 rule 5). With the first value /evil.php is the next request
+     * (and /bad.php its body); with the last, /bad.php is. Both are
+     * reported; bodies inside the ambiguous span are not followed. */
+    {"differing-content-length",
+     {REQ("POST /which.php HTTP/1.1\r\nContent-Length:11\r\nContent-Length:76\r\n\r\n"
+          "bar=1&foo=2POST /evil.php HTTP/1.1\r\nContent-Length:81\r\n\r\nevilbar=3&evilfoo=4"
+          "POST /bad.php HTTP/1.1\r\nContent-Length:17\r\n\r\nbadbar=5&badfoo=6"),
+      RSP("HTTP/1.0 501 Unsupported\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno"), CLOSE},
+     "POST /which.php 501 0/2 parse_error\nPOST /evil.php 0 0/0 no_response resynchronised "
+     "pipelined\n"
+     "POST /bad.php 0 17/0 no_response resynchronised pipelined\n"},
     {"http2-preface",
      {REQ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), RSP("\x00\x00\x12\x04"), CLOSE},
      ""},
