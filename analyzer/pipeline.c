@@ -17,6 +17,7 @@
 #include "classify.h"
 #include "kw_addr.h"
 #include "kw_json.h"
+#include "kw_jw.h"
 #include "kw_log.h"
 
 enum pf_http { PF_HTTP_UNKNOWN = 0, PF_HTTP_YES, PF_HTTP_NO };
@@ -49,6 +50,7 @@ struct pipeline {
     kw_ts now;
     int64_t last_sec;
     struct kw_txn txn; /* scratch: one transaction at a time */
+    char eve_buf[65536]; /* one EVE record; bounded fields fit with room to spare */
 };
 
 void pipeline_config_default(struct pipeline_config *c)
@@ -81,15 +83,18 @@ static void write_http_record(struct pipeline *p, const struct kw_txn *t)
 {
     if (!p->cfg.eve)
         return;
-    json_t *r = kw_eve_txn_header(t, "http", t->ts);
-    json_object_set_new(r, "http", kw_eve_http_obj(t));
-    json_t *c = kw_eve_cred_obj(t);
-    if (c)
-        json_object_set_new(r, "credential", c);
-    json_t *i = kw_eve_identity_obj(t);
-    if (i)
-        json_object_set_new(r, "identity", i);
-    kw_eve_write(p->cfg.eve, r);
+    struct kw_jw w;
+    kw_jw_init(&w, p->eve_buf, sizeof p->eve_buf);
+    kw_jw_obj_begin(&w, NULL);
+    kw_eve_jw_txn_header(&w, t, "http", t->ts);
+    kw_eve_jw_http(&w, t);
+    kw_eve_jw_cred(&w, t);
+    kw_eve_jw_identity(&w, t);
+    kw_jw_obj_end(&w);
+    if (kw_jw_ok(&w))
+        kw_eve_write_text(p->cfg.eve, w.buf, w.len);
+    else
+        p->cnt.eve_overflow++;
 }
 
 static void on_txn(void *user, const struct h1_txn_view *v)
@@ -320,50 +325,57 @@ static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const st
                               enum flow_end_reason why, kw_ts ts)
 {
     char tsb[40], a[64], b[64];
-    json_t *r = json_object();
-    json_object_set_new(r, "timestamp", json_string(kw_ts_format(ts, tsb, sizeof tsb)));
-    json_object_set_new(r, "flow_id", json_integer((json_int_t)(f->id & INT64_MAX)));
-    json_object_set_new(r, "event_type", json_string("flow"));
-    json_object_set_new(r, "src_ip", json_string(kw_addr_str(&f->cli, a, sizeof a)));
-    json_object_set_new(r, "src_port", json_integer(f->cli_port));
-    json_object_set_new(r, "dest_ip", json_string(kw_addr_str(&f->srv, b, sizeof b)));
-    json_object_set_new(r, "dest_port", json_integer(f->srv_port));
-    json_object_set_new(r, "proto", json_string(f->proto == 6 ? "TCP" : f->proto == 17 ? "UDP"
-                                                                                       : "other"));
-    if (f->vlan)
-        json_object_set_new(r, "vlan", json_pack("[i]", f->vlan));
-    if (f->tunnel.type)
-        json_object_set_new(r, "tunnel", json_pack("{s:s,s:I}", "type",
-                                                   kw_tunnel_type_name(f->tunnel.type), "id",
-                                                   (json_int_t)f->tunnel.id));
+    struct kw_jw w;
+    kw_jw_init(&w, p->eve_buf, sizeof p->eve_buf);
+    kw_jw_obj_begin(&w, NULL);
+    kw_jw_str(&w, "timestamp", kw_ts_format(ts, tsb, sizeof tsb));
+    kw_jw_int(&w, "flow_id", (int64_t)(f->id & INT64_MAX));
+    kw_jw_str(&w, "event_type", "flow");
+    kw_jw_str(&w, "src_ip", kw_addr_str(&f->cli, a, sizeof a));
+    kw_jw_int(&w, "src_port", f->cli_port);
+    kw_jw_str(&w, "dest_ip", kw_addr_str(&f->srv, b, sizeof b));
+    kw_jw_int(&w, "dest_port", f->srv_port);
+    kw_jw_str(&w, "proto", f->proto == 6 ? "TCP" : f->proto == 17 ? "UDP" : "other");
+    if (f->vlan) {
+        kw_jw_arr_begin(&w, "vlan");
+        kw_jw_int(&w, NULL, f->vlan);
+        kw_jw_arr_end(&w);
+    }
+    if (f->tunnel.type) {
+        kw_jw_obj_begin(&w, "tunnel");
+        kw_jw_str(&w, "type", kw_tunnel_type_name(f->tunnel.type));
+        kw_jw_int(&w, "id", f->tunnel.id);
+        kw_jw_obj_end(&w);
+    }
     char app[64] = "", sni[256] = "";
     if (pf && pf->http == PF_HTTP_YES)
         strcpy(app, "http");
     else if (pf && pf->cls)
         classify_result(p->cls, pf->cls, app, sizeof app, sni, sizeof sni);
-    if (app[0])
-        json_object_set_new(r, "app_proto", json_string(app));
-    json_t *fl = json_object();
-    json_object_set_new(fl, "pkts_toserver", json_integer((json_int_t)f->pkts[0]));
-    json_object_set_new(fl, "pkts_toclient", json_integer((json_int_t)f->pkts[1]));
-    json_object_set_new(fl, "bytes_toserver", json_integer((json_int_t)f->bytes[0]));
-    json_object_set_new(fl, "bytes_toclient", json_integer((json_int_t)f->bytes[1]));
-    json_object_set_new(fl, "start", json_string(kw_ts_format(f->first_ts, tsb, sizeof tsb)));
-    json_object_set_new(fl, "end", json_string(kw_ts_format(f->last_ts, tsb, sizeof tsb)));
-    json_object_set_new(fl, "reason", json_string(end_reason_name(why)));
+    kw_jw_str_opt(&w, "app_proto", app);
+    kw_jw_obj_begin(&w, "flow");
+    kw_jw_int(&w, "pkts_toserver", (int64_t)f->pkts[0]);
+    kw_jw_int(&w, "pkts_toclient", (int64_t)f->pkts[1]);
+    kw_jw_int(&w, "bytes_toserver", (int64_t)f->bytes[0]);
+    kw_jw_int(&w, "bytes_toclient", (int64_t)f->bytes[1]);
+    kw_jw_str(&w, "start", kw_ts_format(f->first_ts, tsb, sizeof tsb));
+    kw_jw_str(&w, "end", kw_ts_format(f->last_ts, tsb, sizeof tsb));
+    kw_jw_str(&w, "reason", end_reason_name(why));
     if (f->proto == 6) {
-        json_object_set_new(fl, "state", json_string(tcp_state_name(f->tcp_state)));
-        json_object_set_new(fl, "midstream", json_boolean(f->midstream));
-        json_object_set_new(fl, "gaps", json_integer((json_int_t)(f->gaps[0] + f->gaps[1])));
-        json_object_set_new(fl, "gap_bytes",
-                            json_integer((json_int_t)(f->gap_bytes[0] + f->gap_bytes[1])));
+        kw_jw_str(&w, "state", tcp_state_name(f->tcp_state));
+        kw_jw_bool(&w, "midstream", f->midstream);
+        kw_jw_int(&w, "gaps", (int64_t)(f->gaps[0] + f->gaps[1]));
+        kw_jw_int(&w, "gap_bytes", (int64_t)(f->gap_bytes[0] + f->gap_bytes[1]));
     }
     if (pf && pf->http == PF_HTTP_YES)
-        json_object_set_new(fl, "http_transactions", json_integer(pf->txns));
-    json_object_set_new(r, "flow", fl);
-    if (sni[0])
-        kw_json_set_bytes(r, "tls_sni", (const uint8_t *)sni, strlen(sni));
-    kw_eve_write(p->cfg.eve, r);
+        kw_jw_int(&w, "http_transactions", pf->txns);
+    kw_jw_obj_end(&w);
+    kw_jw_str_opt(&w, "tls_sni", sni);
+    kw_jw_obj_end(&w);
+    if (kw_jw_ok(&w))
+        kw_eve_write_text(p->cfg.eve, w.buf, w.len);
+    else
+        p->cnt.eve_overflow++;
 }
 
 static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw_ts ts)

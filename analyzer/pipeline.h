@@ -55,6 +55,7 @@ struct pipeline_config {
     X(without_credential)                                                    \
     X(findings)                                                              \
     X(urls_redacted)                                                         \
+    X(eve_overflow)                                                          \
     X(h1_alloc_failures)
 
 struct pipeline_counters {

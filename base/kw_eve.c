@@ -11,6 +11,7 @@
 
 #include "kw_addr.h"
 #include "kw_json.h"
+#include "kw_jw.h"
 #include "kw_log.h"
 
 struct kw_eve {
@@ -62,6 +63,16 @@ void kw_eve_write(struct kw_eve *e, json_t *rec)
     json_decref(rec);
 }
 
+void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->mu);
+    if (fwrite(text, 1, len, e->f) != len || fputc('\n', e->f) == EOF)
+        kw_warn("EVE write failed: %s", strerror(errno));
+    pthread_mutex_unlock(&e->mu);
+}
+
 void kw_eve_flush(struct kw_eve *e)
 {
     if (!e)
@@ -77,57 +88,57 @@ const char *kw_tunnel_type_name(unsigned type)
     return type < sizeof names / sizeof names[0] ? names[type] : "unknown";
 }
 
-json_t *kw_eve_txn_header(const struct kw_txn *t, const char *event_type, kw_ts ts)
+/* ---- records of a transaction, written with kw_jw --------------------- */
+
+void kw_eve_jw_txn_header(struct kw_jw *w, const struct kw_txn *t, const char *event_type,
+                          kw_ts ts)
 {
     char tsb[40], a[64], b[64];
-    json_t *r = json_object();
-    json_object_set_new(r, "timestamp", json_string(kw_ts_format(ts, tsb, sizeof tsb)));
-    json_object_set_new(r, "flow_id", json_integer((json_int_t)(t->flow_id & INT64_MAX)));
-    json_object_set_new(r, "event_type", json_string(event_type));
-    json_object_set_new(r, "src_ip", json_string(kw_addr_str(&t->src, a, sizeof a)));
-    json_object_set_new(r, "src_port", json_integer(t->sport));
-    json_object_set_new(r, "dest_ip", json_string(kw_addr_str(&t->dst, b, sizeof b)));
-    json_object_set_new(r, "dest_port", json_integer(t->dport));
-    json_object_set_new(r, "proto", json_string("TCP"));
-    if (t->vlan)
-        json_object_set_new(r, "vlan", json_pack("[i]", t->vlan));
-    if (t->tunnel_type)
-        json_object_set_new(r, "tunnel", json_pack("{s:s,s:I}", "type",
-                                                   kw_tunnel_type_name(t->tunnel_type), "id",
-                                                   (json_int_t)t->tunnel_id));
-    return r;
+    kw_jw_str(w, "timestamp", kw_ts_format(ts, tsb, sizeof tsb));
+    kw_jw_int(w, "flow_id", (int64_t)(t->flow_id & INT64_MAX));
+    kw_jw_str(w, "event_type", event_type);
+    kw_jw_str(w, "src_ip", kw_addr_str(&t->src, a, sizeof a));
+    kw_jw_int(w, "src_port", t->sport);
+    kw_jw_str(w, "dest_ip", kw_addr_str(&t->dst, b, sizeof b));
+    kw_jw_int(w, "dest_port", t->dport);
+    kw_jw_str(w, "proto", "TCP");
+    if (t->vlan) {
+        kw_jw_arr_begin(w, "vlan");
+        kw_jw_int(w, NULL, t->vlan);
+        kw_jw_arr_end(w);
+    }
+    if (t->tunnel_type) {
+        kw_jw_obj_begin(w, "tunnel");
+        kw_jw_str(w, "type", kw_tunnel_type_name(t->tunnel_type));
+        kw_jw_int(w, "id", t->tunnel_id);
+        kw_jw_obj_end(w);
+    }
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
+void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
 {
-    if (v && v[0])
-        kw_json_set_bytes(o, k, (const uint8_t *)v, strlen(v));
-}
-
-json_t *kw_eve_http_obj(const struct kw_txn *t)
-{
-    json_t *h = json_object();
-    set_str(h, "hostname", t->hostname);
-    set_str(h, "url", t->url);
-    set_str(h, "http_method", t->method);
-    set_str(h, "protocol", t->protocol);
+    kw_jw_obj_begin(w, "http");
+    kw_jw_str_opt(w, "hostname", t->hostname);
+    kw_jw_str_opt(w, "url", t->url);
+    kw_jw_str_opt(w, "http_method", t->method);
+    kw_jw_str_opt(w, "protocol", t->protocol);
     if (t->status)
-        json_object_set_new(h, "status", json_integer(t->status));
+        kw_jw_int(w, "status", t->status);
     if (!(t->flags & KW_TXN_F(NO_RESPONSE)))
-        json_object_set_new(h, "length", json_integer((json_int_t)t->resp_len));
+        kw_jw_int(w, "length", (int64_t)t->resp_len);
     if (!(t->flags & KW_TXN_F(NO_REQUEST)))
-        json_object_set_new(h, "request_length", json_integer((json_int_t)t->req_len));
-    set_str(h, "http_user_agent", t->user_agent);
-    set_str(h, "path", t->path);
-    set_str(h, "template", t->template_);
+        kw_jw_int(w, "request_length", (int64_t)t->req_len);
+    kw_jw_str_opt(w, "http_user_agent", t->user_agent);
+    kw_jw_str_opt(w, "path", t->path);
+    kw_jw_str_opt(w, "template", t->template_);
     if (t->resp_ts && t->ts && t->resp_ts >= t->ts)
-        json_object_set_new(h, "duration_ms", json_real((double)(t->resp_ts - t->ts) / 1000.0));
-    json_t *flags = json_array();
-    for (unsigned b = 0; b < KW_TXN_BIT__COUNT; b++)
-        if (t->flags & (UINT32_C(1) << b))
-            json_array_append_new(flags, json_string(kw_txn_flag_name(b)));
-    json_object_set_new(h, "flags", flags);
-    return h;
+        kw_jw_ms(w, "duration_ms", (double)(t->resp_ts - t->ts) / 1000.0);
+    kw_jw_arr_begin(w, "flags");
+    for (unsigned bit = 0; bit < KW_TXN_BIT__COUNT; bit++)
+        if (t->flags & (UINT32_C(1) << bit))
+            kw_jw_str(w, NULL, kw_txn_flag_name(bit));
+    kw_jw_arr_end(w);
+    kw_jw_obj_end(w);
 }
 
 static const char *cred_kind_name(unsigned k)
@@ -136,40 +147,94 @@ static const char *cred_kind_name(unsigned k)
     return k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
-json_t *kw_eve_cred_obj(const struct kw_txn *t)
+void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t)
 {
     const struct kw_cred *c = &t->cred;
     if (c->kind == KW_CRED_NONE)
-        return NULL;
-    json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string(cred_kind_name(c->kind)));
-    set_str(o, "source", c->source);
-    set_str(o, "fingerprint", c->fingerprint);
-    set_str(o, "hint", c->hint);
-    set_str(o, "user", c->basic_user);
+        return;
+    kw_jw_obj_begin(w, "credential");
+    kw_jw_str(w, "kind", cred_kind_name(c->kind));
+    kw_jw_str_opt(w, "source", c->source);
+    kw_jw_str_opt(w, "fingerprint", c->fingerprint);
+    kw_jw_str_opt(w, "hint", c->hint);
+    kw_jw_str_opt(w, "user", c->basic_user);
     if (c->kind == KW_CRED_JWT) {
-        json_t *j = json_object();
-        set_str(j, "iss", c->jwt.iss);
-        set_str(j, "sub", c->jwt.sub);
-        set_str(j, "aud", c->jwt.aud);
-        set_str(j, "client_id", c->jwt.client_id);
-        set_str(j, "alg", c->jwt.alg);
+        kw_jw_obj_begin(w, "jwt");
+        kw_jw_str_opt(w, "iss", c->jwt.iss);
+        kw_jw_str_opt(w, "sub", c->jwt.sub);
+        kw_jw_str_opt(w, "aud", c->jwt.aud);
+        kw_jw_str_opt(w, "client_id", c->jwt.client_id);
+        kw_jw_str_opt(w, "alg", c->jwt.alg);
         if (c->jwt.has_exp)
-            json_object_set_new(j, "exp", json_integer(c->jwt.exp));
+            kw_jw_int(w, "exp", c->jwt.exp);
         if (c->jwt.has_iat)
-            json_object_set_new(j, "iat", json_integer(c->jwt.iat));
-        json_object_set_new(o, "jwt", j);
+            kw_jw_int(w, "iat", c->jwt.iat);
+        kw_jw_obj_end(w);
     }
-    return o;
+    kw_jw_obj_end(w);
+}
+
+void kw_eve_jw_identity(struct kw_jw *w, const struct kw_txn *t)
+{
+    if (!t->identity.id[0])
+        return;
+    kw_jw_obj_begin(w, "identity");
+    kw_jw_str_opt(w, "id", t->identity.id);
+    kw_jw_str_opt(w, "name", t->identity.name);
+    kw_jw_str_opt(w, "kind", t->identity.kind);
+    kw_jw_obj_end(w);
+}
+
+/* ---- the same as jansson objects, for records built around them (alerts).
+ * One writer defines the fields; these parse its text back. */
+
+enum { EVE_PART_HEADER, EVE_PART_HTTP, EVE_PART_CRED, EVE_PART_IDENTITY };
+
+static json_t *render(const struct kw_txn *t, int part, const char *event_type, kw_ts ts)
+{
+    size_t cap = 65536;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    struct kw_jw w;
+    kw_jw_init(&w, buf, cap);
+    kw_jw_obj_begin(&w, NULL);
+    if (part == EVE_PART_HEADER)
+        kw_eve_jw_txn_header(&w, t, event_type, ts);
+    else if (part == EVE_PART_HTTP)
+        kw_eve_jw_http(&w, t);
+    else if (part == EVE_PART_CRED)
+        kw_eve_jw_cred(&w, t);
+    else
+        kw_eve_jw_identity(&w, t);
+    kw_jw_obj_end(&w);
+    json_t *o = kw_jw_ok(&w) ? json_loadb(buf, w.len, 0, NULL) : NULL;
+    free(buf);
+    if (!o || part == EVE_PART_HEADER)
+        return o;
+    /* the part's single member */
+    json_t *v = json_object_size(o) ? json_incref(json_object_iter_value(json_object_iter(o)))
+                                    : NULL;
+    json_decref(o);
+    return v;
+}
+
+json_t *kw_eve_txn_header(const struct kw_txn *t, const char *event_type, kw_ts ts)
+{
+    return render(t, EVE_PART_HEADER, event_type, ts);
+}
+
+json_t *kw_eve_http_obj(const struct kw_txn *t)
+{
+    return render(t, EVE_PART_HTTP, NULL, 0);
+}
+
+json_t *kw_eve_cred_obj(const struct kw_txn *t)
+{
+    return render(t, EVE_PART_CRED, NULL, 0);
 }
 
 json_t *kw_eve_identity_obj(const struct kw_txn *t)
 {
-    if (!t->identity.id[0])
-        return NULL;
-    json_t *o = json_object();
-    set_str(o, "id", t->identity.id);
-    set_str(o, "name", t->identity.name);
-    set_str(o, "kind", t->identity.kind);
-    return o;
+    return render(t, EVE_PART_IDENTITY, NULL, 0);
 }

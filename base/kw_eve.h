@@ -20,6 +20,20 @@ void kw_eve_close(struct kw_eve *e);
 /* Writes and releases the caller's reference to rec. NULL e: just releases. */
 void kw_eve_write(struct kw_eve *e, json_t *rec);
 void kw_eve_flush(struct kw_eve *e);
+/* Writes one record already rendered as JSON text (no newline). */
+void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len);
+
+struct kw_jw;
+/* The common fields of a flow-bound record, written as members of the
+ * object open in w: timestamp, flow_id, event_type, addresses, ports,
+ * proto, vlan, tunnel. */
+void kw_eve_jw_txn_header(struct kw_jw *w, const struct kw_txn *t, const char *event_type,
+                          kw_ts ts);
+/* "http":{...}, "credential":{...} (absent without one) and
+ * "identity":{...} (absent when unattributed) of a transaction. */
+void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t);
+void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t);
+void kw_eve_jw_identity(struct kw_jw *w, const struct kw_txn *t);
 
 /* {"timestamp":..,"flow_id":..,"event_type":..,"src_ip":..,...,"tunnel":..}
  * for a transaction. New reference. */

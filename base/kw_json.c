@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_seq(const uint8_t *p, size_t left)
+size_t kw_utf8_seq(const uint8_t *p, size_t left)
 {
     uint8_t c = p[0];
     size_t n;
@@ -47,7 +46,7 @@ json_t *kw_json_bytes(const uint8_t *p, size_t len)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = kw_utf8_seq(p + i, len - i);
         if (n) {
             memcpy(out + o, p + i, n);
             o += n;

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not
+ * one (NUL counts as invalid, so it is escaped too). left >= 1. */
+size_t kw_utf8_seq(const uint8_t *p, size_t left);
+
 /* New reference; never NULL unless out of memory. */
 json_t *kw_json_bytes(const uint8_t *p, size_t len);
 

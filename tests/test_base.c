@@ -11,6 +11,7 @@
 
 #include "kw_addr.h"
 #include "kw_json.h"
+#include "kw_jw.h"
 #include "kw_rd.h"
 #include "kw_time.h"
 
@@ -82,6 +83,59 @@ static void test_reader(void **state)
     assert_int_equal(kw_rd_u8(&r), 0);   /* stays bad */
 }
 
+/* kw_jw writes exactly what jansson writes for the same values, for every
+ * kind of byte: random strings over a byte alphabet that mixes ASCII,
+ * control characters, quotes, backslashes, valid and broken UTF-8. */
+static void test_jw_matches_jansson(void **state)
+{
+    static const uint8_t alphabet[] = {'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', 0x01,
+                                       0x00, 0x7f, 0xc3, 0xa9, 0xe2, 0x80, 0xa6, 0xf0, 0x9f,
+                                       0x98, 0x80, 0xff, 0xed, 0xa0};
+    uint64_t rng = 42;
+    char buf[4096];
+    for (int round = 0; round < 2000; round++) {
+        uint8_t in[48];
+        size_t n = (size_t)(round % 48);
+        for (size_t i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            in[i] = alphabet[(rng >> 33) % sizeof alphabet];
+        }
+        struct kw_jw w;
+        kw_jw_init(&w, buf, sizeof buf);
+        kw_jw_obj_begin(&w, NULL);
+        kw_jw_strn(&w, "k", (const char *)in, n);
+        kw_jw_int(&w, "i", -(int64_t)round);
+        kw_jw_arr_begin(&w, "a");
+        kw_jw_bool(&w, NULL, round & 1);
+        kw_jw_arr_end(&w);
+        kw_jw_obj_end(&w);
+        assert_true(kw_jw_ok(&w));
+
+        json_t *o = json_object();
+        json_object_set_new(o, "k", kw_json_bytes(in, n));
+        json_object_set_new(o, "i", json_integer(-(json_int_t)round));
+        json_object_set_new(o, "a", json_pack("[b]", round & 1));
+        char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        assert_string_equal(buf, want);
+        free(want);
+        json_decref(o);
+    }
+}
+
+static void test_jw_overflow(void **state)
+{
+    char buf[16];
+    struct kw_jw w;
+    kw_jw_init(&w, buf, sizeof buf);
+    kw_jw_obj_begin(&w, NULL);
+    kw_jw_str(&w, "key", "a value longer than the buffer");
+    kw_jw_obj_end(&w);
+    assert_false(kw_jw_ok(&w));
+    kw_jw_init(&w, buf, sizeof buf);
+    kw_jw_obj_begin(&w, NULL); /* left open */
+    assert_false(kw_jw_ok(&w));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +143,8 @@ int main(void)
         cmocka_unit_test(test_addr_prefix),
         cmocka_unit_test(test_ts_format),
         cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_jw_matches_jansson),
+        cmocka_unit_test(test_jw_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

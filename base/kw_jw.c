@@ -1,0 +1,165 @@
+/* kw_jw: streaming JSON writer (see kw_jw.h). Output matches what jansson
+ * prints with JSON_COMPACT for the same values. */
+#include "kw_jw.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kw_json.h"
+
+void kw_jw_init(struct kw_jw *w, char *buf, size_t cap)
+{
+    w->buf = buf;
+    w->len = 0;
+    w->cap = cap;
+    w->overflow = cap == 0;
+    w->depth = 0;
+    w->first[0] = true;
+}
+
+static void put(struct kw_jw *w, const char *s, size_t n)
+{
+    if (w->overflow || w->cap - w->len <= n) {
+        w->overflow = true;
+        return;
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = 0;
+}
+
+static void putc1(struct kw_jw *w, char c)
+{
+    put(w, &c, 1);
+}
+
+/* A JSON string body: valid UTF-8 as is (with JSON's escapes), other bytes
+ * as the text \xNN. */
+static void put_escaped(struct kw_jw *w, const uint8_t *p, size_t n)
+{
+    size_t run = 0; /* start of the pending run of plain bytes */
+    for (size_t i = 0; i < n;) {
+        size_t k = kw_utf8_seq(p + i, n - i);
+        uint8_t c = p[i];
+        if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+            i += k;
+            continue;
+        }
+        put(w, (const char *)p + run, i - run);
+        char esc[8];
+        if (k == 0)
+            snprintf(esc, sizeof esc, "\\\\x%02x", c);
+        else if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c == '\n')
+            strcpy(esc, "\\n");
+        else if (c == '\r')
+            strcpy(esc, "\\r");
+        else if (c == '\t')
+            strcpy(esc, "\\t");
+        else if (c == '\b')
+            strcpy(esc, "\\b");
+        else if (c == '\f')
+            strcpy(esc, "\\f");
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        put(w, esc, strlen(esc));
+        i++;
+        run = i;
+    }
+    put(w, (const char *)p + run, n - run);
+}
+
+static void member(struct kw_jw *w, const char *key)
+{
+    if (!w->first[w->depth])
+        putc1(w, ',');
+    w->first[w->depth] = false;
+    if (key) {
+        putc1(w, '"');
+        put_escaped(w, (const uint8_t *)key, strlen(key));
+        put(w, "\":", 2);
+    }
+}
+
+static void open_(struct kw_jw *w, const char *key, char c)
+{
+    if (w->depth > 0 || w->len > 0)
+        member(w, key);
+    if (w->depth + 1 >= KW_JW_MAX_DEPTH) {
+        w->overflow = true;
+        return;
+    }
+    putc1(w, c);
+    w->first[++w->depth] = true;
+}
+
+static void close_(struct kw_jw *w, char c)
+{
+    if (w->depth == 0) {
+        w->overflow = true;
+        return;
+    }
+    putc1(w, c);
+    w->depth--;
+}
+
+void kw_jw_obj_begin(struct kw_jw *w, const char *key)
+{
+    open_(w, key, '{');
+}
+
+void kw_jw_obj_end(struct kw_jw *w)
+{
+    close_(w, '}');
+}
+
+void kw_jw_arr_begin(struct kw_jw *w, const char *key)
+{
+    open_(w, key, '[');
+}
+
+void kw_jw_arr_end(struct kw_jw *w)
+{
+    close_(w, ']');
+}
+
+void kw_jw_strn(struct kw_jw *w, const char *key, const char *s, size_t n)
+{
+    member(w, key);
+    putc1(w, '"');
+    put_escaped(w, (const uint8_t *)s, n);
+    putc1(w, '"');
+}
+
+void kw_jw_str(struct kw_jw *w, const char *key, const char *s)
+{
+    kw_jw_strn(w, key, s, strlen(s));
+}
+
+void kw_jw_str_opt(struct kw_jw *w, const char *key, const char *s)
+{
+    if (s && s[0])
+        kw_jw_strn(w, key, s, strlen(s));
+}
+
+void kw_jw_int(struct kw_jw *w, const char *key, int64_t v)
+{
+    char b[24];
+    member(w, key);
+    put(w, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
+}
+
+void kw_jw_bool(struct kw_jw *w, const char *key, bool v)
+{
+    member(w, key);
+    put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void kw_jw_ms(struct kw_jw *w, const char *key, double v)
+{
+    char b[40];
+    member(w, key);
+    put(w, b, (size_t)snprintf(b, sizeof b, "%.3f", v));
+}

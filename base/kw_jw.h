@@ -1,0 +1,49 @@
+/* kw_jw: a small streaming JSON writer into a caller's fixed buffer, for
+ * the records written once per transaction and per flow. Building those
+ * with jansson (a tree of heap objects, then a dump) was the largest cost
+ * of the whole packet path after reassembly; this writes the text
+ * directly.
+ *
+ * Strings are network bytes: valid UTF-8 passes through, anything else is
+ * written as the text \xNN (a backslash escaped for JSON), exactly as
+ * kw_json_bytes() does, so both writers produce the same values.
+ * When the buffer is too small the writer stops, sets `overflow`, and the
+ * caller must not use the text (kw_jw_ok() says false). */
+#ifndef KW_JW_H
+#define KW_JW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KW_JW_MAX_DEPTH 8
+
+struct kw_jw {
+    char *buf;
+    size_t len, cap;
+    bool overflow;
+    int depth;
+    bool first[KW_JW_MAX_DEPTH]; /* no comma needed before the next member */
+};
+
+void kw_jw_init(struct kw_jw *w, char *buf, size_t cap);
+static inline bool kw_jw_ok(const struct kw_jw *w)
+{
+    return !w->overflow && w->depth == 0;
+}
+
+/* key is NULL inside arrays and for the top-level object. */
+void kw_jw_obj_begin(struct kw_jw *w, const char *key);
+void kw_jw_obj_end(struct kw_jw *w);
+void kw_jw_arr_begin(struct kw_jw *w, const char *key);
+void kw_jw_arr_end(struct kw_jw *w);
+void kw_jw_strn(struct kw_jw *w, const char *key, const char *s, size_t n);
+void kw_jw_str(struct kw_jw *w, const char *key, const char *s);
+/* Skipped when s is NULL or empty (most optional EVE fields). */
+void kw_jw_str_opt(struct kw_jw *w, const char *key, const char *s);
+void kw_jw_int(struct kw_jw *w, const char *key, int64_t v);
+void kw_jw_bool(struct kw_jw *w, const char *key, bool v);
+/* Fixed-point with 3 decimals (durations in ms). */
+void kw_jw_ms(struct kw_jw *w, const char *key, double v);
+
+#endif
