@@ -46,6 +46,7 @@ struct audit {
     bool stop, started, block_when_full;
     unsigned head, count;
     uint64_t done; /* written + errors, for audit_flush */
+    unsigned flushing; /* audit_flush callers waiting: write at once */
     struct audit_stats st;
 };
 
@@ -124,7 +125,10 @@ void audit_record(struct audit *a, const struct kw_txn *t)
     cpy(r->tmpl, sizeof r->tmpl, t->template_);
     a->count++;
     a->st.queued++;
-    pthread_cond_signal(&a->have_work);
+    /* Wake the writer when work appears and when a batch is full; in
+     * between it is gathering a batch (see writer_main). */
+    if (a->count == 1 || a->count == a->batch_max)
+        pthread_cond_signal(&a->have_work);
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -193,6 +197,25 @@ static uint64_t apply_retention(struct audit *a)
     return n;
 }
 
+/* Group commit: one SQLite transaction costs about as much as hundreds of
+ * rows, so a short trickle of rows is gathered for up to AUDIT_GATHER_MS
+ * (wall clock) into one batch, unless a batch is full, a flush waits or
+ * the writer stops. Called with a->mu held. */
+#define AUDIT_GATHER_MS 100
+static void gather(struct audit *a)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += AUDIT_GATHER_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (a->count < a->batch_max && !a->stop && !a->flushing)
+        if (pthread_cond_timedwait(&a->have_work, &a->mu, &until) != 0)
+            break;
+}
+
 static void *writer_main(void *arg)
 {
     struct audit *a = arg;
@@ -201,6 +224,7 @@ static void *writer_main(void *arg)
         while (a->count == 0 && !a->stop)
             pthread_cond_wait(&a->have_work, &a->mu);
         if (a->count == 0 && a->stop) break;
+        gather(a);
         unsigned start = a->head, n = a->count < a->batch_max ? a->count : a->batch_max;
         pthread_mutex_unlock(&a->mu);
 
@@ -272,8 +296,11 @@ void audit_flush(struct audit *a)
 {
     pthread_mutex_lock(&a->mu);
     uint64_t target = a->st.queued;
+    a->flushing++;
+    pthread_cond_signal(&a->have_work);
     while (a->done < target)
         pthread_cond_wait(&a->done_cond, &a->mu);
+    a->flushing--;
     pthread_mutex_unlock(&a->mu);
 }
 
