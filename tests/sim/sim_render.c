@@ -182,6 +182,7 @@ static void http_group(struct http_run *h, int first, int n)
         t->pipelined = n > 1;
         t->split = ns > 0;
         sent = sim_conn_client_send(&h->c, t->ts, b.p, b.len, sp, ns, &t->lost);
+        t->ts = h->c.first_seen; /* as the mirror saw it: maybe after a reordering */
         sim_buf_free(&b);
     }
     int64_t think = 2000 + (int64_t)sim_rng_below(h->r, 60000);

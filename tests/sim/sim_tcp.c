@@ -100,11 +100,12 @@ int64_t sim_conn_open(struct sim_conn *c, int64_t t)
 /* A data segment with the reordering / retransmission decisions. next_t is
  * when the following segment of the same burst is seen. */
 static bool data_seg(struct sim_conn *c, int64_t t, int64_t next_t, bool from_client,
-                     const uint8_t *d, size_t len, uint32_t seq, bool last)
+                     const uint8_t *d, size_t len, uint32_t seq, bool last, int64_t *seen)
 {
     int64_t when = t;
     if (!last && sim_rng_chance(c->rng, c->cfg->reorder))
         when = next_t + 3; /* overtaken by its successor */
+    if (seen) *seen = when;
     bool lost = emit(c, when, from_client, SIM_ACK | (last ? SIM_PSH : 0), d, len, seq, false);
     bool again = sim_rng_chance(c->rng, c->cfg->retransmit); /* drawn either way */
     if (!lost && again) {
@@ -129,7 +130,9 @@ int64_t sim_conn_client_send(struct sim_conn *c, int64_t t, const uint8_t *d, si
         if (split) end = splits[si];
         /* A split write leaves the client a little later than a full one. */
         int64_t gap = split ? 200 + (int64_t)sim_rng_below(c->rng, 3000) : 20;
-        if (data_seg(c, when, when + gap, true, d + off, end - off, c->cseq, end == len) && lost)
+        if (data_seg(c, when, when + gap, true, d + off, end - off, c->cseq, end == len,
+                     off ? NULL : &c->first_seen) &&
+            lost)
             *lost = true;
         c->cseq += (uint32_t)(end - off);
         off = end;
@@ -152,7 +155,8 @@ int64_t sim_conn_server_send(struct sim_conn *c, int64_t t, const uint8_t *d, si
     while (off < len) {
         size_t end = off + SIM_PAYLOAD < len ? off + SIM_PAYLOAD : len;
         bool last = end == len;
-        if (data_seg(c, when, when + c->seg_gap, false, d + off, end - off, c->sseq, last) && lost)
+        if (data_seg(c, when, when + c->seg_gap, false, d + off, end - off, c->sseq, last, NULL) &&
+            lost)
             *lost = true;
         c->sseq += (uint32_t)(end - off);
         off = end;

@@ -29,6 +29,9 @@ struct sim_conn {
     int64_t seg_gap;           /* µs between back-to-back segments towards the client */
     uint32_t unacked_segs;     /* client segments not yet acked by the client */
     uint64_t lost_packets;
+    int64_t first_seen; /* capture time of the first byte of the last client
+                         * send: later than its start when that segment was
+                         * overtaken by its successor */
 };
 
 void sim_conn_init(struct sim_conn *c, struct sim_out *out, struct sim_rng *rng,
