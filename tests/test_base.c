@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -67,6 +68,17 @@ static void test_ts_format(void **state)
     assert_string_equal(kw_ts_format(ts, buf, sizeof buf), "2026-03-28T02:13:05.123456+0000");
     assert_string_equal(kw_ts_format_rfc3339(ts, buf, sizeof buf), "2026-03-28T02:13:05Z");
     assert_string_equal(kw_ts_format(-1, buf, sizeof buf), "1969-12-31T23:59:59.999999+0000");
+    /* the hand-written formatter against gmtime_r, over leap years, century
+     * rules and month ends */
+    for (int64_t s = -86400LL * 800; s < 86400LL * 366 * 140; s += 86400 * 7 + 3607) {
+        time_t t = (time_t)s;
+        struct tm tm;
+        char want[64];
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.000042+0000",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        assert_string_equal(kw_ts_format(KW_TS_SEC(s) + 42, buf, sizeof buf), want);
+    }
 }
 
 static void test_reader(void **state)
@@ -104,7 +116,8 @@ static void test_jw_matches_jansson(void **state)
         kw_jw_init(&w, buf, sizeof buf);
         kw_jw_obj_begin(&w, NULL);
         kw_jw_strn(&w, "k", (const char *)in, n);
-        kw_jw_int(&w, "i", -(int64_t)round);
+        kw_jw_int(&w, "i", -(int64_t)round * 7919);
+        kw_jw_int(&w, "m", round == 0 ? INT64_MIN : round == 1 ? INT64_MAX : round);
         kw_jw_arr_begin(&w, "a");
         kw_jw_bool(&w, NULL, round & 1);
         kw_jw_arr_end(&w);
@@ -113,7 +126,10 @@ static void test_jw_matches_jansson(void **state)
 
         json_t *o = json_object();
         json_object_set_new(o, "k", kw_json_bytes(in, n));
-        json_object_set_new(o, "i", json_integer(-(json_int_t)round));
+        json_object_set_new(o, "i", json_integer(-(json_int_t)round * 7919));
+        json_object_set_new(o, "m", json_integer(round == 0   ? INT64_MIN
+                                                 : round == 1 ? INT64_MAX
+                                                              : round));
         json_object_set_new(o, "a", json_pack("[b]", round & 1));
         char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         assert_string_equal(buf, want);
