@@ -15,6 +15,7 @@
 
 #include "alerts.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "kw_log.h"
 #include "rules.h"
 
@@ -52,19 +53,6 @@ static void url_display(const char *url, char *buf, size_t len)
     snprintf(buf, len, "%.*s%.*s/…", (int)(p - url), url, (int)n, p);
 }
 
-static void fill_sink(struct alerts_sink_cfg *s, enum alerts_sink_kind kind,
-                      const struct rules_sink *r)
-{
-    alerts_sink_default(s, kind);
-    snprintf(s->url, sizeof s->url, "%s", r->url ? r->url : "");
-    if (r->secret) snprintf(s->secret, sizeof s->secret, "%s", r->secret);
-    if (r->min_severity > 0) s->min_severity = r->min_severity;
-    for (size_t i = 0; i < r->n_kinds; i++) {
-        int k = alert_kind_from_name(r->kinds[i]);
-        if (k >= 0) s->kinds_mask |= 1u << k;
-    }
-}
-
 /* Sinks, database and windows from keywarden.yaml. */
 static int from_config(struct alerts_opts *o, struct rules_model **model)
 {
@@ -80,12 +68,7 @@ static int from_config(struct alerts_opts *o, struct rules_model **model)
     const struct rules_config *rc = &(*model)->config;
     struct alerts_config *ac = &o->ac;
     if (!o->db && rc->storage.database) o->db = rc->storage.database;
-    if (rc->alerts.has_slack && ac->n_sinks < ALERTS_MAX_SINKS)
-        fill_sink(&ac->sinks[ac->n_sinks++], ALERTS_SINK_SLACK, &rc->alerts.slack);
-    for (size_t i = 0; i < rc->alerts.n_webhooks && ac->n_sinks < ALERTS_MAX_SINKS; i++)
-        fill_sink(&ac->sinks[ac->n_sinks++], ALERTS_SINK_WEBHOOK, &rc->alerts.webhooks[i]);
-    if (rc->alerts.suppress_window_s > 0)
-        ac->suppress_window = KW_TS_SEC(rc->alerts.suppress_window_s);
+    cli_alerts_from_config(rc, ac);
     return 0;
 }
 
@@ -204,7 +187,7 @@ static int do_test(struct alerts_opts *o)
 static int do_flush(struct alerts_opts *o)
 {
     struct alerts_config *ac = &o->ac;
-    ac->db_path = o->db ? o->db : "./keywarden-state/keywarden.db";
+    ac->db_path = o->db ? o->db : CLI_DEFAULT_DB;
     ac->drain_timeout = KW_TS_SEC(1) * (kw_ts)(o->timeout_s > 0 ? o->timeout_s : 60);
     struct alerts *a = NULL;
     enum kw_err e = alerts_new(ac, NULL, &a);

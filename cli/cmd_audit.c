@@ -5,7 +5,6 @@
  * newest audit record, not from the wall clock, because keywarden often
  * replays old captures; RFC 3339 times are absolute. */
 #include <getopt.h>
-#include <libfyaml.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,21 +12,11 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "kw_eve.h"
 #include "kw_json.h"
 #include "store.h"
 
-/* storage.database of a keywarden.yaml, or NULL. */
-static char *config_db(const char *cfg)
-{
-    struct fy_document *d = fy_document_build_from_file(NULL, cfg);
-    if (!d) return NULL;
-    char buf[1024];
-    char *out = NULL;
-    if (fy_document_scanf(d, "/storage/database %1023s", buf) == 1) out = strdup(buf);
-    fy_document_destroy(d);
-    return out;
-}
 
 static void usage(FILE *f)
 {
@@ -135,7 +124,7 @@ int cmd_audit(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char *from_cfg = !db_path && cfg ? config_db(cfg) : NULL;
+    char *from_cfg = !db_path && cfg ? cli_config_db(cfg) : NULL;
     if (!db_path) db_path = from_cfg ? from_cfg : AUDIT_DEFAULT_DB;
     int rc = 1;
     sqlite3 *db = NULL;

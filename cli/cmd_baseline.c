@@ -5,7 +5,6 @@
  * The one thing to know: it reads the same database `run` writes; a run
  * in progress saves at intervals, so `show` may lag it by one interval. */
 #include <getopt.h>
-#include <libfyaml.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +13,10 @@
 #include "audit.h"
 #include "baseline.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "kw_json.h"
 #include "store.h"
 
-static char *config_db(const char *cfg)
-{
-    struct fy_document *d = fy_document_build_from_file(NULL, cfg);
-    if (!d) return NULL;
-    char buf[1024];
-    char *out = NULL;
-    if (fy_document_scanf(d, "/storage/database %1023s", buf) == 1) out = strdup(buf);
-    fy_document_destroy(d);
-    return out;
-}
 
 /* Slots for every stored profile (the run's max_profiles may differ). */
 static unsigned profile_rows(const char *path)
@@ -114,7 +104,7 @@ int cmd_baseline(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char *from_cfg = !db_path && cfg ? config_db(cfg) : NULL;
+    char *from_cfg = !db_path && cfg ? cli_config_db(cfg) : NULL;
     if (!db_path) db_path = from_cfg ? from_cfg : AUDIT_DEFAULT_DB;
     int rc = 1;
     struct baseline *b = NULL;

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "baseline.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "kw_eve.h"
 #include "kw_log.h"
 #include "pipeline.h"
@@ -159,22 +160,6 @@ static void mkdir_parent_of(const char *path)
     mkdir(buf, 0750);
 }
 
-static void fill_sink(struct alerts_sink_cfg *s, enum alerts_sink_kind kind,
-                      const struct rules_sink *r)
-{
-    alerts_sink_default(s, kind);
-    snprintf(s->url, sizeof s->url, "%s", r->url ? r->url : "");
-    if (r->secret)
-        snprintf(s->secret, sizeof s->secret, "%s", r->secret);
-    if (r->min_severity > 0)
-        s->min_severity = r->min_severity;
-    for (size_t i = 0; i < r->n_kinds; i++) {
-        int k = alert_kind_from_name(r->kinds[i]);
-        if (k >= 0)
-            s->kinds_mask |= 1u << k;
-    }
-}
-
 /* Everything the run owns, torn down in reverse. */
 struct run_ctx {
     struct run_opts o;
@@ -193,8 +178,7 @@ static enum kw_err open_outputs(struct run_ctx *r)
 {
     const struct rules_config *rc = &r->model->config;
     r->db_path = r->o.db ? r->o.db
-                         : rc->storage.database ? rc->storage.database
-                                                : "./keywarden-state/keywarden.db";
+                         : rc->storage.database ? rc->storage.database : CLI_DEFAULT_DB;
     r->eve_path = r->o.eve ? r->o.eve
                            : rc->outputs.eve ? rc->outputs.eve : "./keywarden-state/eve.json";
     if (strcmp(r->eve_path, "-") != 0)
@@ -206,15 +190,7 @@ static enum kw_err open_outputs(struct run_ctx *r)
     struct alerts_config ac;
     alerts_config_default(&ac);
     ac.db_path = r->db_path;
-    if (rc->alerts.has_slack && ac.n_sinks < ALERTS_MAX_SINKS)
-        fill_sink(&ac.sinks[ac.n_sinks++], ALERTS_SINK_SLACK, &rc->alerts.slack);
-    for (size_t i = 0; i < rc->alerts.n_webhooks && ac.n_sinks < ALERTS_MAX_SINKS; i++)
-        fill_sink(&ac.sinks[ac.n_sinks++], ALERTS_SINK_WEBHOOK, &rc->alerts.webhooks[i]);
-    if (rc->alerts.suppress_window_s > 0)
-        ac.suppress_window = KW_TS_SEC(rc->alerts.suppress_window_s);
-    if (rc->alerts.drain_timeout_s > 0)
-        ac.drain_timeout = KW_TS_SEC(rc->alerts.drain_timeout_s);
-    ac.syslog = rc->alerts.syslog != NULL;
+    cli_alerts_from_config(rc, &ac);
     ac.stdout_alerts = !r->o.quiet;
     ac.human_stderr = strcmp(r->eve_path, "-") == 0;
     if ((e = alerts_new(&ac, r->eve, &r->alerts)) != KW_E_OK)

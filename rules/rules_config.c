@@ -466,13 +466,31 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
     return true;
 }
 
+static void rebase_path(const char *dir, char **path)
+{
+    if (!*path || (*path)[0] == '/' || !strcmp(*path, "-") || !dir || !dir[0]) return;
+    size_t n = strlen(dir) + strlen(*path) + 2;
+    char *p = malloc(n);
+    if (!p) return;
+    snprintf(p, n, "%s/%s", dir, *path);
+    free(*path);
+    *path = p;
+}
+
 void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_dir)
 {
     static const char *const known[] = {"capture", "credentials", "storage",    "outputs",
                                         "alerts",  "rules",       "detections", NULL};
     struct root_arg ra = {&c->m->config, config_dir};
     if (!root) return; /* an empty file is a valid config: all defaults */
+    struct rules_config *cfg = &c->m->config;
+    const char *db0 = cfg->storage.database, *eve0 = cfg->outputs.eve;
     walk_map(c, root, "the config", known, config_pair, &ra);
+    /* Relative paths written in the file are relative to the file's folder,
+     * like `rules:`, so the config means the same from any working
+     * directory; the embedded defaults stay relative to it. */
+    if (cfg->storage.database != db0) rebase_path(config_dir, &cfg->storage.database);
+    if (cfg->outputs.eve != eve0) rebase_path(config_dir, &cfg->outputs.eve);
 }
 
 /* ---- detections ----------------------------------------------------- */

@@ -1,0 +1,23 @@
+/* cli_util: what several sub-commands read from keywarden.yaml the same
+ * way: the database path and the alert sinks. One place, so `run`,
+ * `alerts`, `audit` and `baseline` always agree on which database and
+ * which sinks a config means. */
+#ifndef KW_CLI_UTIL_H
+#define KW_CLI_UTIL_H
+
+#include "alerts.h"
+#include "rules.h"
+
+#define CLI_DEFAULT_DB "./keywarden-state/keywarden.db"
+
+/* storage.database of a config file, resolved as the loader resolves it
+ * (relative to the file's folder); NULL when the file does not set it or
+ * cannot be read. Reads only that key, so a typo elsewhere in the rules
+ * does not stop `audit` or `baseline` during an incident. Free it. */
+char *cli_config_db(const char *config_path);
+
+/* Sinks, suppression window, drain timeout and syslog of a loaded config
+ * into ac (after alerts_config_default). */
+void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config *ac);
+
+#endif
