@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "defrag.h"
 #include "kw_addr.h"
 #include "kw_json.h"
 #include "kw_jw.h"
@@ -40,6 +41,7 @@ struct pipeline {
     struct pipeline_config cfg;
     struct dec_ctx dec;
     struct flow_table *flows;
+    struct defrag *defrag; /* IP fragments, on their way to flows */
     struct classify_ctx *cls;
     struct judge_policy *judge;
     struct rules_model *model;
@@ -427,6 +429,11 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
     };
     if ((e = flow_table_new(&c->flow, &cb, &p->flows)) != KW_E_OK)
         goto fail;
+    struct defrag_config dfc;
+    defrag_config_default(&dfc);
+    dfc.hash_seed = c->flow.hash_seed;
+    if ((e = defrag_new(&dfc, &p->defrag)) != KW_E_OK)
+        goto fail;
     *out = p;
     return KW_E_OK;
 fail:
@@ -440,6 +447,7 @@ void pipeline_destroy(struct pipeline *p)
     if (!p)
         return;
     flow_table_destroy(p->flows);
+    defrag_destroy(p->defrag);
     judge_policy_destroy(p->judge);
     classify_ctx_destroy(p->cls);
     while (p->free_flows) {
@@ -478,6 +486,8 @@ void pipeline_packet(struct pipeline *p, const struct cap_pkt *pkt)
         dec_packet(&p->dec, pkt->linktype, pkt->ts, pkt->data, pkt->caplen, pkt->wirelen, &d);
     if (pkt->ts > p->now)
         p->now = pkt->ts;
+    if (r == DEC_SKIP && d.ip_fragment) /* the one branch fragments cost others */
+        r = defrag_decode(p->defrag, &p->dec, &d);
     if (r == DEC_OK)
         flow_table_packet(p->flows, &d);
     else if (r == DEC_MALFORMED)
@@ -540,6 +550,13 @@ json_t *pipeline_stats_json(const struct pipeline *p)
     FLOW_COUNTERS(FJ)
 #undef FJ
     json_object_set_new(s, "flow", o);
+
+    o = json_object();
+    const struct defrag_counters *dc = defrag_counters(p->defrag);
+#define DFJ(n) json_object_set_new(o, #n, json_integer((json_int_t)dc->n));
+    DEFRAG_COUNTERS(DFJ)
+#undef DFJ
+    json_object_set_new(s, "defrag", o);
 
     o = json_object();
     h1_counters_each(&p->h1_total, add_h1, o);

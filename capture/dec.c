@@ -248,6 +248,9 @@ enum dec_result dec_ipv4(struct dec_run *r, const uint8_t *p, uint32_t len)
     uint16_t frag = dec_be16(p + 6);
     if ((frag & 0x2000) || (frag & 0x1fff)) { /* MF or a fragment offset */
         o->ip_fragment = true;
+        o->frag_id = dec_be16(p + 4);
+        o->frag_off = (uint16_t)((frag & 0x1fff) * 8); /* RFC 791 §3.1: units of 8 */
+        o->frag_more = (frag & 0x2000) != 0;
         r->ctx->cnt.ipv4_fragments++;
         o->payload = p + ihl;
         o->payload_len = len - ihl;
@@ -262,6 +265,7 @@ static enum dec_result dec_ipv6_ext(struct dec_run *r, uint8_t nh, const uint8_t
 {
     uint64_t *bad = &r->ctx->cnt.bad_ipv6;
     uint32_t off = 0;
+    const uint8_t *nh_at = r->out->l3 + 6; /* the byte that names header `nh` */
     for (unsigned i = 0;; i++) {
         if (nh != 0 && nh != 43 && nh != 44 && nh != 60 && nh != 51) break;
         if (i == DEC_MAX_IPV6_EXT) {
@@ -276,6 +280,10 @@ static enum dec_result dec_ipv6_ext(struct dec_run *r, uint8_t nh, const uint8_t
             if ((fo & 0xfff8) || (fo & 1)) {
                 r->out->ip_fragment = true;
                 r->out->proto = p[off];
+                r->out->frag_id = dec_be32(p + off + 4);
+                r->out->frag_off = fo & 0xfff8; /* 13 bits in units of 8 */
+                r->out->frag_more = fo & 1;
+                r->out->frag_nh_off = (uint16_t)(nh_at - r->out->l3);
                 r->ctx->cnt.ipv6_fragments++;
                 r->out->payload = p + off + 8;
                 r->out->payload_len = len - off - 8;
@@ -285,6 +293,7 @@ static enum dec_result dec_ipv6_ext(struct dec_run *r, uint8_t nh, const uint8_t
         }
         if (hl > len - off) return dec_short(r, bad);
         nh = p[off];
+        nh_at = p + off;
         off += hl;
     }
     return dec_l4(r, nh, p + off, len - off);
@@ -572,6 +581,33 @@ static enum dec_result dec_link(struct dec_run *r, int linktype, const uint8_t *
     }
 }
 
+/* The protocol counters of a DEC_OK packet. */
+static void dec_count_l4(struct dec_ctx *ctx, const struct dec_packet *out)
+{
+    if (out->proto == PROTO_TCP)
+        ctx->cnt.tcp++;
+    else if (out->proto == PROTO_UDP)
+        ctx->cnt.udp++;
+    else
+        ctx->cnt.other_proto++;
+}
+
+enum dec_result dec_reassembled(struct dec_ctx *ctx, const struct dec_packet *frag,
+                                const uint8_t *l3, uint32_t len, struct dec_packet *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ts = frag->ts;
+    out->caplen = out->wirelen = len;
+    out->wscale = 0xff;
+    memcpy(out->vlan, frag->vlan, sizeof(out->vlan));
+    out->vlan_count = frag->vlan_count;
+    out->tunnel = frag->tunnel; /* outer layers: the flow key must not change */
+    struct dec_run r = {.ctx = ctx, .out = out, .layers = 0, .snapped = false};
+    enum dec_result res = dec_ip_any(&r, l3, len);
+    if (res == DEC_OK) dec_count_l4(ctx, out);
+    return res;
+}
+
 enum dec_result dec_packet(struct dec_ctx *ctx, int linktype, kw_ts ts, const uint8_t *data,
                            uint32_t caplen, uint32_t wirelen, struct dec_packet *out)
 {
@@ -590,12 +626,7 @@ enum dec_result dec_packet(struct dec_ctx *ctx, int linktype, kw_ts ts, const ui
     else if (out->ip_version == 6)
         ctx->cnt.ipv6++;
     if (res != DEC_OK) return res;
-    if (out->proto == PROTO_TCP)
-        ctx->cnt.tcp++;
-    else if (out->proto == PROTO_UDP)
-        ctx->cnt.udp++;
-    else
-        ctx->cnt.other_proto++;
+    dec_count_l4(ctx, out);
     if (out->truncated) ctx->cnt.truncated++;
     return res;
 }

@@ -65,6 +65,13 @@ struct dec_packet {
     const uint8_t *payload;
     uint32_t payload_len;
     bool truncated;     /* caplen < what headers say: payload is the captured part */
+    /* IP fragments only (ip_fragment set), for capture/defrag: `payload` is
+     * the fragment's data and `proto` the protocol it carries. */
+    uint32_t frag_id;     /* IPv4 Identification, IPv6 fragment header id */
+    uint16_t frag_off;    /* byte offset of the data in the datagram */
+    bool frag_more;       /* MF (IPv4) / M (IPv6): more fragments follow */
+    uint16_t frag_nh_off; /* IPv6: offset in l3 of the Next Header byte
+                           * that names the fragment header */
 };
 
 enum dec_result { DEC_OK = 0, DEC_SKIP, DEC_MALFORMED };
@@ -131,6 +138,14 @@ void dec_ctx_init(struct dec_ctx *ctx, const struct dec_config *cfg);
 /* linktype is a pcap DLT_* value. */
 enum dec_result dec_packet(struct dec_ctx *ctx, int linktype, kw_ts ts, const uint8_t *data,
                            uint32_t caplen, uint32_t wirelen, struct dec_packet *out);
+
+/* Decodes an IP datagram rebuilt by capture/defrag (l3 = its IP header,
+ * len = its whole length) as if it had arrived where the fragment `frag`
+ * did: time, VLANs and tunnel are the fragment's. `out` must not be
+ * `frag`; it borrows l3. Counts the L4 protocol, not packets/bytes (the
+ * fragments were counted). */
+enum dec_result dec_reassembled(struct dec_ctx *ctx, const struct dec_packet *frag,
+                                const uint8_t *l3, uint32_t len, struct dec_packet *out);
 
 const char *dec_tunnel_name(uint8_t type);
 

@@ -8,6 +8,8 @@
  * per flow and per write, not per packet decode, so it allocates per flow. */
 #include "streams_dump.h"
 
+#include "defrag.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -341,7 +343,8 @@ void streams_dump_destroy(struct streams_dump *d)
     free(d);
 }
 
-static enum kw_err run_loop(struct cap_source *src, struct flow_table *ft, struct dec_ctx *dec)
+static enum kw_err run_loop(struct cap_source *src, struct flow_table *ft, struct dec_ctx *dec,
+                            struct defrag *df)
 {
     struct cap_pkt pkt;
     struct dec_packet dp;
@@ -350,9 +353,10 @@ static enum kw_err run_loop(struct cap_source *src, struct flow_table *ft, struc
         enum cap_next r = cap_next(src, &pkt);
         if (r == CAP_PACKET) {
             last = pkt.ts > last ? pkt.ts : last;
-            if (dec_packet(dec, pkt.linktype, pkt.ts, pkt.data, pkt.caplen, pkt.wirelen, &dp) ==
-                DEC_OK)
-                flow_table_packet(ft, &dp);
+            enum dec_result dr =
+                dec_packet(dec, pkt.linktype, pkt.ts, pkt.data, pkt.caplen, pkt.wirelen, &dp);
+            if (dr == DEC_SKIP && dp.ip_fragment) dr = defrag_decode(df, dec, &dp);
+            if (dr == DEC_OK) flow_table_packet(ft, &dp);
             continue;
         }
         if (r == CAP_TIMEOUT) continue;
@@ -368,6 +372,7 @@ enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
     struct cap_source *src = NULL;
     struct streams_dump *sd = NULL;
     struct flow_table *ft = NULL;
+    struct defrag *df = NULL;
     struct dec_ctx dec;
     struct dec_config dcfg;
     dec_config_default(&dcfg);
@@ -386,7 +391,14 @@ enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
         snprintf(err, errlen, "flow table: %s", kw_strerror(e));
         goto out;
     }
-    e = run_loop(src, ft, &dec);
+    struct defrag_config dfcfg;
+    defrag_config_default(&dfcfg);
+    dfcfg.hash_seed = fcfg.hash_seed;
+    if ((e = defrag_new(&dfcfg, &df)) != KW_E_OK) {
+        snprintf(err, errlen, "fragment reassembly: %s", kw_strerror(e));
+        goto out;
+    }
+    e = run_loop(src, ft, &dec, df);
     if (e != KW_E_OK)
         snprintf(err, errlen, "error reading the capture; the streams read so far are written");
     if (streams_dump_finish(sd) != KW_E_OK && e == KW_E_OK) {
@@ -399,6 +411,7 @@ out:
     cap_get_stats(src, &st->cap);
     st->dec = dec.cnt;
     flow_table_destroy(ft);
+    defrag_destroy(df);
     streams_dump_destroy(sd);
     cap_close(src);
     return e;

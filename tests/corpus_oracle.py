@@ -39,14 +39,6 @@ import tempfile
 
 # Captures where keywarden finds fewer requests than tshark, and why.
 MISSES = {
-    "arkime-socks5-http-302-frag.pcap": (
-        {("GET", "/"): 1},
-        "the GET (and the SOCKS5 replies before it) travel in IPv4 fragments "
-        "(frames 6, 8, 10-21: MF/offset set); tshark reassembles IP fragments, "
-        "keywarden's decoder does not (it counts them, decoder.ipv4_fragments, "
-        "and skips them), so the TCP stream has holes where the request is. "
-        "Recognition itself would find it: HTTP after the SOCKS5 handshake "
-        "begins a later chunk, which pipeline.c now probes for"),
 }
 
 # Captures where keywarden reports requests tshark does not, and why.
