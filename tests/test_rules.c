@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 #include <string.h>
 
@@ -262,6 +263,32 @@ static void expect_diag(const struct rules_diag *d, const struct want *w, size_t
 #define E RULES_DIAG_ERROR
 #define W RULES_DIAG_WARNING
 
+/* Relative paths in a config file are relative to the file's folder, so
+ * `run`, `audit` and a cron job in another directory mean the same files. */
+static void test_relative_paths(void **state)
+{
+    char dir[] = "/tmp/kw-rules-rel-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/keywarden.yaml", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("storage: { database: state/kw.db }\noutputs: { eve: /var/log/kw/eve.json }\n", f);
+    fclose(f);
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load(cfg, NULL, &m, &d), KW_E_OK);
+    char want[600];
+    snprintf(want, sizeof want, "%s/state/kw.db", dir);
+    assert_string_equal(m->config.storage.database, want);
+    assert_string_equal(m->config.outputs.eve, "/var/log/kw/eve.json"); /* absolute: kept */
+    rules_diag_free(&d);
+    rules_model_free(m);
+    unlink(cfg);
+    rmdir(dir);
+}
+
 static void test_broken_all_errors(void **state)
 {
     static const struct want w[] = {
@@ -443,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_broken_all_errors), cmocka_unit_test(test_broken_duplicate_key),
         cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
         cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
-        cmocka_unit_test(test_missing_paths),
+        cmocka_unit_test(test_missing_paths),     cmocka_unit_test(test_relative_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
