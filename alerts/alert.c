@@ -158,14 +158,19 @@ void al_human_line(const json_t *rec, char *buf, size_t len)
     const json_t *h = json_object_get(rec, "http");
     const json_t *who = json_object_get(json_object_get(rec, "identity"), "id");
     const char *sv = al_severity_name((int)json_integer_value(json_object_get(a, "severity")));
-    snprintf(buf, len, "%s ALERT %s %s %s %s %s%s -> %lld: %s [id %s]",
+    /* "GET host/path -> 200: " when there is a request to show; a repeat
+     * count update has none. */
+    char req[1200] = "";
+    const char *method = json_string_value(json_object_get(h, "http_method"));
+    if (method)
+        snprintf(req, sizeof req, "%s %s%s -> %lld: ", method,
+                 json_string_value(json_object_get(h, "hostname")) ?: "",
+                 json_string_value(json_object_get(h, "url")) ?: "",
+                 (long long)json_integer_value(json_object_get(h, "status")));
+    snprintf(buf, len, "%s ALERT %s %s %s %s%s [id %s]",
              json_string_value(json_object_get(rec, "timestamp")) ?: "?", sv,
              json_string_value(json_object_get(a, "kind")) ?: "?",
-             who ? json_string_value(who) : "-",
-             json_string_value(json_object_get(h, "http_method")) ?: "-",
-             json_string_value(json_object_get(h, "hostname")) ?: "",
-             json_string_value(json_object_get(h, "url")) ?: "",
-             (long long)json_integer_value(json_object_get(h, "status")),
+             who ? json_string_value(who) : "-", req,
              json_string_value(json_object_get(a, "summary")) ?: "",
              json_string_value(json_object_get(a, "id")) ?: "?");
 }

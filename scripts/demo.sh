@@ -15,11 +15,10 @@ out=demo-out
 rm -rf "$out"
 ./build/kwsim gen --world tests/sim/worlds/demo.yaml --seed 1 -o "$out"
 echo
-echo "== keywarden run on $out/capture.pcap (rules: $out/rules.d)"
-cd "$out"
-../build/cli/keywarden run -c keywarden.yaml -r capture.pcap --no-progress
+echo "== keywarden run -c $out/keywarden.yaml -r $out/capture.pcap"
+./build/cli/keywarden run -c "$out/keywarden.yaml" -r "$out/capture.pcap" --no-progress
 echo
-echo "Next: jq . $out/eve.json | less      (every http, alert, flow and stats record)"
-echo "      ./build/cli/keywarden audit --db $out/keywarden.db --identity c01"
-echo "      ./build/cli/keywarden baseline show --db $out/keywarden.db"
-echo "      cat $out/incidents.jsonl         (what the simulator staged)"
+echo "Next: jq . $out/eve.json | less                               (http, alert, flow, stats records)"
+echo "      ./build/cli/keywarden audit -c $out/keywarden.yaml --identity c01   (what c01 did)"
+echo "      ./build/cli/keywarden baseline show -c $out/keywarden.yaml          (learned habits)"
+echo "      cat $out/incidents.jsonl                                      (what the simulator staged)"
