@@ -252,6 +252,10 @@ static int open_capture(struct run_ctx *r)
         cc.snaplen = (int)rc->capture.snaplen;
     if (rc->capture.buffer_mb)
         cc.buffer_mb = (int)rc->capture.buffer_mb;
+    if (rc->capture.workers > 1)
+        kw_warn("capture.workers: %u requested; this version runs one packet thread "
+                "(docs/deploy.md)",
+                rc->capture.workers);
     if (!cc.n_files && !cc.interface) {
         fprintf(stderr, "keywarden run: nothing to read: give -r FILE or -i IFACE (or "
                         "capture.interface in the config)\n");
