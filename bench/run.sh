@@ -5,7 +5,7 @@
 # how many HTTP transactions each tool found. Not a ctest: run it by hand.
 # See bench/README.md for what each line measures.
 #
-#   bench/run.sh [--size 1G] [--runs 3] [--sizes "64M 256M 1G"]
+#   bench/run.sh [--size 1G] [--runs 3] [--sizes "64M 256M 1G 4G"]
 #                [--tshark-sizes "8M 32M"] [--no-peers] [--no-scaling]
 #                [--no-world] [--no-build] [--quick]
 #
@@ -20,7 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${KW_BENCH_BUILD:-$ROOT/build-bench}
 SIZE=1G
 RUNS=3
-SIZES="64M 256M 1G"
+SIZES="64M 256M 1G 4G"
 TSHARK_SIZES="8M 32M"
 PEERS=1 SCALING=1 WORLD=1 DOBUILD=1
 
@@ -291,10 +291,11 @@ if main and ts:
         print(f"| {LABEL[c]} | {meas} | {slope:.3f} | {est:,.0f} | {run['med']:.2f} | {est/run['med']:,.0f}× |")
 
 # how cost grows with input
-sc = [g for g in dict.fromkeys(g for g, _ in order) if g.startswith("scale-") or g == "main"]
-if len(sc) > 1:
+sc = [g for g in dict.fromkeys(g for g, _ in order) if g.startswith("scale-")]
+if sc:
     sc.sort(key=lambda g: agg(g, "bare")["bytes"])
-    print("\n### How cost grows with input (dense captures; ms per MB should be flat, RSS bounded)\n")
+    print("\n### How cost grows with input (dense captures, sizes interleaved in each round; "
+          "ms per MB should be flat, RSS bounded)\n")
     print("| capture MB | packets | bare ms/MB | http stage ms/MB | keywarden run ms/MB "
           "| run txns | bare RSS MB | http RSS MB | run RSS MB | run speed vs bare |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -334,10 +335,16 @@ if [ "$PEERS" = 1 ]; then
 fi
 
 # ---- 3. how cost grows with input -----------------------------------------
+# Every size inside each round, so a change in load hits all sizes alike.
 if [ "$SCALING" = 1 ]; then
-    for s in $SIZES; do
-        [ "$s" = "$SIZE" ] && continue # measured above
-        series "scale-$s" "$(dense "$s")" bare http run
+    SC_SIZES=($SIZES) SC_FILES=()
+    for s in "${SC_SIZES[@]}"; do SC_FILES+=("$(dense "$s")"); done
+    warm "${SC_FILES[@]}"
+    say "== scaling: ${SC_SIZES[*]}: bare http run x $RUNS"
+    for ((r = 1; r <= RUNS; r++)); do
+        for i in "${!SC_FILES[@]}"; do
+            for c in bare http run; do measure "scale-${SC_SIZES[i]}" "$c" "${SC_FILES[i]}" "$r"; done
+        done
     done
 fi
 
