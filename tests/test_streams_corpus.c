@@ -58,6 +58,7 @@ static const struct known_diff known[] = {
     {"arkime-80211http.pcap", NULL, "802.11 + radiotap: tcpflow writes nothing"},
     {"sv-bug-4810-pppoe-session-http.pcap", NULL, "PPPoE session: tcpflow writes nothing"},
     {"zeek-snap-tcp.pcap", NULL, "802.2 LLC/SNAP: tcpflow writes nothing"},
+    {"tcpdump-arcnet-rfc1051-arp-icmp-http.pcap", NULL, "ARCnet (RFC 1051): tcpflow writes nothing"},
     /* TSO super-segments (2016-byte IP packets): tcpflow writes nothing;
      * keywarden's stream equals tshark's "follow tcp" (checked by hand). */
     {"tcpdump-ipv4_tcp_http_xml_tso.pcap", NULL, "TSO: tcpflow writes nothing"},
@@ -71,6 +72,7 @@ static const struct known_diff known[] = {
     {"ndpi-6in4tunnel.pcap", NULL, "6in4: tcpflow does not decapsulate"},
     {"zeek-doc-vxlan-overlapping-http-get.pcap", NULL, "VXLAN: tcpflow does not decapsulate"},
     {"zeek-tunnels-vxlan-encapsulated-http.pcap", NULL, "VXLAN: tcpflow does not decapsulate"},
+    {"zeek-tunnels-ayiya3.pcap", NULL, "AYIYA (IPv6 in UDP 5072): tcpflow does not decapsulate"},
     {"zeek-tunnels-geneve-many-options.pcap", NULL, "GENEVE: tcpflow does not decapsulate"},
     {"zeek-tunnels-gtp-gtp2_different_udp_port.pcap", NULL, "GTP-U: tcpflow does not"},
     {"ndpi-false_positives.pcapng", NULL, "QinQ + GTP-U: tcpflow does not decapsulate"},
