@@ -618,6 +618,54 @@ static void test_vlan_key(void **st)
     defrag_destroy(r.df);
 }
 
+/* An outer IPv4 packet (IP-in-IP, RFC 2003) from 192.0.2.1 to 192.0.2.2
+ * carrying inner[off, off+len), itself a fragment when mf or off. */
+static size_t wrap4(const uint8_t *inner, size_t off, size_t len, bool mf, uint8_t *o)
+{
+    memset(o, 0, 20);
+    o[0] = 0x45;
+    put16(o + 2, (uint32_t)(20 + len));
+    put16(o + 4, 0x4242);
+    put16(o + 6, (uint32_t)(off / 8) | (mf ? 0x2000 : 0));
+    o[8] = 64;
+    o[9] = 4;
+    memcpy(o + 12, "\xc0\x00\x02\x01\xc0\x00\x02\x02", 8);
+    put16(o + 10, csum(o, 20));
+    memcpy(o + 20, inner + off, len);
+    return 20 + len;
+}
+
+/* A fragmented tunnel carrying a fragment: the outer datagram completes,
+ * its inner packet is a fragment that completes the inner datagram, in
+ * the same call (defrag_decode feeds a rebuilt fragment once more). */
+static void test_nested(void **st)
+{
+    (void)st;
+    uint8_t orig[200], in0[200], in1[200], pkt[300];
+    const struct frag_spec fs[2] = {F(0, 24), F(24, 40)};
+    size_t olen = build_orig(V4, 44, orig);
+    size_t n0 = build_frag(V4, orig, olen, &fs[0], 0x1234, in0);
+    size_t n1 = build_frag(V4, orig, olen, &fs[1], 0x1234, in1);
+    struct run r;
+    run_init(&r, NULL);
+    struct dec_packet d;
+    /* inner fragment 1 in a whole outer packet */
+    size_t len = wrap4(in1, 0, n1, false, pkt);
+    assert_int_equal(dec_packet(&r.dec, LT_RAW, 1, pkt, (uint32_t)len, (uint32_t)len, &d),
+                     DEC_SKIP);
+    assert_true(d.ip_fragment);
+    assert_int_equal(defrag_decode(r.df, &r.dec, &d), DEC_SKIP);
+    /* inner fragment 0 in two outer fragments */
+    assert_int_equal(feed(&r, pkt, wrap4(in0, 0, 24, true, pkt), 2), DEC_SKIP);
+    assert_int_equal(feed(&r, pkt, wrap4(in0, 24, n0 - 24, false, pkt), 3), DEC_OK);
+    assert_int_equal(r.got_len, olen);
+    assert_memory_equal(r.got, orig, olen);
+    assert_int_equal(r.last.sport, 40000);
+    assert_int_equal(defrag_counters(r.df)->datagrams_reassembled, 2);
+    assert_int_equal(defrag_counters(r.df)->active, 0);
+    defrag_destroy(r.df);
+}
+
 /* ---- corpus ------------------------------------------------------------ */
 
 struct corpus_want {
@@ -718,8 +766,8 @@ int main(void)
         cmocka_unit_test(test_timeout),         cmocka_unit_test(test_limit_datagrams),
         cmocka_unit_test(test_limit_fragments), cmocka_unit_test(test_limit_pieces),
         cmocka_unit_test(test_memcap),          cmocka_unit_test(test_config),
-        cmocka_unit_test(test_vlan_key),        cmocka_unit_test(test_corpus),
-        cmocka_unit_test(test_streams),
+        cmocka_unit_test(test_vlan_key),        cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_corpus),          cmocka_unit_test(test_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
