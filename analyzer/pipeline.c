@@ -33,6 +33,7 @@ struct pipe_flow {
     uint8_t http;       /* enum pf_http */
     uint8_t probes[2];  /* data chunks seen per direction while undecided */
     uint32_t probed[2]; /* bytes of them */
+    kw_ts held_ts[2];   /* when bytes held while undecided were first seen */
     uint32_t txns;
     struct pipe_flow *next_free;
 };
@@ -276,8 +277,13 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         int v = f->midstream ? 1 : looks_http(d, len);
         if (v > 0 && (pf->probes[0] || pf->probes[1]))
             v = looks_http_line(d, len); /* a later chunk: a whole start line */
-        if (v < 0 && len < PROBE_BYTES)
-            return 0; /* keep the bytes; decide when more arrive */
+        if (v < 0 && len < PROBE_BYTES) {
+            /* keep the bytes; decide when more arrive, but remember when
+             * the first of them was seen: that is when the request began */
+            if (!pf->held_ts[dir])
+                pf->held_ts[dir] = ts;
+            return 0;
+        }
         if (v <= 0) {
             /* not a start line: drop this chunk, look at the next ones */
             pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
@@ -289,6 +295,10 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         }
         if (!start_http(pf))
             return len;
+        if (pf->held_ts[dir]) {
+            ts = pf->held_ts[dir];
+            pf->held_ts[dir] = 0;
+        }
     }
     return h1_feed(pf->h1, dir, d, len, ts);
 }
@@ -501,6 +511,7 @@ void pipeline_advance(struct pipeline *p, kw_ts now)
 {
     if (now > p->now)
         p->now = now;
+    defrag_advance(p->defrag, p->now); /* a quiet link still frees old fragments */
     flow_table_advance(p->flows, p->now);
     tick(p, p->now);
 }

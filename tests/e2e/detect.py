@@ -346,52 +346,19 @@ def audit_windows(world):
     return wins
 
 
-# Known keywarden issue (analyzer/pipeline.c, HTTP recognition): when a
-# connection's first client segment holds fewer bytes than it needs to
-# recognise HTTP (kwsim cuts ~12 % of requests mid-header, sometimes after 2
-# bytes), the bytes are held and the request is stamped with the time of the
-# next segment, up to a few ms later. Such a row is accepted only when it is
-# the first request of its connection, cut (split), and stamped 0 < d <= 5 ms
-# late; they are counted and reported, everything else must match exactly.
-LATE_STAMP_US = 5000
-
-
-def late_stamped(miss, extra, firsts):
-    """Pairs missing truth rows with extra audit rows that differ only by a
-    late stamp on a connection's first, cut request. Returns (pairs, miss,
-    extra) with the pairs removed."""
-    miss, extra = collections.Counter(miss), collections.Counter(extra)
-    pairs = 0
-    for m in sorted(miss.elements()):
-        if m[0] not in firsts:
-            continue
-        for e in sorted(extra):
-            if e[1:] == m[1:] and 0 < e[0] - m[0] <= LATE_STAMP_US and extra[e] > 0:
-                extra[e] -= 1
-                miss[m] -= 1
-                pairs += 1
-                break
-    return pairs, +miss, +extra
-
-
 def check_audit(kw, world, db):
+    # Exact times: a request is stamped with the time its first byte was
+    # seen, even when that first segment held only a few bytes.
     truth = collections.defaultdict(list)
-    firsts, last = set(), {}
     for t in sorted(world.truth, key=lambda t: t["ts"]):
         truth[t["identity"]].append((t["ts"], t["method"], norm_path(t["target"]), t["status"]))
-        # kwsim opens a new connection after a pause over 45 s (ports are reused)
-        conn = (t["client_ip"], t["client_port"], t["server_port"])
-        if t["split"] and t["ts"] - last.get(conn, -1e18) > 45e6:
-            firsts.add(t["ts"])
-        last[conn] = t["ts"]
-    errs, rows, n, late = [], 0, 0, 0
+    errs, rows, n = [], 0, 0
     for ident, since, until in audit_windows(world):
         want = collections.Counter(r for r in truth[ident] if since <= r[0] < until)
         got = audit_query(kw, db, ident, since, until)
         n += 1
         rows += sum(got.values())
-        pairs, miss, extra = late_stamped(want - got, got - want, firsts)
-        late += pairs
+        miss, extra = want - got, got - want
         if miss or extra:
             errs.append("audit %r %s..%s: %d rows, truth %d; missing %s; extra %s" %
                         (ident, us3339(since), us3339(until), sum(got.values()),
@@ -401,9 +368,8 @@ def check_audit(kw, world, db):
         errs.append("audit: no rows at all: the comparison checks nothing")
     if errs:
         raise Fail("\n".join(errs[:10]))
-    log("audit: %d queries, %d rows, equal to the truth (time, method, path, status); "
-        "%d of them stamped late (first request of a connection cut after a few bytes, "
-        "<= %d ms, known pipeline issue)" % (n, rows, late, LATE_STAMP_US // 1000))
+    log("audit: %d queries, %d rows, equal to the truth (time, method, path, status)"
+        % (n, rows))
 
 
 # ---- secrets never at rest --------------------------------------------------
