@@ -74,7 +74,14 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
     d->resync_mark = false;
     struct h1_pend *req = h1i_match_response(c, d->ts_start, flags != 0);
     bool trunc = false;
-    h1i_copy_head(c->rbuf, c->lim.resp_arena_bytes, &h->v, &c->resp, &trunc);
+    c->resp_borrowed = !h->folded && h1i_head_size(&h->v) <= c->lim.resp_arena_bytes;
+    if (c->resp_borrowed) {
+        /* most responses end in the bytes that carried their head: the
+         * head is copied only if it must outlive this h1_feed call */
+        c->resp = h->v;
+    } else {
+        h1i_copy_head(c->rbuf, c->lim.resp_arena_bytes, &h->v, h->folded, &c->resp, &trunc);
+    }
     if (trunc) {
         flags |= KW_TXN_F(TRUNCATED_FIELD);
         c->ctr.arena_truncations++;
@@ -125,7 +132,7 @@ static bool salvage(struct h1_conn *c, int dir, kw_ts ts, uint32_t flag)
     d->in_head = false;
     if (!n || h1i_start_line(d->salv, n, dir, false, n, &h) != H1_CHK_VALID || h.not_http1)
         return false;
-    h1i_parse_headers(d->salv, h.line_len, n, true, c->scratch, c->lim.max_headers, &h);
+    h1i_parse_headers(d->salv, h.line_len, n, true, c->scratch, c->lim.max_headers, &h, NULL);
     h.v.flags |= flag;
     c->ctr.salvaged_heads++;
     if (dir == 0) {
@@ -254,16 +261,29 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         }
         if (a == 2) end = h.line_len;
     }
+    bool parsed = false;
     if (r == H1_CHK_VALID && !end) {
-        size_t scan = d->scan_off > h.line_len ? d->scan_off : h.line_len;
-        end = h1i_find_head_end(p, n < limit ? n : limit, &scan);
+        /* First look: find the end and parse in one pass. A head split
+         * across calls resumes the (cheaper) end search where it stopped
+         * and is parsed once complete. */
+        size_t m = n < limit ? n : limit, scan = h.line_len;
+        if (d->scan_off <= h.line_len) {
+            end = h1i_parse_headers(p, h.line_len, m, false, c->scratch, c->lim.max_headers, &h,
+                                    &scan);
+            parsed = true;
+        } else {
+            scan = d->scan_off;
+            end = h1i_find_head_end(p, m, &scan);
+        }
         d->scan_off = (uint32_t)scan;
     }
     if (!end) {
         if (r == H1_CHK_VALID && n >= limit) {
             /* head over the limit: keep what the limit holds, then resync */
             c->ctr.header_limit_hits++;
-            h1i_parse_headers(p, h.line_len, limit, true, c->scratch, c->lim.max_headers, &h);
+            (void)h1i_start_line(p, n, dir, false, limit, &h); /* drop the first look */
+            h1i_parse_headers(p, h.line_len, limit, true, c->scratch, c->lim.max_headers, &h,
+                              NULL);
             h.v.flags |= KW_TXN_F(PARSE_ERROR);
             h.has_cl = h.has_te = false;
             d->in_head = false;
@@ -280,12 +300,13 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         save_salvage(c, d, p, n);
         return 0;
     }
-    if (end > h.line_len)
-        h1i_parse_headers(p, h.line_len, end, false, c->scratch, c->lim.max_headers, &h);
+    if (end > h.line_len && !parsed)
+        h1i_parse_headers(p, h.line_len, end, false, c->scratch, c->lim.max_headers, &h, NULL);
     if (h.hdr_overflow) c->ctr.header_limit_hits++;
     d->in_head = false;
     d->salv_len = 0;
     h.head_len = end;
+    h.base = p;
     if (dir == 0)
         head_request(c, &h, ts);
     else
@@ -534,6 +555,13 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
             k == c->lim.resync_scan_max)
             break; /* budget for this call spent */
     }
+    if (c->resp_borrowed) {
+        /* the response continues in later bytes: keep its head */
+        bool trunc = false;
+        c->resp_borrowed = false;
+        struct h1_msg_view v = c->resp;
+        if (c->resp_active) h1i_copy_head(c->rbuf, c->lim.resp_arena_bytes, &v, false, &c->resp, &trunc);
+    }
     return pos;
 }
 
@@ -647,7 +675,8 @@ static void conn_reset(struct h1_conn *c)
     }
     c->ph = c->pn = 0;
     c->rhead = c->rtail = c->rlive = 0;
-    c->resp_active = c->resp_matched = c->server_seen = false;
+    c->resp_active = c->resp_matched = c->server_seen = c->resp_borrowed = false;
+    c->nreq = c->unpiped = 0;
     c->skip_resp = c->lost_resp = 0;
 }
 

@@ -30,7 +30,8 @@ const struct h1_counters *h1_conn_counters(const struct h1_conn *c)
 
 struct h1_pend *h1i_pend_at(struct h1_conn *c, uint32_t i)
 {
-    return &c->pend[(c->ph + i) % c->lim.max_pending];
+    uint32_t k = c->ph + i; /* i < max_pending: no division on this path */
+    return &c->pend[k >= c->lim.max_pending ? k - c->lim.max_pending : k];
 }
 
 static struct h1_pend *cur_req(struct h1_conn *c)
@@ -105,10 +106,19 @@ static void emit(struct h1_conn *c, struct h1_pend *e, const struct h1_msg_view 
     c->cb(c->user, &t);
 }
 
+/* An entry leaves the FIFO: keep the counts of requests in step. */
+static void pend_gone(struct h1_conn *c, const struct h1_pend *e)
+{
+    if (e->size) c->rlive--;
+    if (e->kind != PEND_REQ) return;
+    c->nreq--;
+    if (!(e->v.flags & KW_TXN_F(PIPELINED))) c->unpiped--;
+}
+
 static void pend_pop(struct h1_conn *c)
 {
     struct h1_pend *e = h1i_pend_at(c, 0);
-    if (e->size) c->rlive--;
+    pend_gone(c, e);
     if (c->d[0].has_cur && c->d[0].seq == c->pseq && c->d[0].st != ST_IDLE &&
         c->d[0].st != ST_RESYNC && c->d[0].st != ST_CONNECT_WAIT)
         c->ctr.early_responses++;
@@ -152,7 +162,7 @@ static bool evict_one(struct h1_conn *c)
         c->d[0].has_cur = false; /* the victim was receiving its body */
     else if (c->d[0].has_cur && c->d[0].seq == c->pseq - 1)
         c->d[0].seq = c->pseq;
-    if (victim.size) c->rlive--;
+    pend_gone(c, &victim);
     if (victim.kind == PEND_REQ) {
         if (c->server_seen) c->skip_resp++;
         emit(c, &victim, NULL);
@@ -185,26 +195,33 @@ void h1i_push_lost(struct h1_conn *c, kw_ts ts)
 uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, kw_ts t1,
                           uint32_t flags)
 {
-    bool pipelined = false;
-    for (uint32_t i = 0; i < c->pn && !pipelined; i++)
-        pipelined = h1i_pend_at(c, i)->kind == PEND_REQ;
-    if (pipelined && c->server_seen && c->d[1].st != ST_RESYNC) {
+    if (c->nreq && c->server_seen && c->d[1].st != ST_RESYNC) {
         flags |= KW_TXN_F(PIPELINED);
         c->ctr.pipelined++;
     }
     while (c->pn >= c->lim.max_pending)
         if (!evict_one(c)) break;
-    uint32_t want = (uint32_t)h1i_head_size(&h->v), off = 0, got = want;
-    if (want > c->lim.req_arena_bytes) want = UINT32_MAX;
-    while (!ring_try(c, want, &off))
-        if (want == UINT32_MAX || !evict_one(c)) {
-            got = ring_best(c, &off);
-            break;
-        }
+    /* A head complete in one buffer is copied as sent, in one piece, when
+     * that fits without evicting; otherwise field by field (and cut to
+     * fit, evicting older requests first). */
+    uint32_t flat = (uint32_t)h1i_flat_size(h), off = 0, want = 0, got = 0;
+    bool flat_ok = flat && flat <= c->lim.req_arena_bytes && ring_try(c, flat, &off);
+    if (!flat_ok) {
+        want = got = (uint32_t)h1i_head_size(&h->v);
+        if (want > c->lim.req_arena_bytes) want = UINT32_MAX;
+        while (!ring_try(c, want, &off))
+            if (want == UINT32_MAX || !evict_one(c)) {
+                got = ring_best(c, &off);
+                break;
+            }
+    }
     struct h1_pend *e = pend_push(c);
     if (!e) return UINT64_MAX;
     bool trunc = false;
-    got = got ? (uint32_t)h1i_copy_head(c->ring + off, got, &h->v, &e->v, &trunc) : 0;
+    if (flat_ok)
+        got = (uint32_t)h1i_copy_flat(c->ring + off, h, &e->v);
+    else if (got)
+        got = (uint32_t)h1i_copy_head(c->ring + off, got, &h->v, h->folded, &e->v, &trunc);
     if (!got) {
         e->v = h->v;
         e->v.method = e->v.target = e->v.version = (struct kw_slice){"", 0};
@@ -224,6 +241,8 @@ uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, 
     }
     e->kind = PEND_REQ;
     e->v.flags = h->v.flags | flags | (h->expect100 ? KW_TXN_F(EXPECT_100) : 0);
+    c->nreq++;
+    if (!(e->v.flags & KW_TXN_F(PIPELINED))) c->unpiped++;
     e->v.ts_start = t0;
     e->v.ts_end = t1;
     e->v.body_len = 0;
@@ -283,7 +302,7 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts)
 {
     struct h1_pend *e = c->resp_matched && c->pn ? h1i_pend_at(c, 0) : NULL;
     c->resp.ts_end = ts;
-    c->resp_active = false;
+    c->resp_active = c->resp_borrowed = false;
     c->d[1].peek_bodyless = false;
     if (c->d[1].st != ST_TUNNEL) c->d[1].st = ST_IDLE;
     if (c->resp.flags & KW_TXN_F(PARSE_ERROR)) c->ctr.parse_errors++;
@@ -291,11 +310,12 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts)
     if (!e) return;
     pend_pop(c);
     /* requests still queued were sent before this answer ended */
-    for (uint32_t i = 0; i < c->pn; i++) {
+    for (uint32_t i = 0; i < c->pn && c->unpiped; i++) {
         struct h1_pend *q = h1i_pend_at(c, i);
         if (q->kind == PEND_REQ && !(q->v.flags & KW_TXN_F(PIPELINED))) {
             q->v.flags |= KW_TXN_F(PIPELINED);
             c->ctr.pipelined++;
+            c->unpiped--;
         }
     }
 }

@@ -150,6 +150,25 @@ static enum h1_chk spaced_target(const uint8_t *p, size_t n, size_t ts, size_t *
     return H1_CHK_VALID;
 }
 
+/* End of a request target: the first SP, CTL or DEL (or, strict, any
+ * byte >= 0x80). Targets are the longest field of a request line. */
+static size_t target_end(const uint8_t *p, size_t i, size_t n, bool strict)
+{
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    for (; !strict && i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, sp), v), /* <= 0x20 */
+                                    _mm_cmpeq_epi8(v, del));
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    while (i < n && p[i] > 0x20 && p[i] != 0x7f && !(strict && p[i] >= 0x80))
+        i++;
+    return i;
+}
+
 static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct h1_head *h)
 {
     size_t i = 0, e;
@@ -168,8 +187,7 @@ static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct 
     while (i < n && p[i] == ' ' && !(strict && i > h->v.method.len))
         i++;
     size_t ts = i;
-    while (i < n && p[i] > 0x20 && p[i] != 0x7f && !(strict && p[i] >= 0x80))
-        i++;
+    i = target_end(p, i, n, strict);
     if (i == n) return H1_CHK_NEED;
     if (i == ts) return H1_CHK_INVALID;
     if (strict &&
@@ -211,10 +229,10 @@ static enum h1_chk status_line(const uint8_t *p, size_t n, bool strict, struct h
     if (i == n) return H1_CHK_NEED;
     size_t rs = i;
     if (p[i] == ' ') {
-        const uint8_t *nl = memchr(p + i, '\n', n - i);
-        if (!nl) return H1_CHK_NEED;
+        size_t le = h1i_find_lf(p, i, n);
+        if (le == n) return H1_CHK_NEED;
         rs = i + 1;
-        i = (size_t)(nl - p);
+        i = le;
         if (i > rs && p[i - 1] == '\r') i--;
     } else if (p[i] != '\r' && p[i] != '\n') {
         return H1_CHK_INVALID;
@@ -239,9 +257,8 @@ size_t h1i_find_head_end(const uint8_t *p, size_t n, size_t *scan)
 {
     size_t s = *scan;
     while (s < n) {
-        const uint8_t *nl = memchr(p + s, '\n', n - s);
-        if (!nl) break;
-        size_t le = (size_t)(nl - p);
+        size_t le = h1i_find_lf(p, s, n);
+        if (le == n) break;
         if (le == s || (le == s + 1 && p[s] == '\r')) return le + 1;
         s = le + 1;
     }
@@ -289,20 +306,24 @@ static void parse_te(struct kw_slice v, struct h1_head *h)
     h->te_chunked = kw_slice_ieq((struct kw_slice){v.p + s, e - s}, "chunked");
 }
 
+static bool name_is(const char *a, const char *lit, size_t n);
+
+/* Length first, then a case-insensitive compare for the few framing
+ * headers: most names are rejected by their length alone. */
 static void framing_header(struct kw_slice name, struct kw_slice v, struct h1_head *h)
 {
     switch (name.len) {
     case 14:
-        if (kw_slice_ieq(name, "content-length")) parse_cl(v, h);
+        if (name_is(name.p, "content-length", 14)) parse_cl(v, h);
         break;
     case 17:
-        if (kw_slice_ieq(name, "transfer-encoding")) parse_te(v, h);
+        if (name_is(name.p, "transfer-encoding", 17)) parse_te(v, h);
         break;
     case 6:
-        if (kw_slice_ieq(name, "expect") && kw_slice_ieq(v, "100-continue")) h->expect100 = true;
+        if (name_is(name.p, "expect", 6) && kw_slice_ieq(v, "100-continue")) h->expect100 = true;
         break;
     case 7:
-        if (kw_slice_ieq(name, "upgrade")) h->upgrade = true;
+        if (name_is(name.p, "upgrade", 7)) h->upgrade = true;
         break;
     default:
         break;
@@ -311,22 +332,38 @@ static void framing_header(struct kw_slice name, struct kw_slice v, struct h1_he
 
 static bool is_framing(struct kw_slice name)
 {
-    return kw_slice_ieq(name, "content-length") || kw_slice_ieq(name, "transfer-encoding");
+    return (name.len == 14 && name_is(name.p, "content-length", 14)) ||
+           (name.len == 17 && name_is(name.p, "transfer-encoding", 17));
 }
 
-void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, struct kw_hdr *hdrs,
-                       uint32_t max_hdrs, struct h1_head *h)
+/* Does a header name equal `lit` (lower-case letters, digits, '-')
+ * ignoring case? Called only after the lengths matched. */
+static bool name_is(const char *a, const char *lit, size_t n)
 {
-    size_t s = from, n = 0;
+    if (((unsigned char)a[0] | 0x20) != (unsigned char)lit[0]) return false;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if ((unsigned)(c - 'A') < 26u) c |= 0x20;
+        if (c != (unsigned char)lit[i]) return false;
+    }
+    return true;
+}
+
+size_t h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial,
+                         struct kw_hdr *hdrs, uint32_t max_hdrs, struct h1_head *h, size_t *scan)
+{
+    size_t s = from, n = 0, head_end = 0;
     bool prev = false; /* the previous line was a stored header (obs-fold target) */
     h->v.hdrs = hdrs;
     while (s < end) {
-        const uint8_t *nl = memchr(p + s, '\n', end - s);
-        if (!nl && partial) break;
-        size_t le = nl ? (size_t)(nl - p) : end, ce = le;
+        size_t colon, le = h1i_find_lf_colon(p, s, end, &colon), ce = le;
+        if (le == end) break; /* incomplete line */
         if (ce > s && p[ce - 1] == '\r') ce--;
         size_t next = le + 1;
-        if (ce == s) break; /* blank line: end of head */
+        if (ce == s) { /* blank line: end of head */
+            head_end = next;
+            break;
+        }
         if (is_ows(p[s])) {
             /* obs-fold (RFC 9112 §5.2): the value continues; unfolded on copy */
             size_t te = ce;
@@ -334,6 +371,7 @@ void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, 
                 te--;
             if (prev && te > s) {
                 hdrs[n - 1].value.len = (size_t)((const char *)p + te - hdrs[n - 1].value.p);
+                h->folded = true;
                 if (is_framing(hdrs[n - 1].name))
                     h->v.flags |= KW_TXN_F(PARSE_ERROR); /* a smuggling sign */
             } else if (!prev)
@@ -341,14 +379,14 @@ void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, 
             s = next;
             continue;
         }
-        const uint8_t *colon = memchr(p + s, ':', ce - s);
+        size_t ne = colon < ce ? colon : ce;
         prev = false;
-        if (!colon || colon == p + s) {
+        if (ne == ce || ne == s) {
             h->v.flags |= KW_TXN_F(PARSE_ERROR); /* not a header line: ignored */
             s = next;
             continue;
         }
-        size_t ne = (size_t)(colon - p), vs = ne + 1, ve = ce;
+        size_t vs = ne + 1, ve = ce;
         if (is_ows(p[ne - 1])) {
             h->v.flags |= KW_TXN_F(PARSE_ERROR); /* RFC 9112 §5.1: no space before ':' */
             while (ne > s && is_ows(p[ne - 1]))
@@ -369,17 +407,62 @@ void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, 
         }
         s = next;
     }
+    if (scan) *scan = s;
+    if (!head_end && !partial) return 0;
     /* Framing headers are interpreted once their obs-fold continuations
      * are known (RFC 9112 §5.2: each fold reads as SP), so that
      * "Transfer-Encoding:" CRLF SP "chunked" frames as chunked, as a
      * server that unfolds it does (zeek-http-261-variant-09-te_obs_fold). */
-    for (size_t k = 0; k < n; k++)
-        framing_header(hdrs[k].name, hdrs[k].value, h);
+    for (size_t k = 0; k < n; k++) {
+        size_t l = hdrs[k].name.len - 6; /* framing names are 6, 7, 14 or 17 bytes long */
+        if (l <= 11 && ((UINT32_C(1) << l) & 0x903u)) framing_header(hdrs[k].name, hdrs[k].value, h);
+    }
     h->v.n_hdrs = n;
     if (h->hdr_overflow) h->v.flags |= KW_TXN_F(PARSE_ERROR);
+    return head_end;
 }
 
 #define ALIGN8(x) (((x) + 7) & ~(size_t)7)
+
+size_t h1i_flat_size(const struct h1_head *h)
+{
+    const struct h1_msg_view *v = &h->v;
+    if (h->folded || !h->base || !h->head_len) return 0;
+    /* every slice lies in [base, base + head_len): the first field starts
+     * the head and the last header value ends inside it */
+    const char *b = (const char *)h->base, *first = v->method.p ? v->method.p : v->version.p;
+    if (first != b) return 0;
+    if (v->n_hdrs && v->hdrs[v->n_hdrs - 1].value.p + v->hdrs[v->n_hdrs - 1].value.len >
+                         b + h->head_len)
+        return 0;
+    return ALIGN8(ALIGN8(v->n_hdrs * sizeof(struct kw_hdr)) + h->head_len);
+}
+
+static struct kw_slice rebase(struct kw_slice s, const uint8_t *from, const uint8_t *to)
+{
+    if (s.p) s.p = (const char *)to + (s.p - (const char *)from);
+    return s;
+}
+
+size_t h1i_copy_flat(uint8_t *dst, const struct h1_head *h, struct h1_msg_view *out)
+{
+    const struct h1_msg_view *v = &h->v;
+    size_t arr = ALIGN8(v->n_hdrs * sizeof(struct kw_hdr));
+    struct kw_hdr *hdrs = (struct kw_hdr *)(void *)dst;
+    uint8_t *b = dst + arr;
+    memcpy(b, h->base, h->head_len);
+    *out = *v;
+    out->method = rebase(v->method, h->base, b);
+    out->target = rebase(v->target, h->base, b);
+    out->version = rebase(v->version, h->base, b);
+    out->reason = rebase(v->reason, h->base, b);
+    for (size_t i = 0; i < v->n_hdrs; i++) {
+        hdrs[i].name = rebase(v->hdrs[i].name, h->base, b);
+        hdrs[i].value = rebase(v->hdrs[i].value, h->base, b);
+    }
+    out->hdrs = hdrs;
+    return ALIGN8(arr + h->head_len);
+}
 
 size_t h1i_head_size(const struct h1_msg_view *src)
 {
@@ -402,10 +485,10 @@ static struct kw_slice put_slice(uint8_t **w, size_t *room, struct kw_slice s, b
 }
 
 /* Copy a value, replacing each fold (CR/LF run + SP/HT run) by one SP. */
-static struct kw_slice put_value(uint8_t **w, struct kw_slice v)
+static struct kw_slice put_value(uint8_t **w, struct kw_slice v, bool folded)
 {
     uint8_t *o = *w;
-    if (!memchr(v.p, '\n', v.len)) {
+    if (!folded || !memchr(v.p, '\n', v.len)) {
         memcpy(o, v.p, v.len);
         *w += v.len;
         return (struct kw_slice){(const char *)o, v.len};
@@ -424,7 +507,7 @@ static struct kw_slice put_value(uint8_t **w, struct kw_slice v)
     return (struct kw_slice){(const char *)o, k};
 }
 
-size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src,
+size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src, bool folded,
                      struct h1_msg_view *out, bool *trunc)
 {
     *out = *src;
@@ -450,7 +533,7 @@ size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src,
         memcpy(w, nm.p, nm.len);
         hdrs[i].name = (struct kw_slice){(const char *)w, nm.len};
         w += nm.len;
-        hdrs[i].value = put_value(&w, src->hdrs[i].value);
+        hdrs[i].value = put_value(&w, src->hdrs[i].value, folded);
     }
     out->hdrs = hdrs;
     out->n_hdrs = k;

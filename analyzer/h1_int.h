@@ -5,8 +5,57 @@
 #define KW_H1_INT_H
 
 #include <stdbool.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "h1.h"
+
+/* First '\n' in p[i, n), or n. Inline and 16 bytes at a time: head lines
+ * are 20..100 bytes, where a libc memchr call costs more than the scan. */
+static inline size_t h1i_find_lf(const uint8_t *p, size_t i, size_t n)
+{
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    while (i < n && p[i] != '\n')
+        i++;
+    return i;
+}
+
+/* The line at p[s, n): returns its '\n' (or n when incomplete) and sets
+ * *colon to the first ':' before it (or to that same end). One scan finds
+ * both: a header name is almost always inside the first 16 bytes. */
+static inline size_t h1i_find_lf_colon(const uint8_t *p, size_t s, size_t n, size_t *colon)
+{
+    size_t i = s, c = SIZE_MAX;
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n'), co = _mm_set1_epi8(':');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned ml = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+        if (c == SIZE_MAX) {
+            unsigned mc = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, co));
+            if (ml) mc &= ml - 1; /* colons before the line end only */
+            if (mc) c = i + (size_t)__builtin_ctz(mc);
+        }
+        if (ml) {
+            i += (size_t)__builtin_ctz(ml);
+            *colon = c == SIZE_MAX ? i : c;
+            return i;
+        }
+    }
+#endif
+    for (; i < n && p[i] != '\n'; i++)
+        if (p[i] == ':' && c == SIZE_MAX) c = i;
+    *colon = c == SIZE_MAX ? i : c;
+    return i;
+}
 
 enum h1_chk { H1_CHK_INVALID, H1_CHK_NEED, H1_CHK_VALID };
 
@@ -18,6 +67,8 @@ struct h1_head {
     uint64_t cl, cl_max; /* cl_max: largest of differing Content-Length values */
     bool has_cl, cl_bad, has_te, te_chunked, expect100, upgrade, hdr_overflow;
     bool http09, not_http1;
+    bool folded; /* an obs-fold was seen: values need unfolding when copied */
+    const uint8_t *base; /* first byte of the head when complete in one buffer (for h1i_copy_flat) */
 };
 
 /* Is p[0..n) (possibly incomplete) a request line (dir 0) or status line
@@ -32,19 +83,30 @@ enum h1_chk h1i_start_line(const uint8_t *p, size_t n, int dir, bool strict, siz
  * start of the incomplete line). */
 size_t h1i_find_head_end(const uint8_t *p, size_t n, size_t *scan);
 
-/* Parse header lines in p[from, end). partial: p ends inside the head (a
- * salvage); an incomplete last line is ignored. Fills h->v.hdrs (into
- * `hdrs`), n_hdrs, framing fields and PARSE_ERROR flags. */
-void h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial, struct kw_hdr *hdrs,
-                       uint32_t max_hdrs, struct h1_head *h);
+/* Parse header lines in p[from, end) up to the blank line ending the head
+ * and return the head length (one pass: finding the end and parsing are
+ * the same scan). No blank line before `end`: return 0 and set *scan (if
+ * not NULL) to the start of the incomplete line; then, only if partial (a
+ * salvage, or a head over the limit), the complete lines are kept as the
+ * head. Fills h->v.hdrs (into `hdrs`), n_hdrs, framing fields, folded and
+ * PARSE_ERROR flags. */
+size_t h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial,
+                         struct kw_hdr *hdrs, uint32_t max_hdrs, struct h1_head *h, size_t *scan);
 
 /* Bytes needed to copy a head (aligned header array first). */
 size_t h1i_head_size(const struct h1_msg_view *src);
-/* Copy a head into dst (8-byte aligned, cap bytes), unfolding obs-fold;
- * what does not fit is cut (target first shortened, then headers dropped
- * from the end) and *trunc set. Returns bytes used. */
-size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src,
+/* Copy a head into dst (8-byte aligned, cap bytes), unfolding obs-fold
+ * (only looked for when `folded`); what does not fit is cut (target first
+ * shortened, then headers dropped from the end) and *trunc set. Returns
+ * bytes used. */
+size_t h1i_copy_head(uint8_t *dst, size_t cap, const struct h1_msg_view *src, bool folded,
                      struct h1_msg_view *out, bool *trunc);
+
+/* Bytes h1i_copy_flat needs for a complete, unfolded head (its bytes as
+ * sent behind the header array), or 0 when it cannot be copied so. */
+size_t h1i_flat_size(const struct h1_head *h);
+/* Copy the head's bytes in one piece and point *out into the copy. */
+size_t h1i_copy_flat(uint8_t *dst, const struct h1_head *h, struct h1_msg_view *out);
 
 /* ---- connection state (h1.c, h1_fifo.c) ---- */
 
@@ -97,12 +159,16 @@ struct h1_conn {
     struct h1_dir d[2];
     struct h1_pend *pend; /* FIFO of max_pending entries */
     uint32_t ph, pn;
+    uint32_t nreq;    /* PEND_REQ entries in the FIFO */
+    uint32_t unpiped; /* PEND_REQ entries not (yet) flagged PIPELINED */
     uint64_t pseq; /* sequence number of the FIFO head */
     uint8_t *ring;
     uint32_t rhead, rtail, rlive;
     uint8_t *rbuf; /* response head copy */
     struct h1_msg_view resp;
     bool resp_active, resp_matched; /* matched: its request is the FIFO head */
+    bool resp_borrowed; /* resp slices point into the bytes of this h1_feed call: copied
+                           into rbuf before it returns, if the response is not done */
     bool server_seen;
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */
