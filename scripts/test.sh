@@ -12,9 +12,9 @@ echo "== build + test under ASan+UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKW_SANITIZE=ON -DKW_WERROR=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -j"$JOBS" --output-on-failure --label-exclude slow
+  ctest --test-dir build-asan -j"$JOBS" --output-on-failure --label-exclude slow --no-label-summary
 
 echo "== build + test (release, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKW_WERROR=ON >/dev/null
 cmake --build build -j"$JOBS"
-ctest --test-dir build -j"$JOBS" --output-on-failure
+ctest --test-dir build -j"$JOBS" --output-on-failure --no-label-summary
