@@ -877,8 +877,7 @@ void baseline_advance(struct baseline *b, kw_ts now)
     if (!b->last_save) b->last_save = now;
     if (now - b->last_save >= b->save_every) {
         b->last_save = now;
-        if (baseline_save(b) != KW_E_OK)
-            kw_warn("baseline: periodic save failed; will retry at the next interval");
+        bl_save_async(b);
     }
 }
 
@@ -917,7 +916,9 @@ fail:
 void baseline_destroy(struct baseline *b)
 {
     if (!b) return;
+    bl_saver_stop(b);
     if (b->db) sqlite3_close(b->db);
+    free(b->snap);
     bl_tz_free(&b->tzc);
     free(b->p);
     free(b->dirty);
@@ -927,7 +928,10 @@ void baseline_destroy(struct baseline *b)
 
 void baseline_get_stats(const struct baseline *b, struct baseline_stats *out)
 {
+    struct baseline *m = (struct baseline *)b; /* the lock, not the data, changes */
+    if (m->smu_ready) pthread_mutex_lock(&m->smu);
     *out = b->st;
+    if (m->smu_ready) pthread_mutex_unlock(&m->smu);
     out->profiles = b->n;
 }
 

@@ -87,6 +87,7 @@ struct baseline_stats {
     uint64_t findings[5]; /* unusual_hour, new_endpoint, new_source,
                              volume_spike, key_sharing */
     uint64_t saves, saved_profiles, save_errors, load_incompatible;
+    uint64_t save_deferred; /* periodic save skipped: the previous one was still running */
 };
 void baseline_get_stats(const struct baseline *b, struct baseline_stats *out);
 

@@ -11,6 +11,8 @@
 #include "kw_log.h"
 #include "store.h"
 
+static void saver_start(struct baseline *b);
+
 static const char *const bl_steps[] = {
     /* v1 */
     "CREATE TABLE baseline_profile("
@@ -26,7 +28,9 @@ enum kw_err bl_db_open(struct baseline *b, const char *path)
 {
     enum kw_err e = store_db_open(path, &b->db);
     if (e != KW_E_OK) return e;
-    return store_migrate(b->db, "baseline", bl_steps, sizeof bl_steps / sizeof *bl_steps);
+    e = store_migrate(b->db, "baseline", bl_steps, sizeof bl_steps / sizeof *bl_steps);
+    if (e == KW_E_OK) saver_start(b);
+    return e;
 }
 
 enum kw_err bl_db_load(struct baseline *b)
@@ -72,9 +76,10 @@ enum kw_err bl_db_load(struct baseline *b)
     return KW_E_OK;
 }
 
-enum kw_err baseline_save(struct baseline *b)
+/* Writes profiles in one transaction. Runs on the saver thread, or on the
+ * caller's while the saver is idle: never both at once (one connection). */
+static enum kw_err write_rows(struct baseline *b, const struct bl_profile *const *ps, uint32_t n)
 {
-    if (!b->db) return KW_E_OK;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(b->db,
                            "INSERT OR REPLACE INTO baseline_profile(key,is_credential,first_seen,"
@@ -82,10 +87,8 @@ enum kw_err baseline_save(struct baseline *b)
                            -1, &s, NULL) != SQLITE_OK ||
         sqlite3_exec(b->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < b->n; i++) {
-        if (!b->dirty[i]) continue;
-        const struct bl_profile *p = &b->p[i];
+    for (uint32_t i = 0; i < n; i++) {
+        const struct bl_profile *p = ps[i];
         sqlite3_bind_text(s, 1, p->key, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 2, p->is_cred);
         sqlite3_bind_int64(s, 3, p->first_seen);
@@ -99,26 +102,144 @@ enum kw_err baseline_save(struct baseline *b)
             sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
-        n++;
     }
     if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
         goto fail;
     }
     sqlite3_finalize(s);
-    memset(b->dirty, 0, b->n);
+    pthread_mutex_lock(&b->smu);
     b->st.saves++;
     b->st.saved_profiles += n;
+    pthread_mutex_unlock(&b->smu);
     return KW_E_OK;
 fail:
     kw_err_log("baseline: save failed: %s", sqlite3_errmsg(b->db));
     sqlite3_finalize(s);
+    pthread_mutex_lock(&b->smu);
     b->st.save_errors++;
+    pthread_mutex_unlock(&b->smu);
     return KW_E_DB;
+}
+
+static void *saver_main(void *arg)
+{
+    struct baseline *b = arg;
+    pthread_mutex_lock(&b->smu);
+    for (;;) {
+        while (!b->saver_busy && !b->saver_stop)
+            pthread_cond_wait(&b->scond, &b->smu);
+        if (!b->saver_busy) break;
+        uint32_t n = b->snap_n;
+        pthread_mutex_unlock(&b->smu);
+        const struct bl_profile **ps = malloc((n ? n : 1) * sizeof *ps);
+        if (ps) {
+            for (uint32_t i = 0; i < n; i++)
+                ps[i] = &b->snap[i];
+            if (write_rows(b, ps, n) != KW_E_OK)
+                kw_warn("baseline: periodic save failed; the next one retries");
+            free(ps);
+        }
+        pthread_mutex_lock(&b->smu);
+        b->saver_busy = false;
+        pthread_cond_broadcast(&b->scond);
+    }
+    pthread_mutex_unlock(&b->smu);
+    return NULL;
+}
+
+static void saver_start(struct baseline *b)
+{
+    pthread_mutex_init(&b->smu, NULL);
+    pthread_cond_init(&b->scond, NULL);
+    b->smu_ready = true;
+    b->saver_on = pthread_create(&b->saver, NULL, saver_main, b) == 0;
+}
+
+/* Waits until the saver has written what it was given. */
+static void saver_idle(struct baseline *b)
+{
+    if (!b->saver_on) return;
+    pthread_mutex_lock(&b->smu);
+    while (b->saver_busy)
+        pthread_cond_wait(&b->scond, &b->smu);
+    pthread_mutex_unlock(&b->smu);
+}
+
+void bl_saver_stop(struct baseline *b)
+{
+    if (b->saver_on) {
+        pthread_mutex_lock(&b->smu);
+        b->saver_stop = true;
+        pthread_cond_broadcast(&b->scond);
+        pthread_mutex_unlock(&b->smu);
+        pthread_join(b->saver, NULL);
+        b->saver_on = false;
+    }
+    if (b->smu_ready) {
+        pthread_mutex_destroy(&b->smu);
+        pthread_cond_destroy(&b->scond);
+        b->smu_ready = false;
+    }
+}
+
+void bl_save_async(struct baseline *b)
+{
+    if (!b->db) return;
+    if (!b->saver_on) {
+        if (baseline_save(b) != KW_E_OK)
+            kw_warn("baseline: periodic save failed; will retry at the next interval");
+        return;
+    }
+    pthread_mutex_lock(&b->smu);
+    if (b->saver_busy) {
+        b->st.save_deferred++; /* dirty flags stay: the next save takes them */
+        pthread_mutex_unlock(&b->smu);
+        return;
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        k += b->dirty[i] != 0;
+    if (k > b->snap_cap) {
+        struct bl_profile *ns = realloc(b->snap, (size_t)k * sizeof *ns);
+        if (!ns) {
+            b->st.save_errors++;
+            pthread_mutex_unlock(&b->smu);
+            return;
+        }
+        b->snap = ns;
+        b->snap_cap = k;
+    }
+    k = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->dirty[i]) {
+            b->snap[k++] = b->p[i];
+            b->dirty[i] = 0;
+        }
+    b->snap_n = k;
+    b->saver_busy = k > 0;
+    pthread_cond_broadcast(&b->scond);
+    pthread_mutex_unlock(&b->smu);
+}
+
+enum kw_err baseline_save(struct baseline *b)
+{
+    if (!b->db) return KW_E_OK;
+    saver_idle(b);
+    uint32_t n = 0;
+    const struct bl_profile **ps = malloc((b->n ? b->n : 1) * sizeof *ps);
+    if (!ps) return KW_E_NOMEM;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->dirty[i]) ps[n++] = &b->p[i];
+    enum kw_err e = write_rows(b, ps, n);
+    free(ps);
+    if (e == KW_E_OK) memset(b->dirty, 0, b->n);
+    return e;
 }
 
 enum kw_err baseline_reset(struct baseline *b, const char *key)
 {
+    saver_idle(b); /* one connection: never while the saver writes */
     long i = bl_find(b, key);
     bool in_db = false;
     if (b->db) {

@@ -8,6 +8,7 @@
 #ifndef KW_BASELINE_INT_H
 #define KW_BASELINE_INT_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "baseline.h"
@@ -128,6 +129,15 @@ struct baseline {
     struct bl_tzcache tzc;
     sqlite3 *db;
     struct baseline_stats st;
+    /* Background saver (baseline_db.c): periodic saves copy the changed
+     * profiles and a thread writes them, so SQLite (and a lock held by
+     * another writer of the same database) never stalls the packet path. */
+    pthread_t saver;
+    pthread_mutex_t smu; /* guards the saver fields and the save counters */
+    pthread_cond_t scond;
+    bool smu_ready, saver_on, saver_busy, saver_stop;
+    struct bl_profile *snap;
+    uint32_t snap_n, snap_cap;
 };
 
 uint64_t bl_hash(const char *s, size_t n);
@@ -147,6 +157,10 @@ void bl_usual_hours(const struct bl_profile *p, int cls, char *buf, size_t n);
 void bl_fmt_count(double v, char *buf, size_t n); /* 9,400 / 1.2M */
 
 enum kw_err bl_db_open(struct baseline *b, const char *path) KW_WUR;
+/* Hand the changed profiles to the saver thread (skipped, and counted in
+ * save_deferred, while the previous save is still being written). */
+void bl_save_async(struct baseline *b);
+void bl_saver_stop(struct baseline *b);
 enum kw_err bl_db_load(struct baseline *b) KW_WUR;
 
 #endif
