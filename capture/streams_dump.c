@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SD_MAX_OPEN 256
+#define SD_MIN_OPEN 256
+#define SD_MAX_OPEN 65536
 #define SD_NAME_MAX 160
 
 struct sd_dir {
@@ -46,6 +48,7 @@ struct streams_dump {
     FILE *index;
     struct sd_dir *open_head, *open_tail;
     unsigned n_open;
+    unsigned max_open; /* from RLIMIT_NOFILE, see open_limit() */
     struct sd_name *names;
     size_t names_cap, names_used;
     struct streams_dump_counters cnt;
@@ -109,6 +112,23 @@ void streams_dump_name(const struct kw_addr *src, uint16_t sport, const struct k
     if (vlan && n > 0 && (size_t)n < len) snprintf(buf + n, len - (size_t)n, "--%u", vlan);
 }
 
+/* How many direction files may stay open: raise the soft descriptor limit
+ * to the hard one (a dense capture has thousands of live directions, and
+ * closing and reopening them made `streams` slower than tcpflow), keep 64
+ * for everything else. */
+static unsigned open_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return SD_MIN_OPEN;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (up.rlim_cur > SD_MAX_OPEN + 64) up.rlim_cur = SD_MAX_OPEN + 64;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = up.rlim_cur;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SD_MAX_OPEN + 64) return SD_MAX_OPEN;
+    return rl.rlim_cur > SD_MIN_OPEN + 64 ? (unsigned)rl.rlim_cur - 64 : SD_MIN_OPEN;
+}
+
 enum kw_err streams_dump_new(const char *dir, struct streams_dump **out, char *err, size_t errlen)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -131,6 +151,7 @@ enum kw_err streams_dump_new(const char *dir, struct streams_dump **out, char *e
         return KW_E_IO;
     }
     fprintf(d->index, "file\tflow_id\tbytes\tgaps\tgap_bytes\tend\n");
+    d->max_open = open_limit();
     *out = d;
     return KW_E_OK;
 }
@@ -193,7 +214,7 @@ static bool dir_open(struct streams_dump *d, struct flow *f, int dir, struct sd_
     } else {
         d->cnt.fd_reopens++;
     }
-    if (d->n_open >= SD_MAX_OPEN) dir_close(d, d->open_tail);
+    if (d->n_open >= d->max_open) dir_close(d, d->open_tail);
     snprintf(path, sizeof(path), "%s/%s", d->dir, x->name);
     x->fd = open(path, O_WRONLY | O_CREAT | (fresh ? O_TRUNC : 0) | O_CLOEXEC, 0644);
     if (x->fd < 0) return false;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,11 +133,15 @@ static void test_gaps_and_reuse(void **state)
 }
 
 /* 600 connections open at once (more than the open-file cap): every file
- * still gets all of its bytes, in order. */
+ * still gets all of its bytes, in order. The cap follows RLIMIT_NOFILE, so
+ * the test lowers it (soft and hard) to force the close-and-reopen path:
+ * 320 descriptors leave room for 256 files. */
 static void test_many_open(void **state)
 {
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/many", root);
+    struct rlimit rl = {320, 320};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
     struct streams_dump *sd;
     struct flow_table *t = open_table(&sd, dir);
     enum { N = 600 };
