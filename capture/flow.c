@@ -457,6 +457,8 @@ static void tcp_packet(struct flow_table *t, struct flow_node *n, int dir,
         f->tcp_state = n->fin[!dir] ? FLOW_TCP_CLOSED : FLOW_TCP_FIN_WAIT;
     }
     SINK(o, t, n, !dir);
+    if ((fl & DEC_TH_ACK) && !(fl & DEC_TH_RST))
+        tcp_stream_acked(t->reasm, &n->st[!dir], &o, p->ack, p->ts);
     tcp_stream_check_timeout(t->reasm, &n->st[!dir], &o, p->ts);
     hole_list_update(t, n);
 }

@@ -112,6 +112,7 @@ struct flow_config {
     X(tcp_overlap_diff)                                                      \
     X(tcp_gaps)                                                              \
     X(tcp_gap_bytes)                                                         \
+    X(tcp_gaps_acked) /* holes the peer acknowledged: declared at once */     \
     X(tcp_bytes_delivered)                                                   \
     X(memcap_hits)                                                           \
     X(stream_limit_hits)                                                     \

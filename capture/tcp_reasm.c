@@ -479,6 +479,19 @@ void tcp_stream_check_timeout(struct tcp_reasm *r, struct tcp_stream *s, const s
         force_gap(r, s, k, now);
 }
 
+void tcp_stream_acked(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
+                      uint32_t ack, kw_ts now)
+{
+    while (s->ooo && s->have_base) {
+        /* offset of the acknowledged edge, by serial arithmetic against
+         * the next byte we expect (RFC 1982: within 2^31 of it) */
+        int32_t ahead = (int32_t)(ack - (s->base_seq + (uint32_t)s->next));
+        if (ahead <= 0 || s->next + (uint64_t)ahead < s->ooo->start) return;
+        r->cnt->tcp_gaps_acked++;
+        force_gap(r, s, k, now);
+    }
+}
+
 void tcp_stream_close_holes(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
                             kw_ts now)
 {

@@ -80,6 +80,12 @@ void tcp_stream_segment(struct tcp_reasm *r, struct tcp_stream *s, const struct 
 /* Declares a gap if the current hole is older than gap_timeout at `now`. */
 void tcp_stream_check_timeout(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
                               kw_ts now);
+/* The peer acknowledged up to `ack` (its ACK field): a hole lying wholly
+ * below it was received by the peer and missed by the mirror, so it will
+ * never fill: it becomes a gap at once, instead of after the window or
+ * the timeout, and the data held behind it flows on. */
+void tcp_stream_acked(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
+                      uint32_t ack, kw_ts now);
 /* Every hole becomes a gap and everything held is delivered; the
  * unconsumed bytes stay (they are contiguous with what may follow). */
 void tcp_stream_close_holes(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
