@@ -15,6 +15,37 @@
 
 /* ---- heads -------------------------------------------------------------- */
 
+/* Header lines into the connection's header array, grown (up to
+ * max_headers) when a head has more lines than it holds. */
+static size_t parse_hdrs(struct h1_conn *c, const uint8_t *p, size_t from, size_t end,
+                         bool partial, struct h1_head *h, size_t *scan)
+{
+    struct h1_head h0 = *h;
+    for (;;) {
+        size_t r = h1i_parse_headers(p, from, end, partial, c->scratch, c->scratch_cap, h, scan);
+        if (!h->hdr_overflow || (!r && !partial) || !h1i_more_headers(c)) return r;
+        *h = h0;
+    }
+}
+
+/* Copy the response head into rbuf, grown to fit (up to resp_arena_bytes;
+ * less, and the copy is cut, when the budget refuses). */
+static void resp_keep(struct h1_conn *c, const struct h1_msg_view *src, bool folded, bool *trunc)
+{
+    size_t need = h1i_head_size(src);
+    if (need > c->rbuf_cap)
+        (void)h1i_grow(c, &c->rbuf, &c->rbuf_cap, need, 256, c->lim.resp_arena_bytes);
+    if (c->rbuf_cap) {
+        h1i_copy_head(c->rbuf, c->rbuf_cap, src, folded, &c->resp, trunc);
+        return;
+    }
+    c->resp = *src;
+    c->resp.method = c->resp.target = c->resp.version = c->resp.reason = (struct kw_slice){"", 0};
+    c->resp.hdrs = NULL;
+    c->resp.n_hdrs = 0;
+    *trunc = true;
+}
+
 static void head_request(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
 {
     struct h1_dir *d = &c->d[0];
@@ -80,7 +111,7 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
          * head is copied only if it must outlive this h1_feed call */
         c->resp = h->v;
     } else {
-        h1i_copy_head(c->rbuf, c->lim.resp_arena_bytes, &h->v, h->folded, &c->resp, &trunc);
+        resp_keep(c, &h->v, h->folded, &trunc);
     }
     if (trunc) {
         flags |= KW_TXN_F(TRUNCATED_FIELD);
@@ -132,7 +163,7 @@ static bool salvage(struct h1_conn *c, int dir, kw_ts ts, uint32_t flag)
     d->in_head = false;
     if (!n || h1i_start_line(d->salv, n, dir, false, n, &h) != H1_CHK_VALID || h.not_http1)
         return false;
-    h1i_parse_headers(d->salv, h.line_len, n, true, c->scratch, c->lim.max_headers, &h, NULL);
+    parse_hdrs(c, d->salv, h.line_len, n, true, &h, NULL);
     h.v.flags |= flag;
     c->ctr.salvaged_heads++;
     if (dir == 0) {
@@ -154,6 +185,8 @@ static bool salvage(struct h1_conn *c, int dir, kw_ts ts, uint32_t flag)
 static void save_salvage(struct h1_conn *c, struct h1_dir *d, const uint8_t *p, size_t n)
 {
     if (n > c->lim.salvage_bytes) n = c->lim.salvage_bytes;
+    if (n > d->salv_cap && !h1i_grow(c, &d->salv, &d->salv_cap, n, 256, c->lim.salvage_bytes))
+        n = d->salv_cap; /* the budget refused: a shorter salvage */
     if (n > d->salv_len) {
         memcpy(d->salv + d->salv_len, p + d->salv_len, n - d->salv_len);
         d->salv_len = (uint32_t)n;
@@ -268,8 +301,7 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
          * and is parsed once complete. */
         size_t m = n < limit ? n : limit, scan = h.line_len;
         if (d->scan_off <= h.line_len) {
-            end = h1i_parse_headers(p, h.line_len, m, false, c->scratch, c->lim.max_headers, &h,
-                                    &scan);
+            end = parse_hdrs(c, p, h.line_len, m, false, &h, &scan);
             parsed = true;
         } else {
             scan = d->scan_off;
@@ -282,8 +314,7 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
             /* head over the limit: keep what the limit holds, then resync */
             c->ctr.header_limit_hits++;
             (void)h1i_start_line(p, n, dir, false, limit, &h); /* drop the first look */
-            h1i_parse_headers(p, h.line_len, limit, true, c->scratch, c->lim.max_headers, &h,
-                              NULL);
+            parse_hdrs(c, p, h.line_len, limit, true, &h, NULL);
             h.v.flags |= KW_TXN_F(PARSE_ERROR);
             h.has_cl = h.has_te = false;
             d->in_head = false;
@@ -301,7 +332,7 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         return 0;
     }
     if (end > h.line_len && !parsed)
-        h1i_parse_headers(p, h.line_len, end, false, c->scratch, c->lim.max_headers, &h, NULL);
+        parse_hdrs(c, p, h.line_len, end, false, &h, NULL);
     if (h.hdr_overflow) c->ctr.header_limit_hits++;
     d->in_head = false;
     d->salv_len = 0;
@@ -560,7 +591,11 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
         bool trunc = false;
         c->resp_borrowed = false;
         struct h1_msg_view v = c->resp;
-        if (c->resp_active) h1i_copy_head(c->rbuf, c->lim.resp_arena_bytes, &v, false, &c->resp, &trunc);
+        if (c->resp_active) resp_keep(c, &v, false, &trunc);
+        if (trunc) {
+            c->resp.flags |= KW_TXN_F(TRUNCATED_FIELD); /* only when the budget refused */
+            c->ctr.arena_truncations++;
+        }
     }
     return pos;
 }
@@ -669,8 +704,10 @@ static void conn_reset(struct h1_conn *c)
 {
     for (int i = 0; i < 2; i++) {
         uint8_t *salv = c->d[i].salv;
+        uint32_t cap = c->d[i].salv_cap;
         memset(&c->d[i], 0, sizeof(c->d[i]));
         c->d[i].salv = salv;
+        c->d[i].salv_cap = cap;
         c->d[i].st = ST_IDLE;
     }
     c->ph = c->pn = 0;
@@ -691,55 +728,10 @@ void h1_close(struct h1_conn *c, kw_ts ts)
     conn_reset(c);
 }
 
-static bool limits_ok(const struct h1_limits *l)
+void h1_conn_reset(struct h1_conn *c, h1_txn_cb cb, void *user)
 {
-    return l->max_header_bytes >= 256 && l->max_headers > 0 && l->max_pending > 0 &&
-           l->resync_scan_max > 0 && l->req_arena_bytes >= 1024 && l->resp_arena_bytes >= 512 &&
-           l->salvage_bytes > 0;
-}
-
-size_t h1_conn_mem(const struct h1_limits *l)
-{
-    return sizeof(struct h1_conn) + (size_t)l->max_pending * sizeof(struct h1_pend) +
-           l->req_arena_bytes + l->resp_arena_bytes + 2 * (size_t)l->salvage_bytes +
-           (size_t)l->max_headers * sizeof(struct kw_hdr);
-}
-
-struct h1_conn *h1_conn_new(const struct h1_limits *l, h1_txn_cb cb, void *user)
-{
-    struct h1_limits def;
-    if (!l) {
-        h1_limits_default(&def);
-        l = &def;
-    }
-    if (!cb || !limits_ok(l)) return NULL;
-    struct h1_conn *c = calloc(1, sizeof(*c));
-    if (!c) return NULL;
-    c->lim = *l;
+    conn_reset(c);
+    memset(&c->ctr, 0, sizeof(c->ctr));
     c->cb = cb;
     c->user = user;
-    c->pend = calloc(l->max_pending, sizeof(*c->pend));
-    c->ring = malloc(l->req_arena_bytes);
-    c->rbuf = malloc(l->resp_arena_bytes);
-    c->scratch = calloc(l->max_headers, sizeof(*c->scratch));
-    c->d[0].salv = malloc(l->salvage_bytes);
-    c->d[1].salv = malloc(l->salvage_bytes);
-    if (!c->pend || !c->ring || !c->rbuf || !c->scratch || !c->d[0].salv || !c->d[1].salv) {
-        h1_conn_destroy(c);
-        return NULL;
-    }
-    conn_reset(c);
-    return c;
-}
-
-void h1_conn_destroy(struct h1_conn *c)
-{
-    if (!c) return;
-    free(c->pend);
-    free(c->ring);
-    free(c->rbuf);
-    free(c->scratch);
-    free(c->d[0].salv);
-    free(c->d[1].salv);
-    free(c);
 }

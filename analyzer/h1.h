@@ -37,6 +37,13 @@ struct h1_limits {
     uint32_t req_arena_bytes;  /* ring holding copies of pending request heads. 32 KiB */
     uint32_t resp_arena_bytes; /* copy of the response head being received. 8 KiB */
     uint32_t salvage_bytes; /* per direction: copy of a partial head, parsed after a gap. 8 KiB */
+    /* The buffers above start small and grow on demand up to these sizes.
+     * Shared by all connections of an owner (the pipeline enforces them
+     * through struct h1_budget; h1_conn_new alone ignores them): */
+    uint32_t max_conns;  /* live parsers; a connection beyond is refused, counted. 262144 */
+    uint64_t memcap;     /* bytes all parsers may hold; beyond, new parsers are refused and
+                            buffers do not grow (the arena-full path: evict / cut, counted
+                            as memcap_refusals). 1 GiB */
 };
 void h1_limits_default(struct h1_limits *l);
 
@@ -89,7 +96,8 @@ typedef void (*h1_txn_cb)(void *user, const struct h1_txn_view *t);
     X(pending_evicted)   /* pending requests reported early (FIFO or arena full) */                \
     X(early_responses)   /* final response complete before its request body */                     \
     X(body_truncated)    /* connection ended inside a body */                                      \
-    X(http09)            /* HTTP/0.9 simple requests */
+    X(http09)            /* HTTP/0.9 simple requests */                                            \
+    X(memcap_refusals)   /* buffer growths refused by the shared budget (h1_budget) */
 
 struct h1_counters {
 #define H1_CTR_FIELD(n) uint64_t n;
@@ -103,13 +111,35 @@ void h1_counters_each(const struct h1_counters *c,
 
 struct h1_conn; /* heap object: h1_conn_new / h1_conn_destroy */
 
-/* Allocates the connection and all its buffers at once (no allocation
- * afterwards). NULL when out of memory or limits are zero. `l` is copied;
- * NULL means defaults. */
+/* Bytes held by the parsers sharing it; owned by the caller (one per
+ * pipeline), zero-initialised, outliving its connections. */
+struct h1_budget {
+    uint64_t max_bytes; /* 0: unbounded */
+    uint64_t bytes;     /* held now by the connections charged to it */
+    uint64_t peak;
+    uint64_t refused; /* buffer growths refused for lack of budget */
+};
+
+/* Allocates the connection with small buffers (h1_conn_base_mem bytes);
+ * they grow on demand, each up to its limit, so an idle connection costs
+ * little. NULL when out of memory or limits are zero. `l` is copied; NULL
+ * means defaults. */
 struct h1_conn *h1_conn_new(const struct h1_limits *l, h1_txn_cb cb, void *user);
+/* Same, charging every buffer to `b` (may be NULL): growth that would
+ * pass b->max_bytes is refused and handled as that buffer being full. */
+struct h1_conn *h1_conn_new_in(const struct h1_limits *l, struct h1_budget *b, h1_txn_cb cb,
+                               void *user);
+/* Make a closed connection as new for another one (counters zeroed,
+ * callback replaced), keeping its grown buffers: for free lists. Call
+ * h1_close first if it may hold data. */
+void h1_conn_reset(struct h1_conn *c, h1_txn_cb cb, void *user);
 void h1_conn_destroy(struct h1_conn *c);
-/* Bytes h1_conn_new allocates for these limits (for memory budgets). */
+/* The most a connection holds with these limits (every buffer grown). */
 size_t h1_conn_mem(const struct h1_limits *l);
+/* What a new connection holds before any growth. */
+size_t h1_conn_base_mem(const struct h1_limits *l);
+/* What this connection holds now. */
+size_t h1_conn_mem_used(const struct h1_conn *c);
 const struct h1_counters *h1_conn_counters(const struct h1_conn *c);
 
 /* dir: 0 = client->server, 1 = server->client (FLOW_DIR_*). Returns bytes

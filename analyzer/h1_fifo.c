@@ -1,10 +1,12 @@
-/* h1_fifo: the pending-request FIFO of a connection, its ring arena, and
+/* h1_fifo: the pending-request FIFO of a connection, its ring arena, its
+ * buffers (small at birth, grown on demand, charged to a budget), and
  * the matching of responses to requests (also after loss).
  *
  * The one thing to know: requests are released strictly in FIFO order, so
- * their head copies live in a ring (no allocation per message); a request is
- * reported only with its response, when known lost, when evicted because
- * the FIFO or ring is full, or at close. */
+ * their head copies live in a ring (allocated again only when it must
+ * grow, up to its limit); a request is reported only with its response,
+ * when known lost, when evicted because the FIFO or ring is full, or at
+ * close. */
 #include "h1_int.h"
 
 #include <stdlib.h>
@@ -19,6 +21,146 @@ void h1_limits_default(struct h1_limits *l)
     l->req_arena_bytes = 32 * 1024;
     l->resp_arena_bytes = 8 * 1024;
     l->salvage_bytes = 8 * 1024;
+    l->max_conns = 262144;
+    l->memcap = UINT64_C(1) << 30;
+}
+
+/* ---- lifecycle and buffers: charged to the connection and its budget ---- */
+
+static bool limits_ok(const struct h1_limits *l)
+{
+    return l->max_header_bytes >= 256 && l->max_headers > 0 && l->max_pending > 0 &&
+           l->resync_scan_max > 0 && l->req_arena_bytes >= 1024 && l->resp_arena_bytes >= 512 &&
+           l->salvage_bytes > 0;
+}
+
+/* A new connection: the FIFO and header array start this small. */
+enum { PEND_BASE = 4, HDRS_BASE = 16 };
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+size_t h1_conn_mem(const struct h1_limits *l)
+{
+    return sizeof(struct h1_conn) + (size_t)l->max_pending * sizeof(struct h1_pend) +
+           l->req_arena_bytes + l->resp_arena_bytes + 2 * (size_t)l->salvage_bytes +
+           (size_t)l->max_headers * sizeof(struct kw_hdr);
+}
+
+size_t h1_conn_base_mem(const struct h1_limits *l)
+{
+    return sizeof(struct h1_conn) + min_u32(PEND_BASE, l->max_pending) * sizeof(struct h1_pend) +
+           min_u32(HDRS_BASE, l->max_headers) * sizeof(struct kw_hdr);
+}
+
+size_t h1_conn_mem_used(const struct h1_conn *c)
+{
+    return c->mem;
+}
+
+/* More room for header lines (they were cut at the array's size). */
+bool h1i_more_headers(struct h1_conn *c)
+{
+    uint32_t n = min_u32(c->scratch_cap * 2, c->lim.max_headers);
+    if (n <= c->scratch_cap) return false;
+    struct kw_hdr *p = h1i_mem_alloc(c, n * sizeof(*p), false);
+    if (!p) return false;
+    h1i_mem_free(c, c->scratch, c->scratch_cap * sizeof(*p));
+    c->scratch = p;
+    c->scratch_cap = n;
+    return true;
+}
+
+struct h1_conn *h1_conn_new_in(const struct h1_limits *l, struct h1_budget *b, h1_txn_cb cb,
+                               void *user)
+{
+    struct h1_limits def;
+    if (!l) {
+        h1_limits_default(&def);
+        l = &def;
+    }
+    if (!cb || !limits_ok(l)) return NULL;
+    /* Only the state is zeroed; buffers are allocated small and grown
+     * when a message needs them (h1i_grow, ring_grow, pend_room). */
+    struct h1_conn *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->lim = *l;
+    c->budget = b;
+    c->mem = sizeof(*c);
+    if (b) b->bytes += sizeof(*c);
+    c->pcap = min_u32(PEND_BASE, l->max_pending);
+    c->scratch_cap = min_u32(HDRS_BASE, l->max_headers);
+    c->pend = h1i_mem_alloc(c, c->pcap * sizeof(*c->pend), true);
+    c->scratch = h1i_mem_alloc(c, c->scratch_cap * sizeof(*c->scratch), true);
+    if (!c->pend || !c->scratch) {
+        h1_conn_destroy(c);
+        return NULL;
+    }
+    h1_conn_reset(c, cb, user);
+    return c;
+}
+
+struct h1_conn *h1_conn_new(const struct h1_limits *l, h1_txn_cb cb, void *user)
+{
+    return h1_conn_new_in(l, NULL, cb, user);
+}
+
+void h1_conn_destroy(struct h1_conn *c)
+{
+    if (!c) return;
+    h1i_mem_free(c, c->pend, c->pcap * sizeof(*c->pend));
+    h1i_mem_free(c, c->ring, c->rcap);
+    h1i_mem_free(c, c->rbuf, c->rbuf_cap);
+    h1i_mem_free(c, c->scratch, c->scratch_cap * sizeof(*c->scratch));
+    h1i_mem_free(c, c->d[0].salv, c->d[0].salv_cap);
+    h1i_mem_free(c, c->d[1].salv, c->d[1].salv_cap);
+    if (c->budget) c->budget->bytes -= sizeof(*c);
+    free(c);
+}
+
+
+void *h1i_mem_alloc(struct h1_conn *c, size_t n, bool must)
+{
+    struct h1_budget *b = c->budget;
+    if (!must && b && b->max_bytes && b->bytes + n > b->max_bytes) {
+        b->refused++;
+        c->ctr.memcap_refusals++;
+        return NULL;
+    }
+    void *p = malloc(n);
+    if (!p) return NULL;
+    c->mem += n;
+    if (b) {
+        b->bytes += n;
+        if (b->bytes > b->peak) b->peak = b->bytes;
+    }
+    return p;
+}
+
+void h1i_mem_free(struct h1_conn *c, void *p, size_t n)
+{
+    if (!p) return;
+    free(p);
+    c->mem -= n;
+    if (c->budget) c->budget->bytes -= n;
+}
+
+bool h1i_grow(struct h1_conn *c, uint8_t **buf, uint32_t *cap, size_t want, size_t min, size_t max)
+{
+    size_t n = *cap ? 2 * (size_t)*cap : min;
+    while (n < want)
+        n *= 2;
+    if (n > max) n = max;
+    if (n <= *cap) return false;
+    uint8_t *p = h1i_mem_alloc(c, n, false);
+    if (!p) return false;
+    if (*cap) memcpy(p, *buf, *cap);
+    h1i_mem_free(c, *buf, *cap);
+    *buf = p;
+    *cap = (uint32_t)n;
+    return true;
 }
 
 const struct h1_counters *h1_conn_counters(const struct h1_conn *c)
@@ -30,8 +172,8 @@ const struct h1_counters *h1_conn_counters(const struct h1_conn *c)
 
 struct h1_pend *h1i_pend_at(struct h1_conn *c, uint32_t i)
 {
-    uint32_t k = c->ph + i; /* i < max_pending: no division on this path */
-    return &c->pend[k >= c->lim.max_pending ? k - c->lim.max_pending : k];
+    uint32_t k = c->ph + i; /* i < pcap: no division on this path */
+    return &c->pend[k >= c->pcap ? k - c->pcap : k];
 }
 
 static struct h1_pend *cur_req(struct h1_conn *c)
@@ -59,7 +201,7 @@ static void ring_fix_head(struct h1_conn *c)
 /* FIFO-ordered allocation; the live region is [rhead, rtail) or wraps. */
 static bool ring_try(struct h1_conn *c, uint32_t n, uint32_t *off)
 {
-    uint32_t cap = c->lim.req_arena_bytes;
+    uint32_t cap = c->rcap;
     if (c->rlive == 0) c->rhead = c->rtail = 0;
     if (c->rtail >= c->rhead) {
         if (cap - c->rtail >= n) {
@@ -82,7 +224,7 @@ static bool ring_try(struct h1_conn *c, uint32_t n, uint32_t *off)
 /* Largest free run (8-aligned) when a full copy cannot fit. */
 static uint32_t ring_best(struct h1_conn *c, uint32_t *off)
 {
-    uint32_t cap = c->lim.req_arena_bytes, a, b = 0;
+    uint32_t cap = c->rcap, a, b = 0;
     if (c->rlive == 0) {
         *off = 0;
         return cap & ~7u;
@@ -95,6 +237,73 @@ static uint32_t ring_best(struct h1_conn *c, uint32_t *off)
     }
     *off = c->rtail;
     return (c->rhead - c->rtail - 1) & ~7u;
+}
+
+static struct kw_slice move_slice(struct kw_slice s, const uint8_t *from, const uint8_t *to)
+{
+    if (s.p) s.p = (const char *)to + (s.p - (const char *)from);
+    return s;
+}
+
+/* Grow the ring so that `need` more bytes fit: a new buffer with the live
+ * heads packed at its start, in FIFO order, their views moved along. */
+static bool ring_grow(struct h1_conn *c, uint32_t need)
+{
+    size_t live = 0, cap = c->rcap ? 2 * (size_t)c->rcap : 1024;
+    for (uint32_t i = 0; i < c->pn; i++)
+        live += h1i_pend_at(c, i)->size;
+    while (cap < live + need + 8)
+        cap *= 2;
+    if (cap > c->lim.req_arena_bytes) cap = c->lim.req_arena_bytes;
+    if (cap <= c->rcap || cap < live + need) return false;
+    uint8_t *nw = h1i_mem_alloc(c, cap, false);
+    if (!nw) return false;
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < c->pn; i++) {
+        struct h1_pend *e = h1i_pend_at(c, i);
+        if (!e->size) continue;
+        const uint8_t *from = c->ring + e->off;
+        uint8_t *to = nw + o;
+        memcpy(to, from, e->size);
+        struct h1_msg_view *v = &e->v;
+        v->method = move_slice(v->method, from, to);
+        v->target = move_slice(v->target, from, to);
+        v->version = move_slice(v->version, from, to);
+        v->reason = move_slice(v->reason, from, to);
+        if (v->hdrs) {
+            struct kw_hdr *h = (struct kw_hdr *)(void *)(to + ((const uint8_t *)v->hdrs - from));
+            for (size_t k = 0; k < v->n_hdrs; k++) {
+                h[k].name = move_slice(h[k].name, from, to);
+                h[k].value = move_slice(h[k].value, from, to);
+            }
+            v->hdrs = h;
+        }
+        e->off = o;
+        o += e->size;
+    }
+    h1i_mem_free(c, c->ring, c->rcap);
+    c->ring = nw;
+    c->rcap = (uint32_t)cap;
+    c->rhead = 0;
+    c->rtail = o;
+    return true;
+}
+
+/* Room for one more FIFO entry, growing the FIFO up to max_pending. */
+static bool pend_room(struct h1_conn *c)
+{
+    if (c->pn < c->pcap) return true;
+    if (c->pcap >= c->lim.max_pending) return false;
+    uint32_t cap = c->pcap * 2 < c->lim.max_pending ? c->pcap * 2 : c->lim.max_pending;
+    struct h1_pend *nw = h1i_mem_alloc(c, cap * sizeof(*nw), false);
+    if (!nw) return false;
+    for (uint32_t i = 0; i < c->pn; i++)
+        nw[i] = *h1i_pend_at(c, i);
+    h1i_mem_free(c, c->pend, c->pcap * sizeof(*nw));
+    c->pend = nw;
+    c->pcap = cap;
+    c->ph = 0;
+    return true;
 }
 
 static void emit(struct h1_conn *c, struct h1_pend *e, const struct h1_msg_view *resp)
@@ -122,7 +331,7 @@ static void pend_pop(struct h1_conn *c)
     if (c->d[0].has_cur && c->d[0].seq == c->pseq && c->d[0].st != ST_IDLE &&
         c->d[0].st != ST_RESYNC && c->d[0].st != ST_CONNECT_WAIT)
         c->ctr.early_responses++;
-    c->ph = (c->ph + 1) % c->lim.max_pending;
+    c->ph = c->ph + 1 == c->pcap ? 0 : c->ph + 1;
     c->pn--;
     c->pseq++;
     ring_fix_head(c);
@@ -155,7 +364,7 @@ static bool evict_one(struct h1_conn *c)
     if (c->pn < 2) return false;
     struct h1_pend victim = *h1i_pend_at(c, 1);
     *h1i_pend_at(c, 1) = *h1i_pend_at(c, 0);
-    c->ph = (c->ph + 1) % c->lim.max_pending;
+    c->ph = c->ph + 1 == c->pcap ? 0 : c->ph + 1;
     c->pn--;
     c->pseq++;
     if (c->d[0].has_cur && c->d[0].seq == c->pseq)
@@ -172,7 +381,7 @@ static bool evict_one(struct h1_conn *c)
 
 static struct h1_pend *pend_push(struct h1_conn *c)
 {
-    while (c->pn >= c->lim.max_pending)
+    while (!pend_room(c))
         if (!evict_one(c)) return NULL;
     struct h1_pend *e = h1i_pend_at(c, c->pn);
     memset(e, 0, sizeof(*e));
@@ -199,18 +408,21 @@ uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, 
         flags |= KW_TXN_F(PIPELINED);
         c->ctr.pipelined++;
     }
-    while (c->pn >= c->lim.max_pending)
+    while (!pend_room(c))
         if (!evict_one(c)) break;
     /* A head complete in one buffer is copied as sent, in one piece, when
      * that fits without evicting; otherwise field by field (and cut to
      * fit, evicting older requests first). */
     uint32_t flat = (uint32_t)h1i_flat_size(h), off = 0, want = 0, got = 0;
-    bool flat_ok = flat && flat <= c->lim.req_arena_bytes && ring_try(c, flat, &off);
+    bool flat_ok = flat && flat <= c->lim.req_arena_bytes &&
+                   (ring_try(c, flat, &off) || (ring_grow(c, flat) && ring_try(c, flat, &off)));
     if (!flat_ok) {
         want = got = (uint32_t)h1i_head_size(&h->v);
         if (want > c->lim.req_arena_bytes) want = UINT32_MAX;
         while (!ring_try(c, want, &off))
-            if (want == UINT32_MAX || !evict_one(c)) {
+            if (want != UINT32_MAX && ring_grow(c, want))
+                continue;
+            else if (want == UINT32_MAX || !evict_one(c)) {
                 got = ring_best(c, &off);
                 break;
             }

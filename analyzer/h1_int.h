@@ -149,10 +149,14 @@ struct h1_dir {
     uint64_t seq;
     kw_ts ts_start;
     uint8_t *salv;
+    uint32_t salv_cap;
 };
 
 struct h1_conn {
     struct h1_limits lim;
+    struct h1_budget *budget; /* may be NULL */
+    size_t mem;               /* bytes held (struct and buffers) */
+    uint32_t pcap, rcap, rbuf_cap, scratch_cap; /* current sizes: entries, bytes, bytes, headers */
     h1_txn_cb cb;
     void *user;
     struct h1_counters ctr;
@@ -175,6 +179,17 @@ struct h1_conn {
     uint32_t lost_resp; /* a response was lost at lost_resp_ts */
     kw_ts lost_resp_ts;
 };
+
+/* Buffers are charged to c->mem and the budget. must: never refused by
+ * the budget (the base buffers). NULL: refused (counted) or no memory. */
+void *h1i_mem_alloc(struct h1_conn *c, size_t n, bool must);
+void h1i_mem_free(struct h1_conn *c, void *p, size_t n);
+/* Grow a buffer to at least `want` bytes (doubling, at least `min`, at
+ * most `max`), keeping its contents. False: it stays as it is. */
+bool h1i_grow(struct h1_conn *c, uint8_t **buf, uint32_t *cap, size_t want, size_t min, size_t max);
+
+/* Double the header array (up to max_headers). False: it stays. */
+bool h1i_more_headers(struct h1_conn *c);
 
 struct h1_pend *h1i_pend_at(struct h1_conn *c, uint32_t i);
 void h1i_push_lost(struct h1_conn *c, kw_ts ts);

@@ -50,6 +50,12 @@ struct pipeline {
     struct h1_counters h1_total;
     struct cred_stats cred;
     struct pipe_flow *free_flows; /* recycled per-flow states */
+    /* HTTP parsers: the bytes they hold (bounded by cfg.h1.memcap), how
+     * many are attached to flows (cfg.h1.max_conns), and closed ones kept
+     * with their grown buffers for the next connections */
+    struct h1_budget h1_budget;
+    uint32_t h1_live, h1_nfree;
+    struct h1_conn *h1_free[64];
     kw_ts now;
     int64_t last_sec;
     struct kw_txn txn; /* scratch: one transaction at a time */
@@ -218,7 +224,22 @@ enum { PROBE_CHUNKS = 8, PROBE_BYTES = 16 * 1024 };
 static bool start_http(struct pipe_flow *pf)
 {
     struct pipeline *p = pf->p;
-    pf->h1 = h1_conn_new(&p->cfg.h1, on_txn, pf);
+    const struct h1_limits *l = &p->cfg.h1;
+    p->h1_budget.max_bytes = l->memcap;
+    /* Over the bounds a new connection is refused (counted, and its flow
+     * record says it was not parsed); no live parser is evicted. */
+    if ((l->max_conns && p->h1_live >= l->max_conns) ||
+        (!p->h1_nfree && l->memcap && p->h1_budget.bytes + h1_conn_base_mem(l) > l->memcap)) {
+        p->cnt.h1_refused++;
+        pf->http = PF_HTTP_NO;
+        return false;
+    }
+    if (p->h1_nfree) {
+        pf->h1 = p->h1_free[--p->h1_nfree];
+        h1_conn_reset(pf->h1, on_txn, pf);
+    } else {
+        pf->h1 = h1_conn_new_in(l, &p->h1_budget, on_txn, pf);
+    }
     if (!pf->h1) {
         p->cnt.h1_alloc_failures++;
         pf->http = PF_HTTP_NO;
@@ -226,6 +247,7 @@ static bool start_http(struct pipe_flow *pf)
     }
     pf->http = PF_HTTP_YES;
     p->cnt.http_flows++;
+    p->h1_live++;
     /* HTTP needs no nDPI verdict: release its state early. */
     if (pf->cls) {
         classify_flow_free(p->cls, pf->cls);
@@ -286,6 +308,7 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         }
         if (v <= 0) {
             /* not a start line: drop this chunk, look at the next ones */
+            pf->p->cnt.probe_chunks_skipped++;
             pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
             if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
                 pf->http = PF_HTTP_NO;
@@ -300,7 +323,9 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
             pf->held_ts[dir] = 0;
         }
     }
-    return h1_feed(pf->h1, dir, d, len, ts);
+    size_t used = h1_feed(pf->h1, dir, d, len, ts);
+    pf->p->cnt.h1_mem_peak = pf->p->h1_budget.peak; /* buffers grow while feeding */
+    return used;
 }
 
 static void cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
@@ -397,7 +422,11 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
     if (pf && pf->h1) {
         h1_close(pf->h1, ts);
         h1_counters_add(&p->h1_total, h1_conn_counters(pf->h1));
-        h1_conn_destroy(pf->h1);
+        p->h1_live--;
+        if (p->h1_nfree < sizeof p->h1_free / sizeof p->h1_free[0])
+            p->h1_free[p->h1_nfree++] = pf->h1; /* reset when reused */
+        else
+            h1_conn_destroy(pf->h1);
         pf->h1 = NULL;
     }
     if (p->cfg.eve && p->cfg.flow_records)
@@ -456,7 +485,9 @@ void pipeline_destroy(struct pipeline *p)
 {
     if (!p)
         return;
-    flow_table_destroy(p->flows);
+    flow_table_destroy(p->flows); /* ends the flows: their parsers go to h1_free */
+    while (p->h1_nfree)
+        h1_conn_destroy(p->h1_free[--p->h1_nfree]);
     defrag_destroy(p->defrag);
     judge_policy_destroy(p->judge);
     classify_ctx_destroy(p->cls);

@@ -56,7 +56,10 @@ struct pipeline_config {
     X(findings)                                                              \
     X(urls_redacted)                                                         \
     X(eve_overflow)                                                          \
-    X(h1_alloc_failures)
+    X(h1_alloc_failures)                                                     \
+    X(h1_refused)           /* HTTP flows not parsed: h1 max_conns/memcap */ \
+    X(h1_mem_peak)          /* most bytes all HTTP parsers held at once */   \
+    X(probe_chunks_skipped) /* data chunks dropped while recognising HTTP */
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;

@@ -695,6 +695,106 @@ static void test_h1_loss_50(void **state)
     assert_true(runs > 40);
 }
 
+/* Buffers start small and grow on demand: 20 pipelined requests of 20
+ * headers each (more than the first header array, 22 KiB of the 32 KiB
+ * ring) are all reported whole with their own answer, and the connection
+ * is reusable after h1_conn_reset. */
+static void build_req(char *b, size_t cap, int i)
+{
+    size_t w = (size_t)snprintf(b, cap, "GET /r/%d HTTP/1.1\r\nAuthorization: Bearer tok-%d\r\n", i, i);
+    for (int k = 0; k < 18; k++)
+        w += (size_t)snprintf(b + w, cap - w, "X-H%d: value-%d-%d\r\n", k, i, k);
+    snprintf(b + w, cap - w, "Host: h\r\n\r\n");
+}
+
+static void test_h1_memory_grows(void **state)
+{
+    (void)state;
+    struct h1_limits l;
+    h1_limits_default(&l);
+    struct h1_budget b = {0};
+    struct sink s = {0};
+    struct h1_conn *c = h1_conn_new_in(&l, &b, on_txn, &s);
+    assert_non_null(c);
+    assert_int_equal(h1_conn_mem_used(c), h1_conn_base_mem(&l));
+    assert_true(h1_conn_base_mem(&l) < 2096);
+    assert_int_equal(b.bytes, h1_conn_base_mem(&l));
+    for (int round = 0; round < 2; round++) {
+        struct feeder f;
+        feeder_init(&f, c);
+        char req[1024];
+        for (int i = 0; i < 20; i++) {
+            build_req(req, sizeof(req), i);
+            feed(&f, 0, req, strlen(req), 1);
+        }
+        const char *rs = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n";
+        for (int i = 0; i < 20; i++) {
+            feed(&f, 1, rs, strlen(rs), 2); /* head alone: its copy must outlive the call */
+            feed(&f, 1, "body", 4, 2);
+        }
+        if (s.n != 20) {
+            static char got[16384];
+            summarize(&s, got, sizeof(got));
+            fail_msg("round %d:\n%s", round, got);
+        }
+        for (int i = 0; i < 20; i++) {
+            char want[64];
+            snprintf(want, sizeof(want), "/r/%d", i);
+            assert_string_equal(s.r[i].t.url, want);
+            snprintf(want, sizeof(want), "Bearer tok-%d", i);
+            assert_string_equal(s.r[i].auth, want);
+            assert_int_equal(s.r[i].n_hdrs, 20);
+            assert_int_equal(s.r[i].t.status, 200);
+            assert_int_equal(s.r[i].t.resp_len, 4);
+        }
+        assert_true(h1_conn_mem_used(c) > h1_conn_base_mem(&l));
+        assert_true(h1_conn_mem_used(c) <= h1_conn_mem(&l));
+        assert_int_equal(b.bytes, h1_conn_mem_used(c));
+        assert_int_equal(h1_conn_counters(c)->pending_evicted, 0);
+        assert_int_equal(h1_conn_counters(c)->arena_truncations, 0);
+        h1_close(c, 3);
+        h1_conn_reset(c, on_txn, &s);
+        assert_int_equal(h1_conn_counters(c)->transactions, 0);
+        feeder_free(&f);
+        free(s.r);
+        s = (struct sink){0};
+    }
+    h1_conn_destroy(c);
+    assert_int_equal(b.bytes, 0);
+}
+
+/* A full budget refuses growth; the ring then behaves as full (older
+ * requests reported early, counted) and every request is still reported. */
+static void test_h1_budget_refused(void **state)
+{
+    (void)state;
+    struct h1_limits l;
+    h1_limits_default(&l);
+    struct h1_budget b = {.max_bytes = h1_conn_base_mem(&l) + 2048};
+    struct sink s = {0};
+    struct h1_conn *c = h1_conn_new_in(&l, &b, on_txn, &s);
+    assert_non_null(c);
+    struct feeder f;
+    feeder_init(&f, c);
+    char req[1024];
+    for (int i = 0; i < 10; i++) {
+        build_req(req, sizeof(req), i);
+        feed(&f, 0, req, strlen(req), 1);
+    }
+    const struct h1_counters *k = h1_conn_counters(c);
+    assert_true(k->memcap_refusals > 0);
+    assert_true(b.bytes <= b.max_bytes);
+    assert_true(b.refused > 0);
+    assert_true(k->pending_evicted > 0 || k->arena_truncations > 0);
+    h1_close(c, 2);
+    assert_int_equal(s.n, 10); /* nothing lost silently */
+    assert_int_equal(k->requests, 10);
+    feeder_free(&f);
+    h1_conn_destroy(c);
+    assert_int_equal(b.bytes, 0);
+    free(s.r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +805,8 @@ int main(void)
         cmocka_unit_test(test_h1_gap_in_body_absorbed),
         cmocka_unit_test(test_h1_gap_in_head_salvaged),
         cmocka_unit_test(test_h1_loss_50),
+        cmocka_unit_test(test_h1_memory_grows),
+        cmocka_unit_test(test_h1_budget_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
