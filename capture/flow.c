@@ -200,7 +200,7 @@ static int endpoint_cmp(const struct kw_addr *a, uint16_t ap, const struct kw_ad
     return (int)ap - (int)bp;
 }
 
-static void key_build(const struct dec_packet *p, struct flow_key *k)
+static void key_build(const struct dec_packet *p, bool vlan, struct flow_key *k)
 {
     memset(k, 0, sizeof(*k));
     bool src_lo = endpoint_cmp(&p->src, p->sport, &p->dst, p->dport) <= 0;
@@ -208,8 +208,10 @@ static void key_build(const struct dec_packet *p, struct flow_key *k)
     memcpy(k->hi, src_lo ? p->dst.a : p->src.a, 16);
     k->lo_port = src_lo ? p->sport : p->dport;
     k->hi_port = src_lo ? p->dport : p->sport;
-    k->vlan[0] = p->vlan_count > 0 ? p->vlan[0] : 0;
-    k->vlan[1] = p->vlan_count > 1 ? p->vlan[1] : 0;
+    if (vlan) {
+        k->vlan[0] = p->vlan_count > 0 ? p->vlan[0] : 0;
+        k->vlan[1] = p->vlan_count > 1 ? p->vlan[1] : 0;
+    }
     k->tun_type = p->tunnel.type;
     k->tun_id = p->tunnel.type ? p->tunnel.id : 0;
     k->proto = p->proto;
@@ -476,7 +478,7 @@ void flow_table_packet(struct flow_table *t, const struct dec_packet *p)
         if (t->now - t->last_advance >= KW_TS_SEC(1)) flow_table_advance(t, t->now);
     }
     struct flow_key k;
-    key_build(p, &k);
+    key_build(p, t->cfg.vlan_in_key, &k);
     struct flow_node **b = bucket_of(t, &k);
     struct flow_node *n = *b;
     while (n && memcmp(&n->key, &k, sizeof(k)) != 0)

@@ -96,6 +96,9 @@ struct flow_config {
     kw_ts closed_timeout;        /* after FIN+FIN or RST; default 10 s */
     kw_ts gap_timeout;           /* a hole older than this (packet time) becomes a gap; 2 s */
     uint64_t hash_seed;
+    bool vlan_in_key; /* VLAN ids tell flows apart (default false: span
+                         ports often tag one direction and not the other,
+                         which would split every connection in two) */
 };
 
 #define FLOW_COUNTERS(X)                                                     \

@@ -216,6 +216,7 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     const struct rules_config *rc = &r->model->config;
     struct pipeline_config pc;
     pipeline_config_default(&pc);
+    pc.flow.vlan_in_key = rc->capture.vlan_tracking;
     if (rc->n_cred_sources) {
         pc.cred.n = 0;
         for (size_t i = 0; i < rc->n_cred_sources; i++) {

@@ -161,6 +161,8 @@ struct rules_config {
         char *interface, *bpf;
         uint32_t snaplen, buffer_mb;
         unsigned workers; /* 0 = auto */
+        bool vlan_tracking; /* VLAN ids in the flow key (default off: mirrors
+                               often tag one direction only) */
     } capture;
     struct rules_cred_source *cred_sources;
     size_t n_cred_sources;

@@ -227,6 +227,15 @@ static bool capture_pair(struct rl_ctx *c, const char *key, struct fy_node *k, s
         } else if (s) {
             cfg->capture.workers = 0;
         }
+    } else if (!strcmp(key, "vlan_tracking")) {
+        const char *s = rl_scalar(c, v, "capture.vlan_tracking");
+        if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+            cfg->capture.vlan_tracking = true;
+        else if (s && (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")))
+            cfg->capture.vlan_tracking = false;
+        else if (s)
+            rl_err(c, v, "use true or false", "capture.vlan_tracking: \"%s\" is not a boolean",
+                   s);
     } else
         return false;
     return true;
@@ -431,8 +440,8 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
     struct root_arg *ra = arg;
     struct rules_config *cfg = ra->cfg;
     if (!strcmp(key, "capture")) {
-        static const char *const known[] = {"interface", "bpf",     "snaplen",
-                                            "buffer_mb", "workers", NULL};
+        static const char *const known[] = {"interface", "bpf",     "snaplen",      "buffer_mb",
+                                            "workers",   "vlan_tracking", NULL};
         walk_map(c, v, "capture", known, capture_pair, cfg);
     } else if (!strcmp(key, "credentials")) {
         credentials_list(c, v, cfg);

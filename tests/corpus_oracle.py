@@ -199,15 +199,25 @@ def compare(kw_reqs, or_reqs):
             found += 1
             spaced += 1
     missing, extra = +missing, +extra
-    st_kw = collections.defaultdict(list)
+    # Statuses compared per request key as multisets: records come out in
+    # completion order (a request whose response was lost is reported
+    # last), and one key may repeat (1000 x "GET /").
+    st_kw = collections.defaultdict(collections.Counter)
+    st_or = collections.defaultdict(collections.Counter)
     for k, st in kw_reqs:
-        st_kw[k].append(st)
-    st_diff = []
+        st_kw[k][st] += 1
     for k, st in or_reqs:
-        if st is not None and st_kw.get(k):
-            got = st_kw[k].pop(0)
-            if got is not None and got != st:
-                st_diff.append((k, st, got))
+        if k in have:
+            st_or[k][st] += 1
+    st_diff = []
+    for k, want_st in st_or.items():
+        got_st = st_kw[k]
+        # a status tshark paired must be in keywarden's record too; None
+        # means keywarden has the request without its response (loss must
+        # not cost matching, issue 4)
+        for st, n in want_st.items():
+            if st is not None and got_st[st] < n:
+                st_diff.append((k, st, sorted((got_st - want_st).elements(), key=str)[:1]))
     return found, missing, extra, st_diff, spaced
 
 

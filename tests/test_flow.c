@@ -75,17 +75,23 @@ static void on_end(void *u, struct flow *f, enum flow_end_reason why, kw_ts ts)
     r->ends++;
 }
 
-static struct flow_table *table(struct rec *r, uint32_t max_flows)
+static struct flow_table *table_vlan(struct rec *r, uint32_t max_flows, bool vlan_in_key)
 {
     memset(r, 0, sizeof(*r));
     struct flow_config cfg;
     flow_config_default(&cfg);
     cfg.max_flows = max_flows;
+    cfg.vlan_in_key = vlan_in_key;
     cfg.hash_seed = 42;
     struct flow_callbacks cb = {r, on_start, on_packet, on_data, on_gap, on_end};
     struct flow_table *t = NULL;
     assert_int_equal(flow_table_new(&cfg, &cb, &t), KW_E_OK);
     return t;
+}
+
+static struct flow_table *table(struct rec *r, uint32_t max_flows)
+{
+    return table_vlan(r, max_flows, false);
 }
 
 static struct kw_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -190,7 +196,7 @@ static void test_tfo_and_synack_first(void **state)
 static void test_tunnel_and_vlan_separate(void **state)
 {
     struct rec r;
-    struct flow_table *t = table(&r, 16);
+    struct flow_table *t = table_vlan(&r, 16, true);
     struct dec_packet p = tcp(0, A_IP, 40000, B_IP, 80, DEC_TH_ACK, 1, "a");
     flow_table_packet(t, &p);
     p.tunnel.type = DEC_TUN_VXLAN;
@@ -398,12 +404,30 @@ static void test_many_flows_seeds(void **state)
     }
 }
 
+/* By default VLAN ids are not part of the key: a span port that tags one
+ * direction only (sv-bug-4376: requests in VLAN 3136, answers untagged)
+ * still gives one flow per connection. */
+static void test_vlan_asymmetric(void **state)
+{
+    struct rec r;
+    struct flow_table *t = table(&r, 16);
+    struct dec_packet p = tcp(0, A_IP, 40000, B_IP, 80, DEC_TH_ACK, 1, "a");
+    p.vlan[0] = 3136;
+    p.vlan_count = 1;
+    flow_table_packet(t, &p);
+    struct dec_packet q = tcp(1, B_IP, 80, A_IP, 40000, DEC_TH_ACK, 1, "b");
+    flow_table_packet(t, &q);
+    assert_int_equal(flow_table_counters(t)->flows_created, 1);
+    flow_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_symmetric_handshake),
         cmocka_unit_test(test_tfo_and_synack_first),
         cmocka_unit_test(test_tunnel_and_vlan_separate),
+        cmocka_unit_test(test_vlan_asymmetric),
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_roles_midstream),
