@@ -17,14 +17,18 @@
 
 /* Header lines into the connection's header array, grown (up to
  * max_headers) when a head has more lines than it holds. */
-static size_t parse_hdrs(struct h1_conn *c, const uint8_t *p, size_t from, size_t end,
-                         bool partial, struct h1_head *h, size_t *scan)
+static size_t parse_hdrs(struct h1_conn *c, const uint8_t *p, size_t from, size_t end, bool partial,
+                         struct h1_head *h, size_t *scan)
 {
-    struct h1_head h0 = *h;
+    uint32_t flags0 = h->v.flags; /* the header fields are zero before the parse */
     for (;;) {
         size_t r = h1i_parse_headers(p, from, end, partial, c->scratch, c->scratch_cap, h, scan);
         if (!h->hdr_overflow || (!r && !partial) || !h1i_more_headers(c)) return r;
-        *h = h0;
+        h->v.flags = flags0;
+        h->v.n_hdrs = 0;
+        h->cl = h->cl_max = 0;
+        h->has_cl = h->cl_bad = h->has_te = h->te_chunked = h->expect100 = h->upgrade = false;
+        h->hdr_overflow = h->folded = false;
     }
 }
 
@@ -331,8 +335,7 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         save_salvage(c, d, p, n);
         return 0;
     }
-    if (end > h.line_len && !parsed)
-        parse_hdrs(c, p, h.line_len, end, false, &h, NULL);
+    if (end > h.line_len && !parsed) parse_hdrs(c, p, h.line_len, end, false, &h, NULL);
     if (h.hdr_overflow) c->ctr.header_limit_hits++;
     d->in_head = false;
     d->salv_len = 0;

@@ -40,10 +40,10 @@ struct h1_limits {
     /* The buffers above start small and grow on demand up to these sizes.
      * Shared by all connections of an owner (the pipeline enforces them
      * through struct h1_budget; h1_conn_new alone ignores them): */
-    uint32_t max_conns;  /* live parsers; a connection beyond is refused, counted. 262144 */
-    uint64_t memcap;     /* bytes all parsers may hold; beyond, new parsers are refused and
-                            buffers do not grow (the arena-full path: evict / cut, counted
-                            as memcap_refusals). 1 GiB */
+    uint32_t max_conns; /* live parsers; a connection beyond is refused, counted. 262144 */
+    uint64_t memcap;    /* bytes all parsers may hold; beyond, new parsers are refused and
+                           buffers do not grow (the arena-full path: evict / cut, counted
+                           as memcap_refusals). 1 GiB */
 };
 void h1_limits_default(struct h1_limits *l);
 

@@ -120,7 +120,6 @@ void h1_conn_destroy(struct h1_conn *c)
     free(c);
 }
 
-
 void *h1i_mem_alloc(struct h1_conn *c, size_t n, bool must)
 {
     struct h1_budget *b = c->budget;

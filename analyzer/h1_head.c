@@ -341,6 +341,20 @@ static bool is_framing(struct kw_slice name)
 static bool name_is(const char *a, const char *lit, size_t n)
 {
     if (((unsigned char)a[0] | 0x20) != (unsigned char)lit[0]) return false;
+    if (n >= 8) {
+        /* two overlapping 8-byte words, case folded by OR 0x20: only a
+         * letter of either case folds to a lower-case letter, and only CR
+         * or '-' to '-', so the '-' positions are checked exactly */
+        uint64_t a0, a1, l0, l1, fold = UINT64_C(0x2020202020202020);
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&l0, lit, 8);
+        memcpy(&l1, lit + n - 8, 8);
+        if ((a0 | fold) != l0 || (a1 | fold) != l1) return false;
+        for (size_t i = 0; i < n; i++)
+            if (lit[i] == '-' && a[i] != '-') return false;
+        return true;
+    }
     for (size_t i = 1; i < n; i++) {
         unsigned char c = (unsigned char)a[i];
         if ((unsigned)(c - 'A') < 26u) c |= 0x20;
@@ -415,7 +429,8 @@ size_t h1i_parse_headers(const uint8_t *p, size_t from, size_t end, bool partial
      * server that unfolds it does (zeek-http-261-variant-09-te_obs_fold). */
     for (size_t k = 0; k < n; k++) {
         size_t l = hdrs[k].name.len - 6; /* framing names are 6, 7, 14 or 17 bytes long */
-        if (l <= 11 && ((UINT32_C(1) << l) & 0x903u)) framing_header(hdrs[k].name, hdrs[k].value, h);
+        if (l <= 11 && ((UINT32_C(1) << l) & 0x903u))
+            framing_header(hdrs[k].name, hdrs[k].value, h);
     }
     h->v.n_hdrs = n;
     if (h->hdr_overflow) h->v.flags |= KW_TXN_F(PARSE_ERROR);
@@ -432,8 +447,8 @@ size_t h1i_flat_size(const struct h1_head *h)
      * the head and the last header value ends inside it */
     const char *b = (const char *)h->base, *first = v->method.p ? v->method.p : v->version.p;
     if (first != b) return 0;
-    if (v->n_hdrs && v->hdrs[v->n_hdrs - 1].value.p + v->hdrs[v->n_hdrs - 1].value.len >
-                         b + h->head_len)
+    if (v->n_hdrs &&
+        v->hdrs[v->n_hdrs - 1].value.p + v->hdrs[v->n_hdrs - 1].value.len > b + h->head_len)
         return 0;
     return ALIGN8(ALIGN8(v->n_hdrs * sizeof(struct kw_hdr)) + h->head_len);
 }

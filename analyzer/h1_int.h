@@ -68,7 +68,8 @@ struct h1_head {
     bool has_cl, cl_bad, has_te, te_chunked, expect100, upgrade, hdr_overflow;
     bool http09, not_http1;
     bool folded; /* an obs-fold was seen: values need unfolding when copied */
-    const uint8_t *base; /* first byte of the head when complete in one buffer (for h1i_copy_flat) */
+    const uint8_t
+        *base; /* first byte of the head when complete in one buffer (for h1i_copy_flat) */
 };
 
 /* Is p[0..n) (possibly incomplete) a request line (dir 0) or status line
@@ -154,8 +155,8 @@ struct h1_dir {
 
 struct h1_conn {
     struct h1_limits lim;
-    struct h1_budget *budget; /* may be NULL */
-    size_t mem;               /* bytes held (struct and buffers) */
+    struct h1_budget *budget;                   /* may be NULL */
+    size_t mem;                                 /* bytes held (struct and buffers) */
     uint32_t pcap, rcap, rbuf_cap, scratch_cap; /* current sizes: entries, bytes, bytes, headers */
     h1_txn_cb cb;
     void *user;
@@ -165,14 +166,14 @@ struct h1_conn {
     uint32_t ph, pn;
     uint32_t nreq;    /* PEND_REQ entries in the FIFO */
     uint32_t unpiped; /* PEND_REQ entries not (yet) flagged PIPELINED */
-    uint64_t pseq; /* sequence number of the FIFO head */
+    uint64_t pseq;    /* sequence number of the FIFO head */
     uint8_t *ring;
     uint32_t rhead, rtail, rlive;
     uint8_t *rbuf; /* response head copy */
     struct h1_msg_view resp;
     bool resp_active, resp_matched; /* matched: its request is the FIFO head */
-    bool resp_borrowed; /* resp slices point into the bytes of this h1_feed call: copied
-                           into rbuf before it returns, if the response is not done */
+    bool resp_borrowed;             /* resp slices point into the bytes of this h1_feed call: copied
+                                       into rbuf before it returns, if the response is not done */
     bool server_seen;
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */

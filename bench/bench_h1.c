@@ -106,8 +106,8 @@ int main(int argc, char **argv)
         printf("bench_h1: UNEXPECTED parse_errors=%llu resyncs=%llu unmatched=%llu "
                "evicted=%llu truncated=%llu\n",
                (unsigned long long)k->parse_errors, (unsigned long long)k->resyncs,
-               (unsigned long long)k->unmatched_requests,
-               (unsigned long long)k->pending_evicted, (unsigned long long)k->arena_truncations);
+               (unsigned long long)k->unmatched_requests, (unsigned long long)k->pending_evicted,
+               (unsigned long long)k->arena_truncations);
     h1_conn_destroy(c);
     free(cli);
     free(srv);

@@ -291,6 +291,17 @@ static const struct h1_case cases[] = {
     {"http2-preface",
      {REQ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), RSP("\x00\x00\x12\x04"), CLOSE},
      ""},
+    /* Framing header names in any case; a CR where the '-' belongs is
+     * another name (the word-wise name compare folds CR to '-'). */
+    {"framing-names-case",
+     {REQ("POST /a HTTP/1.1\r\nCONTENT-LENGTH: 3\r\n\r\nabcPOST /b HTTP/1.1\r\n"
+          "transfer-ENCODING: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n"
+          "POST /c HTTP/1.1\r\nContent\rLength: 4\r\n\r\nGET /d HTTP/1.1\r\n\r\n"),
+      RSP("HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxHTTP/1.1 204 No\r\n\r\n"
+          "HTTP/1.1 204 No\r\n\r\nHTTP/1.1 204 No\r\n\r\n"),
+      CLOSE},
+     "POST /a 200 3/1\nPOST /b 204 1/0 pipelined\nPOST /c 204 0/0 pipelined\n"
+     "GET /d 204 0/0 pipelined\n"},
 };
 
 static void run_steps(const struct h1_case *cs, struct sink *s, size_t split_step, size_t split_at,
@@ -701,7 +712,8 @@ static void test_h1_loss_50(void **state)
  * is reusable after h1_conn_reset. */
 static void build_req(char *b, size_t cap, int i)
 {
-    size_t w = (size_t)snprintf(b, cap, "GET /r/%d HTTP/1.1\r\nAuthorization: Bearer tok-%d\r\n", i, i);
+    size_t w =
+        (size_t)snprintf(b, cap, "GET /r/%d HTTP/1.1\r\nAuthorization: Bearer tok-%d\r\n", i, i);
     for (int k = 0; k < 18; k++)
         w += (size_t)snprintf(b + w, cap - w, "X-H%d: value-%d-%d\r\n", k, i, k);
     snprintf(b + w, cap - w, "Host: h\r\n\r\n");
