@@ -33,6 +33,9 @@ struct flow_node {
     struct flow f; /* first: the consumer's view */
     struct flow_key key;
     struct flow_node *hnext;
+    struct flow_node *h2next; /* chain of the tunnel-blind index */
+    struct dec_tunnel tun2;   /* the other direction's tunnel, once joined */
+    bool joined;
     struct flow_node *lru_prev, *lru_next;
     struct flow_node *hole_prev, *hole_next;
     kw_ts lru_ts; /* table time of the last packet: monotonic along a list */
@@ -54,6 +57,7 @@ struct flow_table {
     struct flow_node *pool, *free_list;
     uint32_t pool_used; /* entries ever handed out: the rest stay untouched (no RSS) */
     struct flow_node **buckets;
+    struct flow_node **buckets2; /* same flows, keyed without the tunnel */
     uint64_t mask;
     uint64_t k0, k1;
     struct lru_list lru[LRU_N];
@@ -153,6 +157,7 @@ enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_call
         nb <<= 1;
     t->mask = nb - 1;
     t->buckets = calloc(nb, sizeof(*t->buckets));
+    t->buckets2 = calloc(nb, sizeof(*t->buckets2));
     t->pool = calloc(cfg->max_flows, sizeof(*t->pool));
     struct tcp_reasm_config rc = {
         .memcap = cfg->memcap,
@@ -162,8 +167,10 @@ enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_call
         .gap_timeout = cfg->gap_timeout,
     };
     enum kw_err e = KW_E_NOMEM;
-    if (!t->buckets || !t->pool || (e = tcp_reasm_new(&rc, &t->cnt, &t->reasm)) != KW_E_OK) {
+    if (!t->buckets || !t->buckets2 || !t->pool ||
+        (e = tcp_reasm_new(&rc, &t->cnt, &t->reasm)) != KW_E_OK) {
         free(t->buckets);
+        free(t->buckets2);
         free(t->pool);
         free(t);
         return e;
@@ -182,6 +189,7 @@ void flow_table_destroy(struct flow_table *t)
             tcp_stream_free(t->reasm, &t->pool[i].st[d]);
     tcp_reasm_destroy(t->reasm);
     free(t->buckets);
+    free(t->buckets2);
     free(t->pool);
     free(t);
 }
@@ -222,6 +230,67 @@ static struct flow_node **bucket_of(struct flow_table *t, const struct flow_key 
 {
     uint64_t h = siphash13(t->k0, t->k1, (const uint8_t *)k, sizeof(*k));
     return &t->buckets[h & t->mask];
+}
+
+/* The tunnel-blind index: mirrors often deliver the two directions of one
+ * connection in different tunnels (an ERSPAN session or GRE key per
+ * direction, a VXLAN session per port), or one tunnelled and one not.
+ * The exact key keeps flows of different tunnels apart (two mirrored VPCs
+ * may reuse addresses); this index lets the first packet of the missing
+ * direction find its connection (see join_lookup). */
+static struct flow_node **bucket2_of(struct flow_table *t, const struct flow_key *k)
+{
+    struct flow_key k2 = *k;
+    k2.tun_id = 0;
+    k2.tun_type = 0;
+    uint64_t h = siphash13(t->k0, t->k1 ^ 0x5bd1e995u, (const uint8_t *)&k2, sizeof(k2));
+    return &t->buckets2[h & t->mask];
+}
+
+static bool same_but_tunnel(const struct flow_key *a, const struct flow_key *b)
+{
+    struct flow_key x = *a, y = *b;
+    x.tun_id = y.tun_id = 0;
+    x.tun_type = y.tun_type = 0;
+    return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+static bool same_tunnel(const struct dec_tunnel *a, const struct dec_tunnel *b)
+{
+    return a->type == b->type && (a->type == 0 || a->id == b->id);
+}
+
+static void hash2_remove(struct flow_table *t, struct flow_node *n)
+{
+    struct flow_node **pp = bucket2_of(t, &n->key);
+    while (*pp && *pp != n)
+        pp = &(*pp)->h2next;
+    if (*pp) *pp = n->h2next;
+    n->h2next = NULL;
+}
+
+static int packet_dir(const struct flow *f, const struct dec_packet *p);
+
+/* A packet whose exact key is unknown: is it the other direction of a
+ * connection seen so far in another tunnel only? Joined when that flow has
+ * no packet in this packet's direction yet (then it cannot be a second
+ * connection with the same addresses), or was joined with this tunnel. */
+static struct flow_node *join_lookup(struct flow_table *t, const struct dec_packet *p,
+                                     const struct flow_key *k)
+{
+    for (struct flow_node *m = *bucket2_of(t, k); m; m = m->h2next) {
+        if (!same_but_tunnel(&m->key, k)) continue;
+        if (m->joined) {
+            if (same_tunnel(&m->tun2, &p->tunnel)) return m;
+            continue;
+        }
+        if (same_tunnel(&m->f.tunnel, &p->tunnel) || m->f.pkts[packet_dir(&m->f, p)]) continue;
+        m->joined = true;
+        m->tun2 = p->tunnel;
+        t->cnt.flows_tunnel_joined++;
+        return m;
+    }
+    return NULL;
 }
 
 static void hash_remove(struct flow_table *t, struct flow_node *n)
@@ -317,6 +386,7 @@ static void flow_end(struct flow_table *t, struct flow_node *n, enum flow_end_re
     for (int d = 0; d < 2; d++)
         tcp_stream_free(t->reasm, &n->st[d]);
     hash_remove(t, n);
+    hash2_remove(t, n);
     lru_unlink(t, n);
     hole_list_update(t, n); /* the streams hold nothing now */
     t->cnt.flows_active--;
@@ -383,6 +453,9 @@ static struct flow_node *flow_create(struct flow_table *t, const struct dec_pack
     n->key = *k;
     n->hnext = *bucket;
     *bucket = n;
+    struct flow_node **b2 = bucket2_of(t, k);
+    n->h2next = *b2;
+    *b2 = n;
 
     struct flow *f = &n->f;
     bool guessed;
@@ -491,6 +564,7 @@ void flow_table_packet(struct flow_table *t, const struct dec_packet *p)
         flow_end(t, n, FLOW_END_CLOSED, p->ts);
         n = NULL;
     }
+    if (!n) n = join_lookup(t, p, &k);
     if (!n) n = flow_create(t, p, &k, b);
     struct flow *f = &n->f;
     int dir = packet_dir(f, p);

@@ -108,6 +108,7 @@ struct flow_config {
     X(flows_timed_out)                                                       \
     X(flows_evicted)                                                         \
     X(flows_midstream)                                                       \
+    X(flows_tunnel_joined) /* directions seen in different tunnels, joined */ \
     X(tcp_segments)                                                          \
     X(tcp_in_order)                                                          \
     X(tcp_out_of_order)                                                      \

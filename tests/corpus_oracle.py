@@ -125,7 +125,21 @@ SPACED_TARGET = {
 }
 
 # Captures where a matched transaction's status differs, and why.
+# Captures where a response tshark paired with a request is not paired with
+# it (or with another status) by keywarden: (number of such requests,
+# reason). Exact counts, so a change either way fails.
 STATUS_DIFF = {
+    "sv-http1-noint-status-input.pcap": (
+        1, "the status line is 'HTTP/1.0 2XX OK': not three digits (RFC 9112 §4); tshark "
+           "reads status 2; keywarden does not take the line for a response, so the request "
+           "is reported without one (flag no_response)"),
+    "zeek-erspan.pcap": (
+        1, "161 KB of the server's data is missing from this capture (tshark flags the "
+           "lost segments too); after the loss keywarden pairs the only surviving response "
+           "(200, image/png, 7325 bytes) with the oldest waiting request "
+           "(search.css), tshark with mossfgimg.png, which its content type supports: "
+           "keywarden is wrong here (the request FIFO keeps requests whose answers fell "
+           "into the hole)"),
 }
 
 
@@ -293,8 +307,10 @@ def main():
         if bool(spaced) != (name in SPACED_TARGET):
             failures.append("%s: %d spaced-target matches, listed: %s" %
                             (name, spaced, name in SPACED_TARGET))
-        if st_diff and name not in STATUS_DIFF:
-            failures.append("%s: status differs: %s" % (name, st_diff[:2]))
+        listed = STATUS_DIFF.get(name, (0, ""))[0]
+        if len(st_diff) != listed:
+            failures.append("%s: %d requests whose tshark-paired response differs (listed %d): %s"
+                            % (name, len(st_diff), listed, st_diff[:2]))
         seen.add(name)
     for table, tname in ((MISSES, "MISSES"), (EXTRA, "EXTRA"), (SPACED_TARGET, "SPACED_TARGET"),
                          (STATUS_DIFF, "STATUS_DIFF")):

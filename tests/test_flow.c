@@ -421,6 +421,33 @@ static void test_vlan_asymmetric(void **state)
     flow_table_destroy(t);
 }
 
+/* The two directions of one connection in different tunnels (zeek-erspan:
+ * GRE key 0 one way, 0x02000000 the other) are one flow; a second
+ * connection with the same addresses in another tunnel, seen in the same
+ * direction, stays a flow of its own. */
+static void test_tunnel_asymmetric_join(void **state)
+{
+    struct rec r;
+    struct flow_table *t = table(&r, 16);
+    struct dec_packet p = tcp(0, A_IP, 40000, B_IP, 80, DEC_TH_ACK, 1, "GET");
+    p.tunnel = (struct dec_tunnel){DEC_TUN_GRE, 0};
+    flow_table_packet(t, &p);
+    struct dec_packet q = tcp(1, B_IP, 80, A_IP, 40000, DEC_TH_ACK, 1, "200");
+    q.tunnel = (struct dec_tunnel){DEC_TUN_GRE, 0x02000000};
+    flow_table_packet(t, &q);
+    flow_table_packet(t, &q); /* and again: found through the join */
+    const struct flow_counters *c = flow_table_counters(t);
+    assert_int_equal(c->flows_created, 1);
+    assert_int_equal(c->flows_tunnel_joined, 1);
+    /* another VPC's connection with the same addresses: same direction as
+     * the first flow's client, which already has packets that way */
+    struct dec_packet o = tcp(2, A_IP, 40000, B_IP, 80, DEC_TH_ACK, 1, "GET");
+    o.tunnel = (struct dec_tunnel){DEC_TUN_VXLAN, 77};
+    flow_table_packet(t, &o);
+    assert_int_equal(c->flows_created, 2);
+    flow_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_tfo_and_synack_first),
         cmocka_unit_test(test_tunnel_and_vlan_separate),
         cmocka_unit_test(test_vlan_asymmetric),
+        cmocka_unit_test(test_tunnel_asymmetric_join),
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_roles_midstream),
