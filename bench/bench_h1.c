@@ -5,6 +5,7 @@
  * 1460-byte slices, the server side answering only requests already sent
  * (so every response is matched to its own request). Prints bytes/s and
  * transactions/s, by wall and CPU time. Usage: bench_h1 [MB, default 256] */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,9 @@ int main(int argc, char **argv)
            bytes / 1e6, dt, ct, bytes / dt / 1e9, bytes / ct / 1e9, (double)ntx / dt / 1e6, ntx,
            seen, per_round / (size_t)n);
     const struct h1_counters *k = h1_conn_counters(c);
-    if (k->parse_errors || k->resyncs || k->unmatched_requests || seen != ntx)
+    bool bad = k->parse_errors || k->resyncs || k->unmatched_requests || k->unmatched_responses ||
+               seen != ntx;
+    if (bad)
         printf("bench_h1: UNEXPECTED parse_errors=%llu resyncs=%llu unmatched=%llu "
                "evicted=%llu truncated=%llu\n",
                (unsigned long long)k->parse_errors, (unsigned long long)k->resyncs,
@@ -113,5 +116,5 @@ int main(int argc, char **argv)
     free(srv);
     free(cend);
     free(send);
-    return 0;
+    return bad ? 1 : 0;
 }
