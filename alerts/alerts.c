@@ -358,7 +358,9 @@ enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct
     if (orphaned)
         kw_warn("alerts: %lld outbox rows belong to sinks that are no longer configured",
                 (long long)orphaned);
-    if (c->syslog) openlog("keywarden", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+    if (c->syslog)
+        openlog("keywarden", LOG_PID | LOG_NDELAY,
+                c->syslog_facility ? c->syslog_facility : LOG_AUTHPRIV);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!c->no_delivery && (e = al_deliver_start(a, &a->dl)) != KW_E_OK) goto fail;
     *out = a;

@@ -45,7 +45,8 @@ struct alerts_config {
     unsigned n_sinks;
     kw_ts suppress_window;   /* packet time; default 1 h */
     kw_ts drain_timeout;     /* wall clock; default 10 s */
-    bool syslog;             /* one line per alert, LOG_AUTHPRIV */
+    bool syslog;             /* one line per alert */
+    int syslog_facility;     /* LOG_* facility; 0 = LOG_AUTHPRIV */
     bool stdout_alerts;      /* one human line per alert */
     bool human_stderr;       /* ... on stderr instead of stdout (use with --eve -) */
     long timeout_ms;         /* per request, default 10000 */

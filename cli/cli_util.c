@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 char *cli_config_db(const char *config_path)
 {
@@ -56,4 +57,16 @@ void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config 
     if (rc->alerts.drain_timeout_s > 0)
         ac->drain_timeout = KW_TS_SEC(rc->alerts.drain_timeout_s);
     ac->syslog = rc->alerts.syslog != NULL;
+    if (ac->syslog) {
+        static const struct {
+            const char *name;
+            int fac;
+        } fac[] = {{"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"daemon", LOG_DAEMON},
+                   {"user", LOG_USER},     {"local0", LOG_LOCAL0},     {"local1", LOG_LOCAL1},
+                   {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},     {"local4", LOG_LOCAL4},
+                   {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},     {"local7", LOG_LOCAL7}};
+        for (size_t i = 0; i < sizeof fac / sizeof fac[0]; i++)
+            if (!strcmp(rc->alerts.syslog, fac[i].name))
+                ac->syslog_facility = fac[i].fac;
+    }
 }

@@ -424,6 +424,15 @@ static bool alerts_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         set_dur(c, v, "alerts.drain_timeout", &cfg->alerts.drain_timeout_s);
     } else if (!strcmp(key, "syslog")) {
         set_str(c, v, "alerts.syslog", &cfg->alerts.syslog);
+        static const char *const fac[] = {"auth", "authpriv", "daemon", "user", "local0",
+                                          "local1", "local2", "local3", "local4", "local5",
+                                          "local6", "local7", NULL};
+        bool ok = false;
+        for (int i = 0; cfg->alerts.syslog && fac[i]; i++)
+            ok |= !strcmp(cfg->alerts.syslog, fac[i]);
+        if (cfg->alerts.syslog && !ok)
+            rl_err(c, v, "use auth, authpriv, daemon, user or local0..local7",
+                   "alerts.syslog: unknown facility \"%s\"", cfg->alerts.syslog);
     } else
         return false;
     return true;

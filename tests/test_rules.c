@@ -289,6 +289,28 @@ static void test_relative_paths(void **state)
     rmdir(dir);
 }
 
+/* alerts.syslog names a facility; an unknown one is an error at its value. */
+static void test_syslog_facility(void **state)
+{
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load_mem("kw.yaml", "alerts: { syslog: kern }\n", "r.yaml",
+                                    "identities: []\n", &m, &d),
+                     KW_E_CONFIG);
+    assert_int_equal(rules_diag_errors(&d), 1);
+    assert_int_equal(d.items[0].line, 1);
+    assert_int_equal(d.items[0].col, 19);
+    rules_diag_free(&d);
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem("kw.yaml", "alerts: { syslog: local3 }\n", "r.yaml",
+                                    "identities: []\n", &m, &d),
+                     KW_E_OK);
+    assert_string_equal(m->config.alerts.syslog, "local3");
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
 static void test_broken_all_errors(void **state)
 {
     static const struct want w[] = {
@@ -471,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
         cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
         cmocka_unit_test(test_missing_paths),     cmocka_unit_test(test_relative_paths),
+        cmocka_unit_test(test_syslog_facility),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
