@@ -113,7 +113,7 @@ static void on_txn(void *user, const struct h1_txn_view *v)
     const struct flow *f = pf->f;
     struct kw_txn *t = &p->txn;
 
-    memset(t, 0, sizeof *t);
+    kw_txn_clear(t);
     h1_txn_fill(v, t);
     t->flow_id = f->id;
     t->src = f->cli;

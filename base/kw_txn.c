@@ -2,6 +2,7 @@
 #include "kw_txn.h"
 
 #include <stddef.h>
+#include <string.h>
 
 static const char *const flag_names[] = {
 #define KW_TXN_FLAG_NAME(n, s) s,
@@ -12,4 +13,20 @@ static const char *const flag_names[] = {
 const char *kw_txn_flag_name(unsigned bit)
 {
     return bit < KW_TXN_BIT__COUNT ? flag_names[bit] : NULL;
+}
+
+/* The layout kw_txn_clear relies on: the text buffers it does not zero lie
+ * between `hostname` and `status`. */
+_Static_assert(offsetof(struct kw_txn, hostname) < offsetof(struct kw_txn, url) &&
+                   offsetof(struct kw_txn, url) < offsetof(struct kw_txn, path) &&
+                   offsetof(struct kw_txn, path) < offsetof(struct kw_txn, template_) &&
+                   offsetof(struct kw_txn, template_) < offsetof(struct kw_txn, user_agent) &&
+                   offsetof(struct kw_txn, user_agent) < offsetof(struct kw_txn, status),
+               "kw_txn text buffers moved: update kw_txn_clear");
+
+void kw_txn_clear(struct kw_txn *t)
+{
+    memset(t, 0, offsetof(struct kw_txn, hostname));
+    t->hostname[0] = t->url[0] = t->path[0] = t->template_[0] = t->user_agent[0] = 0;
+    memset(&t->status, 0, sizeof *t - offsetof(struct kw_txn, status));
 }

@@ -15,6 +15,7 @@
 #include "kw_jw.h"
 #include "kw_rd.h"
 #include "kw_time.h"
+#include "kw_txn.h"
 
 static void test_json_bytes(void **state)
 {
@@ -152,6 +153,22 @@ static void test_jw_overflow(void **state)
     assert_false(kw_jw_ok(&w));
 }
 
+/* kw_txn_clear leaves every field zero or empty, whatever was there. */
+static void test_txn_clear(void **state)
+{
+    static struct kw_txn t;
+    memset(&t, 0xa5, sizeof t);
+    kw_txn_clear(&t);
+    static const struct kw_txn zero;
+    assert_memory_equal(&t, &zero, offsetof(struct kw_txn, hostname));
+    assert_memory_equal(&t.status, &zero.status, sizeof t - offsetof(struct kw_txn, status));
+    assert_string_equal(t.hostname, "");
+    assert_string_equal(t.url, "");
+    assert_string_equal(t.path, "");
+    assert_string_equal(t.template_, "");
+    assert_string_equal(t.user_agent, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_jw_matches_jansson),
         cmocka_unit_test(test_jw_overflow),
+        cmocka_unit_test(test_txn_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
