@@ -443,7 +443,7 @@ static void check_endpoint(struct baseline *b, struct obs *o)
 
 /* ---- sources ---- */
 
-static void net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
+void bl_net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
 {
     struct kw_addr x;
     memset(&x, 0, sizeof x);
@@ -463,7 +463,7 @@ static void known_nets(const struct bl_profile *p, char *buf, size_t n)
     buf[0] = 0;
     for (uint32_t i = 0; i < p->n_net && i < 3 && w < n; i++) {
         char ns[64];
-        net_str(p->net[i].family, p->net[i].a, ns, sizeof ns);
+        bl_net_str(p->net[i].family, p->net[i].a, ns, sizeof ns);
         w += (size_t)snprintf(buf + w, n - w, "%s%s (%.0f %%)", i ? ", " : "", ns,
                               total > 0 ? 100.0 * p->net[i].count / total : 0.0);
     }
@@ -513,7 +513,7 @@ static void check_source(struct baseline *b, struct obs *o)
     }
     if (!fresh) return;
     char ns[64], ip[64], known[256];
-    net_str(t->src.family, a, ns, sizeof ns);
+    bl_net_str(t->src.family, a, ns, sizeof ns);
     kw_addr_str(&t->src, ip, sizeof ip);
     known_nets(p, known, sizeof known);
     emit(b, o, F_SOURCE, ns, json_pack("{s:s,s:i}", "known_networks", known, "count", p->n_net),
@@ -585,8 +585,8 @@ static void check_sharing(struct baseline *b, struct obs *o)
     if (episode) return;
     p->last_share_alert = t->ts;
     char ns[64], ns2[64], ip[64];
-    net_str(t->src.family, a, ns, sizeof ns);
-    net_str(p->recent[other].family, p->recent[other].a, ns2, sizeof ns2);
+    bl_net_str(t->src.family, a, ns, sizeof ns);
+    bl_net_str(p->recent[other].family, p->recent[other].a, ns2, sizeof ns2);
     kw_addr_str(&t->src, ip, sizeof ip);
     emit(b, o, F_SHARING, cred,
          json_pack("{s:s,s:f,s:f}", "pattern", "one network at a time", "concurrent_hours",

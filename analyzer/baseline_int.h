@@ -155,6 +155,8 @@ bool bl_volstat(const struct bl_profile *p, int cls, struct bl_volstat *out);
 /* "09-17" style description of the usual local hours of a day class. */
 void bl_usual_hours(const struct bl_profile *p, int cls, char *buf, size_t n);
 void bl_fmt_count(double v, char *buf, size_t n); /* 9,400 / 1.2M */
+/* "198.51.100.0/24" or "2001:db8:1::/48" of a profile's network. */
+void bl_net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n);
 
 enum kw_err bl_db_open(struct baseline *b, const char *path) KW_WUR;
 /* Hand the changed profiles to the saver thread (skipped, and counted in

@@ -42,16 +42,6 @@ static unsigned top_idx(const float *first, size_t stride, unsigned n, unsigned 
     return m;
 }
 
-static void net_text(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
-{
-    struct kw_addr x;
-    memset(&x, 0, sizeof x);
-    x.family = fam;
-    memcpy(x.a, a, 16);
-    char s[48]; /* INET6_ADDRSTRLEN is 46 */
-    kw_addr_str(&x, s, sizeof s);
-    snprintf(buf, n, "%s/%d", s, fam == 4 ? 24 : 48);
-}
 
 static void show_heatmap(const struct bl_profile *p, FILE *f)
 {
@@ -114,7 +104,7 @@ static void show_lists(const struct bl_profile *p, FILE *f)
     n = top_idx(&p->net[0].count, sizeof p->net[0], p->n_net, idx, 10);
     for (unsigned i = 0; i < n; i++) {
         char ns[64];
-        net_text(p->net[idx[i]].family, p->net[idx[i]].a, ns, sizeof ns);
+        bl_net_str(p->net[idx[i]].family, p->net[idx[i]].a, ns, sizeof ns);
         fprintf(f, "  %10.1f  %s\n", p->net[idx[i]].count, ns);
     }
     fprintf(f, "user agents:\n");
@@ -130,7 +120,7 @@ static void show_lists(const struct bl_profile *p, FILE *f)
         char first[32], what[80];
         kw_ts_format_rfc3339(e->first_ts, first, sizeof first);
         if (e->type == BL_P_NET)
-            net_text(e->family, e->a, what, sizeof what);
+            bl_net_str(e->family, e->a, what, sizeof what);
         else if (e->type == BL_P_HOUR)
             snprintf(what, sizeof what, "%s %02d:00", e->h > 24 ? "weekend" : "weekday",
                      (int)((e->h - 1) % 24));
@@ -198,7 +188,7 @@ json_t *baseline_show_json(const struct baseline *b, const char *key)
             ends, json_pack("{s:s,s:f}", "endpoint", p->end[i].text, "count", p->end[i].count));
     for (unsigned i = 0; i < p->n_net; i++) {
         char ns[64];
-        net_text(p->net[i].family, p->net[i].a, ns, sizeof ns);
+        bl_net_str(p->net[i].family, p->net[i].a, ns, sizeof ns);
         json_array_append_new(nets,
                               json_pack("{s:s,s:f}", "network", ns, "count", p->net[i].count));
     }

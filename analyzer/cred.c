@@ -11,6 +11,8 @@
  * cookies RFC 6265 §4.2.1. */
 #include "cred.h"
 
+#include "kw_json.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -97,24 +99,8 @@ void cred_hint(const uint8_t *p, size_t len, char *out, size_t outlen)
  * escaped (control characters, invalid or overlong encodings, surrogates). */
 static size_t text_seq(const uint8_t *p, size_t left)
 {
-    uint8_t c = p[0];
-    size_t n;
-    if (c < 0x80) return c >= 0x20 && c != 0x7f ? 1 : 0;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (left < n) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) || (c == 0xf0 && p[1] < 0x90) ||
-        (c == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return n;
+    if (p[0] < 0x80) return p[0] >= 0x20 && p[0] != 0x7f ? 1 : 0;
+    return kw_utf8_seq(p, left);
 }
 
 bool cred_text_copy(char *dst, size_t cap, const uint8_t *p, size_t len)

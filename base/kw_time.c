@@ -98,3 +98,15 @@ kw_ts kw_ts_wall(void)
     gettimeofday(&tv, NULL);
     return (kw_ts)tv.tv_sec * 1000000 + tv.tv_usec;
 }
+
+int64_t kw_time_unit_s(char unit)
+{
+    switch (unit) {
+    case 's': return 1;
+    case 'm': return 60;
+    case 'h': return 3600;
+    case 'd': return 86400;
+    case 'w': return 7 * 86400;
+    default: return 0;
+    }
+}

@@ -17,6 +17,10 @@ char *kw_ts_format(kw_ts ts, char *buf, size_t len);
 /* RFC 3339 UTC "2026-03-28T02:13:05Z" (seconds). buf >= 24. */
 char *kw_ts_format_rfc3339(kw_ts ts, char *buf, size_t len);
 
+/* Seconds in one duration unit as written in config and on the command
+ * line: s, m, h, d, w; 0 for anything else. */
+int64_t kw_time_unit_s(char unit);
+
 /* Wall clock, for the main loop and alert delivery only. */
 kw_ts kw_ts_wall(void);
 

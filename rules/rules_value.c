@@ -62,27 +62,12 @@ bool rv_duration(const char *s, int64_t *sec, char *err, const char **hint)
                 return false;
             }
         }
-        int64_t unit;
-        switch (*p) {
-        case 's':
-            unit = 1;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'd':
-            unit = 86400;
-            break;
-        case 'w':
-            unit = 7 * 86400;
-            break;
-        case 0:
+        int64_t unit = kw_time_unit_s(*p);
+        if (!*p) {
             ERR("duration \"%s\" has no unit", s);
             return false;
-        default:
+        }
+        if (!unit) {
             ERR("unknown unit '%c' in duration \"%s\"", *p, s);
             return false;
         }

@@ -460,26 +460,8 @@ static enum kw_err parse_relative(const char *s, kw_ts newest, kw_ts *out)
     char *end = NULL;
     long long v = strtoll(s + 1, &end, 10);
     if (end == s + 1 || v < 0 || v > 100000 || end[0] == 0 || end[1] != 0) return KW_E_INVAL;
-    long long unit;
-    switch (end[0]) {
-    case 's':
-        unit = 1;
-        break;
-    case 'm':
-        unit = 60;
-        break;
-    case 'h':
-        unit = 3600;
-        break;
-    case 'd':
-        unit = 86400;
-        break;
-    case 'w':
-        unit = 7 * 86400;
-        break;
-    default:
-        return KW_E_INVAL;
-    }
+    long long unit = kw_time_unit_s(end[0]);
+    if (!unit) return KW_E_INVAL;
     *out = newest - KW_TS_SEC(v * unit);
     return KW_E_OK;
 }
