@@ -541,6 +541,7 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
     if (!c || dir < 0 || dir > 1 || !p) return len;
     struct h1_dir *d = &c->d[dir];
     size_t pos = 0;
+    if (len) d->ts_last = ts;
     if (dir == 1 && len) {
         c->server_seen = true;
         if (c->d[0].wait09) commit_09(c, ts);
@@ -617,9 +618,8 @@ static void lost_after(struct h1_conn *c, int dir, kw_ts ts, bool reported)
     }
 }
 
-void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
+static void gap_dir(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
 {
-    if (!c || dir < 0 || dir > 1) return;
     struct h1_dir *d = &c->d[dir];
     uint32_t gf = dir == 0 ? KW_TXN_F(GAP_REQUEST) : KW_TXN_F(GAP_RESPONSE);
     c->ctr.gaps++;
@@ -649,9 +649,17 @@ void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
                 d->st = ST_CHUNK_CRLF;
             return;
         }
+        /* The hole goes on past the end of this body by more than a
+         * CRLF (which some servers send after a body, RFC 9112 §2.2;
+         * sv-http-gap-whole-body has one): the start of the next message
+         * is lost too, so, on the server side, at least one more response
+         * is gone (reported = false). A chunk's payload is followed by
+         * more framing of the same message, so a hole past it says
+         * nothing of the next one. */
+        bool past_end = d->st == ST_BODY_CL && len - d->remain > 2;
         h1i_msg_body(c, dir, d->remain);
         h1i_msg_done(c, dir, ts);
-        lost_after(c, dir, ts, true);
+        lost_after(c, dir, ts, !past_end);
         return;
     case ST_CHUNK_SIZE:
     case ST_CHUNK_CRLF:
@@ -674,6 +682,14 @@ void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
         d->line_start = true;
         return;
     }
+}
+
+void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
+{
+    if (!c || dir < 0 || dir > 1) return;
+    c->gap_now = dir == 1; /* a response completed here ended in the hole */
+    gap_dir(c, dir, len, ts);
+    c->gap_now = false;
 }
 
 static void close_dir(struct h1_conn *c, int dir, kw_ts ts)

@@ -508,6 +508,36 @@ void h1i_tunnel_all(struct h1_conn *c)
     c->d[0].st = c->d[1].st = ST_TUNNEL;
 }
 
+/* A response ended inside a hole of the server's stream: its real end is
+ * somewhere between the last bytes seen (ts_last) and the gap's report,
+ * which may come with the data after the hole, seconds later. A request
+ * sent after those last bytes may have followed the whole answer (the
+ * client had it; the mirror lost it) or not: nothing seen says pipelined,
+ * so it is not marked, and a PIPELINED mark given while the response was
+ * still open is withdrawn. Requests sent before the last bytes seen were
+ * sent while the answer was on the wire: pipelined, as usual. This keeps
+ * the resync rule of h1i_match_response working in sequential keep-alive
+ * after loss (zeek-erspan.pcap: a 161 KB hole ends one answer and holds
+ * three more; the client asked for each after the previous one). */
+static void unmark_after_cut(struct h1_conn *c)
+{
+    kw_ts last = c->d[1].ts_last;
+    for (uint32_t i = 0; i < c->pn; i++) {
+        struct h1_pend *q = h1i_pend_at(c, i);
+        if (q->kind != PEND_REQ) continue;
+        bool piped = (q->v.flags & KW_TXN_F(PIPELINED)) != 0;
+        if (q->v.ts_start > last && piped) {
+            q->v.flags &= ~KW_TXN_F(PIPELINED);
+            c->ctr.pipelined--;
+            c->unpiped++;
+        } else if (q->v.ts_start <= last && !piped) {
+            q->v.flags |= KW_TXN_F(PIPELINED);
+            c->ctr.pipelined++;
+            c->unpiped--;
+        }
+    }
+}
+
 /* The response being received is complete: report it with its request. */
 void h1i_resp_done(struct h1_conn *c, kw_ts ts)
 {
@@ -520,6 +550,10 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts)
     emit(c, e, &c->resp);
     if (!e) return;
     pend_pop(c);
+    if (c->gap_now) {
+        unmark_after_cut(c);
+        return;
+    }
     /* requests still queued were sent before this answer ended */
     for (uint32_t i = 0; i < c->pn && c->unpiped; i++) {
         struct h1_pend *q = h1i_pend_at(c, i);

@@ -149,6 +149,8 @@ struct h1_dir {
     uint64_t remain;
     uint64_t seq;
     kw_ts ts_start;
+    kw_ts ts_last; /* time of the last bytes fed (not of gaps): dir 1 ends a response cut by a
+                      hole no later than this */
     uint8_t *salv;
     uint32_t salv_cap;
 };
@@ -175,6 +177,7 @@ struct h1_conn {
     bool resp_borrowed;             /* resp slices point into the bytes of this h1_feed call: copied
                                        into rbuf before it returns, if the response is not done */
     bool server_seen;
+    bool gap_now; /* h1_gap(dir 1) running: a response it completes ended inside the hole */
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */
     uint32_t lost_resp; /* a response was lost at lost_resp_ts */

@@ -133,13 +133,6 @@ STATUS_DIFF = {
         1, "the status line is 'HTTP/1.0 2XX OK': not three digits (RFC 9112 §4); tshark "
            "reads status 2; keywarden does not take the line for a response, so the request "
            "is reported without one (flag no_response)"),
-    "zeek-erspan.pcap": (
-        1, "161 KB of the server's data is missing from this capture (tshark flags the "
-           "lost segments too); after the loss keywarden pairs the only surviving response "
-           "(200, image/png, 7325 bytes) with the oldest waiting request "
-           "(search.css), tshark with mossfgimg.png, which its content type supports: "
-           "keywarden is wrong here (the request FIFO keeps requests whose answers fell "
-           "into the hole)"),
 }
 
 

@@ -521,6 +521,158 @@ static void test_h1_gap_in_head_salvaged(void **state)
     free(s.r);
 }
 
+/* ---- matching after response-side loss, with packet times ------------- */
+
+enum { T_REQ, T_RSP, T_GAP, T_CLOSE };
+
+struct tstep {
+    int op;
+    kw_ts ts;
+    const char *data; /* T_REQ, T_RSP */
+    size_t gap;       /* T_GAP: bytes of the server's stream missing */
+};
+
+struct timed_case {
+    const char *name;
+    struct tstep steps[16];
+    const char *want;
+};
+
+static const struct timed_case timed_cases[] = {
+    /* zeek-erspan.pcap's shape: sequential keep-alive (the client asks
+     * again only after it has the whole answer), and a hole in the
+     * server's stream that ends /page's body and holds the answers to /a
+     * and /b. The gap is reported with the data after it, so /page's
+     * response "ends" after /a, /b and /c were sent; they must not count
+     * as pipelined, and the surviving response is /c's, the request sent
+     * last before it began. */
+    {"sequential-answers-in-hole",
+     {{T_REQ, 10, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n", 0},
+      {T_RSP, 20, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", 0},
+      {T_REQ, 30, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n", 0},
+      {T_REQ, 40, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", 0},
+      {T_REQ, 50, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", 0},
+      {T_GAP, 60, NULL, 90 + 300},
+      {T_RSP, 60, "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 3\r\n\r\nPNG", 0},
+      {T_REQ, 70, "GET /d HTTP/1.1\r\nHost: h\r\n\r\n", 0},
+      {T_RSP, 80, "HTTP/1.1 404 NF\r\nContent-Length: 0\r\n\r\n", 0},
+      {T_CLOSE, 90, NULL, 0}},
+     "GET /page 200 0/100 gap_in_response\n"
+     "GET /a 0 0/0 no_response gap_in_response\n"
+     "GET /b 0 0/0 no_response gap_in_response\n"
+     "GET /c 200 0/3 resynchronised\n"
+     "GET /d 404 0/0\n"},
+    /* The same hole when the body's end is the only loss (a CRLF after
+     * the body, as some servers send, is lost with it): /a's answer
+     * survives and is /a's. */
+    {"sequential-only-body-end-lost",
+     {{T_REQ, 10, "GET /page HTTP/1.1\r\n\r\n", 0},
+      {T_RSP, 20, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", 0},
+      {T_REQ, 30, "GET /a HTTP/1.1\r\n\r\n", 0},
+      {T_GAP, 40, NULL, 90 + 2},
+      {T_RSP, 40, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", 0},
+      {T_CLOSE, 50, NULL, 0}},
+     "GET /page 200 0/100 gap_in_response\n"
+     "GET /a 200 0/1 resynchronised\n"},
+    /* Real pipelining: three requests back to back before any answer.
+     * The answer to /2 is lost whole between messages: /2 is reported
+     * unanswered, /3 keeps its own answer, in order. */
+    {"pipelined-answer-lost-between",
+     {{T_REQ, 10, "GET /1 HTTP/1.1\r\n\r\n", 0},
+      {T_REQ, 11, "GET /2 HTTP/1.1\r\n\r\n", 0},
+      {T_REQ, 12, "GET /3 HTTP/1.1\r\n\r\n", 0},
+      {T_RSP, 20, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", 0},
+      {T_GAP, 30, NULL, 40},
+      {T_RSP, 30, "HTTP/1.1 201 OK\r\nContent-Length: 1\r\n\r\nc", 0},
+      {T_CLOSE, 40, NULL, 0}},
+     "GET /1 200 0/1\n"
+     "GET /2 0 0/0 no_response gap_in_response pipelined\n"
+     "GET /3 201 0/1 resynchronised pipelined\n"},
+    /* Pipelined, and the hole starts inside /1's body and holds /2's
+     * answer: /1 is shortened, /2 unanswered, /3 keeps its answer. The
+     * requests were sent while /1's answer was on the wire: pipelined. */
+    {"pipelined-hole-past-body",
+     {{T_REQ, 10, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n", 0},
+      {T_RSP, 20, "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n0123456789", 0},
+      {T_GAP, 30, NULL, 40 + 200},
+      {T_RSP, 30, "HTTP/1.1 201 OK\r\nContent-Length: 1\r\n\r\nc", 0},
+      {T_CLOSE, 40, NULL, 0}},
+     "GET /1 200 0/50 gap_in_response\n"
+     "GET /2 0 0/0 no_response gap_in_response pipelined\n"
+     "GET /3 201 0/1 resynchronised pipelined\n"},
+    /* Pipelined with a gap inside a body that it only shortens: nothing
+     * is resynchronised and the order holds. */
+    {"pipelined-gap-absorbed",
+     {{T_REQ, 10, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", 0},
+      {T_RSP, 20, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789", 0},
+      {T_GAP, 30, NULL, 10},
+      {T_RSP, 30, "HTTP/1.1 202 OK\r\nContent-Length: 1\r\n\r\nb", 0},
+      {T_CLOSE, 40, NULL, 0}},
+     "GET /1 200 0/20 gap_in_response\n"
+     "GET /2 202 0/1 pipelined\n"},
+};
+
+/* split: a data step index and offset to cut it at (SIZE_MAX: none);
+ * bytewise: every data step one byte per call. */
+static void run_timed(const struct timed_case *cs, struct sink *s, size_t split_step,
+                      size_t split_at, bool bytewise)
+{
+    struct h1_conn *c = h1_conn_new(NULL, on_txn, s);
+    assert_non_null(c);
+    struct feeder f;
+    feeder_init(&f, c);
+    for (size_t i = 0; i < 16; i++) {
+        const struct tstep *st = &cs->steps[i];
+        if (st->op == T_CLOSE) {
+            h1_close(c, st->ts);
+            break;
+        }
+        if (st->op == T_GAP) {
+            gap(&f, 1, st->gap, st->ts);
+            continue;
+        }
+        int dir = st->op == T_RSP;
+        size_t n = strlen(st->data);
+        if (bytewise) {
+            for (size_t k = 0; k < n; k++)
+                feed(&f, dir, st->data + k, 1, st->ts);
+        } else if (i == split_step) {
+            feed(&f, dir, st->data, split_at, st->ts);
+            feed(&f, dir, st->data + split_at, n - split_at, st->ts);
+        } else {
+            feed(&f, dir, st->data, n, st->ts);
+        }
+    }
+    feeder_free(&f);
+    h1_conn_destroy(c);
+}
+
+static void test_h1_loss_matching(void **state)
+{
+    (void)state;
+    static char got[4096];
+    for (size_t ci = 0; ci < sizeof(timed_cases) / sizeof(timed_cases[0]); ci++) {
+        const struct timed_case *cs = &timed_cases[ci];
+        for (size_t si = 0; si < 16; si++) {
+            const struct tstep *st = &cs->steps[si];
+            size_t n = st->data ? strlen(st->data) : 0;
+            for (size_t at = 0; at <= n + 1; at++) {
+                /* at == n + 1: bytewise (once, on the first data step) */
+                bool bytewise = at == n + 1;
+                if (bytewise && si != 0) continue;
+                struct sink s = {0};
+                run_timed(cs, &s, bytewise ? SIZE_MAX : si, at, bytewise);
+                summarize(&s, got, sizeof(got));
+                if (strcmp(got, cs->want) != 0)
+                    fail_msg("case %s, step %zu split at %zu%s:\ngot:\n%swant:\n%s", cs->name, si,
+                             at, bytewise ? " (bytewise)" : "", got, cs->want);
+                free(s.r);
+            }
+            if (st->op == T_CLOSE) break;
+        }
+    }
+}
+
 /* ---- the loss test (issue 4) -------------------------------------------- */
 
 #define LOSS_N 50
@@ -816,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_h1_pending_overflow),
         cmocka_unit_test(test_h1_gap_in_body_absorbed),
         cmocka_unit_test(test_h1_gap_in_head_salvaged),
+        cmocka_unit_test(test_h1_loss_matching),
         cmocka_unit_test(test_h1_loss_50),
         cmocka_unit_test(test_h1_memory_grows),
         cmocka_unit_test(test_h1_budget_refused),
