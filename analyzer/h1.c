@@ -101,7 +101,7 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
 {
     struct h1_dir *d = &c->d[1];
     int status = h->v.status;
-    if (status < 200 && status != 101) {
+    if (status >= 100 && status < 200 && status != 101) {
         c->ctr.interim_responses++; /* 100-continue, 102, 103: not the answer */
         return;
     }

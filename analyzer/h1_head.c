@@ -220,12 +220,26 @@ static enum h1_chk status_line(const uint8_t *p, size_t n, bool strict, struct h
     if (p[i] != ' ') return H1_CHK_INVALID;
     while (i < n && p[i] == ' ' && !(strict && i > 8))
         i++;
+    bool digits = true;
     for (size_t k = 0; k < 3; k++, i++) {
         if (i == n) return H1_CHK_NEED;
-        if (!is_digit(p[i])) return H1_CHK_INVALID;
+        if (!is_digit(p[i])) {
+            /* a resync demands a real code; at a message boundary any
+             * three visible characters will do (below) */
+            if (strict || p[i] <= 0x20 || p[i] >= 0x7f) return H1_CHK_INVALID;
+            digits = false;
+        }
     }
-    h->v.status = (p[i - 3] - '0') * 100 + (p[i - 2] - '0') * 10 + (p[i - 1] - '0');
-    if (h->v.status < 100) return H1_CHK_INVALID;
+    h->v.status = digits ? (p[i - 3] - '0') * 100 + (p[i - 2] - '0') * 10 + (p[i - 1] - '0') : 0;
+    if (h->v.status < 100) {
+        /* RFC 9110 §15: a status code is three digits, 100..599. A server
+         * that sends "HTTP/1.0 2XX OK" (sv-http1-noint-status) still
+         * answered, and its head frames what follows: reported as a
+         * response of unknown status (0), flagged. */
+        if (strict) return H1_CHK_INVALID;
+        h->v.status = 0;
+        h->v.flags |= KW_TXN_F(PARSE_ERROR);
+    }
     if (i == n) return H1_CHK_NEED;
     size_t rs = i;
     if (p[i] == ' ') {

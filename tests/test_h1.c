@@ -288,6 +288,15 @@ static const struct h1_case cases[] = {
      "POST /which.php 501 0/2 parse_error\nPOST /evil.php 0 0/0 no_response resynchronised "
      "pipelined\n"
      "POST /bad.php 0 17/0 no_response resynchronised pipelined\n"},
+    /* sv-http1-noint-status-input.pcap: "HTTP/1.0 2XX OK" is not a
+     * status code (RFC 9110 §15), but the server answered and its head
+     * frames the body: a response of unknown status (0), flagged. */
+    {"non-numeric-status",
+     {REQ("GET /x HTTP/1.0\r\n\r\n"), RSP("HTTP/1.0 2XX OK\r\nContent-Length: 4\r\n\r\nbody"),
+      REQ("GET /y HTTP/1.1\r\n\r\n"), RSP("HTTP/1.1 099 Low\r\nContent-Length: 1\r\n\r\nz"),
+      REQ("GET /z HTTP/1.1\r\n\r\n"), RSP("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nw"),
+      CLOSE},
+     "GET /x 0 0/4 parse_error\nGET /y 0 0/1 parse_error\nGET /z 200 0/1\n"},
     {"http2-preface",
      {REQ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), RSP("\x00\x00\x12\x04"), CLOSE},
      ""},
@@ -600,6 +609,15 @@ static const struct timed_case timed_cases[] = {
      "GET /1 200 0/50 gap_in_response\n"
      "GET /2 0 0/0 no_response gap_in_response pipelined\n"
      "GET /3 201 0/1 resynchronised pipelined\n"},
+    /* A resync demands a real status code: "HTTP/1.1 2XX" after a hole
+     * is skipped (it could be body bytes), the next status line is taken
+     * (without request: a hole between messages is a lost response). */
+    {"resync-skips-non-numeric-status",
+     {{T_REQ, 10, "GET /1 HTTP/1.1\r\n\r\n", 0},
+      {T_GAP, 20, NULL, 30},
+      {T_RSP, 20, "xx HTTP/1.1 2XX OK\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", 0},
+      {T_CLOSE, 40, NULL, 0}},
+     "GET /1 0 0/0 no_response gap_in_response\n  200 0/1 no_request resynchronised\n"},
     /* Pipelined with a gap inside a body that it only shortens: nothing
      * is resynchronised and the order holds. */
     {"pipelined-gap-absorbed",

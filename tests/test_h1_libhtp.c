@@ -318,7 +318,6 @@ static const char *const known_flows[][2] = {
     {"zeek-http-1000-requests-one-dropped", "dropped response zero-filled by tcpflow; same"},
     {"sv-http-evader-", "evasion corpus: HTTP/0.9 and framing tricks judged differently"},
     {"zeek-http-methods", "'OPTIONS HTTP/1.1' (no version): libhtp lower-cases the path"},
-    {"sv-http1-noint-status", "non-numeric status: keywarden resyncs, libhtp keeps status 0"},
     {"sv-http-connect-fragmented", "CONNECT split: open"},
     {"sv-http-multiple100", "several 100-continue answers: open (request length differs)"},
     {"sv-http-pipeline-files-with-gap", "gap in a pipelined download: zero-filled by tcpflow"},
