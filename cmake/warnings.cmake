@@ -7,6 +7,12 @@ target_compile_definitions(kw_options INTERFACE _GNU_SOURCE)
 if(KW_WERROR)
   target_compile_options(kw_options INTERFACE -Werror)
 endif()
+if(KW_LIBFUZZER)
+  # Coverage instrumentation for every library, so the fuzzers see inside
+  # the code they drive (without it libFuzzer only sees the target file).
+  target_compile_options(kw_options INTERFACE -fsanitize=fuzzer-no-link)
+  target_link_options(kw_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 if(KW_SANITIZE)
   target_compile_options(kw_options INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)

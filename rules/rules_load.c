@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kw_json.h"
 #include "rules_int.h"
 
 #define RULES_FILE_MAX (16u << 20)
@@ -87,9 +88,37 @@ static const char *yaml_hint(const char *msg)
     return "check the YAML syntax around this position";
 }
 
+/* YAML streams are Unicode (YAML 1.2 §5.2); a file that is not valid
+ * UTF-8 (or holds a NUL) is refused here, with the position of the first
+ * bad byte, before libfyaml sees it: libfyaml 0.7.12 loops forever on a
+ * directive holding an invalid byte ("%\xe9", found by fuzz_rules), and a
+ * hang on SIGHUP would stop the packet thread. */
+static bool valid_utf8(struct rl_ctx *c)
+{
+    int line = 1, col = 1;
+    const uint8_t *p = (const uint8_t *)c->text;
+    for (size_t i = 0; i < c->len;) {
+        size_t k = p[i] == '\n' || p[i] == '\t' || p[i] == '\r' ? 1 : kw_utf8_seq(p + i, c->len - i);
+        if (!k) {
+            rules_diag_add(c->diag, RULES_DIAG_ERROR, c->file, line, col, NULL,
+                           "save the file as UTF-8", "byte 0x%02x is not valid UTF-8", p[i]);
+            return false;
+        }
+        if (p[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += k;
+    }
+    return true;
+}
+
 /* Parses text into a document; YAML errors go to c->diag. */
 static struct fy_document *parse_yaml(struct rl_ctx *c)
 {
+    if (!valid_utf8(c)) return NULL;
     struct fy_diag_cfg dc;
     fy_diag_cfg_default(&dc);
     dc.fp = NULL;

@@ -439,6 +439,9 @@ static void test_value_errors_table(void **state)
         {"identities:\n  - id: a\n    credentials: [ { jwt: { sub: x } } ]\n", 3, 29,
          "needs iss and sub"},
         {"identities:\n  - id: a\n    kind: vendor\n", 3, 11, "unknown identity kind"},
+        /* refused before libfyaml, which hangs on "%\xe9" (fuzz_rules) */
+        {"%\xe9", 1, 2, "not valid UTF-8"},
+        {"identities:\n  - id: a\n    name: \"Acme \xe9\"\n", 3, 17, "not valid UTF-8"},
         {"identities:\n  - name: no id\n", 2, 5, "without an id"},
         {"identities:\n  - id: a\n    scope: [ \"GET /v1/or*ders\" ]\n", 3, 15,
          "whole path segment"},
