@@ -138,6 +138,10 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
         h1i_resp_done(c, ts);
         return;
     }
+    if (req && req->is_connect && c->d[0].st == ST_CONNECT_WAIT) {
+        c->d[0].st = ST_IDLE; /* refused: the held bytes are the next request */
+        c->d[0].line_start = true;
+    }
     if ((req && req->is_head) || status == 204 || status == 304) {
         h1i_resp_done(c, ts); /* RFC 9112 §6.3 rule 1: never a body */
     } else if (h->has_te) {
@@ -536,6 +540,21 @@ static size_t step_resync(struct h1_conn *c, int dir, const uint8_t *p, size_t n
     return k;
 }
 
+/* Client bytes after a CONNECT head, before the answer (RFC 9110 §9.3.6):
+ * after a 2xx they are tunnel data for the target (a client may send them
+ * early), after anything else the proxy reads them as the next request.
+ * So they are held (the caller keeps them) until the answer decides; only
+ * beyond CONNECT_HOLD bytes without an answer is a request line looked
+ * for, as after loss. */
+static size_t step_connect_wait(struct h1_conn *c, const uint8_t *p, size_t n, bool *need)
+{
+    if (n <= CONNECT_HOLD) {
+        *need = true;
+        return 0;
+    }
+    return step_resync(c, 0, p, n, need);
+}
+
 size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts ts)
 {
     if (!c || dir < 0 || dir > 1 || !p) return len;
@@ -575,8 +594,10 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
             k = step_close(c, q, n, ts, &need);
             break;
         case ST_RESYNC:
-        case ST_CONNECT_WAIT:
             k = step_resync(c, dir, q, n, &need);
+            break;
+        case ST_CONNECT_WAIT:
+            k = step_connect_wait(c, q, n, &need);
             break;
         default: /* ST_TUNNEL */
             c->ctr.tunnel_bytes += n;

@@ -126,6 +126,7 @@ enum h1_st {
 
 enum { PEND_REQ = 1, PEND_LOST = 2 };
 #define CHUNK_LINE_MAX 1024
+#define CONNECT_HOLD 2048 /* client bytes held after CONNECT until the answer (h1.c) */
 
 struct h1_pend {
     struct h1_msg_view v; /* slices point into the ring */

@@ -310,36 +310,57 @@ static bool looks_like_request(const uint8_t *p, size_t n)
     return i >= 3 && i < n && p[i] == ' ' && memmem(p, n < 2048 ? n : 2048, " HTTP/1.", 8);
 }
 
-/* Captures where the two disagree, each with the reason. "open" means not
- * yet explained: a known gap of this test, listed so that any NEW
- * disagreement fails it. */
+/* Captures where the two disagree, each with the reason, checked against
+ * the bytes (tshark, tcpflow). Any NEW disagreement fails the test, and so
+ * does an entry that no longer matches one. */
 static const char *const known_flows[][2] = {
     {"sv-http-gap-", "tcpflow zero-fills holes; libhtp joins bytes across them (see h1 gaps)"},
     {"zeek-http-1000-requests-one-dropped", "dropped response zero-filled by tcpflow; same"},
     {"sv-http-evader-", "evasion corpus: HTTP/0.9 and framing tricks judged differently"},
     {"zeek-http-methods", "'OPTIONS HTTP/1.1' (no version): libhtp lower-cases the path"},
-    {"sv-http-connect-fragmented", "CONNECT split: open"},
-    {"sv-http-multiple100", "several 100-continue answers: open (request length differs)"},
-    {"sv-http-pipeline-files-with-gap", "gap in a pipelined download: zero-filled by tcpflow"},
-    {"zeek-http-m57-long", "206 bodies: open"},
-    {"zeek-http-interleaved-http-entity", "open"},
-    {"zeek-http-206_example_c", "libhtp counts 6 request body bytes on a GET: open"},
-    {"arkime-http-500-head", "libhtp counts 6 request body bytes on a HEAD: open"},
-    {"ndpi-http-lines-split", "libhtp counts 6 request body bytes on a GET: open"},
-    {"arkime-http-xff", "libhtp counts request body on a GET, and 570 vs 195: open"},
-    {"arkime-http-post-upload", "request/response lengths differ by 6: open"},
-    {"zeek-http-pipelined-requests", "libhtp counts 10 request body bytes on a GET: open"},
+    /* The server answers "100 Continue" twice, then 200 (frames 6, 18,
+     * 44). RFC 9110 §15.2: a client must accept any number of 1xx before
+     * the final answer; libhtp takes the second 100 as the final response
+     * (status 100, body 0) and loses the 200 (tshark: POST /upload 200).
+     * Request length: this harness has no packet times and feeds the 200
+     * after the first KiB of the 34498-byte body, so keywarden reports it
+     * early (805 bytes); on the capture (EVE) it reports 34498/27. */
+    {"sv-http-multiple100", "second 100-continue taken as the answer by libhtp"},
+    /* Response "Content-Length: 3", body "fin", then a lone LF before the
+     * close (frame 26 carries "fin\n"): libhtp counts the LF as body (4);
+     * keywarden stops at Content-Length (3, RFC 9112 §6.3 rule 6). */
+    {"zeek-http-interleaved-http-entity", "LF after a Content-Length body counted by libhtp"},
     {"zeek-http-websocket", "libhtp counts websocket frames as request body (after 101)"},
-    {"zeek-http-http-non-printable", "non-ASCII path, see 9"},
-    {"arkime-http-wrapped-header", "open"},
     {"sv-http-multiple-cl", "differing Content-Length: PARSE_ERROR + resync (RFC 9112 §6.3 r.5)"},
 };
+static bool known_used[sizeof(known_flows) / sizeof(known_flows[0])];
 
 static bool known_flow(const char *pcap)
 {
     for (size_t i = 0; i < sizeof(known_flows) / sizeof(known_flows[0]); i++)
-        if (strncmp(pcap, known_flows[i][0], strlen(known_flows[i][0])) == 0) return true;
+        if (strncmp(pcap, known_flows[i][0], strlen(known_flows[i][0])) == 0) {
+            known_used[i] = true;
+            return true;
+        }
     return false;
+}
+
+/* tcpflow (1.6) writes the Ethernet trailer of a segment without payload
+ * (a FIN or ACK padded to the 60-byte minimum frame: 6 NUL bytes; or 6 NUL
+ * bytes and the 4-byte FCS in 64-byte frames; 1-2 NUL bytes in the 56-byte
+ * frames of zeek-http-206_example_c) as stream data, at the end of the
+ * file: tshark shows those frames with tcp.len 0 and eth.padding, and
+ * keywarden's decoder never sees them (it reads ip.len). libhtp counted
+ * them as body. Cut here, so both parsers get the bytes TCP carried. */
+static size_t cut_eth_trailer(const uint8_t *p, size_t n)
+{
+    size_t z = 0;
+    while (z < n && z < 7 && p[n - 1 - z] == 0)
+        z++;
+    if (z >= 1 && z <= 6) return n - z;
+    if (z == 0 && n >= 10 && memcmp(p + n - 10, "\0\0\0\0\0\0", 6) == 0 && p[n - 11] != 0)
+        return n - 10;
+    return n;
 }
 
 /* tcpflow names a flow "SRC.PORT-DST.PORT"; the reverse is "DST.PORT-SRC.PORT". */
@@ -359,6 +380,8 @@ static size_t compare_flows(const char *dir, const char *pcap, size_t *ntx, size
         uint8_t *cli = slurp(cpath, &cn), *srv = NULL;
         if (cli && looks_like_request(cli, cn)) {
             srv = slurp(spath, &sn);
+            cn = cut_eth_trailer(cli, cn);
+            if (srv) sn = cut_eth_trailer(srv, sn);
             char name[1400];
             snprintf(name, sizeof(name), "%s:%s", pcap, e->d_name);
             size_t b = compare(name, cli, cn, srv ? srv : (const uint8_t *)"", srv ? sn : 0, ntx);
@@ -416,6 +439,11 @@ static void test_libhtp_corpus(void **state)
     closedir(d);
     print_message("libhtp corpus: %zu captures, %zu flows, %zu transactions, %zu disagreements\n",
                   npcap, nflows, ntx, bad);
+    for (size_t i = 0; i < sizeof(known_flows) / sizeof(known_flows[0]); i++)
+        if (!known_used[i]) {
+            print_message("listed difference no longer seen: %s\n", known_flows[i][0]);
+            bad++;
+        }
     assert_true(ntx > 20);
     assert_int_equal(bad, 0);
 }
