@@ -362,7 +362,8 @@ if [ "$WORLD" = 1 ]; then
     KW_RUN_EXTRA=(-c "$W/keywarden.yaml")
     series world "$W/capture.pcap" bare flow http run "${PEER_CASES[@]}"
     KW_RUN_EXTRA=()
-    for f in /work/shared/corpus/perf/*.pcap; do
+    # the project's shared corpus beside the checkout, when there is one
+    for f in "${KW_PERF_CORPUS:-$ROOT/../shared/corpus/perf}"/*.pcap; do
         [ -f "$f" ] || continue
         series "corpus-$(basename "$f" .pcap)" "$f" bare flow http run "${PEER_CASES[@]}" \
             ${PEER_CASES[0]:+tshark}
