@@ -263,9 +263,10 @@ static int open_capture(struct run_ctx *r)
         return 2;
     }
     char err[512] = "";
-    if (cap_open(&cc, &r->src, err, sizeof err) != KW_E_OK) {
+    enum kw_err e = cap_open(&cc, &r->src, err, sizeof err);
+    if (e != KW_E_OK) {
         fprintf(stderr, "keywarden run: %s\n", err[0] ? err : "cannot open the capture");
-        return 1;
+        return e == KW_E_CONFIG ? 2 : 1; /* a bad filter is a usage error */
     }
     return 0;
 }
