@@ -17,8 +17,19 @@
 struct kw_eve {
     FILE *f;
     bool is_stdout;
+    bool failed;      /* a write failed: later records are counted, not tried */
+    uint64_t dropped; /* records not written since */
     pthread_mutex_t mu;
 };
+
+/* One warning, not one per record: a full disk or a reader that went away
+ * (`--eve - | head`) would otherwise flood stderr. */
+static void write_failed(struct kw_eve *e)
+{
+    e->failed = true;
+    e->dropped++;
+    kw_warn("EVE output failed (%s); further records are dropped and counted", strerror(errno));
+}
 
 enum kw_err kw_eve_open(const char *path, struct kw_eve **out)
 {
@@ -56,8 +67,10 @@ void kw_eve_write(struct kw_eve *e, json_t *rec)
 {
     if (e && rec) {
         pthread_mutex_lock(&e->mu);
-        if (kw_json_write_line(rec, e->f) != 0)
-            kw_warn("EVE write failed: %s", strerror(errno));
+        if (e->failed)
+            e->dropped++;
+        else if (kw_json_write_line(rec, e->f) != 0)
+            write_failed(e);
         pthread_mutex_unlock(&e->mu);
     }
     json_decref(rec);
@@ -68,9 +81,21 @@ void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len)
     if (!e)
         return;
     pthread_mutex_lock(&e->mu);
-    if (fwrite(text, 1, len, e->f) != len || fputc('\n', e->f) == EOF)
-        kw_warn("EVE write failed: %s", strerror(errno));
+    if (e->failed)
+        e->dropped++;
+    else if (fwrite(text, 1, len, e->f) != len || fputc('\n', e->f) == EOF)
+        write_failed(e);
     pthread_mutex_unlock(&e->mu);
+}
+
+uint64_t kw_eve_dropped(struct kw_eve *e)
+{
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    uint64_t n = e->dropped;
+    pthread_mutex_unlock(&e->mu);
+    return n;
 }
 
 void kw_eve_flush(struct kw_eve *e)

@@ -20,6 +20,8 @@ void kw_eve_close(struct kw_eve *e);
 /* Writes and releases the caller's reference to rec. NULL e: just releases. */
 void kw_eve_write(struct kw_eve *e, json_t *rec);
 void kw_eve_flush(struct kw_eve *e);
+/* Records lost to a failed output (the first failure is logged once). */
+uint64_t kw_eve_dropped(struct kw_eve *e);
 /* Writes one record already rendered as JSON text (no newline). */
 void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len);
 

@@ -313,6 +313,7 @@ static json_t *stats_record(struct run_ctx *r)
                                   "profiles", (json_int_t)bs.profiles, "quarantined",
                                   (json_int_t)bs.quarantined, "profile_limit",
                                   (json_int_t)bs.profile_limit));
+    json_object_set_new(s, "eve", json_pack("{s:I}", "dropped", (json_int_t)kw_eve_dropped(r->eve)));
     json_object_set_new(rec, "stats", s);
     return rec;
 }
