@@ -55,7 +55,7 @@ struct alerts_config {
     long backoff_cap_ms;     /* default 300000 (5 min) */
     long retry_after_max_ms; /* ceiling on a 429 Retry-After; default 1 h */
     long digest_interval_ms; /* at most one Slack digest per interval; default 60 s */
-    unsigned dedup_max;      /* open suppression windows kept; default 16384 */
+    unsigned dedup_max;      /* open suppression windows kept; default 4096 */
     unsigned max_inflight;   /* concurrent requests per sink; default 8 */
     bool no_delivery;        /* do not start the delivery thread (tests, tools) */
 };

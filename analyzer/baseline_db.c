@@ -136,8 +136,12 @@ static void *saver_main(void *arg)
         if (ps) {
             for (uint32_t i = 0; i < n; i++)
                 ps[i] = &b->snap[i];
-            if (write_rows(b, ps, n) != KW_E_OK)
-                kw_warn("baseline: periodic save failed; the next one retries");
+            if (write_rows(b, ps, n) != KW_E_OK) {
+                kw_warn("baseline: periodic save failed; the next one writes every profile");
+                pthread_mutex_lock(&b->smu);
+                b->save_failed = true; /* the packet thread re-marks (it owns dirty[]) */
+                pthread_mutex_unlock(&b->smu);
+            }
             free(ps);
         }
         pthread_mutex_lock(&b->smu);
@@ -196,6 +200,11 @@ void bl_save_async(struct baseline *b)
         b->st.save_deferred++; /* dirty flags stay: the next save takes them */
         pthread_mutex_unlock(&b->smu);
         return;
+    }
+    if (b->save_failed) {
+        /* the rows copied for the failed save were lost: write them all */
+        memset(b->dirty, 1, b->n);
+        b->save_failed = false;
     }
     uint32_t k = 0;
     for (uint32_t i = 0; i < b->n; i++)

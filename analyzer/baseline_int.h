@@ -135,7 +135,7 @@ struct baseline {
     pthread_t saver;
     pthread_mutex_t smu; /* guards the saver fields and the save counters */
     pthread_cond_t scond;
-    bool smu_ready, saver_on, saver_busy, saver_stop;
+    bool smu_ready, saver_on, saver_busy, saver_stop, save_failed;
     struct bl_profile *snap;
     uint32_t snap_n, snap_cap;
 };

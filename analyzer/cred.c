@@ -551,16 +551,26 @@ static bool is_query_source(const struct cred_config *cfg, struct kw_slice name)
     return false;
 }
 
+/* Drops the whole query when the rewritten target would not fit: a key
+ * must never survive because a URL was long. */
+static bool redact_all(char *target, char *q)
+{
+    q[1] = 0;
+    strcat(q, "REDACTED");
+    return true;
+}
+
 bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap)
 {
     char *q = strchr(target, '?');
     if (!q || cap == 0)
         return false;
     static const char red[] = "REDACTED";
-    char out[4096];
+    char out[16384]; /* twice kw_txn.url: a rewrite can grow the target */
     size_t o = (size_t)(q + 1 - target), n = strlen(target);
+    bool fits = (size_t)(q - target) + 10 <= cap; /* room for "?REDACTED" */
     if (o >= sizeof out)
-        return false;
+        return fits ? redact_all(target, q) : false;
     memcpy(out, target, o);
     bool changed = false;
     for (size_t i = o; i <= n;) {
@@ -570,20 +580,17 @@ bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap)
         struct kw_slice pair = {target + i, e - i};
         const char *eq = memchr(pair.p, '=', pair.len);
         struct kw_slice name = {pair.p, eq ? (size_t)(eq - pair.p) : pair.len};
-        const char *v = pair.p;
-        size_t vlen = pair.len;
-        if (eq && eq + 1 < pair.p + pair.len && is_query_source(cfg, name)) {
+        bool secret = eq && eq + 1 < pair.p + pair.len && is_query_source(cfg, name);
+        size_t vlen = secret ? name.len + 1 + sizeof red - 1 : pair.len;
+        if (o + vlen + 1 >= sizeof out)
+            return redact_all(target, q);
+        if (secret) {
             /* keep "name=", replace the value */
-            vlen = name.len + 1 + sizeof red - 1;
-            if (o + vlen >= sizeof out)
-                return false;
             memcpy(out + o, pair.p, name.len + 1);
             memcpy(out + o + name.len + 1, red, sizeof red - 1);
             changed = true;
         } else {
-            if (o + vlen >= sizeof out)
-                return false;
-            memcpy(out + o, v, vlen);
+            memcpy(out + o, pair.p, vlen);
         }
         o += vlen;
         if (e < n)
@@ -591,7 +598,7 @@ bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap)
         if (e < n && target[e] == '#') { /* the fragment is kept as it is */
             size_t rest = n - e - 1;
             if (o + rest >= sizeof out)
-                return false;
+                return redact_all(target, q);
             memcpy(out + o, target + e + 1, rest);
             o += rest;
             break;
@@ -600,8 +607,10 @@ bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap)
     }
     if (!changed)
         return false;
-    if (o >= cap)
+    if (o >= cap) {
+        /* cut to fit; the cut can only shorten REDACTED, never expose */
         o = cap - 1;
+    }
     memcpy(target, out, o);
     target[o] = 0;
     return true;

@@ -1,7 +1,9 @@
 /* flow: the bidirectional flow table and TCP reassembly driver.
  *
- * Flows are keyed by (tunnel type+id, vlan, proto, addresses, ports) with a
- * symmetric seeded hash, so both directions land on one flow. The table is
+ * Flows are keyed by (tunnel type+id, proto, addresses, ports; VLAN ids
+ * only with vlan_in_key) with a symmetric seeded hash, so both directions
+ * land on one flow (also when a mirror puts them in two tunnels: see
+ * join_lookup in flow.c). The table is
  * bounded (max flows, memcap) and evicts the oldest idle flow when full.
  * Timeouts run on packet time (flow_table_advance), never wall time.
  *

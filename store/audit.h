@@ -2,7 +2,9 @@
  * each identity, kept in SQLite so the team can see what a contractor did
  * before and after an alert.
  *
- * The one thing to know: audit_record() never blocks and never allocates.
+ * The one thing to know: audit_record() never allocates, and never blocks
+ * during live capture (a full ring drops, counted); with block_when_full
+ * (offline replay) it waits for the writer instead of losing rows.
  * It copies the fields it needs into a ring allocated at audit_new(); one
  * writer thread drains the ring and inserts a batch per SQLite transaction
  * (DEPENDENCIES.md: ~150k rows/s that way). When the ring is full the
@@ -50,7 +52,8 @@ struct audit;
 /* Opens the database (WAL), migrates module "audit", starts the writer. */
 enum kw_err audit_new(const struct audit_config *c, struct audit **out) KW_WUR;
 
-/* Copies the transaction into the ring; non-blocking. Thread-safe. */
+/* Copies the transaction into the ring (waits only with block_when_full).
+ * Thread-safe. */
 void audit_record(struct audit *a, const struct kw_txn *t);
 
 /* Waits until everything queued so far is written (or failed). */

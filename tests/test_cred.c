@@ -767,6 +767,22 @@ static void test_redact_target(void **state)
     }
 }
 
+/* A key in a long URL (kw_txn.url holds 8 KiB) is redacted too. */
+static void test_redact_long_target(void **state)
+{
+    (void)state;
+    static char buf[8192];
+    memset(buf, 'a', sizeof buf);
+    memcpy(buf, "/p/", 3);
+    size_t q = 6000;
+    snprintf(buf + q, sizeof buf - q, "?x=1&api_key=SECRETSECRETSECRET&y=%s", "2");
+    struct cred_config cfg;
+    cred_config_default(&cfg);
+    assert_true(cred_redact_target(&cfg, buf, sizeof buf));
+    assert_null(strstr(buf, "SECRET"));
+    assert_non_null(strstr(buf, "api_key=REDACTED&y=2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_hint_rules),     cmocka_unit_test(test_text_copy),
         cmocka_unit_test(test_stats),          cmocka_unit_test(test_corpus_basic_digest),
         cmocka_unit_test(test_redact_target),
+        cmocka_unit_test(test_redact_long_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
