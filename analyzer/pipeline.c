@@ -35,6 +35,7 @@ struct pipe_flow {
     uint32_t probed[2]; /* bytes of them */
     kw_ts held_ts[2];   /* when bytes held while undecided were first seen */
     uint32_t txns;
+    uint64_t last_seq; /* worker mode: tag of the flow's last packet */
     struct pipe_flow *next_free;
 };
 
@@ -58,6 +59,8 @@ struct pipeline {
     struct h1_conn *h1_free[64];
     kw_ts now;
     int64_t last_sec;
+    uint64_t seq; /* worker mode: tag of the packet being processed */
+    int ending;   /* worker mode: why the flow whose end runs ends, or -1 */
     struct kw_txn txn; /* scratch: one transaction at a time */
     char eve_buf[65536]; /* one EVE record; bounded fields fit with room to spare */
 };
@@ -132,7 +135,15 @@ static void on_txn(void *user, const struct h1_txn_view *v)
         p->cnt.urls_redacted++;
     p->cnt.transactions++;
     pf->txns++;
+    if (p->cfg.sink) {
+        p->cfg.sink->txn(p->cfg.sink->user, f, pf->last_seq, p->ending, t);
+        return;
+    }
+    pipeline_judge_txn(p, t);
+}
 
+void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
+{
     const struct rules_identity *id = p->model ? rules_attribute_txn(p->model, t) : NULL;
     if (id)
         p->cnt.attributed++;
@@ -273,6 +284,9 @@ static void cb_flow_start(void *user, struct flow *f, kw_ts ts)
     memset(pf, 0, sizeof *pf);
     pf->p = p;
     pf->f = f;
+    pf->last_seq = p->seq;
+    if (p->cfg.sink)
+        p->cfg.sink->flow_start(p->cfg.sink->user, f);
     if (p->cls) {
         pf->cls = classify_flow_new(p->cls);
         pf->cls_wants = pf->cls != NULL;
@@ -283,6 +297,8 @@ static void cb_flow_start(void *user, struct flow *f, kw_ts ts)
 static void cb_packet(void *user, struct flow *f, int dir, const struct dec_packet *pkt)
 {
     struct pipe_flow *pf = f->app;
+    if (pf)
+        pf->last_seq = pf->p->seq;
     if (!pf || !pf->cls || !pf->cls_wants || pf->http == PF_HTTP_YES)
         return;
     pf->cls_wants = classify_packet(pf->p->cls, pf->cls, pkt->l3, pkt->l3_len, pkt->ts,
@@ -358,12 +374,13 @@ static const char *tcp_state_name(uint8_t s)
     return s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
-static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const struct flow *f,
-                              enum flow_end_reason why, kw_ts ts)
+size_t pipeline_format_flow(char *buf, size_t size, const struct flow *f, const char *app,
+                            const char *sni, int64_t http_txns, enum flow_end_reason why,
+                            kw_ts ts)
 {
     char tsb[40], a[64], b[64];
     struct kw_jw w;
-    kw_jw_init(&w, p->eve_buf, sizeof p->eve_buf);
+    kw_jw_init(&w, buf, size);
     kw_jw_obj_begin(&w, NULL);
     kw_jw_str(&w, "timestamp", kw_ts_format(ts, tsb, sizeof tsb));
     kw_jw_int(&w, "flow_id", (int64_t)(f->id & INT64_MAX));
@@ -384,11 +401,6 @@ static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const st
         kw_jw_int(&w, "id", f->tunnel.id);
         kw_jw_obj_end(&w);
     }
-    char app[64] = "", sni[256] = "";
-    if (pf && pf->http == PF_HTTP_YES)
-        strcpy(app, "http");
-    else if (pf && pf->cls)
-        classify_result(p->cls, pf->cls, app, sizeof app, sni, sizeof sni);
     kw_jw_str_opt(&w, "app_proto", app);
     kw_jw_obj_begin(&w, "flow");
     kw_jw_int(&w, "pkts_toserver", (int64_t)f->pkts[0]);
@@ -404,15 +416,40 @@ static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const st
         kw_jw_int(&w, "gaps", (int64_t)(f->gaps[0] + f->gaps[1]));
         kw_jw_int(&w, "gap_bytes", (int64_t)(f->gap_bytes[0] + f->gap_bytes[1]));
     }
-    if (pf && pf->http == PF_HTTP_YES)
-        kw_jw_int(&w, "http_transactions", pf->txns);
+    if (http_txns >= 0)
+        kw_jw_int(&w, "http_transactions", http_txns);
     kw_jw_obj_end(&w);
     kw_jw_str_opt(&w, "tls_sni", sni);
     kw_jw_obj_end(&w);
-    if (kw_jw_ok(&w))
-        kw_eve_write_text(p->cfg.eve, w.buf, w.len);
+    return kw_jw_ok(&w) ? w.len : 0;
+}
+
+void pipeline_judge_flow(struct pipeline *p, const struct flow *f, const char *app,
+                         const char *sni, int64_t http_txns, enum flow_end_reason why, kw_ts ts)
+{
+    if (!p->cfg.eve || !p->cfg.flow_records)
+        return;
+    size_t n = pipeline_format_flow(p->eve_buf, sizeof p->eve_buf, f, app, sni, http_txns, why, ts);
+    if (n)
+        kw_eve_write_text(p->cfg.eve, p->eve_buf, n);
     else
         p->cnt.eve_overflow++;
+}
+
+static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const struct flow *f,
+                              enum flow_end_reason why, kw_ts ts)
+{
+    char app[64] = "", sni[256] = "";
+    if (pf && pf->http == PF_HTTP_YES)
+        strcpy(app, "http");
+    else if (pf && pf->cls)
+        classify_result(p->cls, pf->cls, app, sizeof app, sni, sizeof sni);
+    int64_t txns = pf && pf->http == PF_HTTP_YES ? (int64_t)pf->txns : -1;
+    if (p->cfg.sink)
+        p->cfg.sink->flow_end(p->cfg.sink->user, f, pf ? pf->last_seq : 0, why, ts, app, sni,
+                              txns);
+    else
+        pipeline_judge_flow(p, f, app, sni, txns, why, ts);
 }
 
 static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw_ts ts)
@@ -420,7 +457,9 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
     struct pipeline *p = user;
     struct pipe_flow *pf = f->app;
     if (pf && pf->h1) {
+        p->ending = (int)why;
         h1_close(pf->h1, ts);
+        p->ending = -1;
         h1_counters_add(&p->h1_total, h1_conn_counters(pf->h1));
         p->h1_live--;
         if (p->h1_nfree < sizeof p->h1_free / sizeof p->h1_free[0])
@@ -429,7 +468,7 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
             h1_conn_destroy(pf->h1);
         pf->h1 = NULL;
     }
-    if (p->cfg.eve && p->cfg.flow_records)
+    if ((p->cfg.eve || p->cfg.sink) && p->cfg.flow_records)
         write_flow_record(p, pf, f, why, ts);
     if (pf) {
         if (pf->cls)
@@ -449,6 +488,7 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
         return KW_E_NOMEM;
     p->cfg = *c;
     p->model = c->model;
+    p->ending = -1;
     dec_ctx_init(&p->dec, &c->dec);
     enum kw_err e = KW_E_NOMEM;
     if (c->classify && (e = classify_ctx_new(&p->cls)) != KW_E_OK)
@@ -552,6 +592,29 @@ void pipeline_finish(struct pipeline *p)
     flow_table_flush(p->flows, p->now);
     if (p->cfg.baseline)
         baseline_advance(p->cfg.baseline, p->now);
+}
+
+void pipeline_set_seq(struct pipeline *p, uint64_t seq)
+{
+    p->seq = seq;
+}
+
+void pipeline_flow_advance(struct pipeline *p, kw_ts now)
+{
+    flow_table_advance(p->flows, now);
+}
+
+void pipeline_judge_tick(struct pipeline *p, kw_ts now)
+{
+    if (p->cfg.baseline)
+        baseline_advance(p->cfg.baseline, now);
+}
+
+void pipeline_finish_at(struct pipeline *p, kw_ts now)
+{
+    if (now > p->now)
+        p->now = now;
+    pipeline_finish(p);
 }
 
 kw_ts pipeline_now(const struct pipeline *p)

@@ -27,6 +27,19 @@
 #include "rules.h"
 #include "source.h"
 
+/* Worker mode (analyzer/workers.c): with a sink, the pipeline stops at a
+ * filled kw_txn; transactions and ended flows go to the sink instead of
+ * the judge stage and the EVE writer, and new flows are announced. `seq`
+ * is the tag pipeline_set_seq gave the flow's last packet; `why` of a
+ * transaction is the end reason while its flow ends, -1 otherwise. */
+struct pipeline_sink {
+    void *user;
+    void (*flow_start)(void *user, struct flow *f); /* may set f->id */
+    void (*txn)(void *user, const struct flow *f, uint64_t seq, int why, const struct kw_txn *t);
+    void (*flow_end)(void *user, const struct flow *f, uint64_t seq, enum flow_end_reason why,
+                     kw_ts ts, const char *app, const char *sni, int64_t http_txns);
+};
+
 struct pipeline_config {
     struct dec_config dec;
     struct flow_config flow;
@@ -40,6 +53,7 @@ struct pipeline_config {
     struct alerts *alerts;
     struct audit *audit;
     struct baseline *baseline;
+    const struct pipeline_sink *sink; /* NULL: single-thread, all stages here */
 };
 
 #define PIPELINE_COUNTERS(X)                                                 \
@@ -83,6 +97,26 @@ void pipeline_advance(struct pipeline *p, kw_ts now);
 void pipeline_finish(struct pipeline *p);
 /* Swap in a reloaded rules model (takes over the reference). */
 void pipeline_set_model(struct pipeline *p, struct rules_model *m);
+
+/* Worker mode (analyzer/workers.c). The tag of the next packets. */
+void pipeline_set_seq(struct pipeline *p, uint64_t seq);
+/* Flow timeouts up to `now`, as the flow table runs them every second of
+ * packet time (the dispatcher broadcasts those ticks to every worker). */
+void pipeline_flow_advance(struct pipeline *p, kw_ts now);
+/* pipeline_finish at packet time `now` (the latest of all workers). */
+void pipeline_finish_at(struct pipeline *p, kw_ts now);
+/* The judge stage of one transaction: attribution, EVE `http`, policy,
+ * baselines, audit (on_txn calls it; so does the judge thread). */
+void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t);
+/* The baselines' tick of the judge thread (once per second of packet
+ * time, after that packet's transactions, as the single thread does). */
+void pipeline_judge_tick(struct pipeline *p, kw_ts now);
+/* EVE `flow` record of an ended flow (http_txns < 0: not HTTP). */
+void pipeline_judge_flow(struct pipeline *p, const struct flow *f, const char *app,
+                         const char *sni, int64_t http_txns, enum flow_end_reason why, kw_ts ts);
+size_t pipeline_format_flow(char *buf, size_t size, const struct flow *f, const char *app,
+                            const char *sni, int64_t http_txns, enum flow_end_reason why,
+                            kw_ts ts);
 
 /* Packet time of the last packet seen (0 before the first). */
 kw_ts pipeline_now(const struct pipeline *p);

@@ -26,6 +26,7 @@
 #include "pipeline.h"
 #include "rules.h"
 #include "source.h"
+#include "workers.h"
 
 /* Signal flags: the one place keywarden keeps process-wide mutable state,
  * because a signal handler can reach nothing else. */
@@ -53,6 +54,7 @@ struct run_opts {
     char *bpf;
     bool quiet, no_progress;
     long stats_interval_s;
+    long workers; /* --workers; -1 = capture.workers of the config */
 };
 
 static void run_usage(FILE *f)
@@ -71,6 +73,7 @@ static void run_usage(FILE *f)
             "      --eve PATH|-    EVE JSON output (default: outputs.eve, or\n"
             "                      ./keywarden-state/eve.json)\n"
             "      --db PATH       SQLite database (audit trail, baselines, outbox)\n"
+            "      --workers N     packet workers (capture.workers; 1 = one packet thread)\n"
             "      --stats-interval S  EVE stats record every S seconds of wall time (60), and\n"
             "                      one at the end\n"
             "  -q, --quiet         no progress, no human alert lines\n"
@@ -99,17 +102,19 @@ static char *join_args(int argc, char **argv)
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
-    enum { O_RULES = 256, O_EVE, O_DB, O_NOPROG, O_STATS };
+    enum { O_RULES = 256, O_EVE, O_DB, O_NOPROG, O_STATS, O_WORKERS };
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'}, {"read", required_argument, NULL, 'r'},
         {"interface", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, O_RULES},
         {"eve", required_argument, NULL, O_EVE}, {"db", required_argument, NULL, O_DB},
         {"quiet", no_argument, NULL, 'q'}, {"no-progress", no_argument, NULL, O_NOPROG},
         {"stats-interval", required_argument, NULL, O_STATS},
+        {"workers", required_argument, NULL, O_WORKERS},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->stats_interval_s = 60;
+    o->workers = -1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+c:r:i:qh", longs, NULL)) != -1) {
@@ -129,6 +134,16 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         case 'q': o->quiet = true; break;
         case O_NOPROG: o->no_progress = true; break;
         case O_STATS: o->stats_interval_s = atol(optarg); break;
+        case O_WORKERS:
+        {
+            char *end;
+            o->workers = strtol(optarg, &end, 10);
+            if (end == optarg || *end || o->workers < 0 || o->workers > 64) {
+                fprintf(stderr, "keywarden run: --workers takes 0..64\n");
+                return 2;
+            }
+            break;
+        }
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
@@ -170,6 +185,7 @@ struct run_ctx {
     struct audit *audit;
     struct baseline *baseline;
     struct pipeline *pipe;
+    struct workers *wk; /* instead of pipe with 2 workers or more */
     struct cap_source *src;
     const char *db_path, *eve_path;
 };
@@ -233,7 +249,9 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     pc.audit = r->audit;
     pc.baseline = r->baseline;
     pc.model = rules_handle_get(r->rules);
-    enum kw_err e = pipeline_new(&pc, &r->pipe);
+    /* 0 = auto: one packet thread for now (docs/deploy.md) */
+    long n = r->o.workers >= 0 ? r->o.workers : (long)rc->capture.workers;
+    enum kw_err e = n > 1 ? workers_new((unsigned)n, &pc, &r->wk) : pipeline_new(&pc, &r->pipe);
     if (e != KW_E_OK)
         rules_model_unref(pc.model);
     return e;
@@ -253,10 +271,6 @@ static int open_capture(struct run_ctx *r)
         cc.snaplen = (int)rc->capture.snaplen;
     if (rc->capture.buffer_mb)
         cc.buffer_mb = (int)rc->capture.buffer_mb;
-    if (rc->capture.workers > 1)
-        kw_warn("capture.workers: %u requested; this version runs one packet thread "
-                "(docs/deploy.md)",
-                rc->capture.workers);
     if (!cc.n_files && !cc.interface) {
         fprintf(stderr, "keywarden run: nothing to read: give -r FILE or -i IFACE (or "
                         "capture.interface in the config)\n");
@@ -275,10 +289,10 @@ static json_t *stats_record(struct run_ctx *r)
 {
     char tsb[40];
     json_t *rec = json_object();
-    kw_ts now = pipeline_now(r->pipe);
+    kw_ts now = r->wk ? workers_now(r->wk) : pipeline_now(r->pipe);
     json_object_set_new(rec, "timestamp", json_string(kw_ts_format(now, tsb, sizeof tsb)));
     json_object_set_new(rec, "event_type", json_string("stats"));
-    json_t *s = pipeline_stats_json(r->pipe);
+    json_t *s = r->wk ? workers_stats_json(r->wk) : pipeline_stats_json(r->pipe);
 
     struct cap_stats cs;
     cap_get_stats(r->src, &cs);
@@ -320,7 +334,8 @@ static json_t *stats_record(struct run_ctx *r)
 
 static void print_summary(struct run_ctx *r, double secs)
 {
-    const struct pipeline_counters *pc = pipeline_counters(r->pipe);
+    const struct pipeline_counters *pc =
+        r->wk ? workers_counters(r->wk) : pipeline_counters(r->pipe);
     struct cap_stats cs;
     struct alerts_stats as;
     struct audit_stats us;
@@ -354,7 +369,8 @@ static void progress(struct run_ctx *r, kw_ts started)
 {
     uint64_t done = 0, total = 0;
     cap_progress(r->src, &done, &total);
-    const struct pipeline_counters *pc = pipeline_counters(r->pipe);
+    const struct pipeline_counters *pc =
+        r->wk ? workers_counters(r->wk) : pipeline_counters(r->pipe);
     double secs = (double)(kw_ts_wall() - started) / 1e6;
     if (total)
         fprintf(stderr, "\r[%3.0f%%] ", 100.0 * (double)done / (double)total);
@@ -370,7 +386,10 @@ static void reload_rules(struct run_ctx *r)
     struct rules_diag d;
     rules_diag_init(&d);
     if (rules_handle_reload(r->rules, &d) == KW_E_OK) {
-        pipeline_set_model(r->pipe, rules_handle_get(r->rules));
+        if (r->wk)
+            workers_set_model(r->wk, rules_handle_get(r->rules));
+        else
+            pipeline_set_model(r->pipe, rules_handle_get(r->rules));
         kw_info("rules reloaded (generation %llu)",
                 (unsigned long long)rules_handle_generation(r->rules));
     } else {
@@ -395,9 +414,14 @@ static int loop(struct run_ctx *r)
     while (!g_stop) {
         enum cap_next n = cap_next(r->src, &pkt);
         if (n == CAP_PACKET) {
-            pipeline_packet(r->pipe, &pkt);
+            if (r->wk)
+                workers_packet(r->wk, &pkt);
+            else
+                pipeline_packet(r->pipe, &pkt);
         } else if (n == CAP_TIMEOUT) {
-            if (live)
+            if (live && r->wk)
+                workers_advance(r->wk, kw_ts_wall());
+            else if (live)
                 pipeline_advance(r->pipe, kw_ts_wall());
         } else if (n == CAP_EOF) {
             break;
@@ -413,7 +437,7 @@ static int loop(struct run_ctx *r)
         if (n == CAP_PACKET && (++iter & 0x3ff) != 0)
             continue; /* read the clock every 1024 packets, and when idle */
         kw_ts w = kw_ts_wall();
-        if (w >= next_stats) {
+        if (w >= next_stats && !r->wk) { /* workers: the counters are theirs until the end */
             kw_eve_write(r->eve, stats_record(r));
             next_stats = w + interval;
         }
@@ -429,6 +453,9 @@ static int loop(struct run_ctx *r)
 
 static void teardown(struct run_ctx *r)
 {
+    if (r->wk)
+        workers_finish(r->wk);
+    workers_destroy(r->wk);
     pipeline_destroy(r->pipe);
     if (r->baseline && baseline_save(r->baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r->db_path);
@@ -499,7 +526,10 @@ int cmd_run(int argc, char **argv)
 
     kw_ts started = kw_ts_wall();
     rc = loop(&r);
-    pipeline_finish(r.pipe);
+    if (r.wk)
+        workers_finish(r.wk);
+    else
+        pipeline_finish(r.pipe);
     audit_flush(r.audit);
     if (baseline_save(r.baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r.db_path);

@@ -1,0 +1,770 @@
+/* workers: dispatcher, N packet workers and one judge thread (see
+ * workers.h).
+ *
+ * Placement: every packet goes to the worker chosen by a symmetric hash of
+ * its innermost IP address pair (sorted, so both directions meet; no
+ * ports, no tunnel id, no VLAN). Without ports, IP fragments (which carry
+ * no ports after the first) land on the same worker as the unfragmented
+ * packets of their connection, and defrag and the flow table join them
+ * there; directions mirrored in different tunnels meet too. The price is
+ * balance: one busy host pair is one worker's load.
+ *
+ * Rings: one single-producer single-consumer byte ring per direction
+ * (dispatcher -> worker: packet copies; worker -> judge: records), sized
+ * at start; a full ring makes its producer wait. The judge drains every
+ * ring into its staging list at once, so a worker never waits on a judge
+ * that waits on another worker.
+ *
+ * Order: records are sorted by (packet seq, phase, timeout list, the
+ * flow's last packet seq, worker, index). Phase 0 is the flow-table tick
+ * the dispatcher broadcasts before packet `seq` (the flow table runs its
+ * timeouts when a packet is >= 1 s of packet time past the last run; the
+ * dispatcher runs that rule on the same packets), phase 1 the packet
+ * itself, phase 2 the judge's baseline tick after it. The one table's
+ * timeout scan walks three lists (TCP, UDP, closed) oldest first, then the
+ * flows with holes: the (list, last packet) key reproduces that walk over
+ * N tables. A datagram rebuilt from fragments does not move the
+ * dispatcher's table time (it cannot tell which fragment completes one). */
+#include "workers.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kw_log.h"
+
+/* ---- SPSC byte ring ---------------------------------------------------- */
+
+enum rec_kind {
+    REC_PAD = 0,
+    REC_PKT,    /* dispatcher -> worker */
+    REC_ADV,    /* flow-table tick before a packet */
+    REC_LADV,   /* quiet live link: pipeline_advance */
+    REC_MARK,   /* progress: nothing more up to seq */
+    REC_FIN,    /* end of input */
+    REC_FSTART, /* worker -> judge */
+    REC_TXN,
+    REC_FEND,
+    REC_TICK, /* dispatcher -> judge: baseline tick */
+};
+
+struct rec_hdr {
+    uint32_t len; /* whole record, header included, multiple of 8 */
+    uint32_t kind;
+};
+
+struct ring {
+    _Alignas(64) _Atomic uint64_t head;
+    _Alignas(64) _Atomic uint64_t tail;
+    _Alignas(64) uint8_t *buf;
+    uint64_t size, pending;
+};
+
+static bool ring_init(struct ring *r, uint64_t size)
+{
+    memset(r, 0, sizeof *r);
+    r->buf = aligned_alloc(64, size);
+    r->size = size;
+    return r->buf != NULL;
+}
+
+static void backoff(unsigned *spins)
+{
+    if (++*spins < 64) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = {0, *spins < 1000 ? 20000 : 200000};
+    nanosleep(&ts, NULL);
+}
+
+/* Room for `len` payload bytes; waits while the ring is full. */
+static void *ring_reserve(struct ring *r, uint32_t kind, size_t len)
+{
+    uint64_t need = (sizeof(struct rec_hdr) + len + 7) & ~(uint64_t)7;
+    unsigned spins = 0;
+    for (;;) {
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        uint64_t pos = head % r->size;
+        uint64_t pad = pos + need > r->size ? r->size - pos : 0;
+        if (head + pad + need - tail <= r->size) {
+            if (pad) {
+                struct rec_hdr *p = (struct rec_hdr *)(r->buf + pos);
+                p->len = (uint32_t)pad;
+                p->kind = REC_PAD;
+                pos = 0;
+            }
+            struct rec_hdr *h = (struct rec_hdr *)(r->buf + pos);
+            h->len = (uint32_t)need;
+            h->kind = kind;
+            r->pending = head + pad + need;
+            return h + 1;
+        }
+        backoff(&spins);
+    }
+}
+
+static void ring_commit(struct ring *r)
+{
+    atomic_store_explicit(&r->head, r->pending, memory_order_release);
+}
+
+/* The next record, or NULL when empty. */
+static struct rec_hdr *ring_peek(struct ring *r)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    while (tail != head) {
+        struct rec_hdr *h = (struct rec_hdr *)(r->buf + tail % r->size);
+        if (h->kind != REC_PAD) return h;
+        tail += h->len;
+        atomic_store_explicit(&r->tail, tail, memory_order_release);
+    }
+    return NULL;
+}
+
+static void ring_release(struct ring *r, const struct rec_hdr *h)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    atomic_store_explicit(&r->tail, tail + h->len, memory_order_release);
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+struct in_rec { /* REC_PKT, REC_ADV, REC_LADV, REC_MARK, REC_FIN */
+    uint64_t seq;
+    kw_ts ts;
+    uint32_t caplen, wirelen;
+    int linktype;
+    uint8_t data[];
+};
+
+struct key {
+    uint64_t seq;
+    uint32_t phase, list;
+    uint64_t last;
+    uint32_t worker, idx;
+};
+
+struct ev_flow {
+    struct flow f;
+    char app[64], sni[256];
+    int64_t http_txns;
+    int why;
+    kw_ts ts;
+};
+
+struct ev { /* worker/dispatcher -> judge */
+    uint32_t kind;
+    struct key k;
+    union {
+        struct kw_txn txn;
+        struct ev_flow fl;
+        uint64_t cseq; /* REC_FSTART: the flow's creation seq (its id) */
+        kw_ts now;     /* REC_TICK */
+    } u;
+};
+
+#define EV_HEAD offsetof(struct ev, u)
+
+/* ---- flow id map (judge): creation seq -> id in creation order -------- */
+
+struct idmap {
+    uint64_t *k, *v;
+    size_t cap, n;
+};
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static bool idmap_put(struct idmap *m, uint64_t k, uint64_t v);
+
+static bool idmap_grow(struct idmap *m)
+{
+    struct idmap o = *m;
+    m->cap = o.cap ? o.cap * 2 : 4096;
+    m->k = calloc(m->cap, sizeof *m->k);
+    m->v = calloc(m->cap, sizeof *m->v);
+    m->n = 0;
+    if (!m->k || !m->v) {
+        free(m->k);
+        free(m->v);
+        *m = o;
+        return false;
+    }
+    for (size_t i = 0; i < o.cap; i++)
+        if (o.k[i]) idmap_put(m, o.k[i], o.v[i]);
+    free(o.k);
+    free(o.v);
+    return true;
+}
+
+static bool idmap_put(struct idmap *m, uint64_t k, uint64_t v)
+{
+    if ((m->n + 1) * 2 > m->cap && !idmap_grow(m)) return false;
+    size_t i = mix(k) & (m->cap - 1);
+    while (m->k[i] && m->k[i] != k)
+        i = (i + 1) & (m->cap - 1);
+    if (!m->k[i]) m->n++;
+    m->k[i] = k;
+    m->v[i] = v;
+    return true;
+}
+
+static size_t idmap_find(const struct idmap *m, uint64_t k)
+{
+    if (!m->cap) return SIZE_MAX;
+    size_t i = mix(k) & (m->cap - 1);
+    while (m->k[i]) {
+        if (m->k[i] == k) return i;
+        i = (i + 1) & (m->cap - 1);
+    }
+    return SIZE_MAX;
+}
+
+/* Removes slot i (backward-shift deletion keeps probe chains whole). */
+static void idmap_del(struct idmap *m, size_t i)
+{
+    size_t mask = m->cap - 1, j = i;
+    m->k[i] = 0;
+    m->n--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!m->k[j]) return;
+        size_t h = mix(m->k[j]) & mask;
+        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+            m->k[i] = m->k[j];
+            m->v[i] = m->v[j];
+            m->k[j] = 0;
+            i = j;
+        }
+    }
+}
+
+/* ---- the context ------------------------------------------------------- */
+
+struct worker {
+    struct workers *w;
+    unsigned index;
+    pthread_t thread;
+    struct pipeline *pipe;
+    struct pipeline_sink sink;
+    struct ring in, out;
+    _Alignas(64) _Atomic uint64_t done; /* every record with seq <= done is out */
+    uint64_t seq;
+    uint32_t phase, idx;
+    bool started;
+};
+
+struct workers {
+    unsigned n;
+    struct worker *wk;
+    /* dispatcher */
+    struct dec_ctx dec;
+    uint64_t seq;
+    kw_ts now;
+    int64_t last_sec;
+    kw_ts tbl_now, tbl_last; /* the flow table's clock, as one table would run it */
+    bool tbl_have;
+    struct ring ticks; /* dispatcher -> judge */
+    struct pipeline_counters disp_cnt, total;
+    bool finished;
+    /* judge */
+    pthread_t judge_thread;
+    bool judge_started;
+    struct pipeline *judge;
+    _Atomic(struct rules_model *) new_model;
+    struct ev **stage, **pool;
+    size_t n_stage, cap_stage, n_pool, cap_pool;
+    struct idmap ids;
+    uint64_t next_id;
+    _Atomic uint64_t fin_seq;
+};
+
+enum { IN_RING = 16 << 20, OUT_RING = 4 << 20, MARK_EVERY = 64 };
+
+/* ---- worker side ------------------------------------------------------- */
+
+static struct ev *out_begin(struct worker *k, uint32_t kind, size_t len, uint32_t list,
+                            uint64_t last)
+{
+    struct ev *e = ring_reserve(&k->out, kind, EV_HEAD + len);
+    e->kind = kind;
+    e->k = (struct key){.seq = k->seq,
+                        .phase = k->phase,
+                        .list = k->phase ? 0 : list,
+                        .last = k->phase ? 0 : last,
+                        .worker = k->index,
+                        .idx = k->idx++};
+    return e;
+}
+
+static uint32_t list_of(const struct flow *f, int why)
+{
+    if (why < 0) return 3; /* the holes scan comes after the three lists */
+    if (why == FLOW_END_CLOSED) return 2;
+    return why == FLOW_END_TIMEOUT && f->proto == 17 ? 1 : 0;
+}
+
+static void sink_flow_start(void *user, struct flow *f)
+{
+    struct worker *k = user;
+    f->id = k->seq; /* at most one flow begins per packet: unique */
+    struct ev *e = out_begin(k, REC_FSTART, sizeof e->u.cseq, 0, 0);
+    e->u.cseq = k->seq;
+    ring_commit(&k->out);
+}
+
+static void sink_txn(void *user, const struct flow *f, uint64_t seq, int why,
+                     const struct kw_txn *t)
+{
+    struct worker *k = user;
+    struct ev *e = out_begin(k, REC_TXN, sizeof e->u.txn, list_of(f, why), seq);
+    e->u.txn = *t;
+    ring_commit(&k->out);
+}
+
+static void sink_flow_end(void *user, const struct flow *f, uint64_t seq, enum flow_end_reason why,
+                          kw_ts ts, const char *app, const char *sni, int64_t http_txns)
+{
+    struct worker *k = user;
+    struct ev *e = out_begin(k, REC_FEND, sizeof e->u.fl, list_of(f, (int)why), seq);
+    struct ev_flow *fl = &e->u.fl;
+    fl->f = *f;
+    fl->f.app = NULL;
+    snprintf(fl->app, sizeof fl->app, "%s", app);
+    snprintf(fl->sni, sizeof fl->sni, "%s", sni);
+    fl->http_txns = http_txns;
+    fl->why = (int)why;
+    fl->ts = ts;
+    ring_commit(&k->out);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *k = arg;
+    unsigned spins = 0;
+    for (;;) {
+        struct rec_hdr *h = ring_peek(&k->in);
+        if (!h) {
+            backoff(&spins);
+            continue;
+        }
+        spins = 0;
+        const struct in_rec *r = (const struct in_rec *)(h + 1);
+        uint64_t done = r->seq;
+        k->seq = r->seq;
+        k->idx = 0;
+        k->phase = 0;
+        switch (h->kind) {
+        case REC_PKT: {
+            k->phase = 1;
+            struct cap_pkt pkt = {.ts = r->ts,
+                                  .caplen = r->caplen,
+                                  .wirelen = r->wirelen,
+                                  .linktype = r->linktype,
+                                  .data = r->data};
+            pipeline_set_seq(k->pipe, r->seq);
+            pipeline_packet(k->pipe, &pkt);
+            break;
+        }
+        case REC_ADV:
+            pipeline_flow_advance(k->pipe, r->ts);
+            done = r->seq - 1; /* the packet it precedes is still to come */
+            break;
+        case REC_LADV:
+            pipeline_advance(k->pipe, r->ts);
+            break;
+        case REC_FIN:
+            pipeline_finish_at(k->pipe, r->ts);
+            break;
+        default:
+            break;
+        }
+        uint32_t kind = h->kind;
+        ring_release(&k->in, h);
+        if (done > atomic_load_explicit(&k->done, memory_order_relaxed))
+            atomic_store_explicit(&k->done, done, memory_order_release);
+        if (kind == REC_FIN) return NULL;
+    }
+}
+
+/* ---- judge side -------------------------------------------------------- */
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct key *x = &(*(struct ev *const *)a)->k, *y = &(*(struct ev *const *)b)->k;
+#define KC(f)                                                                                      \
+    if (x->f != y->f) return x->f < y->f ? -1 : 1;
+    KC(seq)
+    KC(phase) KC(list) KC(last) KC(worker) KC(idx)
+#undef KC
+        return 0;
+}
+
+static bool stage_one(struct workers *w, const struct rec_hdr *h)
+{
+    struct ev *e = w->n_pool ? w->pool[--w->n_pool] : malloc(sizeof *e);
+    if (!e) return false;
+    if (w->n_stage == w->cap_stage) {
+        size_t cap = w->cap_stage ? w->cap_stage * 2 : 1024;
+        struct ev **s = realloc(w->stage, cap * sizeof *s);
+        if (!s) {
+            free(e);
+            return false;
+        }
+        w->stage = s;
+        w->cap_stage = cap;
+    }
+    memcpy(e, h + 1, h->len - sizeof *h);
+    w->stage[w->n_stage++] = e;
+    return true;
+}
+
+static void recycle(struct workers *w, struct ev *e)
+{
+    if (w->n_pool == w->cap_pool) {
+        size_t cap = w->cap_pool ? w->cap_pool * 2 : 1024;
+        struct ev **p = realloc(w->pool, cap * sizeof *p);
+        if (!p) {
+            free(e);
+            return;
+        }
+        w->pool = p;
+        w->cap_pool = cap;
+    }
+    w->pool[w->n_pool++] = e;
+}
+
+static uint64_t flow_id(struct workers *w, uint64_t cseq, bool end)
+{
+    size_t i = idmap_find(&w->ids, cseq);
+    if (i == SIZE_MAX) return 0;
+    uint64_t id = w->ids.v[i];
+    if (end) idmap_del(&w->ids, i);
+    return id;
+}
+
+static void judge_one(struct workers *w, struct ev *e)
+{
+    switch (e->kind) {
+    case REC_FSTART:
+        if (!idmap_put(&w->ids, e->u.cseq, ++w->next_id))
+            kw_warn("workers: out of memory for flow ids");
+        break;
+    case REC_TXN:
+        e->u.txn.flow_id = flow_id(w, e->u.txn.flow_id, false);
+        pipeline_judge_txn(w->judge, &e->u.txn);
+        break;
+    case REC_FEND: {
+        struct ev_flow *fl = &e->u.fl;
+        fl->f.id = flow_id(w, fl->f.id, true);
+        pipeline_judge_flow(w->judge, &fl->f, fl->app, fl->sni, fl->http_txns,
+                            (enum flow_end_reason)fl->why, fl->ts);
+        break;
+    }
+    case REC_TICK:
+        pipeline_judge_tick(w->judge, e->u.now);
+        break;
+    default:
+        break;
+    }
+}
+
+static size_t drain(struct workers *w, struct ring *r)
+{
+    size_t n = 0;
+    struct rec_hdr *h;
+    while ((h = ring_peek(r))) {
+        if (!stage_one(w, h)) break; /* out of memory: leave it in the ring, try again */
+        ring_release(r, h);
+        n++;
+    }
+    return n;
+}
+
+static void *judge_main(void *arg)
+{
+    struct workers *w = arg;
+    unsigned spins = 0;
+    for (;;) {
+        struct rules_model *m = atomic_exchange(&w->new_model, NULL);
+        if (m) pipeline_set_model(w->judge, m);
+        uint64_t d = UINT64_MAX;
+        for (unsigned i = 0; i < w->n; i++) {
+            uint64_t x = atomic_load_explicit(&w->wk[i].done, memory_order_acquire);
+            if (x < d) d = x;
+        }
+        size_t got = drain(w, &w->ticks);
+        for (unsigned i = 0; i < w->n; i++)
+            got += drain(w, &w->wk[i].out);
+        size_t rel = 0;
+        if (w->n_stage) {
+            qsort(w->stage, w->n_stage, sizeof *w->stage, key_cmp);
+            while (rel < w->n_stage && w->stage[rel]->k.seq <= d) {
+                judge_one(w, w->stage[rel]);
+                recycle(w, w->stage[rel]);
+                rel++;
+            }
+            memmove(w->stage, w->stage + rel, (w->n_stage - rel) * sizeof *w->stage);
+            w->n_stage -= rel;
+        }
+        uint64_t fin = atomic_load(&w->fin_seq);
+        if (fin && d >= fin && !w->n_stage)
+            return NULL; /* every worker finished and its rings are drained */
+        if (got || rel)
+            spins = 0;
+        else
+            backoff(&spins);
+    }
+}
+
+/* ---- dispatcher -------------------------------------------------------- */
+
+static void send_in(struct worker *k, uint32_t kind, uint64_t seq, kw_ts ts,
+                    const struct cap_pkt *pkt)
+{
+    uint32_t caplen = pkt ? pkt->caplen : 0;
+    struct in_rec *r = ring_reserve(&k->in, kind, sizeof *r + caplen);
+    r->seq = seq;
+    r->ts = ts;
+    r->caplen = caplen;
+    r->wirelen = pkt ? pkt->wirelen : 0;
+    r->linktype = pkt ? pkt->linktype : 0;
+    if (caplen) memcpy(r->data, pkt->data, caplen);
+    ring_commit(&k->in);
+}
+
+static void broadcast(struct workers *w, uint32_t kind, uint64_t seq, kw_ts ts)
+{
+    for (unsigned i = 0; i < w->n; i++)
+        send_in(&w->wk[i], kind, seq, ts, NULL);
+}
+
+static void judge_tick(struct workers *w, uint64_t seq)
+{
+    int64_t sec = w->now / 1000000;
+    if (sec == w->last_sec) return;
+    w->last_sec = sec;
+    struct ev *e = ring_reserve(&w->ticks, REC_TICK, EV_HEAD + sizeof e->u.now);
+    e->kind = REC_TICK;
+    e->k = (struct key){.seq = seq, .phase = 2};
+    e->u.now = w->now;
+    ring_commit(&w->ticks);
+}
+
+static unsigned pick(struct workers *w, enum dec_result r, const struct dec_packet *d)
+{
+    if (r == DEC_MALFORMED || (d->src.family != 4 && d->src.family != 6)) return 0;
+    const struct kw_addr *lo = &d->src, *hi = &d->dst;
+    if (memcmp(lo->a, hi->a, 16) > 0) {
+        lo = &d->dst;
+        hi = &d->src;
+    }
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ lo->a[i]) * 0x100000001b3ULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ hi->a[i]) * 0x100000001b3ULL;
+    return (unsigned)(mix(h) % w->n);
+}
+
+void workers_packet(struct workers *w, const struct cap_pkt *pkt)
+{
+    uint64_t seq = ++w->seq;
+    w->disp_cnt.packets++;
+    w->disp_cnt.bytes += pkt->caplen;
+    struct dec_packet d;
+    memset(&d.src, 0, sizeof d.src);
+    enum dec_result r =
+        dec_packet(&w->dec, pkt->linktype, pkt->ts, pkt->data, pkt->caplen, pkt->wirelen, &d);
+    if (pkt->ts > w->now) w->now = pkt->ts;
+    /* the flow table's own tick rule (flow_table_packet), on the packets
+     * that reach a flow table */
+    if (r == DEC_OK && (d.proto == 6 || d.proto == 17) && !d.ip_fragment &&
+        (!w->tbl_have || pkt->ts > w->tbl_now)) {
+        if (!w->tbl_have) w->tbl_last = pkt->ts;
+        w->tbl_have = true;
+        w->tbl_now = pkt->ts;
+        if (w->tbl_now - w->tbl_last >= KW_TS_SEC(1)) {
+            broadcast(w, REC_ADV, seq, w->tbl_now);
+            w->tbl_last = w->tbl_now;
+        }
+    }
+    send_in(&w->wk[pick(w, r, &d)], REC_PKT, seq, pkt->ts, pkt);
+    judge_tick(w, seq);
+    if (seq % MARK_EVERY == 0) broadcast(w, REC_MARK, seq, 0);
+}
+
+void workers_advance(struct workers *w, kw_ts now)
+{
+    uint64_t seq = ++w->seq;
+    if (now > w->now) w->now = now;
+    if (now > w->tbl_now) w->tbl_now = now;
+    w->tbl_last = w->tbl_now;
+    broadcast(w, REC_LADV, seq, now);
+    judge_tick(w, seq);
+}
+
+void workers_set_model(struct workers *w, struct rules_model *m)
+{
+    struct rules_model *old = atomic_exchange(&w->new_model, m);
+    if (old) rules_model_unref(old);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct workers **out)
+{
+    struct workers *w = calloc(1, sizeof *w);
+    if (!w) return KW_E_NOMEM;
+    w->n = n;
+    dec_ctx_init(&w->dec, &pc->dec);
+    enum kw_err e = KW_E_NOMEM;
+    struct pipeline_config jc = *pc;
+    jc.classify = false;
+    jc.sink = NULL;
+    w->wk = calloc(n, sizeof *w->wk);
+    if (!w->wk || !ring_init(&w->ticks, 1 << 20)) goto fail;
+    if ((e = pipeline_new(&jc, &w->judge)) != KW_E_OK) {
+        w->judge = NULL;
+        goto fail;
+    }
+    /* from here on the judge holds the model; on failure the caller keeps
+     * its reference (as with pipeline_new), so the judge gets its own */
+    if (pc->model) rules_model_ref(pc->model);
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *k = &w->wk[i];
+        k->w = w;
+        k->index = i;
+        k->sink = (struct pipeline_sink){
+            .user = k, .flow_start = sink_flow_start, .txn = sink_txn, .flow_end = sink_flow_end};
+        struct pipeline_config wc = *pc;
+        wc.eve = NULL;
+        wc.model = NULL;
+        wc.alerts = NULL;
+        wc.audit = NULL;
+        wc.baseline = NULL;
+        wc.sink = &k->sink;
+        e = KW_E_NOMEM;
+        if (!ring_init(&k->in, IN_RING) || !ring_init(&k->out, OUT_RING) ||
+            (e = pipeline_new(&wc, &k->pipe)) != KW_E_OK)
+            goto fail;
+    }
+    e = KW_E_NOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&w->wk[i].thread, NULL, worker_main, &w->wk[i]) != 0) goto fail;
+        w->wk[i].started = true;
+    }
+    if (pthread_create(&w->judge_thread, NULL, judge_main, w) != 0) goto fail;
+    w->judge_started = true;
+    if (pc->model) rules_model_unref(pc->model); /* success: the caller's reference is ours */
+    *out = w;
+    return KW_E_OK;
+fail:
+    workers_finish(w);
+    workers_destroy(w);
+    return e;
+}
+
+static void sum_json(json_t *dst, json_t *src)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(src, name, v)
+    {
+        json_t *d = json_object_get(dst, name);
+        if (!d)
+            json_object_set(dst, name, v);
+        else if (json_is_object(d) && json_is_object(v))
+            sum_json(d, v);
+        else if (json_is_integer(d) && json_is_integer(v))
+            json_integer_set(d, json_integer_value(d) + json_integer_value(v));
+    }
+}
+
+void workers_finish(struct workers *w)
+{
+    if (w->finished) return;
+    w->finished = true;
+    uint64_t fin = ++w->seq;
+    for (unsigned i = 0; i < w->n; i++)
+        if (w->wk[i].started) send_in(&w->wk[i], REC_FIN, fin, w->now, NULL);
+    atomic_store(&w->fin_seq, fin); /* before the judge can see any worker done with it */
+    for (unsigned i = 0; i < w->n; i++)
+        if (w->wk[i].started) pthread_join(w->wk[i].thread, NULL);
+    if (w->judge_started) {
+        pthread_join(w->judge_thread, NULL);
+        struct rules_model *m = atomic_exchange(&w->new_model, NULL);
+        if (m) pipeline_set_model(w->judge, m);
+        pipeline_finish_at(w->judge, w->now); /* the baselines' last tick */
+    }
+    struct pipeline_counters *t = &w->total;
+    memset(t, 0, sizeof *t);
+    for (unsigned i = 0; i <= w->n; i++) {
+        struct pipeline *p = i < w->n ? w->wk[i].pipe : w->judge;
+        if (!p) continue;
+        const struct pipeline_counters *c = pipeline_counters(p);
+#define SUM(f) t->f += c->f;
+        PIPELINE_COUNTERS(SUM)
+#undef SUM
+    }
+}
+
+void workers_destroy(struct workers *w)
+{
+    if (!w) return;
+    for (unsigned i = 0; w->wk && i < w->n; i++) {
+        pipeline_destroy(w->wk[i].pipe);
+        free(w->wk[i].in.buf);
+        free(w->wk[i].out.buf);
+    }
+    free(w->wk);
+    pipeline_destroy(w->judge);
+    struct rules_model *m = atomic_exchange(&w->new_model, NULL);
+    if (m) rules_model_unref(m);
+    free(w->ticks.buf);
+    for (size_t i = 0; i < w->n_stage; i++)
+        free(w->stage[i]);
+    for (size_t i = 0; i < w->n_pool; i++)
+        free(w->pool[i]);
+    free(w->stage);
+    free(w->pool);
+    free(w->ids.k);
+    free(w->ids.v);
+    free(w);
+}
+
+kw_ts workers_now(const struct workers *w)
+{
+    return w->now;
+}
+
+const struct pipeline_counters *workers_counters(const struct workers *w)
+{
+    return w->finished ? &w->total : &w->disp_cnt;
+}
+
+json_t *workers_stats_json(const struct workers *w)
+{
+    json_t *s = json_object();
+    for (unsigned i = 0; i <= w->n; i++) {
+        struct pipeline *p = i < w->n ? w->wk[i].pipe : w->judge;
+        if (!p) continue;
+        json_t *x = pipeline_stats_json(p);
+        sum_json(s, x);
+        json_decref(x);
+    }
+    json_object_set_new(s, "workers", json_integer((json_int_t)w->n));
+    return s;
+}

@@ -1,0 +1,45 @@
+/* workers: the multi-worker packet path of `keywarden run` (capture.workers
+ * or --workers N, N >= 2). The calling thread is the dispatcher: it decodes
+ * each frame just enough to hash it to a worker, and copies it into that
+ * worker's bounded ring. Each worker owns a pipeline in worker mode (its own
+ * decoder, defrag, flow table, HTTP parsers, credential extraction) and
+ * hands finished transactions and ended flows to ONE judge thread, which
+ * owns attribution, the policy judge, the baselines, the audit trail and
+ * the EVE writer (pipeline_judge_txn / pipeline_judge_flow).
+ *
+ * The one thing to know: the judge's order is decided by the data, never by
+ * thread timing. Every frame gets a sequence number; every record a worker
+ * emits is tagged with it (and, for flows ended by a timeout, with the
+ * timeout list and the flow's last packet, as the one flow table would
+ * order them); the judge releases a tag only when every worker has passed
+ * it. Flow ids are renumbered in creation order, so a replay (-r) gives the
+ * same EVE and alerts with 1, 2 or 4 workers. */
+#ifndef KW_WORKERS_H
+#define KW_WORKERS_H
+
+#include "pipeline.h"
+
+struct workers;
+
+/* n >= 2 workers. `pc` as for pipeline_new: its EVE writer, rules model
+ * (the reference is taken over), alerts, audit and baselines are used by
+ * the judge thread only. */
+enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct workers **out) KW_WUR;
+/* Dispatcher thread (the caller's): one captured frame. */
+void workers_packet(struct workers *w, const struct cap_pkt *pkt);
+/* Dispatcher: a quiet live link; run timeouts up to wall time `now`. */
+void workers_advance(struct workers *w, kw_ts now);
+/* Hand a reloaded rules model to the judge thread (takes the reference). */
+void workers_set_model(struct workers *w, struct rules_model *m);
+/* End of input: flush every flow, wait for the judge, join the threads. */
+void workers_finish(struct workers *w);
+void workers_destroy(struct workers *w);
+
+kw_ts workers_now(const struct workers *w);
+/* Before workers_finish only packets and bytes (the dispatcher's); after
+ * it, the sum of every worker and the judge. */
+const struct pipeline_counters *workers_counters(const struct workers *w);
+/* The summed `stats` object; only after workers_finish. New reference. */
+json_t *workers_stats_json(const struct workers *w);
+
+#endif
