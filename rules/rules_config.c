@@ -222,7 +222,7 @@ static bool capture_pair(struct rl_ctx *c, const char *key, struct fy_node *k, s
         const char *s = rl_scalar(c, v, "capture.workers");
         uint32_t w = 0;
         if (s && strcmp(s, "auto") != 0) {
-            set_uint(c, v, "capture.workers", 1, 256, &w);
+            set_uint(c, v, "capture.workers", 1, 64, &w); /* as run --workers */
             cfg->capture.workers = w;
         } else if (s) {
             cfg->capture.workers = 0;
