@@ -183,12 +183,8 @@ static void set_secret(struct rl_ctx *c, struct fy_node *v, const char *what, ch
     *dst = d;
 }
 
-/* Iterates a mapping, calling fn for each pair; unknown keys reported. */
-typedef bool (*rl_pair_fn)(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
-                           void *arg);
-
-static void walk_map(struct rl_ctx *c, struct fy_node *n, const char *what,
-                     const char *const *known, rl_pair_fn fn, void *arg)
+void rl_walk_map(struct rl_ctx *c, struct fy_node *n, const char *what,
+                 const char *const *known, rl_pair_fn fn, void *arg)
 {
     if (!rl_is_map(c, n, what)) return;
     void *it = NULL;
@@ -387,7 +383,7 @@ static void webhooks_list(struct rl_ctx *c, struct fy_node *n, struct rules_conf
         struct rules_sink *s = &cfg->alerts.webhooks[cfg->alerts.n_webhooks++];
         s->min_severity = 3;
         size_t e0 = c->diag->errors;
-        walk_map(c, item, "a webhook", known, webhook_pair, s);
+        rl_walk_map(c, item, "a webhook", known, webhook_pair, s);
         if (fy_node_get_type(item) == FYNT_MAPPING && c->diag->errors == e0)
             sink_check(c, item, s, "a webhook");
     }
@@ -412,14 +408,14 @@ static bool alerts_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         cfg->alerts.slack.min_severity = 3;
         cfg->alerts.has_slack = true;
         size_t e0 = c->diag->errors;
-        walk_map(c, v, "alerts.slack", known, sink_pair, &cfg->alerts.slack);
+        rl_walk_map(c, v, "alerts.slack", known, sink_pair, &cfg->alerts.slack);
         if (fy_node_get_type(v) == FYNT_MAPPING && c->diag->errors == e0)
             sink_check(c, k, &cfg->alerts.slack, "alerts.slack");
     } else if (!strcmp(key, "webhooks")) {
         webhooks_list(c, v, cfg);
     } else if (!strcmp(key, "suppress")) {
         static const char *const known[] = {"window", NULL};
-        walk_map(c, v, "alerts.suppress", known, suppress_pair, &cfg->alerts.suppress_window_s);
+        rl_walk_map(c, v, "alerts.suppress", known, suppress_pair, &cfg->alerts.suppress_window_s);
     } else if (!strcmp(key, "drain_timeout")) {
         set_dur(c, v, "alerts.drain_timeout", &cfg->alerts.drain_timeout_s);
     } else if (!strcmp(key, "syslog")) {
@@ -451,19 +447,19 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
     if (!strcmp(key, "capture")) {
         static const char *const known[] = {"interface", "bpf",     "snaplen",      "buffer_mb",
                                             "workers",   "vlan_tracking", NULL};
-        walk_map(c, v, "capture", known, capture_pair, cfg);
+        rl_walk_map(c, v, "capture", known, capture_pair, cfg);
     } else if (!strcmp(key, "credentials")) {
         credentials_list(c, v, cfg);
     } else if (!strcmp(key, "storage")) {
         static const char *const known[] = {"database", "audit_retention", NULL};
-        walk_map(c, v, "storage", known, storage_pair, cfg);
+        rl_walk_map(c, v, "storage", known, storage_pair, cfg);
     } else if (!strcmp(key, "outputs")) {
         static const char *const known[] = {"eve", NULL};
-        walk_map(c, v, "outputs", known, outputs_pair, cfg);
+        rl_walk_map(c, v, "outputs", known, outputs_pair, cfg);
     } else if (!strcmp(key, "alerts")) {
         static const char *const known[] = {"slack",         "webhooks", "suppress",
                                             "drain_timeout", "syslog",   NULL};
-        walk_map(c, v, "alerts", known, alerts_pair, cfg);
+        rl_walk_map(c, v, "alerts", known, alerts_pair, cfg);
     } else if (!strcmp(key, "rules")) {
         const char *s = rl_scalar(c, v, "rules");
         if (s) {
@@ -503,7 +499,7 @@ void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_d
     if (!root) return; /* an empty file is a valid config: all defaults */
     struct rules_config *cfg = &c->m->config;
     const char *db0 = cfg->storage.database, *eve0 = cfg->outputs.eve;
-    walk_map(c, root, "the config", known, config_pair, &ra);
+    rl_walk_map(c, root, "the config", known, config_pair, &ra);
     /* Relative paths written in the file are relative to the file's folder,
      * like `rules:`, so the config means the same from any working
      * directory; the embedded defaults stay relative to it. */
@@ -572,7 +568,7 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
     else if (!strcmp(key, "baseline")) {
         static const char *const known[] = {"learning", "sensitivity", NULL};
         d->baseline.loc = rl_loc(c, k);
-        walk_map(c, v, "detections.baseline", known, baseline_pair, d);
+        rl_walk_map(c, v, "detections.baseline", known, baseline_pair, d);
         return true;
     } else
         return false;
@@ -587,7 +583,7 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
     const char *known[] = {"severity", da.threshold_key, da.threshold_key ? "window" : NULL, NULL};
     char where[64];
     snprintf(where, sizeof where, "detections.%s", key);
-    walk_map(c, v, where, known, det_pair, &da);
+    rl_walk_map(c, v, where, known, det_pair, &da);
     return true;
 }
 
@@ -595,5 +591,5 @@ void rl_detections(struct rl_ctx *c, struct fy_node *n)
 {
     static const char *const known[] = {"unknown_credential", "failed_auth", "credential_stuffing",
                                         "enumeration",        "baseline",    NULL};
-    walk_map(c, n, "detections", known, detections_pair, &c->m->detections);
+    rl_walk_map(c, n, "detections", known, detections_pair, &c->m->detections);
 }

@@ -162,6 +162,30 @@ static void days_value(struct rl_ctx *c, struct fy_node *v, uint8_t *mask)
     if (s && !rv_days(s, mask, err, &hint)) rl_err(c, v, hint, "%s", err);
 }
 
+static bool schedule_pair(struct rl_ctx *c, const char *ks, struct fy_node *pk, struct fy_node *v,
+                          void *arg)
+{
+    struct rules_schedule *s = arg;
+    char err[RV_ERRLEN];
+    const char *hint;
+    if (!strcmp(ks, "days")) {
+        days_value(c, v, &s->days);
+    } else if (!strcmp(ks, "hours")) {
+        const char *h = rl_scalar(c, v, "schedule.hours");
+        if (h && !rv_hours(h, &s->start_min, &s->end_min, err, &hint))
+            rl_err(c, v, hint, "%s", err);
+    } else if (!strcmp(ks, "grace")) {
+        const char *g = rl_scalar(c, v, "schedule.grace");
+        if (g && !rv_duration(g, &s->grace_s, err, &hint))
+            rl_err(c, v, hint, "schedule.grace: %s", err);
+        else if (g && s->grace_s > 12 * 3600)
+            rl_err(c, v, "use at most 12h", "schedule.grace \"%s\" is too long", g);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void schedule(struct rl_ctx *c, struct fy_node *k, struct fy_node *n,
                      struct rules_schedule *s)
 {
@@ -171,31 +195,7 @@ static void schedule(struct rl_ctx *c, struct fy_node *k, struct fy_node *n,
     s->start_min = 0;
     s->end_min = 1440;
     s->loc = rl_loc(c, k);
-    if (!rl_is_map(c, n, "schedule")) return;
-    void *it = NULL;
-    struct fy_node_pair *p;
-    char err[RV_ERRLEN];
-    const char *hint;
-    while ((p = fy_node_mapping_iterate(n, &it))) {
-        struct fy_node *pk = fy_node_pair_key(p), *v = fy_node_pair_value(p);
-        const char *ks = rl_scalar(c, pk, "schedule key");
-        if (!ks) continue;
-        if (!strcmp(ks, "days")) {
-            days_value(c, v, &s->days);
-        } else if (!strcmp(ks, "hours")) {
-            const char *h = rl_scalar(c, v, "schedule.hours");
-            if (h && !rv_hours(h, &s->start_min, &s->end_min, err, &hint))
-                rl_err(c, v, hint, "%s", err);
-        } else if (!strcmp(ks, "grace")) {
-            const char *g = rl_scalar(c, v, "schedule.grace");
-            if (g && !rv_duration(g, &s->grace_s, err, &hint))
-                rl_err(c, v, hint, "schedule.grace: %s", err);
-            else if (g && s->grace_s > 12 * 3600)
-                rl_err(c, v, "use at most 12h", "schedule.grace \"%s\" is too long", g);
-        } else {
-            rl_unknown_key(c, pk, "schedule", known);
-        }
-    }
+    rl_walk_map(c, n, "schedule", known, schedule_pair, s);
 }
 
 static void access_when(struct rl_ctx *c, struct fy_node *v, const struct rules_tz *tz, bool until,
@@ -295,32 +295,31 @@ static void patterns(struct rl_ctx *c, struct fy_node *n, const char *list, cons
     }
 }
 
+static bool limits_pair(struct rl_ctx *c, const char *ks, struct fy_node *pk, struct fy_node *v,
+                        void *arg)
+{
+    struct rules_limits *l = arg;
+    char err[RV_ERRLEN];
+    const char *hint, *s;
+    if (!strcmp(ks, "requests_per_hour")) {
+        s = rl_scalar(c, v, "limits.requests_per_hour");
+        if (s && !rv_uint(s, UINT32_MAX, &l->requests_per_hour, err, &hint))
+            rl_err(c, v, hint, "limits.requests_per_hour: %s", err);
+    } else if (!strcmp(ks, "response_bytes_per_hour")) {
+        s = rl_scalar(c, v, "limits.response_bytes_per_hour");
+        if (s && !rv_size(s, &l->response_bytes_per_hour, err, &hint))
+            rl_err(c, v, hint, "limits.response_bytes_per_hour: %s", err);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void limits(struct rl_ctx *c, struct fy_node *k, struct fy_node *n, struct rules_limits *l)
 {
     static const char *const known[] = {"requests_per_hour", "response_bytes_per_hour", NULL};
     l->loc = rl_loc(c, k);
-    if (!rl_is_map(c, n, "limits")) return;
-    void *it = NULL;
-    struct fy_node_pair *p;
-    char err[RV_ERRLEN];
-    const char *hint;
-    while ((p = fy_node_mapping_iterate(n, &it))) {
-        struct fy_node *pk = fy_node_pair_key(p), *v = fy_node_pair_value(p);
-        const char *ks = rl_scalar(c, pk, "limits key");
-        if (!ks) continue;
-        const char *s = NULL;
-        if (!strcmp(ks, "requests_per_hour")) {
-            s = rl_scalar(c, v, "limits.requests_per_hour");
-            if (s && !rv_uint(s, UINT32_MAX, &l->requests_per_hour, err, &hint))
-                rl_err(c, v, hint, "limits.requests_per_hour: %s", err);
-        } else if (!strcmp(ks, "response_bytes_per_hour")) {
-            s = rl_scalar(c, v, "limits.response_bytes_per_hour");
-            if (s && !rv_size(s, &l->response_bytes_per_hour, err, &hint))
-                rl_err(c, v, hint, "limits.response_bytes_per_hour: %s", err);
-        } else {
-            rl_unknown_key(c, pk, "limits", known);
-        }
-    }
+    rl_walk_map(c, n, "limits", known, limits_pair, l);
 }
 
 static bool id_ok(const char *s)

@@ -65,6 +65,13 @@ const char *rl_scalar(struct rl_ctx *c, struct fy_node *n, const char *what);
 bool rl_is_map(struct rl_ctx *c, struct fy_node *n, const char *what);
 bool rl_is_seq(struct rl_ctx *c, struct fy_node *n, const char *what);
 /* Reports an unknown key with a did-you-mean among `known` (NULL-ended). */
+/* Iterates a mapping, calling fn for each pair (fn returns false for a key
+ * it does not know); non-scalar and unknown keys are reported. One walker
+ * for the config sections and the identity fields alike. */
+typedef bool (*rl_pair_fn)(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
+                           void *arg);
+void rl_walk_map(struct rl_ctx *c, struct fy_node *n, const char *what, const char *const *known,
+                 rl_pair_fn fn, void *arg);
 void rl_unknown_key(struct rl_ctx *c, struct fy_node *key, const char *where,
                     const char *const *known);
 char *rl_strdup(const char *s);
