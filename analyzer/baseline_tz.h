@@ -1,32 +1,24 @@
-/* baseline_tz: UTC offsets of IANA time zones for the baselines, read from
- * the system tz database (TZif, RFC 8536) into a cache owned by one
- * struct baseline: thread-safe (no TZ, no localtime_r) and no file access
- * after a zone's first use. rules/ has its own reader, but its loader is
- * internal to rules/ and the baseline contract takes a zone name.
- *
- * Limit: after a file's last transition the footer is used only when it is
- * a fixed offset ("IST-5:30"); a DST rule there falls back to the last
- * transition's offset. Debian's tzdata files are "fat" (transitions listed
- * to 2037), so this matters only for slim files. */
+/* baseline_tz: the baselines' cache of time zones by name. A baseline gets
+ * the zone of an identity as a name (the rules model may be reloaded under
+ * it), so it keeps its own bounded cache of zones loaded with kw_tz (the
+ * one TZif reader): thread-safe, and no file access after a zone's first
+ * use. */
 #ifndef KW_BASELINE_TZ_H
 #define KW_BASELINE_TZ_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kw_tz.h"
+
 #define BL_TZ_MAX 64
 
 struct bl_zone {
     char name[64];
-    int64_t *at;  /* transition instants (s), ascending */
-    int32_t *off; /* offset from at[i] on */
-    uint32_t n;
-    int32_t off_before, off_after;
-    bool ok;
+    struct kw_tz *tz; /* NULL: unknown zone (remembered, not retried) */
 };
 
 struct bl_tzcache {
-    const char *dir; /* NULL: /usr/share/zoneinfo */
     struct bl_zone z[BL_TZ_MAX];
     unsigned n;
 };

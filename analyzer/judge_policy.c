@@ -232,7 +232,7 @@ static void finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_k
     f->kind = k;
     f->ts = c->t->ts;
     f->txn = c->t;
-    if (c->id) snprintf(f->timezone, sizeof f->timezone, "%s", rules_tz_name(c->id->tz));
+    if (c->id) snprintf(f->timezone, sizeof f->timezone, "%s", kw_tz_name(c->id->tz));
     if (loc && loc->file && loc->line > 0)
         snprintf(f->rule, sizeof f->rule, "%s:%d", loc->file, loc->line);
 }
@@ -286,10 +286,10 @@ static const char *endpoint(const struct kw_txn *t)
 }
 
 /* "2026-07-01 09:15" local to tz. */
-static void local_stamp(const struct rules_tz *tz, kw_ts ts, char *buf, size_t len)
+static void local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len)
 {
     time_t s = (time_t)floor_div(ts, 1000000);
-    s += rules_tz_offset(tz, s);
+    s += kw_tz_offset(tz, s);
     struct tm tm;
     gmtime_r(&s, &tm);
     strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
@@ -309,7 +309,7 @@ static void check_schedule(struct jp_ctx *c)
     /* subject: the local hour and day, so one alert per off-hours hour */
     fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
     fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s); allowed %s", c->who, c->cred, when,
-        rules_tz_name(c->id->tz), allowed);
+        kw_tz_name(c->id->tz), allowed);
     evidence(&f, json_string(allowed), json_string(when));
     fire(c, &f);
 }
@@ -326,7 +326,7 @@ static void check_access(struct jp_ctx *c)
     finding_init(c, &f, ALERT_OUTSIDE_ACCESS_WINDOW, &a->loc);
     fmt(f.subject, sizeof f.subject, "%s", r < 0 ? "before_from" : "after_until");
     fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", c->who, c->cred, now,
-        rules_tz_name(c->id->tz), r < 0 ? "before its access starts" : "after its access ended",
+        kw_tz_name(c->id->tz), r < 0 ? "before its access starts" : "after its access ended",
         edge);
     json_t *exp = json_object();
     char b[40];

@@ -156,7 +156,7 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
     if (p->model && p->judge)
         judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
     if (p->cfg.baseline && (id || t->cred.kind != KW_CRED_NONE))
-        baseline_observe(p->cfg.baseline, t, id ? rules_tz_name(id->tz) : NULL,
+        baseline_observe(p->cfg.baseline, t, id ? kw_tz_name(id->tz) : NULL,
                          id && id->schedule.set, emit_finding, p);
     if (p->cfg.audit)
         audit_record(p->cfg.audit, t);

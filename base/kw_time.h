@@ -21,6 +21,11 @@ char *kw_ts_format_rfc3339(kw_ts ts, char *buf, size_t len);
  * line: s, m, h, d, w; 0 for anything else. */
 int64_t kw_time_unit_s(char unit);
 
+/* Proleptic Gregorian calendar, exact for any year (Howard Hinnant's
+ * algorithms): days since 1970-01-01 of a civil date, and back. */
+int64_t kw_days_from_civil(int64_t y, unsigned m, unsigned d);
+void kw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
 /* Wall clock, for the main loop and alert delivery only. */
 kw_ts kw_ts_wall(void);
 

@@ -19,6 +19,7 @@
 #include "kw_err.h"
 #include "kw_time.h"
 #include "kw_txn.h"
+#include "kw_tz.h"
 
 /* ---- diagnostics ------------------------------------------------------ */
 
@@ -59,20 +60,6 @@ struct rules_cidr {
     struct kw_addr net;
     uint8_t prefix;
 };
-
-/* A time zone from the system tz database (TZif, RFC 8536), read once at
- * load: the transitions of the 64-bit section plus the POSIX TZ footer for
- * instants past the last transition. Never uses TZ/localtime_r, so it is
- * thread-safe and independent of the process time zone. */
-struct rules_tz;
-
-const char *rules_tz_name(const struct rules_tz *tz);
-/* UTC offset in seconds (local = utc + offset) at the UTC instant t. */
-int32_t rules_tz_offset(const struct rules_tz *tz, int64_t t);
-/* The UTC instant of a local wall time (seconds since the epoch as if the
- * local time were UTC). In a DST gap the result lies just after the gap;
- * in a repeated hour it is the first of the two instants. */
-int64_t rules_tz_local_to_utc(const struct rules_tz *tz, int64_t local);
 
 /* ---- policy model ----------------------------------------------------- */
 
@@ -127,7 +114,7 @@ struct rules_identity {
     char kind[16]; /* contractor | employee | service */
     size_t index;  /* dense 0..n_identities-1 within its model */
     struct rules_loc loc;
-    const struct rules_tz *tz; /* never NULL (UTC when not given) */
+    const struct kw_tz *tz; /* never NULL (UTC when not given) */
     struct rules_schedule schedule;
     struct rules_access access;
     struct rules_cidr *sources;
@@ -220,7 +207,7 @@ struct rules_model {
     size_t cap_identities;
     char **files;
     size_t n_files;
-    struct rules_tz **tzs;
+    struct kw_tz **tzs;
     size_t n_tzs;
     int refs; /* atomic */
 };
@@ -278,7 +265,7 @@ const struct rules_identity *rules_attribute_txn(const struct rules_model *m, st
 
 /* True when ts lies in an allowed window of the schedule (or no schedule),
  * widened by grace on both sides, in the identity's time zone. */
-bool rules_schedule_allows(const struct rules_schedule *s, const struct rules_tz *tz, kw_ts ts);
+bool rules_schedule_allows(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts);
 /* 0 inside; -1 before `from`; +1 at or after `until`. */
 int rules_access_check(const struct rules_access *a, kw_ts ts);
 /* True when the address is in one of the sources (or there are none). */
@@ -304,7 +291,7 @@ bool rules_pattern_match_path(const struct rules_pattern *p, const char *host, c
 /* "Mon–Fri 09:00–19:00" (UTF-8 en dashes); "" when not set. */
 void rules_schedule_describe(const struct rules_schedule *s, char *buf, size_t len);
 /* Local "02:13 Sat" of ts in tz. */
-void rules_local_describe(const struct rules_tz *tz, kw_ts ts, char *buf, size_t len);
+void rules_local_describe(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len);
 
 /* "high"/"medium"/"low" -> 1..3, 0 when unknown. */
 int rules_severity_parse(const char *s);

@@ -13,23 +13,23 @@ static const char *const identity_keys[] = {
     "id",     "name",    "kind",  "description", "credentials", "timezone", "schedule",
     "access", "sources", "scope", "deny",        "limits",      NULL};
 
-static const struct rules_tz *tz_get(struct rl_ctx *c, struct fy_node *v)
+static const struct kw_tz *tz_get(struct rl_ctx *c, struct fy_node *v)
 {
     const char *name = rl_scalar(c, v, "timezone");
     if (!name) return NULL;
     for (size_t i = 0; i < c->m->n_tzs; i++)
-        if (!strcmp(rules_tz_name(c->m->tzs[i]), name)) return c->m->tzs[i];
+        if (!strcmp(kw_tz_name(c->m->tzs[i]), name)) return c->m->tzs[i];
     char err[RV_ERRLEN];
-    struct rules_tz *tz;
-    enum kw_err e = rules_tz_load(name, &tz, err);
+    struct kw_tz *tz;
+    enum kw_err e = kw_tz_load(name, &tz, err, RV_ERRLEN);
     if (e != KW_E_OK) {
         rl_err(c, v, "use an IANA name from the tz database, like Europe/Berlin or Asia/Kolkata",
                "%s", err);
         return NULL;
     }
-    struct rules_tz **tzs = realloc(c->m->tzs, (c->m->n_tzs + 1) * sizeof *tzs);
+    struct kw_tz **tzs = realloc(c->m->tzs, (c->m->n_tzs + 1) * sizeof *tzs);
     if (!tzs) {
-        rules_tz_free(tz);
+        kw_tz_free(tz);
         return NULL;
     }
     c->m->tzs = tzs;
@@ -198,7 +198,7 @@ static void schedule(struct rl_ctx *c, struct fy_node *k, struct fy_node *n,
     rl_walk_map(c, n, "schedule", known, schedule_pair, s);
 }
 
-static void access_when(struct rl_ctx *c, struct fy_node *v, const struct rules_tz *tz, bool until,
+static void access_when(struct rl_ctx *c, struct fy_node *v, const struct kw_tz *tz, bool until,
                         int64_t *out)
 {
     const char *s = rl_scalar(c, v, until ? "access.until" : "access.from"), *hint;
@@ -211,11 +211,11 @@ static void access_when(struct rl_ctx *c, struct fy_node *v, const struct rules_
         return;
     }
     /* A date is local midnight; `until` a date includes that whole day. */
-    *out = is_date ? rules_tz_local_to_utc(tz, (days + (until ? 1 : 0)) * 86400) : ts;
+    *out = is_date ? kw_tz_local_to_utc(tz, (days + (until ? 1 : 0)) * 86400) : ts;
 }
 
 static void access_map(struct rl_ctx *c, struct fy_node *k, struct fy_node *n,
-                       const struct rules_tz *tz, struct rules_access *a)
+                       const struct kw_tz *tz, struct rules_access *a)
 {
     static const char *const known[] = {"from", "until", NULL};
     a->loc = rl_loc(c, k);
@@ -414,7 +414,7 @@ static void identity(struct rl_ctx *c, struct fy_node *n)
     }
     struct fy_node *tzn = fy_node_mapping_lookup_by_string(n, "timezone", 8);
     if (tzn) {
-        const struct rules_tz *tz = tz_get(c, tzn);
+        const struct kw_tz *tz = tz_get(c, tzn);
         if (tz) id->tz = tz;
     }
     struct fy_node **scope_nodes = NULL, **deny_nodes = NULL;

@@ -24,15 +24,6 @@ bool rv_hours(const char *s, uint16_t *start, uint16_t *end, char *err, const ch
  * timestamp (*utc_s). */
 bool rv_when(const char *s, bool *is_date, int64_t *days, int64_t *utc_s, char *err,
              const char **hint);
-int64_t rv_days_from_civil(int64_t y, unsigned m, unsigned d);
-void rv_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
-
-/* Time zones (rules_tz.c). NULL name = UTC. */
-enum kw_err rules_tz_load(const char *name, struct rules_tz **out, char *err);
-struct rules_tz *rules_tz_utc(void);
-void rules_tz_free(struct rules_tz *tz);
-/* For tests: parse a POSIX TZ string ("CET-1CEST,M3.5.0,M10.5.0/3"). */
-enum kw_err rules_tz_from_posix(const char *name, const char *posix, struct rules_tz **out);
 
 /* Diagnostics (rules_diag.c). */
 void rules_diag_add(struct rules_diag *d, enum rules_diag_level lv, const char *file, int line,

@@ -33,10 +33,10 @@ static struct rules_model *model_new(void)
     m->refs = 1;
     m->index = rules_index_new(64);
     m->tzs = calloc(1, sizeof *m->tzs);
-    if (m->tzs) m->tzs[0] = rules_tz_utc();
+    if (m->tzs) m->tzs[0] = kw_tz_utc();
     if (!m->index || !m->tzs || !m->tzs[0]) {
         rules_index_free(m->index);
-        if (m->tzs) rules_tz_free(m->tzs[0]);
+        if (m->tzs) kw_tz_free(m->tzs[0]);
         free(m->tzs);
         free(m);
         return NULL;
@@ -54,7 +54,7 @@ static void model_destroy(struct rules_model *m)
     free(m->identities);
     rules_index_free(m->index);
     for (size_t i = 0; i < m->n_tzs; i++)
-        rules_tz_free(m->tzs[i]);
+        kw_tz_free(m->tzs[i]);
     free(m->tzs);
     for (size_t i = 0; i < m->n_files; i++)
         free(m->files[i]);

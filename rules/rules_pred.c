@@ -20,19 +20,19 @@ static int weekday(int64_t days)
     return (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
 }
 
-bool rules_schedule_allows(const struct rules_schedule *s, const struct rules_tz *tz, kw_ts ts)
+bool rules_schedule_allows(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts)
 {
     if (!s->set) return true;
     int64_t t = floor_div(ts, 1000000);
-    int64_t local = t + rules_tz_offset(tz, t);
+    int64_t local = t + kw_tz_offset(tz, t);
     int64_t today = floor_div(local, 86400);
     bool crosses = s->end_min <= s->start_min;
     /* Windows that can reach `t`: started yesterday (crossing midnight),
      * today, or tomorrow (grace before its start); grace is at most 12h. */
     for (int64_t d = today - 2; d <= today + 1; d++) {
         if (!(s->days & (1u << weekday(d)))) continue;
-        int64_t ws = rules_tz_local_to_utc(tz, d * 86400 + s->start_min * 60);
-        int64_t we = rules_tz_local_to_utc(tz, (d + crosses) * 86400 + s->end_min * 60);
+        int64_t ws = kw_tz_local_to_utc(tz, d * 86400 + s->start_min * 60);
+        int64_t we = kw_tz_local_to_utc(tz, (d + crosses) * 86400 + s->end_min * 60);
         if (t >= ws - s->grace_s && t < we + s->grace_s) return true;
     }
     return false;
@@ -108,10 +108,10 @@ void rules_schedule_describe(const struct rules_schedule *s, char *buf, size_t l
         snprintf(buf + o, len - o, " (grace %lldm)", (long long)(s->grace_s / 60));
 }
 
-void rules_local_describe(const struct rules_tz *tz, kw_ts ts, char *buf, size_t len)
+void rules_local_describe(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len)
 {
     int64_t t = floor_div(ts, 1000000);
-    int64_t local = t + rules_tz_offset(tz, t);
+    int64_t local = t + kw_tz_offset(tz, t);
     int64_t days = floor_div(local, 86400), sod = local - days * 86400;
     snprintf(buf, len, "%02d:%02d %s", (int)(sod / 3600), (int)(sod / 60 % 60),
              wd_short[weekday(days)]);

@@ -269,30 +269,6 @@ bool rv_hours(const char *s, uint16_t *start, uint16_t *end, char *err, const ch
     return true;
 }
 
-/* Howard Hinnant's days_from_civil: proleptic Gregorian, exact. */
-int64_t rv_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-void rv_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static bool valid_date(int y, unsigned mo, unsigned d)
 {
     static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -326,7 +302,7 @@ bool rv_when(const char *s, bool *is_date, int64_t *days, int64_t *utc_s, char *
         ERR("bad date \"%s\"", s);
         return false;
     }
-    *days = rv_days_from_civil(y, (unsigned)mo, (unsigned)d);
+    *days = kw_days_from_civil(y, (unsigned)mo, (unsigned)d);
     if (n == 10) {
         *is_date = true;
         return true;

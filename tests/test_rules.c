@@ -106,7 +106,7 @@ static void test_good_identities(void **state)
     assert_non_null(c01);
     assert_string_equal(c01->name, "Acme Data Ltd");
     assert_string_equal(c01->kind, "contractor");
-    assert_string_equal(rules_tz_name(c01->tz), "Asia/Kolkata");
+    assert_string_equal(kw_tz_name(c01->tz), "Asia/Kolkata");
     assert_int_equal(c01->loc.line, 2);
     assert_non_null(strstr(c01->loc.file, "rules.d/acme.yaml"));
     assert_true(c01->schedule.set);
@@ -136,7 +136,7 @@ static void test_good_identities(void **state)
     const struct rules_identity *c02 = rules_find_identity(m, "c02");
     assert_non_null(c02);
     assert_string_equal(c02->kind, "service");
-    assert_string_equal(rules_tz_name(c02->tz), "Europe/Berlin");
+    assert_string_equal(kw_tz_name(c02->tz), "Europe/Berlin");
     assert_int_equal(c02->schedule.days, 0x1f); /* sun..thu, wrapping */
     assert_int_equal(c02->schedule.start_min, 22 * 60);
     assert_int_equal(c02->schedule.end_min, 6 * 60);
@@ -145,7 +145,7 @@ static void test_good_identities(void **state)
     const struct rules_identity *e07 = rules_find_identity(m, "e07");
     assert_non_null(e07);
     assert_int_equal(e07->schedule.days, 0x41); /* sat, sun */
-    assert_string_equal(rules_tz_name(e07->tz), "America/New_York");
+    assert_string_equal(kw_tz_name(e07->tz), "America/New_York");
     assert_null(rules_find_identity(m, "nobody"));
     rules_diag_free(&d);
     rules_model_free(m);

@@ -165,33 +165,33 @@ static void test_tz_footer_matches_file(void **state)
              {"Asia/Kolkata", "IST-5:30"}};
     for (size_t i = 0; i < sizeof z / sizeof z[0]; i++) {
         char err[RV_ERRLEN];
-        struct rules_tz *file, *rule;
-        assert_int_equal(rules_tz_load(z[i].zone, &file, err), KW_E_OK);
-        assert_int_equal(rules_tz_from_posix("x", z[i].posix, &rule), KW_E_OK);
+        struct kw_tz *file, *rule;
+        assert_int_equal(kw_tz_load(z[i].zone, &file, err, sizeof err), KW_E_OK);
+        assert_int_equal(kw_tz_from_posix("x", z[i].posix, &rule), KW_E_OK);
         for (int64_t t = at(2025, 1, 1, 0, 0, 0) / 1000000; t < at(2027, 1, 1, 0, 0, 0) / 1000000;
              t += 5 * 3600 + 7)
-            assert_int_equal(rules_tz_offset(file, t), rules_tz_offset(rule, t));
+            assert_int_equal(kw_tz_offset(file, t), kw_tz_offset(rule, t));
         /* far past the last transition in the file: the footer rules */
-        assert_int_equal(rules_tz_offset(file, at(2100, 7, 1, 0, 0, 0) / 1000000),
-                         rules_tz_offset(rule, at(2100, 7, 1, 0, 0, 0) / 1000000));
-        rules_tz_free(file);
-        rules_tz_free(rule);
+        assert_int_equal(kw_tz_offset(file, at(2100, 7, 1, 0, 0, 0) / 1000000),
+                         kw_tz_offset(rule, at(2100, 7, 1, 0, 0, 0) / 1000000));
+        kw_tz_free(file);
+        kw_tz_free(rule);
     }
     char err[RV_ERRLEN];
-    struct rules_tz *tz;
-    assert_int_equal(rules_tz_load("../etc/passwd", &tz, err), KW_E_NOTFOUND);
-    assert_int_equal(rules_tz_load("Europe/Nowhere", &tz, err), KW_E_NOTFOUND);
-    assert_int_equal(rules_tz_load("Europe/Berlin", &tz, err), KW_E_OK);
-    assert_int_equal(rules_tz_offset(tz, at(2026, 7, 1, 0, 0, 0) / 1000000), 7200);
+    struct kw_tz *tz;
+    assert_int_equal(kw_tz_load("../etc/passwd", &tz, err, sizeof err), KW_E_NOTFOUND);
+    assert_int_equal(kw_tz_load("Europe/Nowhere", &tz, err, sizeof err), KW_E_NOTFOUND);
+    assert_int_equal(kw_tz_load("Europe/Berlin", &tz, err, sizeof err), KW_E_OK);
+    assert_int_equal(kw_tz_offset(tz, at(2026, 7, 1, 0, 0, 0) / 1000000), 7200);
     /* local -> UTC: a gap maps past it, a repeated hour to its first instant */
     int64_t gap = (at(2026, 3, 29, 2, 30, 0)) / 1000000; /* 02:30 local does not exist */
-    assert_int_equal(rules_tz_local_to_utc(tz, gap), at(2026, 3, 29, 1, 30, 0) / 1000000);
+    assert_int_equal(kw_tz_local_to_utc(tz, gap), at(2026, 3, 29, 1, 30, 0) / 1000000);
     int64_t rep = (at(2026, 10, 25, 2, 30, 0)) / 1000000; /* 02:30 happens twice */
-    assert_int_equal(rules_tz_local_to_utc(tz, rep), at(2026, 10, 25, 0, 30, 0) / 1000000);
+    assert_int_equal(kw_tz_local_to_utc(tz, rep), at(2026, 10, 25, 0, 30, 0) / 1000000);
     char buf[32];
     rules_local_describe(tz, at(2026, 3, 28, 1, 13, 5), buf, sizeof buf);
     assert_string_equal(buf, "02:13 Sat");
-    rules_tz_free(tz);
+    kw_tz_free(tz);
 }
 
 static void test_access(void **state)

@@ -1,5 +1,6 @@
-/* rules_tz: time zones read from the system tz database, without TZ or
- * localtime_r (process-global, not thread-safe). We parse the TZif file
+/* kw_tz: time zones read from the system tz database, without TZ or
+ * localtime_r (process-global, not thread-safe). The one TZif reader of
+ * keywarden: rules (schedules) and baselines (usual hours) both use it. We parse the TZif file
  * ourselves (RFC 8536): the 64-bit data of the v2+ section gives every
  * transition, and the POSIX TZ string of the footer (RFC 8536 §3.3, POSIX
  * XBD 8.3) gives the rule for instants after the last transition, so a
@@ -10,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kw_tz.h"
+
 #include "kw_rd.h"
-#include "rules_int.h"
+#include "kw_time.h"
 
 #define TZ_FILE_MAX (1 << 20)
 
@@ -27,7 +30,7 @@ struct tz_posix {
     struct tz_rule start, end;
 };
 
-struct rules_tz {
+struct kw_tz {
     char name[64];
     int64_t *at;  /* transition instants, ascending */
     int32_t *off; /* offset in force from at[i] */
@@ -36,7 +39,7 @@ struct rules_tz {
     struct tz_posix footer;
 };
 
-const char *rules_tz_name(const struct rules_tz *tz)
+const char *kw_tz_name(const struct kw_tz *tz)
 {
     return tz->name;
 }
@@ -157,11 +160,11 @@ static bool leap_year(int64_t y)
 /* Local midnight (days since epoch) of the rule's day in year y. */
 static int64_t rule_day(const struct tz_rule *r, int64_t y)
 {
-    int64_t jan1 = rv_days_from_civil(y, 1, 1);
+    int64_t jan1 = kw_days_from_civil(y, 1, 1);
     if (r->kind == 'J') return jan1 + r->a - 1 + (leap_year(y) && r->a >= 60 ? 1 : 0);
     if (r->kind == 'D') return jan1 + r->a;
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t first = rv_days_from_civil(y, (unsigned)r->a, 1);
+    int64_t first = kw_days_from_civil(y, (unsigned)r->a, 1);
     int wd1 = (int)(((first + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
     int day = 1 + (r->c - wd1 + 7) % 7 + (r->b - 1) * 7;
     int max = mdays[r->a - 1] + (r->a == 2 && leap_year(y) ? 1 : 0);
@@ -176,7 +179,7 @@ static int32_t px_offset(const struct tz_posix *z, int64_t t)
     int64_t y;
     unsigned m, d;
     int64_t local_days = (t + z->std_off) / 86400 - ((t + z->std_off) % 86400 < 0);
-    rv_civil_from_days(local_days, &y, &m, &d);
+    kw_civil_from_days(local_days, &y, &m, &d);
     /* The start rule is written in standard time, the end rule in
      * daylight time (POSIX XBD 8.3). */
     int64_t s = rule_day(&z->start, y) * 86400 + z->start.time - z->std_off;
@@ -214,7 +217,7 @@ static size_t tzif_block_len(const struct tzif_hdr *h, size_t tsz)
            h->isstdcnt + h->isutcnt;
 }
 
-static bool tzif_parse(const uint8_t *buf, size_t len, struct rules_tz *tz)
+static bool tzif_parse(const uint8_t *buf, size_t len, struct kw_tz *tz)
 {
     struct kw_rd r;
     kw_rd_init(&r, buf, len);
@@ -270,11 +273,11 @@ static bool tz_name_ok(const char *name)
     return true;
 }
 
-enum kw_err rules_tz_load(const char *name, struct rules_tz **out, char *err)
+enum kw_err kw_tz_load(const char *name, struct kw_tz **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!tz_name_ok(name)) {
-        snprintf(err, RV_ERRLEN, "unknown time zone \"%s\"", name);
+        snprintf(err, errlen, "unknown time zone \"%s\"", name);
         return KW_E_NOTFOUND;
     }
     const char *dir = getenv("TZDIR");
@@ -282,11 +285,11 @@ enum kw_err rules_tz_load(const char *name, struct rules_tz **out, char *err)
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, RV_ERRLEN, "unknown time zone \"%s\"", name);
+        snprintf(err, errlen, "unknown time zone \"%s\"", name);
         return KW_E_NOTFOUND;
     }
     uint8_t *buf = malloc(TZ_FILE_MAX);
-    struct rules_tz *tz = calloc(1, sizeof *tz);
+    struct kw_tz *tz = calloc(1, sizeof *tz);
     size_t n = buf ? fread(buf, 1, TZ_FILE_MAX, f) : 0;
     fclose(f);
     if (!buf || !tz) {
@@ -298,17 +301,17 @@ enum kw_err rules_tz_load(const char *name, struct rules_tz **out, char *err)
     bool ok = tzif_parse(buf, n, tz);
     free(buf);
     if (!ok) {
-        rules_tz_free(tz);
-        snprintf(err, RV_ERRLEN, "time zone \"%s\" is not a valid tz database file", name);
+        kw_tz_free(tz);
+        snprintf(err, errlen, "time zone \"%s\" is not a valid tz database file", name);
         return KW_E_MALFORMED;
     }
     *out = tz;
     return KW_E_OK;
 }
 
-enum kw_err rules_tz_from_posix(const char *name, const char *posix, struct rules_tz **out)
+enum kw_err kw_tz_from_posix(const char *name, const char *posix, struct kw_tz **out)
 {
-    struct rules_tz *tz = calloc(1, sizeof *tz);
+    struct kw_tz *tz = calloc(1, sizeof *tz);
     if (!tz) return KW_E_NOMEM;
     snprintf(tz->name, sizeof tz->name, "%s", name);
     if (!px_parse(posix, &tz->footer)) {
@@ -319,9 +322,9 @@ enum kw_err rules_tz_from_posix(const char *name, const char *posix, struct rule
     return KW_E_OK;
 }
 
-struct rules_tz *rules_tz_utc(void)
+struct kw_tz *kw_tz_utc(void)
 {
-    struct rules_tz *tz = calloc(1, sizeof *tz);
+    struct kw_tz *tz = calloc(1, sizeof *tz);
     if (tz) {
         snprintf(tz->name, sizeof tz->name, "UTC");
         tz->footer.valid = true;
@@ -329,7 +332,7 @@ struct rules_tz *rules_tz_utc(void)
     return tz;
 }
 
-void rules_tz_free(struct rules_tz *tz)
+void kw_tz_free(struct kw_tz *tz)
 {
     if (!tz) return;
     free(tz->at);
@@ -337,7 +340,7 @@ void rules_tz_free(struct rules_tz *tz)
     free(tz);
 }
 
-int32_t rules_tz_offset(const struct rules_tz *tz, int64_t t)
+int32_t kw_tz_offset(const struct kw_tz *tz, int64_t t)
 {
     if (tz->n == 0) return tz->footer.valid ? px_offset(&tz->footer, t) : tz->off_before;
     if (t < tz->at[0]) return tz->off_before;
@@ -355,15 +358,15 @@ int32_t rules_tz_offset(const struct rules_tz *tz, int64_t t)
 
 /* Real zones change offset at most once within a day, so the offsets a
  * day before and a day after are the only candidates. */
-int64_t rules_tz_local_to_utc(const struct rules_tz *tz, int64_t local)
+int64_t kw_tz_local_to_utc(const struct kw_tz *tz, int64_t local)
 {
-    int32_t before = rules_tz_offset(tz, local - 86400);
-    int32_t after = rules_tz_offset(tz, local + 86400);
+    int32_t before = kw_tz_offset(tz, local - 86400);
+    int32_t after = kw_tz_offset(tz, local + 86400);
     int64_t best = INT64_MAX;
     int32_t cand[2] = {before, after};
     for (int i = 0; i < 2; i++) {
         int64_t t = local - cand[i];
-        if (rules_tz_offset(tz, t) == cand[i] && t < best) best = t;
+        if (kw_tz_offset(tz, t) == cand[i] && t < best) best = t;
     }
     if (best != INT64_MAX) return best;
     return local - before; /* in a gap: the wall clock had jumped past it */
