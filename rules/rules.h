@@ -143,6 +143,27 @@ struct rules_sink {
     size_t n_kinds;
 };
 
+/* How a service's framework routes requests (docs/config.md, services). */
+enum rules_backend {
+    RULES_BACKEND_GENERIC = 0,
+    RULES_BACKEND_NGINX,
+    RULES_BACKEND_APACHE,
+    RULES_BACKEND_SPRING,
+    RULES_BACKEND_EXPRESS,
+    RULES_BACKEND_ASPNET,
+    RULES_BACKEND_DJANGO,
+    RULES_BACKEND_IIS,
+};
+
+/* One entry of `services:`: an API service keywarden knows about. */
+struct rules_service {
+    char *host;                 /* lower case, no port */
+    uint16_t port;              /* 0 = any port */
+    char *openapi;              /* OpenAPI document (resolved path) or NULL */
+    enum rules_backend backend; /* generic unless written */
+    struct rules_loc loc;
+};
+
 struct rules_config {
     struct {
         char *interface, *bpf;
@@ -170,6 +191,8 @@ struct rules_config {
         char *syslog; /* facility name, NULL = off */
     } alerts;
     char *rules_path; /* resolved against the config file's folder */
+    struct rules_service *services;
+    size_t n_services;
 };
 
 /* severity 0 = detection off. */
@@ -231,6 +254,13 @@ KW_WUR enum kw_err rules_load_mem(const char *config_name, const char *config_te
 struct rules_model *rules_model_ref(struct rules_model *m);
 void rules_model_unref(struct rules_model *m);
 void rules_model_free(struct rules_model *m);
+
+/* The `services:` entry of a request's host: host:port first, then the
+ * host alone; NULL when none. `hostname` may carry ":port" (Host header);
+ * otherwise `dport` is the port. The pointer lives as long as the model. */
+const struct rules_service *rules_find_service(const struct rules_model *m, const char *hostname,
+                                               uint16_t dport);
+const char *rules_backend_name(enum rules_backend b);
 
 const struct rules_identity *rules_find_identity(const struct rules_model *m, const char *id);
 

@@ -100,6 +100,7 @@ void rl_config_free(struct rules_config *c)
     free(c->alerts.webhooks);
     free(c->alerts.syslog);
     free(c->rules_path);
+    rl_services_free(c);
 }
 
 /* ---- typed values --------------------------------------------------- */
@@ -475,6 +476,8 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         }
     } else if (!strcmp(key, "detections")) {
         rl_detections(c, v);
+    } else if (!strcmp(key, "services")) {
+        rl_services(c, v, ra->dir);
     } else
         return false;
     return true;
@@ -494,7 +497,8 @@ static void rebase_path(const char *dir, char **path)
 void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_dir)
 {
     static const char *const known[] = {"capture", "credentials", "storage",    "outputs",
-                                        "alerts",  "rules",       "detections", NULL};
+                                        "alerts",  "rules",       "detections", "services",
+                                        NULL};
     struct root_arg ra = {&c->m->config, config_dir};
     if (!root) return; /* an empty file is a valid config: all defaults */
     struct rules_config *cfg = &c->m->config;

@@ -73,6 +73,9 @@ void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_d
 void rl_detections(struct rl_ctx *c, struct fy_node *n);
 void rl_rules_root(struct rl_ctx *c, struct fy_node *root);
 void rl_config_free(struct rules_config *cfg);
+/* `services:` (rules_services.c). */
+void rl_services(struct rl_ctx *c, struct fy_node *n, const char *config_dir);
+void rl_services_free(struct rules_config *cfg);
 void rl_identity_free(struct rules_identity *id);
 
 /* Scope patterns (rules_scope.c). */

@@ -311,6 +311,52 @@ static void test_syslog_facility(void **state)
     rules_diag_free(&d);
 }
 
+/* services: host[:port] with its OpenAPI file (relative to the config's
+ * folder) and backend; lookup prefers host:port, then the host alone, case-
+ * insensitively; a bad backend, a bad port and a missing host are errors at
+ * their place. */
+static void test_services(void **state)
+{
+    static const char cfg[] = "services:\n"
+                              "  - { host: API.acme.internal, openapi: specs/acme.yaml }\n"
+                              "  - { host: \"api.acme.internal:8443\", backend: spring }\n"
+                              "  - { host: \"[::1]:8080\", backend: iis }\n";
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load_mem("kw.yaml", cfg, NULL, NULL, &m, &d), KW_E_OK);
+    assert_int_equal(m->config.n_services, 3);
+    const struct rules_service *s = rules_find_service(m, "api.ACME.internal", 80);
+    assert_non_null(s);
+    assert_int_equal(s->backend, RULES_BACKEND_GENERIC);
+    assert_string_equal(s->openapi, "specs/acme.yaml");
+    s = rules_find_service(m, "api.acme.internal:8443", 80);
+    assert_non_null(s);
+    assert_int_equal(s->backend, RULES_BACKEND_SPRING);
+    s = rules_find_service(m, "api.acme.internal", 8443);
+    assert_int_equal(s->backend, RULES_BACKEND_SPRING);
+    s = rules_find_service(m, "[::1]:8080", 80);
+    assert_non_null(s);
+    assert_string_equal(rules_backend_name(s->backend), "iis");
+    assert_null(rules_find_service(m, "[::1]", 80));
+    assert_null(rules_find_service(m, "other.acme.internal", 80));
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    static const char bad[] = "services:\n"
+                              "  - { host: a.example, backend: tomcat }\n"
+                              "  - { host: \"b.example:99999\" }\n"
+                              "  - { backend: nginx }\n";
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem("kw.yaml", bad, NULL, NULL, &m, &d), KW_E_CONFIG);
+    assert_int_equal(rules_diag_errors(&d), 3);
+    assert_int_equal(d.items[0].line, 2);
+    assert_int_equal(d.items[0].col, 33);
+    assert_int_equal(d.items[1].line, 3);
+    assert_int_equal(d.items[2].line, 4);
+    rules_diag_free(&d);
+}
+
 static void test_broken_all_errors(void **state)
 {
     static const struct want w[] = {
@@ -496,7 +542,7 @@ int main(void)
         cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
         cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
         cmocka_unit_test(test_missing_paths),     cmocka_unit_test(test_relative_paths),
-        cmocka_unit_test(test_syslog_facility),
+        cmocka_unit_test(test_syslog_facility),   cmocka_unit_test(test_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
