@@ -8,10 +8,14 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   # libraries
   libpcap-dev libndpi-dev libsqlite3-dev libcurl4-openssl-dev libfyaml-dev
-  libjansson-dev libssl-dev zlib1g-dev
+  libjansson-dev libssl-dev zlib1g-dev libcap-dev libmicrohttpd-dev
+  # packaging: man pages, .deb (dpkg-shlibdeps), privilege tests
+  scdoc dpkg-dev groff-base util-linux libcap2-bin
   # tests: unit framework, differential oracle, peers and test rig
   libcmocka-dev libhtp-dev tshark tcpdump tcpreplay tcpflow httpry
   python3 python3-scapy sqlite3 iproute2 procps
+  # metrics scrape test (Prometheus server, promtool); report rendering test
+  prometheus chromium
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then

@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds keywarden twice (ASan+UBSan, then a normal
 # build with warnings as errors) and runs the whole test suite in both,
-# fuzz corpora included. Output ends with ctest's summary of the last run.
+# fuzz corpora included. One line per step; apt, compiler and ctest output
+# go to build-logs/test.log and are shown only when a step fails. Output
+# ends with ctest's summary of the last run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-scripts/setup.sh
+. scripts/steps.sh
 JOBS=$(nproc)
 
-echo "== build + test under ASan+UBSan"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKW_SANITIZE=ON -DKW_WERROR=ON >/dev/null
-cmake --build build-asan -j"$JOBS"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -j"$JOBS" --output-on-failure --label-exclude slow --no-label-summary
+# ctest's output is kept in the log; its summary (and, on failure, the
+# failed tests with their output) is printed, so the run ends as ctest does.
+run_ctest() {
+  local dir=$1 out rc=0
+  shift
+  out=$(mktemp)
+  ctest --test-dir "$dir" -j"$JOBS" --output-on-failure --no-label-summary "$@" >"$out" 2>&1 || rc=$?
+  cat "$out" >>"$KW_LOG"
+  if [ "$rc" -eq 0 ]; then
+    echo "ok"
+    sed -n '/tests passed/,$p' "$out"
+  else
+    echo "FAILED (full log: $KW_LOG)"
+    cat "$out"
+  fi
+  rm -f "$out"
+  return "$rc"
+}
 
-echo "== build + test (release, -Werror)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKW_WERROR=ON >/dev/null
-cmake --build build -j"$JOBS"
-ctest --test-dir build -j"$JOBS" --output-on-failure --no-label-summary
+step "packages (scripts/setup.sh)" scripts/setup.sh
+step "build ASan+UBSan (build-asan)" bash -c "cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKW_SANITIZE=ON -DKW_WERROR=ON && cmake --build build-asan -j$JOBS"
+printf 'test ASan+UBSan (ctest, without label slow) ... '
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_ctest build-asan --label-exclude slow
+step "build release -Werror (build)" bash -c "cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKW_WERROR=ON && cmake --build build -j$JOBS"
+printf 'test release (ctest, everything) ... '
+run_ctest build
