@@ -140,6 +140,7 @@ static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, c
         if (a->cfg.syslog) syslog_push(a, line);
     }
     kw_eve_write(a->eve, rec);
+    kw_eve_flush(a->eve); /* an alert is on disk at once, not with the next batch */
 }
 
 static void set_nonempty(json_t *o, const char *k, const char *v)

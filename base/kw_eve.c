@@ -4,31 +4,241 @@
 #include "kw_eve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kw_addr.h"
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_log.h"
 
+/* Records are rendered into one buffer of whole lines and written with
+ * write(2): a failed or partial write never leaves half a record behind
+ * (the file is cut back to the size after the last complete write), and
+ * what was not written stays in the buffer to be retried. */
+#define EVE_BUF (256u << 10)
+#define EVE_FLUSH_US 500000 /* the flusher thread's period: at least once a second */
+#define EVE_RETRY_US 1000000
+
 struct kw_eve {
-    FILE *f;
-    bool is_stdout;
-    bool failed;      /* a write failed: later records are counted, not tried */
-    uint64_t dropped; /* records not written since */
+    int fd;
+    bool is_stdout, regular;
+    char *path;
+    char *buf;
+    size_t len;
+    uint64_t buf_records; /* records in buf */
+    off_t good;           /* regular file: size after the last complete write */
+    bool failing, closed; /* closed: the reader went away (EPIPE), no retries */
+    int err;              /* errno of the current failure */
+    kw_ts fail_since, next_try;
+    uint64_t dropped_before; /* dropped when the current failure began */
+    struct kw_eve_stats st;
     pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t flusher;
+    bool stop, started;
 };
 
-/* One warning, not one per record: a full disk or a reader that went away
- * (`--eve - | head`) would otherwise flood stderr. */
-static void write_failed(struct kw_eve *e)
+static const char *err_name(int err)
 {
-    e->failed = true;
-    e->dropped++;
-    kw_warn("EVE output failed (%s); further records are dropped and counted", strerror(errno));
+    const char *n = strerrorname_np(err);
+    return n ? n : "?";
+}
+
+/* Writes the whole buffer. Called with e->mu held. */
+static int write_all(struct kw_eve *e, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(e->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void fail(struct kw_eve *e, int err, kw_ts now)
+{
+    if (!e->failing || err != e->err)
+        kw_warn("EVE %s: cannot write: %s (%s); records wait in memory (%u KiB), then are "
+                "dropped and counted, until writing works again",
+                e->path, strerror(err), err_name(err), EVE_BUF >> 10);
+    if (!e->failing) {
+        e->fail_since = now;
+        e->dropped_before = e->st.dropped;
+    }
+    e->failing = true;
+    e->err = err;
+    e->st.write_errors++;
+    e->next_try = now + EVE_RETRY_US;
+    if (err == EPIPE && !e->regular) {
+        /* nobody reads any more (`--eve - | head`): nothing will change */
+        e->closed = true;
+        e->st.dropped += e->buf_records;
+        e->len = 0;
+        e->buf_records = 0;
+    }
+}
+
+/* Writes the buffer out. Called with e->mu held. */
+static void flush_locked(struct kw_eve *e)
+{
+    if (!e->len || e->closed)
+        return;
+    kw_ts now = kw_ts_wall();
+    if (e->regular && e->failing) {
+        /* a partial write of the failed attempt: cut it before appending */
+        struct stat st;
+        if (fstat(e->fd, &st) == 0 && st.st_size > e->good && ftruncate(e->fd, e->good) != 0) {
+            fail(e, errno, now);
+            return;
+        }
+    }
+    int err = write_all(e, e->buf, e->len);
+    if (err) {
+        fail(e, err, now);
+        return;
+    }
+    if (e->regular)
+        e->good = lseek(e->fd, 0, SEEK_END);
+    e->st.written += e->buf_records;
+    e->len = 0;
+    e->buf_records = 0;
+    if (e->failing) {
+        kw_warn("EVE %s: writing again after %.1f s; %llu records dropped meanwhile", e->path,
+                (double)(now - e->fail_since) / 1e6,
+                (unsigned long long)(e->st.dropped - e->dropped_before));
+        e->failing = false;
+        e->st.recoveries++;
+    }
+}
+
+/* Appends one record (text without newline). Called with e->mu held. */
+static void append_locked(struct kw_eve *e, const char *text, size_t n)
+{
+    if (e->closed) {
+        e->st.dropped++;
+        return;
+    }
+    if (e->len + n + 1 > EVE_BUF && !e->failing)
+        flush_locked(e);
+    if (e->len + n + 1 > EVE_BUF) {
+        if (e->failing || e->len) { /* no room while the output fails */
+            e->st.dropped++;
+            return;
+        }
+        /* one record larger than the buffer: written on its own */
+        char *line = malloc(n + 1);
+        int err = line ? 0 : ENOMEM;
+        if (line) {
+            memcpy(line, text, n);
+            line[n] = '\n';
+            err = write_all(e, line, n + 1);
+            free(line);
+        }
+        if (err) {
+            if (e->regular && ftruncate(e->fd, e->good) != 0) { /* the partial line */
+            }
+            e->st.dropped++;
+            fail(e, err, kw_ts_wall());
+        } else {
+            e->st.written++;
+            if (e->regular)
+                e->good = lseek(e->fd, 0, SEEK_END);
+        }
+        return;
+    }
+    memcpy(e->buf + e->len, text, n);
+    e->buf[e->len + n] = '\n';
+    e->len += n + 1;
+    e->buf_records++;
+}
+
+/* A record cut short by a kill (SIGKILL, power loss) is the last line of
+ * the file without its newline; appending after it would glue two records
+ * into one invalid line. It is cut off before anything is appended. */
+static void cut_torn_tail(struct kw_eve *e)
+{
+    struct stat st;
+    if (fstat(e->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        e->good = 0;
+        return;
+    }
+    off_t end = st.st_size, pos = end;
+    char chunk[4096];
+    for (;;) {
+        off_t from = pos > (off_t)sizeof chunk ? pos - (off_t)sizeof chunk : 0;
+        ssize_t n = pread(e->fd, chunk, (size_t)(pos - from), from);
+        if (n <= 0)
+            break;
+        ssize_t i = n - 1;
+        while (i >= 0 && chunk[i] != '\n')
+            i--;
+        if (i >= 0) {
+            pos = from + i + 1;
+            break;
+        }
+        pos = from;
+        if (from == 0)
+            break;
+    }
+    if (pos < end) {
+        if (ftruncate(e->fd, pos) == 0) {
+            e->st.torn_cut++;
+            kw_warn("EVE %s: cut an incomplete last record (%lld bytes) left by an interrupted "
+                    "run",
+                    e->path, (long long)(end - pos));
+        } else {
+            kw_warn("EVE %s: cannot cut an incomplete last record: %s", e->path, strerror(errno));
+            pos = end;
+        }
+    }
+    e->good = pos;
+}
+
+static int open_file(struct kw_eve *e)
+{
+    /* 0600: records hold who called what (CONVENTIONS: files keywarden
+     * creates are private; an existing file keeps its mode) */
+    int fd = open(e->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600); /* read: the tail check */
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    e->fd = fd;
+    e->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (e->regular)
+        cut_torn_tail(e);
+    return 0;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct kw_eve *e = arg;
+    pthread_mutex_lock(&e->mu);
+    while (!e->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += EVE_FLUSH_US * 1000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->cv, &e->mu, &until);
+        if (e->len && (!e->failing || kw_ts_wall() >= e->next_try))
+            flush_locked(e);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
 }
 
 enum kw_err kw_eve_open(const char *path, struct kw_eve **out)
@@ -36,42 +246,103 @@ enum kw_err kw_eve_open(const char *path, struct kw_eve **out)
     struct kw_eve *e = calloc(1, sizeof *e);
     if (!e)
         return KW_E_NOMEM;
+    e->fd = -1;
+    e->path = strdup(path);
+    e->buf = malloc(EVE_BUF);
+    if (!e->path || !e->buf) {
+        kw_eve_close(e);
+        return KW_E_NOMEM;
+    }
     if (strcmp(path, "-") == 0) {
-        e->f = stdout;
+        e->fd = STDOUT_FILENO;
         e->is_stdout = true;
     } else {
-        e->f = fopen(path, "a");
-        if (!e->f) {
-            kw_err_log("cannot open EVE file %s: %s", path, strerror(errno));
-            free(e);
+        int err = open_file(e);
+        if (err) {
+            kw_err_log("cannot open EVE file %s: %s (%s)", path, strerror(err), err_name(err));
+            kw_eve_close(e);
             return KW_E_IO;
         }
     }
     pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->started = pthread_create(&e->flusher, NULL, flusher_main, e) == 0;
+    if (!e->started) {
+        pthread_cond_destroy(&e->cv);
+        pthread_mutex_destroy(&e->mu);
+        kw_eve_close(e);
+        return KW_E_NOMEM;
+    }
     *out = e;
     return KW_E_OK;
+}
+
+enum kw_err kw_eve_reopen(struct kw_eve *e)
+{
+    if (!e || e->is_stdout)
+        return KW_E_OK;
+    pthread_mutex_lock(&e->mu);
+    flush_locked(e); /* what is buffered belongs to the old file */
+    int old = e->fd;
+    int err = open_file(e);
+    enum kw_err rc = KW_E_OK;
+    if (err) {
+        e->fd = old; /* keep writing where we were */
+        kw_warn("EVE %s: cannot reopen: %s (%s); still writing to the file opened before",
+                e->path, strerror(err), err_name(err));
+        rc = KW_E_IO;
+    } else {
+        close(old);
+        e->st.reopens++;
+        if (e->failing && e->len == 0) /* a new file: nothing left to retry */
+            e->failing = false;
+        e->next_try = 0;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
 }
 
 void kw_eve_close(struct kw_eve *e)
 {
     if (!e)
         return;
-    fflush(e->f);
-    if (!e->is_stdout)
-        fclose(e->f);
-    pthread_mutex_destroy(&e->mu);
+    if (e->started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = true;
+        pthread_cond_signal(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->flusher, NULL);
+        pthread_mutex_lock(&e->mu);
+        flush_locked(e);
+        if (e->len) { /* still failing at the end: these are lost */
+            e->st.dropped += e->buf_records;
+            kw_warn("EVE %s: %llu records could not be written before exit", e->path,
+                    (unsigned long long)e->buf_records);
+            e->len = 0;
+            e->buf_records = 0;
+        }
+        pthread_mutex_unlock(&e->mu);
+        pthread_cond_destroy(&e->cv);
+        pthread_mutex_destroy(&e->mu);
+    }
+    if (e->fd >= 0 && !e->is_stdout)
+        close(e->fd);
+    free(e->buf);
+    free(e->path);
     free(e);
 }
 
 void kw_eve_write(struct kw_eve *e, json_t *rec)
 {
     if (e && rec) {
+        char *s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
         pthread_mutex_lock(&e->mu);
-        if (e->failed)
-            e->dropped++;
-        else if (kw_json_write_line(rec, e->f) != 0)
-            write_failed(e);
+        if (s)
+            append_locked(e, s, strlen(s));
+        else
+            e->st.dropped++;
         pthread_mutex_unlock(&e->mu);
+        free(s);
     }
     json_decref(rec);
 }
@@ -81,21 +352,27 @@ void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len)
     if (!e)
         return;
     pthread_mutex_lock(&e->mu);
-    if (e->failed)
-        e->dropped++;
-    else if (fwrite(text, 1, len, e->f) != len || fputc('\n', e->f) == EOF)
-        write_failed(e);
+    append_locked(e, text, len);
     pthread_mutex_unlock(&e->mu);
 }
 
 uint64_t kw_eve_dropped(struct kw_eve *e)
 {
+    struct kw_eve_stats st;
+    kw_eve_get_stats(e, &st);
+    return st.dropped;
+}
+
+void kw_eve_get_stats(struct kw_eve *e, struct kw_eve_stats *out)
+{
+    memset(out, 0, sizeof *out);
     if (!e)
-        return 0;
+        return;
     pthread_mutex_lock(&e->mu);
-    uint64_t n = e->dropped;
+    *out = e->st;
+    out->failing = e->failing;
+    out->buffered = e->buf_records;
     pthread_mutex_unlock(&e->mu);
-    return n;
 }
 
 void kw_eve_flush(struct kw_eve *e)
@@ -103,7 +380,8 @@ void kw_eve_flush(struct kw_eve *e)
     if (!e)
         return;
     pthread_mutex_lock(&e->mu);
-    fflush(e->f);
+    if (!e->failing || kw_ts_wall() >= e->next_try)
+        flush_locked(e);
     pthread_mutex_unlock(&e->mu);
 }
 

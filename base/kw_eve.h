@@ -1,12 +1,14 @@
 /* kw_eve: the EVE JSON line writer (file or stdout) shared by every module
- * that emits records. One record per line, flushed per batch; a mutex makes
- * it safe to call from the packet thread and the alert thread. Also builds
- * the common header of flow-bound records. */
+ * that emits records. One record per line, written whole (never half a
+ * line, even on a full disk), flushed at least once a second; a mutex
+ * makes it safe to call from the packet thread and the alert thread. Also
+ * builds the common header of flow-bound records. */
 #ifndef KW_EVE_H
 #define KW_EVE_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kw_err.h"
 #include "kw_time.h"
@@ -14,13 +16,38 @@
 
 struct kw_eve;
 
-/* path "-" is stdout. The directory must exist. */
+/* path "-" is stdout. The directory must exist. A new file is created
+ * 0600. An incomplete last line (a run killed mid-write) is cut off
+ * before anything is appended. A thread writes buffered records at least
+ * every 500 ms. */
 enum kw_err kw_eve_open(const char *path, struct kw_eve **out) KW_WUR;
+/* Writes what is buffered, closes; records that still cannot be written
+ * are counted as dropped (and said so in one line). */
 void kw_eve_close(struct kw_eve *e);
-/* Writes and releases the caller's reference to rec. NULL e: just releases. */
+/* Log rotation (SIGHUP): writes what is buffered to the old file, then
+ * opens the path again (a new file after a rename). On failure keeps the
+ * old file. */
+enum kw_err kw_eve_reopen(struct kw_eve *e);
+/* Writes and releases the caller's reference to rec. NULL e: just releases.
+ * Never blocks on a failing output: while a write fails (full disk,
+ * read-only file system, file-size limit) records wait in a 256 KiB
+ * buffer, then are dropped and counted; the failure is logged once with
+ * its cause and writing resumes (retried every second) when it works. */
 void kw_eve_write(struct kw_eve *e, json_t *rec);
+/* Writes what is buffered now (after an alert, at the end of a run). */
 void kw_eve_flush(struct kw_eve *e);
-/* Records lost to a failed output (the first failure is logged once). */
+struct kw_eve_stats {
+    uint64_t written;      /* records written to the output */
+    uint64_t dropped;      /* records lost: output failing and buffer full, or at close */
+    uint64_t write_errors; /* failed write attempts */
+    uint64_t recoveries;   /* times writing resumed after a failure */
+    uint64_t reopens;      /* kw_eve_reopen() that opened the file again */
+    uint64_t torn_cut;     /* incomplete last lines cut at open */
+    uint64_t buffered;     /* records waiting in memory now */
+    bool failing;          /* the last write attempt failed */
+};
+void kw_eve_get_stats(struct kw_eve *e, struct kw_eve_stats *out);
+/* stats.dropped */
 uint64_t kw_eve_dropped(struct kw_eve *e);
 /* Writes one record already rendered as JSON text (no newline). */
 void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len);

@@ -77,6 +77,27 @@ static enum kw_err cap_set_filter(pcap_t *pc, const char *bpf, const char *where
     return KW_E_OK;
 }
 
+enum kw_err cap_bpf_check(const char *bpf, char *errbuf, size_t errlen)
+{
+    if (!bpf || !*bpf) return KW_E_OK;
+    pcap_t *pc = pcap_open_dead(DLT_EN10MB, 262144);
+    if (!pc) {
+        snprintf(errbuf, errlen, "cannot check the BPF filter: out of memory");
+        return KW_E_NOMEM;
+    }
+    struct bpf_program prog;
+    enum kw_err e = KW_E_OK;
+    if (pcap_compile(pc, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        snprintf(errbuf, errlen, "bad BPF filter \"%s\": %s; see pcap-filter(7)", bpf,
+                 pcap_geterr(pc));
+        e = KW_E_CONFIG;
+    } else {
+        pcap_freecode(&prog);
+    }
+    pcap_close(pc);
+    return e;
+}
+
 /* ---- offline ----------------------------------------------------------- */
 
 /* Reads the next packet of one input into its pending slot. A read error

@@ -50,6 +50,10 @@ void cap_config_default(struct cap_config *cfg);
 /* On error, writes a message for the user to errbuf. */
 enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char *errbuf,
                      size_t errlen) KW_WUR;
+/* Compiles a BPF filter as `run` would for Ethernet (what `check`
+ * validates without a capture): KW_E_CONFIG with pcap's message in errbuf
+ * when it does not compile. NULL or "" is fine. */
+enum kw_err cap_bpf_check(const char *bpf, char *errbuf, size_t errlen) KW_WUR;
 /* Next packet in time order. */
 enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt);
 /* Ask a live loop to stop (async-signal-safe: sets a flag). */

@@ -2,13 +2,15 @@
  * config and rule files exactly as `run` loads them, prints every problem
  * gcc-style (with the offending line and a caret) and a one-line summary.
  * The one thing to know: exit 0 means `run` will accept these files
- * (warnings allowed), exit 2 means it will refuse them. */
+ * (warnings allowed), exit 2 means it will refuse them; that includes the
+ * BPF filter of capture.bpf, compiled as `run` compiles it. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "rules.h"
+#include "source.h"
 
 static void check_usage(FILE *f)
 {
@@ -66,7 +68,19 @@ int cmd_check(int argc, char **argv)
     struct rules_model *m = NULL;
     enum kw_err e = rules_load(config, rules, &m, &d);
     if (!quiet) rules_diag_print(&d, stderr);
-    size_t ne = rules_diag_errors(&d), nw = rules_diag_warnings(&d);
+    /* capture.bpf: the filter `run` would refuse is refused here too */
+    size_t bpf_errors = 0;
+    if (m && m->config.capture.bpf) {
+        char err[512];
+        enum kw_err be = cap_bpf_check(m->config.capture.bpf, err, sizeof err);
+        if (be != KW_E_OK) {
+            bpf_errors = 1;
+            e = be == KW_E_NOMEM ? be : KW_E_CONFIG;
+            if (!quiet)
+                fprintf(stderr, "%s: error: capture.bpf: %s\n", config ? config : "config", err);
+        }
+    }
+    size_t ne = rules_diag_errors(&d) + bpf_errors, nw = rules_diag_warnings(&d);
     printf("%zu %s, %zu %s in %zu %s; %zu %s\n", ne, plural(ne, "error", "errors"), nw,
            plural(nw, "warning", "warnings"), d.files, plural(d.files, "file", "files"),
            d.identities, plural(d.identities, "identity", "identities"));

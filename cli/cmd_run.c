@@ -327,7 +327,14 @@ static json_t *stats_record(struct run_ctx *r)
                                   "profiles", (json_int_t)bs.profiles, "quarantined",
                                   (json_int_t)bs.quarantined, "profile_limit",
                                   (json_int_t)bs.profile_limit));
-    json_object_set_new(s, "eve", json_pack("{s:I}", "dropped", (json_int_t)kw_eve_dropped(r->eve)));
+    struct kw_eve_stats es;
+    kw_eve_get_stats(r->eve, &es);
+    json_object_set_new(s, "eve",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "written", (json_int_t)es.written,
+                                  "dropped", (json_int_t)es.dropped, "write_errors",
+                                  (json_int_t)es.write_errors, "recoveries",
+                                  (json_int_t)es.recoveries, "reopens", (json_int_t)es.reopens,
+                                  "torn_cut", (json_int_t)es.torn_cut));
     json_object_set_new(rec, "stats", s);
     return rec;
 }
@@ -430,8 +437,10 @@ static int loop(struct run_ctx *r)
                 rc = 1;
             break;
         }
-        if (g_reload) {
+        if (g_reload) { /* SIGHUP: log rotation and new rules */
             g_reload = 0;
+            if (kw_eve_reopen(r->eve) == KW_E_OK && strcmp(r->eve_path, "-") != 0)
+                kw_info("EVE %s reopened", r->eve_path);
             reload_rules(r);
         }
         if (n == CAP_PACKET && (++iter & 0x3ff) != 0)
@@ -496,14 +505,35 @@ static int load_rules(struct run_ctx *r)
     return 0;
 }
 
+/* First thing: a SIGHUP or SIGTERM that arrives while the database and
+ * the pipeline are being opened must not kill the process (SIGHUP's
+ * default action); the flags are looked at once the loop runs.
+ * SA_RESTART: a signal must not turn a blocking read of a capture file or
+ * pipe into a read error; the loop checks the flags after every packet,
+ * and a live poll() returns on a signal regardless. SIGXFSZ is ignored so
+ * that a file-size limit (RLIMIT_FSIZE) is a write error (EFBIG) that the
+ * outputs report and count, not a kill. */
+static void install_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 int cmd_run(int argc, char **argv)
 {
+    install_signals();
     struct run_ctx r;
     memset(&r, 0, sizeof r);
     int rc = parse_opts(argc, argv, &r.o);
     if (rc >= 0)
         return rc;
-    if ((rc = load_rules(&r)) != 0)
+    if ((rc = load_rules(&r)) != 0 || g_stop)
         goto out;
     if ((rc = open_capture(&r)) != 0)
         goto out;
@@ -513,17 +543,6 @@ int cmd_run(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    /* SA_RESTART: a signal must not turn a blocking read of a capture
-     * file or pipe into a read error; the loop checks the flags after every
-     * packet, and a live poll() returns on a signal regardless. */
-    struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     kw_ts started = kw_ts_wall();
     rc = loop(&r);
     if (r.wk)

@@ -5,10 +5,12 @@
  * their 1-based line:col, so nothing reaches stderr behind our back. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kw_json.h"
 #include "rules_int.h"
@@ -178,12 +180,46 @@ static void load_text(struct rules_model *m, struct rules_diag *d, const char *n
     fy_document_destroy(doc);
 }
 
+static const char *file_type_name(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+                         : "not a regular file";
+}
+
+/* Config and rules files are read only when they are regular files: a
+ * FIFO (or a device) in the rules folder would block open() or read()
+ * forever, and a reload on SIGHUP runs on the capture thread. The type is
+ * checked before opening (stat follows symlinks, as configmaps use them),
+ * and again on the descriptor, opened O_NONBLOCK, in case the name was
+ * replaced in between. */
 static char *read_file(const char *path, size_t *len, struct rules_diag *d)
 {
-    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        rules_diag_add(d, RULES_DIAG_ERROR, path, 0, 0, NULL,
+                       "keywarden reads config and rules only from regular files; remove it or "
+                       "move it out of the rules folder",
+                       "not read: it is %s", file_type_name(st.st_mode));
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            rules_diag_add(d, RULES_DIAG_ERROR, path, 0, 0, NULL, NULL, "not read: it is %s",
+                           file_type_name(st.st_mode));
+        else
+            rules_diag_add(d, RULES_DIAG_ERROR, path, 0, 0, NULL, NULL, "cannot open: %s",
+                           strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
-        rules_diag_add(d, RULES_DIAG_ERROR, path, 0, 0, NULL, NULL, "cannot open: %s",
-                       strerror(errno));
+        close(fd);
         return NULL;
     }
     char *buf = malloc(RULES_FILE_MAX + 1);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
 #include <string.h>
@@ -289,6 +290,46 @@ static void test_relative_paths(void **state)
     rmdir(dir);
 }
 
+/* A FIFO (or any non-regular file) in the rules folder, or given as the
+ * config, is refused without being opened: open() of a FIFO with no
+ * writer blocks forever, which hung `check` and, on SIGHUP, the capture
+ * thread. The test would hang (ctest timeout) if the loader opened it. */
+static void test_fifo_refused(void **state)
+{
+    char dir[] = "/tmp/kw-rules-fifo-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char good[600], fifo[600], sub[600];
+    snprintf(good, sizeof good, "%s/a.yaml", dir);
+    snprintf(fifo, sizeof fifo, "%s/b.yaml", dir);
+    snprintf(sub, sizeof sub, "%s/c.yaml", dir);
+    FILE *f = fopen(good, "w");
+    assert_non_null(f);
+    fputs("identities: []\n", f);
+    fclose(f);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load(NULL, dir, &m, &d), KW_E_CONFIG);
+    assert_null(m);
+    assert_int_equal(rules_diag_errors(&d), 2);
+    assert_non_null(strstr(d.items[0].file, "b.yaml"));
+    assert_non_null(strstr(d.items[0].msg, "a FIFO"));
+    assert_non_null(strstr(d.items[1].msg, "a directory"));
+    rules_diag_free(&d);
+    /* the config itself */
+    rules_diag_init(&d);
+    assert_int_equal(rules_load(fifo, NULL, &m, &d), KW_E_CONFIG);
+    assert_int_equal(rules_diag_errors(&d), 1);
+    assert_non_null(strstr(d.items[0].msg, "a FIFO"));
+    rules_diag_free(&d);
+    unlink(good);
+    unlink(fifo);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* alerts.syslog names a facility; an unknown one is an error at its value. */
 static void test_syslog_facility(void **state)
 {
@@ -542,7 +583,7 @@ int main(void)
         cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
         cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
         cmocka_unit_test(test_missing_paths),     cmocka_unit_test(test_relative_paths),
-        cmocka_unit_test(test_syslog_facility),   cmocka_unit_test(test_services),
+        cmocka_unit_test(test_syslog_facility), cmocka_unit_test(test_fifo_refused),   cmocka_unit_test(test_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,277 @@
+/* kw_eve's writer under real output failures: a file-size limit
+ * (RLIMIT_FSIZE) that makes writes fail with EFBIG and is then lifted, a
+ * process SIGKILLed while it writes, a torn last line left by an older
+ * run, log rotation (rename + reopen), the once-a-second flush and the
+ * mode of a new file. Each failing case runs in a forked child so limits
+ * and kills stay there. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kw_eve.h"
+
+static char tmpdir[256];
+
+static void path_of(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", tmpdir, name);
+}
+
+static json_t *rec(int i, size_t pad)
+{
+    char *p = malloc(pad + 1);
+    memset(p, 'x', pad);
+    p[pad] = 0;
+    json_t *r = json_pack("{s:s,s:i,s:s}", "event_type", "test", "n", i, "pad", p);
+    free(p);
+    return r;
+}
+
+/* Lines of a file: every one must be a whole JSON object; *torn is set
+ * when the last line has no newline. Returns the number of lines. */
+static long check_lines(const char *path, bool *torn, long *max_n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long n = 0;
+    *torn = false;
+    if (max_n) *max_n = -1;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n') {
+            *torn = true;
+            break;
+        }
+        json_error_t err;
+        json_t *j = json_loads(line, 0, &err);
+        if (!j) {
+            fprintf(stderr, "line %ld is not JSON: %.60s\n", n + 1, line);
+            n = -2;
+            break;
+        }
+        if (max_n) *max_n = json_integer_value(json_object_get(j, "n"));
+        json_decref(j);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* A new file is private (0600), whatever the umask allows. */
+static void test_new_file_mode(void **state)
+{
+    char p[300];
+    path_of(p, sizeof p, "mode.json");
+    mode_t old = umask(0);
+    struct kw_eve *e = NULL;
+    assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
+    umask(old);
+    kw_eve_write(e, rec(1, 10));
+    kw_eve_close(e);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+/* A record written without an explicit flush is in the file within a
+ * second (read by another descriptor, as a shipper would). */
+static void test_flushed_within_a_second(void **state)
+{
+    char p[300];
+    path_of(p, sizeof p, "tick.json");
+    struct kw_eve *e = NULL;
+    assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
+    kw_eve_write(e, rec(1, 10));
+    usleep(1100000);
+    bool torn;
+    assert_int_equal(check_lines(p, &torn, NULL), 1);
+    kw_eve_close(e);
+}
+
+/* The torn tail an earlier run left (here written by hand, as a kill in
+ * the middle of a buffered write leaves it) is cut before appending. */
+static void test_torn_tail_cut(void **state)
+{
+    char p[300];
+    path_of(p, sizeof p, "torn.json");
+    FILE *f = fopen(p, "w");
+    fputs("{\"event_type\":\"test\",\"n\":1}\n{\"event_type\":\"test\",\"n\":2}\n{\"event_ty", f);
+    fclose(f);
+    struct kw_eve *e = NULL;
+    assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
+    kw_eve_write(e, rec(3, 10));
+    struct kw_eve_stats st;
+    kw_eve_flush(e);
+    kw_eve_get_stats(e, &st);
+    kw_eve_close(e);
+    assert_int_equal(st.torn_cut, 1);
+    bool torn;
+    long max_n;
+    assert_int_equal(check_lines(p, &torn, &max_n), 3);
+    assert_false(torn);
+    assert_int_equal(max_n, 3);
+}
+
+/* A writer SIGKILLed at random moments, 12 times, on one file: after each
+ * kill the next open leaves only whole JSON lines, records keep coming. */
+static void test_sigkill_mid_write(void **state)
+{
+    char p[300];
+    path_of(p, sizeof p, "kill.json");
+    unlink(p);
+    unsigned cuts = 0;
+    for (int round = 0; round < 12; round++) {
+        pid_t c = fork();
+        assert_true(c >= 0);
+        if (c == 0) {
+            struct kw_eve *e = NULL;
+            if (kw_eve_open(p, &e) != KW_E_OK) _exit(3);
+            for (int i = 0;; i++) {
+                kw_eve_write(e, rec(i, 3000 + (size_t)(i % 7) * 1000));
+                if (i % 50 == 0) kw_eve_flush(e);
+            }
+        }
+        usleep(20000 + (useconds_t)(rand() % 60000));
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0);
+        bool torn;
+        long before = check_lines(p, &torn, NULL);
+        assert_true(before >= 0);
+        struct kw_eve *e = NULL;
+        assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
+        kw_eve_write(e, rec(-1, 10));
+        struct kw_eve_stats st;
+        kw_eve_flush(e);
+        kw_eve_get_stats(e, &st);
+        kw_eve_close(e);
+        cuts += (unsigned)st.torn_cut;
+        assert_int_equal(st.torn_cut, torn ? 1 : 0);
+        long after = check_lines(p, &torn, NULL);
+        assert_false(torn);
+        assert_int_equal(after, before + 1);
+    }
+    fprintf(stderr, "sigkill: 12 kills mid-write, %u torn last lines cut\n", cuts);
+}
+
+/* RLIMIT_FSIZE: once the file reaches the limit, writes fail (EFBIG, with
+ * SIGXFSZ ignored, as `run` does); records wait, then are dropped and
+ * counted; the file never holds half a record. The limit is lifted and
+ * writing resumes by itself. Runs in a child (the limit is per process). */
+static int fsize_child(const char *p)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct kw_eve *e = NULL;
+    if (kw_eve_open(p, &e) != KW_E_OK) return 10;
+    struct rlimit rl;
+    getrlimit(RLIMIT_FSIZE, &rl);
+    struct rlimit low = {.rlim_cur = 100 * 1024, .rlim_max = rl.rlim_max};
+    if (setrlimit(RLIMIT_FSIZE, &low) != 0) return 11;
+    int i = 0;
+    for (; i < 600; i++) /* ~600 KiB: past the 100 KiB limit and the 256 KiB buffer */
+        kw_eve_write(e, rec(i, 1000));
+    kw_eve_flush(e);
+    struct kw_eve_stats st;
+    kw_eve_get_stats(e, &st);
+    if (!st.failing || st.write_errors == 0 || st.dropped == 0) return 12;
+    if (st.written + st.dropped + st.buffered != 600) return 13;
+    struct stat fs;
+    if (stat(p, &fs) != 0 || fs.st_size > 100 * 1024) return 14;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 15; /* the cause goes away */
+    usleep(1600000);                                  /* the retry is at most 1 s later */
+    for (int k = 0; k < 10; k++, i++)
+        kw_eve_write(e, rec(i, 1000));
+    kw_eve_flush(e);
+    kw_eve_get_stats(e, &st);
+    fprintf(stderr, "fsize: written %llu dropped %llu write_errors %llu recoveries %llu\n",
+            (unsigned long long)st.written, (unsigned long long)st.dropped,
+            (unsigned long long)st.write_errors, (unsigned long long)st.recoveries);
+    if (st.failing || st.recoveries != 1) return 16;
+    if (st.written + st.dropped != 610) return 17;
+    kw_eve_close(e);
+    return 0;
+}
+
+static void test_file_size_limit(void **state)
+{
+    char p[300];
+    path_of(p, sizeof p, "fsize.json");
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) _exit(fsize_child(p));
+    int status;
+    waitpid(c, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    bool torn;
+    long max_n;
+    long n = check_lines(p, &torn, &max_n);
+    assert_false(torn);
+    assert_true(n > 10);
+    assert_int_equal(max_n, 609); /* the records after the recovery are there */
+}
+
+/* logrotate: the file is renamed, kw_eve_reopen() starts a new one; the
+ * records before are in the old file, those after in the new. */
+static void test_reopen_after_rename(void **state)
+{
+    char p[300], old[320];
+    path_of(p, sizeof p, "rot.json");
+    snprintf(old, sizeof old, "%s.1", p);
+    struct kw_eve *e = NULL;
+    assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
+    kw_eve_write(e, rec(1, 10));
+    kw_eve_write(e, rec(2, 10));
+    assert_int_equal(rename(p, old), 0);
+    assert_int_equal(kw_eve_reopen(e), KW_E_OK);
+    kw_eve_write(e, rec(3, 10));
+    kw_eve_close(e);
+    bool torn;
+    long max_n;
+    assert_int_equal(check_lines(old, &torn, &max_n), 2);
+    assert_int_equal(max_n, 2);
+    assert_int_equal(check_lines(p, &torn, &max_n), 1);
+    assert_int_equal(max_n, 3);
+}
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kw-eve-test-XXXXXX");
+    srand((unsigned)time(NULL));
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_file_mode),     cmocka_unit_test(test_flushed_within_a_second),
+        cmocka_unit_test(test_torn_tail_cut),     cmocka_unit_test(test_sigkill_mid_write),
+        cmocka_unit_test(test_file_size_limit),   cmocka_unit_test(test_reopen_after_rename),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
