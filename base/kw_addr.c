@@ -2,6 +2,7 @@
 #include "kw_addr.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 char *kw_addr_str(const struct kw_addr *x, char *buf, size_t len)
@@ -27,6 +28,38 @@ bool kw_addr_parse(const char *s, struct kw_addr *out)
         return true;
     }
     return false;
+}
+
+bool kw_addr_parse_hostport(const char *s, struct kw_addr *out, uint16_t *port)
+{
+    char host[64];
+    const char *colon;
+    size_t n;
+    if (s[0] == '[') { /* RFC 3986 §3.2.2: an IPv6 literal in brackets */
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return false;
+        n = (size_t)(end - s - 1);
+        colon = end + 1;
+        s++;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return false; /* no port, or an IPv6 literal without brackets */
+        n = (size_t)(colon - s);
+    }
+    if (n == 0 || n >= sizeof host)
+        return false;
+    memcpy(host, s, n);
+    host[n] = 0;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || p < 1 || p > 65535)
+        return false;
+    if (!kw_addr_parse(host, out))
+        return false;
+    *port = (uint16_t)p;
+    return true;
 }
 
 bool kw_addr_in_prefix(const struct kw_addr *x, const struct kw_addr *net, unsigned prefix)

@@ -16,6 +16,9 @@ struct kw_addr {
 char *kw_addr_str(const struct kw_addr *x, char *buf, size_t len);
 /* Parses either family; false on bad text. */
 bool kw_addr_parse(const char *s, struct kw_addr *out);
+/* "127.0.0.1:9753" or "[::1]:9753": an address literal and a port
+ * 1..65535 (a listening address; names are not resolved). */
+bool kw_addr_parse_hostport(const char *s, struct kw_addr *out, uint16_t *port);
 /* True when x is inside net/prefix (same family). */
 bool kw_addr_in_prefix(const struct kw_addr *x, const struct kw_addr *net, unsigned prefix);
 

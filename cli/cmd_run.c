@@ -24,6 +24,7 @@
 #include "kw_eve.h"
 #include "kw_log.h"
 #include "pipeline.h"
+#include "priv.h"
 #include "rules.h"
 #include "source.h"
 #include "workers.h"
@@ -48,7 +49,7 @@ static void on_hup(int sig)
 }
 
 struct run_opts {
-    const char *config, *rules, *eve, *db, *iface;
+    const char *config, *rules, *eve, *db, *iface, *user;
     const char *files[CAP_MAX_FILES];
     unsigned n_files;
     char *bpf;
@@ -74,6 +75,8 @@ static void run_usage(FILE *f)
             "                      ./keywarden-state/eve.json)\n"
             "      --db PATH       SQLite database (audit trail, baselines, outbox)\n"
             "      --workers N     packet workers (capture.workers; 1 = one packet thread)\n"
+            "  -Z, --user USER     started as root: become USER once capture and files are\n"
+            "                      open (run.user; default keywarden if it exists; root = stay)\n"
             "      --stats-interval S  EVE stats record every S seconds of wall time (60), and\n"
             "                      one at the end\n"
             "  -q, --quiet         no progress, no human alert lines\n"
@@ -109,7 +112,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         {"eve", required_argument, NULL, O_EVE}, {"db", required_argument, NULL, O_DB},
         {"quiet", no_argument, NULL, 'q'}, {"no-progress", no_argument, NULL, O_NOPROG},
         {"stats-interval", required_argument, NULL, O_STATS},
-        {"workers", required_argument, NULL, O_WORKERS},
+        {"workers", required_argument, NULL, O_WORKERS}, {"user", required_argument, NULL, 'Z'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -117,7 +120,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
     o->workers = -1;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+c:r:i:qh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:r:i:qhZ:", longs, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
         case 'r':
@@ -128,6 +131,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
             o->files[o->n_files++] = optarg;
             break;
         case 'i': o->iface = optarg; break;
+        case 'Z': o->user = optarg; break;
         case O_RULES: o->rules = optarg; break;
         case O_EVE: o->eve = optarg; break;
         case O_DB: o->db = optarg; break;
@@ -188,7 +192,33 @@ struct run_ctx {
     struct workers *wk; /* instead of pipe with 2 workers or more */
     struct cap_source *src;
     const char *db_path, *eve_path;
+    struct priv_target priv; /* whom run becomes once capture and EVE are open */
 };
+
+/* tcpdump -Z: the capture and the EVE file are open, the database folder
+ * is ready for the user; then no root and no capabilities, before any
+ * thread starts (priv.h). */
+static enum kw_err drop_privileges(struct run_ctx *r, bool eve_created)
+{
+    char line[256], err[512];
+    if (eve_created)
+        priv_give(&r->priv, r->eve_path);
+    priv_prepare_path(&r->priv, r->db_path);
+    if (priv_drop(&r->priv, line, sizeof line) != KW_E_OK) {
+        kw_err_log("%s", line);
+        return KW_E_IO;
+    }
+    if (line[0])
+        kw_info("%s", line);
+    else if (priv_still_root(&r->priv) && !r->o.n_files) /* live capture as root */
+        kw_warn("still running as root: no user to become (create the user keywarden, or "
+                "set run.user / --user)");
+    if (!priv_can_write_dir(&r->priv, r->db_path, err, sizeof err)) {
+        kw_err_log("%s", err);
+        return KW_E_IO;
+    }
+    return KW_E_OK;
+}
 
 static enum kw_err open_outputs(struct run_ctx *r)
 {
@@ -197,10 +227,12 @@ static enum kw_err open_outputs(struct run_ctx *r)
                          : rc->storage.database ? rc->storage.database : CLI_DEFAULT_DB;
     r->eve_path = r->o.eve ? r->o.eve
                            : rc->outputs.eve ? rc->outputs.eve : "./keywarden-state/eve.json";
+    priv_prepare_path(&r->priv, r->eve_path);
     if (strcmp(r->eve_path, "-") != 0)
         mkdir_parent_of(r->eve_path);
+    bool eve_created = strcmp(r->eve_path, "-") != 0 && access(r->eve_path, F_OK) != 0;
     enum kw_err e = kw_eve_open(r->eve_path, &r->eve);
-    if (e != KW_E_OK)
+    if (e != KW_E_OK || (e = drop_privileges(r, eve_created)) != KW_E_OK)
         return e;
 
     struct alerts_config ac;
@@ -478,6 +510,8 @@ static void teardown(struct run_ctx *r)
     kw_eve_close(r->eve);
     if (r->rules)
         rules_handle_destroy(r->rules);
+    if (r->rules && r->model)
+        rules_model_unref(r->model);
     free(r->o.bpf);
 }
 
@@ -500,8 +534,12 @@ static int load_rules(struct run_ctx *r)
     r->rules = rules_handle_new(m, r->o.config, r->o.rules);
     if (!r->rules) {
         rules_model_free(m);
+        r->model = NULL;
         return 1;
     }
+    /* db_path and eve_path point into this model's config: keep it alive
+     * past a SIGHUP reload (the summary prints them at the end). */
+    rules_model_ref(m);
     return 0;
 }
 
@@ -535,6 +573,12 @@ int cmd_run(int argc, char **argv)
         return rc;
     if ((rc = load_rules(&r)) != 0 || g_stop)
         goto out;
+    char perr[256];
+    if (priv_resolve(r.o.user ? r.o.user : r.model->config.run.user, &r.priv, perr, sizeof perr) != KW_E_OK) {
+        fprintf(stderr, "keywarden run: %s\n", perr);
+        rc = 2;
+        goto out;
+    }
     if ((rc = open_capture(&r)) != 0)
         goto out;
     g_src = r.src;

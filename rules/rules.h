@@ -180,7 +180,12 @@ struct rules_config {
     } storage;
     struct {
         char *eve;
+        char *metrics; /* "127.0.0.1:9753": Prometheus endpoint; NULL = off */
     } outputs;
+    struct {
+        char *user; /* drop to it after opening capture and files; NULL = "keywarden"
+                       when that user exists */
+    } run;
     struct {
         bool has_slack;
         struct rules_sink slack;

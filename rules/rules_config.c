@@ -94,6 +94,8 @@ void rl_config_free(struct rules_config *c)
     free(c->cred_sources);
     free(c->storage.database);
     free(c->outputs.eve);
+    free(c->outputs.metrics);
+    free(c->run.user);
     if (c->alerts.has_slack) sink_free(&c->alerts.slack);
     for (size_t i = 0; i < c->alerts.n_webhooks; i++)
         sink_free(&c->alerts.webhooks[i]);
@@ -172,6 +174,7 @@ static void set_secret(struct rl_ctx *c, struct fy_node *v, const char *what, ch
             return;
         }
     } else {
+        c->literal_secret = true;
         rl_warn(c, v, "write env:NAME and export the secret in the environment",
                 "%s is written in the file; secrets should not be at rest", what);
     }
@@ -302,8 +305,28 @@ static bool outputs_pair(struct rl_ctx *c, const char *key, struct fy_node *k, s
                          void *arg)
 {
     struct rules_config *cfg = arg;
-    if (strcmp(key, "eve") != 0) return false;
-    set_str(c, v, "outputs.eve", &cfg->outputs.eve);
+    if (!strcmp(key, "eve")) {
+        set_str(c, v, "outputs.eve", &cfg->outputs.eve);
+    } else if (!strcmp(key, "metrics")) {
+        set_str(c, v, "outputs.metrics", &cfg->outputs.metrics);
+        struct kw_addr a;
+        uint16_t port;
+        if (cfg->outputs.metrics && !kw_addr_parse_hostport(cfg->outputs.metrics, &a, &port))
+            rl_err(c, v, "write an address and a port: \"127.0.0.1:9753\" or \"[::1]:9753\"",
+                   "outputs.metrics: \"%s\" is not ADDRESS:PORT", cfg->outputs.metrics);
+    } else
+        return false;
+    return true;
+}
+
+static bool run_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
+                     void *arg)
+{
+    struct rules_config *cfg = arg;
+    if (strcmp(key, "user") != 0) return false;
+    set_str(c, v, "run.user", &cfg->run.user);
+    if (cfg->run.user && !cfg->run.user[0])
+        rl_err(c, v, "name a user, e.g. keywarden (root keeps root)", "run.user: empty");
     return true;
 }
 
@@ -455,8 +478,11 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         static const char *const known[] = {"database", "audit_retention", NULL};
         rl_walk_map(c, v, "storage", known, storage_pair, cfg);
     } else if (!strcmp(key, "outputs")) {
-        static const char *const known[] = {"eve", NULL};
+        static const char *const known[] = {"eve", "metrics", NULL};
         rl_walk_map(c, v, "outputs", known, outputs_pair, cfg);
+    } else if (!strcmp(key, "run")) {
+        static const char *const known[] = {"user", NULL};
+        rl_walk_map(c, v, "run", known, run_pair, cfg);
     } else if (!strcmp(key, "alerts")) {
         static const char *const known[] = {"slack",         "webhooks", "suppress",
                                             "drain_timeout", "syslog",   NULL};
@@ -498,7 +524,7 @@ void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_d
 {
     static const char *const known[] = {"capture", "credentials", "storage",    "outputs",
                                         "alerts",  "rules",       "detections", "services",
-                                        NULL};
+                                        "run",     NULL};
     struct root_arg ra = {&c->m->config, config_dir};
     if (!root) return; /* an empty file is a valid config: all defaults */
     struct rules_config *cfg = &c->m->config;

@@ -39,6 +39,7 @@ struct rl_ctx {
     size_t len;
     bool is_rules_file; /* a rules file (identities:, detections:) */
     bool detections_seen;
+    bool literal_secret; /* a secret written in this file, not env:NAME */
 };
 
 /* Position of a node: its own token for scalars, its first scalar inside

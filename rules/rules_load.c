@@ -159,6 +159,26 @@ static struct fy_document *parse_yaml(struct rl_ctx *c)
     return doc;
 }
 
+/* Who else can read or change the file: a rules file anyone may edit
+ * decides what keywarden allows, and a secret in a file anyone may read
+ * is not a secret. Warnings: the file still loads. Loads from memory have
+ * no file to look at. */
+static void check_file_mode(struct rl_ctx *c)
+{
+    struct stat st;
+    if (stat(c->file, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    unsigned mode = (unsigned)st.st_mode & 07777;
+    if (st.st_mode & S_IWOTH)
+        rules_diag_add(c->diag, RULES_DIAG_WARNING, c->file, 0, 0, NULL, "chmod o-w the file",
+                       "writable by every user (mode %04o): anyone can change what keywarden "
+                       "allows", mode);
+    if (c->literal_secret && (st.st_mode & S_IROTH))
+        rules_diag_add(c->diag, RULES_DIAG_WARNING, c->file, 0, 0, NULL,
+                       "chmod o-r the file (the package installs it root:keywarden 0640), or "
+                       "write the secret as env:NAME",
+                       "holds a secret and is readable by every user (mode %04o)", mode);
+}
+
 static void load_text(struct rules_model *m, struct rules_diag *d, const char *name,
                       const char *text, size_t len, bool rules_file, const char *dir)
 {
@@ -178,6 +198,7 @@ static void load_text(struct rules_model *m, struct rules_diag *d, const char *n
     else
         rl_config_root(&c, root, dir);
     fy_document_destroy(doc);
+    check_file_mode(&c);
 }
 
 static const char *file_type_name(mode_t m)

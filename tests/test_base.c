@@ -61,6 +61,24 @@ static void test_addr_prefix(void **state)
     assert_string_equal(kw_addr_str(&a, buf, sizeof buf), "::ffff:1.2.3.4");
 }
 
+static void test_addr_hostport(void **state)
+{
+    struct kw_addr a;
+    uint16_t port = 0;
+    char buf[64];
+    assert_true(kw_addr_parse_hostport("127.0.0.1:9753", &a, &port));
+    assert_int_equal(port, 9753);
+    assert_string_equal(kw_addr_str(&a, buf, sizeof buf), "127.0.0.1");
+    assert_true(kw_addr_parse_hostport("[::1]:80", &a, &port));
+    assert_int_equal(a.family, 6);
+    assert_int_equal(port, 80);
+    static const char *const bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+                                      "::1:9753", "[::1]9753", "[::1]", "localhost:9753",
+                                      ":9753", "127.0.0.1:97x", "127.0.0.1:+9", "[]:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(kw_addr_parse_hostport(bad[i], &a, &port));
+}
+
 static void test_ts_format(void **state)
 {
     char buf[40];
@@ -174,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_bytes),
         cmocka_unit_test(test_addr_prefix),
+        cmocka_unit_test(test_addr_hostport),
         cmocka_unit_test(test_ts_format),
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_jw_matches_jansson),

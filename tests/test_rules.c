@@ -330,6 +330,46 @@ static void test_fifo_refused(void **state)
     rmdir(dir);
 }
 
+/* A file with a literal secret that every user can read, and a file every
+ * user can change, get a warning naming the mode; 0640 gets neither. */
+static size_t mode_warnings(const char *cfg, mode_t mode)
+{
+    assert_int_equal(chmod(cfg, mode), 0);
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load(cfg, NULL, &m, &d), KW_E_OK);
+    size_t n = 0;
+    for (size_t i = 0; i < d.n; i++)
+        if (strstr(d.items[i].msg, "by every user (mode")) n++;
+    rules_diag_free(&d);
+    rules_model_free(m);
+    return n;
+}
+
+static void test_file_mode_warnings(void **state)
+{
+    char dir[] = "/tmp/kw-rules-mode-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/keywarden.yaml", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("alerts:\n  webhooks: [ { url: \"http://127.0.0.1:9/x\", secret: \"lit\" } ]\n", f);
+    fclose(f);
+    assert_int_equal(mode_warnings(cfg, 0640), 0);
+    assert_int_equal(mode_warnings(cfg, 0644), 1); /* readable, holds a secret */
+    assert_int_equal(mode_warnings(cfg, 0666), 2); /* and writable */
+    f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("alerts: { suppress: { window: 1h } }\n", f); /* no secret */
+    fclose(f);
+    assert_int_equal(mode_warnings(cfg, 0644), 0);
+    assert_int_equal(mode_warnings(cfg, 0646), 1);
+    unlink(cfg);
+    rmdir(dir);
+}
+
 /* alerts.syslog names a facility; an unknown one is an error at its value. */
 static void test_syslog_facility(void **state)
 {
@@ -348,6 +388,38 @@ static void test_syslog_facility(void **state)
                                     "identities: []\n", &m, &d),
                      KW_E_OK);
     assert_string_equal(m->config.alerts.syslog, "local3");
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
+/* outputs.metrics is ADDRESS:PORT (checked at load, at its place);
+ * run.user is a name (its existence is run's and check's business). */
+static void test_metrics_and_run_user(void **state)
+{
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m = NULL;
+    assert_int_equal(rules_load_mem("kw.yaml", "outputs: { metrics: \"localhost:9753\" }\n",
+                                    "r.yaml", "identities: []\n", &m, &d),
+                     KW_E_CONFIG);
+    assert_int_equal(rules_diag_errors(&d), 1);
+    assert_int_equal(d.items[0].line, 1);
+    assert_int_equal(d.items[0].col, 22);
+    rules_diag_free(&d);
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem("kw.yaml",
+                                    "outputs: { metrics: \"[::1]:9753\" }\nrun: { user: kw }\n",
+                                    "r.yaml", "identities: []\n", &m, &d),
+                     KW_E_OK);
+    assert_string_equal(m->config.outputs.metrics, "[::1]:9753");
+    assert_string_equal(m->config.run.user, "kw");
+    rules_model_free(m);
+    rules_diag_free(&d);
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem("kw.yaml", NULL, "r.yaml", "identities: []\n", &m, &d),
+                     KW_E_OK);
+    assert_null(m->config.outputs.metrics);
+    assert_null(m->config.run.user);
     rules_model_free(m);
     rules_diag_free(&d);
 }
@@ -583,7 +655,9 @@ int main(void)
         cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
         cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
         cmocka_unit_test(test_missing_paths),     cmocka_unit_test(test_relative_paths),
-        cmocka_unit_test(test_syslog_facility), cmocka_unit_test(test_fifo_refused),   cmocka_unit_test(test_services),
+        cmocka_unit_test(test_syslog_facility), cmocka_unit_test(test_fifo_refused),
+        cmocka_unit_test(test_metrics_and_run_user),
+        cmocka_unit_test(test_file_mode_warnings),   cmocka_unit_test(test_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,149 @@
+"""Helpers the operations tests share (tests/ops/): a real HTTP server on
+127.0.0.1 and a client carrying a bearer token, system users made for a
+test and removed after it, /proc status fields, waiting for a line."""
+import grp
+import http.server
+import os
+import pwd
+import re
+import socketserver
+import subprocess
+import threading
+import time
+import urllib.request
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b'{"ok":true}\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+class ApiServer:
+    """python's http.server on 127.0.0.1, a free port, in a thread."""
+
+    def __init__(self):
+        socketserver.TCPServer.allow_reuse_address = True
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.port = self.srv.server_address[1]
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def get(self, path, token):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path),
+                                     headers={"Authorization": "Bearer " + token,
+                                              "Host": "api.test.internal"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class TempUser:
+    """A system user for the test; removed afterwards if the test made it."""
+
+    def __init__(self, name):
+        self.name = name
+        try:
+            pwd.getpwnam(name)
+            self.made = False
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                            "--shell", "/usr/sbin/nologin", name], check=True)
+            self.made = True
+        pw = pwd.getpwnam(name)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+
+    def remove(self):
+        if self.made:
+            subprocess.run(["userdel", self.name], check=False)
+            try:
+                grp.getgrnam(self.name)
+                subprocess.run(["groupdel", self.name], check=False)
+            except KeyError:
+                pass
+
+
+def proc_status(pid, tid=None):
+    path = "/proc/%d/status" % pid if tid is None else "/proc/%d/task/%d/status" % (pid, tid)
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def tasks(pid):
+    return [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def wait_ready(pid, threads=4, timeout=10.0):
+    """`run` has started its threads (audit writer, delivery, baseline
+    saver) and so is past its start-up; a moment more for its signal
+    handlers, which it installs right after."""
+    ok = wait_for(lambda: os.path.exists("/proc/%d" % pid) and len(tasks(pid)) >= threads,
+                  timeout)
+    time.sleep(0.5)
+    return ok
+
+
+class StderrLog:
+    """Collects a process's stderr lines in a thread (so it never blocks)."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.t = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.t.start()
+
+    def _read(self, stream):
+        for raw in iter(stream.readline, b""):
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def find(self, pattern):
+        rx = re.compile(pattern)
+        for l in self.lines:
+            if rx.search(l):
+                return l
+        return None
+
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def eve_records(path, event_type=None):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                import json
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if event_type is None or r.get("event_type") == event_type:
+                    out.append(r)
+    except FileNotFoundError:
+        pass
+    return out

@@ -1,0 +1,12 @@
+# Operations tests (issue 14): least privilege, metrics, package, report.
+# Python 3 stdlib drivers around the real binary; label "ops". Tests that
+# create system users or capture on lo run alone (RUN_SERIAL): while the
+# user `keywarden` exists, any `run` started as root drops to it.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  set(_ops ${CMAKE_CURRENT_LIST_DIR})
+  add_test(NAME ops_privileges
+    COMMAND Python3::Interpreter ${_ops}/e2e_priv.py $<TARGET_FILE:keywarden>)
+  set_tests_properties(ops_privileges PROPERTIES LABELS "ops;e2e;live" TIMEOUT 180
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endif()
