@@ -195,14 +195,14 @@ struct run_ctx {
     struct priv_target priv; /* whom run becomes once capture and EVE are open */
 };
 
-/* tcpdump -Z: the capture and the EVE file are open, the database folder
- * is ready for the user; then no root and no capabilities, before any
- * thread starts (priv.h). */
-static enum kw_err drop_privileges(struct run_ctx *r, bool eve_created)
+/* tcpdump -Z: the capture is open and the output folders are ready for
+ * the user; then no root and no capabilities, before any thread starts
+ * (the EVE writer has one, so EVE and the database are opened as the
+ * user; priv.h). */
+static enum kw_err drop_privileges(struct run_ctx *r)
 {
     char line[256], err[512];
-    if (eve_created)
-        priv_give(&r->priv, r->eve_path);
+    priv_prepare_path(&r->priv, r->eve_path);
     priv_prepare_path(&r->priv, r->db_path);
     if (priv_drop(&r->priv, line, sizeof line) != KW_E_OK) {
         kw_err_log("%s", line);
@@ -213,7 +213,8 @@ static enum kw_err drop_privileges(struct run_ctx *r, bool eve_created)
     else if (priv_still_root(&r->priv) && !r->o.n_files) /* live capture as root */
         kw_warn("still running as root: no user to become (create the user keywarden, or "
                 "set run.user / --user)");
-    if (!priv_can_write_dir(&r->priv, r->db_path, err, sizeof err)) {
+    if (!priv_can_write_dir(&r->priv, r->db_path, err, sizeof err) ||
+        !priv_can_write_dir(&r->priv, r->eve_path, err, sizeof err)) {
         kw_err_log("%s", err);
         return KW_E_IO;
     }
@@ -227,12 +228,12 @@ static enum kw_err open_outputs(struct run_ctx *r)
                          : rc->storage.database ? rc->storage.database : CLI_DEFAULT_DB;
     r->eve_path = r->o.eve ? r->o.eve
                            : rc->outputs.eve ? rc->outputs.eve : "./keywarden-state/eve.json";
-    priv_prepare_path(&r->priv, r->eve_path);
+    enum kw_err e = drop_privileges(r);
+    if (e != KW_E_OK)
+        return e;
     if (strcmp(r->eve_path, "-") != 0)
         mkdir_parent_of(r->eve_path);
-    bool eve_created = strcmp(r->eve_path, "-") != 0 && access(r->eve_path, F_OK) != 0;
-    enum kw_err e = kw_eve_open(r->eve_path, &r->eve);
-    if (e != KW_E_OK || (e = drop_privileges(r, eve_created)) != KW_E_OK)
+    if ((e = kw_eve_open(r->eve_path, &r->eve)) != KW_E_OK)
         return e;
 
     struct alerts_config ac;
@@ -574,7 +575,8 @@ int cmd_run(int argc, char **argv)
     if ((rc = load_rules(&r)) != 0 || g_stop)
         goto out;
     char perr[256];
-    if (priv_resolve(r.o.user ? r.o.user : r.model->config.run.user, &r.priv, perr, sizeof perr) != KW_E_OK) {
+    const char *user = r.o.user ? r.o.user : r.model->config.run.user;
+    if (priv_resolve(user, &r.priv, perr, sizeof perr) != KW_E_OK) {
         fprintf(stderr, "keywarden run: %s\n", perr);
         rc = 2;
         goto out;

@@ -21,11 +21,9 @@
 enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
-    if (geteuid() != 0)
-        return KW_E_OK; /* an ordinary user: only capabilities to give up */
+    if (geteuid() != 0) return KW_E_OK; /* an ordinary user: only capabilities to give up */
     const char *name = user ? user : PRIV_DEFAULT_USER;
-    if (!strcmp(name, "root"))
-        return KW_E_OK;
+    if (!strcmp(name, "root")) return KW_E_OK;
     errno = 0;
     struct passwd *pw = getpwnam(name);
     if (!pw) {
@@ -50,8 +48,7 @@ enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err, siz
 
 void priv_prepare_path(const struct priv_target *t, const char *file_path)
 {
-    if (!t->switch_user || !file_path || !strcmp(file_path, "-"))
-        return;
+    if (!t->switch_user || !file_path || !strcmp(file_path, "-")) return;
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", file_path);
     char *slash = strrchr(buf, '/');
@@ -66,8 +63,7 @@ void priv_prepare_path(const struct priv_target *t, const char *file_path)
                     fprintf(stderr, "keywarden: cannot give %s to %s: %s\n", buf, t->name,
                             strerror(errno));
                 *p = c;
-                if (!c)
-                    break;
+                if (!c) break;
             }
         }
     }
@@ -79,14 +75,6 @@ void priv_prepare_path(const struct priv_target *t, const char *file_path)
                 file_path, (unsigned)st.st_uid, t->name, t->name, file_path);
 }
 
-void priv_give(const struct priv_target *t, const char *file_path)
-{
-    if (t->switch_user && file_path && strcmp(file_path, "-") != 0 &&
-        chown(file_path, t->uid, t->gid) != 0)
-        fprintf(stderr, "keywarden: cannot give %s to %s: %s\n", file_path, t->name,
-                strerror(errno));
-}
-
 /* Empties the bounding set when CAP_SETPCAP allows; returns how many
  * capabilities are left in it. */
 static int drop_bounding(void)
@@ -94,10 +82,8 @@ static int drop_bounding(void)
     int left = 0;
     for (cap_value_t c = 0; c <= CAP_LAST_CAP + 8; c++) {
         int in = cap_get_bound(c);
-        if (in < 0)
-            break; /* past the kernel's last capability */
-        if (in && cap_drop_bound(c) != 0)
-            left++;
+        if (in < 0) break; /* past the kernel's last capability */
+        if (in && cap_drop_bound(c) != 0) left++;
     }
     return left;
 }
@@ -105,8 +91,7 @@ static int drop_bounding(void)
 static bool holds_any(void)
 {
     cap_t now = cap_get_proc();
-    if (!now)
-        return true;
+    if (!now) return true;
     cap_t none = cap_init();
     bool any = none && cap_compare(now, none) != 0;
     cap_free(none);
@@ -137,8 +122,7 @@ enum kw_err priv_drop(const struct priv_target *t, char *line, size_t len)
     int bound_left = drop_bounding();
     if (t->switch_user) {
         enum kw_err e = switch_user(t, line, len);
-        if (e != KW_E_OK)
-            return e;
+        if (e != KW_E_OK) return e;
     }
     cap_t none = cap_init();
     if (!none || cap_reset_ambient() != 0 || cap_set_proc(none) != 0) {
@@ -158,8 +142,7 @@ enum kw_err priv_drop(const struct priv_target *t, char *line, size_t len)
     }
     char bound[64] = "";
     if (bound_left)
-        snprintf(bound, sizeof bound, " (%d left in the bounding set: no CAP_SETPCAP)",
-                 bound_left);
+        snprintf(bound, sizeof bound, " (%d left in the bounding set: no CAP_SETPCAP)", bound_left);
     if (t->switch_user)
         snprintf(line, len, "running as %s (uid %u, gid %u) with no capabilities%s", t->name,
                  (unsigned)t->uid, (unsigned)t->gid, bound);
@@ -176,8 +159,7 @@ bool priv_still_root(const struct priv_target *t)
 
 bool priv_can_write_dir(const struct priv_target *t, const char *path, char *err, size_t errlen)
 {
-    if (!path || !strcmp(path, "-"))
-        return true;
+    if (!path || !strcmp(path, "-")) return true;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -187,8 +169,7 @@ bool priv_can_write_dir(const struct priv_target *t, const char *path, char *err
         dir[1] = 0;
     else
         *slash = 0;
-    if (access(dir, W_OK | X_OK) == 0)
-        return true;
+    if (access(dir, W_OK | X_OK) == 0) return true;
     snprintf(err, errlen,
              "%s: not writable by %s after the privilege drop (%s); give it to that user "
              "(chown) or choose a folder it owns",

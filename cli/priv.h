@@ -1,6 +1,6 @@
 /* priv: least privilege for `keywarden run`, in the manner of tcpdump -Z.
- * Started as root, run opens the capture, the EVE file and the database
- * folder, then switches to run.user (default "keywarden" when that user
+ * Started as root, run opens the capture and readies the output folders,
+ * then switches to run.user (default "keywarden" when that user
  * exists) and gives up every capability, bounding set included. Started
  * as an ordinary user with CAP_NET_RAW (+CAP_NET_ADMIN), it gives those up
  * once the capture is open.
@@ -29,18 +29,13 @@ struct priv_target {
  * default "keywarden" if it exists; "root" = stay root). Not root: no
  * switch. KW_E_CONFIG (and a message in err) when a named user does not
  * exist. */
-KW_WUR enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err,
-                                size_t errlen);
+KW_WUR enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err, size_t errlen);
 
 /* Before the drop, as root: creates the missing folders above file_path
  * (0700) and gives the ones it created to the target user, so the user
  * can create the file and SQLite its -wal and -shm beside it. A file that
  * existed before and is root's stays root's (a warning says so). */
 void priv_prepare_path(const struct priv_target *t, const char *file_path);
-
-/* Gives a file that run just created as root (the EVE file) to the
- * target user, so a reopen after rotation works after the drop. */
-void priv_give(const struct priv_target *t, const char *file_path);
 
 /* Switches user (when t->switch_user) and clears every capability:
  * effective, permitted, inheritable, ambient, and the bounding set where

@@ -119,8 +119,7 @@ def case_root_to_user(kw, work, user, api):
           "reload")
     db = os.path.join(d, "state", "kw.db")
     check(os.stat(db).st_uid == user.uid, "A: the database was created by %s" % user.name)
-    check(os.stat(eve).st_uid == user.uid, "A: the EVE file (opened as root) is given to %s"
-          % user.name)
+    check(os.stat(eve).st_uid == user.uid, "A: the EVE file was created by %s" % user.name)
     rows = sqlite3.connect(db).execute("select count(*) from audit").fetchone()[0]
     check(rows == 5, "A: 5 audit rows written by the dropped process (%d)" % rows)
     if failures:
