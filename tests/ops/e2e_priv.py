@@ -106,12 +106,15 @@ def case_root_to_user(kw, work, user, api):
     n_tasks = len(kwtest.tasks(p.pid))
     bad = no_caps_anywhere(p.pid, True)
     check(not bad, "A: %d threads, no capability in any, bounding set empty: %s" % (n_tasks, bad))
+    eve = os.path.join(d, "log", "eve.json")
+    # EVE is flushed at least twice a second: the five transactions are in
+    # before the signals, so none is lost to a stop while in the ring.
+    kwtest.wait_for(lambda: len(kwtest.eve_records(eve, "http")) >= 5)
     p.send_signal(signal.SIGHUP)
     check(kwtest.wait_for(lambda: log.find("rules reloaded")) is not None,
           "A: SIGHUP reloads the rules as %s" % user.name)
     rc = stop(p, log)
     check(rc == 0, "A: SIGTERM -> exit 0 (%d)" % rc)
-    eve = os.path.join(d, "log", "eve.json")
     http = [r for r in kwtest.eve_records(eve, "http") if r.get("identity", {}).get("id") == "t1"]
     check(len(http) == 5, "A: 5 requests captured after the drop and attributed (%d)"
           % len(http))
