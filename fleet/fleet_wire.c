@@ -1,0 +1,422 @@
+/* fleet_wire: encoding and decoding of fleet records (see fleet_wire.h).
+ *
+ * Head (FW_HEAD_SIZE bytes, little endian):
+ *   0 'K'  1 version  2 kind  3 flags  4 partition u32  8 epoch u64
+ *   16 pseq u64  24 gseq u64  32 time i64
+ * then the sensor name and the body. Integers are LEB128 varints (signed
+ * ones zigzag-coded, as protobuf does), strings a varint length and the
+ * bytes without NUL, addresses a family byte, a length and the address
+ * bytes up to the last non-zero one. A string longer than its field could
+ * hold, a value out of its field's range or bytes left over make the
+ * record malformed: a decoder never cuts or guesses. */
+#include "fleet_wire.h"
+
+#include <string.h>
+
+#include "kw_rd.h"
+
+#define FW_MAGIC 0x4B /* 'K' */
+
+/* ---- writer ------------------------------------------------------------ */
+
+struct wr {
+    uint8_t *p;
+    size_t size, len;
+    bool bad;
+};
+
+static void w_bytes(struct wr *w, const void *b, size_t n)
+{
+    if (w->bad || w->size - w->len < n) {
+        w->bad = true;
+        return;
+    }
+    memcpy(w->p + w->len, b, n);
+    w->len += n;
+}
+
+static void w_u8(struct wr *w, uint8_t v)
+{
+    w_bytes(w, &v, 1);
+}
+
+static void w_le(struct wr *w, uint64_t v, unsigned n)
+{
+    uint8_t b[8];
+    for (unsigned i = 0; i < n; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    w_bytes(w, b, n);
+}
+
+static void w_var(struct wr *w, uint64_t v)
+{
+    uint8_t b[10];
+    unsigned n = 0;
+    do {
+        b[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v) b[n] |= 0x80;
+        n++;
+    } while (v);
+    w_bytes(w, b, n);
+}
+
+static void w_zz(struct wr *w, int64_t v)
+{
+    w_var(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+/* A NUL-terminated field of `cap` bytes (at most cap - 1 are text). */
+static void w_str(struct wr *w, const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap - 1);
+    w_var(w, n);
+    w_bytes(w, s, n);
+}
+
+#define W_STR(w, field) w_str((w), (field), sizeof(field))
+
+static void w_addr(struct wr *w, const struct kw_addr *a)
+{
+    unsigned n = sizeof a->a;
+    while (n && !a->a[n - 1])
+        n--;
+    w_u8(w, a->family);
+    w_u8(w, (uint8_t)n);
+    w_bytes(w, a->a, n);
+}
+
+/* ---- reader ------------------------------------------------------------ */
+
+static uint64_t r_var(struct kw_rd *r)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        uint8_t b = kw_rd_u8(r);
+        if (!kw_rd_ok(r)) return 0;
+        if (shift == 63 && b > 1) break; /* more than 64 bits */
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    r->bad = true;
+    return 0;
+}
+
+/* A varint that must fit `max`. */
+static uint64_t r_max(struct kw_rd *r, uint64_t max)
+{
+    uint64_t v = r_var(r);
+    if (v > max) r->bad = true;
+    return v > max ? 0 : v;
+}
+
+static int64_t r_zz(struct kw_rd *r)
+{
+    uint64_t v = r_var(r);
+    return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
+}
+
+static uint64_t r_le(struct kw_rd *r, unsigned n)
+{
+    if (!kw_rd_need(r, n)) return 0;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    r->off += n;
+    return v;
+}
+
+static void r_str(struct kw_rd *r, char *dst, size_t cap)
+{
+    uint64_t n = r_var(r);
+    if (!kw_rd_ok(r) || n >= cap || !kw_rd_need(r, n) || memchr(kw_rd_ptr(r), 0, n)) {
+        r->bad = true;
+        dst[0] = 0;
+        return;
+    }
+    memcpy(dst, kw_rd_ptr(r), n);
+    dst[n] = 0;
+    r->off += n;
+}
+
+#define R_STR(r, field) r_str((r), (field), sizeof(field))
+
+static void r_addr(struct kw_rd *r, struct kw_addr *a)
+{
+    a->family = kw_rd_u8(r);
+    uint8_t n = kw_rd_u8(r);
+    if (n > sizeof a->a || !kw_rd_need(r, n)) {
+        r->bad = true;
+        return;
+    }
+    memcpy(a->a, kw_rd_ptr(r), n);
+    r->off += n;
+}
+
+/* ---- bodies: each field once, in the same order on both sides ---------- */
+
+static void enc_cred(struct wr *w, const struct kw_cred *c)
+{
+    w_var(w, c->kind);
+    W_STR(w, c->source);
+    W_STR(w, c->fingerprint);
+    W_STR(w, c->hint);
+    W_STR(w, c->basic_user);
+    const struct kw_jwt_claims *j = &c->jwt;
+    W_STR(w, j->iss);
+    W_STR(w, j->sub);
+    W_STR(w, j->aud);
+    W_STR(w, j->client_id);
+    W_STR(w, j->alg);
+    w_zz(w, j->exp);
+    w_zz(w, j->iat);
+    w_var(w, (uint64_t)j->has_exp | (uint64_t)j->has_iat << 1);
+}
+
+static void dec_cred(struct kw_rd *r, struct kw_cred *c)
+{
+    c->kind = (uint8_t)r_max(r, UINT8_MAX);
+    R_STR(r, c->source);
+    R_STR(r, c->fingerprint);
+    R_STR(r, c->hint);
+    R_STR(r, c->basic_user);
+    struct kw_jwt_claims *j = &c->jwt;
+    R_STR(r, j->iss);
+    R_STR(r, j->sub);
+    R_STR(r, j->aud);
+    R_STR(r, j->client_id);
+    R_STR(r, j->alg);
+    j->exp = r_zz(r);
+    j->iat = r_zz(r);
+    uint64_t bits = r_max(r, 3);
+    j->has_exp = bits & 1;
+    j->has_iat = (bits >> 1) & 1;
+}
+
+static void enc_txn(struct wr *w, const struct kw_txn *t)
+{
+    w_var(w, t->flow_id);
+    w_zz(w, t->ts);
+    w_zz(w, t->resp_ts);
+    w_addr(w, &t->src);
+    w_addr(w, &t->dst);
+    w_var(w, t->sport);
+    w_var(w, t->dport);
+    w_var(w, t->tunnel_type);
+    w_var(w, t->tunnel_id);
+    w_var(w, t->vlan);
+    W_STR(w, t->method);
+    W_STR(w, t->protocol);
+    W_STR(w, t->hostname);
+    W_STR(w, t->url);
+    W_STR(w, t->path);
+    W_STR(w, t->template_);
+    W_STR(w, t->user_agent);
+    w_zz(w, t->status);
+    w_var(w, t->resp_len);
+    w_var(w, t->req_len);
+    w_var(w, t->flags);
+    enc_cred(w, &t->cred);
+    W_STR(w, t->identity.id);
+    W_STR(w, t->identity.name);
+    W_STR(w, t->identity.kind);
+}
+
+static void dec_txn(struct kw_rd *r, struct kw_txn *t)
+{
+    memset(t, 0, sizeof *t);
+    t->flow_id = r_var(r);
+    t->ts = r_zz(r);
+    t->resp_ts = r_zz(r);
+    r_addr(r, &t->src);
+    r_addr(r, &t->dst);
+    t->sport = (uint16_t)r_max(r, UINT16_MAX);
+    t->dport = (uint16_t)r_max(r, UINT16_MAX);
+    t->tunnel_type = (uint8_t)r_max(r, UINT8_MAX);
+    t->tunnel_id = (uint32_t)r_max(r, UINT32_MAX);
+    t->vlan = (uint16_t)r_max(r, UINT16_MAX);
+    R_STR(r, t->method);
+    R_STR(r, t->protocol);
+    R_STR(r, t->hostname);
+    R_STR(r, t->url);
+    R_STR(r, t->path);
+    R_STR(r, t->template_);
+    R_STR(r, t->user_agent);
+    int64_t st = r_zz(r);
+    if (st < INT32_MIN || st > INT32_MAX) r->bad = true;
+    t->status = (int)st;
+    t->resp_len = r_var(r);
+    t->req_len = r_var(r);
+    t->flags = (uint32_t)r_max(r, UINT32_MAX);
+    dec_cred(r, &t->cred);
+    R_STR(r, t->identity.id);
+    R_STR(r, t->identity.name);
+    R_STR(r, t->identity.kind);
+}
+
+static void enc_flow(struct wr *w, const struct fw_flow *x)
+{
+    const struct flow *f = &x->f;
+    w_var(w, f->id);
+    w_addr(w, &f->cli);
+    w_addr(w, &f->srv);
+    w_var(w, f->cli_port);
+    w_var(w, f->srv_port);
+    w_var(w, f->proto);
+    w_var(w, f->ip_version);
+    w_var(w, f->tunnel.type);
+    w_var(w, f->tunnel.id);
+    w_var(w, f->vlan);
+    w_zz(w, f->first_ts);
+    w_zz(w, f->last_ts);
+    for (int d = 0; d < 2; d++) {
+        w_var(w, f->pkts[d]);
+        w_var(w, f->bytes[d]);
+        w_var(w, f->gaps[d]);
+        w_var(w, f->gap_bytes[d]);
+    }
+    w_var(w, f->tcp_state);
+    w_var(w, (uint64_t)f->midstream | (uint64_t)f->roles_guessed << 1);
+    W_STR(w, x->app);
+    W_STR(w, x->sni);
+    w_zz(w, x->http_txns);
+    w_var(w, x->why);
+    w_zz(w, x->ts);
+}
+
+static void dec_flow(struct kw_rd *r, struct fw_flow *x)
+{
+    memset(x, 0, sizeof *x);
+    struct flow *f = &x->f;
+    f->id = r_var(r);
+    r_addr(r, &f->cli);
+    r_addr(r, &f->srv);
+    f->cli_port = (uint16_t)r_max(r, UINT16_MAX);
+    f->srv_port = (uint16_t)r_max(r, UINT16_MAX);
+    f->proto = (uint8_t)r_max(r, UINT8_MAX);
+    f->ip_version = (uint8_t)r_max(r, UINT8_MAX);
+    f->tunnel.type = (uint8_t)r_max(r, UINT8_MAX);
+    f->tunnel.id = (uint32_t)r_max(r, UINT32_MAX);
+    f->vlan = (uint16_t)r_max(r, UINT16_MAX);
+    f->first_ts = r_zz(r);
+    f->last_ts = r_zz(r);
+    for (int d = 0; d < 2; d++) {
+        f->pkts[d] = r_var(r);
+        f->bytes[d] = r_var(r);
+        f->gaps[d] = r_var(r);
+        f->gap_bytes[d] = r_var(r);
+    }
+    f->tcp_state = (uint8_t)r_max(r, UINT8_MAX);
+    uint64_t bits = r_max(r, 3);
+    f->midstream = bits & 1;
+    f->roles_guessed = (bits >> 1) & 1;
+    R_STR(r, x->app);
+    R_STR(r, x->sni);
+    x->http_txns = r_zz(r);
+    x->why = (uint8_t)r_max(r, UINT8_MAX);
+    x->ts = r_zz(r);
+}
+
+static void enc_mark(struct wr *w, const struct fw_mark *m)
+{
+    w_var(w, m->records);
+    w_var(w, m->dropped);
+}
+
+static void dec_mark(struct kw_rd *r, struct fw_mark *m)
+{
+    memset(m, 0, sizeof *m);
+    m->records = r_var(r);
+    m->dropped = r_var(r);
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+size_t fw_max_size(void)
+{
+    /* every string full (its bytes plus a 2-byte length), every integer
+     * 10 bytes: far more than any real record */
+    return FW_HEAD_SIZE + FW_SENSOR_MAX + 2 * sizeof(struct kw_txn) + 512;
+}
+
+bool fw_sensor_name_ok(const char *s)
+{
+    size_t n = strnlen(s, FW_SENSOR_MAX);
+    if (!n || n >= FW_SENSOR_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+size_t fw_encode(const struct fw_head *h, const struct fw_body *b, uint8_t *buf, size_t size)
+{
+    if (!fw_sensor_name_ok(h->sensor)) return 0;
+    struct wr w = {.p = buf, .size = size};
+    w_u8(&w, FW_MAGIC);
+    w_u8(&w, FW_VERSION);
+    w_u8(&w, h->kind);
+    w_u8(&w, h->flags);
+    w_le(&w, h->partition, 4);
+    w_le(&w, h->epoch, 8);
+    w_le(&w, h->pseq, 8);
+    w_le(&w, h->gseq, 8);
+    w_le(&w, (uint64_t)h->time, 8);
+    W_STR(&w, h->sensor);
+    switch (h->kind) {
+    case FW_TXN: enc_txn(&w, b->txn); break;
+    case FW_FLOW: enc_flow(&w, b->flow); break;
+    case FW_MARK: enc_mark(&w, b->mark); break;
+    default: return 0;
+    }
+    return w.bad ? 0 : w.len;
+}
+
+enum kw_err fw_decode(const uint8_t *p, size_t len, struct fw_head *h, const struct fw_body *b)
+{
+    struct kw_rd r;
+    kw_rd_init(&r, p, len);
+    memset(h, 0, sizeof *h);
+    if (kw_rd_u8(&r) != FW_MAGIC) return KW_E_MALFORMED;
+    uint8_t version = kw_rd_u8(&r);
+    if (!kw_rd_ok(&r) || version == 0) return KW_E_MALFORMED;
+    if (version > FW_VERSION) return KW_E_UNSUPPORTED;
+    h->kind = kw_rd_u8(&r);
+    h->flags = kw_rd_u8(&r);
+    h->partition = (uint32_t)r_le(&r, 4);
+    h->epoch = r_le(&r, 8);
+    h->pseq = r_le(&r, 8);
+    h->gseq = r_le(&r, 8);
+    h->time = (kw_ts)r_le(&r, 8);
+    R_STR(&r, h->sensor);
+    if (!kw_rd_ok(&r) || !fw_sensor_name_ok(h->sensor)) return KW_E_MALFORMED;
+    if (!b) return h->kind >= FW_TXN && h->kind <= FW_MARK ? KW_E_OK : KW_E_MALFORMED;
+    switch (h->kind) {
+    case FW_TXN:
+        if (!b->txn) return KW_E_INVAL;
+        dec_txn(&r, b->txn);
+        break;
+    case FW_FLOW:
+        if (!b->flow) return KW_E_INVAL;
+        dec_flow(&r, b->flow);
+        break;
+    case FW_MARK:
+        if (!b->mark) return KW_E_INVAL;
+        dec_mark(&r, b->mark);
+        break;
+    default: return KW_E_MALFORMED;
+    }
+    /* version 1 is the only one yet; a later version's decoder stops here
+     * for older records, leaving the fields it added zero */
+    if (!kw_rd_ok(&r) || kw_rd_left(&r) != 0) return KW_E_MALFORMED;
+    return KW_E_OK;
+}
+
+void fw_set_pseq(uint8_t *buf, uint64_t pseq)
+{
+    for (unsigned i = 0; i < 8; i++)
+        buf[FW_PSEQ_OFFSET + i] = (uint8_t)(pseq >> (8 * i));
+}
