@@ -198,6 +198,20 @@ struct rules_config {
     char *rules_path; /* resolved against the config file's folder */
     struct rules_service *services;
     size_t n_services;
+    struct { /* docs/fleet.md; rules_fleet.c */
+        char *nats;        /* server URL(s), comma-separated; NULL = no fleet */
+        char *sensor;      /* `run` publishes to the fleet under this name */
+        uint32_t partitions; /* 16 */
+        char *credentials; /* "user:password" or a token (env:); never printed */
+        char *creds_file;  /* NATS .creds file (user JWT and NKey seed) */
+        char *tls_ca, *tls_cert, *tls_key;
+        char *spool;       /* the sensor's spool folder; NULL = next to the database */
+        uint64_t spool_max; /* bytes; 1 GiB */
+        char *stream;      /* JetStream stream; NULL = "KW_TXN" */
+        uint32_t replicas; /* 1; 3 on a three-server cluster */
+        int64_t max_age_s, duplicates_s; /* stream limits: 7 d, 2 min */
+        int64_t lateness_s; /* how far (packet time) a judge waits for a slow sensor: 10 s */
+    } fleet;
 };
 
 /* severity 0 = detection off. */

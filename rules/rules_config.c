@@ -71,6 +71,7 @@ void rl_config_defaults(struct rules_model *m)
     d->enumeration = (struct rules_detection){-1, 200, 300, {NULL, 0}};
     d->baseline.learning_s = 14 * 86400;
     d->baseline.sensitivity = RULES_SENS_MEDIUM;
+    rl_fleet_defaults(c);
 }
 
 static void sink_free(struct rules_sink *s)
@@ -103,6 +104,7 @@ void rl_config_free(struct rules_config *c)
     free(c->alerts.syslog);
     free(c->rules_path);
     rl_services_free(c);
+    rl_fleet_free(c);
 }
 
 /* ---- typed values --------------------------------------------------- */
@@ -185,6 +187,16 @@ static void set_secret(struct rl_ctx *c, struct fy_node *v, const char *what, ch
         free(*dst);
     }
     *dst = d;
+}
+
+void rl_set_str(struct rl_ctx *c, struct fy_node *v, const char *what, char **dst)
+{
+    set_str(c, v, what, dst);
+}
+
+void rl_set_secret(struct rl_ctx *c, struct fy_node *v, const char *what, char **dst)
+{
+    set_secret(c, v, what, dst);
 }
 
 void rl_walk_map(struct rl_ctx *c, struct fy_node *n, const char *what,
@@ -504,6 +516,8 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         rl_detections(c, v);
     } else if (!strcmp(key, "services")) {
         rl_services(c, v, ra->dir);
+    } else if (!strcmp(key, "fleet")) {
+        rl_fleet(c, v, ra->dir);
     } else
         return false;
     return true;
@@ -524,7 +538,7 @@ void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_d
 {
     static const char *const known[] = {"capture", "credentials", "storage",    "outputs",
                                         "alerts",  "rules",       "detections", "services",
-                                        "run",     NULL};
+                                        "run",     "fleet",       NULL};
     struct root_arg ra = {&c->m->config, config_dir};
     if (!root) return; /* an empty file is a valid config: all defaults */
     struct rules_config *cfg = &c->m->config;

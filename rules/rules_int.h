@@ -77,6 +77,14 @@ void rl_config_free(struct rules_config *cfg);
 /* `services:` (rules_services.c). */
 void rl_services(struct rl_ctx *c, struct fy_node *n, const char *config_dir);
 void rl_services_free(struct rules_config *cfg);
+/* `fleet:` (rules_fleet.c). */
+void rl_fleet(struct rl_ctx *c, struct fy_node *n, const char *config_dir);
+void rl_fleet_defaults(struct rules_config *cfg);
+void rl_fleet_free(struct rules_config *cfg);
+/* Typed values of the config (rules_config.c), for the sections in their
+ * own files. */
+void rl_set_str(struct rl_ctx *c, struct fy_node *v, const char *what, char **dst);
+void rl_set_secret(struct rl_ctx *c, struct fy_node *v, const char *what, char **dst);
 void rl_identity_free(struct rules_identity *id);
 
 /* Scope patterns (rules_scope.c). */
