@@ -144,6 +144,10 @@ static void on_txn(void *user, const struct h1_txn_view *v)
 
 void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
 {
+    if (p->cfg.forward) {
+        p->cfg.forward->txn(p->cfg.forward->user, p->now, t);
+        return;
+    }
     const struct rules_identity *id = p->model ? rules_attribute_txn(p->model, t) : NULL;
     if (id)
         p->cnt.attributed++;
@@ -427,6 +431,10 @@ size_t pipeline_format_flow(char *buf, size_t size, const struct flow *f, const 
 void pipeline_judge_flow(struct pipeline *p, const struct flow *f, const char *app,
                          const char *sni, int64_t http_txns, enum flow_end_reason why, kw_ts ts)
 {
+    if (p->cfg.forward) {
+        p->cfg.forward->flow(p->cfg.forward->user, p->now, f, app, sni, http_txns, why, ts);
+        return;
+    }
     if (!p->cfg.eve || !p->cfg.flow_records)
         return;
     size_t n = pipeline_format_flow(p->eve_buf, sizeof p->eve_buf, f, app, sni, http_txns, why, ts);
@@ -468,7 +476,7 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
             h1_conn_destroy(pf->h1);
         pf->h1 = NULL;
     }
-    if ((p->cfg.eve || p->cfg.sink) && p->cfg.flow_records)
+    if ((p->cfg.eve || p->cfg.sink || p->cfg.forward) && p->cfg.flow_records)
         write_flow_record(p, pf, f, why, ts);
     if (pf) {
         if (pf->cls)
@@ -554,8 +562,7 @@ static void tick(struct pipeline *p, kw_ts now)
     if (sec == p->last_sec)
         return;
     p->last_sec = sec;
-    if (p->cfg.baseline)
-        baseline_advance(p->cfg.baseline, now);
+    pipeline_judge_tick(p, now);
 }
 
 void pipeline_packet(struct pipeline *p, const struct cap_pkt *pkt)
@@ -590,8 +597,7 @@ void pipeline_advance(struct pipeline *p, kw_ts now)
 void pipeline_finish(struct pipeline *p)
 {
     flow_table_flush(p->flows, p->now);
-    if (p->cfg.baseline)
-        baseline_advance(p->cfg.baseline, p->now);
+    pipeline_judge_tick(p, p->now);
 }
 
 void pipeline_set_seq(struct pipeline *p, uint64_t seq)
@@ -604,9 +610,17 @@ void pipeline_flow_advance(struct pipeline *p, kw_ts now)
     flow_table_advance(p->flows, now);
 }
 
+void pipeline_judge_at(struct pipeline *p, kw_ts now)
+{
+    if (now > p->now)
+        p->now = now;
+}
+
 void pipeline_judge_tick(struct pipeline *p, kw_ts now)
 {
-    if (p->cfg.baseline)
+    if (p->cfg.forward)
+        p->cfg.forward->tick(p->cfg.forward->user, now);
+    else if (p->cfg.baseline)
         baseline_advance(p->cfg.baseline, now);
 }
 

@@ -40,6 +40,18 @@ struct pipeline_sink {
                      kw_ts ts, const char *app, const char *sni, int64_t http_txns);
 };
 
+/* Sensor mode (fleet/, docs/fleet.md): the judge stage runs elsewhere.
+ * With a forward, pipeline_judge_txn, _flow and _tick hand their input
+ * over, with `now`, the packet time at which this process would have
+ * judged it, instead of judging. */
+struct pipeline_forward {
+    void *user;
+    void (*txn)(void *user, kw_ts now, const struct kw_txn *t);
+    void (*flow)(void *user, kw_ts now, const struct flow *f, const char *app, const char *sni,
+                 int64_t http_txns, enum flow_end_reason why, kw_ts ts);
+    void (*tick)(void *user, kw_ts now);
+};
+
 struct pipeline_config {
     struct dec_config dec;
     struct flow_config flow;
@@ -54,6 +66,7 @@ struct pipeline_config {
     struct audit *audit;
     struct baseline *baseline;
     const struct pipeline_sink *sink; /* NULL: single-thread, all stages here */
+    const struct pipeline_forward *forward; /* NULL: judge here (see above) */
 };
 
 #define PIPELINE_COUNTERS(X)                                                 \
@@ -108,6 +121,9 @@ void pipeline_finish_at(struct pipeline *p, kw_ts now);
 /* The judge stage of one transaction: attribution, EVE `http`, policy,
  * baselines, audit (on_txn calls it; so does the judge thread). */
 void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t);
+/* Worker mode: the packet time of the record the judge thread takes next
+ * (a forward's `now`; it never goes back). */
+void pipeline_judge_at(struct pipeline *p, kw_ts now);
 /* The baselines' tick of the judge thread (once per second of packet
  * time, after that packet's transactions, as the single thread does). */
 void pipeline_judge_tick(struct pipeline *p, kw_ts now);

@@ -162,6 +162,7 @@ struct ev_flow {
 struct ev { /* worker/dispatcher -> judge */
     uint32_t kind;
     struct key k;
+    kw_ts now; /* the producer's packet clock (a forward's time) */
     union {
         struct kw_txn txn;
         struct ev_flow fl;
@@ -306,6 +307,7 @@ static struct ev *out_begin(struct worker *k, uint32_t kind, size_t len, uint32_
                         .last = k->phase ? 0 : last,
                         .worker = k->index,
                         .idx = k->idx++};
+    e->now = pipeline_now(k->pipe);
     return e;
 }
 
@@ -457,6 +459,7 @@ static uint64_t flow_id(struct workers *w, uint64_t cseq, bool end)
 
 static void judge_one(struct workers *w, struct ev *e)
 {
+    pipeline_judge_at(w->judge, e->now);
     switch (e->kind) {
     case REC_FSTART:
         if (!idmap_put(&w->ids, e->u.cseq, ++w->next_id))
@@ -559,7 +562,7 @@ static void judge_tick(struct workers *w, uint64_t seq)
     struct ev *e = ring_reserve(&w->ticks, REC_TICK, EV_HEAD + sizeof e->u.now);
     e->kind = REC_TICK;
     e->k = (struct key){.seq = seq, .phase = 2};
-    e->u.now = w->now;
+    e->now = e->u.now = w->now;
     ring_commit(&w->ticks);
 }
 
@@ -656,6 +659,7 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct wor
         wc.audit = NULL;
         wc.baseline = NULL;
         wc.sink = &k->sink;
+        wc.forward = NULL; /* the judge thread forwards, in order */
         e = KW_E_NOMEM;
         if (!ring_init(&k->in, IN_RING) || !ring_init(&k->out, OUT_RING) ||
             (e = pipeline_new(&wc, &k->pipe)) != KW_E_OK)
