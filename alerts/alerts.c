@@ -121,6 +121,8 @@ static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, c
     const char *id = json_string_value(json_object_get(json_object_get(rec, "alert"), "id"));
     char *body = json_dumps(rec, JSON_COMPACT);
     a->n.alerts++;
+    a->n.by_kind[kind < ALERT__COUNT ? kind : 0]++;
+    a->n.by_severity[sev >= 1 && sev <= 3 ? sev : 3]++;
     int rows = body ? al_ob_insert(a, id, body, kind, sev, who, subject, findings, tz, ts) : -1;
     if (rows < 0) {
         a->n.db_errors++;
@@ -431,4 +433,15 @@ void alerts_get_stats(struct alerts *a, struct alerts_stats *st)
     int64_t o = a->n.orphaned;
     st->orphaned = o > 0 ? (uint64_t)o : 0;
     st->filtered = a->n.filtered;
+    for (int k = 0; k < ALERT__COUNT; k++)
+        st->by_kind[k] = a->n.by_kind[k];
+    for (int v = 0; v < 4; v++)
+        st->by_severity[v] = a->n.by_severity[v];
+    st->n_sinks = a->cfg.n_sinks;
+    for (unsigned i = 0; i < a->cfg.n_sinks && i < ALERTS_MAX_SINKS; i++) {
+        memcpy(st->sinks[i].key, a->sink_keys[i], sizeof st->sinks[i].key);
+        st->sinks[i].delivered = a->n.sink_delivered[i];
+        st->sinks[i].failed = a->n.sink_failed[i];
+        st->sinks[i].retries = a->n.sink_retries[i];
+    }
 }

@@ -94,6 +94,13 @@ struct alerts_stats {
     uint64_t syslog_dropped; /* syslog queue full */
     uint64_t orphaned;       /* pending rows of sinks no longer configured */
     uint64_t filtered;       /* (alert, sink) pairs skipped by min_severity/kinds */
+    uint64_t by_kind[ALERT__COUNT]; /* alerts raised, by enum alert_kind */
+    uint64_t by_severity[4];        /* [1] high, [2] medium, [3] low */
+    unsigned n_sinks;
+    struct {
+        char key[40]; /* "slack:…" / "webhook:…" (a hash of the URL, never the URL) */
+        uint64_t delivered, failed, retries; /* failed: for good */
+    } sinks[ALERTS_MAX_SINKS];
 };
 void alerts_get_stats(struct alerts *a, struct alerts_stats *st);
 

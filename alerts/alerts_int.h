@@ -45,6 +45,11 @@ struct al_counters {
     _Atomic uint64_t updates, digests, digested, dedup_evicted, db_errors, syslog_dropped;
     _Atomic uint64_t filtered;
     _Atomic int64_t backlog, orphaned;
+    /* for the stats record and metrics: alerts by kind and by severity
+     * (1 high .. 3 low), and per sink (index as cfg.sinks) */
+    _Atomic uint64_t by_kind[ALERT__COUNT], by_severity[4];
+    _Atomic uint64_t sink_delivered[ALERTS_MAX_SINKS], sink_failed[ALERTS_MAX_SINKS],
+        sink_retries[ALERTS_MAX_SINKS];
 };
 
 struct al_deliver;

@@ -266,6 +266,7 @@ static void start_single(struct al_deliver *d, unsigned i, struct dl_row *r, kw_
         /* an unreadable stored record can never be sent: fail it visibly */
         set_state(d, j->one_row, AL_FAILED, 0, "stored record unreadable", now);
         d->a->n.failed_permanent++;
+        d->a->n.sink_failed[j->sink]++;
         d->a->n.backlog--;
         job_free(j);
         return;
@@ -455,11 +456,13 @@ static void finish(struct al_deliver *d, struct dl_job *j, int code, long status
         } else {
             a->n.delivered++;
         }
+        a->n.sink_delivered[j->sink] += j->n_rows;
         backlog_done(d, (int64_t)j->n_rows);
     } else if (act == AL_PERMANENT) {
         for (size_t k = 0; k < j->n_rows; k++)
             set_state(d, j->rows[k], AL_FAILED, status, err, now);
         a->n.failed_permanent += j->n_rows;
+        a->n.sink_failed[j->sink] += j->n_rows;
         kw_warn("alerts: %s to sink %s failed for good: %s", j->digest ? "digest" : j->alert_id,
                 a->sink_keys[j->sink], err);
         backlog_done(d, (int64_t)j->n_rows);
@@ -468,6 +471,7 @@ static void finish(struct al_deliver *d, struct dl_job *j, int code, long status
         for (size_t k = 0; k < j->n_rows; k++)
             set_retry(d, j->rows[k], at, status, err, now);
         a->n.retries++;
+        a->n.sink_retries[j->sink]++;
         kw_debug("alerts: %s to %s: %s; retry in %lld ms", j->alert_id, a->sink_keys[j->sink], err,
                  (long long)(at - now) / 1000);
     }

@@ -155,6 +155,14 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
         p->cnt.unattributed_with_credential++;
     else
         p->cnt.without_credential++;
+    switch (t->cred.kind) {
+    case KW_CRED_BEARER: p->cnt.cred_bearer++; break;
+    case KW_CRED_JWT: p->cnt.cred_jwt++; break;
+    case KW_CRED_BASIC: p->cnt.cred_basic++; break;
+    case KW_CRED_API_KEY: p->cnt.cred_api_key++; break;
+    case KW_CRED_OTHER: p->cnt.cred_other++; break;
+    default: break;
+    }
 
     write_http_record(p, t);
     if (p->model && p->judge)

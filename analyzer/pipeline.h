@@ -86,7 +86,12 @@ struct pipeline_config {
     X(h1_alloc_failures)                                                     \
     X(h1_refused)           /* HTTP flows not parsed: h1 max_conns/memcap */ \
     X(h1_mem_peak)          /* most bytes all HTTP parsers held at once */   \
-    X(probe_chunks_skipped) /* data chunks dropped while recognising HTTP */
+    X(probe_chunks_skipped) /* data chunks dropped while recognising HTTP */ \
+    X(cred_bearer)          /* transactions by credential kind (kw_txn) */    \
+    X(cred_jwt)                                                              \
+    X(cred_basic)                                                            \
+    X(cred_api_key)                                                          \
+    X(cred_other)
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;

@@ -3,5 +3,6 @@ list(APPEND KW_CLI_DEFS KW_HAVE_CMD_RUN)
 # run's least privilege (priv: libcap) and Prometheus endpoint (metrics:
 # libmicrohttpd), issue 14.
 pkg_check_modules(LIBCAP REQUIRED IMPORTED_TARGET libcap)
-list(APPEND KW_CLI_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/priv.c)
-list(APPEND KW_CLI_LIBS PkgConfig::LIBCAP)
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
+list(APPEND KW_CLI_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/priv.c ${CMAKE_CURRENT_SOURCE_DIR}/metrics.c)
+list(APPEND KW_CLI_LIBS PkgConfig::LIBCAP PkgConfig::MHD)

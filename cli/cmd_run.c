@@ -23,6 +23,7 @@
 #include "cli_util.h"
 #include "kw_eve.h"
 #include "kw_log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "priv.h"
 #include "rules.h"
@@ -193,6 +194,9 @@ struct run_ctx {
     struct cap_source *src;
     const char *db_path, *eve_path;
     struct priv_target priv; /* whom run becomes once capture and EVE are open */
+    struct metrics *metrics;  /* outputs.metrics; NULL = off */
+    uint64_t reloads, reload_failures;
+    bool running; /* the packet loop runs (workers own their counters) */
 };
 
 /* tcpdump -Z: the capture is open and the output folders are ready for
@@ -318,14 +322,78 @@ static int open_capture(struct run_ctx *r)
     return 0;
 }
 
+/* What the stats record adds for operators (metrics.c maps it): alerts by
+ * kind, severity and sink; baseline findings and profiles learning; the
+ * rules' reloads. */
+static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *as, kw_ts now)
+{
+    json_t *a = json_object_get(s, "alerts"), *k = json_object(), *v = json_object();
+    for (int i = 0; i < ALERT__COUNT; i++)
+        if (as->by_kind[i])
+            json_object_set_new(k, alert_kind_name((enum alert_kind)i),
+                                json_integer((json_int_t)as->by_kind[i]));
+    static const char *const sev[] = {NULL, "high", "medium", "low"};
+    for (int i = 1; i <= 3; i++)
+        json_object_set_new(v, sev[i], json_integer((json_int_t)as->by_severity[i]));
+    json_object_set_new(a, "by_kind", k);
+    json_object_set_new(a, "by_severity", v);
+    json_t *sk = json_object();
+    for (unsigned i = 0; i < as->n_sinks; i++)
+        json_object_set_new(sk, as->sinks[i].key,
+                            json_pack("{s:I,s:I,s:I}", "delivered",
+                                      (json_int_t)as->sinks[i].delivered, "failed",
+                                      (json_int_t)as->sinks[i].failed, "retries",
+                                      (json_int_t)as->sinks[i].retries));
+    json_object_set_new(a, "sinks", sk);
+
+    struct baseline_stats bs;
+    baseline_get_stats(r->baseline, &bs);
+    json_t *b = json_object_get(s, "baseline"), *f = json_object();
+    static const char *const bk[] = {"unusual_hour", "new_endpoint", "new_source", "volume_spike",
+                                     "key_sharing"};
+    for (int i = 0; i < 5; i++)
+        if (bs.findings[i])
+            json_object_set_new(f, bk[i], json_integer((json_int_t)bs.findings[i]));
+    json_object_set_new(b, "findings", f);
+    if (!r->wk) /* the judge thread owns the profiles while workers run */
+        json_object_set_new(b, "learning_profiles",
+                            json_integer((json_int_t)baseline_learning_count(r->baseline, now)));
+    struct rules_model *m = rules_handle_get(r->rules);
+    json_object_set_new(s, "rules",
+                        json_pack("{s:I,s:I,s:I}", "reloads", (json_int_t)r->reloads,
+                                  "reload_failures", (json_int_t)r->reload_failures, "identities",
+                                  (json_int_t)(m ? m->n_identities : 0)));
+    rules_model_unref(m);
+}
+
+/* outputs.metrics: after the privilege drop, so the server's thread holds
+ * no capability (a port above 1023, then). */
+static int open_metrics(struct run_ctx *r)
+{
+    const char *addr = r->model->config.outputs.metrics;
+    char err[256];
+    if (!addr)
+        return 0;
+    if (metrics_start(addr, &r->metrics, err, sizeof err) != KW_E_OK) {
+        kw_err_log("%s", err);
+        return 1;
+    }
+    kw_info("metrics at http://%s/metrics", addr);
+    return 0;
+}
+
 static json_t *stats_record(struct run_ctx *r)
 {
     char tsb[40];
     json_t *rec = json_object();
-    kw_ts now = r->wk ? workers_now(r->wk) : pipeline_now(r->pipe);
+    kw_ts now = !r->wk ? pipeline_now(r->pipe) : r->running ? 0 : workers_now(r->wk);
     json_object_set_new(rec, "timestamp", json_string(kw_ts_format(now, tsb, sizeof tsb)));
     json_object_set_new(rec, "event_type", json_string("stats"));
-    json_t *s = r->wk ? workers_stats_json(r->wk) : pipeline_stats_json(r->pipe);
+    /* While workers run their counters are theirs (no lock, no atomics):
+     * a snapshot for metrics then has the other sections only. */
+    json_t *s = !r->wk ? pipeline_stats_json(r->pipe)
+                : r->running ? json_object()
+                             : workers_stats_json(r->wk);
 
     struct cap_stats cs;
     cap_get_stats(r->src, &cs);
@@ -368,6 +436,7 @@ static json_t *stats_record(struct run_ctx *r)
                                   (json_int_t)es.write_errors, "recoveries",
                                   (json_int_t)es.recoveries, "reopens", (json_int_t)es.reopens,
                                   "torn_cut", (json_int_t)es.torn_cut));
+    stats_more(r, s, &as, now);
     json_object_set_new(rec, "stats", s);
     return rec;
 }
@@ -430,13 +499,25 @@ static void reload_rules(struct run_ctx *r)
             workers_set_model(r->wk, rules_handle_get(r->rules));
         else
             pipeline_set_model(r->pipe, rules_handle_get(r->rules));
+        r->reloads++;
         kw_info("rules reloaded (generation %llu)",
                 (unsigned long long)rules_handle_generation(r->rules));
     } else {
+        r->reload_failures++;
         kw_err_log("rules reload failed; the running rules stay in force:");
     }
     rules_diag_print(&d, stderr);
     rules_diag_free(&d);
+}
+
+/* The snapshot the next scrapes read (metrics.h): once a second, from
+ * this thread, never per packet. */
+static void publish_metrics(struct run_ctx *r, kw_ts wall)
+{
+    json_t *rec = stats_record(r);
+    json_t *s = json_incref(json_object_get(rec, "stats"));
+    json_decref(rec);
+    metrics_publish(r->metrics, s, wall);
 }
 
 static int loop(struct run_ctx *r)
@@ -447,7 +528,7 @@ static int loop(struct run_ctx *r)
     /* Stats describe the process, not the traffic: wall clock, as Suricata
      * does (on packet time a two-week replay wrote thousands of them). */
     kw_ts interval = KW_TS_SEC(r->o.stats_interval_s > 0 ? r->o.stats_interval_s : 60);
-    kw_ts next_stats = started + interval;
+    kw_ts next_stats = started + interval, next_metrics = started;
     uint64_t iter = 0;
     int rc = 0;
     struct cap_pkt pkt;
@@ -483,6 +564,10 @@ static int loop(struct run_ctx *r)
             kw_eve_write(r->eve, stats_record(r));
             next_stats = w + interval;
         }
+        if (r->metrics && w >= next_metrics) {
+            publish_metrics(r, w);
+            next_metrics = w + KW_TS_SEC(1);
+        }
         if (tty && w - last_prog >= 1000000) {
             progress(r, started);
             last_prog = w;
@@ -495,6 +580,7 @@ static int loop(struct run_ctx *r)
 
 static void teardown(struct run_ctx *r)
 {
+    metrics_stop(r->metrics);
     if (r->wk)
         workers_finish(r->wk);
     workers_destroy(r->wk);
@@ -584,17 +670,19 @@ int cmd_run(int argc, char **argv)
     if ((rc = open_capture(&r)) != 0)
         goto out;
     g_src = r.src;
-    if (open_outputs(&r) != KW_E_OK || open_pipeline(&r) != KW_E_OK) {
+    if (open_outputs(&r) != KW_E_OK || open_pipeline(&r) != KW_E_OK || open_metrics(&r) != 0) {
         fprintf(stderr, "keywarden run: cannot start (see the errors above)\n");
         rc = 1;
         goto out;
     }
     kw_ts started = kw_ts_wall();
+    r.running = true;
     rc = loop(&r);
     if (r.wk)
         workers_finish(r.wk);
     else
         pipeline_finish(r.pipe);
+    r.running = false;
     audit_flush(r.audit);
     if (baseline_save(r.baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r.db_path);

@@ -23,7 +23,10 @@ enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err, siz
     memset(t, 0, sizeof *t);
     if (geteuid() != 0) return KW_E_OK; /* an ordinary user: only capabilities to give up */
     const char *name = user ? user : PRIV_DEFAULT_USER;
-    if (!strcmp(name, "root")) return KW_E_OK;
+    if (!strcmp(name, "root")) {
+        t->stay_root = true;
+        return KW_E_OK;
+    }
     errno = 0;
     struct passwd *pw = getpwnam(name);
     if (!pw) {
@@ -154,12 +157,13 @@ enum kw_err priv_drop(const struct priv_target *t, char *line, size_t len)
 
 bool priv_still_root(const struct priv_target *t)
 {
-    return !t->switch_user && geteuid() == 0;
+    return !t->switch_user && !t->stay_root && geteuid() == 0;
 }
 
 bool priv_can_write_dir(const struct priv_target *t, const char *path, char *err, size_t errlen)
 {
-    if (!path || !strcmp(path, "-")) return true;
+    if (!t->switch_user || !path || !strcmp(path, "-"))
+        return true; /* not switching: the folders are made later, as now */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -173,6 +177,6 @@ bool priv_can_write_dir(const struct priv_target *t, const char *path, char *err
     snprintf(err, errlen,
              "%s: not writable by %s after the privilege drop (%s); give it to that user "
              "(chown) or choose a folder it owns",
-             dir, t->switch_user ? t->name : "this user", strerror(errno));
+             dir, t->name, strerror(errno));
     return false;
 }

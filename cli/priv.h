@@ -20,6 +20,7 @@
 
 struct priv_target {
     bool switch_user; /* root and a user to become */
+    bool stay_root;   /* run.user: root, said on purpose */
     uid_t uid;
     gid_t gid;
     char name[64];
@@ -44,10 +45,11 @@ void priv_prepare_path(const struct priv_target *t, const char *file_path);
  * refused a step (msg says which): run must not go on half-privileged. */
 KW_WUR enum kw_err priv_drop(const struct priv_target *t, char *line, size_t linelen);
 
-/* Root that stays root (run.user: root, or no user keywarden). */
+/* Root that stays root for want of a user keywarden (not run.user: root,
+ * which is a choice). */
 bool priv_still_root(const struct priv_target *t);
 
-/* After the drop: can the user create files in the folder of path? false
+/* After a switch of user: can it create files in the folder of path? false
  * with a message naming the folder and the fix. */
 bool priv_can_write_dir(const struct priv_target *t, const char *path, char *err, size_t errlen);
 

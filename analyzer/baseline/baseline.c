@@ -935,6 +935,14 @@ void baseline_get_stats(const struct baseline *b, struct baseline_stats *out)
     out->profiles = b->n;
 }
 
+size_t baseline_learning_count(const struct baseline *b, kw_ts now)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        n += in_learning(b, &b->p[i], now);
+    return n;
+}
+
 size_t baseline_profile_size(void)
 {
     return sizeof(struct bl_profile) + 1 + 2 * sizeof(uint32_t);

@@ -91,6 +91,11 @@ struct baseline_stats {
 };
 void baseline_get_stats(const struct baseline *b, struct baseline_stats *out);
 
+/* Profiles still learning at packet time now (not judged by their own
+ * habits yet). Walks every profile: for the periodic stats, from the
+ * thread that owns b. */
+size_t baseline_learning_count(const struct baseline *b, kw_ts now);
+
 /* Bytes of memory one profile slot takes (for sizing). */
 size_t baseline_profile_size(void);
 

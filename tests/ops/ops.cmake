@@ -10,3 +10,11 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   set_tests_properties(ops_privileges PROPERTIES LABELS "ops;e2e;live" TIMEOUT 180
     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # The real Prometheus server scrapes `outputs.metrics` (live on lo).
+  add_test(NAME ops_metrics
+    COMMAND Python3::Interpreter ${_ops}/e2e_metrics.py $<TARGET_FILE:keywarden>
+            ${PROJECT_SOURCE_DIR}/docs/metrics.md)
+  set_tests_properties(ops_metrics PROPERTIES LABELS "ops;e2e;live" TIMEOUT 180
+    SKIP_RETURN_CODE 77)
+endif()
