@@ -20,6 +20,8 @@
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_log.h"
+#include "pipeline_tls.h"
+#include "tls_rec.h"
 
 enum pf_http { PF_HTTP_UNKNOWN = 0, PF_HTTP_YES, PF_HTTP_NO };
 
@@ -28,6 +30,7 @@ struct pipe_flow {
     struct pipeline *p;
     struct flow *f;
     struct h1_conn *h1;
+    struct tls_conn *tls; /* TLS: records go here; the plaintext to h1 */
     struct classify_flow *cls;
     bool cls_wants;
     uint8_t http;       /* enum pf_http */
@@ -45,6 +48,7 @@ struct pipeline {
     struct flow_table *flows;
     struct defrag *defrag; /* IP fragments, on their way to flows */
     struct classify_ctx *cls;
+    struct tls_ctx *tls; /* limits, key log, counters, scratch of TLS connections */
     struct judge_policy *judge;
     struct rules_model *model;
     struct pipeline_counters cnt;
@@ -72,6 +76,7 @@ void pipeline_config_default(struct pipeline_config *c)
     flow_config_default(&c->flow);
     h1_limits_default(&c->h1);
     cred_config_default(&c->cred);
+    tls_limits_default(&c->tls);
     c->classify = true;
     c->flow_records = true;
 }
@@ -100,6 +105,14 @@ static void write_http_record(struct pipeline *p, const struct kw_txn *t)
     kw_jw_obj_begin(&w, NULL);
     kw_eve_jw_txn_header(&w, t, "http", t->ts);
     kw_eve_jw_http(&w, t);
+    if (t->flags & KW_TXN_F(TLS)) {
+        kw_jw_obj_begin(&w, "tls");
+        kw_jw_str_opt(&w, "sni", t->tls.sni);
+        kw_jw_str(&w, "version", t->tls.version);
+        kw_jw_str_opt(&w, "ja4", t->tls.ja4);
+        kw_jw_bool(&w, "decrypted", t->tls.decrypted);
+        kw_jw_obj_end(&w);
+    }
     kw_eve_jw_cred(&w, t);
     kw_eve_jw_identity(&w, t);
     kw_jw_obj_end(&w);
@@ -118,14 +131,7 @@ static void on_txn(void *user, const struct h1_txn_view *v)
 
     kw_txn_clear(t);
     h1_txn_fill(v, t);
-    t->flow_id = f->id;
-    t->src = f->cli;
-    t->dst = f->srv;
-    t->sport = f->cli_port;
-    t->dport = f->srv_port;
-    t->tunnel_type = f->tunnel.type;
-    t->tunnel_id = f->tunnel.id;
-    t->vlan = f->vlan;
+    ptls_flow_fields(t, f);
     if (v->req)
         cred_extract_ex(&p->cfg.cred, v->req->hdrs, v->req->n_hdrs, v->req->target, &t->cred,
                         &p->cred);
@@ -133,6 +139,8 @@ static void on_txn(void *user, const struct h1_txn_view *v)
      * every consumer (EVE, alerts, audit) sees the redacted target. */
     if (cred_redact_target(&p->cfg.cred, t->url, sizeof t->url))
         p->cnt.urls_redacted++;
+    if (pf->tls)
+        ptls_http_txn(t, tls_conn_info(pf->tls));
     p->cnt.transactions++;
     pf->txns++;
     if (p->cfg.sink) {
@@ -172,6 +180,37 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
                          id && id->schedule.set, emit_finding, p);
     if (p->cfg.audit)
         audit_record(p->cfg.audit, t);
+}
+
+void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_info *ti)
+{
+    /* A session is judged when it is known to be API traffic: its client
+     * certificate names an identity, or its SNI is one of `services:`;
+     * only then does a source address alone attribute it (a contractor's
+     * laptop also talks TLS to CDNs at night). */
+    const struct rules_identity *id = NULL;
+    const struct rules_service *svc = NULL;
+    if (p->model) {
+        id = rules_attribute_txn(p->model, t);
+        svc = t->tls.sni[0] ? rules_find_service(p->model, t->tls.sni, t->dport) : NULL;
+        if (!id && svc && t->cred.kind == KW_CRED_NONE) {
+            id = rules_attribute_source(p->model, &t->src);
+            rules_identity_ref_fill(id, &t->identity);
+        }
+    }
+    if (p->cfg.eve) {
+        size_t n = ptls_format_record(p->eve_buf, sizeof p->eve_buf, t, ti);
+        if (n)
+            kw_eve_write_text(p->cfg.eve, p->eve_buf, n);
+        else
+            p->cnt.eve_overflow++;
+    }
+    if (!id && !svc)
+        return;
+    if (p->model && p->judge)
+        judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
+    if (p->cfg.baseline && id)
+        baseline_observe(p->cfg.baseline, t, kw_tz_name(id->tz), id->schedule.set, emit_finding, p);
 }
 
 /* ---- HTTP recognition -------------------------------------------------- */
@@ -279,6 +318,53 @@ static bool start_http(struct pipe_flow *pf)
     return true;
 }
 
+/* ---- TLS ----------------------------------------------------------------- */
+
+/* Decrypted application bytes: HTTP/1 (recognised on them as on clear
+ * connections; HTTP/2 when ALPN says h2 waits for that parser). */
+static size_t tls_on_data(void *user, int dir, const uint8_t *d, size_t len, kw_ts ts)
+{
+    struct pipe_flow *pf = user;
+    if (pf->http == PF_HTTP_NO || (pf->http == PF_HTTP_UNKNOWN && !start_http(pf)))
+        return len;
+    size_t used = h1_feed(pf->h1, dir, d, len, ts);
+    pf->p->cnt.h1_mem_peak = pf->p->h1_budget.peak;
+    return used;
+}
+
+static void tls_on_gap(void *user, int dir, uint64_t len, kw_ts ts)
+{
+    struct pipe_flow *pf = user;
+    if (pf->h1)
+        h1_gap(pf->h1, dir, len, ts);
+}
+
+static void tls_on_handshake(void *user, const struct tls_info *ti, kw_ts ts)
+{
+    struct pipe_flow *pf = user;
+    struct pipeline *p = pf->p;
+    struct kw_txn *t = &p->txn;
+    ptls_session_txn(t, pf->f, ti, ts);
+    p->cnt.tls_sessions++;
+    if (p->cfg.sink)
+        p->cfg.sink->tls(p->cfg.sink->user, pf->f, pf->last_seq, p->ending, t, ti);
+    else
+        pipeline_judge_tls(p, t, ti);
+}
+
+static bool start_tls(struct pipe_flow *pf)
+{
+    struct pipeline *p = pf->p;
+    struct tls_conn_cb cb = {pf, tls_on_data, tls_on_gap, tls_on_handshake};
+    pf->tls = tls_conn_new(p->tls, &cb, pf->f->midstream);
+    if (!pf->tls) {
+        p->cnt.tls_alloc_failures++;
+        return false;
+    }
+    p->cnt.tls_flows++;
+    return true;
+}
+
 /* ---- flow callbacks ---------------------------------------------------- */
 
 static void cb_flow_start(void *user, struct flow *f, kw_ts ts)
@@ -321,8 +407,17 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
                       kw_ts ts)
 {
     struct pipe_flow *pf = f->app;
+    if (pf && pf->tls)
+        return tls_conn_feed(pf->tls, dir, d, len, ts);
     if (!pf || pf->http == PF_HTTP_NO)
         return len;
+    if (pf->http == PF_HTTP_UNKNOWN && !pf->probes[0] && !pf->probes[1]) {
+        int t = tls_rec_looks_tls(d, len, f->midstream);
+        if (t > 0 && start_tls(pf))
+            return tls_conn_feed(pf->tls, dir, d, len, ts);
+        if (t < 0 && !f->midstream)
+            return 0; /* a record header's first bytes: wait for the rest */
+    }
     if (pf->http == PF_HTTP_UNKNOWN) {
         int v = f->midstream ? 1 : looks_http(d, len);
         if (v > 0 && (pf->probes[0] || pf->probes[1]))
@@ -359,6 +454,10 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
 static void cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
 {
     struct pipe_flow *pf = f->app;
+    if (pf && pf->tls) {
+        tls_conn_gap(pf->tls, dir, len, ts);
+        return;
+    }
     if (!pf || pf->http == PF_HTTP_NO)
         return;
     /* A hole before we saw any data: we cannot tell yet, so let the parser
@@ -456,7 +555,10 @@ static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const st
                               enum flow_end_reason why, kw_ts ts)
 {
     char app[64] = "", sni[256] = "";
-    if (pf && pf->http == PF_HTTP_YES)
+    if (pf && pf->tls) {
+        strcpy(app, "tls");
+        snprintf(sni, sizeof sni, "%s", tls_conn_info(pf->tls)->ch.sni);
+    } else if (pf && pf->http == PF_HTTP_YES)
         strcpy(app, "http");
     else if (pf && pf->cls)
         classify_result(p->cls, pf->cls, app, sizeof app, sni, sizeof sni);
@@ -472,6 +574,11 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
 {
     struct pipeline *p = user;
     struct pipe_flow *pf = f->app;
+    if (pf && pf->tls) {
+        p->ending = (int)why;
+        tls_conn_close(pf->tls, ts); /* its record, if the handshake never ended */
+        p->ending = -1;
+    }
     if (pf && pf->h1) {
         p->ending = (int)why;
         h1_close(pf->h1, ts);
@@ -487,6 +594,8 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
     if ((p->cfg.eve || p->cfg.sink || p->cfg.forward) && p->cfg.flow_records)
         write_flow_record(p, pf, f, why, ts);
     if (pf) {
+        tls_conn_destroy(pf->tls);
+        pf->tls = NULL;
         if (pf->cls)
             classify_flow_free(p->cls, pf->cls);
         pf->next_free = p->free_flows;
@@ -507,6 +616,9 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
     p->ending = -1;
     dec_ctx_init(&p->dec, &c->dec);
     enum kw_err e = KW_E_NOMEM;
+    if (!(p->tls = malloc(sizeof *p->tls)))
+        goto fail;
+    tls_ctx_init(p->tls, &c->tls, c->tls_keylog);
     if (c->classify && (e = classify_ctx_new(&p->cls)) != KW_E_OK)
         goto fail;
     p->judge = judge_policy_new(NULL);
@@ -545,6 +657,7 @@ void pipeline_destroy(struct pipeline *p)
     while (p->h1_nfree)
         h1_conn_destroy(p->h1_free[--p->h1_nfree]);
     defrag_destroy(p->defrag);
+    free(p->tls);
     judge_policy_destroy(p->judge);
     classify_ctx_destroy(p->cls);
     while (p->free_flows) {
@@ -688,6 +801,21 @@ json_t *pipeline_stats_json(const struct pipeline *p)
     o = json_object();
     h1_counters_each(&p->h1_total, add_h1, o);
     json_object_set_new(s, "http", o);
+
+    o = json_object();
+#define TJ(n, d) json_object_set_new(o, #n, json_integer((json_int_t)p->tls->cnt.n));
+    TLS_COUNTERS(TJ)
+#undef TJ
+    if (p->cfg.tls_keylog && !p->cfg.sink) { /* shared: counted once, by the judge */
+        struct tls_keylog_counters kc;
+        tls_keylog_get_counters(p->cfg.tls_keylog, &kc);
+        json_t *k = json_object();
+#define KLJ(n, d) json_object_set_new(k, #n, json_integer((json_int_t)kc.n));
+        TLS_KEYLOG_COUNTERS(KLJ)
+#undef KLJ
+        json_object_set_new(o, "keylog", k);
+    }
+    json_object_set_new(s, "tls", o);
 
     o = json_object();
 #define CJ(n, d) json_object_set_new(o, #n, json_integer((json_int_t)p->cred.n));

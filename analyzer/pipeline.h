@@ -26,6 +26,7 @@
 #include "kw_eve.h"
 #include "rules.h"
 #include "source.h"
+#include "tls_conn.h"
 
 /* Worker mode (analyzer/workers.c): with a sink, the pipeline stops at a
  * filled kw_txn; transactions and ended flows go to the sink instead of
@@ -38,6 +39,9 @@ struct pipeline_sink {
     void (*txn)(void *user, const struct flow *f, uint64_t seq, int why, const struct kw_txn *t);
     void (*flow_end)(void *user, const struct flow *f, uint64_t seq, enum flow_end_reason why,
                      kw_ts ts, const char *app, const char *sni, int64_t http_txns);
+    /* A TLS handshake is over: t is the session (KW_TXN_F(TLS_SESSION)). */
+    void (*tls)(void *user, const struct flow *f, uint64_t seq, int why, const struct kw_txn *t,
+                const struct tls_info *ti);
 };
 
 /* Sensor mode (fleet/, docs/fleet.md): the judge stage runs elsewhere.
@@ -57,6 +61,8 @@ struct pipeline_config {
     struct flow_config flow;
     struct h1_limits h1;
     struct cred_config cred;
+    struct tls_limits tls;
+    struct tls_keylog *tls_keylog; /* borrowed; NULL: TLS metadata only, no decryption */
     bool classify;         /* nDPI for flows that are not HTTP */
     bool flow_records;     /* EVE `flow` record per ended flow */
     /* Borrowed; each may be NULL (that stage is skipped). */
@@ -91,7 +97,10 @@ struct pipeline_config {
     X(cred_jwt)                                                              \
     X(cred_basic)                                                            \
     X(cred_api_key)                                                          \
-    X(cred_other)
+    X(cred_other)                                                            \
+    X(tls_flows)            /* connections parsed as TLS */                  \
+    X(tls_sessions)         /* TLS handshakes reported (tls records) */     \
+    X(tls_alloc_failures)
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;
@@ -129,6 +138,11 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t);
 /* Worker mode: the packet time of the record the judge thread takes next
  * (a forward's `now`; it never goes back). */
 void pipeline_judge_at(struct pipeline *p, kw_ts now);
+/* The judge stage of a TLS session: attribution (client certificate; for
+ * a session to one of `services:`, else the one identity whose sources
+ * hold the client), EVE `tls`, the policy and baseline checks that need no
+ * HTTP (sessions that are neither are only recorded). */
+void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_info *ti);
 /* The baselines' tick of the judge thread (once per second of packet
  * time, after that packet's transactions, as the single thread does). */
 void pipeline_judge_tick(struct pipeline *p, kw_ts now);

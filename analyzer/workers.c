@@ -50,6 +50,7 @@ enum rec_kind {
     REC_TXN,
     REC_FEND,
     REC_TICK, /* dispatcher -> judge: baseline tick */
+    REC_TLS,  /* worker -> judge: a TLS session */
 };
 
 struct rec_hdr {
@@ -159,12 +160,18 @@ struct ev_flow {
     kw_ts ts;
 };
 
+struct ev_tls {
+    struct kw_txn txn;
+    struct tls_info ti;
+};
+
 struct ev { /* worker/dispatcher -> judge */
     uint32_t kind;
     struct key k;
     kw_ts now; /* the producer's packet clock (a forward's time) */
     union {
         struct kw_txn txn;
+        struct ev_tls tls;
         struct ev_flow fl;
         uint64_t cseq; /* REC_FSTART: the flow's creation seq (its id) */
         kw_ts now;     /* REC_TICK */
@@ -336,6 +343,16 @@ static void sink_txn(void *user, const struct flow *f, uint64_t seq, int why,
     ring_commit(&k->out);
 }
 
+static void sink_tls(void *user, const struct flow *f, uint64_t seq, int why,
+                     const struct kw_txn *t, const struct tls_info *ti)
+{
+    struct worker *k = user;
+    struct ev *e = out_begin(k, REC_TLS, sizeof e->u.tls, list_of(f, why), seq);
+    e->u.tls.txn = *t;
+    e->u.tls.ti = *ti;
+    ring_commit(&k->out);
+}
+
 static void sink_flow_end(void *user, const struct flow *f, uint64_t seq, enum flow_end_reason why,
                           kw_ts ts, const char *app, const char *sni, int64_t http_txns)
 {
@@ -468,6 +485,10 @@ static void judge_one(struct workers *w, struct ev *e)
     case REC_TXN:
         e->u.txn.flow_id = flow_id(w, e->u.txn.flow_id, false);
         pipeline_judge_txn(w->judge, &e->u.txn);
+        break;
+    case REC_TLS:
+        e->u.tls.txn.flow_id = flow_id(w, e->u.tls.txn.flow_id, false);
+        pipeline_judge_tls(w->judge, &e->u.tls.txn, &e->u.tls.ti);
         break;
     case REC_FEND: {
         struct ev_flow *fl = &e->u.fl;
@@ -651,7 +672,11 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct wor
         k->w = w;
         k->index = i;
         k->sink = (struct pipeline_sink){
-            .user = k, .flow_start = sink_flow_start, .txn = sink_txn, .flow_end = sink_flow_end};
+            .user = k,
+            .flow_start = sink_flow_start,
+            .txn = sink_txn,
+            .flow_end = sink_flow_end,
+            .tls = sink_tls};
         struct pipeline_config wc = *pc;
         wc.eve = NULL;
         wc.model = NULL;

@@ -446,7 +446,8 @@ void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
 
 static const char *cred_kind_name(unsigned k)
 {
-    static const char *const names[] = {"none", "bearer", "jwt", "basic", "api_key", "other"};
+    static const char *const names[] = {"none",    "bearer", "jwt",        "basic",
+                                        "api_key", "other",  "client_cert"};
     return k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
@@ -461,6 +462,8 @@ void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t)
     kw_jw_str_opt(w, "fingerprint", c->fingerprint);
     kw_jw_str_opt(w, "hint", c->hint);
     kw_jw_str_opt(w, "user", c->basic_user);
+    if (c->kind == KW_CRED_CLIENT_CERT)
+        kw_jw_str_opt(w, "subject", c->cert_subject);
     if (c->kind == KW_CRED_JWT) {
         kw_jw_obj_begin(w, "jwt");
         kw_jw_str_opt(w, "iss", c->jwt.iss);

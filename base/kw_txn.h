@@ -34,7 +34,9 @@
     X(PIPELINED, "pipelined")                                                  \
     X(PARSE_ERROR, "parse_error")                                              \
     X(BODY_TRUNCATED, "body_truncated")    /* connection ended inside the body */ \
-    X(HTTP09, "http09")
+    X(HTTP09, "http09")                                                        \
+    X(TLS, "tls")                          /* decrypted from a TLS session */  \
+    X(TLS_SESSION, "tls_session")          /* a TLS session, no HTTP: the record of its handshake */
 
 enum kw_txn_flag_bit {
 #define KW_TXN_FLAG_BIT(n, s) KW_TXN_BIT_##n,
@@ -51,6 +53,7 @@ enum kw_cred_kind {
     KW_CRED_BASIC,   /* identified by user name; password never kept */
     KW_CRED_API_KEY, /* header or query parameter */
     KW_CRED_OTHER,   /* Authorization scheme we do not decode (Digest, ...) */
+    KW_CRED_CLIENT_CERT, /* TLS client certificate: fingerprint = its SHA-256 */
 };
 
 struct kw_jwt_claims {
@@ -70,6 +73,16 @@ struct kw_cred {
     char hint[40];           /* redacted: "sk_l…9f2c", Basic: user name */
     char basic_user[128];    /* Basic only */
     struct kw_jwt_claims jwt; /* KW_CRED_JWT only */
+    char cert_subject[256];   /* KW_CRED_CLIENT_CERT only: "O=Acme, CN=acme-etl" */
+};
+
+/* The TLS session a transaction came over (TLS flag), or that a
+ * TLS_SESSION record describes. */
+struct kw_tls_ref {
+    bool decrypted;   /* its records were decrypted (key log) */
+    char sni[256];
+    char ja4[48];
+    char version[16]; /* "TLS 1.3" */
 };
 
 struct kw_identity_ref {
@@ -102,6 +115,7 @@ struct kw_txn {
 
     struct kw_cred cred;
     struct kw_identity_ref identity;
+    struct kw_tls_ref tls; /* with KW_TXN_F(TLS) or KW_TXN_F(TLS_SESSION) */
 };
 
 /* Empties a transaction for reuse: every field zero, the large text

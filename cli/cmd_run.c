@@ -57,6 +57,8 @@ struct run_opts {
     bool quiet, no_progress;
     long stats_interval_s;
     long workers; /* --workers; -1 = capture.workers of the config */
+    const char *keylogs[16]; /* --tls-keylog */
+    unsigned n_keylogs;
 };
 
 static void run_usage(FILE *f)
@@ -76,6 +78,8 @@ static void run_usage(FILE *f)
             "                      ./keywarden-state/eve.json)\n"
             "      --db PATH       SQLite database (audit trail, baselines, outbox)\n"
             "      --workers N     packet workers (capture.workers; 1 = one packet thread)\n"
+            "      --tls-keylog F  NSS key log (SSLKEYLOGFILE) to decrypt TLS; repeatable;\n"
+            "                      adds to tls.keylog of the config (files or directories)\n"
             "  -Z, --user USER     started as root: become USER once capture and files are\n"
             "                      open (run.user; default keywarden if it exists; root = stay)\n"
             "      --stats-interval S  EVE stats record every S seconds of wall time (60), and\n"
@@ -106,7 +110,7 @@ static char *join_args(int argc, char **argv)
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
-    enum { O_RULES = 256, O_EVE, O_DB, O_NOPROG, O_STATS, O_WORKERS };
+    enum { O_RULES = 256, O_EVE, O_DB, O_NOPROG, O_STATS, O_WORKERS, O_KEYLOG };
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'}, {"read", required_argument, NULL, 'r'},
         {"interface", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, O_RULES},
@@ -114,6 +118,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         {"quiet", no_argument, NULL, 'q'}, {"no-progress", no_argument, NULL, O_NOPROG},
         {"stats-interval", required_argument, NULL, O_STATS},
         {"workers", required_argument, NULL, O_WORKERS}, {"user", required_argument, NULL, 'Z'},
+        {"tls-keylog", required_argument, NULL, O_KEYLOG},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -149,6 +154,13 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
             }
             break;
         }
+        case O_KEYLOG:
+            if (o->n_keylogs == sizeof o->keylogs / sizeof o->keylogs[0]) {
+                fprintf(stderr, "keywarden run: at most 16 --tls-keylog\n");
+                return 2;
+            }
+            o->keylogs[o->n_keylogs++] = optarg;
+            break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
@@ -189,6 +201,7 @@ struct run_ctx {
     struct alerts *alerts;
     struct audit *audit;
     struct baseline *baseline;
+    struct tls_keylog *keylog; /* NULL: no key logs, TLS metadata only */
     struct pipeline *pipe;
     struct workers *wk; /* instead of pipe with 2 workers or more */
     struct cap_source *src;
@@ -264,6 +277,29 @@ static enum kw_err open_outputs(struct run_ctx *r)
     return baseline_new(&bc, &r->baseline);
 }
 
+/* Key logs are read once before privileges are dropped (a file only root
+ * or the TLS server's group may read); a live run then follows them as the
+ * user it became, so that user needs read access too. */
+static int open_keylogs(struct run_ctx *r)
+{
+    const struct rules_config *rc = &r->model->config;
+    if (!r->o.n_keylogs && !rc->tls.n_keylog)
+        return 0;
+    if (tls_keylog_new(rc->tls.max_sessions, &r->keylog) != KW_E_OK)
+        return 1;
+    char err[512];
+    for (unsigned i = 0; i < r->o.n_keylogs + rc->tls.n_keylog; i++) {
+        const char *p = i < r->o.n_keylogs ? r->o.keylogs[i] : rc->tls.keylog[i - r->o.n_keylogs];
+        /* a replay needs its keys now; a live run may start before the
+         * server writes its first line */
+        if (tls_keylog_add_path(r->keylog, p, r->o.n_files > 0, err, sizeof err) != KW_E_OK) {
+            fprintf(stderr, "keywarden run: %s\n", err);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 static enum kw_err open_pipeline(struct run_ctx *r)
 {
     const struct rules_config *rc = &r->model->config;
@@ -285,6 +321,9 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     pc.alerts = r->alerts;
     pc.audit = r->audit;
     pc.baseline = r->baseline;
+    pc.tls_keylog = r->keylog;
+    if (r->keylog && !r->o.n_files && tls_keylog_follow(r->keylog, 200) != KW_E_OK)
+        return KW_E_NOMEM;
     pc.model = rules_handle_get(r->rules);
     /* 0 = auto: one packet thread for now (docs/deploy.md) */
     long n = r->o.workers >= 0 ? r->o.workers : (long)rc->capture.workers;
@@ -585,6 +624,7 @@ static void teardown(struct run_ctx *r)
         workers_finish(r->wk);
     workers_destroy(r->wk);
     pipeline_destroy(r->pipe);
+    tls_keylog_destroy(r->keylog); /* wipes the secrets */
     if (r->baseline && baseline_save(r->baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r->db_path);
     baseline_destroy(r->baseline);
@@ -667,7 +707,7 @@ int cmd_run(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if ((rc = open_capture(&r)) != 0)
+    if ((rc = open_keylogs(&r)) != 0 || (rc = open_capture(&r)) != 0)
         goto out;
     g_src = r.src;
     if (open_outputs(&r) != KW_E_OK || open_pipeline(&r) != KW_E_OK || open_metrics(&r) != 0) {

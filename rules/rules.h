@@ -107,7 +107,14 @@ struct rules_limits {
     struct rules_loc loc;
 };
 
-enum rules_cred_match { RULES_CM_SHA256, RULES_CM_BASIC_USER, RULES_CM_JWT, RULES_CM_CLIENT_ID };
+enum rules_cred_match {
+    RULES_CM_SHA256,
+    RULES_CM_BASIC_USER,
+    RULES_CM_JWT,
+    RULES_CM_CLIENT_ID,
+    RULES_CM_CERT_SHA256,  /* client_cert: { sha256 } */
+    RULES_CM_CERT_SUBJECT, /* client_cert: { subject } */
+};
 
 struct rules_identity {
     char *id, *name;
@@ -195,6 +202,11 @@ struct rules_config {
         int64_t drain_timeout_s;
         char *syslog; /* facility name, NULL = off */
     } alerts;
+    struct {
+        char **keylog; /* NSS key log files or directories (resolved paths) */
+        size_t n_keylog;
+        uint32_t max_sessions; /* client randoms kept; 0 = 65536 */
+    } tls;
     char *rules_path; /* resolved against the config file's folder */
     struct rules_service *services;
     size_t n_services;
@@ -302,9 +314,15 @@ uint64_t rules_handle_generation(struct rules_handle *h);
 /* ---- attribution ------------------------------------------------------ */
 
 /* The identity that claims the credential, or NULL. O(1): one hash lookup
- * per credential form (fingerprint, Basic user, JWT iss+sub, client_id).
+ * per credential form (fingerprint, Basic user, JWT iss+sub, client_id,
+ * client certificate SHA-256 then subject).
  * The result lives as long as the model. */
 const struct rules_identity *rules_attribute(const struct rules_model *m, const struct kw_cred *c);
+/* For a connection that carries no credential (a TLS session): the one
+ * identity whose `sources` contain the address, or NULL when none or
+ * several do. O(identities with sources). */
+const struct rules_identity *rules_attribute_source(const struct rules_model *m,
+                                                    const struct kw_addr *src);
 /* Fills ref from id (clears it when id is NULL). */
 void rules_identity_ref_fill(const struct rules_identity *id, struct kw_identity_ref *ref);
 /* rules_attribute on t->cred, then fills t->identity. */

@@ -1,6 +1,7 @@
 /* rules_attr: attribution, credential -> identity. The one thing to know:
  * the index is one open-addressing hash table of string keys built at load
  * ("f:<sha256 hex>", "b:<basic user>", "j:<iss>\x1f<sub>", "c:<client_id>",
+ * "x:<client certificate sha256 hex>", "s:<client certificate subject>",
  * and "i:<identity id>"), read-only afterwards, so a lookup is O(1) and
  * needs no lock however many identities there are. Keys come from the
  * rules, not the network, so the fixed hash cannot be flooded. */
@@ -91,7 +92,7 @@ size_t rules_index_get(const struct rules_index *ix, const char *key)
 
 void rules_cred_key(enum rules_cred_match kind, const char *a, const char *b, char *out, size_t len)
 {
-    static const char pre[] = {'f', 'b', 'j', 'c'};
+    static const char pre[] = {'f', 'b', 'j', 'c', 'x', 's'};
     if (kind == RULES_CM_JWT)
         snprintf(out, len, "j:%s\x1f%s", a, b ? b : "");
     else
@@ -116,6 +117,14 @@ const struct rules_identity *rules_attribute(const struct rules_model *m, const 
     char key[600];
     const struct rules_identity *id;
     if (!m || !c || c->kind == KW_CRED_NONE) return NULL;
+    if (c->kind == KW_CRED_CLIENT_CERT) {
+        if (!strncmp(c->fingerprint, "sha256:", 7)) {
+            rules_cred_key(RULES_CM_CERT_SHA256, c->fingerprint + 7, NULL, key, sizeof key);
+            if ((id = by_key(m, key))) return id;
+        }
+        rules_cred_key(RULES_CM_CERT_SUBJECT, c->cert_subject, NULL, key, sizeof key);
+        return c->cert_subject[0] ? by_key(m, key) : NULL;
+    }
     if (c->kind == KW_CRED_BASIC) {
         rules_cred_key(RULES_CM_BASIC_USER, c->basic_user, NULL, key, sizeof key);
         if (c->basic_user[0] && (id = by_key(m, key))) return id;
@@ -135,6 +144,20 @@ const struct rules_identity *rules_attribute(const struct rules_model *m, const 
         }
     }
     return NULL;
+}
+
+const struct rules_identity *rules_attribute_source(const struct rules_model *m,
+                                                    const struct kw_addr *src)
+{
+    const struct rules_identity *found = NULL;
+    if (!m || !src || !src->family) return NULL;
+    for (size_t i = 0; i < m->n_identities; i++) {
+        const struct rules_identity *id = &m->identities[i];
+        if (!id->n_sources || !rules_sources_allow(id, src)) continue;
+        if (found) return NULL; /* not unique: no one */
+        found = id;
+    }
+    return found;
 }
 
 void rules_identity_ref_fill(const struct rules_identity *id, struct kw_identity_ref *ref)

@@ -103,6 +103,9 @@ void rl_config_free(struct rules_config *c)
     free(c->alerts.webhooks);
     free(c->alerts.syslog);
     free(c->rules_path);
+    for (size_t i = 0; i < c->tls.n_keylog; i++)
+        free(c->tls.keylog[i]);
+    free(c->tls.keylog);
     rl_services_free(c);
     rl_fleet_free(c);
 }
@@ -342,6 +345,56 @@ static bool run_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struc
     return true;
 }
 
+static void rebase_path(const char *dir, char **path);
+
+/* tls: { keylog: PATH | [PATH, ...], max_sessions: N } */
+static void keylog_path(struct rl_ctx *c, struct fy_node *v, struct rules_config *cfg,
+                        const char *dir)
+{
+    char *p = NULL;
+    set_str(c, v, "tls.keylog", &p);
+    if (!p) return;
+    if (!p[0]) {
+        rl_err(c, v, "name an NSS key log file or a directory of them", "tls.keylog: empty path");
+        free(p);
+        return;
+    }
+    rebase_path(dir, &p);
+    char **k = realloc(cfg->tls.keylog, (cfg->tls.n_keylog + 1) * sizeof *k);
+    if (!k) {
+        free(p);
+        return;
+    }
+    cfg->tls.keylog = k;
+    k[cfg->tls.n_keylog++] = p;
+}
+
+struct tls_arg {
+    struct rules_config *cfg;
+    const char *dir;
+};
+
+static bool tls_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
+                     void *arg)
+{
+    struct tls_arg *a = arg;
+    if (!strcmp(key, "keylog")) {
+        if (v && fy_node_get_type(v) == FYNT_SEQUENCE) {
+            void *it = NULL;
+            struct fy_node *item;
+            while ((item = fy_node_sequence_iterate(v, &it)))
+                keylog_path(c, item, a->cfg, a->dir);
+        } else {
+            keylog_path(c, v, a->cfg, a->dir);
+        }
+    } else if (!strcmp(key, "max_sessions")) {
+        set_uint(c, v, "tls.max_sessions", 1, 16777216, &a->cfg->tls.max_sessions);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void sink_kinds(struct rl_ctx *c, struct fy_node *v, struct rules_sink *s)
 {
     if (!rl_is_seq(c, v, "kinds")) return;
@@ -518,6 +571,10 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         rl_services(c, v, ra->dir);
     } else if (!strcmp(key, "fleet")) {
         rl_fleet(c, v, ra->dir);
+    } else if (!strcmp(key, "tls")) {
+        static const char *const known[] = {"keylog", "max_sessions", NULL};
+        struct tls_arg ta = {cfg, ra->dir};
+        rl_walk_map(c, v, "tls", known, tls_pair, &ta);
     } else
         return false;
     return true;
@@ -538,7 +595,7 @@ void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_d
 {
     static const char *const known[] = {"capture", "credentials", "storage",    "outputs",
                                         "alerts",  "rules",       "detections", "services",
-                                        "run",     "fleet",       NULL};
+                                        "run",     "fleet",       "tls",        NULL};
     struct root_arg ra = {&c->m->config, config_dir};
     if (!root) return; /* an empty file is a valid config: all defaults */
     struct rules_config *cfg = &c->m->config;

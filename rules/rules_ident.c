@@ -104,9 +104,57 @@ static void cred_jwt(struct rl_ctx *c, struct fy_node *v, size_t idx)
     }
 }
 
+/* client_cert: { sha256: HEX } or { subject: "O=Acme, CN=acme-etl" }: a TLS
+ * client certificate by the SHA-256 of its DER or its subject as the `tls`
+ * record prints it. */
+static void cred_client_cert(struct rl_ctx *c, struct fy_node *v, size_t idx)
+{
+    static const char *const known[] = {"sha256", "subject", NULL};
+    const char *hint = "write { client_cert: { sha256: <64 hex> } } or { client_cert: { subject: "
+                       "\"O=Acme, CN=acme-etl\" } }, as the tls record's client_cert shows";
+    if (!rl_is_map(c, v, "client_cert")) return;
+    if (fy_node_mapping_item_count(v) != 1) {
+        rl_err(c, v, hint, "client_cert needs exactly one of sha256 or subject");
+        return;
+    }
+    struct fy_node_pair *p = fy_node_mapping_get_by_index(v, 0);
+    struct fy_node *k = fy_node_pair_key(p), *x = fy_node_pair_value(p);
+    const char *ks = rl_scalar(c, k, "client_cert key");
+    const char *val = ks ? rl_scalar(c, x, ks) : NULL;
+    if (!ks || !val) return;
+    char key[600];
+    if (!strcmp(ks, "sha256")) {
+        const char *h = !strncasecmp(val, "sha256:", 7) ? val + 7 : val;
+        char low[65];
+        size_t n = strlen(h);
+        bool ok = n == 64;
+        for (size_t i = 0; ok && i < 64; i++) {
+            ok = isxdigit((unsigned char)h[i]) != 0;
+            low[i] = (char)tolower((unsigned char)h[i]);
+        }
+        if (!ok) {
+            rl_err(c, x, "the SHA-256 of the certificate's DER: openssl x509 -in C.pem -outform der "
+                         "| sha256sum", "bad client_cert sha256 (%zu characters, want 64 hex digits)", n);
+            return;
+        }
+        low[64] = 0;
+        rules_cred_key(RULES_CM_CERT_SHA256, low, NULL, key, sizeof key);
+    } else if (!strcmp(ks, "subject")) {
+        if (!*val) {
+            rl_err(c, x, hint, "empty client_cert subject");
+            return;
+        }
+        rules_cred_key(RULES_CM_CERT_SUBJECT, val, NULL, key, sizeof key);
+    } else {
+        rl_unknown_key(c, k, "client_cert", known);
+        return;
+    }
+    claim(c, v, key, idx);
+}
+
 static void credentials(struct rl_ctx *c, struct fy_node *n, size_t idx)
 {
-    static const char *const known[] = {"sha256", "basic_user", "jwt", NULL};
+    static const char *const known[] = {"sha256", "basic_user", "jwt", "client_cert", NULL};
     if (!rl_is_seq(c, n, "credentials")) return;
     void *it = NULL;
     struct fy_node *item;
@@ -134,6 +182,8 @@ static void credentials(struct rl_ctx *c, struct fy_node *n, size_t idx)
             }
         } else if (!strcmp(ks, "jwt")) {
             cred_jwt(c, v, idx);
+        } else if (!strcmp(ks, "client_cert")) {
+            cred_client_cert(c, v, idx);
         } else {
             rl_unknown_key(c, k, "a credential", known);
         }

@@ -13,6 +13,8 @@ PKGS=(
   scdoc dpkg-dev groff-base util-linux libcap2-bin
   # tests: unit framework, differential oracle, peers and test rig
   libcmocka-dev libhtp-dev tshark tcpdump tcpreplay tcpflow httpry
+  # TLS tests: HAProxy terminating TLS (its key log), schema check of EVE records
+  haproxy python3-jsonschema
   python3 python3-scapy sqlite3 iproute2 procps
   # metrics scrape test (Prometheus server, promtool); report rendering test
   prometheus chromium

@@ -274,6 +274,9 @@ static void describe_cred(const struct kw_txn *t, char *buf, size_t len)
     case KW_CRED_NONE:
         snprintf(buf, len, "no credential");
         break;
+    case KW_CRED_CLIENT_CERT:
+        snprintf(buf, len, "client certificate %s", hint);
+        break;
     default:
         snprintf(buf, len, "key %s", hint);
         break;
@@ -468,21 +471,35 @@ static bool success(int status)
     return status >= 200 && status < 400;
 }
 
+static bool is_session(const struct kw_txn *t)
+{
+    return (t->flags & KW_TXN_F(TLS_SESSION)) != 0;
+}
+
 static void check_unknown(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     const struct rules_detection *d = &c->m->detections.unknown_credential;
-    if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !success(t->status)) return;
+    /* a TLS session's client certificate was accepted when the handshake
+     * went on (the session record is made at its end) */
+    bool accepted = is_session(t) || success(t->status);
+    if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !accepted) return;
     char src[48];
     kw_addr_str(&t->src, src, sizeof src);
     struct alert_finding f;
     finding_init(c, &f, ALERT_UNKNOWN_CREDENTIAL, &d->loc);
     f.severity = det_severity(d);
     fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
-    fmt(f.summary, sizeof f.summary,
-        "Unknown %s from %s was accepted: %s %s answered %d; "
-        "no identity claims it",
-        c->cred, src, t->method, t->path, t->status);
+    if (is_session(t))
+        fmt(f.summary, sizeof f.summary,
+            "Unknown %s from %s was accepted in an encrypted TLS session to %s; no identity "
+            "claims it",
+            c->cred, src, t->tls.sni[0] ? t->tls.sni : "(no SNI)");
+    else
+        fmt(f.summary, sizeof f.summary,
+            "Unknown %s from %s was accepted: %s %s answered %d; "
+            "no identity claims it",
+            c->cred, src, t->method, t->path, t->status);
     evidence(&f, json_string("a credential claimed by an identity"),
              json_pack("{ssss}", "fingerprint", t->cred.fingerprint, "source", t->cred.source));
     fire(c, &f);
@@ -646,6 +663,15 @@ void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
     struct jp_ctx c = {jp, m, id, t, emit, user, "", ""};
     jp->cnt.checked++;
     describe_cred(t, c.cred, sizeof c.cred);
+    if (is_session(t) && id) {
+        /* no HTTP to show: say plainly what was seen */
+        char what[sizeof c.cred];
+        snprintf(what, sizeof what, "%s", c.cred);
+        fmt(c.cred, sizeof c.cred, "an encrypted TLS session to %s (%s)",
+            t->tls.sni[0] ? t->tls.sni : "(no SNI)",
+            t->cred.kind == KW_CRED_NONE ? "no credential visible; known by its source address"
+                                         : what);
+    }
     if (id) {
         if (strcmp(id->id, id->name))
             snprintf(c.who, sizeof c.who, "%s %s", id->id, id->name);
@@ -654,10 +680,14 @@ void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
         check_access(&c);
         check_schedule(&c);
         check_sources(&c);
-        check_scope(&c);
-        check_rate(&c);
+        if (!is_session(t)) {
+            check_scope(&c);
+            check_rate(&c);
+        }
     }
     check_unknown(&c);
+    if (is_session(t))
+        return; /* the rest judge HTTP requests */
     check_failed_auth(&c);
     check_stuffing(&c);
     check_enumeration(&c);
