@@ -74,7 +74,7 @@ def der_hashes(pem):
 class Capture:
     def __init__(self, path, ports):
         flt = " or ".join(f"tcp port {p}" for p in ports)
-        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-s", "0", "-w", path, flt],
+        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-B", "16384", "-s", "0", "-w", path, flt],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.p.stderr.readline()  # "listening on lo ..."
         time.sleep(0.3)

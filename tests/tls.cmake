@@ -10,5 +10,7 @@ find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND AND TARGET keywarden)
   add_test(NAME e2e_tls COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/e2e_tls.py
     $<TARGET_FILE:keywarden> ${CMAKE_CURRENT_SOURCE_DIR}/data/tls/suricata-eve.schema.json)
-  set_tests_properties(e2e_tls PROPERTIES LABELS "tls;e2e" TIMEOUT 180 SKIP_RETURN_CODE 77)
+  # RUN_SERIAL: e2e_live_lo floods lo with tcpreplay, which would make tcpdump drop
+  set_tests_properties(e2e_tls PROPERTIES LABELS "tls;e2e" TIMEOUT 180 SKIP_RETURN_CODE 77
+    RUN_SERIAL TRUE)
 endif()
