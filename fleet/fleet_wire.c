@@ -220,6 +220,12 @@ static void enc_txn(struct wr *w, const struct kw_txn *t)
     W_STR(w, t->identity.id);
     W_STR(w, t->identity.name);
     W_STR(w, t->identity.kind);
+    /* TLS (issue 12): the client certificate's subject, the session */
+    W_STR(w, t->cred.cert_subject);
+    w_var(w, t->tls.decrypted);
+    W_STR(w, t->tls.sni);
+    W_STR(w, t->tls.ja4);
+    W_STR(w, t->tls.version);
 }
 
 static void dec_txn(struct kw_rd *r, struct kw_txn *t)
@@ -252,6 +258,11 @@ static void dec_txn(struct kw_rd *r, struct kw_txn *t)
     R_STR(r, t->identity.id);
     R_STR(r, t->identity.name);
     R_STR(r, t->identity.kind);
+    R_STR(r, t->cred.cert_subject);
+    t->tls.decrypted = r_max(r, 1) != 0;
+    R_STR(r, t->tls.sni);
+    R_STR(r, t->tls.ja4);
+    R_STR(r, t->tls.version);
 }
 
 static void enc_flow(struct wr *w, const struct fw_flow *x)

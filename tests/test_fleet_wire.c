@@ -84,7 +84,13 @@ static void canon_txn(struct rng *r, struct kw_txn *t)
     CANON(r, t->identity.id);
     CANON(r, t->identity.name);
     CANON(r, t->identity.kind);
+    CANON(r, t->cred.cert_subject);
+    CANON(r, t->tls.sni);
+    CANON(r, t->tls.ja4);
+    CANON(r, t->tls.version);
     uint8_t b;
+    memcpy(&b, &t->tls.decrypted, 1);
+    t->tls.decrypted = b & 1;
     memcpy(&b, &t->cred.jwt.has_exp, 1); /* read as bytes: random bools are not bools */
     t->cred.jwt.has_exp = b & 1;
     memcpy(&b, &t->cred.jwt.has_iat, 1);
