@@ -80,14 +80,21 @@ class Capture:
         time.sleep(0.3)
 
     def stop(self):
+        """False when tcpdump was gone before we stopped it (something on
+        this shared machine killed it): the recording is incomplete."""
         time.sleep(0.5)
+        alive = self.p.poll() is None
         self.p.terminate()
         self.p.wait()
+        return alive
 
 
 def keywarden(pcap, work, keylogs=(), rules=None, tag="run"):
     eve = os.path.join(work, f"{tag}.eve.json")
-    cmd = [KW, "run", "-r", pcap, "--eve", eve, "-q", "--db", os.path.join(work, f"{tag}.db")]
+    # --user root: stay (a "keywarden" user, if the machine has one, could
+    # not write to this test's folders)
+    cmd = [KW, "run", "-r", pcap, "--eve", eve, "-q", "--db", os.path.join(work, f"{tag}.db"),
+           "--user", "root"]
     for k in keylogs:
         cmd += ["--tls-keylog", k]
     if rules:
@@ -175,28 +182,13 @@ def check_schema(recs):
     return n
 
 
-def main():
-    if os.geteuid() != 0:
-        skip("needs root for tcpdump on lo")
-    for tool in ("tcpdump", "tshark", "openssl", "curl"):
-        if not shutil.which(tool):
-            skip(f"{tool} missing")
-    work = tempfile.mkdtemp(prefix="kw_e2e_tls_")
-    os.chmod(work, 0o755)
-    w = lambda n: os.path.join(work, n)
-    # certificates: an RSA server (the ECDHE-RSA suites), a client for mTLS
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", w("srv.key"), "-out", w("srv.crt"), "-subj", "/O=Acme/CN=api.acme.internal",
-         "-addext", "subjectAltName=DNS:api.acme.internal"])
-    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "2", "-keyout", w("cli.key"), "-out", w("cli.crt"),
-         "-subj", "/O=Acme Data/CN=acme-etl"])
-    certs = {"server": der_hashes(w("srv.crt")), "client": der_hashes(w("cli.crt"))}
-    for name in ["index.html"] + [f"r{i}.html" for i in range(12)]:
-        with open(w(name), "w") as f:
-            f.write("hello over tls\n")
+def record(work, w, pcap, keys):
+    """The openssl/curl sessions on loopback; the curl command lines, and
+    last the two server ports; None when the capture was cut short."""
+    for f in (pcap, keys):
+        if os.path.exists(f):
+            os.unlink(f)
     p_plain, p_mtls = free_port(), free_port()
-    pcap, keys = w("tls.pcap"), w("curl.keys")
     cap = Capture(pcap, [p_plain, p_mtls])
     srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{p_plain}",
                             "-cert", w("srv.crt"), "-key", w("srv.key"), "-WWW", "-quiet"],
@@ -224,7 +216,40 @@ def main():
         assert out == "hello over tls\n", (a, out)
     srv.terminate()
     msrv.terminate()
-    cap.stop()
+    cap_ok = cap.stop()
+    if not cap_ok:
+        return None
+    return runs + [(p_plain, p_mtls)]
+
+
+def main():
+    if os.geteuid() != 0:
+        skip("needs root for tcpdump on lo")
+    for tool in ("tcpdump", "tshark", "openssl", "curl"):
+        if not shutil.which(tool):
+            skip(f"{tool} missing")
+    work = tempfile.mkdtemp(prefix="kw_e2e_tls_")
+    os.chmod(work, 0o755)
+    w = lambda n: os.path.join(work, n)
+    # certificates: an RSA server (the ECDHE-RSA suites), a client for mTLS
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", w("srv.key"), "-out", w("srv.crt"), "-subj", "/O=Acme/CN=api.acme.internal",
+         "-addext", "subjectAltName=DNS:api.acme.internal"])
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-keyout", w("cli.key"), "-out", w("cli.crt"),
+         "-subj", "/O=Acme Data/CN=acme-etl"])
+    certs = {"server": der_hashes(w("srv.crt")), "client": der_hashes(w("cli.crt"))}
+    for name in ["index.html"] + [f"r{i}.html" for i in range(12)]:
+        with open(w(name), "w") as f:
+            f.write("hello over tls\n")
+    for attempt in range(3):
+        runs = record(work, w, pcap := w("tls.pcap"), keys := w("curl.keys"))
+        if runs:
+            break
+        print(f"note: tcpdump ended early (attempt {attempt + 1}); recording again")
+    else:
+        raise SystemExit("tcpdump kept dying: no complete recording")
+    p_plain, p_mtls = runs.pop()
     os.chmod(keys, 0o600)
 
     # identities: the client certificate by sha256, a second rule by subject
@@ -236,7 +261,7 @@ def main():
     recs = keywarden(pcap, work, [keys], rules, "keys")
     tls = check_tls_records(pcap, recs, certs)
     n_http = check_http(pcap, keys, recs)
-    assert n_http == len(runs), (n_http, len(runs))
+    assert n_http == len(runs), (n_http, len(runs), work)
     assert all(r["tls"]["decrypted"] for r in tls.values()), "a session did not decrypt"
     mtls = [r for r in tls.values() if r["dest_port"] == p_mtls]
     assert len(mtls) == 2
@@ -272,12 +297,13 @@ def main():
     # a key log others may read is refused, saying how to fix it
     os.chmod(keys, 0o644)
     r = subprocess.run([KW, "run", "-r", pcap, "--tls-keylog", keys, "--eve", w("x.json"), "-q",
-                        "--db", w("x.db")], capture_output=True, text=True)
+                        "--db", w("x.db"), "--user", "root"], capture_output=True, text=True)
     assert r.returncode == 2 and "chmod o-rwx" in r.stderr, (r.returncode, r.stderr)
     os.chmod(keys, 0o600)
 
     hap = haproxy(work, certs)
-    shutil.rmtree(work)
+    if not os.environ.get("KW_KEEP"):
+        shutil.rmtree(work)
     print(f"ok: {len(tls)} TLS sessions agree with tshark, {n_http} decrypted requests equal "
           f"tshark's, {n_schema} tls records pass Suricata's schema, mTLS attributed; {hap}")
 
@@ -313,26 +339,35 @@ frontend fe
 backend be
     server s1 127.0.0.1:{be}
 """)
-    keys = w("haproxy.keys")
-    pcap = w("haproxy.pcap")
-    cap = Capture(pcap, [fe])
-    back = subprocess.Popen([sys.executable, "-m", "http.server", str(be), "--bind", "127.0.0.1"],
-                            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(keys, "w") as kf:
-        os.chmod(keys, 0o600)
-        hp = subprocess.Popen(["haproxy", "-f", w("hap.cfg")], stdout=kf, stderr=subprocess.DEVNULL)
-        wait_port(fe)
-        wait_port(be)
-        for a in (["--tlsv1.3"], ["--tls-max", "1.2"]):
-            for i in range(3):
-                out = run(["curl", "-s", "-k", "--http1.1"] + a +
-                          [f"https://127.0.0.1:{fe}/index.html?n={i}"]).stdout
-                assert out == "hello over tls\n", out
-        time.sleep(0.3)
-        hp.terminate()
-        hp.wait()
-    back.terminate()
-    cap.stop()
+    for attempt in range(3):
+        keys = w("haproxy.keys")
+        pcap = w("haproxy.pcap")
+        cap = Capture(pcap, [fe])
+        back = subprocess.Popen([sys.executable, "-m", "http.server", str(be), "--bind", "127.0.0.1"],
+                                cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(keys, "w") as kf:
+            os.chmod(keys, 0o600)
+            hp = subprocess.Popen(["haproxy", "-f", w("hap.cfg")], stdout=kf, stderr=subprocess.DEVNULL)
+            wait_port(fe)
+            wait_port(be)
+            for a in (["--tlsv1.3"], ["--tls-max", "1.2"]):
+                for i in range(3):
+                    out = run(["curl", "-s", "-k", "--http1.1"] + a +
+                              [f"https://127.0.0.1:{fe}/index.html?n={i}"]).stdout
+                    assert out == "hello over tls\n", out
+            # HAProxy logs a connection (here: its keys) when it ends: wait
+            # for the 6 x 5 lines before stopping it
+            end = time.time() + 10
+            while time.time() < end and open(keys).read().count("\n") < 30:
+                time.sleep(0.1)
+            hp.terminate()
+            hp.wait()
+        back.terminate()
+        if cap.stop():
+            break
+        print(f"note: tcpdump ended early (attempt {attempt + 1}); recording again")
+    else:
+        raise SystemExit("tcpdump kept dying: no complete HAProxy recording")
     recs = keywarden(pcap, work, [keys], None, "haproxy")
     check_tls_records(pcap, recs, certs)
     n = check_http(pcap, keys, recs)
