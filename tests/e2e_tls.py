@@ -74,14 +74,16 @@ def der_hashes(pem):
 class Capture:
     def __init__(self, path, ports):
         flt = " or ".join(f"tcp port {p}" for p in ports)
-        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-B", "16384", "-s", "0", "-w", path, flt],
+        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", path, flt],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.p.stderr.readline()  # "listening on lo ..."
         time.sleep(0.3)
 
     def stop(self):
-        """False when tcpdump was gone before we stopped it (something on
-        this shared machine killed it): the recording is incomplete."""
+        """False when tcpdump was gone before we stopped it: the recording
+        is incomplete and is made again.
+        --immediate-mode: with TPACKET_V3's block timeout (1 s) a stop
+        loses the packets of the last block."""
         time.sleep(0.5)
         alive = self.p.poll() is None
         self.p.terminate()
