@@ -190,6 +190,10 @@ void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_i
      * laptop also talks TLS to CDNs at night). */
     const struct rules_identity *id = NULL;
     const struct rules_service *svc = NULL;
+    if (p->cfg.forward) { /* the fleet wire has no TLS record yet */
+        p->cnt.tls_not_forwarded++;
+        return;
+    }
     if (p->model) {
         id = rules_attribute_txn(p->model, t);
         svc = t->tls.sni[0] ? rules_find_service(p->model, t->tls.sni, t->dport) : NULL;

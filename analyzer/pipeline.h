@@ -100,7 +100,8 @@ struct pipeline_config {
     X(cred_other)                                                            \
     X(tls_flows)            /* connections parsed as TLS */                  \
     X(tls_sessions)         /* TLS handshakes reported (tls records) */     \
-    X(tls_alloc_failures)
+    X(tls_alloc_failures)                                                    \
+    X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (issue 16) */
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;
