@@ -14,3 +14,27 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   set_tests_properties(e2e_tls PROPERTIES LABELS "tls;e2e" TIMEOUT 180 SKIP_RETURN_CODE 77
     RUN_SERIAL TRUE)
 endif()
+
+# Simulated worlds over TLS (kwsim --tls encrypts every session and writes
+# the key log): the same detections with keys as in clear, and without keys
+# the policy detections that need no HTTP (tests/e2e/detect.py meta).
+if(Python3_Interpreter_FOUND AND TARGET kwsim AND TARGET keywarden)
+  set(_tls_py ${CMAKE_CURRENT_SOURCE_DIR}/e2e/detect.py)
+  set(_tls_worlds ${CMAKE_CURRENT_SOURCE_DIR}/sim/worlds)
+  set(_tls_work ${CMAKE_BINARY_DIR}/e2e-tests)
+  add_test(NAME e2e_tls_policy_demo COMMAND Python3::Interpreter ${_tls_py} policy
+    $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden> ${_tls_worlds}/demo.yaml ${_tls_work}/tls-demo
+    --tls)
+  add_test(NAME e2e_tls_meta_demo COMMAND Python3::Interpreter ${_tls_py} meta
+    $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden> ${_tls_worlds}/demo.yaml ${_tls_work}/tls-meta)
+  add_test(NAME e2e_tls_policy_company COMMAND Python3::Interpreter ${_tls_py} policy
+    $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden> ${_tls_worlds}/company.yaml
+    ${_tls_work}/tls-company --tls)
+  add_test(NAME e2e_tls_meta_company COMMAND Python3::Interpreter ${_tls_py} meta
+    $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden> ${_tls_worlds}/company.yaml
+    ${_tls_work}/tls-meta-company)
+  set_tests_properties(e2e_tls_policy_demo e2e_tls_meta_demo PROPERTIES LABELS "tls;e2e"
+    TIMEOUT 120)
+  set_tests_properties(e2e_tls_policy_company e2e_tls_meta_company PROPERTIES
+    LABELS "tls;e2e;slow" TIMEOUT 600)
+endif()

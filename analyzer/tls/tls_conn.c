@@ -27,6 +27,7 @@ struct tls_dir {
     bool key_update;
     uint64_t lost_bytes;
     uint64_t recs; /* records seen (average size, after loss) */
+    kw_ts held_ts; /* when the first bytes of a partial record were offered */
     uint32_t fails;
     struct tls_keys k;
     uint8_t *pt; /* decrypted bytes the app parser has not consumed */
@@ -588,10 +589,20 @@ size_t tls_conn_feed(struct tls_conn *c, int dir, const uint8_t *p, size_t len, 
             used++;
             continue;
         }
-        if (len - used < TLS_REC_HDR + (size_t)h.len)
-            break; /* the rest of the record is still to come */
-        if (record(c, dir, &h, p + used, len - used, ts))
+        if (len - used < TLS_REC_HDR + (size_t)h.len) {
+            /* the rest of the record is still to come; its time is when its
+             * first bytes came (a request starts then, not at its last
+             * segment) */
+            if (!d->held_ts)
+                d->held_ts = ts;
             break;
+        }
+        if (record(c, dir, &h, p + used, len - used, d->held_ts ? d->held_ts : ts)) {
+            if (!d->held_ts)
+                d->held_ts = ts;
+            break;
+        }
+        d->held_ts = 0;
         k->records++;
         d->recs++;
         c->info.bytes[dir] += TLS_REC_HDR + (size_t)h.len;
@@ -608,6 +619,7 @@ void tls_conn_gap(struct tls_conn *c, int dir, uint64_t len, kw_ts ts)
     d->lost = true;
     d->hs_len = 0;
     d->hs_skip = false;
+    d->held_ts = 0;
     d->lost_bytes += len;
     if (d->pt_len && c->cb.on_gap) {
         c->cb.on_gap(c->cb.user, dir, d->pt_len, ts);

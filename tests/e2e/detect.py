@@ -483,6 +483,7 @@ def write_report(path, text):
 
 def cmd_policy(kwsim, kw, world_file, work, opt):
     extra = ["--seed", str(opt.seed)] + (["--days", str(opt.days)] if opt.days else [])
+    extra += ["--tls"] if opt.tls else []  # every session in TLS, its secrets in a key log
     w = gen(kwsim, world_file, os.path.join(work, "w"), *extra)
     run([kw, "check", "-q", "-c", os.path.join(w.dir, "keywarden.yaml")])
     o = keywarden_run(kw, w, "run")
@@ -496,7 +497,57 @@ def cmd_policy(kwsim, kw, world_file, work, opt):
     write_report(opt.report, text)
     check_score(score, LEARNING_US, "policy")
     check_audit(kw, w, o["db"])
-    check_secrets(w, [o])
+    # over TLS the capture hides the secrets: the same world in clear (same
+    # seed, same credentials) is where they are read from
+    clear = gen(kwsim, world_file, os.path.join(work, "clear"), *extra[:-1]) if opt.tls else w
+    check_secrets(clear, [o])
+    if opt.tls:
+        http = sum(1 for r in read_jsonl(o["eve"]) if r.get("event_type") == "http")
+        if http != len(w.truth):
+            raise Fail("tls: %d http records decrypted, the world has %d" % (http, len(w.truth)))
+
+
+# Detections that need no HTTP: they judge the TLS session itself.
+META_KINDS = {"off_hours", "outside_access_window"}
+
+
+def cmd_meta(kwsim, kw, world_file, work, opt):
+    """Every session in TLS and no key log: the policy detections that need
+    no HTTP still fire, on sessions to the configured services attributed
+    by their source address, and say that the session was encrypted."""
+    extra = ["--seed", str(opt.seed), "--tls"] + (["--days", str(opt.days)] if opt.days else [])
+    w = gen(kwsim, world_file, os.path.join(work, "w"), *extra)
+    cfg = os.path.join(w.dir, "keywarden.yaml")
+    with open(cfg) as f:
+        text = "".join(l for l in f if not l.startswith("tls:"))
+    hosts = sorted({t["host"] for t in w.truth if t.get("host")})
+    text += "services:\n" + "".join("  - { host: %s }\n" % h for h in hosts)
+    with open(cfg, "w") as f:
+        f.write(text)
+    run([kw, "check", "-q", "-c", cfg])
+    o = keywarden_run(kw, w, "meta")
+    recs = read_jsonl(o["eve"])
+    if any(r.get("event_type") == "http" for r in recs):
+        raise Fail("meta: http records without keys")
+    if not any(r.get("event_type") == "tls" for r in recs):
+        raise Fail("meta: no tls records")
+    alerts = read_alerts(o["eve"])
+    score = Score(w, alerts, baseline_mode=False)
+    for inc in score.incs:
+        inc["exp"] &= META_KINDS
+        inc["also"] = set(inc["also"]) | (set(inc["expected"]) - META_KINDS) | {"unusual_hour", "new_source"}
+    score.classify()
+    title = "%s over TLS without keys (metadata only), seed %d, %d identities, %.1f days" % (
+        os.path.basename(world_file), opt.seed, len(w.identities), (w.t1 - w.t0) / DAY_US)
+    text = table(score, LEARNING_US, title)
+    log(text)
+    write_report(opt.report, text)
+    check_score(score, LEARNING_US, "meta")
+    plain = [a for a in alerts if "update_of" not in a and "encrypted TLS session" not in a["summary"]
+             and not a["summary"].endswith(")") and " more " not in a["summary"]]
+    if plain:
+        raise Fail("meta: alerts that do not say the session was encrypted: %s" %
+                   [a["summary"][:100] for a in plain])
 
 
 def set_sensitivity(level):
@@ -611,7 +662,7 @@ def restart_compare(kw, w, half, keys1, show1, alerts1):
 def main():
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["policy", "baseline", "restart"])
+    ap.add_argument("command", choices=["policy", "baseline", "restart", "meta"])
     ap.add_argument("kwsim")
     ap.add_argument("keywarden")
     ap.add_argument("world")
@@ -619,9 +670,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--days", type=int, default=0)
     ap.add_argument("--report", help="append the markdown tables to this file")
+    ap.add_argument("--tls", action="store_true",
+                    help="policy: the world in TLS, decrypted with its key log")
     opt = ap.parse_args()
     os.makedirs(opt.work, exist_ok=True)
-    cmd = {"policy": cmd_policy, "baseline": cmd_baseline, "restart": cmd_restart}[opt.command]
+    cmd = {"policy": cmd_policy, "baseline": cmd_baseline, "restart": cmd_restart,
+           "meta": cmd_meta}[opt.command]
     t = time.monotonic()
     try:
         cmd(opt.kwsim, opt.keywarden, opt.world, opt.work, opt)

@@ -3,6 +3,7 @@
  * and the matching keywarden rules; `kwsim dense` writes a large capture as
  * fast as it can for benchmarks. The one thing to know: all output is a pure
  * function of the world file, the options and the seed. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ static void usage(FILE *f)
         "usage: kwsim gen --world FILE -o DIR [--seed N] [--days D] [--start YYYY-MM-DD]\n"
         "                 [--encap vlan:ID|qinq:OUTER:INNER|vxlan:VNI|geneve:VNI|erspan:SESSION]\n"
         "                 [--loss P] [--reorder P] [--retransmit P] [--noise X]\n"
-        "                 [--incidents all|none|ID,ID...] [--split day]\n"
+        "                 [--incidents all|none|ID,ID...] [--split day] [--tls]\n"
         "       kwsim dense --size N[K|M|G] -o FILE.pcap [--seed N] [--conns N]\n"
         "       kwsim --help\n\n"
         "gen writes DIR/capture.pcap (or capture-YYYY-MM-DD.pcap with --split day),\n"
@@ -61,6 +62,7 @@ static int cmd_gen(int argc, char **argv)
                                          {"incidents", 1, 0, 'i'},
                                          {"split", 1, 0, 'p'},
                                          {"noise", 1, 0, 'n'},
+                                         {"tls", 0, 0, 'T'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *world = NULL, *dir = NULL, *incidents = "all", *start = NULL, *encap = NULL;
@@ -110,6 +112,9 @@ static int cmd_gen(int argc, char **argv)
         case 'p':
             split = !strcmp(optarg, "day");
             break;
+        case 'T':
+            g->tls = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -150,7 +155,21 @@ static int cmd_gen(int argc, char **argv)
         fprintf(stderr, "kwsim: error: cannot create %s\n", dir);
         return 1;
     }
-    if (sim_render(g) || sim_write_truth(g, dir) || sim_write_incidents(g, dir) ||
+    if (g->tls) {
+        char kp[4200];
+        snprintf(kp, sizeof kp, "%s/keys.log", dir);
+        int fd = open(kp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        g->keylog = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!g->keylog) {
+            fprintf(stderr, "kwsim: error: cannot create %s\n", kp);
+            return 1;
+        }
+    }
+    int rendered = sim_render(g);
+    if (g->keylog && fclose(g->keylog))
+        rendered = -1;
+    g->keylog = NULL;
+    if (rendered || sim_write_truth(g, dir) || sim_write_incidents(g, dir) ||
         sim_write_rules(g, dir)) {
         fprintf(stderr, "kwsim: error: writing into %s failed\n", dir);
         return 1;

@@ -83,7 +83,31 @@ struct sim_gen {
     struct sim_truth *truth;
     size_t ntruth, captruth;
     struct sim_out out;
+    /* --tls: every HTTP session is wrapped in TLS 1.3 (AES-128-GCM), the
+     * traffic secrets written to DIR/keys.log as an NSS key log */
+    bool tls;
+    FILE *keylog;
 };
+
+/* One encrypting direction of a simulated TLS 1.3 session (sim_tls.c). */
+struct sim_tls_dir {
+    void *ctx; /* EVP_CIPHER_CTX, keyed */
+    uint8_t iv[12];
+    uint64_t seq;
+};
+struct sim_tls_sess {
+    struct sim_tls_dir d[2]; /* 0 client, 1 server: application keys */
+};
+struct sim_conn;
+/* The handshake on an open connection (ClientHello, ServerHello, the
+ * protected EncryptedExtensions/Finished of both sides); writes the
+ * session's four secrets to g->keylog. Returns the time after it. */
+int64_t sim_tls_open(struct sim_gen *g, struct sim_conn *c, struct sim_rng *r, const char *sni,
+                     int64_t t, struct sim_tls_sess *ts);
+/* Application data as protected records appended to out. */
+struct sim_buf;
+void sim_tls_seal(struct sim_tls_dir *d, const uint8_t *p, size_t n, struct sim_buf *out);
+void sim_tls_close(struct sim_tls_sess *ts);
 
 /* Planning. */
 int sim_plan(struct sim_gen *g);

@@ -308,5 +308,7 @@ int sim_write_rules(struct sim_gen *g, const char *dir)
     }
     fprintf(f, "storage: { database: keywarden.db }\noutputs: { eve: eve.json }\n"
                "alerts:\n  suppress: { window: 1h }\nrules: rules.d\n");
+    if (g->tls) /* the simulated sessions' secrets (--tls) */
+        fprintf(f, "tls: { keylog: [ keys.log ] }\n");
     return fclose(f);
 }

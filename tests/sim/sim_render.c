@@ -150,7 +150,21 @@ struct http_run {
     struct sim_conn c;
     int64_t t;
     bool closed;
+    bool enc; /* --tls: records sealed with tls's keys */
+    struct sim_tls_sess tls;
 };
+
+/* The bytes of one HTTP message as they go on the wire (sealed in TLS
+ * records with --tls); b is replaced. */
+static void wire_bytes(struct http_run *h, int dir, struct sim_buf *b)
+{
+    if (!h->enc)
+        return;
+    struct sim_buf e = {0};
+    sim_tls_seal(&h->tls.d[dir], b->p, b->len, &e);
+    sim_buf_free(b);
+    *b = e;
+}
 
 /* One group of 1..3 requests (more than one = pipelined) and their answers. */
 static void http_group(struct http_run *h, int first, int n)
@@ -165,6 +179,10 @@ static void http_group(struct http_run *h, int first, int n)
         size_t body, sp[2];
         request_bytes(g, h->r, h->s, q, &b, &body);
         int ns = choose_splits(h->r, q, &b, sp);
+        if (h->enc) {
+            wire_bytes(h, 0, &b);
+            ns = 0; /* the splits were offsets into the clear request */
+        }
         struct sim_truth *t = tr[k] = truth_add(g);
         t->ts = k ? sent + 40 : h->t;
         t->cip = h->c.cli.ip;
@@ -204,6 +222,7 @@ static void http_group(struct http_run *h, int first, int n)
         struct sim_buf b = {0};
         struct sim_resp_out ro;
         sim_http_response(&b, h->r, &rs, &ro);
+        wire_bytes(h, 1, &b);
         tr[k]->resp_body = ro.body_wire;
         tr[k]->resp_identity = ro.body_identity;
         at += (int64_t)(ro.body_identity / 4000); /* producing a big export takes time */
@@ -236,6 +255,10 @@ static void render_http(struct sim_gen *g, struct sim_session *s, struct sim_rng
     }
     sim_conn_init(&h.c, &g->out, r, &g->tcp, &cli, &srv, rtt, gap);
     h.t = sim_conn_open(&h.c, h.t);
+    if (g->tls) {
+        h.t = sim_tls_open(g, &h.c, r, sv->host, h.t + 100, &h.tls);
+        h.enc = true;
+    }
     bool pipe = s->nreq >= 3 && sim_rng_chance(r, 0.1);
     for (int i = 0; i < s->nreq && !h.closed;) {
         int n = pipe ? 1 + (int)sim_rng_below(r, 3) : 1;
@@ -243,6 +266,7 @@ static void render_http(struct sim_gen *g, struct sim_session *s, struct sim_rng
         http_group(&h, i, n);
         i += n;
     }
+    sim_tls_close(&h.tls);
     if (h.closed) return;
     uint64_t end = sim_rng_below(r, 100);
     if (end < 75)

@@ -2,8 +2,20 @@
  * RFC 6066 §3) answered by a TLS 1.3 ServerHello, then opaque application
  * data records. The one thing to know: only the hello messages are
  * well-formed structures; the rest is random bytes inside valid record
- * framing, which is what a monitor without keys sees anyway. */
+ * framing, which is what a monitor without keys sees anyway.
+ *
+ * With --tls the HTTP sessions themselves are encrypted for real: random
+ * traffic secrets (there is no key exchange to simulate: a passive
+ * decryptor only ever has the secrets), HKDF-Expand-Label keys (RFC 8446
+ * §7.1, §7.3) and AES-128-GCM records (§5.2) through libcrypto, and the
+ * secrets in an NSS key log, so keywarden and tshark can decrypt them. */
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "sim_tcp.h"
 
 #include "sim_gen.h"
 #include "sim_http.h"
@@ -39,7 +51,7 @@ static void patch(struct sim_buf *b, size_t off, int width)
         b->p[off + (size_t)i] = (uint8_t)(v >> (8 * (width - 1 - i)));
 }
 
-static void client_hello(struct sim_buf *b, struct sim_rng *r, const char *sni)
+static void client_hello(struct sim_buf *b, struct sim_rng *r, const char *sni, uint8_t *random)
 {
     size_t n = strlen(sni);
     u8(b, 22);
@@ -51,7 +63,10 @@ static void client_hello(struct sim_buf *b, struct sim_rng *r, const char *sni)
     u8(b, 0);
     u16(b, 0);
     u16(b, 0x0303);
+    size_t at = b->len;
     rnd(b, r, 32);
+    if (random)
+        memcpy(random, b->p + at, 32);
     u8(b, 32);
     rnd(b, r, 32);
     const unsigned suites[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030};
@@ -158,7 +173,7 @@ void sim_tls_render(struct sim_gen *g, struct sim_session *s, struct sim_rng *r,
                   (int64_t)g->w->net[s->net].rtt_ms * 1000 + 500, 120);
     t = sim_conn_open(&c, t);
     struct sim_buf b = {0};
-    client_hello(&b, r, s->sni);
+    client_hello(&b, r, s->sni, NULL);
     t = sim_conn_client_send(&c, t, b.p, b.len, NULL, 0, NULL);
     b.len = 0;
     server_hello(&b, r);
@@ -175,4 +190,140 @@ void sim_tls_render(struct sim_gen *g, struct sim_session *s, struct sim_rng *r,
     }
     sim_buf_free(&b);
     sim_conn_fin(&c, t + 1000, false);
+}
+
+/* ---- real encryption (--tls) ------------------------------------------ */
+
+static int expand_label(const uint8_t secret[32], const char *label, uint8_t *out, size_t olen)
+{
+    uint8_t info[64];
+    size_t ll = strlen(label), n = 0;
+    info[n++] = 0;
+    info[n++] = (uint8_t)olen;
+    info[n++] = (uint8_t)(6 + ll);
+    memcpy(info + n, "tls13 ", 6);
+    n += 6;
+    memcpy(info + n, label, ll);
+    n += ll;
+    info[n++] = 0;
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *k = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    if (!k)
+        return -1;
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM p[] = {OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+                      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+                      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32),
+                      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n),
+                      OSSL_PARAM_construct_end()};
+    int rc = EVP_KDF_derive(k, out, olen, p) == 1 ? 0 : -1;
+    EVP_KDF_CTX_free(k);
+    return rc;
+}
+
+static void dir_keys(struct sim_tls_dir *d, const uint8_t secret[32])
+{
+    uint8_t key[16];
+    if (d->ctx)
+        EVP_CIPHER_CTX_free(d->ctx);
+    d->ctx = EVP_CIPHER_CTX_new();
+    d->seq = 0;
+    if (expand_label(secret, "key", key, 16) || expand_label(secret, "iv", d->iv, 12) ||
+        EVP_EncryptInit_ex(d->ctx, EVP_aes_128_gcm(), NULL, key, NULL) != 1)
+        fprintf(stderr, "kwsim: libcrypto refused a TLS key\n");
+}
+
+/* One TLSCiphertext of inner type `type` (RFC 8446 §5.2). */
+static void seal_one(struct sim_tls_dir *d, uint8_t type, const uint8_t *p, size_t n,
+                     struct sim_buf *out)
+{
+    uint8_t hdr[5] = {23, 3, 3, (uint8_t)((n + 17) >> 8), (uint8_t)(n + 17)}, nonce[12], tag[16];
+    memcpy(nonce, d->iv, 12);
+    for (int i = 0; i < 8; i++)
+        nonce[11 - i] ^= (uint8_t)(d->seq >> (8 * i));
+    d->seq++;
+    sim_buf_reserve(out, 5 + n + 17);
+    sim_buf_add(out, hdr, 5);
+    uint8_t *ct = out->p + out->len;
+    int l = 0;
+    EVP_EncryptInit_ex(d->ctx, NULL, NULL, NULL, nonce);
+    EVP_EncryptUpdate(d->ctx, NULL, &l, hdr, 5);
+    EVP_EncryptUpdate(d->ctx, ct, &l, p, (int)n);
+    EVP_EncryptUpdate(d->ctx, ct + n, &l, &type, 1);
+    EVP_EncryptFinal_ex(d->ctx, ct + n + 1, &l);
+    EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag);
+    memcpy(ct + n + 1, tag, 16);
+    out->len += n + 17;
+}
+
+void sim_tls_seal(struct sim_tls_dir *d, const uint8_t *p, size_t n, struct sim_buf *out)
+{
+    do {
+        size_t k = n > 16384 ? 16384 : n;
+        seal_one(d, 23, p, k, out);
+        p += k;
+        n -= k;
+    } while (n);
+}
+
+static void log_secret(FILE *f, const char *label, const uint8_t cr[32], const uint8_t s[32])
+{
+    fprintf(f, "%s ", label);
+    for (int i = 0; i < 32; i++)
+        fprintf(f, "%02x", cr[i]);
+    fputc(' ', f);
+    for (int i = 0; i < 32; i++)
+        fprintf(f, "%02x", s[i]);
+    fputc('\n', f);
+}
+
+int64_t sim_tls_open(struct sim_gen *g, struct sim_conn *c, struct sim_rng *r, const char *sni,
+                     int64_t t, struct sim_tls_sess *ts)
+{
+    uint8_t cr[32], sec[4][32]; /* c hs, s hs, c app, s app */
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 32; k++)
+            sec[i][k] = (uint8_t)sim_rng_u64(r);
+    struct sim_buf b = {0};
+    client_hello(&b, r, sni, cr);
+    t = sim_conn_client_send(c, t, b.p, b.len, NULL, 0, NULL);
+    if (g->keylog) {
+        static const char *const labels[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                                             "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                                             "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"};
+        for (int i = 0; i < 4; i++)
+            log_secret(g->keylog, labels[i], cr, sec[i]);
+    }
+    /* server: ServerHello, CCS, {EncryptedExtensions, Finished} */
+    struct sim_tls_dir hs = {0};
+    uint8_t msg[4 + 2 + 4 + 32] = {8, 0, 0, 2, 0, 0, 20, 0, 0, 32};
+    for (int k = 0; k < 32; k++)
+        msg[10 + k] = (uint8_t)sim_rng_u64(r);
+    b.len = 0;
+    server_hello(&b, r);
+    dir_keys(&hs, sec[1]);
+    seal_one(&hs, 22, msg, sizeof msg, &b);
+    t = sim_conn_server_send(c, t + 900, b.p, b.len, NULL);
+    /* client: CCS, {Finished} */
+    b.len = 0;
+    const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
+    sim_buf_add(&b, ccs, sizeof ccs);
+    dir_keys(&hs, sec[0]);
+    seal_one(&hs, 22, msg + 6, sizeof msg - 6, &b);
+    t = sim_conn_client_send(c, t + 200, b.p, b.len, NULL, 0, NULL);
+    EVP_CIPHER_CTX_free(hs.ctx);
+    sim_buf_free(&b);
+    memset(ts, 0, sizeof *ts);
+    dir_keys(&ts->d[0], sec[2]);
+    dir_keys(&ts->d[1], sec[3]);
+    return t;
+}
+
+void sim_tls_close(struct sim_tls_sess *ts)
+{
+    for (int i = 0; i < 2; i++)
+        if (ts->d[i].ctx)
+            EVP_CIPHER_CTX_free(ts->d[i].ctx);
+    memset(ts, 0, sizeof *ts);
 }
