@@ -18,3 +18,18 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   set_tests_properties(ops_metrics PROPERTIES LABELS "ops;e2e;live" TIMEOUT 180
     SKIP_RETURN_CODE 77)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # Man pages agree with the binary's --help, docs/config.md and the alert kinds.
+  add_test(NAME ops_man_pages
+    COMMAND Python3::Interpreter ${_ops}/man_check.py $<TARGET_FILE:keywarden> ${PROJECT_SOURCE_DIR})
+  set_tests_properties(ops_man_pages PROPERTIES LABELS "ops;unit")
+  # cpack -G DEB, dpkg -i, the service as the unit runs it, dpkg --purge.
+  # Alone (RUN_SERIAL): it installs /usr/bin/keywarden and the user keywarden.
+  if(TARGET kwsim)
+    add_test(NAME ops_package
+      COMMAND Python3::Interpreter ${_ops}/e2e_package.py ${CMAKE_BINARY_DIR}
+              $<TARGET_FILE:kwsim> ${PROJECT_SOURCE_DIR}/tests/sim/worlds/demo.yaml)
+    set_tests_properties(ops_package PROPERTIES LABELS "ops;package;slow" TIMEOUT 300
+      SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+  endif()
+endif()
