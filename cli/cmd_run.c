@@ -80,8 +80,8 @@ static void run_usage(FILE *f)
             "      --workers N     packet workers (capture.workers; 1 = one packet thread)\n"
             "      --tls-keylog F  NSS key log (SSLKEYLOGFILE) to decrypt TLS; repeatable;\n"
             "                      adds to tls.keylog of the config (files or directories)\n"
-            "  -Z, --user USER     started as root: become USER once capture and files are\n"
-            "                      open (run.user; default keywarden if it exists; root = stay)\n"
+            "  -Z, --user USER     started as root: become USER once the capture is open\n"
+            "                      (run.user; live: keywarden if it exists; root = stay)\n"
             "      --stats-interval S  EVE stats record every S seconds of wall time (60), and\n"
             "                      one at the end\n"
             "  -q, --quiet         no progress, no human alert lines\n"
@@ -702,7 +702,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     char perr[256];
     const char *user = r.o.user ? r.o.user : r.model->config.run.user;
-    if (priv_resolve(user, &r.priv, perr, sizeof perr) != KW_E_OK) {
+    if (priv_resolve(user, r.o.n_files == 0, &r.priv, perr, sizeof perr) != KW_E_OK) {
         fprintf(stderr, "keywarden run: %s\n", perr);
         rc = 2;
         goto out;

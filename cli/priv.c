@@ -18,10 +18,13 @@
 
 #define PRIV_DEFAULT_USER "keywarden"
 
-enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err, size_t errlen)
+enum kw_err priv_resolve(const char *user, bool live, struct priv_target *t, char *err,
+                         size_t errlen)
 {
     memset(t, 0, sizeof *t);
     if (geteuid() != 0) return KW_E_OK; /* an ordinary user: only capabilities to give up */
+    if (!user && !live)
+        return KW_E_OK; /* a replay as root drops only when told to (run.user, -Z) */
     const char *name = user ? user : PRIV_DEFAULT_USER;
     if (!strcmp(name, "root")) {
         t->stay_root = true;

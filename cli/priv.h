@@ -26,11 +26,13 @@ struct priv_target {
     char name[64];
 };
 
-/* Decides whom run becomes. user: run.user of the config (NULL = the
- * default "keywarden" if it exists; "root" = stay root). Not root: no
- * switch. KW_E_CONFIG (and a message in err) when a named user does not
- * exist. */
-KW_WUR enum kw_err priv_resolve(const char *user, struct priv_target *t, char *err, size_t errlen);
+/* Decides whom run becomes. user: run.user of the config or -Z (NULL =
+ * the default "keywarden" if it exists, for a live capture; a replay of
+ * files as root switches only when told); "root" = stay root. Not root:
+ * no switch. KW_E_CONFIG (and a message in err) when a named user does
+ * not exist. */
+KW_WUR enum kw_err priv_resolve(const char *user, bool live, struct priv_target *t, char *err,
+                                size_t errlen);
 
 /* Before the drop, as root: creates the missing folders above file_path
  * (0700) and gives the ones it created to the target user, so the user

@@ -20,7 +20,8 @@ starts it, and purged.
  4  dpkg --purge leaves no file, folder or user behind (the user is
     removed by the test when the test made it: Debian keeps system users).
 
-Needs root and dpkg; exit 77 = skipped (also when a keywarden package is
+Needs root and dpkg, and CI=true or KW_TEST_SYSTEM=1 (it changes the
+machine for every process on it); exit 77 = skipped (also when a keywarden package is
 already installed: this test never touches a real installation).
 Usage: e2e_package.py BUILD_DIR KWSIM WORLD
 """
@@ -269,6 +270,10 @@ def main():
     if os.geteuid() != 0 or not shutil.which("dpkg") or not shutil.which("cpack") \
             or not shutil.which("setpriv"):
         print("skipped: needs root, dpkg, cpack and setpriv")
+        return 77
+    if not kwtest.may_change_system():
+        print("skipped: installs a package and a system user; runs in CI (CI=true) or with "
+              "KW_TEST_SYSTEM=1")
         return 77
     if installed():
         print("skipped: a keywarden package is installed here; not touching it")

@@ -75,6 +75,15 @@ class TempUser:
                 pass
 
 
+def may_change_system():
+    """Tests that install the package or create the user `keywarden` change
+    the machine for every process on it (a live `run` as root drops to
+    that user while it exists): they run in CI (CI=true, one suite on the
+    machine) or when asked (KW_TEST_SYSTEM=1), not beside other people's
+    test runs on a shared machine."""
+    return os.environ.get("CI") == "true" or os.environ.get("KW_TEST_SYSTEM") == "1"
+
+
 def proc_status(pid, tid=None):
     path = "/proc/%d/status" % pid if tid is None else "/proc/%d/task/%d/status" % (pid, tid)
     out = {}
