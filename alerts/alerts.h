@@ -84,6 +84,12 @@ void alerts_drain(struct alerts *a);
  * requests are abandoned and retried by the next run), closes. */
 void alerts_destroy(struct alerts *a);
 
+/* A fleet judge's checkpoint (docs/fleet.md): the open suppression
+ * windows as a blob (*blob malloc'd: free it), and back (alerts_state.c).
+ * Load refuses another build's layout or dedup_max, leaving no window. */
+enum kw_err alerts_state_save(struct alerts *a, uint8_t **blob, size_t *len) KW_WUR;
+enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len) KW_WUR;
+
 struct alerts_stats {
     uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries, backlog;
     uint64_t updates;        /* "N more" follow-ups emitted at window end */

@@ -152,10 +152,6 @@ static void on_txn(void *user, const struct h1_txn_view *v)
 
 void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
 {
-    if (p->cfg.forward) {
-        p->cfg.forward->txn(p->cfg.forward->user, p->now, t);
-        return;
-    }
     const struct rules_identity *id = p->model ? rules_attribute_txn(p->model, t) : NULL;
     if (id)
         p->cnt.attributed++;
@@ -170,6 +166,10 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
     case KW_CRED_API_KEY: p->cnt.cred_api_key++; break;
     case KW_CRED_OTHER: p->cnt.cred_other++; break;
     default: break;
+    }
+    if (p->cfg.forward) { /* attributed here too: a sensor partitions by identity */
+        p->cfg.forward->txn(p->cfg.forward->user, p->now, t);
+        return;
     }
 
     write_http_record(p, t);
@@ -190,10 +190,6 @@ void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_i
      * laptop also talks TLS to CDNs at night). */
     const struct rules_identity *id = NULL;
     const struct rules_service *svc = NULL;
-    if (p->cfg.forward) { /* the fleet wire has no TLS record yet */
-        p->cnt.tls_not_forwarded++;
-        return;
-    }
     if (p->model) {
         id = rules_attribute_txn(p->model, t);
         svc = t->tls.sni[0] ? rules_find_service(p->model, t->tls.sni, t->dport) : NULL;
@@ -201,6 +197,13 @@ void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_i
             id = rules_attribute_source(p->model, &t->src);
             rules_identity_ref_fill(id, &t->identity);
         }
+    }
+    if (p->cfg.forward) { /* attributed here too: a sensor partitions by identity */
+        if (p->cfg.forward->tls)
+            p->cfg.forward->tls(p->cfg.forward->user, p->now, t, ti);
+        else
+            p->cnt.tls_not_forwarded++;
+        return;
     }
     if (p->cfg.eve) {
         size_t n = ptls_format_record(p->eve_buf, sizeof p->eve_buf, t, ti);
@@ -754,6 +757,11 @@ void pipeline_finish_at(struct pipeline *p, kw_ts now)
     if (now > p->now)
         p->now = now;
     pipeline_finish(p);
+}
+
+struct judge_policy *pipeline_policy(struct pipeline *p)
+{
+    return p->judge;
 }
 
 kw_ts pipeline_now(const struct pipeline *p)

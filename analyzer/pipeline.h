@@ -45,15 +45,17 @@ struct pipeline_sink {
 };
 
 /* Sensor mode (fleet/, docs/fleet.md): the judge stage runs elsewhere.
- * With a forward, pipeline_judge_txn, _flow and _tick hand their input
- * over, with `now`, the packet time at which this process would have
- * judged it, instead of judging. */
+ * With a forward, pipeline_judge_txn (after attribution), _flow and _tick
+ * hand their input over, with `now`, the packet time at which this
+ * process would have judged it, instead of judging. */
 struct pipeline_forward {
     void *user;
     void (*txn)(void *user, kw_ts now, const struct kw_txn *t);
     void (*flow)(void *user, kw_ts now, const struct flow *f, const char *app, const char *sni,
                  int64_t http_txns, enum flow_end_reason why, kw_ts ts);
     void (*tick)(void *user, kw_ts now);
+    /* a TLS session, after pipeline_judge_tls's attribution */
+    void (*tls)(void *user, kw_ts now, const struct kw_txn *t, const struct tls_info *ti);
 };
 
 struct pipeline_config {
@@ -101,7 +103,7 @@ struct pipeline_config {
     X(tls_flows)            /* connections parsed as TLS */                  \
     X(tls_sessions)         /* TLS handshakes reported (tls records) */     \
     X(tls_alloc_failures)                                                    \
-    X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (issue 16) */
+    X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (a forward without tls) */
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;
@@ -154,6 +156,9 @@ size_t pipeline_format_flow(char *buf, size_t size, const struct flow *f, const 
                             const char *sni, int64_t http_txns, enum flow_end_reason why,
                             kw_ts ts);
 
+/* The policy judge of the judge stage (borrowed; a fleet judge saves and
+ * restores its windows). */
+struct judge_policy *pipeline_policy(struct pipeline *p);
 /* Packet time of the last packet seen (0 before the first). */
 kw_ts pipeline_now(const struct pipeline *p);
 const struct pipeline_counters *pipeline_counters(const struct pipeline *p);

@@ -21,6 +21,7 @@
 #include "baseline.h"
 #include "cli.h"
 #include "cli_util.h"
+#include "fleet_sensor.h"
 #include "kw_eve.h"
 #include "kw_log.h"
 #include "metrics.h"
@@ -210,6 +211,8 @@ struct run_ctx {
     struct metrics *metrics;  /* outputs.metrics; NULL = off */
     uint64_t reloads, reload_failures;
     bool running; /* the packet loop runs (workers own their counters) */
+    struct fs *fleet; /* fleet.sensor: records go to NATS, judged by `judge` */
+    char spool[4096];
 };
 
 /* tcpdump -Z: the capture is open and the output folders are ready for
@@ -324,6 +327,13 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     pc.tls_keylog = r->keylog;
     if (r->keylog && !r->o.n_files && tls_keylog_follow(r->keylog, 200) != KW_E_OK)
         return KW_E_NOMEM;
+    if (rc->fleet.sensor) { /* docs/fleet.md */
+        struct fs_config fc;
+        fs_config_from_rules(rc, r->db_path, r->o.n_files > 0, &fc, r->spool, sizeof r->spool);
+        if (fs_new(&fc, &r->fleet) != KW_E_OK)
+            return KW_E_IO;
+        pc.forward = fs_forward(r->fleet);
+    }
     pc.model = rules_handle_get(r->rules);
     /* 0 = auto: one packet thread for now (docs/deploy.md) */
     long n = r->o.workers >= 0 ? r->o.workers : (long)rc->capture.workers;
@@ -476,6 +486,8 @@ static json_t *stats_record(struct run_ctx *r)
                                   (json_int_t)es.recoveries, "reopens", (json_int_t)es.reopens,
                                   "torn_cut", (json_int_t)es.torn_cut));
     stats_more(r, s, &as, now);
+    if (r->fleet)
+        json_object_set_new(s, "fleet", fs_stats_json(r->fleet));
     json_object_set_new(rec, "stats", s);
     return rec;
 }
@@ -625,6 +637,7 @@ static void teardown(struct run_ctx *r)
     workers_destroy(r->wk);
     pipeline_destroy(r->pipe);
     tls_keylog_destroy(r->keylog); /* wipes the secrets */
+    fs_destroy(r->fleet);
     if (r->baseline && baseline_save(r->baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r->db_path);
     baseline_destroy(r->baseline);
@@ -723,6 +736,9 @@ int cmd_run(int argc, char **argv)
     else
         pipeline_finish(r.pipe);
     r.running = false;
+    if (r.fleet && fs_finish_run(r.fleet, r.wk ? workers_now(r.wk) : pipeline_now(r.pipe),
+                                 r.o.quiet) != KW_E_OK)
+        rc = 1; /* records were lost (the spool was full) */
     audit_flush(r.audit);
     if (baseline_save(r.baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r.db_path);

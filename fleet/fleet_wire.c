@@ -328,6 +328,237 @@ static void dec_flow(struct kw_rd *r, struct fw_flow *x)
     x->ts = r_zz(r);
 }
 
+/* Fixed arrays go up to their last non-zero element (what follows is
+ * zero by construction, and comes back zero). */
+static void w_u16s(struct wr *w, const uint16_t *a, size_t max)
+{
+    size_t n = max;
+    while (n && !a[n - 1])
+        n--;
+    w_var(w, n);
+    for (size_t i = 0; i < n; i++)
+        w_var(w, a[i]);
+}
+
+static void r_u16s(struct kw_rd *r, uint16_t *a, size_t max)
+{
+    uint64_t n = r_max(r, max);
+    for (uint64_t i = 0; i < n; i++)
+        a[i] = (uint16_t)r_max(r, UINT16_MAX);
+}
+
+static void w_u8s(struct wr *w, const uint8_t *a, size_t max)
+{
+    size_t n = max;
+    while (n && !a[n - 1])
+        n--;
+    w_var(w, n);
+    w_bytes(w, a, n);
+}
+
+static void r_u8s(struct kw_rd *r, uint8_t *a, size_t max)
+{
+    uint64_t n = r_max(r, max);
+    if (!kw_rd_need(r, n)) return;
+    memcpy(a, kw_rd_ptr(r), n);
+    r->off += n;
+}
+
+#define W_ARR(w, a) _Generic((a)[0], uint16_t: w_u16s, uint8_t: w_u8s)((w), (a), sizeof(a) / sizeof((a)[0]))
+#define R_ARR(r, a) _Generic((a)[0], uint16_t: r_u16s, uint8_t: r_u8s)((r), (a), sizeof(a) / sizeof((a)[0]))
+
+static void enc_alpn(struct wr *w, const struct tls_alpn *a)
+{
+    w_var(w, a->len);
+    w_var(w, a->full_len);
+    w_var(w, a->last);
+    W_ARR(w, a->b);
+}
+
+static void dec_alpn(struct kw_rd *r, struct tls_alpn *a)
+{
+    a->len = (uint8_t)r_max(r, UINT8_MAX);
+    a->full_len = (uint8_t)r_max(r, UINT8_MAX);
+    a->last = (uint8_t)r_max(r, UINT8_MAX);
+    R_ARR(r, a->b);
+}
+
+static void enc_ch(struct wr *w, const struct tls_client_hello *c)
+{
+    w_var(w, c->legacy_version);
+    W_ARR(w, c->random);
+    w_var(w, c->sid_len);
+    W_ARR(w, c->sid);
+    W_ARR(w, c->ciphers);
+    W_ARR(w, c->exts);
+    W_ARR(w, c->groups);
+    W_ARR(w, c->sig_algs);
+    W_ARR(w, c->versions);
+    W_ARR(w, c->formats);
+    w_var(w, c->n_ciphers);
+    w_var(w, c->n_exts);
+    w_var(w, c->n_groups);
+    w_var(w, c->n_sig_algs);
+    w_var(w, c->n_versions);
+    w_var(w, c->n_formats);
+    for (int i = 0; i < TLS_HS_MAX_ALPN; i++)
+        enc_alpn(w, &c->alpn[i]);
+    w_var(w, c->n_alpn);
+    w_var(w, (uint64_t)c->has_sni | (uint64_t)c->has_alpn << 1 | (uint64_t)c->truncated << 2);
+    W_STR(w, c->sni);
+}
+
+static void dec_ch(struct kw_rd *r, struct tls_client_hello *c)
+{
+    c->legacy_version = (uint16_t)r_max(r, UINT16_MAX);
+    R_ARR(r, c->random);
+    c->sid_len = (uint8_t)r_max(r, UINT8_MAX);
+    R_ARR(r, c->sid);
+    R_ARR(r, c->ciphers);
+    R_ARR(r, c->exts);
+    R_ARR(r, c->groups);
+    R_ARR(r, c->sig_algs);
+    R_ARR(r, c->versions);
+    R_ARR(r, c->formats);
+    c->n_ciphers = (uint16_t)r_max(r, UINT16_MAX);
+    c->n_exts = (uint16_t)r_max(r, UINT16_MAX);
+    c->n_groups = (uint16_t)r_max(r, UINT16_MAX);
+    c->n_sig_algs = (uint16_t)r_max(r, UINT16_MAX);
+    c->n_versions = (uint16_t)r_max(r, UINT16_MAX);
+    c->n_formats = (uint16_t)r_max(r, UINT16_MAX);
+    for (int i = 0; i < TLS_HS_MAX_ALPN; i++)
+        dec_alpn(r, &c->alpn[i]);
+    c->n_alpn = (uint8_t)r_max(r, UINT8_MAX);
+    uint64_t b = r_max(r, 7);
+    c->has_sni = b & 1;
+    c->has_alpn = (b >> 1) & 1;
+    c->truncated = (b >> 2) & 1;
+    R_STR(r, c->sni);
+}
+
+static void enc_sh(struct wr *w, const struct tls_server_hello *h)
+{
+    w_var(w, h->legacy_version);
+    w_var(w, h->version);
+    W_ARR(w, h->random);
+    w_var(w, h->sid_len);
+    W_ARR(w, h->sid);
+    w_var(w, h->cipher);
+    w_var(w, h->compression);
+    W_ARR(w, h->exts);
+    w_var(w, h->n_exts);
+    enc_alpn(w, &h->alpn);
+    w_var(w, (uint64_t)h->has_alpn | (uint64_t)h->hrr << 1 | (uint64_t)h->etm << 2 |
+                 (uint64_t)h->truncated << 3);
+}
+
+static void dec_sh(struct kw_rd *r, struct tls_server_hello *h)
+{
+    h->legacy_version = (uint16_t)r_max(r, UINT16_MAX);
+    h->version = (uint16_t)r_max(r, UINT16_MAX);
+    R_ARR(r, h->random);
+    h->sid_len = (uint8_t)r_max(r, UINT8_MAX);
+    R_ARR(r, h->sid);
+    h->cipher = (uint16_t)r_max(r, UINT16_MAX);
+    h->compression = (uint8_t)r_max(r, UINT8_MAX);
+    R_ARR(r, h->exts);
+    h->n_exts = (uint16_t)r_max(r, UINT16_MAX);
+    dec_alpn(r, &h->alpn);
+    uint64_t b = r_max(r, 15);
+    h->has_alpn = b & 1;
+    h->hrr = (b >> 1) & 1;
+    h->etm = (b >> 2) & 1;
+    h->truncated = (b >> 3) & 1;
+}
+
+static void enc_cert(struct wr *w, const struct tls_cert *c)
+{
+    w_var(w, (uint64_t)c->present | (uint64_t)c->cut << 1);
+    W_STR(w, c->subject);
+    W_STR(w, c->issuer);
+    W_STR(w, c->serial);
+    W_STR(w, c->sha1);
+    W_STR(w, c->sha256);
+    W_STR(w, c->not_before);
+    W_STR(w, c->not_after);
+    for (int i = 0; i < TLS_X509_MAX_SAN; i++)
+        W_STR(w, c->san[i]);
+    w_var(w, c->n_san);
+}
+
+static void dec_cert(struct kw_rd *r, struct tls_cert *c)
+{
+    uint64_t b = r_max(r, 3);
+    c->present = b & 1;
+    c->cut = (b >> 1) & 1;
+    R_STR(r, c->subject);
+    R_STR(r, c->issuer);
+    R_STR(r, c->serial);
+    R_STR(r, c->sha1);
+    R_STR(r, c->sha256);
+    R_STR(r, c->not_before);
+    R_STR(r, c->not_after);
+    for (int i = 0; i < TLS_X509_MAX_SAN; i++)
+        R_STR(r, c->san[i]);
+    c->n_san = (uint8_t)r_max(r, UINT8_MAX);
+}
+
+static void enc_tls(struct wr *w, const struct tls_info *t)
+{
+    w_var(w, (uint64_t)t->have_ch | (uint64_t)t->have_sh << 1 | (uint64_t)t->hrr << 2 |
+                 (uint64_t)t->resumed << 3 | (uint64_t)t->midstream << 4 |
+                 (uint64_t)t->decrypted << 5 | (uint64_t)t->keys_found << 6);
+    w_var(w, t->version);
+    enc_ch(w, &t->ch);
+    enc_sh(w, &t->sh);
+    W_STR(w, t->ja3);
+    W_STR(w, t->ja3s);
+    W_STR(w, t->ja4);
+    W_STR(w, t->ja4s);
+    W_STR(w, t->ja3_str);
+    W_STR(w, t->ja3s_str);
+    enc_cert(w, &t->srv_cert);
+    enc_cert(w, &t->cli_cert);
+    w_var(w, t->srv_chain);
+    w_var(w, t->cli_chain);
+    w_zz(w, t->ts_start);
+    for (int d = 0; d < 2; d++) {
+        w_var(w, t->bytes[d]);
+        w_var(w, t->plain[d]);
+    }
+}
+
+static void dec_tls(struct kw_rd *r, struct tls_info *t)
+{
+    memset(t, 0, sizeof *t);
+    uint64_t b = r_max(r, 127);
+    t->have_ch = b & 1;
+    t->have_sh = (b >> 1) & 1;
+    t->hrr = (b >> 2) & 1;
+    t->resumed = (b >> 3) & 1;
+    t->midstream = (b >> 4) & 1;
+    t->decrypted = (b >> 5) & 1;
+    t->keys_found = (b >> 6) & 1;
+    t->version = (uint16_t)r_max(r, UINT16_MAX);
+    dec_ch(r, &t->ch);
+    dec_sh(r, &t->sh);
+    R_STR(r, t->ja3);
+    R_STR(r, t->ja3s);
+    R_STR(r, t->ja4);
+    R_STR(r, t->ja4s);
+    R_STR(r, t->ja3_str);
+    R_STR(r, t->ja3s_str);
+    dec_cert(r, &t->srv_cert);
+    dec_cert(r, &t->cli_cert);
+    t->srv_chain = (uint16_t)r_max(r, UINT16_MAX);
+    t->cli_chain = (uint16_t)r_max(r, UINT16_MAX);
+    t->ts_start = r_zz(r);
+    for (int d = 0; d < 2; d++) {
+        t->bytes[d] = r_var(r);
+        t->plain[d] = r_var(r);
+    }
+}
+
 static void enc_mark(struct wr *w, const struct fw_mark *m)
 {
     w_var(w, m->records);
@@ -347,7 +578,8 @@ size_t fw_max_size(void)
 {
     /* every string full (its bytes plus a 2-byte length), every integer
      * 10 bytes: far more than any real record */
-    return FW_HEAD_SIZE + FW_SENSOR_MAX + 2 * sizeof(struct kw_txn) + 512;
+    return FW_HEAD_SIZE + FW_SENSOR_MAX + 2 * sizeof(struct kw_txn) + 3 * sizeof(struct tls_info) +
+           512;
 }
 
 bool fw_sensor_name_ok(const char *s)
@@ -381,6 +613,10 @@ size_t fw_encode(const struct fw_head *h, const struct fw_body *b, uint8_t *buf,
     case FW_TXN: enc_txn(&w, b->txn); break;
     case FW_FLOW: enc_flow(&w, b->flow); break;
     case FW_MARK: enc_mark(&w, b->mark); break;
+    case FW_TLS:
+        enc_txn(&w, b->txn);
+        enc_tls(&w, b->tls);
+        break;
     default: return 0;
     }
     return w.bad ? 0 : w.len;
@@ -404,7 +640,7 @@ enum kw_err fw_decode(const uint8_t *p, size_t len, struct fw_head *h, const str
     h->time = (kw_ts)r_le(&r, 8);
     R_STR(&r, h->sensor);
     if (!kw_rd_ok(&r) || !fw_sensor_name_ok(h->sensor)) return KW_E_MALFORMED;
-    if (!b) return h->kind >= FW_TXN && h->kind <= FW_MARK ? KW_E_OK : KW_E_MALFORMED;
+    if (!b) return h->kind >= FW_TXN && h->kind <= FW_TLS ? KW_E_OK : KW_E_MALFORMED;
     switch (h->kind) {
     case FW_TXN:
         if (!b->txn) return KW_E_INVAL;
@@ -418,6 +654,11 @@ enum kw_err fw_decode(const uint8_t *p, size_t len, struct fw_head *h, const str
         if (!b->mark) return KW_E_INVAL;
         dec_mark(&r, b->mark);
         break;
+    case FW_TLS:
+        if (!b->txn || !b->tls) return KW_E_INVAL;
+        dec_txn(&r, b->txn);
+        dec_tls(&r, b->tls);
+        break;
     default: return KW_E_MALFORMED;
     }
     /* version 1 is the only one yet; a later version's decoder stops here
@@ -430,4 +671,37 @@ void fw_set_pseq(uint8_t *buf, uint64_t pseq)
 {
     for (unsigned i = 0; i < 8; i++)
         buf[FW_PSEQ_OFFSET + i] = (uint8_t)(pseq >> (8 * i));
+}
+
+/* ---- partitions -------------------------------------------------------- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint32_t reduce(uint64_t z, uint32_t partitions)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return partitions ? (uint32_t)(z % partitions) : 0;
+}
+
+uint32_t fw_partition_addr(const struct kw_addr *a, uint32_t partitions)
+{
+    uint64_t h = fnv(0xcbf29ce484222325ULL, "a", 1);
+    h = fnv(h, &a->family, 1);
+    return reduce(fnv(h, a->a, sizeof a->a), partitions);
+}
+
+uint32_t fw_partition_txn(const struct kw_txn *t, uint32_t partitions)
+{
+    size_t n = strnlen(t->identity.id, sizeof t->identity.id);
+    if (!n) return fw_partition_addr(&t->src, partitions);
+    uint64_t h = fnv(0xcbf29ce484222325ULL, "i", 1);
+    return reduce(fnv(h, t->identity.id, n), partitions);
 }

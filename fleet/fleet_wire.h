@@ -22,6 +22,7 @@
 #include "flow.h"
 #include "kw_err.h"
 #include "kw_txn.h"
+#include "tls_conn.h"
 
 #define FW_VERSION 1
 
@@ -29,6 +30,7 @@ enum fw_kind {
     FW_TXN = 1,  /* a transaction (or a TLS session record) for the judge */
     FW_FLOW = 2, /* an ended flow (EVE `flow` record) */
     FW_MARK = 3, /* the sensor's clock: progress, hour ticks, end of input */
+    FW_TLS = 4,  /* a TLS session (its kw_txn and what the handshake said) */
 };
 
 /* FW_MARK flags */
@@ -70,9 +72,10 @@ struct fw_mark {
  * reads through the pointer; fw_decode writes the whole struct (zeroing
  * what the record does not carry). */
 struct fw_body {
-    struct kw_txn *txn;
+    struct kw_txn *txn; /* FW_TXN, FW_TLS */
     struct fw_flow *flow;
     struct fw_mark *mark;
+    struct tls_info *tls; /* FW_TLS */
 };
 
 /* Bytes any record may take (a transaction with every field full). */
@@ -91,6 +94,17 @@ enum kw_err fw_decode(const uint8_t *p, size_t len, struct fw_head *h,
 
 /* Numbers an encoded record (see above). */
 void fw_set_pseq(uint8_t *buf, uint64_t pseq);
+
+/* The partition of a record, part of the contract between sensors and
+ * judges: a transaction goes by its identity (the sensor attributes it
+ * with the same rules as the judge), so everything a judge keeps per
+ * identity (limits, baselines, key sharing across sites) meets in one
+ * partition; without an identity by its client address, so what is kept
+ * per source (credential stuffing: many unknown keys from one address)
+ * does too. A flow goes by its client address. FNV-1a 64 over a tagged
+ * key, splitmix64's finaliser, modulo `partitions`. */
+uint32_t fw_partition_txn(const struct kw_txn *t, uint32_t partitions);
+uint32_t fw_partition_addr(const struct kw_addr *a, uint32_t partitions);
 
 /* True when s is a usable sensor name. */
 bool fw_sensor_name_ok(const char *s);

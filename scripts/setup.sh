@@ -18,6 +18,8 @@ PKGS=(
   python3 python3-scapy sqlite3 iproute2 procps
   # metrics scrape test (Prometheus server, promtool); report rendering test
   prometheus chromium
+  # fleet: sensors and judges over NATS JetStream (C client; the server for tests)
+  libnats-dev nats-server
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then

@@ -96,6 +96,100 @@ size_t judge_policy_pairs_used(const struct judge_policy *jp)
     return n;
 }
 
+/* ---- checkpoint ----------------------------------------------------- */
+
+#define JP_MAGIC 0x3153504au /* "JPS1" */
+
+struct jp_blob_head {
+    uint32_t magic, key_size, pair_size, ways;
+    uint64_t key_sets, pair_sets;
+};
+
+/* Appends the used slots of one table: a count, then (index, slot). */
+static uint8_t *put_table(uint8_t *w, const void *tab, size_t slots, size_t size)
+{
+    uint64_t n = 0;
+    uint8_t *count = w;
+    w += sizeof n;
+    for (uint64_t i = 0; i < slots; i++) {
+        const uint8_t *slot = (const uint8_t *)tab + i * size;
+        uint64_t h;
+        memcpy(&h, slot, sizeof h); /* both slot types start with h; 0 = empty */
+        if (!h) continue;
+        memcpy(w, &i, sizeof i);
+        memcpy(w + sizeof i, slot, size);
+        w += sizeof i + size;
+        n++;
+    }
+    memcpy(count, &n, sizeof n);
+    return w;
+}
+
+enum kw_err judge_policy_save(const struct judge_policy *jp, uint8_t **blob, size_t *len)
+{
+    size_t nk = jp->key_sets * WAYS, np = jp->pair_sets * WAYS;
+    size_t used_k = 0, used_p = judge_policy_pairs_used(jp);
+    used_k = judge_policy_keys_used(jp);
+    size_t cap = sizeof(struct jp_blob_head) + (TAG__KEYS + 1) * 8 +
+                 used_k * (8 + sizeof(struct jp_key)) + used_p * (8 + sizeof(struct jp_pair));
+    uint8_t *b = malloc(cap), *w = b;
+    if (!b) return KW_E_NOMEM;
+    struct jp_blob_head h = {JP_MAGIC, sizeof(struct jp_key), sizeof(struct jp_pair), WAYS,
+                             jp->key_sets, jp->pair_sets};
+    memcpy(w, &h, sizeof h);
+    w += sizeof h;
+    for (int t = 0; t < TAG__KEYS; t++)
+        w = put_table(w, jp->keys[t], nk, sizeof(struct jp_key));
+    w = put_table(w, jp->pairs, np, sizeof(struct jp_pair));
+    *blob = b;
+    *len = (size_t)(w - b);
+    return KW_E_OK;
+}
+
+static const uint8_t *get_table(const uint8_t *r, const uint8_t *end, void *tab, size_t slots,
+                                size_t size)
+{
+    uint64_t n;
+    if (!r || (size_t)(end - r) < sizeof n) return NULL;
+    memcpy(&n, r, sizeof n);
+    r += sizeof n;
+    if (n > slots || (size_t)(end - r) < n * (8 + size)) return NULL;
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t i;
+        memcpy(&i, r, sizeof i);
+        if (i >= slots) return NULL;
+        memcpy((uint8_t *)tab + i * size, r + sizeof i, size);
+        r += sizeof i + size;
+    }
+    return r;
+}
+
+enum kw_err judge_policy_load(struct judge_policy *jp, const uint8_t *blob, size_t len)
+{
+    size_t nk = jp->key_sets * WAYS, np = jp->pair_sets * WAYS;
+    for (int t = 0; t < TAG__KEYS; t++)
+        memset(jp->keys[t], 0, nk * sizeof *jp->keys[t]);
+    memset(jp->pairs, 0, np * sizeof *jp->pairs);
+    struct jp_blob_head h;
+    if (len < sizeof h) return KW_E_UNSUPPORTED;
+    memcpy(&h, blob, sizeof h);
+    if (h.magic != JP_MAGIC || h.key_size != sizeof(struct jp_key) ||
+        h.pair_size != sizeof(struct jp_pair) || h.ways != WAYS || h.key_sets != jp->key_sets ||
+        h.pair_sets != jp->pair_sets)
+        return KW_E_UNSUPPORTED;
+    const uint8_t *r = blob + sizeof h, *end = blob + len;
+    for (int t = 0; t < TAG__KEYS; t++)
+        r = get_table(r, end, jp->keys[t], nk, sizeof(struct jp_key));
+    r = get_table(r, end, jp->pairs, np, sizeof(struct jp_pair));
+    if (r != end) {
+        for (int t = 0; t < TAG__KEYS; t++)
+            memset(jp->keys[t], 0, nk * sizeof *jp->keys[t]);
+        memset(jp->pairs, 0, np * sizeof *jp->pairs);
+        return KW_E_MALFORMED;
+    }
+    return KW_E_OK;
+}
+
 /* ---- bounded tables ------------------------------------------------- */
 
 struct hasher {

@@ -48,6 +48,13 @@ void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
                         const struct rules_identity *id, const struct kw_txn *t,
                         judge_policy_emit_fn emit, void *user);
 
+/* A fleet judge's checkpoint (docs/fleet.md): the live entries of the
+ * windowed tables as one blob (*blob malloc'd: free it), and back. Load
+ * refuses (KW_E_UNSUPPORTED) a blob of other limits or another build's
+ * layout, leaving the tables empty. */
+enum kw_err judge_policy_save(const struct judge_policy *jp, uint8_t **blob, size_t *len) KW_WUR;
+enum kw_err judge_policy_load(struct judge_policy *jp, const uint8_t *blob, size_t len) KW_WUR;
+
 void judge_policy_get_counters(const struct judge_policy *jp, struct judge_policy_counters *out);
 /* Live entries, for tests and stats. */
 size_t judge_policy_keys_used(const struct judge_policy *jp);

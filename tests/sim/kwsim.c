@@ -20,12 +20,34 @@ static void usage(FILE *f)
         "usage: kwsim gen --world FILE -o DIR [--seed N] [--days D] [--start YYYY-MM-DD]\n"
         "                 [--encap vlan:ID|qinq:OUTER:INNER|vxlan:VNI|geneve:VNI|erspan:SESSION]\n"
         "                 [--loss P] [--reorder P] [--retransmit P] [--noise X]\n"
-        "                 [--incidents all|none|ID,ID...] [--split day] [--tls]\n"
+        "                 [--incidents all|none|ID,ID...] [--split day|site:NET,NET...] [--tls]\n"
         "       kwsim dense --size N[K|M|G] -o FILE.pcap [--seed N] [--conns N]\n"
         "       kwsim --help\n\n"
-        "gen writes DIR/capture.pcap (or capture-YYYY-MM-DD.pcap with --split day),\n"
+        "gen writes DIR/capture.pcap (or capture-YYYY-MM-DD.pcap with --split day, or\n"
+        "capture-a.pcap with the traffic of the networks named by --split site: and\n"
+        "capture-b.pcap with the rest),\n"
         "DIR/truth.jsonl, DIR/incidents.jsonl, DIR/keywarden.yaml and DIR/rules.d/.\n"
         "See docs/simulator.md.\n");
+}
+
+/* --split site:NET,NET: the networks of site a (by world id). */
+static int site_nets(struct sim_out *o, const struct sim_world *w, const char *list)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    o->split_site = true;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int i = 0;
+        while (i < w->nnet && strcmp(w->net[i].id, t) != 0)
+            i++;
+        if (i == w->nnet || o->nsite == SIM_SITE_NETS) {
+            fprintf(stderr, "kwsim: error: --split site: \"%s\" is not a network of the world "
+                            "(or more than %d)\n", t, SIM_SITE_NETS);
+            return -1;
+        }
+        o->site[o->nsite++] = (struct sim_site_net){w->net[i].base, w->net[i].prefix};
+    }
+    return 0;
 }
 
 static int enable_incidents(struct sim_gen *g, const char *list)
@@ -73,6 +95,7 @@ static int cmd_gen(int argc, char **argv)
     g->tcp = (struct sim_tcp_cfg){.reorder = 0.002, .retransmit = 0.002, .loss = 0};
     g->noise = -1;
     bool split = false;
+    const char *split_site = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         switch (c) {
@@ -111,6 +134,12 @@ static int cmd_gen(int argc, char **argv)
             break;
         case 'p':
             split = !strcmp(optarg, "day");
+            if (!strncmp(optarg, "site:", 5)) split_site = optarg + 5;
+            else if (!split) {
+                fprintf(stderr, "kwsim: error: --split \"%s\"; use day or site:NET[,NET...]\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'T':
             g->tls = true;
@@ -155,6 +184,7 @@ static int cmd_gen(int argc, char **argv)
         fprintf(stderr, "kwsim: error: cannot create %s\n", dir);
         return 1;
     }
+    if (split_site && site_nets(&g->out, w, split_site)) return 2;
     if (g->tls) {
         char kp[4200];
         snprintf(kp, sizeof kp, "%s/keys.log", dir);

@@ -14,6 +14,7 @@ struct sim_pend {
     int64_t ts;
     uint64_t seq;
     uint32_t len;
+    uint8_t site; /* split_site: 0 = a, 1 = b */
     uint8_t *data;
 };
 
@@ -279,9 +280,43 @@ static bool pend_less(const struct sim_pend *a, const struct sim_pend *b)
     return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
 }
 
+static bool in_net(const struct sim_site_net *n, const uint8_t *a, bool v6)
+{
+    if (n->base.v6 != v6) return false;
+    int bits = n->prefix;
+    for (int i = 0; bits > 0; i++, bits -= 8) {
+        uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+        if ((a[i] & mask) != (n->base.a[i] & mask)) return false;
+    }
+    return true;
+}
+
+/* The site of an Ethernet frame as built here (before any encapsulation):
+ * a when its source or destination lies in one of the site's networks. */
+static uint8_t site_of(const struct sim_out *o, const uint8_t *f, size_t len)
+{
+    if (len < 14) return 1;
+    uint16_t et = (uint16_t)(f[12] << 8 | f[13]);
+    const uint8_t *ip = f + 14, *src, *dst;
+    bool v6 = et == 0x86dd;
+    if (et == 0x0800 && len >= 34) {
+        src = ip + 12;
+        dst = ip + 16;
+    } else if (v6 && len >= 54) {
+        src = ip + 8;
+        dst = ip + 24;
+    } else {
+        return 1;
+    }
+    for (int i = 0; i < o->nsite; i++)
+        if (in_net(&o->site[i], src, v6) || in_net(&o->site[i], dst, v6)) return 0;
+    return 1;
+}
+
 void sim_out_push(struct sim_out *o, int64_t ts, const uint8_t *frame, size_t len)
 {
     uint8_t tmp[SIM_MAX_FRAME + 128];
+    uint8_t site = o->split_site ? site_of(o, frame, len) : 0;
     if (o->encap.kind != SIM_ENCAP_NONE) {
         len = encap_wrap(o, tmp, frame, len);
         frame = tmp;
@@ -291,7 +326,7 @@ void sim_out_push(struct sim_out *o, int64_t ts, const uint8_t *frame, size_t le
         o->heap = realloc(o->heap, o->cap * sizeof *o->heap);
         if (!o->heap) abort();
     }
-    struct sim_pend p = {ts, o->seq++, (uint32_t)len, malloc(len)};
+    struct sim_pend p = {ts, o->seq++, (uint32_t)len, site, malloc(len)};
     if (!p.data) abort();
     memcpy(p.data, frame, len);
     size_t i = o->n++;
@@ -321,10 +356,35 @@ static struct sim_pend heap_pop(struct sim_out *o)
     return top;
 }
 
+static FILE *open_pcap(struct sim_out *o, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        o->err = -1;
+        return NULL;
+    }
+    uint8_t gh[24];
+    sim_pcap_file_header(gh);
+    fwrite(gh, 1, sizeof gh, f);
+    return f;
+}
+
+static int open_sites(struct sim_out *o)
+{
+    char path[700];
+    if (o->f) return 0;
+    snprintf(path, sizeof path, "%s/%s-a.pcap", o->dir, o->name);
+    o->f = open_pcap(o, path);
+    snprintf(path, sizeof path, "%s/%s-b.pcap", o->dir, o->name);
+    o->fb = open_pcap(o, path);
+    return o->f && o->fb ? 0 : -1;
+}
+
 static int open_file(struct sim_out *o, int64_t ts)
 {
     char path[700];
     int64_t day = ts / 86400000000LL;
+    if (o->split_site) return open_sites(o);
     if (o->f && (!o->split_day || day == o->day)) return 0;
     if (o->f && fclose(o->f)) o->err = -1;
     if (o->split_day) {
@@ -354,9 +414,10 @@ void sim_out_flush(struct sim_out *o, int64_t before)
         struct sim_pend p = heap_pop(o);
         if (open_file(o, p.ts) == 0) {
             uint8_t rh[16];
+            FILE *f = p.site ? o->fb : o->f;
             sim_pcap_rec_header(rh, p.ts, p.len);
-            fwrite(rh, 1, sizeof rh, o->f);
-            fwrite(p.data, 1, p.len, o->f);
+            fwrite(rh, 1, sizeof rh, f);
+            fwrite(p.data, 1, p.len, f);
             o->packets++;
             o->bytes += p.len;
         }
@@ -370,7 +431,8 @@ int sim_out_close(struct sim_out *o)
     if (!o->f && !o->err) /* an empty capture is still a valid file */
         open_file(o, 0);
     if (o->f && fclose(o->f)) o->err = -1;
-    o->f = NULL;
+    if (o->fb && fclose(o->fb)) o->err = -1;
+    o->f = o->fb = NULL;
     free(o->heap);
     o->heap = NULL;
     return o->err;

@@ -71,10 +71,22 @@ uint16_t sim_fold(uint32_t acc);
 
 struct sim_pend;
 
+/* --split site: frames to or from these networks go to <name>-a.pcap, the
+ * rest to <name>-b.pcap (two mirror ports, one per site). */
+#define SIM_SITE_NETS 16
+struct sim_site_net {
+    struct sim_ip base;
+    int prefix;
+};
+
 struct sim_out {
     char dir[512];
     char name[64]; /* "capture" -> capture.pcap, or capture-YYYY-MM-DD.pcap */
     bool split_day;
+    bool split_site;
+    struct sim_site_net site[SIM_SITE_NETS];
+    int nsite;
+    FILE *fb; /* split_site: <name>-b.pcap (f is <name>-a.pcap) */
     struct sim_encap encap;
     FILE *f;
     int64_t day; /* UTC day number of the open file when split */
