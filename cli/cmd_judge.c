@@ -79,7 +79,7 @@ static void judge_usage(FILE *f)
             "      --eve PATH|-      EVE JSON output (default: outputs.eve)\n"
             "      --db PATH         SQLite database (this judge's own)\n"
             "      --drain           stop once every sensor's input has ended and is judged\n"
-            "                        (or nothing came for --idle seconds, default 15)\n"
+            "      --idle S          with --drain: or once nothing came for S seconds (15)\n"
             "  -q, --quiet           no human alert lines, no summary\n"
             "  -h, --help\n"
             "\n"
