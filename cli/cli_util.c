@@ -3,6 +3,7 @@
 #include "cli_util.h"
 
 #include <libfyaml.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,16 @@ void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config 
             if (!strcmp(rc->alerts.syslog, fac[i].name))
                 ac->syslog_facility = fac[i].fac;
     }
+}
+
+void cli_install_signals(void (*on_stop)(int), void (*on_hup)(int))
+{
+    struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
 }

@@ -20,4 +20,10 @@ char *cli_config_db(const char *config_path);
  * into ac (after alerts_config_default). */
 void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config *ac);
 
+/* The signals of a long-running command: SIGINT/SIGTERM call on_stop,
+ * SIGHUP on_hup (SA_RESTART: a blocking read is not turned into an
+ * error), SIGPIPE and SIGXFSZ ignored (a closed pipe or a file-size limit
+ * is a write error the outputs count, not a kill). */
+void cli_install_signals(void (*on_stop)(int), void (*on_hup)(int));
+
 #endif

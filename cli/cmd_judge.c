@@ -296,13 +296,7 @@ static void teardown(struct judge_ctx *j)
 
 int cmd_judge(int argc, char **argv)
 {
-    struct sigaction sa = {.sa_handler = on_jstop, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_jhup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_install_signals(on_jstop, on_jhup);
     struct judge_ctx j;
     memset(&j, 0, sizeof j);
     int rc = parse_opts(argc, argv, &j.o);

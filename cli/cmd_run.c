@@ -693,14 +693,7 @@ static int load_rules(struct run_ctx *r)
  * outputs report and count, not a kill. */
 static void install_signals(void)
 {
-    struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN);
+    cli_install_signals(on_stop, on_hup);
 }
 
 int cmd_run(int argc, char **argv)
