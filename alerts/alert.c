@@ -34,6 +34,7 @@ static const char *const signatures[ALERT__COUNT] = {
     [ALERT_ENUMERATION] = "Enumeration of many distinct object ids",
     [ALERT_NEW_ENDPOINT] = "Endpoint never used before by the identity",
     [ALERT_NEW_SOURCE] = "Source address never seen before for the identity",
+    [ALERT_NEW_CLIENT] = "TLS client (JA4) never seen before for the identity",
     [ALERT_UNUSUAL_HOUR] = "Activity at an hour unusual for the identity",
     [ALERT_VOLUME_SPIKE] = "Volume far above the identity's baseline",
     [ALERT_KEY_SHARING] = "Credential used from several places at once",

@@ -33,7 +33,8 @@
     X(UNUSUAL_HOUR, "unusual_hour", "baseline", 3)                           \
     X(VOLUME_SPIKE, "volume_spike", "baseline", 2)                           \
     X(KEY_SHARING, "key_sharing", "baseline", 1)                             \
-    X(EXPIRED_TOKEN_ACCEPTED, "expired_token_accepted", "credential", 1)
+    X(EXPIRED_TOKEN_ACCEPTED, "expired_token_accepted", "credential", 1)     \
+    X(NEW_CLIENT, "new_client", "baseline", 3)
 
 enum alert_kind {
 #define ALERT_KIND_ENUM(e, n, c, s) ALERT_##e,

@@ -24,9 +24,9 @@
 #define DST 1774746000LL  /* 2026-03-29T01:00:00Z: Berlin goes to UTC+2 */
 #define BERLIN "Europe/Berlin"
 
-enum { K_HOUR, K_END, K_SRC, K_VOL, K_SHARE, K_N };
+enum { K_HOUR, K_END, K_SRC, K_VOL, K_SHARE, K_CLIENT, K_N };
 static const char *const kname[] = {"unusual_hour", "new_endpoint", "new_source", "volume_spike",
-                                    "key_sharing"};
+                                    "key_sharing",  "new_client"};
 
 struct world {
     struct baseline *b;
@@ -34,6 +34,7 @@ struct world {
     uint64_t rng;
     const char *tz;
     bool has_schedule;
+    const char *ja4; /* TLS client of the next requests (NULL: in clear) */
     unsigned n[K_N];
     char summary[K_N][1024];
 };
@@ -55,10 +56,11 @@ static void on_finding(void *user, struct alert_finding *f)
             : f->kind == ALERT_NEW_ENDPOINT ? K_END
             : f->kind == ALERT_NEW_SOURCE   ? K_SRC
             : f->kind == ALERT_VOLUME_SPIKE ? K_VOL
+            : f->kind == ALERT_NEW_CLIENT   ? K_CLIENT
                                             : K_SHARE;
     assert_true(f->kind == ALERT_UNUSUAL_HOUR || f->kind == ALERT_NEW_ENDPOINT ||
                 f->kind == ALERT_NEW_SOURCE || f->kind == ALERT_VOLUME_SPIKE ||
-                f->kind == ALERT_KEY_SHARING);
+                f->kind == ALERT_KEY_SHARING || f->kind == ALERT_NEW_CLIENT);
     assert_non_null(f->evidence);
     assert_non_null(json_object_get(f->evidence, "expected"));
     assert_non_null(json_object_get(f->evidence, "observed"));
@@ -97,6 +99,7 @@ static void req(struct world *w, const char *id, kw_ts ts, const char *method, c
     snprintf(t->template_, sizeof t->template_, "%s", tmpl);
     snprintf(t->path, sizeof t->path, "%s", tmpl); /* ids are irrelevant here */
     snprintf(t->user_agent, sizeof t->user_agent, "acme-etl/2.1");
+    snprintf(t->tls.ja4, sizeof t->tls.ja4, "%s", w->ja4 ? w->ja4 : "");
     t->status = 200;
     t->resp_len = bytes;
     baseline_observe(w->b, t, w->tz, w->has_schedule, on_finding, w);
@@ -220,7 +223,7 @@ static void test_detections(void **state)
                                         "incident new_source", "incident volume_spike",
                                         "incident key_sharing"};
     for (int sens = 0; sens < 3; sens++)
-        for (int k = 0; k < K_N; k++) {
+        for (int k = 0; k < K_CLIENT; k++) { /* new_client: test_new_client */
             struct world w;
             world_init(&w, sens, NULL);
             if (k == K_SHARE) /* the second network is known, used alone */
@@ -490,6 +493,27 @@ static void test_limits(void **state)
     baseline_destroy(w.b);
 }
 
+/* new_client: a JA4 never seen for the identity after learning alerts
+ * once; its usual client and requests in clear never do. */
+static void test_new_client(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    w.ja4 = "t13d1516h2_8daaf6152771_e5627efa2ab1";
+    weeks(&w, "c01", 0, 21);
+    assert_int_equal(w.n[K_CLIENT], 0);
+    work_day(&w, "c01", 21, 9, 11, 10);
+    w.ja4 = NULL;
+    work_day(&w, "c01", 21, 11, 12, 10);
+    assert_int_equal(w.n[K_CLIENT], 0);
+    w.ja4 = "t13d3112h1_e8f1e7e78f70_b26ce05bbdd6"; /* another TLS stack */
+    work_day(&w, "c01", 21, 12, 14, 10);
+    assert_int_equal(w.n[K_CLIENT], 1);
+    assert_non_null(strstr(w.summary[K_CLIENT], "t13d3112h1_e8f1e7e78f70_b26ce05bbdd6"));
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
@@ -504,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_sensitivity),
         cmocka_unit_test(test_restart_equivalence),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_new_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,9 +40,9 @@ static const struct sens sens_tab[3] = {
     {1, 1.0f, 4.f, 3.f, 20.f, 2e6f, (kw_ts)600 * 1000000, true, false, 0},
 };
 
-enum { F_HOUR, F_ENDPOINT, F_SOURCE, F_VOLUME, F_SHARING };
+enum { F_HOUR, F_ENDPOINT, F_SOURCE, F_VOLUME, F_SHARING, F_CLIENT };
 static const enum alert_kind fkind[] = {ALERT_UNUSUAL_HOUR, ALERT_NEW_ENDPOINT, ALERT_NEW_SOURCE,
-                                        ALERT_VOLUME_SPIKE, ALERT_KEY_SHARING};
+                                        ALERT_VOLUME_SPIKE, ALERT_KEY_SHARING, ALERT_NEW_CLIENT};
 
 /* Per-observation context: the transaction in local time. */
 struct obs {
@@ -480,6 +480,48 @@ static uint32_t nets_in_wide(const struct bl_profile *p, uint8_t fam, const uint
     return n;
 }
 
+/* new_client: a TLS client fingerprint (JA4 of the ClientHello) never
+ * seen for the identity after its learning period: another program, or
+ * another machine's TLS stack, holds the identity's credential or
+ * certificate. Learned at once (one alert per new client); the table keeps
+ * the BL_K_CLIENT most used, the least used one is forgotten. */
+static void check_client(struct baseline *b, struct obs *o)
+{
+    const char *ja4 = o->t->tls.ja4;
+    struct bl_profile *p = o->p;
+    if (!ja4[0]) return;
+    uint64_t h = bl_hash(ja4, strlen(ja4));
+    uint32_t victim = 0;
+    for (uint32_t i = 0; i < p->n_client; i++) {
+        if (p->client[i].h == h) {
+            p->client[i].count++;
+            p->client[i].last_day = (int32_t)o->local_day;
+            return;
+        }
+        if (p->client[i].count < p->client[victim].count) victim = i;
+    }
+    if (!o->learning && p->n_client) {
+        char known[4 * 48 + 16] = "";
+        size_t k = 0;
+        for (uint32_t i = 0; i < p->n_client && i < 4; i++)
+            k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "",
+                                  p->client[i].text);
+        emit(b, o, F_CLIENT, ja4, json_pack("{s:s,s:i}", "known_clients", known, "count", p->n_client),
+             json_pack("{s:s,s:s}", "ja4", ja4, "sni", o->t->tls.sni),
+             "%s connected with a TLS client never seen for it (JA4 %s) to %s%s; it used %u other "
+             "client%s so far",
+             who(o), ja4, o->t->tls.sni[0] ? o->t->tls.sni : "(no SNI)",
+             o->t->flags & KW_TXN_F(TLS_SESSION) ? " in an encrypted TLS session" : "",
+             p->n_client, p->n_client == 1 ? "" : "s");
+    }
+    struct bl_client *c = p->n_client < BL_K_CLIENT ? &p->client[p->n_client++] : &p->client[victim];
+    memset(c, 0, sizeof *c);
+    c->h = h;
+    c->count = 1;
+    c->last_day = (int32_t)o->local_day;
+    set_text(c->text, sizeof c->text, ja4);
+}
+
 /* new_source: a /24 (/48) never seen. Not new: inside a known /16 (/32)
  * at low sensitivity, or, at medium, inside a /16 where the identity has
  * already used several /24s (its address moves around a campus; seen in
@@ -841,6 +883,7 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
     check_endpoint(b, &o);
     check_source(b, &o);
     check_sharing(b, &o);
+    check_client(b, &o);
 
     p->cur_req++;
     p->cur_bytes += t->resp_len;

@@ -1,6 +1,7 @@
 /* baseline: learned habits per identity (and per unattributed credential
  * fingerprint), and the detections that compare a transaction with them:
- * unusual_hour, new_endpoint, new_source, volume_spike, key_sharing.
+ * unusual_hour, new_endpoint, new_source, volume_spike, key_sharing, and
+ * new_client (a TLS client fingerprint, JA4, never seen for the identity).
  *
  * The one thing to know: a profile is a fixed-size record (top-K tables,
  * fixed rings), so memory is max_profiles x sizeof(profile) allocated at
@@ -84,8 +85,8 @@ struct baseline_stats {
     uint64_t quarantined;   /* anomalous observations held back */
     uint64_t promoted;      /* quarantined items learned after recurring */
     uint64_t evict_endpoint, evict_network, evict_agent, evict_pending;
-    uint64_t findings[5]; /* unusual_hour, new_endpoint, new_source,
-                             volume_spike, key_sharing */
+    uint64_t findings[6]; /* unusual_hour, new_endpoint, new_source,
+                             volume_spike, key_sharing, new_client */
     uint64_t saves, saved_profiles, save_errors, load_incompatible;
     uint64_t save_deferred; /* periodic save skipped: the previous one was still running */
 };

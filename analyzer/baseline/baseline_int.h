@@ -14,7 +14,7 @@
 #include "baseline.h"
 #include "baseline_tz.h"
 
-#define BL_FORMAT 1
+#define BL_FORMAT 2 /* 2: TLS clients (JA4) */
 #define BL_K_END 32    /* endpoints (method x template) per profile */
 #define BL_K_NET 16    /* source networks (/24, /48) */
 #define BL_K_UA 8      /* user agents */
@@ -23,6 +23,7 @@
 #define BL_K_HOURTOP 4 /* heavy hitters of the open hour (Misra-Gries) */
 #define BL_VOL_N 48    /* closed active hours kept per day class */
 #define BL_K_VPEND 8   /* quarantined spike hours */
+#define BL_K_CLIENT 8 /* TLS client fingerprints (JA4) */
 #define BL_TXT 56
 #define BL_HOW 168 /* hours of the week, Monday 00 local first */
 
@@ -90,6 +91,13 @@ struct bl_vpend {
     uint8_t cls, pad[7];
 };
 
+struct bl_client {
+    uint64_t h;
+    int32_t last_day;
+    uint32_t count;
+    char text[48]; /* the JA4 */
+};
+
 struct bl_profile {
     char key[72];
     char tz[64]; /* zone seen last, for display */
@@ -116,6 +124,8 @@ struct bl_profile {
     struct bl_agent ua[BL_K_UA];
     struct bl_pending pend[BL_K_PEND];
     struct bl_recent recent[BL_K_RECENT];
+    struct bl_client client[BL_K_CLIENT];
+    uint32_t n_client, pad2;
 };
 
 struct baseline {
