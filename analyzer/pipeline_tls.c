@@ -61,8 +61,7 @@ void ptls_session_txn(struct kw_txn *t, const struct flow *f, const struct tls_i
     t->flags = KW_TXN_F(TLS_SESSION);
     snprintf(t->protocol, sizeof t->protocol, "TLS");
     snprintf(t->hostname, sizeof t->hostname, "%s", ti->ch.sni);
-    t->req_len = ti->bytes[0];
-    t->resp_len = ti->bytes[1];
+    /* judged at the handshake: no volume yet (req_len/resp_len stay 0) */
     tls_ref(&t->tls, ti);
     cert_cred(&t->cred, &ti->cli_cert);
 }
