@@ -213,12 +213,14 @@ def record(work, w, pcap, keys):
     for v in (["--tls-max", "1.2"], ["--tlsv1.3"]):
         runs.append(v + ["--cert", w("cli.crt"), "--key", w("cli.key"),
                          f"https://api.acme.internal:{p_mtls}/r{len(runs)}.html"])
-    for a in runs:
-        out = run(base + a, env=env).stdout
-        assert out == "hello over tls\n", (a, out)
-    srv.terminate()
-    msrv.terminate()
-    cap_ok = cap.stop()
+    try:
+        for a in runs:
+            out = run(base + a, env=env).stdout
+            assert out == "hello over tls\n", (a, out)
+    finally:  # no server or tcpdump outlives a failed run
+        srv.terminate()
+        msrv.terminate()
+        cap_ok = cap.stop()
     if not cap_ok:
         return None
     return runs + [(p_plain, p_mtls)]
