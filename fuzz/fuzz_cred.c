@@ -13,6 +13,7 @@
 
 #include "cred.h"
 #include "jwt.h"
+#include "kw_exact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,14 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = (const char *)data;
     const char *nl = memchr(p, '\n', size);
-    struct kw_slice value = {p, nl ? (size_t)(nl - p) : size};
+    /* value, names and target each in an allocation of exactly their length
+     * (kw_exact.h): a read past one is an ASan report */
+    size_t vlen = nl ? (size_t)(nl - p) : size;
+    uint8_t *vbuf = kw_exact_dup(p, vlen);
+    struct kw_slice value = {(const char *)vbuf, vlen};
     char *tbuf = NULL;
     struct kw_slice target;
     if (nl) {
         target = (struct kw_slice){nl + 1, size - value.len - 1};
     } else {
-        tbuf = malloc(size + 11);
-        if (!tbuf) return 0;
+        tbuf = malloc(size + 10);
+        if (!tbuf) abort();
         memcpy(tbuf, "/?api_key=", 10);
         memcpy(tbuf + 10, p, size);
         target = (struct kw_slice){tbuf, size + 10};
@@ -59,8 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kw_cred c;
     struct cred_stats st = {0};
     for (size_t i = 0; i < 3; i++) {
-        struct kw_hdr h = {{names[i], strlen(names[i])}, value};
+        uint8_t *nbuf = kw_exact_dup(names[i], strlen(names[i]));
+        struct kw_hdr h = {{(const char *)nbuf, strlen(names[i])}, value};
         cred_extract_ex(i == 2 ? &ck : &def, &h, 1, target, &c, &st);
+        free(nbuf);
         check_cred(&c);
         if (i == 1 && c.kind == KW_CRED_API_KEY && value.len >= 12 &&
             (memmem(c.hint, strlen(c.hint), value.p, value.len) ||
@@ -70,5 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kw_jwt_claims j;
     jwt_decode(p, size, &j);
     free(tbuf);
+    free(vbuf);
     return 0;
 }

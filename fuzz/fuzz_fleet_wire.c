@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fleet_wire.h"
+#include "kw_exact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,7 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *buf = malloc(cap);
     if (!buf) return 0;
     size_t n = fw_encode(&h1, &b1, buf, cap);
-    if (!n || fw_decode(buf, n, &h2, &b2) != KW_E_OK || memcmp(&h1, &h2, sizeof h1) != 0)
+    uint8_t *exact = kw_exact_dup(buf, n); /* ASan sees overreads */
+    enum kw_err e2 = n ? fw_decode(exact, n, &h2, &b2) : KW_E_MALFORMED;
+    free(exact);
+    if (!n || e2 != KW_E_OK || memcmp(&h1, &h2, sizeof h1) != 0)
         abort();
     int same = h1.kind == FW_TXN    ? memcmp(&t1, &t2, sizeof t1)
                : h1.kind == FW_FLOW ? memcmp(&f1, &f2, sizeof f1)

@@ -11,9 +11,10 @@
 #include <string.h>
 
 #include "h1.h"
+#include "kw_exact.h"
 #include "kw_txn.h"
 
-#define FZ_BUF (256 * 1024)
+#define FZ_BUF (256 * 1024) /* more pending than this: the reassembly would declare a gap */
 
 static void on_txn(void *user, const struct h1_txn_view *t)
 {
@@ -29,26 +30,21 @@ static void on_txn(void *user, const struct h1_txn_view *t)
     (*(size_t *)user)++;
 }
 
-struct fz_dir {
-    uint8_t *buf;
-    size_t len;
-};
-
-static void fz_feed(struct h1_conn *c, struct fz_dir *d, int dir, const uint8_t *p, size_t n,
-                    kw_ts ts)
+/* Pending bytes live in an allocation of exactly their length
+ * (kw_exact.h), so a read past what h1_feed was offered is an ASan report. */
+static void fz_feed(struct h1_conn *c, struct kw_exact_buf *d, int dir, const uint8_t *p,
+                    size_t n, kw_ts ts)
 {
-    if (d->len + n > FZ_BUF) { /* the reassembly would declare a gap */
-        d->len = 0;
+    if (d->len + n > FZ_BUF) {
+        kw_exact_clear(d);
         h1_gap(c, dir, n, ts);
         return;
     }
-    memcpy(d->buf + d->len, p, n);
-    d->len += n;
-    size_t k = h1_feed(c, dir, d->buf, d->len, ts);
+    kw_exact_append(d, p, n);
+    size_t k = h1_feed(c, dir, d->p, d->len, ts);
     if (k > d->len)
         abort();
-    memmove(d->buf, d->buf + k, d->len - k);
-    d->len -= k;
+    kw_exact_consume(d, k);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,14 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pos < size && data[pos] == 0xff)
         pos++;
     struct h1_conn *c = h1_conn_new(&l, on_txn, &ntx);
-    struct fz_dir d[2] = {{malloc(FZ_BUF), 0}, {malloc(FZ_BUF), 0}};
-    if (!c || !d[0].buf || !d[1].buf)
+    struct kw_exact_buf d[2] = {{NULL, 0}, {NULL, 0}};
+    if (!c)
         abort();
     kw_ts ts = 1;
     for (size_t i = 0; i < nd; i++, ts++) {
         int dir = ops[i] & 1;
         if (ops[i] & 2) {
-            d[dir].len = 0;
+            kw_exact_clear(&d[dir]);
             h1_gap(c, dir, lens[i], ts);
         } else {
             size_t n = lens[i] < size - pos ? lens[i] : size - pos;
@@ -93,15 +89,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pos += n;
         }
         if (ops[i] & 4) {
-            d[0].len = d[1].len = 0;
+            kw_exact_clear(&d[0]);
+            kw_exact_clear(&d[1]);
             h1_close(c, ts);
         }
     }
     if (pos < size) /* the rest goes to the client side */
         fz_feed(c, &d[0], 0, data + pos, size - pos, ts);
     h1_close(c, ts + 1);
-    free(d[0].buf);
-    free(d[1].buf);
+    kw_exact_clear(&d[0]);
+    kw_exact_clear(&d[1]);
     h1_conn_destroy(c);
     return 0;
 }

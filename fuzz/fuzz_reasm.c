@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "flow.h"
+#include "kw_exact.h"
 
 #define POS_LIMIT ((uint64_t)1 << 18)
 #define BUF_MAX 4096
@@ -147,11 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (uint8_t)(((ctl >> 1) & 1 ? DEC_TH_SYN : 0) | ((ctl >> 2) & 1 ? DEC_TH_FIN : 0) |
                       ((ctl >> 3) & 1 ? DEC_TH_RST : 0) | ((ctl >> 4) & 1 ? DEC_TH_ACK : 0));
         p.seq = isn[dir] + off;
-        p.payload = data + i;
+        uint8_t *payload = kw_exact_dup(data + i, len); /* ASan sees overreads */
+        p.payload = payload;
         p.payload_len = len;
         p.l3_len = 40 + len;
         z.fed_total += len;
         flow_table_packet(t, &p);
+        free(payload);
         i += len;
     }
     flow_table_flush(t, now);

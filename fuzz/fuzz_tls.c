@@ -14,14 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kw_exact.h"
 #include "tls_conn.h"
 
 #define FZ_BUF (1 << 20)
 
 struct fz {
     struct tls_conn *c;
-    uint8_t *buf[2];
-    size_t len[2];
+    struct kw_exact_buf buf[2]; /* pending bytes, exact-size: ASan sees overreads */
     size_t plain;
 };
 
@@ -44,18 +44,17 @@ static void on_hs(void *u, const struct tls_info *i, kw_ts ts)
 
 static void feed(struct fz *f, int dir, const uint8_t *p, size_t n, kw_ts ts)
 {
-    if (f->len[dir] + n > FZ_BUF) { /* the reassembly would declare a gap */
-        f->len[dir] = 0;
+    struct kw_exact_buf *b = &f->buf[dir];
+    if (b->len + n > FZ_BUF) { /* the reassembly would declare a gap */
+        kw_exact_clear(b);
         tls_conn_gap(f->c, dir, n, ts);
         return;
     }
-    memcpy(f->buf[dir] + f->len[dir], p, n);
-    f->len[dir] += n;
-    size_t k = tls_conn_feed(f->c, dir, f->buf[dir], f->len[dir], ts);
-    if (k > f->len[dir])
+    kw_exact_append(b, p, n);
+    size_t k = tls_conn_feed(f->c, dir, b->p, b->len, ts);
+    if (k > b->len)
         abort();
-    memmove(f->buf[dir], f->buf[dir] + k, f->len[dir] - k);
-    f->len[dir] -= k;
+    kw_exact_consume(b, k);
 }
 
 static void keylog(struct tls_keylog *kl, const uint8_t *cr, const uint8_t *sec)
@@ -99,9 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct tls_ctx *x = malloc(sizeof *x);
     struct fz f = {0};
-    f.buf[0] = malloc(FZ_BUF);
-    f.buf[1] = malloc(FZ_BUF);
-    if (!x || !f.buf[0] || !f.buf[1])
+    if (!x)
         abort();
     tls_ctx_init(x, &l, kl);
     struct tls_conn_cb cb = {&f, on_data, on_gap, on_hs};
@@ -120,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < nd; i++, ts++) {
         int dir = ops[i] & 1;
         if (ops[i] & 2) {
-            f.len[dir] = 0;
+            kw_exact_clear(&f.buf[dir]);
             tls_conn_gap(f.c, dir, lens[i], ts);
         } else {
             size_t n = lens[i] < size - pos ? lens[i] : size - pos;
@@ -135,8 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tls_conn_close(f.c, ts + 1);
     tls_conn_destroy(f.c);
     tls_keylog_destroy(kl);
-    free(f.buf[0]);
-    free(f.buf[1]);
+    kw_exact_clear(&f.buf[0]);
+    kw_exact_clear(&f.buf[1]);
     free(x);
     return 0;
 }

@@ -24,6 +24,7 @@
 
 #include "cred.h"
 #include "jwt.h"
+#include "kw_exact.h"
 
 #define STRIPE "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
 #define FP_STRIPE "sha256:78a08441f4314f0a2833cfe58c62e555a162264206982cda39f6804f5048f570"
@@ -378,17 +379,27 @@ static void assert_never_in(const struct kw_cred *c, const char *secret, const c
 
 static void run_case(const struct ccase *t)
 {
+    /* names, values and target in exact-size heap copies (kw_exact.h): a
+     * read past a value is an ASan report, not a peek at its NUL */
     struct kw_hdr hdrs[4];
+    uint8_t *own[9];
     size_t n = 0;
     for (; n < 4 && t->h[n].name; n++) {
-        hdrs[n].name = (struct kw_slice){t->h[n].name, strlen(t->h[n].name)};
-        hdrs[n].value = (struct kw_slice){t->h[n].value, strlen(t->h[n].value)};
+        size_t nl = strlen(t->h[n].name), vl = strlen(t->h[n].value);
+        own[2 * n] = kw_exact_dup(t->h[n].name, nl);
+        own[2 * n + 1] = kw_exact_dup(t->h[n].value, vl);
+        hdrs[n].name = (struct kw_slice){(const char *)own[2 * n], nl};
+        hdrs[n].value = (struct kw_slice){(const char *)own[2 * n + 1], vl};
     }
+    size_t tl = strlen(t->target);
+    own[2 * n] = kw_exact_dup(t->target, tl);
     struct cred_config cfg;
     default_or_cookie(&cfg, t->cookie_cfg);
     struct kw_cred c;
     memset(&c, 0xa5, sizeof c); /* must be fully rewritten */
-    bool found = cred_extract(&cfg, hdrs, n, (struct kw_slice){t->target, strlen(t->target)}, &c);
+    bool found = cred_extract(&cfg, hdrs, n, (struct kw_slice){(const char *)own[2 * n], tl}, &c);
+    for (size_t i = 0; i <= 2 * n; i++)
+        free(own[i]);
     print_message("case: %s\n", t->what);
     assert_int_equal(found, t->kind != KW_CRED_NONE);
     assert_int_equal(c.kind, t->kind);
@@ -425,14 +436,23 @@ static void test_table(void **state)
         run_case(&cases[i]);
 }
 
+/* jwt_decode over an exact-size heap copy, so ASan sees any overread */
+static bool jwt_decode_exact(const char *p, size_t n, struct kw_jwt_claims *j)
+{
+    uint8_t *b = kw_exact_dup(p, n);
+    bool ok = jwt_decode((const char *)b, n, j);
+    free(b);
+    return ok;
+}
+
 static void test_jwt_claims_detail(void **state)
 {
     (void)state;
     struct kw_jwt_claims j;
-    assert_true(jwt_decode(JWT1, strlen(JWT1), &j));
+    assert_true(jwt_decode_exact(JWT1, strlen(JWT1), &j));
     assert_true(j.has_iat);
     assert_int_equal(j.iat, 1699996400);
-    assert_true(jwt_decode(JWT2, strlen(JWT2), &j));
+    assert_true(jwt_decode_exact(JWT2, strlen(JWT2), &j));
     assert_false(j.has_iat);
     /* not JWTs */
     static const char *const bad[] = {
@@ -447,9 +467,9 @@ static void test_jwt_claims_detail(void **state)
         "eyJhbGciOjF9.eyJzdWIiOiJ4In0.x" /* alg is a number */,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_false(jwt_decode(bad[i], strlen(bad[i]), &j));
+        assert_false(jwt_decode_exact(bad[i], strlen(bad[i]), &j));
     /* padding tolerated; payload that is not JSON still makes a JWT */
-    assert_true(jwt_decode(LIT("eyJhbGciOiJub25lIn0=.eyJzdWIiOiJ4In0=."), &j));
+    assert_true(jwt_decode_exact(LIT("eyJhbGciOiJub25lIn0=.eyJzdWIiOiJ4In0=."), &j));
     assert_string_equal(j.sub, "x");
     bool tr;
     assert_int_equal(jwt_parse(LIT("eyJhbGciOiJub25lIn0.bm90IGpzb24."), &j, &tr), JWT_BAD_PAYLOAD);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <htp/htp.h>
 
+#include "kw_exact.h"
 #include "h1.h"
 #include "kw_txn.h"
 #include "norm.h"
@@ -62,6 +63,16 @@ static void on_txn(void *user, const struct h1_txn_view *t)
  * does). Unconsumed bytes are offered again, as reassembly does. tcpflow
  * keeps no packet times, so all bytes get one time: the time-based
  * matching after loss is tested with real times in test_h1. */
+/* One slice, offered in an allocation of exactly its length (kw_exact.h):
+ * a read past it is an ASan report, not a peek at the next slice. */
+static size_t feed_exact(struct h1_conn *c, int dir, const uint8_t *p, size_t n, kw_ts ts)
+{
+    uint8_t *b = kw_exact_dup(p, n);
+    size_t k = h1_feed(c, dir, b, n, ts);
+    free(b);
+    return k;
+}
+
 static void run_h1(const uint8_t *cli, size_t cn, const uint8_t *srv, size_t sn, struct list *l)
 {
     struct h1_conn *c = h1_conn_new(NULL, on_txn, l);
@@ -73,7 +84,7 @@ static void run_h1(const uint8_t *cli, size_t cn, const uint8_t *srv, size_t sn,
         size_t before = cend + send;
         if (cend < cn) {
             cend = cend + 1024 < cn ? cend + 1024 : cn;
-            cpos += h1_feed(c, 0, cli + cpos, cend - cpos, ts);
+            cpos += feed_exact(c, 0, cli + cpos, cend - cpos, ts);
         }
         while (send < sn && (k->requests > k->responses + k->pending_evicted || cend == cn)) {
             /* at most up to the next status line: a slice holding the
@@ -83,7 +94,7 @@ static void run_h1(const uint8_t *cli, size_t cn, const uint8_t *srv, size_t sn,
                 send + 1 < sn ? memmem(srv + send + 1, sn - send - 1, "\nHTTP/1.", 8) : NULL;
             size_t lim = nx ? (size_t)(nx - srv) + 1 : sn;
             send = send + 1024 < lim ? send + 1024 : lim;
-            spos += h1_feed(c, 1, srv + spos, send - spos, ts);
+            spos += feed_exact(c, 1, srv + spos, send - spos, ts);
         }
         if (cend + send == before) break;
     }

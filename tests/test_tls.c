@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "kw_exact.h"
 #include "tls_conn.h"
 #include "tls_fp.h"
 #include "tls_hs.h"
@@ -160,21 +161,20 @@ static void test_ja4s_spec(void **st)
 
 /* ---- a corpus capture: tshark's fields as the oracle ------------------ */
 
+/* Unconsumed bytes are offered again, always in an allocation of exactly
+ * their length (kw_exact.h) so ASan sees any read past them. */
 struct feeder {
     struct tls_conn *c;
-    uint8_t buf[2][65536];
-    size_t len[2];
+    struct kw_exact_buf buf[2];
 };
 
 static void feed(struct feeder *f, int dir, const uint8_t *p, size_t n, kw_ts ts)
 {
-    assert_true(f->len[dir] + n <= sizeof f->buf[dir]);
-    memcpy(f->buf[dir] + f->len[dir], p, n);
-    f->len[dir] += n;
-    size_t used = tls_conn_feed(f->c, dir, f->buf[dir], f->len[dir], ts);
-    assert_true(used <= f->len[dir]);
-    memmove(f->buf[dir], f->buf[dir] + used, f->len[dir] - used);
-    f->len[dir] -= used;
+    struct kw_exact_buf *b = &f->buf[dir];
+    kw_exact_append(b, p, n);
+    size_t used = tls_conn_feed(f->c, dir, b->p, b->len, ts);
+    assert_true(used <= b->len);
+    kw_exact_consume(b, used);
 }
 
 static uint8_t *slurp(const char *name, size_t *n)
@@ -244,6 +244,8 @@ static void test_arkime_capture(void **st)
         assert_int_equal(strncmp(i->ja4, "t12i860500_", 11), 0);
         assert_int_equal(x->cnt.bad_handshake, 0);
         tls_conn_destroy(f->c);
+        kw_exact_clear(&f->buf[0]);
+        kw_exact_clear(&f->buf[1]);
         free(f);
         free(x);
     }

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "kw_exact.h"
 #include "tls_conn.h"
 
 /* ---- a certificate made here ------------------------------------------ */
@@ -202,19 +203,20 @@ static void on_hs(void *u, const struct tls_info *i, kw_ts ts)
     g->info = *i;
 }
 
+/* Unconsumed bytes are offered again, always in an allocation of exactly
+ * their length (kw_exact.h) so ASan sees any read past them. */
 struct feed {
     struct tls_conn *c;
-    uint8_t buf[2][1 << 20];
-    size_t len[2];
+    struct kw_exact_buf buf[2];
 };
 
 static void feed(struct feed *f, int dir, const uint8_t *p, size_t n)
 {
-    memcpy(f->buf[dir] + f->len[dir], p, n);
-    f->len[dir] += n;
-    size_t used = tls_conn_feed(f->c, dir, f->buf[dir], f->len[dir], 1);
-    memmove(f->buf[dir], f->buf[dir] + used, f->len[dir] - used);
-    f->len[dir] -= used;
+    struct kw_exact_buf *b = &f->buf[dir];
+    kw_exact_append(b, p, n);
+    size_t used = tls_conn_feed(f->c, dir, b->p, b->len, 1);
+    assert_true(used <= b->len);
+    kw_exact_consume(b, used);
 }
 
 /* Replays the session; `drop_record` removes the n-th server record of
@@ -250,7 +252,7 @@ static struct got *replay(struct session *ss, struct tls_ctx *x, int drop_record
                 break;
             if (d == 1 && w[pos[d]] == 23 && g->hs && ++app_recs == drop_record) {
                 tls_conn_gap(f->c, 1, rl, 1);
-                f->len[1] = 0;
+                kw_exact_clear(&f->buf[1]);
             } else {
                 feed(f, d, w + pos[d], rl);
             }
@@ -259,6 +261,8 @@ static struct got *replay(struct session *ss, struct tls_ctx *x, int drop_record
     }
     tls_conn_close(f->c, 2);
     tls_conn_destroy(f->c);
+    kw_exact_clear(&f->buf[0]);
+    kw_exact_clear(&f->buf[1]);
     free(f);
     tls_keylog_destroy(kl);
     return g;

@@ -390,10 +390,13 @@ static size_t step_chunk(struct h1_conn *c, int dir, const uint8_t *p, size_t n,
 {
     struct h1_dir *d = &c->d[dir];
     if (d->st == ST_CHUNK_CRLF) {
-        size_t k = p[0] == '\n'                     ? 1
-                   : (n < 2 && p[0] == '\r')        ? 0
-                   : (p[1] == '\n' && p[0] == '\r') ? 2
-                                                    : SIZE_MAX;
+        /* n >= 1 here; p[1] exists only when n >= 2 (issue 15: a lone
+         * non-CR byte used to read one past the buffer) */
+        size_t k = p[0] == '\n'   ? 1
+                   : p[0] != '\r' ? SIZE_MAX
+                   : n < 2        ? 0
+                   : p[1] == '\n' ? 2
+                                  : SIZE_MAX;
         if (k == SIZE_MAX) {
             framing_error(c, dir, ts);
             return 0;
