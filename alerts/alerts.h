@@ -12,6 +12,7 @@
 #ifndef KW_ALERTS_H
 #define KW_ALERTS_H
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -120,5 +121,18 @@ struct alerts_test_result {
 };
 enum kw_err alerts_test_sinks(const struct alerts_config *c,
                               struct alerts_test_result res[ALERTS_MAX_SINKS]) KW_WUR;
+
+/* ---- reading, for `keywarden report` ---- */
+
+/* Calls fn for each stored alert with since <= ts < until (0 = open),
+ * oldest first, with the EVE alert record exactly as it was emitted
+ * (borrowed for the call). A database without the alerts table (no run
+ * has alerted into it) is no error: fn is simply not called. Works on a
+ * read-only connection (store_db_open_ro). */
+enum kw_err alerts_read(sqlite3 *db, kw_ts since, kw_ts until,
+                        void (*fn)(void *user, kw_ts ts, const char *record),
+                        void *user) KW_WUR;
+/* Packet time of the newest stored alert; 0 when none. */
+enum kw_err alerts_newest(sqlite3 *db, kw_ts *out) KW_WUR;
 
 #endif

@@ -147,3 +147,45 @@ int64_t al_ob_backlog(sqlite3 *db, char keys[][40], unsigned n, int64_t *orphane
     if (orphaned) *orphaned = all - mine;
     return mine;
 }
+
+enum kw_err alerts_read(sqlite3 *db, kw_ts since, kw_ts until,
+                        void (*fn)(void *user, kw_ts ts, const char *record), void *user)
+{
+    if (!store_has_table(db, "alerts")) return KW_E_OK;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT ts, record FROM alerts WHERE ts >= ?1 AND (?2 = 0 OR ts < ?2) "
+                           "ORDER BY ts, created, id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        kw_err_log("alerts: read: %s", sqlite3_errmsg(db));
+        return KW_E_DB;
+    }
+    sqlite3_bind_int64(s, 1, since);
+    sqlite3_bind_int64(s, 2, until);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *rec = (const char *)sqlite3_column_text(s, 1);
+        fn(user, sqlite3_column_int64(s, 0), rec ? rec : "");
+    }
+    enum kw_err e = KW_E_OK;
+    if (rc != SQLITE_DONE) {
+        kw_err_log("alerts: read: %s", sqlite3_errmsg(db));
+        e = KW_E_DB;
+    }
+    sqlite3_finalize(s);
+    return e;
+}
+
+enum kw_err alerts_newest(sqlite3 *db, kw_ts *out)
+{
+    *out = 0;
+    if (!store_has_table(db, "alerts")) return KW_E_OK;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT max(ts) FROM alerts", -1, &s, NULL) != SQLITE_OK) {
+        kw_err_log("alerts: read: %s", sqlite3_errmsg(db));
+        return KW_E_DB;
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return KW_E_OK;
+}

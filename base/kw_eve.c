@@ -444,7 +444,7 @@ void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
     kw_jw_obj_end(w);
 }
 
-static const char *cred_kind_name(unsigned k)
+const char *kw_eve_cred_kind_name(unsigned k)
 {
     static const char *const names[] = {"none",    "bearer", "jwt",        "basic",
                                         "api_key", "other",  "client_cert"};
@@ -457,7 +457,7 @@ void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t)
     if (c->kind == KW_CRED_NONE)
         return;
     kw_jw_obj_begin(w, "credential");
-    kw_jw_str(w, "kind", cred_kind_name(c->kind));
+    kw_jw_str(w, "kind", kw_eve_cred_kind_name(c->kind));
     kw_jw_str_opt(w, "source", c->source);
     kw_jw_str_opt(w, "fingerprint", c->fingerprint);
     kw_jw_str_opt(w, "hint", c->hint);

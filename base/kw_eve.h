@@ -71,6 +71,9 @@ json_t *kw_eve_txn_header(const struct kw_txn *t, const char *event_type, kw_ts 
  * a new reference, credential/identity NULL when absent. */
 json_t *kw_eve_http_obj(const struct kw_txn *t);
 json_t *kw_eve_cred_obj(const struct kw_txn *t);
+/* "bearer", "jwt", "basic", "api_key", ... of enum kw_cred_kind (the
+ * credential.kind of the records). */
+const char *kw_eve_cred_kind_name(unsigned kind);
 json_t *kw_eve_identity_obj(const struct kw_txn *t);
 const char *kw_tunnel_type_name(unsigned type);
 

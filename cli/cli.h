@@ -11,6 +11,7 @@ int cmd_streams(int argc, char **argv);
 int cmd_baseline(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
 
 #endif

@@ -32,6 +32,9 @@ static const struct command commands[] = {
 #ifdef KW_HAVE_CMD_AUDIT
     {"audit", cmd_audit, "audit [--identity ID] [--since T] [--json]"},
 #endif
+#ifdef KW_HAVE_CMD_REPORT
+    {"report", cmd_report, "report [-c CONFIG] [--since 7d] [--identity ID] -o FILE.html"},
+#endif
 #ifdef KW_HAVE_CMD_ALERTS
     {"alerts", cmd_alerts, "alerts (test|flush)"},
 #endif

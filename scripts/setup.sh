@@ -15,7 +15,7 @@ PKGS=(
   libcmocka-dev libhtp-dev tshark tcpdump tcpreplay tcpflow httpry
   # TLS tests: HAProxy terminating TLS (its key log), schema check of EVE records
   haproxy python3-jsonschema
-  python3 python3-scapy sqlite3 iproute2 procps
+  python3 python3-scapy python3-yaml sqlite3 iproute2 procps
   # metrics scrape test (Prometheus server, promtool); report rendering test
   prometheus chromium
   # fleet: sensors and judges over NATS JetStream (C client; the server for tests)

@@ -380,23 +380,30 @@ static void row_to_txn(sqlite3_stmt *s, struct kw_txn *t)
     t->flags = (uint32_t)sqlite3_column_int64(s, 17);
 }
 
-/* Builds the WHERE clause; binds follow the same order in bind_query(). */
+/* The WHERE clause of a query; binds follow the same order in
+ * bind_query(). Shared by the row query and the grouped counts, so both
+ * select exactly the same rows. */
+static void build_where(const struct audit_query *q, char *where, size_t n)
+{
+    size_t w = (size_t)snprintf(where, n, "1");
+    if (q->identity) w += (size_t)snprintf(where + w, n - w, " AND identity=?");
+    if (q->fingerprint) w += (size_t)snprintf(where + w, n - w, " AND fingerprint=?");
+    if (q->path_glob) w += (size_t)snprintf(where + w, n - w, " AND path GLOB ?");
+    if (q->since) w += (size_t)snprintf(where + w, n - w, " AND ts>=?");
+    if (q->until) w += (size_t)snprintf(where + w, n - w, " AND ts<?");
+    if (q->status_class > 0)
+        snprintf(where + w, n - w, " AND status BETWEEN ? AND ?");
+    else if (q->status_class < 0)
+        snprintf(where + w, n - w, " AND status=0");
+}
+
 static void build_query(const struct audit_query *q, char *sql, size_t n)
 {
     const char *cols = "ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,dst_ip,"
                        "dst_port,method,host,path,template,status,req_len,resp_len,flow_id,"
                        "flags,id";
-    char where[512] = "1";
-    size_t w = 1;
-    if (q->identity) w += (size_t)snprintf(where + w, sizeof where - w, " AND identity=?");
-    if (q->fingerprint) w += (size_t)snprintf(where + w, sizeof where - w, " AND fingerprint=?");
-    if (q->path_glob) w += (size_t)snprintf(where + w, sizeof where - w, " AND path GLOB ?");
-    if (q->since) w += (size_t)snprintf(where + w, sizeof where - w, " AND ts>=?");
-    if (q->until) w += (size_t)snprintf(where + w, sizeof where - w, " AND ts<?");
-    if (q->status_class > 0)
-        w += (size_t)snprintf(where + w, sizeof where - w, " AND status BETWEEN ? AND ?");
-    else if (q->status_class < 0)
-        snprintf(where + w, sizeof where - w, " AND status=0");
+    char where[512];
+    build_where(q, where, sizeof where);
     if (q->limit) /* the newest `limit` rows, shown oldest first */
         snprintf(sql, n,
                  "SELECT * FROM (SELECT %s FROM audit WHERE %s ORDER BY ts DESC, id DESC "
@@ -444,6 +451,86 @@ enum kw_err audit_query_run(sqlite3 *db, const struct audit_query *q,
         row(user, t);
     }
     free(t);
+    enum kw_err e = KW_E_OK;
+    if (rc != SQLITE_DONE) {
+        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
+        e = KW_E_DB;
+    }
+    sqlite3_finalize(s);
+    return e;
+}
+
+/* ---- grouped counts ---- */
+
+/* Columns of each grouping: key columns first, then count, errors
+ * (status >= 400), first and last ts. */
+static const char *const group_sql[] = {
+    [AUDIT_BY_QUARTER] = "identity, ts - (ts % 900000000)",
+    [AUDIT_BY_PATH] = "identity, method, host, path, template",
+    [AUDIT_BY_SOURCE] = "identity, src_ip",
+    [AUDIT_BY_CREDENTIAL] = "identity, fingerprint, cred_hint, cred_kind",
+};
+
+static void group_row(sqlite3_stmt *s, enum audit_group g, struct audit_group_row *r)
+{
+    memset(r, 0, sizeof *r);
+    const char *v = (const char *)sqlite3_column_text(s, 0);
+    r->identity = v ? v : "";
+    int k = 1;
+    switch (g) {
+    case AUDIT_BY_QUARTER:
+        r->bucket = sqlite3_column_int64(s, k++);
+        break;
+    case AUDIT_BY_PATH:
+        r->method = (const char *)sqlite3_column_text(s, k++);
+        r->host = (const char *)sqlite3_column_text(s, k++);
+        r->path = (const char *)sqlite3_column_text(s, k++);
+        r->template_ = (const char *)sqlite3_column_text(s, k++);
+        break;
+    case AUDIT_BY_SOURCE:
+        v = (const char *)sqlite3_column_text(s, k++);
+        if (!v || !kw_addr_parse(v, &r->src)) memset(&r->src, 0, sizeof r->src);
+        break;
+    case AUDIT_BY_CREDENTIAL:
+        r->fingerprint = (const char *)sqlite3_column_text(s, k++);
+        r->hint = (const char *)sqlite3_column_text(s, k++);
+        r->cred_kind = sqlite3_column_int(s, k++);
+        break;
+    }
+    r->n = (uint64_t)sqlite3_column_int64(s, k++);
+    r->n_error = (uint64_t)sqlite3_column_int64(s, k++);
+    r->first = sqlite3_column_int64(s, k++);
+    r->last = sqlite3_column_int64(s, k);
+    if (!r->method) r->method = "";
+    if (!r->host) r->host = "";
+    if (!r->path) r->path = "";
+    if (!r->template_) r->template_ = "";
+    if (!r->fingerprint) r->fingerprint = "";
+    if (!r->hint) r->hint = "";
+}
+
+enum kw_err audit_group_run(sqlite3 *db, const struct audit_query *q, enum audit_group g,
+                            void (*fn)(void *user, const struct audit_group_row *r), void *user)
+{
+    if (q->status_class > 5 || q->limit || (unsigned)g > AUDIT_BY_CREDENTIAL) return KW_E_INVAL;
+    char where[512], sql[1024];
+    build_where(q, where, sizeof where);
+    snprintf(sql, sizeof sql,
+             "SELECT %s, count(*), sum(status >= 400), min(ts), max(ts) FROM audit WHERE %s "
+             "GROUP BY %s",
+             group_sql[g], where, group_sql[g]);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
+        return KW_E_DB;
+    }
+    bind_query(s, q);
+    struct audit_group_row r;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        group_row(s, g, &r);
+        fn(user, &r);
+    }
     enum kw_err e = KW_E_OK;
     if (rc != SQLITE_DONE) {
         kw_err_log("audit: query: %s", sqlite3_errmsg(db));

@@ -96,6 +96,32 @@ enum kw_err audit_schema(sqlite3 *db) KW_WUR;
 enum kw_err audit_query_run(sqlite3 *db, const struct audit_query *q,
                             void (*row)(void *user, const struct kw_txn *t), void *user) KW_WUR;
 
+/* Counts of the rows a query selects, grouped, for `keywarden report`:
+ * fn() is called once per group, in no particular order; the strings of
+ * the row are borrowed for the call. q->limit must be 0. */
+enum audit_group {
+    AUDIT_BY_QUARTER,    /* identity, quarter hour (UTC, bucket = its start): every
+                            real UTC offset is a multiple of 15 min, so local hours
+                            are exact */
+    AUDIT_BY_PATH,       /* identity, method, host, normalised path, template */
+    AUDIT_BY_SOURCE,     /* identity, source address */
+    AUDIT_BY_CREDENTIAL, /* identity, fingerprint, hint, credential kind */
+};
+struct audit_group_row {
+    const char *identity; /* "" = unattributed */
+    kw_ts bucket;
+    const char *method, *host, *path, *template_;
+    struct kw_addr src;
+    const char *fingerprint, *hint;
+    int cred_kind;
+    uint64_t n;       /* rows */
+    uint64_t n_error; /* rows with status >= 400 */
+    kw_ts first, last;
+};
+enum kw_err audit_group_run(sqlite3 *db, const struct audit_query *q, enum audit_group g,
+                            void (*fn)(void *user, const struct audit_group_row *r),
+                            void *user) KW_WUR;
+
 /* Newest recorded ts (0 when empty) — "relative to the newest record". */
 enum kw_err audit_newest(sqlite3 *db, kw_ts *out) KW_WUR;
 

@@ -53,6 +53,33 @@ void store_db_close(sqlite3 *db)
     sqlite3_close(db);
 }
 
+enum kw_err store_db_open_ro(const char *path, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        kw_err_log("cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return KW_E_DB;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    *out = db;
+    return KW_E_OK;
+}
+
+bool store_has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool has = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        has = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return has;
+}
+
 static int current_version(sqlite3 *db, const char *module)
 {
     sqlite3_stmt *st = NULL;

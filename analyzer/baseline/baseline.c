@@ -454,6 +454,13 @@ void bl_net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n)
     snprintf(buf, n, "%s/%d", s, fam == 4 ? 24 : 48);
 }
 
+void baseline_net_str(const struct kw_addr *a, char *buf, size_t n)
+{
+    uint8_t net[16];
+    net_of(a, net);
+    bl_net_str(a->family, net, buf, n);
+}
+
 static void known_nets(const struct bl_profile *p, char *buf, size_t n)
 {
     float total = 0;
@@ -937,18 +944,32 @@ enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out)
     b->min_days = c->learning_min_days ? c->learning_min_days : 3;
     b->max = c->max_profiles ? c->max_profiles : BASELINE_DEFAULT_MAX_PROFILES;
     b->swept_hour = INT64_MIN;
+    b->read_only = c->read_only;
+    enum kw_err e = KW_E_OK;
+    bool have_table = false;
+    if (c->db_path && c->read_only) {
+        /* A reader sizes itself to what is stored (the writer's
+         * max_profiles may differ). */
+        uint32_t rows = 0;
+        e = bl_db_open_ro(b, c->db_path, &have_table, &rows);
+        if (e != KW_E_OK) goto fail;
+        if (!c->max_profiles) b->max = rows ? rows : 1;
+    }
     for (b->cap = 16; b->cap < 2 * b->max; b->cap *= 2)
         ;
     b->p = calloc(b->max, sizeof *b->p);
     b->dirty = calloc(b->max, 1);
     b->index = calloc(b->cap, sizeof *b->index);
-    enum kw_err e = KW_E_NOMEM;
+    e = KW_E_NOMEM;
     if (!b->p || !b->dirty || !b->index) goto fail;
-    if (c->db_path) {
+    e = KW_E_OK;
+    if (c->db_path && c->read_only) {
+        if (have_table) e = bl_db_load(b);
+    } else if (c->db_path) {
         e = bl_db_open(b, c->db_path);
         if (e == KW_E_OK) e = bl_db_load(b);
-        if (e != KW_E_OK) goto fail;
     }
+    if (e != KW_E_OK) goto fail;
     *out = b;
     return KW_E_OK;
 fail:

@@ -43,6 +43,8 @@ struct baseline_config {
     unsigned learning_min_days; /* distinct active local days also needed; 0: 3 */
     kw_ts save_every;           /* baseline_advance() saves after this much packet
                                    time; 0: 1 hour; <0: only explicit saves */
+    bool read_only;             /* open db_path read-only, never migrate or save
+                                   (`report`): no table yet = no profiles */
 };
 
 struct baseline;
@@ -113,6 +115,11 @@ const char *baseline_key(const struct baseline *b, size_t i);
 enum kw_err baseline_show_text(const struct baseline *b, const char *key, FILE *f) KW_WUR;
 /* The same as JSON (new reference), NULL when not found. */
 json_t *baseline_show_json(const struct baseline *b, const char *key);
+
+/* The source network a baseline learns for an address: "198.51.100.0/24"
+ * (IPv4) or "2001:db8:1::/48" (IPv6), so other views group sources the
+ * same way. buf >= 64. */
+void baseline_net_str(const struct kw_addr *a, char *buf, size_t n);
 
 /* Forgets a profile in memory and in the database. */
 enum kw_err baseline_reset(struct baseline *b, const char *key) KW_WUR;

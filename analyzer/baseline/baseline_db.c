@@ -33,6 +33,26 @@ enum kw_err bl_db_open(struct baseline *b, const char *path)
     return e;
 }
 
+enum kw_err bl_db_open_ro(struct baseline *b, const char *path, bool *has_table, uint32_t *rows)
+{
+    *has_table = false;
+    *rows = 0;
+    enum kw_err e = store_db_open_ro(path, &b->db);
+    if (e != KW_E_OK || !store_has_table(b->db, "baseline_profile")) return e;
+    *has_table = true;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(b->db, "SELECT count(*) FROM baseline_profile", -1, &s, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW) {
+        kw_err_log("baseline: load: %s", sqlite3_errmsg(b->db));
+        sqlite3_finalize(s);
+        return KW_E_DB;
+    }
+    *rows = (uint32_t)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return KW_E_OK;
+}
+
 enum kw_err bl_db_load(struct baseline *b)
 {
     sqlite3_stmt *s = NULL;
@@ -189,7 +209,7 @@ void bl_saver_stop(struct baseline *b)
 
 void bl_save_async(struct baseline *b)
 {
-    if (!b->db) return;
+    if (!b->db || b->read_only) return;
     if (!b->saver_on) {
         if (baseline_save(b) != KW_E_OK)
             kw_warn("baseline: periodic save failed; will retry at the next interval");
@@ -233,7 +253,7 @@ void bl_save_async(struct baseline *b)
 
 enum kw_err baseline_save(struct baseline *b)
 {
-    if (!b->db) return KW_E_OK;
+    if (!b->db || b->read_only) return KW_E_OK;
     saver_idle(b);
     uint32_t n = 0;
     const struct bl_profile **ps = malloc((b->n ? b->n : 1) * sizeof *ps);

@@ -138,6 +138,7 @@ struct baseline {
     uint32_t cap, n;
     struct bl_tzcache tzc;
     sqlite3 *db;
+    bool read_only; /* db opened read-only: saves and resets are refused */
     struct baseline_stats st;
     /* Background saver (baseline_db.c): periodic saves copy the changed
      * profiles and a thread writes them, so SQLite (and a lock held by
@@ -169,6 +170,10 @@ void bl_fmt_count(double v, char *buf, size_t n); /* 9,400 / 1.2M */
 void bl_net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n);
 
 enum kw_err bl_db_open(struct baseline *b, const char *path) KW_WUR;
+/* Read-only: no migration, no saver thread (nothing is ever saved);
+ * says whether the profile table exists and how many rows it has. */
+enum kw_err bl_db_open_ro(struct baseline *b, const char *path, bool *has_table,
+                          uint32_t *rows) KW_WUR;
 /* Hand the changed profiles to the saver thread (skipped, and counted in
  * save_deferred, while the previous save is still being written). */
 void bl_save_async(struct baseline *b);

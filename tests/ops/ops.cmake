@@ -33,3 +33,14 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
       SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
   endif()
 endif()
+if(TARGET keywarden AND TARGET kwsim)
+  # keywarden report on the demo world plus a hostile request recorded on lo,
+  # rendered by chromium --headless; the page and its screenshot stay in
+  # tests/ops/report/ of the build tree (the artefact).
+  add_test(NAME ops_report
+    COMMAND /usr/bin/python3 ${_ops}/e2e_report.py $<TARGET_FILE:keywarden> $<TARGET_FILE:kwsim>
+            ${PROJECT_SOURCE_DIR}/tests/sim/worlds/demo.yaml ${CMAKE_BINARY_DIR}/tests/ops/report)
+  # RUN_SERIAL: e2e_live_lo floods lo with tcpreplay, which would make tcpdump drop
+  set_tests_properties(ops_report PROPERTIES LABELS "ops;e2e;live" TIMEOUT 240
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endif()
