@@ -39,6 +39,14 @@ static const char *const signatures[ALERT__COUNT] = {
     [ALERT_VOLUME_SPIKE] = "Volume far above the identity's baseline",
     [ALERT_KEY_SHARING] = "Credential used from several places at once",
     [ALERT_EXPIRED_TOKEN_ACCEPTED] = "Expired token accepted by the API",
+    [ALERT_SCOPE_NOT_GRANTED_ACCEPTED] = "API accepted a token without the scope the endpoint needs",
+    [ALERT_SCOPE_NOT_GRANTED] = "Token without the scope the endpoint needs (refused)",
+    [ALERT_SCOPE_ESCALATION] = "Token holding scopes beyond the identity's cap",
+    [ALERT_SESSION_TOO_OLD] = "Session older than the identity's maximum accepted by the API",
+    [ALERT_DPOP_MISMATCH] = "DPoP proof that does not fit its request, accepted by the API",
+    [ALERT_DPOP_REPLAY] = "DPoP proof replayed, accepted by the API",
+    [ALERT_DPOP_STALE] = "DPoP proof outside its time window, accepted by the API",
+    [ALERT_DPOP_MISSING] = "DPoP-bound token without a valid proof of its key, accepted by the API",
 };
 
 const char *alert_kind_name(enum alert_kind k)

@@ -34,7 +34,15 @@
     X(VOLUME_SPIKE, "volume_spike", "baseline", 2)                           \
     X(KEY_SHARING, "key_sharing", "baseline", 1)                             \
     X(EXPIRED_TOKEN_ACCEPTED, "expired_token_accepted", "credential", 1)     \
-    X(NEW_CLIENT, "new_client", "baseline", 3)
+    X(NEW_CLIENT, "new_client", "baseline", 3)                               \
+    X(SCOPE_NOT_GRANTED_ACCEPTED, "scope_not_granted_accepted", "policy", 1) \
+    X(SCOPE_NOT_GRANTED, "scope_not_granted", "policy", 3)                   \
+    X(SCOPE_ESCALATION, "scope_escalation", "policy", 2)                     \
+    X(SESSION_TOO_OLD, "session_too_old", "credential", 2)                   \
+    X(DPOP_MISMATCH, "dpop_mismatch", "credential", 1)                       \
+    X(DPOP_REPLAY, "dpop_replay", "credential", 1)                           \
+    X(DPOP_STALE, "dpop_stale", "credential", 2)                             \
+    X(DPOP_MISSING, "dpop_missing", "credential", 1)
 
 enum alert_kind {
 #define ALERT_KIND_ENUM(e, n, c, s) ALERT_##e,

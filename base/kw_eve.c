@@ -475,8 +475,37 @@ void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t)
             kw_jw_int(w, "exp", c->jwt.exp);
         if (c->jwt.has_iat)
             kw_jw_int(w, "iat", c->jwt.iat);
+        if (c->jwt.has_auth_time)
+            kw_jw_int(w, "auth_time", c->jwt.auth_time);
+        if (c->jwt.has_scope)
+            kw_jw_str(w, "scope", c->jwt.scope);
+        kw_jw_str_opt(w, "cnf_jkt", c->jwt.cnf_jkt);
         kw_jw_obj_end(w);
     }
+    if (c->dpop_scheme)
+        kw_jw_str(w, "scheme", "DPoP");
+    kw_eve_jw_dpop(w, &c->dpop);
+    kw_jw_obj_end(w);
+}
+
+void kw_eve_jw_dpop(struct kw_jw *w, const struct kw_dpop *d)
+{
+    if (d->state == KW_DPOP_NONE)
+        return;
+    kw_jw_obj_begin(w, "dpop");
+    kw_jw_str(w, "proof", d->state == KW_DPOP_BAD ? "invalid"
+                          : d->sig_valid         ? "valid"
+                                                 : "bad_signature");
+    kw_jw_str_opt(w, "error", d->error);
+    kw_jw_str_opt(w, "alg", d->alg);
+    kw_jw_str_opt(w, "htm", d->htm);
+    kw_jw_str_opt(w, "htu", d->htu);
+    if (d->has_iat)
+        kw_jw_int(w, "iat", d->iat);
+    kw_jw_str_opt(w, "jti", d->jti);
+    kw_jw_str_opt(w, "jkt", d->jkt);
+    if (d->has_ath)
+        kw_jw_str(w, "ath", d->ath_match ? "match" : "mismatch");
     kw_jw_obj_end(w);
 }
 

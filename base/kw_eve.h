@@ -62,6 +62,8 @@ void kw_eve_jw_txn_header(struct kw_jw *w, const struct kw_txn *t, const char *e
  * "identity":{...} (absent when unattributed) of a transaction. */
 void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t);
 void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t);
+/* The `dpop` object of a credential (RFC 9449 proof, what was read of it). */
+void kw_eve_jw_dpop(struct kw_jw *w, const struct kw_dpop *d);
 void kw_eve_jw_identity(struct kw_jw *w, const struct kw_txn *t);
 
 /* {"timestamp":..,"flow_id":..,"event_type":..,"src_ip":..,...,"tunnel":..}

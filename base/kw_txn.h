@@ -64,6 +64,40 @@ struct kw_jwt_claims {
     char alg[16];
     int64_t exp, iat;    /* valid when has_exp / has_iat */
     bool has_exp, has_iat;
+    /* What the token says its holder may do (issue 17): `scope` (RFC 8693
+     * §4.2, space-separated) and `scp` (an array or a string, as Azure AD
+     * and Okta write it), then `roles` and `groups`, joined by single
+     * spaces, duplicates kept out. has_scope: at least one of those claims
+     * was present (an empty grant is then a grant of nothing). */
+    char scope[512];
+    bool has_scope;
+    bool has_auth_time;
+    int64_t auth_time; /* OIDC Core §2: when the user authenticated */
+    char cnf_jkt[48];  /* RFC 9449 §6.1: the DPoP key the token is bound to */
+};
+
+/* What a request's DPoP proof (RFC 9449 §4) says, read from its `DPoP`
+ * header: never the proof itself, only what the judge compares with the
+ * request and the access token. */
+enum kw_dpop_state {
+    KW_DPOP_NONE = 0, /* no DPoP header */
+    KW_DPOP_PARSED,   /* a proof whose header and claims could be read */
+    KW_DPOP_BAD,      /* present but not a usable proof (error says why) */
+};
+
+struct kw_dpop {
+    uint8_t state;    /* enum kw_dpop_state */
+    bool sig_valid;   /* the signature verifies with the proof's own jwk */
+    bool has_iat, has_ath;
+    bool ath_match;   /* ath is the SHA-256 of the access token sent with it */
+    int64_t iat;
+    char alg[16];
+    char htm[24];
+    char htu[512];
+    char jti[72];     /* "sha256:<hex>" of the jti (bounded, comparable) */
+    char jkt[48];     /* RFC 7638 thumbprint of the proof's jwk (base64url) */
+    char ath[48];     /* the ath claim as sent (base64url SHA-256 of the token) */
+    char error[64];   /* KW_DPOP_BAD: why */
 };
 
 struct kw_cred {
@@ -74,6 +108,8 @@ struct kw_cred {
     char basic_user[128];    /* Basic only */
     struct kw_jwt_claims jwt; /* KW_CRED_JWT only */
     char cert_subject[256];   /* KW_CRED_CLIENT_CERT only: "O=Acme, CN=acme-etl" */
+    bool dpop_scheme;         /* sent as `Authorization: DPoP <token>` (RFC 9449 §7.1) */
+    struct kw_dpop dpop;      /* the request's DPoP proof, if any */
 };
 
 /* The TLS session a transaction came over (TLS flag), or that a

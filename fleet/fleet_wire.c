@@ -171,6 +171,24 @@ static void enc_cred(struct wr *w, const struct kw_cred *c)
     w_zz(w, j->exp);
     w_zz(w, j->iat);
     w_var(w, (uint64_t)j->has_exp | (uint64_t)j->has_iat << 1);
+    /* version 2 (issue 17): grants, session age, DPoP binding and proof */
+    W_STR(w, j->scope);
+    w_zz(w, j->auth_time);
+    W_STR(w, j->cnf_jkt);
+    const struct kw_dpop *d = &c->dpop;
+    w_var(w, (uint64_t)j->has_scope | (uint64_t)j->has_auth_time << 1 |
+                 (uint64_t)c->dpop_scheme << 2 | (uint64_t)d->sig_valid << 3 |
+                 (uint64_t)d->has_iat << 4 | (uint64_t)d->has_ath << 5 |
+                 (uint64_t)d->ath_match << 6);
+    w_var(w, d->state);
+    w_zz(w, d->iat);
+    W_STR(w, d->alg);
+    W_STR(w, d->htm);
+    W_STR(w, d->htu);
+    W_STR(w, d->jti);
+    W_STR(w, d->jkt);
+    W_STR(w, d->ath);
+    W_STR(w, d->error);
 }
 
 static void dec_cred(struct kw_rd *r, struct kw_cred *c)
@@ -191,6 +209,27 @@ static void dec_cred(struct kw_rd *r, struct kw_cred *c)
     uint64_t bits = r_max(r, 3);
     j->has_exp = bits & 1;
     j->has_iat = (bits >> 1) & 1;
+    R_STR(r, j->scope);
+    j->auth_time = r_zz(r);
+    R_STR(r, j->cnf_jkt);
+    struct kw_dpop *d = &c->dpop;
+    bits = r_max(r, 127);
+    j->has_scope = bits & 1;
+    j->has_auth_time = (bits >> 1) & 1;
+    c->dpop_scheme = (bits >> 2) & 1;
+    d->sig_valid = (bits >> 3) & 1;
+    d->has_iat = (bits >> 4) & 1;
+    d->has_ath = (bits >> 5) & 1;
+    d->ath_match = (bits >> 6) & 1;
+    d->state = (uint8_t)r_max(r, KW_DPOP_BAD);
+    d->iat = r_zz(r);
+    R_STR(r, d->alg);
+    R_STR(r, d->htm);
+    R_STR(r, d->htu);
+    R_STR(r, d->jti);
+    R_STR(r, d->jkt);
+    R_STR(r, d->ath);
+    R_STR(r, d->error);
 }
 
 static void enc_txn(struct wr *w, const struct kw_txn *t)
@@ -630,7 +669,9 @@ enum kw_err fw_decode(const uint8_t *p, size_t len, struct fw_head *h, const str
     if (kw_rd_u8(&r) != FW_MAGIC) return KW_E_MALFORMED;
     uint8_t version = kw_rd_u8(&r);
     if (!kw_rd_ok(&r) || version == 0) return KW_E_MALFORMED;
-    if (version > FW_VERSION) return KW_E_UNSUPPORTED;
+    /* sensors and judges of one fleet run one release: a record of another
+     * layout is refused whole, never half-read */
+    if (version != FW_VERSION) return KW_E_UNSUPPORTED;
     h->kind = kw_rd_u8(&r);
     h->flags = kw_rd_u8(&r);
     h->partition = (uint32_t)r_le(&r, 4);

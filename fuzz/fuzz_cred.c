@@ -1,8 +1,9 @@
 /* fuzz_cred: credential extraction and JWT decoding over arbitrary bytes.
  * Input: a header value, then '\n', then a raw request target (no '\n':
  * the whole input is the value and the target is "/?api_key=" + input).
- * The value is tried as Authorization, as X-API-Key and as a Cookie (with
- * a config that looks for cookie "session"), and jwt_decode runs over the
+ * The value is tried as Authorization, as X-API-Key, as a Cookie (with
+ * a config that looks for cookie "session") and as a DPoP proof (RFC 9449,
+ * with "DPoP <value>" as the Authorization), and jwt_decode runs over the
  * raw bytes. Checked invariants: every output string is NUL-terminated
  * inside its field, a fingerprint is "" or "sha256:" + 64 hex, and an API
  * key never reappears in the hint or user name. */
@@ -32,6 +33,14 @@ static void check_cred(const struct kw_cred *c)
                     strspn(c->fingerprint + 7, "0123456789abcdef") != 64))
         abort();
     if ((c->kind == KW_CRED_NONE) != (fl == 0)) abort();
+    const struct kw_dpop *d = &c->dpop;
+    if (d->state > KW_DPOP_BAD || !memchr(d->htm, 0, sizeof d->htm) ||
+        !memchr(d->htu, 0, sizeof d->htu) || !memchr(d->jkt, 0, sizeof d->jkt) ||
+        !memchr(d->ath, 0, sizeof d->ath) || !memchr(d->jti, 0, sizeof d->jti) ||
+        !memchr(d->error, 0, sizeof d->error) || !memchr(c->jwt.scope, 0, sizeof c->jwt.scope) ||
+        !memchr(c->jwt.cnf_jkt, 0, sizeof c->jwt.cnf_jkt))
+        abort();
+    if (d->sig_valid && d->state != KW_DPOP_PARSED) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -76,6 +85,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct kw_jwt_claims j;
     jwt_decode(p, size, &j);
+    /* the value as a DPoP proof, the same bytes as a DPoP-bound token */
+    size_t al = value.len + 5;
+    char *authz = malloc(al ? al : 1);
+    if (authz) {
+        memcpy(authz, "DPoP ", 5);
+        memcpy(authz + 5, value.p, value.len);
+        struct kw_hdr h[2] = {{{"Authorization", 13}, {authz, al}}, {{"DPoP", 4}, value}};
+        cred_extract_ex(&def, h, 2, target, &c, &st);
+        check_cred(&c);
+        free(authz);
+    }
     free(tbuf);
     free(vbuf);
     return 0;

@@ -131,6 +131,22 @@ struct rules_identity {
     size_t n_scope, n_deny;
     struct rules_loc scope_loc, deny_loc;
     struct rules_limits limits;
+    /* OAuth (issue 17, rules_oauth.c) */
+    char **max_scopes; /* grants a token may hold; "orders:*" = that prefix */
+    size_t n_max_scopes;
+    bool has_max_scopes;
+    struct rules_loc max_scopes_loc;
+    int64_t session_max_age_s; /* 0 = no limit */
+    struct rules_loc session_loc;
+};
+
+/* One `scopes:` entry: requests matching `pattern` need a token holding
+ * every grant of at least one alternative (docs/rules.md, scopes). */
+struct rules_scope_req {
+    struct rules_pattern pattern;
+    char **alts; /* each: grants, space-separated, all needed */
+    size_t n_alts;
+    struct rules_loc loc;
 };
 
 /* ---- config ----------------------------------------------------------- */
@@ -241,6 +257,9 @@ struct rules_detections {
     struct rules_detection failed_auth;
     struct rules_detection credential_stuffing;
     struct rules_detection enumeration;
+    struct rules_detection dpop; /* window: how far a proof's iat may be from
+                                    the packet clock; jti replays are
+                                    remembered for twice that */
     struct {
         int64_t learning_s;
         enum rules_sensitivity sensitivity;
@@ -256,6 +275,8 @@ struct rules_model {
     struct rules_identity *identities;
     size_t n_identities;
     struct rules_index *index;
+    struct rules_scope_req *scope_reqs; /* `scopes:` of every rules file, in order */
+    size_t n_scope_reqs;
     /* internals: identity array capacity, owned file names, time zones,
      * reference count */
     size_t cap_identities;
@@ -354,6 +375,19 @@ bool rules_pattern_match(const struct rules_pattern *p, const char *method, cons
                          const char *path);
 /* Path (and host) only, ignoring the method. */
 bool rules_pattern_match_path(const struct rules_pattern *p, const char *host, const char *path);
+
+/* OAuth grants (rules_oauth.c). `grants` is a token's space-separated list
+ * (kw_jwt_claims.scope). The first `scopes:` entry matching the request
+ * whose requirement the grants do not meet, or NULL; *applied (may be
+ * NULL) counts the entries that matched. */
+const struct rules_scope_req *rules_scopes_unmet(const struct rules_model *m, const char *method,
+                                                 const char *host, const char *path,
+                                                 const char *grants, size_t *applied);
+bool rules_grants_have(const char *grants, const char *g, size_t glen);
+/* Grants beyond the identity's max_scopes: their number, and the first of
+ * them space-separated in buf (cut to fit). 0 when it has no cap. */
+size_t rules_grants_over_cap(const struct rules_identity *id, const char *grants, char *buf,
+                             size_t len);
 
 /* "Mon–Fri 09:00–19:00" (UTF-8 en dashes); "" when not set. */
 void rules_schedule_describe(const struct rules_schedule *s, char *buf, size_t len);

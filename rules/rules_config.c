@@ -69,6 +69,7 @@ void rl_config_defaults(struct rules_model *m)
     d->failed_auth = (struct rules_detection){-1, 20, 120, {NULL, 0}};
     d->credential_stuffing = (struct rules_detection){-1, 20, 300, {NULL, 0}};
     d->enumeration = (struct rules_detection){-1, 200, 300, {NULL, 0}};
+    d->dpop = (struct rules_detection){-1, 0, 300, {NULL, 0}};
     d->baseline.learning_s = 14 * 86400;
     d->baseline.sensitivity = RULES_SENS_MEDIUM;
     rl_fleet_defaults(c);
@@ -626,7 +627,7 @@ static bool det_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struc
         set_severity(c, v, what, &da->d->severity, true);
     else if (da->threshold_key && !strcmp(key, da->threshold_key))
         set_uint(c, v, what, 1, 1000000, &da->d->threshold);
-    else if (da->threshold_key && !strcmp(key, "window")) {
+    else if ((da->threshold_key || da->d == &c->m->detections.dpop) && !strcmp(key, "window")) {
         set_dur(c, v, what, &da->d->window_s);
         if (da->d->window_s <= 0 || da->d->window_s > 86400)
             rl_err(c, v, "use a window between 1s and 1d", "%s out of range", what);
@@ -666,6 +667,8 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
         da.d = &d->credential_stuffing, da.threshold_key = "distinct_credentials";
     else if (!strcmp(key, "enumeration"))
         da.d = &d->enumeration, da.threshold_key = "distinct_ids";
+    else if (!strcmp(key, "dpop"))
+        da.d = &d->dpop;
     else if (!strcmp(key, "baseline")) {
         static const char *const known[] = {"learning", "sensitivity", NULL};
         d->baseline.loc = rl_loc(c, k);
@@ -681,7 +684,9 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
             return true;
         }
     }
-    const char *known[] = {"severity", da.threshold_key, da.threshold_key ? "window" : NULL, NULL};
+    const char *known[] = {"severity", da.threshold_key ? da.threshold_key : "window",
+                           da.threshold_key ? "window" : NULL, NULL};
+    if (!da.threshold_key && da.d != &d->dpop) known[1] = NULL;
     char where[64];
     snprintf(where, sizeof where, "detections.%s", key);
     rl_walk_map(c, v, where, known, det_pair, &da);
@@ -691,6 +696,7 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
 void rl_detections(struct rl_ctx *c, struct fy_node *n)
 {
     static const char *const known[] = {"unknown_credential", "failed_auth", "credential_stuffing",
-                                        "enumeration",        "baseline",    NULL};
+                                        "enumeration",        "baseline",    "dpop",
+                                        NULL};
     rl_walk_map(c, n, "detections", known, detections_pair, &c->m->detections);
 }

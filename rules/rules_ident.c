@@ -11,7 +11,7 @@
 
 static const char *const identity_keys[] = {
     "id",     "name",    "kind",  "description", "credentials", "timezone", "schedule",
-    "access", "sources", "scope", "deny",        "limits",      NULL};
+    "access", "sources", "scope", "deny",        "limits",      "max_scopes", "session", NULL};
 
 static const struct kw_tz *tz_get(struct rl_ctx *c, struct fy_node *v)
 {
@@ -417,6 +417,10 @@ static void identity_pair(struct rl_ctx *c, struct rules_identity *id, size_t id
         patterns(c, v, "deny", "a deny pattern", &id->deny, &id->n_deny, deny_nodes);
     } else if (!strcmp(ks, "limits")) {
         limits(c, k, v, &id->limits);
+    } else if (!strcmp(ks, "max_scopes")) {
+        rl_max_scopes(c, k, v, id);
+    } else if (!strcmp(ks, "session")) {
+        rl_session(c, k, v, id);
     } else {
         rl_unknown_key(c, k, "an identity", identity_keys);
     }
@@ -486,7 +490,7 @@ static void identity(struct rl_ctx *c, struct fy_node *n)
 
 void rl_rules_root(struct rl_ctx *c, struct fy_node *root)
 {
-    static const char *const known[] = {"identities", "detections", NULL};
+    static const char *const known[] = {"identities", "detections", "scopes", NULL};
     if (!root) return;
     if (!rl_is_map(c, root, "a rules file")) return;
     void *it = NULL;
@@ -503,6 +507,8 @@ void rl_rules_root(struct rl_ctx *c, struct fy_node *root)
                 identity(c, item);
         } else if (!strcmp(ks, "detections")) {
             rl_detections(c, v);
+        } else if (!strcmp(ks, "scopes")) {
+            rl_scopes(c, v);
         } else {
             rl_unknown_key(c, k, "a rules file", known);
         }
@@ -520,4 +526,5 @@ void rl_identity_free(struct rules_identity *id)
         rules_pattern_free(&id->deny[i]);
     free(id->scope);
     free(id->deny);
+    rl_identity_oauth_free(id);
 }

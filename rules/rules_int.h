@@ -87,6 +87,15 @@ void rl_set_str(struct rl_ctx *c, struct fy_node *v, const char *what, char **ds
 void rl_set_secret(struct rl_ctx *c, struct fy_node *v, const char *what, char **dst);
 void rl_identity_free(struct rules_identity *id);
 
+/* OAuth (rules_oauth.c): `scopes:` of a rules file, an identity's
+ * `max_scopes:` and `session:`. */
+void rl_scopes(struct rl_ctx *c, struct fy_node *n);
+void rl_scopes_free(struct rules_model *m);
+void rl_max_scopes(struct rl_ctx *c, struct fy_node *k, struct fy_node *v,
+                   struct rules_identity *id);
+void rl_session(struct rl_ctx *c, struct fy_node *k, struct fy_node *v, struct rules_identity *id);
+void rl_identity_oauth_free(struct rules_identity *id);
+
 /* Scope patterns (rules_scope.c). */
 bool rules_pattern_parse(const char *s, struct rules_pattern *p, char *err, const char **hint);
 void rules_pattern_free(struct rules_pattern *p);

@@ -54,6 +54,7 @@ static void model_destroy(struct rules_model *m)
     for (size_t i = 0; i < m->n_identities; i++)
         rl_identity_free(&m->identities[i]);
     free(m->identities);
+    rl_scopes_free(m);
     rules_index_free(m->index);
     for (size_t i = 0; i < m->n_tzs; i++)
         kw_tz_free(m->tzs[i]);

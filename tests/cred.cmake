@@ -21,3 +21,27 @@ if(TARGET keywarden)
       echo ok")
   set_tests_properties(cli_fingerprint PROPERTIES LABELS "unit;cli" PASS_REGULAR_EXPRESSION "^ok")
 endif()
+
+# OAuth (issue 17): scopes, session age and DPoP proofs, with JWTs and
+# proofs minted by libcrypto (tests/oauth_mint.c) through the real
+# credential extraction, rules loader and judge.
+kw_add_test(test_oauth SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_oauth.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/oauth_mint.c
+  LIBS kw_analyzer PkgConfig::CRYPTO LABELS unit TIMEOUT 60)
+
+# kwmint: real JWTs and DPoP proofs on the command line, for e2e_oauth.
+add_executable(kwmint ${CMAKE_CURRENT_SOURCE_DIR}/kwmint.c ${CMAKE_CURRENT_SOURCE_DIR}/oauth_mint.c)
+target_link_libraries(kwmint PRIVATE kw_options PkgConfig::CRYPTO)
+set_target_properties(kwmint PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
+# A real HTTP API on loopback that ignores scopes, session age and DPoP;
+# curl with minted tokens and proofs; tcpdump; keywarden over the
+# recording: every incident found, correct traffic quiet, no secret at
+# rest. Needs root; RUN_SERIAL like the other tcpdump-on-lo tests.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  add_test(NAME e2e_oauth COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_oauth.py
+    $<TARGET_FILE:keywarden> $<TARGET_FILE:kwmint>)
+  set_tests_properties(e2e_oauth PROPERTIES LABELS "e2e;live" TIMEOUT 120 SKIP_RETURN_CODE 77
+    RUN_SERIAL TRUE)
+endif()

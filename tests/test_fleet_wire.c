@@ -100,6 +100,24 @@ static void canon_txn(struct rng *r, struct kw_txn *t)
     CANON(r, t->tls.sni);
     CANON(r, t->tls.ja4);
     CANON(r, t->tls.version);
+    CANON(r, t->cred.jwt.scope);
+    CANON(r, t->cred.jwt.cnf_jkt);
+    CANON(r, t->cred.dpop.alg);
+    CANON(r, t->cred.dpop.htm);
+    CANON(r, t->cred.dpop.htu);
+    CANON(r, t->cred.dpop.jti);
+    CANON(r, t->cred.dpop.jkt);
+    CANON(r, t->cred.dpop.ath);
+    CANON(r, t->cred.dpop.error);
+    t->cred.dpop.state = (uint8_t)(rnd(r) % (KW_DPOP_BAD + 1));
+    bool *flags[] = {&t->cred.jwt.has_scope, &t->cred.jwt.has_auth_time, &t->cred.dpop_scheme,
+                     &t->cred.dpop.sig_valid, &t->cred.dpop.has_iat, &t->cred.dpop.has_ath,
+                     &t->cred.dpop.ath_match};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        uint8_t v;
+        memcpy(&v, flags[i], 1);
+        *flags[i] = v & 1;
+    }
     uint8_t b;
     memcpy(&b, &t->tls.decrypted, 1);
     t->tls.decrypted = b & 1;

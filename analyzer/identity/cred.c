@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dpop.h"
 #include "jwt.h"
 
 #define CRED_STAT(st, n)                                                                           \
@@ -319,6 +320,11 @@ static void do_authorization(struct kw_cred *out, struct kw_slice v, struct cred
         finish_secret(out, KW_CRED_API_KEY, (const uint8_t *)v.p, v.len, true, st);
     } else if (kw_slice_ieq(scheme, "Bearer") && rest.len) {
         finish_secret(out, KW_CRED_BEARER, (const uint8_t *)rest.p, rest.len, true, st);
+    } else if (kw_slice_ieq(scheme, "DPoP") && rest.len) {
+        /* RFC 9449 §7.1: a DPoP-bound access token, used as a bearer one
+         * would be (its fingerprint is the SHA-256 the proof's ath names) */
+        finish_secret(out, KW_CRED_BEARER, (const uint8_t *)rest.p, rest.len, true, st);
+        out->dpop_scheme = true;
     } else if (kw_slice_ieq(scheme, "Basic") && rest.len) {
         do_basic(out, rest, st);
     } else {
@@ -510,23 +516,55 @@ static bool try_source(const struct cred_source *src, const struct kw_hdr *hdrs,
     return false;
 }
 
+/* RFC 9449 §4.3 check 1: exactly one DPoP header. */
+static void find_dpop(const struct kw_hdr *hdrs, size_t n_hdrs, struct kw_dpop *out,
+                      struct cred_stats *st)
+{
+    const struct kw_hdr *h = NULL;
+    for (size_t i = 0; i < n_hdrs; i++) {
+        if (!kw_slice_ieq(hdrs[i].name, "DPoP")) continue;
+        if (h) {
+            memset(out, 0, sizeof *out);
+            out->state = KW_DPOP_BAD;
+            snprintf(out->error, sizeof out->error, "more than one DPoP header");
+            CRED_STAT(st, dpop_bad);
+            return;
+        }
+        h = &hdrs[i];
+    }
+    if (!h) return;
+    struct kw_slice v = trim(h->value);
+    dpop_parse(v.p, v.len, out);
+    CRED_STAT(st, dpop);
+    if (out->state == KW_DPOP_BAD) CRED_STAT(st, dpop_bad);
+    else if (!out->sig_valid) CRED_STAT(st, dpop_bad_signature);
+}
+
 bool cred_extract_ex(const struct cred_config *cfg, const struct kw_hdr *hdrs, size_t n_hdrs,
                      struct kw_slice target, struct kw_cred *out, struct cred_stats *st)
 {
     memset(out, 0, sizeof *out);
-    bool empty_seen = false;
+    bool empty_seen = false, found = false;
     for (unsigned i = 0; i < cfg->n && i < CRED_MAX_SOURCES; i++) {
         if (try_source(&cfg->src[i], hdrs, n_hdrs, target, out, &empty_seen, st)) {
             set_source(out, &cfg->src[i]);
             CRED_STAT(st, found);
-            return true;
+            found = true;
+            break;
         }
     }
-    memset(out, 0, sizeof *out);
-    out->kind = KW_CRED_NONE;
-    if (empty_seen) CRED_STAT(st, empty_value);
-    CRED_STAT(st, none);
-    return false;
+    if (!found) {
+        memset(out, 0, sizeof *out);
+        out->kind = KW_CRED_NONE;
+        if (empty_seen) CRED_STAT(st, empty_value);
+        CRED_STAT(st, none);
+    }
+    find_dpop(hdrs, n_hdrs, &out->dpop, st);
+    /* the token's own hash is the fingerprint: compare it here, where the
+     * token was, so nothing after this needs more than the result */
+    if (out->dpop.has_ath && found && out->kind != KW_CRED_BASIC)
+        out->dpop.ath_match = dpop_ath_matches(&out->dpop, out->fingerprint);
+    return found;
 }
 
 bool cred_extract(const struct cred_config *cfg, const struct kw_hdr *hdrs, size_t n_hdrs,

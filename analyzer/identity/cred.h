@@ -55,7 +55,10 @@ struct cred_config {
     X(other_scheme, "Authorization scheme not decoded (Digest, AWS4, ...)")                        \
     X(empty_value, "credential source present but empty")                                          \
     X(too_long, "secret over CRED_MAX_DECODED, streamed, JWT check skipped")                       \
-    X(field_truncated, "identifier cut to fit its field")
+    X(field_truncated, "identifier cut to fit its field")                                          \
+    X(dpop, "DPoP proofs read")                                                                    \
+    X(dpop_bad, "DPoP header that is not a usable proof (or several)")                            \
+    X(dpop_bad_signature, "DPoP proof whose signature does not verify with its own key")
 
 struct cred_stats {
 #define CRED_STAT_FIELD(n, d) uint64_t n;

@@ -37,7 +37,7 @@ static size_t strip_pad(const char *p, size_t len)
 
 /* Decodes base64url without padding into out[cap]. Returns the decoded
  * length, or SIZE_MAX when the input is not base64url or does not fit. */
-static size_t b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+size_t jwt_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 {
     len = strip_pad(in, len);
     if (len % 4 == 1) return SIZE_MAX; /* a lone 6-bit group cannot end a byte */
@@ -104,11 +104,66 @@ static bool claim_time(json_t *obj, const char *key, int64_t *dst)
     return false;
 }
 
+/* Appends one grant to the space-separated list in dst unless it is
+ * already there. A grant holding a space or a control byte cannot be one
+ * scope-token (RFC 6749 §3.3): it is escaped by cred_text_copy and kept,
+ * so a rule never matches it by accident. */
+static void grant_add(char *dst, size_t cap, const char *g, size_t glen, bool *trunc)
+{
+    if (!glen) return;
+    size_t have = strlen(dst);
+    for (const char *p = dst; *p;) {
+        size_t l = strcspn(p, " ");
+        if (l == glen && !memcmp(p, g, glen)) return;
+        p += l;
+        if (*p) p++;
+    }
+    char tmp[256];
+    if (!cred_text_copy(tmp, sizeof tmp, (const uint8_t *)g, glen)) *trunc = true;
+    size_t tl = strlen(tmp);
+    if (have + (have ? 1 : 0) + tl + 1 > cap) {
+        *trunc = true;
+        return;
+    }
+    if (have) dst[have++] = ' ';
+    memcpy(dst + have, tmp, tl + 1);
+}
+
+/* `scope`/`scp`/`roles`/`groups`: a space-separated string or an array of
+ * strings. Returns true when the claim is present. */
+static bool claim_grants(json_t *obj, const char *key, char *dst, size_t cap, bool *trunc)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        for (size_t i = 0; i < n;) {
+            size_t l = 0;
+            while (i + l < n && s[i + l] != ' ')
+                l++;
+            grant_add(dst, cap, s + i, l, trunc);
+            i += l + 1;
+        }
+        return true;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (json_is_string(e))
+                grant_add(dst, cap, json_string_value(e), json_string_length(e), trunc);
+        }
+        return true;
+    }
+    return false;
+}
+
 /* Decodes one part and parses it as a JSON object. */
 static enum jwt_result part_json(const char *p, size_t len, json_t **out)
 {
     uint8_t buf[JWT_MAX_PART];
-    size_t n = b64url_decode(p, len, buf, sizeof buf);
+    size_t n = jwt_b64url_decode(p, len, buf, sizeof buf);
     enum jwt_result r = JWT_OK;
     *out = NULL;
     if (n == SIZE_MAX) {
@@ -162,6 +217,15 @@ enum jwt_result jwt_parse(const char *tok, size_t len, struct kw_jwt_claims *out
             claim_str(pl, "azp", out->client_id, sizeof out->client_id, &trunc);
         out->has_exp = claim_time(pl, "exp", &out->exp);
         out->has_iat = claim_time(pl, "iat", &out->iat);
+        out->has_auth_time = claim_time(pl, "auth_time", &out->auth_time);
+        bool any = false;
+        static const char *const grants[] = {"scope", "scp", "roles", "groups"};
+        for (size_t i = 0; i < sizeof grants / sizeof *grants; i++)
+            any |= claim_grants(pl, grants[i], out->scope, sizeof out->scope, &trunc);
+        out->has_scope = any;
+        json_t *cnf = json_object_get(pl, "cnf");
+        if (json_is_object(cnf))
+            claim_str(cnf, "jkt", out->cnf_jkt, sizeof out->cnf_jkt, &trunc);
         json_decref(pl);
     }
     if (truncated) *truncated = trunc;

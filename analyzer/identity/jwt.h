@@ -33,6 +33,10 @@ bool jwt_decode(const char *tok, size_t len, struct kw_jwt_claims *out);
  * is set when a claim was cut to fit its field. */
 enum jwt_result jwt_parse(const char *tok, size_t len, struct kw_jwt_claims *out, bool *truncated);
 
+/* base64url (RFC 4648 §5; trailing '=' tolerated) into out[cap]: the
+ * decoded length, or SIZE_MAX when in is not base64url or does not fit. */
+size_t jwt_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+
 /* Quick shape test without decoding: three parts of base64url characters
  * (optional '=' padding), the first two non-empty. */
 bool jwt_shape(const char *tok, size_t len);

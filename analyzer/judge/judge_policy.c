@@ -14,37 +14,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "judge_policy.h"
+#include "judge_int.h"
 #include "kw_json.h"
 
-#define WAYS 8
-#define HOUR_US ((kw_ts)3600 * 1000000)
 
-struct jp_key {
-    uint64_t h; /* 0 = empty */
-    kw_ts last;
-    int64_t bucket;
-    uint32_t cur, prev;
-    uint64_t bytes;
-    uint8_t fired; /* bit 0: count, bit 1: bytes */
-};
 
-struct jp_pair {
-    uint64_t h;
-    kw_ts last;
-};
 
-enum jp_tag { TAG_RATE, TAG_FAIL, TAG_STUFF, TAG_ENUM, TAG__KEYS, TAG_STUFF_PAIR, TAG_ENUM_PAIR };
 
-/* One key table per detection, so a flood feeding one (failed-auth state
- * for 100k distinct credentials) cannot evict another's counters. */
-struct judge_policy {
-    struct jp_key *keys[TAG__KEYS];
-    size_t key_sets;
-    struct jp_pair *pairs;
-    size_t pair_sets;
-    struct judge_policy_counters cnt;
-};
 
 struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
 {
@@ -192,11 +168,8 @@ enum kw_err judge_policy_load(struct judge_policy *jp, const uint8_t *blob, size
 
 /* ---- bounded tables ------------------------------------------------- */
 
-struct hasher {
-    uint64_t h;
-};
 
-static void hash_bytes(struct hasher *s, const void *p, size_t n)
+void jp_hash_bytes(struct hasher *s, const void *p, size_t n)
 {
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++)
@@ -204,12 +177,12 @@ static void hash_bytes(struct hasher *s, const void *p, size_t n)
     s->h = (s->h ^ 0xff) * 0x100000001b3ULL; /* field separator */
 }
 
-static void hash_str(struct hasher *s, const char *str)
+void jp_hash_str(struct hasher *s, const char *str)
 {
-    hash_bytes(s, str, strlen(str));
+    jp_hash_bytes(s, str, strlen(str));
 }
 
-static uint64_t hash_done(struct hasher *s)
+uint64_t jp_hash_done(struct hasher *s)
 {
     uint64_t z = s->h; /* splitmix64 finaliser: spread FNV's low bits */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -218,15 +191,15 @@ static uint64_t hash_done(struct hasher *s)
     return z ? z : 1;
 }
 
-static struct hasher hash_begin(enum jp_tag tag)
+struct hasher jp_hash_begin(enum jp_tag tag)
 {
     struct hasher s = {0xcbf29ce484222325ULL};
     uint8_t t = (uint8_t)tag;
-    hash_bytes(&s, &t, 1);
+    jp_hash_bytes(&s, &t, 1);
     return s;
 }
 
-static struct jp_key *key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t h, kw_ts now)
+struct jp_key *jp_key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t h, kw_ts now)
 {
     struct jp_key *set = &jp->keys[tag][(h % jp->key_sets) * WAYS], *victim = NULL;
     for (int i = 0; i < WAYS; i++) {
@@ -242,7 +215,7 @@ static struct jp_key *key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t
 }
 
 /* True when h was not seen within `window` (and remembers it now). */
-static bool pair_new(struct judge_policy *jp, uint64_t h, kw_ts now, kw_ts window)
+bool jp_pair_new(struct judge_policy *jp, uint64_t h, kw_ts now, kw_ts window)
 {
     struct jp_pair *set = &jp->pairs[(h % jp->pair_sets) * WAYS], *victim = NULL;
     for (int i = 0; i < WAYS; i++) {
@@ -299,8 +272,7 @@ static bool slide_add(struct judge_policy *jp, struct jp_key *e, kw_ts now, kw_t
 
 /* ---- findings ------------------------------------------------------- */
 
-/* snprintf whose cut is intended: summaries and subjects are bounded. */
-__attribute__((format(printf, 3, 4))) static void fmt(char *buf, size_t len, const char *f, ...)
+__attribute__((format(printf, 3, 4))) void jp_fmt(char *buf, size_t len, const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
@@ -308,18 +280,8 @@ __attribute__((format(printf, 3, 4))) static void fmt(char *buf, size_t len, con
     va_end(ap);
 }
 
-struct jp_ctx {
-    struct judge_policy *jp;
-    const struct rules_model *m;
-    const struct rules_identity *id;
-    const struct kw_txn *t;
-    judge_policy_emit_fn emit;
-    void *user;
-    char who[224];  /* "c01 Acme Data Ltd" */
-    char cred[192]; /* "key sk_l…9f2c" */
-};
 
-static void finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_kind k,
+void jp_finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_kind k,
                          const struct rules_loc *loc)
 {
     memset(f, 0, sizeof *f);
@@ -331,7 +293,7 @@ static void finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_k
         snprintf(f->rule, sizeof f->rule, "%s:%d", loc->file, loc->line);
 }
 
-static void evidence(struct alert_finding *f, json_t *expected, json_t *observed)
+void jp_evidence(struct alert_finding *f, json_t *expected, json_t *observed)
 {
     f->evidence = json_object();
     if (!f->evidence) {
@@ -343,13 +305,13 @@ static void evidence(struct alert_finding *f, json_t *expected, json_t *observed
     json_object_set_new(f->evidence, "observed", observed ? observed : json_null());
 }
 
-static void fire(struct jp_ctx *c, struct alert_finding *f)
+void jp_fire(struct jp_ctx *c, struct alert_finding *f)
 {
     c->jp->cnt.findings[f->kind]++;
     c->emit(c->user, f);
 }
 
-static int det_severity(const struct rules_detection *d)
+int jp_det_severity(const struct rules_detection *d)
 {
     return d->severity < 0 ? 0 : d->severity;
 }
@@ -377,13 +339,13 @@ static void describe_cred(const struct kw_txn *t, char *buf, size_t len)
     }
 }
 
-static const char *endpoint(const struct kw_txn *t)
+const char *jp_endpoint(const struct kw_txn *t)
 {
     return t->template_[0] ? t->template_ : t->path;
 }
 
 /* "2026-07-01 09:15" local to tz. */
-static void local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len)
+void jp_local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len)
 {
     time_t s = (time_t)floor_div(ts, 1000000);
     s += kw_tz_offset(tz, s);
@@ -402,13 +364,13 @@ static void check_schedule(struct jp_ctx *c)
     rules_local_describe(c->id->tz, c->t->ts, when, sizeof when);
     rules_schedule_describe(s, allowed, sizeof allowed);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_OFF_HOURS, &s->loc);
+    jp_finding_init(c, &f, ALERT_OFF_HOURS, &s->loc);
     /* subject: the local hour and day, so one alert per off-hours hour */
-    fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
-    fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s); allowed %s", c->who, c->cred, when,
+    jp_fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
+    jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s); allowed %s", c->who, c->cred, when,
         kw_tz_name(c->id->tz), allowed);
-    evidence(&f, json_string(allowed), json_string(when));
-    fire(c, &f);
+    jp_evidence(&f, json_string(allowed), json_string(when));
+    jp_fire(c, &f);
 }
 
 static void check_access(struct jp_ctx *c)
@@ -417,12 +379,12 @@ static void check_access(struct jp_ctx *c)
     int r = rules_access_check(a, c->t->ts);
     if (!r) return;
     char now[40], edge[40];
-    local_stamp(c->id->tz, c->t->ts, now, sizeof now);
+    jp_local_stamp(c->id->tz, c->t->ts, now, sizeof now);
     kw_ts_format_rfc3339(KW_TS_SEC(r < 0 ? a->from_s : a->until_s), edge, sizeof edge);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_OUTSIDE_ACCESS_WINDOW, &a->loc);
-    fmt(f.subject, sizeof f.subject, "%s", r < 0 ? "before_from" : "after_until");
-    fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", c->who, c->cred, now,
+    jp_finding_init(c, &f, ALERT_OUTSIDE_ACCESS_WINDOW, &a->loc);
+    jp_fmt(f.subject, sizeof f.subject, "%s", r < 0 ? "before_from" : "after_until");
+    jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", c->who, c->cred, now,
         kw_tz_name(c->id->tz), r < 0 ? "before its access starts" : "after its access ended",
         edge);
     json_t *exp = json_object();
@@ -433,8 +395,8 @@ static void check_access(struct jp_ctx *c)
     if (a->has_until)
         json_object_set_new(exp, "until",
                             json_string(kw_ts_format_rfc3339(KW_TS_SEC(a->until_s), b, sizeof b)));
-    evidence(&f, exp, json_string(kw_ts_format_rfc3339(c->t->ts, b, sizeof b)));
-    fire(c, &f);
+    jp_evidence(&f, exp, json_string(kw_ts_format_rfc3339(c->t->ts, b, sizeof b)));
+    jp_fire(c, &f);
 }
 
 static void check_sources(struct jp_ctx *c)
@@ -462,12 +424,12 @@ static void check_sources(struct jp_ctx *c)
             o += (size_t)snprintf(list + o, sizeof list - o, " +%zu more", id->n_sources - 3);
     }
     struct alert_finding f;
-    finding_init(c, &f, ALERT_SOURCE_NOT_ALLOWED, &id->sources_loc);
-    fmt(f.subject, sizeof f.subject, "%s/%u", net, plen);
-    fmt(f.summary, sizeof f.summary, "%s used %s from %s, outside its allowed sources (%s)", c->who,
+    jp_finding_init(c, &f, ALERT_SOURCE_NOT_ALLOWED, &id->sources_loc);
+    jp_fmt(f.subject, sizeof f.subject, "%s/%u", net, plen);
+    jp_fmt(f.summary, sizeof f.summary, "%s used %s from %s, outside its allowed sources (%s)", c->who,
         c->cred, src, list);
-    evidence(&f, exp, json_string(src));
-    fire(c, &f);
+    jp_evidence(&f, exp, json_string(src));
+    jp_fire(c, &f);
 }
 
 static void check_scope(struct jp_ctx *c)
@@ -478,21 +440,21 @@ static void check_scope(struct jp_ctx *c)
     if (v == RULES_SCOPE_OK) return;
     struct alert_finding f;
     enum alert_kind k = v == RULES_SCOPE_METHOD ? ALERT_METHOD_NOT_ALLOWED : ALERT_OUT_OF_SCOPE;
-    finding_init(c, &f, k, p ? &p->loc : &c->id->scope_loc);
-    fmt(f.subject, sizeof f.subject, "%s %s", t->method, endpoint(t));
+    jp_finding_init(c, &f, k, p ? &p->loc : &c->id->scope_loc);
+    jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
     const char *host = t->hostname[0] ? t->hostname : "(no host)";
     if (v == RULES_SCOPE_DENIED)
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s called %s %s on %s, which its deny rule \"%s\" "
             "forbids",
             c->who, t->method, t->path, host, p->text);
     else if (v == RULES_SCOPE_METHOD)
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s called %s %s on %s; its scope allows this path "
             "only as \"%s\"",
             c->who, t->method, t->path, host, p->text);
     else
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s called %s %s on %s, outside its scope (%zu "
             "pattern%s)",
             c->who, t->method, t->path, host, c->id->n_scope, c->id->n_scope == 1 ? "" : "s");
@@ -503,9 +465,9 @@ static void check_scope(struct jp_ctx *c)
         for (size_t i = 0; i < c->id->n_scope; i++)
             json_array_append_new(exp, json_string(c->id->scope[i].text));
     char obs[2400];
-    fmt(obs, sizeof obs, "%s %s %s", t->method, host, t->path);
-    evidence(&f, exp, kw_json_bytes((const uint8_t *)obs, strlen(obs)));
-    fire(c, &f);
+    jp_fmt(obs, sizeof obs, "%s %s %s", t->method, host, t->path);
+    jp_evidence(&f, exp, kw_json_bytes((const uint8_t *)obs, strlen(obs)));
+    jp_fire(c, &f);
 }
 
 static void rate_fire(struct jp_ctx *c, const char *what, uint64_t seen, uint64_t limit, kw_ts hour)
@@ -513,30 +475,30 @@ static void rate_fire(struct jp_ctx *c, const char *what, uint64_t seen, uint64_
     char start[32];
     kw_ts_format_rfc3339(hour, start, sizeof start);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_RATE_EXCEEDED, &c->id->limits.loc);
-    fmt(f.subject, sizeof f.subject, "%s", what);
+    jp_finding_init(c, &f, ALERT_RATE_EXCEEDED, &c->id->limits.loc);
+    jp_fmt(f.subject, sizeof f.subject, "%s", what);
     if (!strcmp(what, "requests_per_hour"))
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s made %llu requests in the hour from %.16s UTC; "
             "limit %llu per hour",
             c->who, (unsigned long long)seen, start, (unsigned long long)limit);
     else
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s received %llu response bytes in the hour from "
             "%.16s UTC; limit %llu per hour",
             c->who, (unsigned long long)seen, start, (unsigned long long)limit);
-    evidence(&f, json_pack("{sI}", what, (json_int_t)limit),
+    jp_evidence(&f, json_pack("{sI}", what, (json_int_t)limit),
              json_pack("{sIss}", what, (json_int_t)seen, "hour", start));
-    fire(c, &f);
+    jp_fire(c, &f);
 }
 
 static void check_rate(struct jp_ctx *c)
 {
     const struct rules_limits *l = &c->id->limits;
     if (!l->requests_per_hour && !l->response_bytes_per_hour) return;
-    struct hasher h = hash_begin(TAG_RATE);
-    hash_str(&h, c->id->id);
-    struct jp_key *e = key_get(c->jp, TAG_RATE, hash_done(&h), c->t->ts);
+    struct hasher h = jp_hash_begin(TAG_RATE);
+    jp_hash_str(&h, c->id->id);
+    struct jp_key *e = jp_key_get(c->jp, TAG_RATE, jp_hash_done(&h), c->t->ts);
     int64_t hour = floor_div(c->t->ts, HOUR_US);
     if (hour > e->bucket) { /* a fixed UTC clock hour */
         e->bucket = hour;
@@ -560,12 +522,12 @@ static void check_rate(struct jp_ctx *c)
 
 /* ---- credential detections ------------------------------------------ */
 
-static bool success(int status)
+bool jp_success(int status)
 {
     return status >= 200 && status < 400;
 }
 
-static bool is_session(const struct kw_txn *t)
+bool jp_is_session(const struct kw_txn *t)
 {
     return (t->flags & KW_TXN_F(TLS_SESSION)) != 0;
 }
@@ -576,27 +538,27 @@ static void check_unknown(struct jp_ctx *c)
     const struct rules_detection *d = &c->m->detections.unknown_credential;
     /* a TLS session's client certificate was accepted when the handshake
      * went on (the session record is made at its end) */
-    bool accepted = is_session(t) || success(t->status);
+    bool accepted = jp_is_session(t) || jp_success(t->status);
     if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !accepted) return;
     char src[48];
     kw_addr_str(&t->src, src, sizeof src);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_UNKNOWN_CREDENTIAL, &d->loc);
-    f.severity = det_severity(d);
-    fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
-    if (is_session(t))
-        fmt(f.summary, sizeof f.summary,
+    jp_finding_init(c, &f, ALERT_UNKNOWN_CREDENTIAL, &d->loc);
+    f.severity = jp_det_severity(d);
+    jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    if (jp_is_session(t))
+        jp_fmt(f.summary, sizeof f.summary,
             "Unknown %s from %s was accepted in an encrypted TLS session to %s; no identity "
             "claims it",
             c->cred, src, t->tls.sni[0] ? t->tls.sni : "(no SNI)");
     else
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "Unknown %s from %s was accepted: %s %s answered %d; "
             "no identity claims it",
             c->cred, src, t->method, t->path, t->status);
-    evidence(&f, json_string("a credential claimed by an identity"),
+    jp_evidence(&f, json_string("a credential claimed by an identity"),
              json_pack("{ssss}", "fingerprint", t->cred.fingerprint, "source", t->cred.source));
-    fire(c, &f);
+    jp_fire(c, &f);
 }
 
 static void check_failed_auth(struct jp_ctx *c)
@@ -604,28 +566,28 @@ static void check_failed_auth(struct jp_ctx *c)
     const struct kw_txn *t = c->t;
     const struct rules_detection *d = &c->m->detections.failed_auth;
     if (!d->severity || (t->status != 401 && t->status != 403) || !t->cred.fingerprint[0]) return;
-    struct hasher h = hash_begin(TAG_FAIL);
-    hash_str(&h, t->cred.fingerprint);
-    struct jp_key *e = key_get(c->jp, TAG_FAIL, hash_done(&h), t->ts);
+    struct hasher h = jp_hash_begin(TAG_FAIL);
+    jp_hash_str(&h, t->cred.fingerprint);
+    struct jp_key *e = jp_key_get(c->jp, TAG_FAIL, jp_hash_done(&h), t->ts);
     uint32_t est;
     if (!slide_add(c->jp, e, t->ts, KW_TS_SEC(d->window_s), 1, d->threshold, &est)) return;
     char src[48];
     kw_addr_str(&t->src, src, sizeof src);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_FAILED_AUTH_BURST, &d->loc);
-    f.severity = det_severity(d);
-    fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    jp_finding_init(c, &f, ALERT_FAILED_AUTH_BURST, &d->loc);
+    f.severity = jp_det_severity(d);
+    jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
     char cred[192];
     snprintf(cred, sizeof cred, "%s", c->cred);
     if (!c->id) cred[0] = (char)toupper((unsigned char)cred[0]);
-    fmt(f.summary, sizeof f.summary,
+    jp_fmt(f.summary, sizeof f.summary,
         "%s%s%s was refused %u times (401/403) within %llds; "
         "last from %s",
         c->id ? c->who : "", c->id ? " " : "", cred, est, (long long)d->window_s, src);
-    evidence(&f,
+    jp_evidence(&f,
              json_pack("{sisI}", "max_failures", d->threshold, "window_s", (json_int_t)d->window_s),
              json_pack("{sisi}", "failures", est, "last_status", t->status));
-    fire(c, &f);
+    jp_fire(c, &f);
 }
 
 static void check_stuffing(struct jp_ctx *c)
@@ -634,30 +596,30 @@ static void check_stuffing(struct jp_ctx *c)
     const struct rules_detection *d = &c->m->detections.credential_stuffing;
     if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !t->cred.fingerprint[0]) return;
     kw_ts win = KW_TS_SEC(d->window_s);
-    struct hasher h = hash_begin(TAG_STUFF_PAIR);
-    hash_bytes(&h, &t->src, sizeof t->src);
-    hash_str(&h, t->cred.fingerprint);
-    if (!pair_new(c->jp, hash_done(&h), t->ts, win)) return;
-    h = hash_begin(TAG_STUFF);
-    hash_bytes(&h, &t->src, sizeof t->src);
-    struct jp_key *e = key_get(c->jp, TAG_STUFF, hash_done(&h), t->ts);
+    struct hasher h = jp_hash_begin(TAG_STUFF_PAIR);
+    jp_hash_bytes(&h, &t->src, sizeof t->src);
+    jp_hash_str(&h, t->cred.fingerprint);
+    if (!jp_pair_new(c->jp, jp_hash_done(&h), t->ts, win)) return;
+    h = jp_hash_begin(TAG_STUFF);
+    jp_hash_bytes(&h, &t->src, sizeof t->src);
+    struct jp_key *e = jp_key_get(c->jp, TAG_STUFF, jp_hash_done(&h), t->ts);
     uint32_t est;
     if (!slide_add(c->jp, e, t->ts, win, 1, d->threshold, &est)) return;
     char src[48];
     kw_addr_str(&t->src, src, sizeof src);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_CREDENTIAL_STUFFING, &d->loc);
-    f.severity = det_severity(d);
-    fmt(f.subject, sizeof f.subject, "%s", src);
-    fmt(f.summary, sizeof f.summary,
+    jp_finding_init(c, &f, ALERT_CREDENTIAL_STUFFING, &d->loc);
+    f.severity = jp_det_severity(d);
+    jp_fmt(f.subject, sizeof f.subject, "%s", src);
+    jp_fmt(f.summary, sizeof f.summary,
         "%s tried %u different unknown credentials within "
         "%llds (last: %s %s answered %d)",
         src, est, (long long)d->window_s, t->method, t->path, t->status);
-    evidence(&f,
+    jp_evidence(&f,
              json_pack("{sisI}", "max_distinct_credentials", d->threshold, "window_s",
                        (json_int_t)d->window_s),
              json_pack("{siss}", "distinct_credentials", est, "source", src));
-    fire(c, &f);
+    jp_fire(c, &f);
 }
 
 /* The concrete values under the template's {…} segments: "/v1/orders/{id}"
@@ -668,7 +630,7 @@ static bool template_ids(const char *tmpl, const char *path, struct hasher *h)
     while (*tmpl && *path) {
         size_t tl = strcspn(tmpl + 1, "/") + 1, pl = strcspn(path + 1, "/") + 1;
         if (memchr(tmpl, '{', tl)) {
-            hash_bytes(h, path, pl);
+            jp_hash_bytes(h, path, pl);
             any = true;
         }
         tmpl += tl;
@@ -683,47 +645,47 @@ static void check_enumeration(struct jp_ctx *c)
     const struct rules_detection *d = &c->m->detections.enumeration;
     if (!d->severity || !t->template_[0] || !strchr(t->template_, '{')) return;
     /* who: the identity, else the credential, else the source address */
-    struct hasher k = hash_begin(TAG_ENUM);
+    struct hasher k = jp_hash_begin(TAG_ENUM);
     if (c->id)
-        hash_str(&k, c->id->id);
+        jp_hash_str(&k, c->id->id);
     else if (t->cred.fingerprint[0])
-        hash_str(&k, t->cred.fingerprint);
+        jp_hash_str(&k, t->cred.fingerprint);
     else
-        hash_bytes(&k, &t->src, sizeof t->src);
-    hash_str(&k, t->method);
-    hash_str(&k, t->template_);
-    uint64_t key = hash_done(&k);
-    struct hasher p = hash_begin(TAG_ENUM_PAIR);
-    hash_bytes(&p, &key, sizeof key);
+        jp_hash_bytes(&k, &t->src, sizeof t->src);
+    jp_hash_str(&k, t->method);
+    jp_hash_str(&k, t->template_);
+    uint64_t key = jp_hash_done(&k);
+    struct hasher p = jp_hash_begin(TAG_ENUM_PAIR);
+    jp_hash_bytes(&p, &key, sizeof key);
     if (!template_ids(t->template_, t->path, &p)) return;
     kw_ts win = KW_TS_SEC(d->window_s);
-    if (!pair_new(c->jp, hash_done(&p), t->ts, win)) return;
-    struct jp_key *e = key_get(c->jp, TAG_ENUM, key, t->ts);
+    if (!jp_pair_new(c->jp, jp_hash_done(&p), t->ts, win)) return;
+    struct jp_key *e = jp_key_get(c->jp, TAG_ENUM, key, t->ts);
     uint32_t est;
     if (!slide_add(c->jp, e, t->ts, win, 1, d->threshold, &est)) return;
     char src[48];
     kw_addr_str(&t->src, src, sizeof src);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_ENUMERATION, &d->loc);
-    f.severity = det_severity(d);
-    fmt(f.subject, sizeof f.subject, "%s %s", t->method, t->template_);
-    fmt(f.summary, sizeof f.summary,
+    jp_finding_init(c, &f, ALERT_ENUMERATION, &d->loc);
+    f.severity = jp_det_severity(d);
+    jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, t->template_);
+    jp_fmt(f.summary, sizeof f.summary,
         "%s requested %u different ids under %s %s within "
         "%llds",
         c->id ? c->who : src, est, t->method, t->template_, (long long)d->window_s);
-    evidence(
+    jp_evidence(
         &f,
         json_pack("{sisI}", "max_distinct_ids", d->threshold, "window_s", (json_int_t)d->window_s),
         json_pack("{siso}", "distinct_ids", est, "last_path",
                   kw_json_bytes((const uint8_t *)t->path, strlen(t->path))));
-    fire(c, &f);
+    jp_fire(c, &f);
 }
 
 static void check_expired(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     const struct kw_jwt_claims *j = &t->cred.jwt;
-    if (t->cred.kind != KW_CRED_JWT || !success(t->status)) return;
+    if (t->cred.kind != KW_CRED_JWT || !jp_success(t->status)) return;
     bool none = !strcasecmp(j->alg, "none");
     bool expired = j->has_exp && KW_TS_SEC(j->exp) < t->ts;
     if (!none && !expired) return;
@@ -731,23 +693,23 @@ static void check_expired(struct jp_ctx *c)
     if (j->has_exp) kw_ts_format_rfc3339(KW_TS_SEC(j->exp), exp, sizeof exp);
     kw_ts_format_rfc3339(t->ts, now, sizeof now);
     struct alert_finding f;
-    finding_init(c, &f, ALERT_EXPIRED_TOKEN_ACCEPTED, c->id ? &c->id->loc : NULL);
-    fmt(f.subject, sizeof f.subject, "%s %s", none ? "alg_none" : "expired", t->cred.fingerprint);
+    jp_finding_init(c, &f, ALERT_EXPIRED_TOKEN_ACCEPTED, c->id ? &c->id->loc : NULL);
+    jp_fmt(f.subject, sizeof f.subject, "%s %s", none ? "alg_none" : "expired", t->cred.fingerprint);
     if (none)
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s%sunsigned JWT (alg none) %s was accepted: %s %s "
             "answered %d; the server is not checking signatures",
             c->id ? c->who : "", c->id ? " used an " : "An ", t->cred.hint, t->method, t->path,
             t->status);
     else
-        fmt(f.summary, sizeof f.summary,
+        jp_fmt(f.summary, sizeof f.summary,
             "%s%sJWT %s that expired at %s was accepted at %s: "
             "%s %s answered %d; the server is not checking exp",
             c->id ? c->who : "", c->id ? " used a " : "A ", t->cred.hint, exp, now, t->method,
             t->path, t->status);
-    evidence(&f, json_string(none ? "a signed token" : "a token used before its exp"),
+    jp_evidence(&f, json_string(none ? "a signed token" : "a token used before its exp"),
              json_pack("{ss*ss}", "exp", j->has_exp ? exp : NULL, "alg", j->alg));
-    fire(c, &f);
+    jp_fire(c, &f);
 }
 
 void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
@@ -757,11 +719,11 @@ void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
     struct jp_ctx c = {jp, m, id, t, emit, user, "", ""};
     jp->cnt.checked++;
     describe_cred(t, c.cred, sizeof c.cred);
-    if (is_session(t) && id) {
+    if (jp_is_session(t) && id) {
         /* no HTTP to show: say plainly what was seen */
         char what[sizeof c.cred];
         snprintf(what, sizeof what, "%s", c.cred);
-        fmt(c.cred, sizeof c.cred, "an encrypted TLS session to %s (%s)",
+        jp_fmt(c.cred, sizeof c.cred, "an encrypted TLS session to %s (%s)",
             t->tls.sni[0] ? t->tls.sni : "(no SNI)",
             t->cred.kind == KW_CRED_NONE ? "no credential visible; known by its source address"
                                          : what);
@@ -774,16 +736,17 @@ void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
         check_access(&c);
         check_schedule(&c);
         check_sources(&c);
-        if (!is_session(t)) {
+        if (!jp_is_session(t)) {
             check_scope(&c);
             check_rate(&c);
         }
     }
     check_unknown(&c);
-    if (is_session(t))
+    if (jp_is_session(t))
         return; /* the rest judge HTTP requests */
     check_failed_auth(&c);
     check_stuffing(&c);
     check_enumeration(&c);
     check_expired(&c);
+    jp_check_oauth(&c);
 }

@@ -33,6 +33,8 @@ struct judge_policy_counters {
     uint64_t key_evictions;  /* a live counter was evicted to make room */
     uint64_t pair_evictions; /* a live distinct value was forgotten */
     uint64_t time_backwards; /* packet time older than the entry's (reordered input) */
+    uint64_t scopes_unknown; /* `scopes:` applied but the token shows no grants (opaque, or a
+                                JWT without scope/scp/roles/groups): not judged */
 };
 
 typedef void (*judge_policy_emit_fn)(void *user, struct alert_finding *f);

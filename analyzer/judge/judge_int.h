@@ -1,0 +1,97 @@
+/* judge_int: what the files of analyzer/judge share and nobody else sees:
+ * the bounded tables, the hasher, and the finding helpers. judge_policy.c
+ * owns the tables and the rules' policy checks; judge_oauth.c the OAuth
+ * checks (scopes, session age, DPoP). The public contract is
+ * judge_policy.h. */
+#ifndef KW_JUDGE_INT_H
+#define KW_JUDGE_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "judge_policy.h"
+
+#define WAYS 8
+#define HOUR_US ((kw_ts)3600 * 1000000)
+
+struct jp_key {
+    uint64_t h; /* 0 = empty */
+    kw_ts last;
+    int64_t bucket;
+    uint32_t cur, prev;
+    uint64_t bytes;
+    uint8_t fired; /* bit 0: count, bit 1: bytes */
+};
+
+struct jp_pair {
+    uint64_t h;
+    kw_ts last;
+};
+
+/* Key tables (one each) before TAG__KEYS; the tags after it only salt
+ * hashes into the shared pair table. */
+enum jp_tag {
+    TAG_RATE,
+    TAG_FAIL,
+    TAG_STUFF,
+    TAG_ENUM,
+    TAG_SESSION, /* first sight of an opaque token (session age) */
+    TAG__KEYS,
+    TAG_STUFF_PAIR,
+    TAG_ENUM_PAIR,
+    TAG_DPOP_JTI, /* proofs seen (jkt, jti) */
+};
+
+/* One key table per detection, so a flood feeding one (failed-auth state
+ * for 100k distinct credentials) cannot evict another's counters. */
+struct judge_policy {
+    struct jp_key *keys[TAG__KEYS];
+    size_t key_sets;
+    struct jp_pair *pairs;
+    size_t pair_sets;
+    struct judge_policy_counters cnt;
+};
+
+struct hasher {
+    uint64_t h;
+};
+
+struct jp_ctx {
+    struct judge_policy *jp;
+    const struct rules_model *m;
+    const struct rules_identity *id;
+    const struct kw_txn *t;
+    judge_policy_emit_fn emit;
+    void *user;
+    char who[224];  /* "c01 Acme Data Ltd" */
+    char cred[192]; /* "key sk_l…9f2c" */
+};
+
+void jp_hash_bytes(struct hasher *s, const void *p, size_t n);
+void jp_hash_str(struct hasher *s, const char *str);
+uint64_t jp_hash_done(struct hasher *s);
+struct hasher jp_hash_begin(enum jp_tag tag);
+/* The entry of h in the tag's table, made (zeroed, bucket INT64_MIN) when
+ * absent by evicting the least recently seen of its set. */
+struct jp_key *jp_key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t h, kw_ts now);
+/* True when h was not seen within `window` (and remembers it now). */
+bool jp_pair_new(struct judge_policy *jp, uint64_t h, kw_ts now, kw_ts window);
+
+/* snprintf whose cut is intended: summaries and subjects are bounded. */
+void jp_fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
+void jp_finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_kind k,
+                     const struct rules_loc *loc);
+/* Takes over both references. */
+void jp_evidence(struct alert_finding *f, json_t *expected, json_t *observed);
+void jp_fire(struct jp_ctx *c, struct alert_finding *f);
+int jp_det_severity(const struct rules_detection *d);
+const char *jp_endpoint(const struct kw_txn *t);
+bool jp_success(int status);
+bool jp_is_session(const struct kw_txn *t);
+void jp_local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len);
+
+/* judge_oauth.c: scopes, session age and DPoP proofs of one transaction. */
+void jp_check_oauth(struct jp_ctx *c);
+
+#endif
