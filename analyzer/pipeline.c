@@ -16,6 +16,7 @@
 
 #include "classify.h"
 #include "defrag.h"
+#include "dpop.h"
 #include "kw_addr.h"
 #include "kw_json.h"
 #include "kw_jw.h"
@@ -660,6 +661,7 @@ void pipeline_destroy(struct pipeline *p)
 {
     if (!p)
         return;
+    dpop_thread_cleanup(); /* the proof keys built on this thread, if any */
     flow_table_destroy(p->flows); /* ends the flows: their parsers go to h1_free */
     while (p->h1_nfree)
         h1_conn_destroy(p->h1_free[--p->h1_nfree]);

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dpop.h"
 #include "kw_log.h"
 
 /* ---- SPSC byte ring ---------------------------------------------------- */
@@ -414,7 +415,10 @@ static void *worker_main(void *arg)
         ring_release(&k->in, h);
         if (done > atomic_load_explicit(&k->done, memory_order_relaxed))
             atomic_store_explicit(&k->done, done, memory_order_release);
-        if (kind == REC_FIN) return NULL;
+        if (kind == REC_FIN) {
+            dpop_thread_cleanup(); /* the proof keys this worker built */
+            return NULL;
+        }
     }
 }
 

@@ -28,6 +28,15 @@ static const char *const alert_kinds[] = {"off_hours",
                                           "volume_spike",
                                           "key_sharing",
                                           "expired_token_accepted",
+                                          "new_client",
+                                          "scope_not_granted_accepted",
+                                          "scope_not_granted",
+                                          "scope_escalation",
+                                          "session_too_old",
+                                          "dpop_mismatch",
+                                          "dpop_replay",
+                                          "dpop_stale",
+                                          "dpop_missing",
                                           NULL};
 
 void rl_config_defaults(struct rules_model *m)

@@ -584,5 +584,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dpop, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    dpop_thread_cleanup();
+    return rc;
 }

@@ -200,14 +200,50 @@ static size_t ecdsa_der(const uint8_t *sig, size_t n, size_t coord, uint8_t *out
     return len;
 }
 
-static bool verify(json_t *jwk, const struct alg_info *a, const char *input, size_t ilen,
-                   const uint8_t *sig, size_t slen)
+/* A client signs every proof with the same key, and building an EVP_PKEY
+ * (point validation, for EC) costs as much as the verification: each
+ * thread keeps the last keys it built, named by their RFC 7638 thumbprint
+ * (a SHA-256 over exactly the members that define the key) and alg. */
+#define KEY_CACHE 16
+struct key_slot {
+    char jkt[48];
+    const struct alg_info *alg;
+    EVP_PKEY *pk;
+};
+static _Thread_local struct key_slot key_cache[KEY_CACHE];
+static _Thread_local unsigned key_next;
+
+static EVP_PKEY *key_get(json_t *jwk, const struct alg_info *a, const char *jkt)
+{
+    for (unsigned i = 0; i < KEY_CACHE; i++)
+        if (key_cache[i].pk && key_cache[i].alg == a && !strcmp(key_cache[i].jkt, jkt))
+            return key_cache[i].pk;
+    EVP_PKEY *pk = !strcmp(a->kty, "EC") ? key_ec(jwk, a) : !strcmp(a->kty, "RSA") ? key_rsa(jwk)
+                                                                                  : key_okp(jwk);
+    if (!pk) return NULL;
+    struct key_slot *s = &key_cache[key_next++ % KEY_CACHE];
+    EVP_PKEY_free(s->pk);
+    snprintf(s->jkt, sizeof s->jkt, "%s", jkt);
+    s->alg = a;
+    s->pk = pk;
+    return pk;
+}
+
+void dpop_thread_cleanup(void)
+{
+    for (unsigned i = 0; i < KEY_CACHE; i++) {
+        EVP_PKEY_free(key_cache[i].pk);
+        key_cache[i].pk = NULL;
+    }
+}
+
+static bool verify(json_t *jwk, const struct alg_info *a, const char *jkt, const char *input,
+                   size_t ilen, const uint8_t *sig, size_t slen)
 {
     const char *kty = jstr(jwk, "kty"), *crv = jstr(jwk, "crv");
     if (!kty || strcmp(kty, a->kty)) return false;
     if (a->crv && (!crv || strcmp(crv, a->crv))) return false;
-    EVP_PKEY *pk = !strcmp(a->kty, "EC") ? key_ec(jwk, a) : !strcmp(a->kty, "RSA") ? key_rsa(jwk)
-                                                                                  : key_okp(jwk);
+    EVP_PKEY *pk = key_get(jwk, a, jkt);
     if (!pk) return false;
     uint8_t der[160];
     if (!strcmp(a->kty, "EC")) {
@@ -225,7 +261,6 @@ static bool verify(json_t *jwk, const struct alg_info *a, const char *input, siz
         ok = set && EVP_DigestVerify(md, sig, slen, (const uint8_t *)input, ilen) == 1;
     }
     EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pk);
     return ok;
 }
 
@@ -332,7 +367,7 @@ void dpop_parse(const char *proof, size_t len, struct kw_dpop *out)
         out->state = KW_DPOP_PARSED;
         size_t slen = jwt_b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - proof), buf, 1024);
         if (slen != SIZE_MAX)
-            out->sig_valid = verify(jwk, a, proof, (size_t)(d2 - proof), buf, slen);
+            out->sig_valid = verify(jwk, a, out->jkt, proof, (size_t)(d2 - proof), buf, slen);
     }
     json_decref(hdr);
     json_decref(pl);

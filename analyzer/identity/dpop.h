@@ -26,6 +26,11 @@
  * signature verified), KW_DPOP_BAD otherwise with `error` set. */
 void dpop_parse(const char *proof, size_t len, struct kw_dpop *out);
 
+/* Frees this thread's cache of proof keys (the last 16 built, by
+ * thumbprint). Call before a thread that parsed proofs ends; harmless
+ * when it parsed none. */
+void dpop_thread_cleanup(void);
+
 /* True when the proof's ath is the SHA-256 a credential fingerprint
  * ("sha256:<hex>", cred_fingerprint) names. */
 bool dpop_ath_matches(const struct kw_dpop *d, const char *fingerprint);
