@@ -148,9 +148,12 @@ static int64_t seq_to_off(const struct tcp_stream *s, uint32_t seq)
     return (int64_t)s->next + (int32_t)(seq - ref);
 }
 
+/* The buffer held the stream's bytes, request heads and their secrets
+ * among them: wiped before it goes back to the allocator (issue 15). */
 static void buf_release(struct tcp_reasm *r, struct tcp_stream *s)
 {
     r->mem_used -= s->buf_cap;
+    explicit_bzero(s->buf, s->buf_cap);
     free(s->buf);
     s->buf = NULL;
     s->buf_len = s->buf_cap = 0;

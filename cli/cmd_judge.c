@@ -8,6 +8,7 @@
  * by default); several judges split them, each with its own database,
  * and must not share a partition. SIGINT/SIGTERM commit and stop; SIGHUP
  * reloads the rules. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "kw_eve.h"
 #include "kw_log.h"
 #include "pipeline.h"
+#include "priv.h"
 #include "rules.h"
 
 /* Signal flags: a handler can reach nothing else. */
@@ -297,6 +299,9 @@ static void teardown(struct judge_ctx *j)
 int cmd_judge(int argc, char **argv)
 {
     cli_install_signals(on_jstop, on_jhup);
+    /* a core would hold the NATS credentials and sink secrets */
+    if (priv_no_core_dumps() != KW_E_OK)
+        kw_warn("cannot turn core dumps off: %s", strerror(errno));
     struct judge_ctx j;
     memset(&j, 0, sizeof j);
     int rc = parse_opts(argc, argv, &j.o);

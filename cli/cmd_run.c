@@ -699,6 +699,9 @@ static void install_signals(void)
 int cmd_run(int argc, char **argv)
 {
     install_signals();
+    /* before any secret is read (key logs, sink secrets, request heads) */
+    if (priv_no_core_dumps() != KW_E_OK)
+        kw_warn("cannot turn core dumps off: %s", strerror(errno));
     struct run_ctx r;
     memset(&r, 0, sizeof r);
     int rc = parse_opts(argc, argv, &r.o);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +120,14 @@ static enum kw_err switch_user(const struct priv_target *t, char *line, size_t l
     return KW_E_OK;
 }
 
+enum kw_err priv_no_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return KW_E_IO;
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return KW_E_IO;
+    return KW_E_OK;
+}
+
 enum kw_err priv_drop(const struct priv_target *t, char *line, size_t len)
 {
     line[0] = 0;
@@ -129,6 +138,10 @@ enum kw_err priv_drop(const struct priv_target *t, char *line, size_t len)
     if (t->switch_user) {
         enum kw_err e = switch_user(t, line, len);
         if (e != KW_E_OK) return e;
+        if (priv_no_core_dumps() != KW_E_OK) { /* the switch reset "dumpable" */
+            snprintf(line, len, "cannot turn core dumps off: %s", strerror(errno));
+            return KW_E_IO;
+        }
     }
     cap_t none = cap_init();
     if (!none || cap_reset_ambient() != 0 || cap_set_proc(none) != 0) {

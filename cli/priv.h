@@ -51,6 +51,14 @@ KW_WUR enum kw_err priv_drop(const struct priv_target *t, char *line, size_t lin
  * which is a choice). */
 bool priv_still_root(const struct priv_target *t);
 
+/* No core dumps (issue 15): a core of `run` would hold request heads,
+ * TLS session secrets from key logs and sink secrets. RLIMIT_CORE 0 (soft
+ * and hard) and PR_SET_DUMPABLE 0, which also keeps other processes of
+ * the same user from ptrace-attaching and reading /proc/PID/mem. A user
+ * switch resets "dumpable" to fs.suid_dumpable, so priv_drop calls it
+ * again. Returns KW_E_IO (errno kept) when either call fails. */
+KW_WUR enum kw_err priv_no_core_dumps(void);
+
 /* After a switch of user: can it create files in the folder of path? false
  * with a message naming the folder and the fix. */
 bool priv_can_write_dir(const struct priv_target *t, const char *path, char *err, size_t errlen);

@@ -4,8 +4,10 @@
  * reports into the diag and carries on, so `keywarden check` shows them
  * all. Positions are 1-based (fy_mark is 0-based: we add one). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rules_int.h"
 
@@ -41,6 +43,80 @@ char *rl_strdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Keys whose value may be a secret (issue 15): a diagnostic shows the
+ * offending line, and the warning about a secret written in the file must
+ * not print the secret. Lexical on purpose: it also covers YAML syntax
+ * errors, where there is no document to ask which node is which. */
+static const char *const secret_keys[] = {"secret",   "webhook_url", "url",    "credentials",
+                                          "password", "passwd",      "token",  "api_key",
+                                          "apikey",   "key",         "nats",   "client_secret",
+                                          NULL};
+
+static bool key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+}
+
+/* Length of a secret key starting at s (a whole word), 0 if none. */
+static size_t secret_key_at(const char *line, const char *s)
+{
+    if (s > line && key_char(s[-1])) return 0;
+    for (size_t i = 0; secret_keys[i]; i++) {
+        size_t n = strlen(secret_keys[i]);
+        if (!strncasecmp(s, secret_keys[i], n) && !key_char(s[n])) return n;
+    }
+    return 0;
+}
+
+/* End of the scalar starting at p: a quoted one at its closing quote
+ * (escapes skipped in double quotes; unterminated: the end of the line), a
+ * plain one before ',' '}' ']' in a flow collection, or before " #". */
+static char *scalar_end(char *p, bool flow)
+{
+    if (*p == '"' || *p == '\'') {
+        char q = *p++;
+        while (*p && *p != q)
+            p += (q == '"' && *p == '\\' && p[1]) ? 2 : 1;
+        return p;
+    }
+    char *e = p;
+    while (*e && !(flow && (*e == ',' || *e == '}' || *e == ']')) &&
+           !((*e == ' ' || *e == '\t') && e[1] == '#'))
+        e++;
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    return e;
+}
+
+/* Overwrites, in an echoed line, the value of every "KEY:" whose KEY may
+ * hold a secret with '*' (quotes kept). Same length, so the caret still
+ * points at the right column; a secret's length is all that shows.
+ * "env:NAME" values are references, not secrets, and stay. */
+static void mask_secrets(char *line)
+{
+    for (char *s = line; *s; s++) {
+        size_t n = secret_key_at(line, s);
+        if (!n) continue;
+        char *p = s + n;
+        if (*p == '"' || *p == '\'') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != ':') continue;
+        p++;
+        if (*p && *p != ' ' && *p != '\t') continue; /* "url:x" is not a YAML key */
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || *p == '#' || *p == '{' || *p == '[') continue; /* no scalar here */
+        bool flow = memchr(line, '{', (size_t)(s - line)) || memchr(line, '[', (size_t)(s - line));
+        bool quoted = *p == '"' || *p == '\'';
+        char *v = p + quoted, *e = scalar_end(p, flow);
+        if (strncmp(v, "env:", 4) != 0)
+            memset(v, '*', (size_t)(e - v));
+        s = *e ? e : e - 1;
+    }
+}
+
 void rules_diag_add(struct rules_diag *d, enum rules_diag_level lv, const char *file, int line,
                     int col, const char *text, const char *hint, const char *fmt, ...)
 {
@@ -67,6 +143,7 @@ void rules_diag_add(struct rules_diag *d, enum rules_diag_level lv, const char *
     it->col = col;
     it->msg = strdup(msg);
     it->text = rl_strdup(text);
+    if (it->text) mask_secrets(it->text);
     it->hint = rl_strdup(hint);
 }
 

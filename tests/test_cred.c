@@ -10,6 +10,7 @@
  * "test-key"; the alg-none token has an empty signature). */
 /* the case table leaves the JWT fields of non-JWT cases implicit (zero) */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -787,6 +788,54 @@ static void test_redact_target(void **state)
     }
 }
 
+/* Issue 15: every name on the default list is redacted whatever the
+ * configured sources (here: only a cookie), in any case and
+ * percent-encoded; a parameter not on the list is left alone. */
+static void test_redact_default_list(void **state)
+{
+    (void)state;
+    struct cred_config ck;
+    memset(&ck, 0, sizeof ck);
+    assert_int_equal(cred_config_add(&ck, CRED_SRC_COOKIE, "session"), KW_E_OK);
+    const char *const *names = cred_redact_default_names();
+    size_t n = 0;
+    for (; names[n]; n++) {
+        char in[256], want[256], upper[64], enc[192];
+        size_t l = strlen(names[n]);
+        for (size_t i = 0; i <= l; i++)
+            upper[i] = (char)toupper((unsigned char)names[n][i]);
+        /* every character percent-encoded: the name is compared decoded */
+        for (size_t i = 0; i < l; i++)
+            snprintf(enc + 3 * i, 4, "%%%02X", (unsigned char)names[n][i]);
+        snprintf(in, sizeof in, "/v1/x?page=2&%s=S3cr3tVal&%s=S3cr3tVal&%s=S3cr3tVal#f", names[n],
+                 upper, enc);
+        snprintf(want, sizeof want, "/v1/x?page=2&%s=REDACTED&%s=REDACTED&%s=REDACTED#f", names[n],
+                 upper, enc);
+        assert_true(cred_redact_target(&ck, in, sizeof in));
+        assert_string_equal(in, want);
+        assert_null(strstr(in, "S3cr3t"));
+    }
+    /* the names the issue lists are among them */
+    static const char *const must[] = {"token",     "access_token", "client_secret",
+                                       "password",  "passwd",       "api_key",
+                                       "apikey",    "key",          "secret",
+                                       "signature", "sig",          "x-amz-signature",
+                                       "x-amz-credential", "code"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n; k++)
+            found |= strcmp(names[k], must[i]) == 0;
+        if (!found) fail_msg("%s is not on the default redaction list", must[i]);
+    }
+    char keep[] = "/v1/x?page=2&sort=name&keys=3&tokens=1";
+    assert_false(cred_redact_target(&ck, keep, sizeof keep));
+    /* a configured query source is redacted in any case too */
+    assert_int_equal(cred_config_add(&ck, CRED_SRC_QUERY, "acme_auth"), KW_E_OK);
+    char cfgd[64] = "/v1/x?ACME_AUTH=abc";
+    assert_true(cred_redact_target(&ck, cfgd, sizeof cfgd));
+    assert_string_equal(cfgd, "/v1/x?ACME_AUTH=REDACTED");
+}
+
 /* A key in a long URL (kw_txn.url holds 8 KiB) is redacted too. */
 static void test_redact_long_target(void **state)
 {
@@ -812,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_stats),          cmocka_unit_test(test_corpus_basic_digest),
         cmocka_unit_test(test_redact_target),
         cmocka_unit_test(test_redact_long_target),
+        cmocka_unit_test(test_redact_default_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -553,6 +553,63 @@ static void test_secret_never_printed(void **state)
     rules_diag_free(&d);
 }
 
+static char *diag_text(struct rules_diag *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    rules_diag_print(d, f);
+    fclose(f);
+    return buf;
+}
+
+/* Issue 15: the warning about a secret written in the file, and any other
+ * diagnostic on such a line (or a YAML syntax error there), shows the line
+ * with the value masked, never the secret. */
+static void test_literal_secret_not_echoed(void **state)
+{
+    static const char cfg[] =
+        "alerts:\n"
+        "  slack: { webhook_url: \"https://hooks.slack.com/services/T0/B0/Sl4ckS3cret\" }\n"
+        "  webhooks: [ { url: \"https://h.example/x\", secret: \"Hook-S3cret-99\","
+        " min_severity: bogus } ]\n";
+    struct rules_diag d;
+    rules_diag_init(&d);
+    struct rules_model *m;
+    assert_int_equal(rules_load_mem("kw.yaml", cfg, NULL, NULL, &m, &d), KW_E_CONFIG);
+    char *buf = diag_text(&d);
+    assert_non_null(strstr(buf, "secrets should not be at rest"));
+    assert_non_null(strstr(buf, "unknown severity"));
+    assert_non_null(strstr(buf, "secret: \"**************\", min_severity: bogus"));
+    assert_null(strstr(buf, "Sl4ckS3cret"));
+    assert_null(strstr(buf, "Hook-S3cret-99"));
+    free(buf);
+    rules_diag_free(&d);
+
+    /* a YAML error on the line of a secret: no document, the line is
+     * masked all the same */
+    static const char broken[] = "alerts:\n  webhooks: [ { secret: \"Yaml-S3cret\\q\" } ]\n";
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem("kw.yaml", broken, NULL, NULL, &m, &d), KW_E_CONFIG);
+    buf = diag_text(&d);
+    assert_true(rules_diag_errors(&d) > 0);
+    assert_null(strstr(buf, "Yaml-S3cret"));
+    free(buf);
+    rules_diag_free(&d);
+
+    /* env:NAME is a reference, not a secret: shown, so the operator sees
+     * which variable is missing */
+    static const char env[] = "alerts:\n  webhooks: [ { url: \"https://h.example/x\", "
+                              "secret: \"env:KW_T_UNSET_VAR_15\" } ]\n";
+    unsetenv("KW_T_UNSET_VAR_15");
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem("kw.yaml", env, NULL, NULL, &m, &d), KW_E_CONFIG);
+    buf = diag_text(&d);
+    assert_non_null(strstr(buf, "secret: \"env:KW_T_UNSET_VAR_15\""));
+    free(buf);
+    rules_diag_free(&d);
+}
+
 static void test_warnings(void **state)
 {
     static const struct want w[] = {
@@ -653,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_attribution),       cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_broken_all_errors), cmocka_unit_test(test_broken_duplicate_key),
         cmocka_unit_test(test_broken_config),     cmocka_unit_test(test_secret_never_printed),
+        cmocka_unit_test(test_literal_secret_not_echoed),
         cmocka_unit_test(test_warnings),          cmocka_unit_test(test_value_errors_table),
         cmocka_unit_test(test_missing_paths),     cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_syslog_facility), cmocka_unit_test(test_fifo_refused),

@@ -138,9 +138,13 @@ void *h1i_mem_alloc(struct h1_conn *c, size_t n, bool must)
     return p;
 }
 
+/* Every buffer here may hold request heads (Authorization, cookies, keys
+ * in the target): wiped before it goes back to the allocator, so a later
+ * allocation, a core or a heap dump does not find them (issue 15). */
 void h1i_mem_free(struct h1_conn *c, void *p, size_t n)
 {
     if (!p) return;
+    explicit_bzero(p, n);
     free(p);
     c->mem -= n;
     if (c->budget) c->budget->bytes -= n;
@@ -323,9 +327,18 @@ static void pend_gone(struct h1_conn *c, const struct h1_pend *e)
     if (!(e->v.flags & KW_TXN_F(PIPELINED))) c->unpiped--;
 }
 
+/* A reported head's bytes in the ring are wiped at once rather than when
+ * the ring slot is reused: a quiet keep-alive connection would otherwise
+ * keep its last Authorization header in memory for as long as it lives. */
+static void pend_wipe(struct h1_conn *c, const struct h1_pend *e)
+{
+    if (e->size && c->ring) explicit_bzero(c->ring + e->off, e->size);
+}
+
 static void pend_pop(struct h1_conn *c)
 {
     struct h1_pend *e = h1i_pend_at(c, 0);
+    pend_wipe(c, e); /* every caller has reported it (emit) already */
     pend_gone(c, e);
     if (c->d[0].has_cur && c->d[0].seq == c->pseq && c->d[0].st != ST_IDLE &&
         c->d[0].st != ST_RESYNC && c->d[0].st != ST_CONNECT_WAIT)
@@ -375,6 +388,7 @@ static bool evict_one(struct h1_conn *c)
         if (c->server_seen) c->skip_resp++;
         emit(c, &victim, NULL);
     }
+    pend_wipe(c, &victim);
     return true;
 }
 

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dpop.h"
 #include "jwt.h"
@@ -575,7 +576,39 @@ bool cred_extract(const struct cred_config *cfg, const struct kw_hdr *hdrs, size
 
 /* ---- redaction of the target ------------------------------------------- */
 
-static bool is_query_source(const struct cred_config *cfg, struct kw_slice name)
+/* Query parameter names whose value is redacted whatever the configured
+ * sources say (issue 15): a secret sent in a parameter nobody configured as
+ * a credential must not reach EVE, alerts, Slack, stdout or syslog either.
+ * Compared case-insensitively after percent-decoding; over-redacting a
+ * harmless `code` or `key` costs a little context, leaking a password
+ * costs the password. Documented in docs/credentials.md; keep both in
+ * step. */
+static const char *const redact_default[] = {
+    /* OAuth 2.0 / OIDC (RFC 6749 §4.1.2, §4.2.2, RFC 7636, RFC 7521) */
+    "token", "access_token", "refresh_token", "id_token", "auth_token", "client_secret",
+    "code", "code_verifier", "assertion", "client_assertion", "jwt",
+    /* passwords */
+    "password", "passwd", "pass", "pwd",
+    /* API keys */
+    "api_key", "apikey", "api-key", "key", "secret", "private_token", "session", "sessionid",
+    /* signed URLs: AWS SigV4 presigned, GCS, Azure SAS, generic */
+    "signature", "sig", "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+    "x-goog-signature", "x-goog-credential", NULL};
+
+const char *const *cred_redact_default_names(void)
+{
+    return redact_default;
+}
+
+static bool name_eq_ci(const uint8_t *p, size_t n, const char *name)
+{
+    return strlen(name) == n && strncasecmp((const char *)p, name, n) == 0;
+}
+
+/* Configured query sources are matched case-insensitively here too: a
+ * server that reads `api_key` may well accept `API_KEY`, and redacting is
+ * the safe side. */
+static bool is_redacted_name(const struct cred_config *cfg, struct kw_slice name)
 {
     uint8_t nb[80];
     size_t pos = 0, dn = pct_decode(name, &pos, true, nb, sizeof nb);
@@ -583,9 +616,12 @@ static bool is_query_source(const struct cred_config *cfg, struct kw_slice name)
         return false;
     for (unsigned i = 0; i < cfg->n; i++) {
         const struct cred_source *s = &cfg->src[i];
-        if (s->kind == CRED_SRC_QUERY && strlen(s->name) == dn && memcmp(nb, s->name, dn) == 0)
+        if (s->kind == CRED_SRC_QUERY && name_eq_ci(nb, dn, s->name))
             return true;
     }
+    for (size_t i = 0; redact_default[i]; i++)
+        if (name_eq_ci(nb, dn, redact_default[i]))
+            return true;
     return false;
 }
 
@@ -618,7 +654,7 @@ bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap)
         struct kw_slice pair = {target + i, e - i};
         const char *eq = memchr(pair.p, '=', pair.len);
         struct kw_slice name = {pair.p, eq ? (size_t)(eq - pair.p) : pair.len};
-        bool secret = eq && eq + 1 < pair.p + pair.len && is_query_source(cfg, name);
+        bool secret = eq && eq + 1 < pair.p + pair.len && is_redacted_name(cfg, name);
         size_t vlen = secret ? name.len + 1 + sizeof red - 1 : pair.len;
         if (o + vlen + 1 >= sizeof out)
             return redact_all(target, q);

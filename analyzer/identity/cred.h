@@ -102,9 +102,14 @@ void cred_hint(const uint8_t *p, size_t len, char *out, size_t outlen);
 bool cred_text_copy(char *dst, size_t cap, const uint8_t *p, size_t len);
 
 /* Replaces, in a NUL-terminated request target, the value of every query
- * parameter that is a configured credential source (CRED_SRC_QUERY) with
- * "REDACTED", so a key sent in the URL never reaches a record, a log or the
- * database. Returns true when something was replaced. */
+ * parameter that is a configured credential source (CRED_SRC_QUERY) or on
+ * the default redaction list (cred_redact_default_names), names compared
+ * case-insensitively after percent-decoding, with "REDACTED", so a secret
+ * sent in the URL never reaches a record, a log or the database. Returns
+ * true when something was replaced. */
 bool cred_redact_target(const struct cred_config *cfg, char *target, size_t cap);
+
+/* The default redaction list, NULL-terminated, lowercase (static). */
+const char *const *cred_redact_default_names(void);
 
 #endif
