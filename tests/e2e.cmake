@@ -22,7 +22,11 @@ if(Python3_Interpreter_FOUND AND TARGET kwsim AND TARGET keywarden)
   # Learning over two runs on one database equals learning over one run.
   add_test(NAME e2e_baseline_restart COMMAND Python3::Interpreter ${_e2e_py} restart
     ${_e2e_bins} ${_e2e_worlds}/baseline.yaml ${_e2e_work}/restart)
-  set_tests_properties(e2e_policy_demo PROPERTIES LABELS "e2e" TIMEOUT 120)
+  # OAuth (issue 17): scoped and DPoP-bound tokens, one incident of each
+  # OAuth kind, no false alert on the correct traffic around them.
+  add_test(NAME e2e_policy_oauth COMMAND Python3::Interpreter ${_e2e_py} policy ${_e2e_bins}
+    ${_e2e_worlds}/oauth.yaml ${_e2e_work}/oauth)
+  set_tests_properties(e2e_policy_demo e2e_policy_oauth PROPERTIES LABELS "e2e" TIMEOUT 120)
   set_tests_properties(e2e_policy_company e2e_baseline e2e_baseline_restart
     PROPERTIES LABELS "e2e;slow" TIMEOUT 600)
 endif()

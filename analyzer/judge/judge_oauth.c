@@ -180,16 +180,19 @@ static int hexv(int ch)
 }
 
 /* RFC 9449 §4.3 check 9: htu and the request URI compared after RFC 3986
- * §6.2.2 normalisation, query and fragment left out. Here: scheme dropped
- * (a mirror often sees the plain side of a TLS terminator), host lower
- * case, a default port dropped, %XX of unreserved characters decoded and
- * other %xx upper-cased; an empty path is "/". */
+ * §6.2.2 normalisation, query and fragment left out. Here: host lower
+ * case, %XX of unreserved characters decoded and other %xx upper-cased, an
+ * empty path is "/"; scheme and port are left out, because a mirror behind
+ * a TLS terminator or a load balancer sees another scheme and port than
+ * the ones the client signed (https://api:443 arrives as http://api:8080,
+ * and kw_txn.hostname carries no port). */
 static void uri_key(const char *auth, size_t alen, const char *path, size_t plen, char *out,
                     size_t cap)
 {
     size_t o = 0;
-    if (alen > 4 && !memcmp(auth + alen - 4, ":443", 4)) alen -= 4;
-    else if (alen > 3 && !memcmp(auth + alen - 3, ":80", 3)) alen -= 3;
+    const char *close = memchr(auth, ']', alen); /* "[::1]:8443" */
+    const char *colon = memchr(close ? close : auth, ':', alen - (size_t)((close ? close : auth) - auth));
+    if (colon) alen = (size_t)(colon - auth);
     for (size_t i = 0; i < alen && o + 1 < cap; i++)
         out[o++] = (char)tolower((unsigned char)auth[i]);
     if (!plen && o + 1 < cap) out[o++] = '/';

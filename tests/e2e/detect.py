@@ -416,13 +416,14 @@ def client_streams(pcap, ports):
 
 
 def world_secrets(world):
-    """Every secret the world sends, read from its captures: Bearer tokens
-    (JWTs included), X-API-Key values, api_key query values, and Basic
+    """Every secret the world sends, read from its captures: Bearer and
+    DPoP-scheme tokens (JWTs included), DPoP proofs, X-API-Key values, api_key query values, and Basic
     credentials (the base64 blob and the password). Checked complete: the
     sha256 of the secrets found covers every fingerprint in the truth."""
     ports = {t["server_port"] for t in world.truth}
     secrets, users = set(), set()
-    pats = [re.compile(p) for p in (rb"\r\nAuthorization: Bearer ([\x21-\x7e]+)\r\n",
+    pats = [re.compile(p) for p in (rb"\r\nAuthorization: (?:Bearer|DPoP) ([\x21-\x7e]+)\r\n",
+                                    rb"\r\nDPoP: ([\x21-\x7e]+)\r\n",  # proofs: never at rest either
                                     rb"\r\nX-API-Key: ([\x21-\x7e]+)\r\n",
                                     rb"[?&]api_key=([^ &#\r\n]+)[ &#]")]
     basic = re.compile(rb"\r\nAuthorization: Basic ([A-Za-z0-9+/=]+)\r\n")

@@ -10,6 +10,7 @@ add_executable(kwsim
   ${CMAKE_CURRENT_LIST_DIR}/sim_incidents.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_render.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_tls.c
+  ${CMAKE_CURRENT_LIST_DIR}/sim_oauth.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_output.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_dense.c)
 target_link_libraries(kwsim PRIVATE kw_options PkgConfig::ZLIB PkgConfig::CRYPTO

@@ -27,6 +27,17 @@ struct sim_req {
     int16_t split_at; /* offset inside the target to cut the segment at, or -1 */
     int incident;     /* index into world incidents, or -1 */
     int64_t want;     /* planned start, µs */
+    uint8_t dpop;     /* enum sim_dpop_mode, for a cred with a DPoP key */
+    int64_t dpop_iat; /* SIM_DPOP_REPLAY: the proof's iat (µs) */
+};
+
+/* How a request of a DPoP-bound cred carries its proof. */
+enum sim_dpop_mode {
+    SIM_DPOP_AUTO = 0, /* a fresh proof for this request */
+    SIM_DPOP_OMIT,     /* no proof (dpop_missing) */
+    SIM_DPOP_REPLAY,   /* the incident's one proof, sent again (dpop_replay) */
+    SIM_DPOP_HTU,      /* a proof made for another URI (dpop_mismatch) */
+    SIM_DPOP_STALE,    /* a proof made 15 minutes before (dpop_stale) */
 };
 
 struct sim_session {

@@ -235,6 +235,79 @@ static int scoped(struct inc_ctx *x, const char *scen)
     return 0;
 }
 
+/* OAuth (issue 17). */
+static void edit_target(struct inc_ctx *x, struct sim_req *q, int n)
+{
+    char meth[16] = "POST", path[160] = "/v1/refunds";
+    sscanf(x->c->target, "%15s %159s", meth, path);
+    snprintf(q->method, sizeof q->method, "%s", meth);
+    sim_render_path(q->target, sizeof q->target, path, x->id->id_min + n);
+    q->status = !strcmp(meth, "POST") ? 201 : 200;
+}
+
+static void edit_dpop_replay(struct inc_ctx *x, struct sim_req *q, int n)
+{
+    q->dpop = SIM_DPOP_REPLAY;
+    q->dpop_iat = x->t;
+    /* the one proof sent again: same method and URI each time */
+    snprintf(q->method, sizeof q->method, "GET");
+    sim_render_path(q->target, sizeof q->target,
+                    x->g->w->srv[x->id->server].ep[x->id->scope[0].ep].path, x->id->id_min);
+    q->status = 200;
+}
+
+static void edit_dpop_htu(struct inc_ctx *x, struct sim_req *q, int n)
+{
+    q->dpop = SIM_DPOP_HTU;
+}
+
+static void edit_dpop_stale(struct inc_ctx *x, struct sim_req *q, int n)
+{
+    q->dpop = SIM_DPOP_STALE;
+}
+
+static void edit_dpop_omit(struct inc_ctx *x, struct sim_req *q, int n)
+{
+    q->dpop = SIM_DPOP_OMIT;
+}
+
+static int oauth_scenarios(struct inc_ctx *x, const char *scen)
+{
+    struct sim_gen *g = x->g;
+    const struct sim_identity *id = x->id;
+    int cnt = x->c->count;
+    if (id->cred.kind != SIM_CRED_JWT) return -1;
+    x->t = inc_time(x, (id->start_min + 140) % 1440);
+    int cred = sim_day_cred(g, x->i, x->t - 2 * SIM_HOUR_US);
+    bool dpop = id->cred.dpop;
+    if (!strcmp(scen, "scope_not_granted")) {
+        burst(x, x->t, cnt ? cnt : 3, 20000000, id->nets[0], cred, edit_target);
+    } else if (!strcmp(scen, "scope_escalation") || !strcmp(scen, "session_too_old")) {
+        struct sim_cred c = g->creds[cred];
+        if (scen[1] == 'c') /* a token that grants more than the contract caps */
+            snprintf(c.scope + strlen(c.scope), sizeof c.scope - strlen(c.scope), " %s",
+                     x->c->target[0] ? x->c->target : "admin:all");
+        else /* a session opened two days ago, still accepted */
+            c.auth_time = x->t / 1000000 - 2 * 86400;
+        sim_jwt_make(&c);
+        burst(x, x->t, cnt ? cnt : 4, 30000000, id->nets[0], sim_cred_add(g, &c, x->i), NULL);
+    } else if (dpop && !strcmp(scen, "dpop_replay")) {
+        burst(x, x->t, cnt ? cnt : 3, 15000000, id->nets[0], cred, edit_dpop_replay);
+    } else if (dpop && !strcmp(scen, "dpop_mismatch")) {
+        burst(x, x->t, cnt ? cnt : 3, 15000000, id->nets[0], cred, edit_dpop_htu);
+    } else if (dpop && !strcmp(scen, "dpop_stale")) {
+        burst(x, x->t, cnt ? cnt : 3, 15000000, id->nets[0], cred, edit_dpop_stale);
+    } else if (dpop && !strcmp(scen, "dpop_missing")) {
+        burst(x, x->t, cnt ? cnt : 3, 15000000, id->nets[0], cred, edit_dpop_omit);
+    } else if (!strncmp(scen, "dpop_", 5) || !strncmp(scen, "scope_", 6) ||
+               !strcmp(scen, "session_too_old")) {
+        return -1; /* needs a DPoP-bound JWT identity */
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
 static int other_scenarios(struct inc_ctx *x, const char *scen)
 {
     struct sim_gen *g = x->g;
@@ -291,6 +364,7 @@ int sim_plan_incident(struct sim_gen *g, int k)
     }
     int rc = scoped(&x, s);
     if (rc == 1) rc = other_scenarios(&x, s);
+    if (rc == 1) rc = oauth_scenarios(&x, s);
     if (rc)
         fprintf(stderr,
                 "%s: error: incident %s (%s) does not fit identity %s (needs a JWT, an "

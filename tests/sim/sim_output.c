@@ -262,6 +262,38 @@ static void rules_identity(struct sim_gen *g, FILE *f, const struct sim_identity
         if (sv->ep[id->scope[s].ep].size_max > maxsz) maxsz = sv->ep[id->scope[s].ep].size_max;
     fprintf(f, "    limits: { requests_per_hour: %d, response_bytes_per_hour: %dMB }\n",
             id->limit_rph, (int)(id->limit_rph * maxsz / 1e6) + 1);
+    if (id->max_scopes[0]) { /* "a b" -> [ "a", "b" ] */
+        char buf[sizeof id->max_scopes], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", id->max_scopes);
+        fprintf(f, "    max_scopes: [");
+        int n = 0;
+        for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            fprintf(f, "%s\"%s\"", n++ ? ", " : " ", t);
+        fprintf(f, " ]\n");
+    }
+    if (id->session_max[0]) fprintf(f, "    session: { max_age: %s }\n", id->session_max);
+}
+
+/* `scopes:` from the endpoints that need OAuth grants (issue 17). */
+static void rules_scopes(struct sim_gen *g, FILE *f)
+{
+    int n = 0;
+    char path[200];
+    for (int s = 0; s < g->w->nsrv; s++) {
+        const struct sim_server *sv = &g->w->srv[s];
+        for (int e = 0; e < sv->nep; e++) {
+            if (!sv->ep[e].scopes[0]) continue;
+            if (!n++) fprintf(f, "scopes:\n");
+            scope_path(path, sizeof path, sv->ep[e].path);
+            char buf[sizeof sv->ep[e].scopes], *save = NULL;
+            snprintf(buf, sizeof buf, "%s", sv->ep[e].scopes);
+            fprintf(f, "  \"* %s %s\": [", sv->host, path);
+            int k = 0;
+            for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+                fprintf(f, "%s\"%s\"", k++ ? ", " : " ", t);
+            fprintf(f, " ]\n");
+        }
+    }
 }
 
 int sim_write_rules(struct sim_gen *g, const char *dir)
@@ -279,6 +311,7 @@ int sim_write_rules(struct sim_gen *g, const char *dir)
             g->w->path, g->w->name);
     for (int i = 0; i < g->w->nid; i++)
         rules_identity(g, f, &g->w->id[i]);
+    rules_scopes(g, f);
     fprintf(f, "detections:\n"
                "  unknown_credential: { severity: high }\n"
                "  failed_auth:        { count: 20, window: 2m }\n"

@@ -35,6 +35,14 @@ const struct sim_scenario sim_scenarios[] = {
     {"scope_evasion", "out_of_scope", "out_of_scope", "new_endpoint", false},
     {"enumeration", "enumeration", "enumeration", "rate_exceeded,volume_spike", false},
     {"expired_token_accepted", "expired_token_accepted", "expired_token_accepted", "", false},
+    {"scope_not_granted", "scope_not_granted_accepted", "scope_not_granted_accepted",
+     "out_of_scope,method_not_allowed,new_endpoint", false},
+    {"scope_escalation", "scope_escalation", "scope_escalation", "", false},
+    {"session_too_old", "session_too_old", "session_too_old", "", false},
+    {"dpop_replay", "dpop_replay", "dpop_replay", "", false},
+    {"dpop_mismatch", "dpop_mismatch", "dpop_mismatch", "", false},
+    {"dpop_stale", "dpop_stale", "dpop_stale", "", false},
+    {"dpop_missing", "dpop_missing", "dpop_missing", "", false},
     {"late_work", "off_hours", "", "", true},
     {"busy_day", "volume_spike", "", "", true},
     {"new_id", "new_endpoint", "", "", true},
@@ -99,12 +107,18 @@ void sim_b64(const uint8_t *in, size_t n, char *out, bool url)
 /* RFC 7519 JWT, HS256 (RFC 7515 §A.1) with the world's made-up key. */
 void sim_jwt_make(struct sim_cred *c)
 {
-    char payload[640], hp[1000], hb[64], pb[900];
+    char payload[1000], hp[1500], hb[64], pb[1400], extra[200] = "";
     const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    if (c->auth_time)
+        snprintf(extra, sizeof extra, ",\"auth_time\":%lld", (long long)c->auth_time);
+    if (c->dpop)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\"cnf\":{\"jkt\":\"%s\"}",
+                 c->dpop_jkt);
     snprintf(payload, sizeof payload,
              "{\"iss\":\"%s\",\"sub\":\"%s\",\"client_id\":\"%s\",\"aud\":\"api\","
-             "\"scope\":\"api.read api.write\",\"iat\":%lld,\"exp\":%lld}",
-             c->iss, c->sub, c->client_id, (long long)c->iat, (long long)c->exp);
+             "\"scope\":\"%s\",\"iat\":%lld,\"exp\":%lld%s}",
+             c->iss, c->sub, c->client_id, c->scope[0] ? c->scope : "api.read api.write",
+             (long long)c->iat, (long long)c->exp, extra);
     sim_b64((const uint8_t *)hdr, strlen(hdr), hb, true);
     sim_b64((const uint8_t *)payload, strlen(payload), pb, true);
     if ((size_t)snprintf(hp, sizeof hp, "%s.%s", hb, pb) >= sizeof hp) abort();

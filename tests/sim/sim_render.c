@@ -88,7 +88,25 @@ static void request_bytes(struct sim_gen *g, struct sim_rng *r, const struct sim
                    "Accept-Encoding: gzip, deflate\r\n",
                    ua);
     char enc[400];
-    if (c->kind == SIM_CRED_BEARER || c->kind == SIM_CRED_JWT) {
+    if (c->dpop && q->dpop != SIM_DPOP_OMIT) {
+        /* RFC 9449 §7.1: the DPoP scheme and a proof for this request */
+        char htu[300], jti[48], proof[1800];
+        snprintf(htu, sizeof htu, "https://%s", sv->host);
+        if (sv->port != 80)
+            snprintf(htu + strlen(htu), sizeof htu - strlen(htu), ":%u", sv->port);
+        snprintf(htu + strlen(htu), sizeof htu - strlen(htu), "%.*s",
+                 (int)strcspn(q->dpop == SIM_DPOP_HTU ? "/v1/elsewhere" : q->target, "?"),
+                 q->dpop == SIM_DPOP_HTU ? "/v1/elsewhere" : q->target);
+        int64_t iat = q->dpop == SIM_DPOP_REPLAY  ? q->dpop_iat
+                      : q->dpop == SIM_DPOP_STALE ? q->want - 15 * 60000000LL
+                                                  : q->want;
+        if (q->dpop == SIM_DPOP_REPLAY)
+            snprintf(jti, sizeof jti, "replay-%d", q->incident);
+        else
+            snprintf(jti, sizeof jti, "p%zu", (size_t)(q - g->reqs));
+        sim_dpop_proof(c, q->method, htu, iat / 1000000, jti, proof, sizeof proof);
+        sim_buf_printf(b, "Authorization: DPoP %s\r\nDPoP: %s\r\n", c->secret, proof);
+    } else if (c->kind == SIM_CRED_BEARER || c->kind == SIM_CRED_JWT) {
         sim_buf_printf(b, "Authorization: Bearer %s\r\n", c->secret);
     } else if (c->kind == SIM_CRED_APIKEY_HEADER) {
         sim_buf_printf(b, "%s: %s\r\n", c->param, c->secret);

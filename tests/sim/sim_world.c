@@ -185,6 +185,7 @@ static void load_endpoint(struct ld *l, struct fy_node *n, struct sim_endpoint *
     if (e->size_min < 2 || e->size_max < e->size_min) fail(l, sz, "bad size range");
     e->gzip = num(l, n, "gzip", 0.2);
     e->chunked = num(l, n, "chunked", 0.2);
+    str(l, n, "scopes", e->scopes, sizeof e->scopes, "");
 }
 
 static void load_server(struct ld *l, struct fy_node *n, struct sim_server *s)
@@ -284,6 +285,17 @@ static void load_cred(struct ld *l, const struct sim_world *w, struct fy_node *n
         str(l, n, "sub", c->sub, sizeof c->sub, id->id);
         str(l, n, "client_id", c->client_id, sizeof c->client_id, c->sub);
         str(l, n, "key", c->key, sizeof c->key, "kwsim-demo-signing-key-not-a-secret");
+        str(l, n, "scope", c->scope, sizeof c->scope, "api.read api.write");
+        char dp[8];
+        str(l, n, "dpop", dp, sizeof dp, "false");
+        if (!strcmp(dp, "true")) { /* a DPoP-bound token: the key from the world's seed */
+            struct sim_rng r;
+            sim_rng_fork(&r, sim_hash_str(w->name), sim_hash_str(id->id) ^ 0xd90);
+            for (int i = 0; i < 32; i++)
+                c->dpop_seed[i] = (uint8_t)sim_rng_below(&r, 256);
+            c->dpop = true;
+            sim_dpop_key(c);
+        }
     } else {
         fail(l, key(n, "kind"),
              "unknown credential kind \"%s\"; use bearer, jwt, api_key_header, api_key_query "
@@ -403,6 +415,8 @@ static void load_identity(struct ld *l, struct sim_world *w, struct fy_node *n,
         str(l, fy_node_sequence_get_by_index(ids, 1), NULL, b, sizeof b, "1200");
         id->id_max = atoi(b);
     }
+    str(l, n, "max_scopes", id->max_scopes, sizeof id->max_scopes, "");
+    str(l, n, "session_max_age", id->session_max, sizeof id->session_max, "");
     id->limit_rph = (int)num(l, n, "limit_per_hour", 0);
     if (!id->limit_rph) /* room for a busy day (2x), not for a spike (20x) */
         id->limit_rph = (int)(id->rate * 4 < 40 ? 40 : id->rate * 4);

@@ -36,6 +36,15 @@ struct sim_cred {
     char param[64];    /* API-key header name or query parameter name */
     char iss[128], sub[128], client_id[128], key[128]; /* JWT claims and HS256 key */
     int64_t iat, exp;                                  /* JWT, seconds */
+    /* OAuth (issue 17): the grants a JWT carries ("" = "api.read
+     * api.write"), auth_time (0 = none), and DPoP: a token bound to an
+     * Ed25519 key (deterministic signatures keep kwsim's output the same
+     * for a seed) whose every request carries a proof */
+    char scope[256];
+    int64_t auth_time;
+    bool dpop;
+    uint8_t dpop_seed[32];
+    char dpop_jkt[48];
 };
 
 struct sim_endpoint {
@@ -43,6 +52,7 @@ struct sim_endpoint {
     char resource[32];
     double size_min, size_max;
     double gzip, chunked;
+    char scopes[96]; /* OAuth grants it needs, space-separated (all of them) */
 };
 
 struct sim_server {
@@ -87,6 +97,8 @@ struct sim_identity {
     int id_min, id_max;
     double errors;
     int limit_rph;
+    char max_scopes[160];  /* rule max_scopes, space-separated ("" = none) */
+    char session_max[16];  /* rule session.max_age ("" = none) */
 };
 
 struct sim_incident {
@@ -126,4 +138,9 @@ int64_t sim_local_to_utc(const char *tz, int y, int mon, int d, int minute_of_da
 int sim_parse_date(const char *s, int *y, int *m, int *d);
 int sim_parse_duration(const char *s, int64_t *us);
 
+/* sim_oauth.c: the RFC 7638 thumbprint of a cred's DPoP key into
+ * c->dpop_jkt; and a DPoP proof (RFC 9449, EdDSA) into out. */
+void sim_dpop_key(struct sim_cred *c);
+void sim_dpop_proof(const struct sim_cred *c, const char *htm, const char *htu, int64_t iat,
+                    const char *jti, char *out, size_t cap);
 #endif
