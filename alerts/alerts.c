@@ -123,14 +123,12 @@ static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, c
     a->n.alerts++;
     a->n.by_kind[kind < ALERT__COUNT ? kind : 0]++;
     a->n.by_severity[sev >= 1 && sev <= 3 ? sev : 3]++;
-    int rows = body ? al_ob_insert(a, id, body, kind, sev, who, subject, findings, tz, ts) : -1;
-    if (rows < 0) {
-        a->n.db_errors++;
-    } else if (rows > 0) {
-        a->n.backlog += rows;
-        if (a->dl) al_deliver_wake(a->dl);
+    if (body) {
+        al_route(a, id, body, kind, sev, who, subject, findings, tz, ts); /* takes body */
+    } else {
+        a->n.not_stored++;
+        a->n.lost++;
     }
-    free(body);
     if (a->cfg.stdout_alerts || a->cfg.syslog) {
         char line[1024];
         al_human_line(rec, line, sizeof line);
@@ -346,15 +344,19 @@ enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct
     pthread_mutex_init(&a->bl_mu, NULL);
     pthread_cond_init(&a->bl_cv, NULL);
     pthread_mutex_init(&a->sl_mu, NULL);
+    pthread_mutex_init(&a->fail_mu, NULL);
     for (unsigned i = 0; i < c->n_sinks; i++)
         alerts_sink_key(&c->sinks[i], a->sink_keys[i]);
     a->sweep_at = INT64_MIN;
-    if ((e = alloc_tables(a)) != KW_E_OK || (e = al_ob_open(c->db_path, &a->db)) != KW_E_OK ||
-        (e = al_ob_prepare(a)) != KW_E_OK)
+    if ((e = alloc_tables(a)) != KW_E_OK || (e = al_ob_open(c->db_path, &a->db)) != KW_E_OK)
         goto fail;
-    /* WAL checkpoints (with their fsync) run on the delivery thread's
-     * connection, not inside alerts_submit on the judge thread */
-    if (!c->no_delivery) sqlite3_wal_autocheckpoint(a->db, 0);
+    if (c->writer) {
+        a->w = c->writer;
+    } else {
+        struct dbw_config wc = {.path = c->db_path};
+        if ((e = dbw_new(&wc, &a->w)) != KW_E_OK) goto fail;
+        a->own_w = true;
+    }
     int64_t orphaned = 0;
     a->n.backlog = al_ob_backlog(a->db, a->sink_keys, c->n_sinks, &orphaned);
     a->n.orphaned = orphaned;
@@ -378,6 +380,9 @@ void alerts_drain(struct alerts *a)
 {
     if (!a) return;
     flush_updates(a);
+    /* the verdicts first (a locked database may hold them a while): the
+     * drain timeout is for delivery, not for the lock */
+    dbw_flush(a->w);
     kw_ts deadline = kw_ts_wall() + a->cfg.drain_timeout;
     if (a->dl) {
         pthread_mutex_lock(&a->bl_mu);
@@ -392,15 +397,16 @@ void alerts_drain(struct alerts *a)
         al_deliver_stop(a->dl);
         a->dl = NULL;
     }
+    dbw_flush(a->w);
 }
 
 void alerts_destroy(struct alerts *a)
 {
     if (!a) return;
-    if (a->win && a->db) flush_updates(a);
+    if (a->win && a->w) flush_updates(a);
     if (a->dl) al_deliver_stop(a->dl);
-    sqlite3_finalize(a->ins_alert);
-    sqlite3_finalize(a->ins_row);
+    if (a->w) dbw_flush(a->w); /* store jobs point at a */
+    if (a->own_w) dbw_destroy(a->w);
     if (a->db) store_db_close(a->db);
     if (a->cfg.syslog) closelog();
     free(a->win);
@@ -409,6 +415,7 @@ void alerts_destroy(struct alerts *a)
     pthread_mutex_destroy(&a->bl_mu);
     pthread_cond_destroy(&a->bl_cv);
     pthread_mutex_destroy(&a->sl_mu);
+    pthread_mutex_destroy(&a->fail_mu);
     memset(&a->cfg.sinks, 0, sizeof a->cfg.sinks); /* no secret left in freed memory */
     free(a);
 }
@@ -429,6 +436,11 @@ void alerts_get_stats(struct alerts *a, struct alerts_stats *st)
     st->digested = a->n.digested;
     st->dedup_evicted = a->n.dedup_evicted;
     st->db_errors = a->n.db_errors;
+    st->stored = a->n.stored;
+    st->replayed = a->n.replayed;
+    st->not_stored = a->n.not_stored;
+    st->lost = a->n.lost;
+    st->state_unsaved = a->n.state_unsaved;
     st->syslog_dropped = a->n.syslog_dropped;
     int64_t o = a->n.orphaned;
     st->orphaned = o > 0 ? (uint64_t)o : 0;
@@ -444,4 +456,14 @@ void alerts_get_stats(struct alerts *a, struct alerts_stats *st)
         st->sinks[i].failed = a->n.sink_failed[i];
         st->sinks[i].retries = a->n.sink_retries[i];
     }
+}
+
+unsigned alerts_failures(struct alerts *a, struct alerts_failure *out, unsigned max)
+{
+    pthread_mutex_lock(&a->fail_mu);
+    unsigned n = a->n_fails;
+    for (unsigned i = 0; i < n && i < max && i < AL_FAIL_LIST; i++)
+        out[i] = a->fails[i];
+    pthread_mutex_unlock(&a->fail_mu);
+    return n;
 }

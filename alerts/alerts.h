@@ -5,10 +5,14 @@
  * multi, retries with backoff, honours 429 Retry-After, rate-limits per
  * sink and folds held Slack alerts into digests.
  *
- * The one thing to know: an alert is in SQLite before any delivery attempt
- * and leaves the outbox only when a sink answered 2xx, answered a permanent
- * 4xx, or it was folded into a delivered digest. Delivery is at least once;
- * receivers drop duplicates by alert.id (the Idempotency-Key). */
+ * The one thing to know: alerts_submit never waits on SQLite. The alert is
+ * queued to the database writer (dbw.h) and handed to the delivery
+ * thread, which sends it once the writer stored it (a replayed id is not
+ * sent again), or from memory when the database refused it or stayed
+ * locked past AL_GATE_MS. An outbox row leaves the pending state only when
+ * a sink answered 2xx, answered a permanent 3xx/4xx, or it was folded into
+ * a delivered digest. Delivery is at least once; receivers drop duplicates
+ * by alert.id (the Idempotency-Key). */
 #ifndef KW_ALERTS_H
 #define KW_ALERTS_H
 
@@ -59,6 +63,7 @@ struct alerts_config {
     unsigned dedup_max;      /* open suppression windows kept; default 4096 */
     unsigned max_inflight;   /* concurrent requests per sink; default 8 */
     bool no_delivery;        /* do not start the delivery thread (tests, tools) */
+    struct dbw *writer;      /* borrowed, outlives the alerts; NULL: a private writer */
 };
 
 void alerts_config_default(struct alerts_config *c);
@@ -92,7 +97,15 @@ enum kw_err alerts_state_save(struct alerts *a, uint8_t **blob, size_t *len) KW_
 enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len) KW_WUR;
 
 struct alerts_stats {
-    uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries, backlog;
+    uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries;
+    uint64_t backlog;        /* waiting: (alert, sink) deliveries not done yet, in memory or
+                                in the outbox */
+    uint64_t stored;         /* alerts written to the database */
+    uint64_t replayed;       /* alerts whose id was already stored (not sent again) */
+    uint64_t not_stored;     /* alerts the database refused (kept in memory for delivery) */
+    uint64_t lost;           /* deliveries that never happen: not stored, and memory full or
+                                the process ended first */
+    uint64_t state_unsaved;  /* delivery states the database refused (resent next run) */
     uint64_t updates;        /* "N more" follow-ups emitted at window end */
     uint64_t digests;        /* digest messages delivered */
     uint64_t digested;       /* outbox rows delivered inside a digest */
@@ -110,6 +123,16 @@ struct alerts_stats {
     } sinks[ALERTS_MAX_SINKS];
 };
 void alerts_get_stats(struct alerts *a, struct alerts_stats *st);
+
+/* Alerts that failed for good (a redirect, 410, another 4xx, or
+ * max_attempts), the first ALERTS ones kept: copies up to max into out and
+ * returns how many there were in all. */
+struct alerts_failure {
+    char id[40];
+    char sink[40];  /* the sink's key, never its URL */
+    char why[200];  /* "HTTP 410: gone" */
+};
+unsigned alerts_failures(struct alerts *a, struct alerts_failure *out, unsigned max);
 
 /* `keywarden alerts test`: sends one sample alert to every sink of c,
  * synchronously, bypassing the outbox. */

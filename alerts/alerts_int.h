@@ -1,9 +1,13 @@
 /* alerts_int: what alerts.c (judge side), outbox.c (SQLite), deliver.c
  * (delivery thread) and slack.c share. Not a public contract.
  *
- * The one thing to know: the judge thread and the delivery thread each
- * own one SQLite connection and share only atomics, the syslog ring and
- * the backlog condition variable declared here. */
+ * The one thing to know: the judge thread never touches SQLite. An alert
+ * becomes an al_msg, shared (reference counted) by the store job queued to
+ * the database writer (dbw.h) and by the delivery thread's items, one per
+ * sink; the writer's verdict (new, a replay, or not stored) tells the
+ * delivery thread whether to send it. Delivery works from memory and
+ * queues each lease and answer to the writer as well: a database that
+ * cannot be written neither stops delivery nor makes it send twice. */
 #ifndef KW_ALERTS_INT_H
 #define KW_ALERTS_INT_H
 
@@ -14,6 +18,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "dbw.h"
+
 #include "alerts.h"
 #include "kw_json.h"
 
@@ -23,6 +29,38 @@
 
 /* Outbox row states (column alert_outbox.state). */
 enum al_state { AL_PENDING = 0, AL_DELIVERED = 1, AL_FAILED = 2, AL_DIGESTED = 3 };
+
+/* What the writer made of an alert's store job. */
+enum al_verdict {
+    AL_V_UNKNOWN = 0, /* not written yet (queued, or the database is locked) */
+    AL_V_NEW,         /* stored with its outbox rows: deliver */
+    AL_V_REPLAY,      /* the id was already stored (a replayed capture): do not send again */
+    AL_V_UNSTORED,    /* the database refused it: deliver from memory only */
+    AL_V_FROM_DB,     /* loaded from the outbox of an earlier run */
+};
+
+/* Delivery waits this long for the writer's verdict before sending an
+ * alert anyway (the database is locked): a replayed alert may then be
+ * sent again, which receivers drop by id. */
+#define AL_GATE_MS 1000
+/* (alert, sink) items delivery holds in memory; more alerts wait in the
+ * outbox (stored) or are lost (not stored), both counted. */
+#define AL_MEM_MAX 20000
+#define AL_FAIL_LIST 32
+
+/* One alert: the exact EVE record and what delivery and digests need. */
+struct al_msg {
+    atomic_int refs;
+    atomic_int verdict; /* enum al_verdict */
+    bool deferred;      /* not taken by delivery (no delivery thread, or memory full) */
+    uint8_t sev;
+    uint32_t mask; /* sinks that take it (bit i = cfg.sinks[i]) */
+    uint64_t findings;
+    kw_ts ts;
+    char id[AL_ID_LEN + 1];
+    char kind[32], who[72], tz[64];
+    char *record;
+};
 
 /* One open suppression window (dedup entry), fixed size, in a table
  * allocated at alerts_new. */
@@ -44,6 +82,7 @@ struct al_counters {
     _Atomic uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries;
     _Atomic uint64_t updates, digests, digested, dedup_evicted, db_errors, syslog_dropped;
     _Atomic uint64_t filtered;
+    _Atomic uint64_t stored, replayed, not_stored, lost, state_unsaved, mem_full;
     _Atomic int64_t backlog, orphaned;
     /* for the stats record and metrics: alerts by kind and by severity
      * (1 high .. 3 low), and per sink (index as cfg.sinks) */
@@ -61,8 +100,9 @@ struct alerts {
 
     /* judge side */
     pthread_mutex_t mu; /* submit/drain/destroy may come from two threads */
-    sqlite3 *db;
-    sqlite3_stmt *ins_alert, *ins_row;
+    sqlite3 *db;        /* migrations and the outbox count at start */
+    struct dbw *w;      /* every write */
+    bool own_w;
     struct al_window *win;
     unsigned win_cap, win_used, win_max;
     kw_ts sweep_at;
@@ -79,7 +119,20 @@ struct alerts {
     unsigned sl_head, sl_len;
 
     struct al_deliver *dl;
+
+    /* alerts that failed for good, for the summary and `alerts flush` */
+    pthread_mutex_t fail_mu;
+    struct alerts_failure fails[AL_FAIL_LIST];
+    unsigned n_fails;
 };
+
+static inline void al_backlog_add(struct alerts *a, int64_t d)
+{
+    pthread_mutex_lock(&a->bl_mu);
+    a->n.backlog += d;
+    pthread_cond_broadcast(&a->bl_cv);
+    pthread_mutex_unlock(&a->bl_mu);
+}
 
 /* alert.c */
 const char *al_kind_signature(enum alert_kind k);
@@ -93,19 +146,24 @@ void al_human_line(const json_t *rec, char *buf, size_t len);
 
 /* outbox.c */
 enum kw_err al_ob_open(const char *path, sqlite3 **out) KW_WUR;
-enum kw_err al_ob_prepare(struct alerts *a) KW_WUR;
-/* Inserts the alert and one row per matching sink in one transaction.
- * Returns the number of new outbox rows (0 when the alert id existed:
- * a replay), or -1 on a database error. */
-int al_ob_insert(struct alerts *a, const char *id, const char *record, enum alert_kind kind,
-                 int sev, const char *who, const char *subject, uint64_t findings, const char *tz,
-                 kw_ts ts);
+/* Hands a new alert (record taken over) to delivery and queues its store
+ * job. Judge thread; never waits on SQLite. */
+void al_route(struct alerts *a, const char *id, char *record, enum alert_kind kind, int sev,
+              const char *who, const char *subject, uint64_t findings, const char *tz, kw_ts ts);
+struct al_msg *al_msg_new(const char *id, char *record, const char *kind, int sev,
+                          const char *who, uint64_t findings, const char *tz, kw_ts ts);
+void al_msg_unref(struct al_msg *m);
+/* Records an alert that failed for good (for the summary). */
+void al_note_failure(struct alerts *a, const char *id, unsigned sink, const char *why);
 /* Pending rows of configured sinks, and of sinks no longer configured. */
 int64_t al_ob_backlog(sqlite3 *db, char keys[][40], unsigned n, int64_t *orphaned);
 bool al_sink_accepts(const struct alerts_sink_cfg *s, enum alert_kind kind, int sev);
 
 /* deliver.c */
 enum kw_err al_deliver_start(struct alerts *a, struct al_deliver **out) KW_WUR;
+/* Takes the alert's items (one per sink of m->mask); false when memory is
+ * full (AL_MEM_MAX). Any thread. */
+bool al_deliver_add(struct al_deliver *d, struct al_msg *m);
 void al_deliver_wake(struct al_deliver *d);
 void al_deliver_stop(struct al_deliver *d);
 /* HTTP request of one message to one sink (shared with alerts test). */

@@ -5,6 +5,7 @@
  *
  * The one thing to know: sinks are keyed by a hash of their URL, never
  * the URL (a Slack webhook URL is a secret) and never a signing secret. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "alerts_int.h"
@@ -51,78 +52,174 @@ enum kw_err al_ob_open(const char *path, sqlite3 **out)
     return KW_E_OK;
 }
 
-enum kw_err al_ob_prepare(struct alerts *a)
-{
-    if (sqlite3_prepare_v2(a->db,
-                           "INSERT OR IGNORE INTO alerts(id,ts,created,kind,severity,who,subject,"
-                           "findings,tz,record) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                           -1, &a->ins_alert, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(a->db,
-                           "INSERT OR IGNORE INTO alert_outbox(alert_id,sink,next_attempt_at,"
-                           "updated) VALUES(?,?,?,?)",
-                           -1, &a->ins_row, NULL) != SQLITE_OK) {
-        kw_err_log("alerts: cannot prepare outbox statements: %s", sqlite3_errmsg(a->db));
-        return KW_E_DB;
-    }
-    return KW_E_OK;
-}
-
 bool al_sink_accepts(const struct alerts_sink_cfg *s, enum alert_kind kind, int sev)
 {
     if (s->min_severity > 0 && sev > s->min_severity) return false;
     return !s->kinds_mask || (s->kinds_mask & (UINT32_C(1) << kind));
 }
 
-static int insert_rows(struct alerts *a, const char *id, enum alert_kind kind, int sev, kw_ts now)
+struct al_msg *al_msg_new(const char *id, char *record, const char *kind, int sev, const char *who,
+                          uint64_t findings, const char *tz, kw_ts ts)
 {
-    int rows = 0;
-    for (unsigned i = 0; i < a->cfg.n_sinks; i++) {
-        if (!al_sink_accepts(&a->cfg.sinks[i], kind, sev)) {
-            a->n.filtered++;
-            continue;
-        }
-        sqlite3_stmt *st = a->ins_row;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, a->sink_keys[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, now);
-        if (sqlite3_step(st) != SQLITE_DONE) return -1;
-        rows += sqlite3_changes(a->db);
-    }
-    return rows;
+    struct al_msg *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->verdict, AL_V_UNKNOWN);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->kind, sizeof m->kind, "%s", kind);
+    snprintf(m->who, sizeof m->who, "%s", who);
+    snprintf(m->tz, sizeof m->tz, "%s", tz);
+    m->sev = (uint8_t)sev;
+    m->findings = findings;
+    m->ts = ts;
+    m->record = record;
+    return m;
 }
 
-int al_ob_insert(struct alerts *a, const char *id, const char *record, enum alert_kind kind,
-                 int sev, const char *who, const char *subject, uint64_t findings, const char *tz,
-                 kw_ts ts)
+void al_msg_unref(struct al_msg *m)
 {
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
+        free(m->record);
+        free(m);
+    }
+}
+
+/* The store job of one alert: the alert row and one outbox row per sink
+ * that takes it, inside the writer's transaction. */
+struct al_store_job {
+    struct dbw_job job;
+    struct alerts *a;
+    struct al_msg *m;
+    enum alert_kind kind;
+    char subject[256];
+    int rows;
+    bool inserted;
+};
+
+static int store_run(struct dbw_job *jb, sqlite3 *db)
+{
+    struct al_store_job *j = (struct al_store_job *)jb;
+    struct alerts *a = j->a;
+    const struct al_msg *m = j->m;
     kw_ts now = kw_ts_wall();
-    if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto fail;
-    sqlite3_stmt *st = a->ins_alert;
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ts);
+    sqlite3_stmt *st = NULL, *row = NULL;
+    j->rows = 0;
+    j->inserted = false;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT OR IGNORE INTO alerts(id,ts,created,kind,severity,who,"
+                                "subject,findings,tz,record) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT OR IGNORE INTO alert_outbox(alert_id,sink,next_attempt_at,"
+                                "updated) VALUES(?,?,?,?)",
+                                -1, &row, NULL);
+    if (rc != SQLITE_OK) goto out;
+    sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, m->ts);
     sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_text(st, 4, alert_kind_name(kind), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, sev);
-    sqlite3_bind_text(st, 6, who, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, (sqlite3_int64)findings);
-    sqlite3_bind_text(st, 9, tz, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, record, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) goto rollback;
-    int rows = 0;
+    sqlite3_bind_text(st, 4, m->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, m->sev);
+    sqlite3_bind_text(st, 6, m->who, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, j->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)m->findings);
+    sqlite3_bind_text(st, 9, m->tz, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, m->record, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) != SQLITE_DONE) goto out;
+    rc = SQLITE_OK;
     /* an existing id is a replay of an alert already in the outbox */
-    if (sqlite3_changes(a->db) == 1 && (rows = insert_rows(a, id, kind, sev, now)) < 0)
-        goto rollback;
-    if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto rollback;
-    return rows;
-rollback:
-    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-fail:
-    kw_warn("alerts: outbox insert of alert %s failed: %s", id, sqlite3_errmsg(a->db));
-    return -1;
+    j->inserted = sqlite3_changes(db) == 1;
+    for (unsigned i = 0; j->inserted && i < a->cfg.n_sinks; i++) {
+        if (!(m->mask & (UINT32_C(1) << i))) continue;
+        sqlite3_reset(row);
+        sqlite3_bind_text(row, 1, m->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(row, 2, a->sink_keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(row, 3, now);
+        sqlite3_bind_int64(row, 4, now);
+        if ((rc = sqlite3_step(row)) != SQLITE_DONE) goto out;
+        rc = SQLITE_OK;
+        j->rows += sqlite3_changes(db);
+    }
+out:
+    if (rc != SQLITE_OK) rc = sqlite3_extended_errcode(db);
+    sqlite3_finalize(st);
+    sqlite3_finalize(row);
+    return rc;
+}
+
+static void store_done(struct dbw_job *jb, int rc)
+{
+    struct al_store_job *j = (struct al_store_job *)jb;
+    struct alerts *a = j->a;
+    struct al_msg *m = j->m;
+    unsigned sinks = (unsigned)__builtin_popcount(m->mask);
+    if (rc != SQLITE_OK) {
+        /* the writer named the cause; delivery sends it from memory */
+        a->n.not_stored++;
+        a->n.db_errors++;
+        atomic_store(&m->verdict, AL_V_UNSTORED);
+        if (m->deferred && sinks) {
+            a->n.lost += sinks;
+            kw_warn("alerts: alert %s is neither stored nor held for delivery (memory full)",
+                    m->id);
+        }
+    } else if (j->inserted) {
+        a->n.stored++;
+        atomic_store(&m->verdict, AL_V_NEW);
+        if (m->deferred) { /* waits in the outbox for the next run or `alerts flush` */
+            al_backlog_add(a, j->rows);
+        }
+    } else {
+        a->n.replayed++;
+        atomic_store(&m->verdict, AL_V_REPLAY);
+    }
+    if (a->dl) al_deliver_wake(a->dl);
+    al_msg_unref(m);
+    free(j);
+}
+
+void al_route(struct alerts *a, const char *id, char *record, enum alert_kind kind, int sev,
+              const char *who, const char *subject, uint64_t findings, const char *tz, kw_ts ts)
+{
+    struct al_msg *m = al_msg_new(id, record, alert_kind_name(kind), sev, who, findings, tz, ts);
+    struct al_store_job *j = m ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        if (!m) free(record);
+        al_msg_unref(m);
+        a->n.not_stored++;
+        a->n.lost++;
+        return;
+    }
+    for (unsigned i = 0; i < a->cfg.n_sinks; i++) {
+        if (al_sink_accepts(&a->cfg.sinks[i], kind, sev))
+            m->mask |= UINT32_C(1) << i;
+        else
+            a->n.filtered++;
+    }
+    /* delivery first: the writer's verdict may come at once */
+    m->deferred = !m->mask || !a->dl || !al_deliver_add(a->dl, m);
+    if (m->mask && a->dl && m->deferred) a->n.mem_full++;
+    j->job.run = store_run;
+    j->job.done = store_done;
+    j->a = a;
+    j->m = m; /* the route's reference goes to the job */
+    j->kind = kind;
+    snprintf(j->subject, sizeof j->subject, "%s", subject);
+    dbw_submit(a->w, &j->job);
+}
+
+void al_note_failure(struct alerts *a, const char *id, unsigned sink, const char *why)
+{
+    pthread_mutex_lock(&a->fail_mu);
+    if (a->n_fails < AL_FAIL_LIST) {
+        struct alerts_failure *f = &a->fails[a->n_fails];
+        snprintf(f->id, sizeof f->id, "%s", id);
+        memcpy(f->sink, a->sink_keys[sink], sizeof f->sink); /* both 40 bytes */
+        f->sink[sizeof f->sink - 1] = 0;
+        snprintf(f->why, sizeof f->why, "%s", why);
+    }
+    a->n_fails++;
+    pthread_mutex_unlock(&a->fail_mu);
 }
 
 int64_t al_ob_backlog(sqlite3 *db, char keys[][40], unsigned n, int64_t *orphaned)

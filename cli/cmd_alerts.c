@@ -1,7 +1,8 @@
 /* cmd_alerts: `keywarden alerts test|flush`. `test` sends one sample alert
  * to every configured sink and prints what each answered; `flush` delivers
  * what the outbox holds (retries included) for up to --timeout and exits 0
- * when the outbox is empty at the end, 1 otherwise.
+ * when everything was delivered, 1 when something is left or failed for
+ * good (a redirect, 410, another 4xx: each listed).
  *
  * The one thing to know: sinks come from the config's `alerts:` section
  * (rules_load, the same loader as `run`) plus --slack/--webhook options; a
@@ -200,7 +201,14 @@ static int do_flush(struct alerts_opts *o)
     uint64_t at_start = st.backlog;
     alerts_drain(a);
     alerts_get_stats(a, &st);
+    struct alerts_failure f[10];
+    unsigned nf = alerts_failures(a, f, 10);
     alerts_destroy(a);
+    for (unsigned i = 0; i < nf && i < 10; i++)
+        printf("failed for good: alert %s to %s: %s\n", f[i].id, f[i].sink, f[i].why);
+    if (nf > 10)
+        printf("... and %u more failed for good (the outbox keeps each with its error)\n",
+               nf - 10);
     printf("outbox: %llu to deliver; delivered %llu, in digests %llu, failed for good %llu, "
            "retries %llu; left %llu",
            (unsigned long long)at_start, (unsigned long long)st.delivered,
@@ -209,7 +217,7 @@ static int do_flush(struct alerts_opts *o)
     if (st.orphaned)
         printf(", plus %llu for sinks no longer configured", (unsigned long long)st.orphaned);
     printf("\n");
-    return st.backlog == 0 && st.orphaned == 0 ? 0 : 1;
+    return st.backlog == 0 && st.orphaned == 0 && st.failed_permanent == 0 ? 0 : 1;
 }
 
 int cmd_alerts(int argc, char **argv)

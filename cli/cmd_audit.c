@@ -136,9 +136,10 @@ int cmd_audit(int argc, char **argv)
         goto out;
     }
     kw_ts newest = 0;
-    if (store_db_open(db_path, &db) != KW_E_OK || audit_schema(db) != KW_E_OK ||
-        audit_newest(db, &newest) != KW_E_OK)
-        goto out;
+    /* read-only: works on read-only media, creates and migrates nothing */
+    if (store_db_open_ro(db_path, &db) != KW_E_OK) goto out;
+    bool have = store_version(db, "audit") > 0;
+    if (have && audit_newest(db, &newest) != KW_E_OK) goto out;
     if ((since && audit_parse_time(since, newest, &q.since) != KW_E_OK) ||
         (until && audit_parse_time(until, newest, &q.until) != KW_E_OK)) {
         fprintf(stderr,
@@ -151,7 +152,7 @@ int cmd_audit(int argc, char **argv)
     if (!json)
         printf("%-20s  %-12s  %-7s  %-24s  %-40s  %3s  %10s  %s\n", "TIME (UTC)", "IDENTITY",
                "METHOD", "HOST", "PATH", "ST", "BYTES", "SOURCE");
-    rc = audit_query_run(db, &q, print_row, &json) == KW_E_OK ? 0 : 1;
+    rc = !have || audit_query_run(db, &q, print_row, &json) == KW_E_OK ? 0 : 1;
 out:
     if (db) store_db_close(db);
     free(from_cfg);

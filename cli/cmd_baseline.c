@@ -24,7 +24,7 @@ static unsigned profile_rows(const char *path)
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     unsigned n = 0;
-    if (store_db_open(path, &db) != KW_E_OK) return 1;
+    if (store_db_open_ro(path, &db) != KW_E_OK) return 1;
     if (sqlite3_prepare_v2(db, "SELECT count(*) FROM baseline_profile", -1, &s, NULL) ==
             SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW)
@@ -115,7 +115,9 @@ int cmd_baseline(int argc, char **argv)
                 db_path);
         goto out;
     }
-    struct baseline_config bc = {.db_path = db_path, .max_profiles = profile_rows(db_path)};
+    /* show reads only: it works on read-only media and beside a running `run` */
+    struct baseline_config bc = {
+        .db_path = db_path, .max_profiles = profile_rows(db_path), .read_only = show};
     if (baseline_new(&bc, &b) != KW_E_OK) goto out;
     if (reset) {
         enum kw_err e = baseline_reset(b, id);

@@ -18,6 +18,7 @@
 
 #include "alerts.h"
 #include "audit.h"
+#include "dbw.h"
 #include "baseline.h"
 #include "cli.h"
 #include "cli_util.h"
@@ -56,6 +57,7 @@ struct judge_ctx {
     struct kw_eve *eve;
     struct alerts *alerts;
     struct audit *audit;
+    struct dbw *dbw;
     struct baseline *baseline;
     struct pipeline *pipe;
     struct fj *fj;
@@ -193,18 +195,22 @@ static enum kw_err open_stage(struct judge_ctx *j)
                                                         : "./keywarden-state/eve.json";
     enum kw_err e = kw_eve_open(j->eve_path, &j->eve);
     if (e != KW_E_OK) return e;
+    struct dbw_config wc = {.path = j->db_path, .quick_check = true};
+    if ((e = dbw_new(&wc, &j->dbw)) != KW_E_OK) return e;
     struct alerts_config ac;
     alerts_config_default(&ac);
     ac.db_path = j->db_path;
+    ac.writer = j->dbw;
     cli_alerts_from_config(rc, &ac);
     ac.stdout_alerts = !j->o.quiet;
     ac.human_stderr = strcmp(j->eve_path, "-") == 0;
     if ((e = alerts_new(&ac, j->eve, &j->alerts)) != KW_E_OK) return e;
-    struct audit_config uc = {.db_path = j->db_path, .block_when_full = true};
+    struct audit_config uc = {.db_path = j->db_path, .block_when_full = true, .writer = j->dbw};
     if (rc->storage.audit_retention_s > 0)
         uc.retention = KW_TS_SEC(rc->storage.audit_retention_s);
     if ((e = audit_new(&uc, &j->audit)) != KW_E_OK) return e;
-    struct baseline_config bc = {.db_path = j->db_path, .save_every = -1}; /* saved per commit */
+    struct baseline_config bc = {
+        .db_path = j->db_path, .save_every = -1, .writer = j->dbw}; /* saved per commit */
     if (j->model->detections.baseline.learning_s > 0)
         bc.learning = KW_TS_SEC(j->model->detections.baseline.learning_s);
     bc.sensitivity = (int)j->model->detections.baseline.sensitivity - 1;
@@ -290,6 +296,7 @@ static void teardown(struct judge_ctx *j)
     baseline_destroy(j->baseline);
     audit_destroy(j->audit);
     alerts_destroy(j->alerts);
+    dbw_destroy(j->dbw);
     kw_eve_close(j->eve);
     if (j->rules) rules_handle_destroy(j->rules);
     if (j->rules && j->model) rules_model_unref(j->model);

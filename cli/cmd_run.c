@@ -21,6 +21,7 @@
 #include "baseline.h"
 #include "cli.h"
 #include "cli_util.h"
+#include "dbw.h"
 #include "fleet_sensor.h"
 #include "kw_eve.h"
 #include "kw_log.h"
@@ -89,7 +90,9 @@ static void run_usage(FILE *f)
             "      --no-progress   no progress line on the terminal\n"
             "  -h, --help\n"
             "\n"
-            "Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.\n"
+            "Exit codes: 0 ok, 1 runtime failure or anything lost (audit rows, EVE records,\n"
+            "alerts not stored or failed for good; a LOST: line says which), 2 bad usage,\n"
+            "config or rules (docs/storage.md).\n"
             "Signals: SIGINT/SIGTERM stop cleanly (final counters); SIGHUP reloads the rules.\n");
 }
 
@@ -186,11 +189,11 @@ static void mkdir_parent_of(const char *path)
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') {
             *p = 0;
-            mkdir(buf, 0750);
+            mkdir(buf, 0700);
             *p = '/';
         }
     }
-    mkdir(buf, 0750);
+    mkdir(buf, 0700);
 }
 
 /* Everything the run owns, torn down in reverse. */
@@ -199,6 +202,7 @@ struct run_ctx {
     struct rules_model *model; /* the handle's; borrowed */
     struct rules_handle *rules;
     struct kw_eve *eve;
+    struct dbw *dbw; /* the one writer of the database (alerts, audit, baselines) */
     struct alerts *alerts;
     struct audit *audit;
     struct baseline *baseline;
@@ -255,23 +259,29 @@ static enum kw_err open_outputs(struct run_ctx *r)
         mkdir_parent_of(r->eve_path);
     if ((e = kw_eve_open(r->eve_path, &r->eve)) != KW_E_OK)
         return e;
+    /* start-up refuses a damaged database (PRAGMA quick_check) */
+    struct dbw_config wc = {.path = r->db_path, .quick_check = true};
+    if ((e = dbw_new(&wc, &r->dbw)) != KW_E_OK)
+        return e;
 
     struct alerts_config ac;
     alerts_config_default(&ac);
     ac.db_path = r->db_path;
+    ac.writer = r->dbw;
     cli_alerts_from_config(rc, &ac);
     ac.stdout_alerts = !r->o.quiet;
     ac.human_stderr = strcmp(r->eve_path, "-") == 0;
     if ((e = alerts_new(&ac, r->eve, &r->alerts)) != KW_E_OK)
         return e;
 
-    struct audit_config uc = {.db_path = r->db_path, .block_when_full = r->o.n_files > 0};
+    struct audit_config uc = {
+        .db_path = r->db_path, .block_when_full = r->o.n_files > 0, .writer = r->dbw};
     if (rc->storage.audit_retention_s > 0)
         uc.retention = KW_TS_SEC(rc->storage.audit_retention_s);
     if ((e = audit_new(&uc, &r->audit)) != KW_E_OK)
         return e;
 
-    struct baseline_config bc = {.db_path = r->db_path};
+    struct baseline_config bc = {.db_path = r->db_path, .writer = r->dbw};
     if (r->model->detections.baseline.learning_s > 0)
         bc.learning = KW_TS_SEC(r->model->detections.baseline.learning_s);
     bc.sensitivity = (int)r->model->detections.baseline.sensitivity - 1;
@@ -456,27 +466,44 @@ static json_t *stats_record(struct run_ctx *r)
                                   (json_int_t)cs.read_errors));
     struct alerts_stats as;
     alerts_get_stats(r->alerts, &as);
-    json_object_set_new(
-        s, "alerts",
+    json_t *aj =
         json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "findings", (json_int_t)as.findings,
                   "alerts", (json_int_t)as.alerts, "suppressed", (json_int_t)as.suppressed,
                   "delivered", (json_int_t)as.delivered, "failed_permanent",
                   (json_int_t)as.failed_permanent, "retries", (json_int_t)as.retries, "backlog",
-                  (json_int_t)as.backlog, "db_errors", (json_int_t)as.db_errors));
+                  (json_int_t)as.backlog, "db_errors", (json_int_t)as.db_errors);
+    json_object_update_new(
+        aj, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "stored", (json_int_t)as.stored,
+                      "replayed", (json_int_t)as.replayed, "not_stored",
+                      (json_int_t)as.not_stored, "lost", (json_int_t)as.lost, "state_unsaved",
+                      (json_int_t)as.state_unsaved, "digested", (json_int_t)as.digested,
+                      "waiting", (json_int_t)as.backlog));
+    json_object_set_new(s, "alerts", aj);
     struct audit_stats us;
     audit_get_stats(r->audit, &us);
     json_object_set_new(s, "audit",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "queued", (json_int_t)us.queued,
-                                  "written", (json_int_t)us.written, "dropped",
-                                  (json_int_t)us.dropped, "skipped", (json_int_t)us.skipped,
-                                  "errors", (json_int_t)us.errors));
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
+                                  (json_int_t)us.queued, "written", (json_int_t)us.written,
+                                  "dropped", (json_int_t)us.dropped, "skipped",
+                                  (json_int_t)us.skipped, "errors", (json_int_t)us.errors,
+                                  "duplicates", (json_int_t)us.duplicates, "expired",
+                                  (json_int_t)us.expired));
     struct baseline_stats bs;
     baseline_get_stats(r->baseline, &bs);
     json_object_set_new(s, "baseline",
-                        json_pack("{s:I,s:I,s:I,s:I}", "observed", (json_int_t)bs.observed,
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "observed", (json_int_t)bs.observed,
                                   "profiles", (json_int_t)bs.profiles, "quarantined",
                                   (json_int_t)bs.quarantined, "profile_limit",
-                                  (json_int_t)bs.profile_limit));
+                                  (json_int_t)bs.profile_limit, "saves", (json_int_t)bs.saves,
+                                  "save_errors", (json_int_t)bs.save_errors));
+    struct dbw_stats ds;
+    dbw_get_stats(r->dbw, &ds);
+    json_object_set_new(
+        s, "database",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:s}", "transactions", (json_int_t)ds.transactions,
+                  "failures", (json_int_t)ds.failures, "jobs_failed", (json_int_t)ds.jobs_failed,
+                  "busy_retries", (json_int_t)ds.busy_retries, "busy_ms",
+                  (json_int_t)ds.busy_ms, "read_only", ds.read_only, "cause", ds.cause));
     struct kw_eve_stats es;
     kw_eve_get_stats(r->eve, &es);
     json_object_set_new(s, "eve",
@@ -492,6 +519,52 @@ static json_t *stats_record(struct run_ctx *r)
     return rec;
 }
 
+/* The alerts that failed for good, one line each (the first few). */
+static void print_failures(struct run_ctx *r)
+{
+    struct alerts_failure f[5];
+    unsigned n = alerts_failures(r->alerts, f, 5);
+    for (unsigned i = 0; i < n && i < 5; i++)
+        fprintf(stderr, "keywarden: failed for good: alert %s to %s: %s\n", f[i].id, f[i].sink,
+                f[i].why);
+    if (n > 5)
+        fprintf(stderr, "keywarden: ... and %u more failed for good (EVE has every alert)\n",
+                n - 5);
+}
+
+/* Whatever did not reach where it was going: audit rows, EVE records,
+ * alerts not stored or never to be delivered, baselines not saved. Said
+ * on stderr even with -q, and the exit code is 1 (docs/operations.md). */
+static uint64_t report_losses(struct run_ctx *r, bool baselines_saved)
+{
+    struct alerts_stats as;
+    struct audit_stats us;
+    struct kw_eve_stats es;
+    struct dbw_stats ds;
+    alerts_get_stats(r->alerts, &as);
+    audit_get_stats(r->audit, &us);
+    kw_eve_get_stats(r->eve, &es);
+    dbw_get_stats(r->dbw, &ds);
+    uint64_t lost = us.dropped + us.errors + es.dropped + as.not_stored + as.lost +
+                    as.failed_permanent + !baselines_saved;
+    if (!lost)
+        return 0;
+    fprintf(stderr,
+            "keywarden: LOST: %llu audit rows (%llu queue full, %llu refused by the database), "
+            "%llu EVE records, %llu alerts not stored in the database, %llu alert deliveries "
+            "(%llu failed for good, %llu never sent)%s\n",
+            (unsigned long long)(us.dropped + us.errors), (unsigned long long)us.dropped,
+            (unsigned long long)us.errors, (unsigned long long)es.dropped,
+            (unsigned long long)as.not_stored, (unsigned long long)(as.failed_permanent + as.lost),
+            (unsigned long long)as.failed_permanent, (unsigned long long)as.lost,
+            baselines_saved ? "" : "; baselines not saved");
+    if (ds.cause[0])
+        fprintf(stderr, "keywarden: database %s: %s\n", r->db_path, ds.cause);
+    if (as.failed_permanent)
+        print_failures(r);
+    return lost;
+}
+
 static void print_summary(struct run_ctx *r, double secs)
 {
     const struct pipeline_counters *pc =
@@ -499,16 +572,21 @@ static void print_summary(struct run_ctx *r, double secs)
     struct cap_stats cs;
     struct alerts_stats as;
     struct audit_stats us;
+    struct kw_eve_stats es;
     cap_get_stats(r->src, &cs);
     alerts_get_stats(r->alerts, &as);
     audit_get_stats(r->audit, &us);
+    kw_eve_get_stats(r->eve, &es);
     fprintf(stderr,
             "keywarden: %llu packets (%.1f MB) in %.1f s; %llu malformed, %llu kernel drops\n"
             "keywarden: %llu HTTP transactions in %llu HTTP flows (%llu other flows); "
             "%llu attributed, %llu with an unknown credential, %llu without credential\n"
             "keywarden: %llu findings -> %llu alerts (%llu suppressed as repeats); "
-            "%llu delivered, %llu waiting in the outbox\n"
-            "keywarden: audit trail %llu rows written, %llu dropped; EVE: %s; database: %s\n",
+            "%llu stored, %llu not stored; %llu delivered (+%llu in digests), %llu failed for "
+            "good, %llu waiting in the outbox, %llu lost\n"
+            "keywarden: audit trail %llu rows written, %llu dropped (%llu queue full, %llu "
+            "database), %llu already recorded; EVE: %s; %llu records, %llu dropped; database: "
+            "%s\n",
             (unsigned long long)pc->packets, (double)pc->bytes / 1e6, secs,
             (unsigned long long)pc->decode_malformed, (unsigned long long)cs.kernel_drop,
             (unsigned long long)pc->transactions, (unsigned long long)pc->http_flows,
@@ -516,9 +594,13 @@ static void print_summary(struct run_ctx *r, double secs)
             (unsigned long long)pc->unattributed_with_credential,
             (unsigned long long)pc->without_credential, (unsigned long long)pc->findings,
             (unsigned long long)as.alerts, (unsigned long long)as.suppressed,
-            (unsigned long long)as.delivered, (unsigned long long)as.backlog,
-            (unsigned long long)us.written, (unsigned long long)us.dropped, r->eve_path,
-            r->db_path);
+            (unsigned long long)as.stored, (unsigned long long)as.not_stored,
+            (unsigned long long)as.delivered, (unsigned long long)as.digested,
+            (unsigned long long)as.failed_permanent, (unsigned long long)as.backlog,
+            (unsigned long long)as.lost, (unsigned long long)us.written,
+            (unsigned long long)(us.dropped + us.errors), (unsigned long long)us.dropped,
+            (unsigned long long)us.errors, (unsigned long long)us.duplicates, r->eve_path,
+            (unsigned long long)es.written, (unsigned long long)es.dropped, r->db_path);
     if (cs.truncated_files)
         fprintf(stderr, "keywarden: %llu capture file(s) ended mid-packet (read to the last "
                         "whole packet)\n",
@@ -643,6 +725,7 @@ static void teardown(struct run_ctx *r)
     baseline_destroy(r->baseline);
     audit_destroy(r->audit);
     alerts_destroy(r->alerts);
+    dbw_destroy(r->dbw); /* after every user of it */
     if (r->src) {
         g_src = NULL;
         cap_close(r->src);
@@ -735,15 +818,21 @@ int cmd_run(int argc, char **argv)
     if (r.fleet && fs_finish_run(r.fleet, r.wk ? workers_now(r.wk) : pipeline_now(r.pipe),
                                  r.o.quiet) != KW_E_OK)
         rc = 1; /* records were lost (the spool was full) */
-    audit_flush(r.audit);
-    if (baseline_save(r.baseline) != KW_E_OK)
-        kw_err_log("baselines could not be saved to %s", r.db_path);
-    kw_eve_write(r.eve, stats_record(&r));
-    kw_eve_flush(r.eve);
+    /* alerts first: the last "N more" updates go out (from memory) even
+     * while the database is locked */
     if (r.o.n_files)
         alerts_drain(r.alerts);
+    audit_flush(r.audit);
+    bool saved = baseline_save(r.baseline) == KW_E_OK;
+    if (!saved)
+        kw_err_log("baselines could not be saved to %s", r.db_path);
+    dbw_flush(r.dbw); /* the counts below are final */
+    kw_eve_write(r.eve, stats_record(&r));
+    kw_eve_flush(r.eve);
     if (!r.o.quiet)
         print_summary(&r, (double)(kw_ts_wall() - started) / 1e6);
+    if (report_losses(&r, saved) && rc == 0)
+        rc = 1; /* something was lost: said above */
 out:
     teardown(&r);
     return rc;

@@ -6,12 +6,16 @@
 #include "audit.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
+#include "dbw.h"
 #include "kw_log.h"
 #include "store.h"
 
@@ -31,23 +35,36 @@ struct audit_rec {
     char host[256];
     char path[2048];
     char tmpl[512];
+    uint8_t key[16]; /* natural key (see natural_key) */
 };
 
+#define AUDIT_RECENT 64
+
 struct audit {
-    sqlite3 *db;
-    sqlite3_stmt *ins;
+    sqlite3 *db; /* reads and migrations; rows go through the writer */
+    struct dbw *w;
+    bool own_w; /* no writer given: a private one */
     kw_ts retention, retention_every, newest, last_retention;
     unsigned batch_max, cap;
     struct audit_rec *ring;
 
     pthread_mutex_t mu;
-    pthread_cond_t have_work, done_cond;
-    pthread_t writer;
-    bool stop, started, block_when_full;
+    pthread_cond_t done_cond;
+    bool stop, block_when_full;
     unsigned head, count;
-    uint64_t done; /* written + errors, for audit_flush */
-    unsigned flushing; /* audit_flush callers waiting: write at once */
+    uint64_t done; /* rows written, duplicate, or lost: for audit_flush */
     struct audit_stats st;
+
+    /* the writer job: at most one queued at a time (job_queued, under mu);
+     * the rest is touched by the writer thread only */
+    uint8_t recent[AUDIT_RECENT][16]; /* base keys of the last rows, for repeats */
+    unsigned recent_at;
+
+    struct dbw_job job;
+    bool job_queued;
+    unsigned job_n;
+    uint64_t job_written, job_expired;
+    kw_ts job_newest;
 };
 
 static const char *const audit_steps[] = {
@@ -70,6 +87,11 @@ static const char *const audit_steps[] = {
     "CREATE INDEX audit_identity_ts ON audit(identity, ts);"
     "CREATE INDEX audit_fingerprint_ts ON audit(fingerprint, ts);"
     "CREATE INDEX audit_ts ON audit(ts);",
+    /* v2: a transaction's natural key, so that replaying a capture again
+     * (after a crash, or by mistake) adds no row twice. Rows of v1 have
+     * none (NULL never collides). */
+    "ALTER TABLE audit ADD COLUMN natkey BLOB;"
+    "CREATE UNIQUE INDEX audit_natkey ON audit(natkey);",
 };
 
 enum kw_err audit_schema(sqlite3 *db)
@@ -82,6 +104,48 @@ static void cpy(char *dst, size_t n, const char *src)
     size_t l = strnlen(src, n - 1);
     memcpy(dst, src, l);
     dst[l] = 0;
+}
+
+/* SHA-256 (first 16 bytes) of what makes a transaction itself in the
+ * capture: packet time, both ends, method, host, path, status and sizes;
+ * plus how many identical ones came just before it (two pipelined GETs of
+ * one path in one segment share all of that). The flow id is left out: it
+ * depends on which files were read. */
+static void base_key(const struct audit_rec *r, uint8_t out[16])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    uint8_t h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    int64_t nums[6] = {r->ts, r->sport, r->dport, r->status, (int64_t)r->req_len,
+                       (int64_t)r->resp_len};
+    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) goto fail;
+    EVP_DigestUpdate(c, nums, sizeof nums);
+    EVP_DigestUpdate(c, &r->src, sizeof r->src);
+    EVP_DigestUpdate(c, &r->dst, sizeof r->dst);
+    const char *txt[] = {r->method, r->host, r->path};
+    for (size_t i = 0; i < 3; i++) /* with their NULs: no two splits hash alike */
+        EVP_DigestUpdate(c, txt[i], strlen(txt[i]) + 1);
+    if (!EVP_DigestFinal_ex(c, h, &hl) || hl < 16) goto fail;
+    memcpy(out, h, 16);
+    EVP_MD_CTX_free(c);
+    return;
+fail:
+    EVP_MD_CTX_free(c);
+    memset(out, 0, 16); /* cannot happen in practice; a zero key still dedups exact repeats */
+}
+
+/* Called with a->mu held: numbers a repeat of a recent identical key. */
+static void natural_key(struct audit *a, struct audit_rec *r)
+{
+    uint8_t k[16];
+    base_key(r, k);
+    uint8_t rep = 0;
+    for (unsigned i = 0; i < AUDIT_RECENT; i++)
+        rep += memcmp(a->recent[i], k, 16) == 0;
+    memcpy(a->recent[a->recent_at], k, 16);
+    a->recent_at = (a->recent_at + 1) % AUDIT_RECENT;
+    memcpy(r->key, k, 16);
+    r->key[15] ^= rep; /* 0 for the first: the key of a lone transaction is its hash */
 }
 
 void audit_record(struct audit *a, const struct kw_txn *t)
@@ -123,13 +187,18 @@ void audit_record(struct audit *a, const struct kw_txn *t)
     char *q = strchr(r->path, '?');
     if (q) *q = 0;
     cpy(r->tmpl, sizeof r->tmpl, t->template_);
+    natural_key(a, r);
     a->count++;
     a->st.queued++;
-    /* Wake the writer when work appears and when a batch is full; in
-     * between it is gathering a batch (see writer_main). */
-    if (a->count == 1 || a->count == a->batch_max)
-        pthread_cond_signal(&a->have_work);
+    /* One job in the writer's queue at a time; it takes up to batch_max
+     * rows per turn. A full batch need not wait for the gathering time. */
+    bool submit = !a->job_queued, kick = a->count == a->batch_max;
+    a->job_queued = true;
     pthread_mutex_unlock(&a->mu);
+    if (submit)
+        dbw_submit(a->w, &a->job);
+    else if (kick)
+        dbw_kick(a->w);
 }
 
 static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r)
@@ -153,104 +222,91 @@ static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r)
     sqlite3_bind_int64(s, 16, (sqlite3_int64)r->resp_len);
     sqlite3_bind_int64(s, 17, (sqlite3_int64)r->flow_id);
     sqlite3_bind_int64(s, 18, r->flags);
-}
-
-/* Inserts ring slots [start, start+n) in one transaction. Returns rows
- * written (n or 0). */
-static unsigned write_batch(struct audit *a, unsigned start, unsigned n, kw_ts *newest)
-{
-    if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto fail;
-    for (unsigned i = 0; i < n; i++) {
-        const struct audit_rec *r = &a->ring[(start + i) % a->cap];
-        bind_rec(a->ins, r);
-        int rc = sqlite3_step(a->ins);
-        sqlite3_reset(a->ins);
-        if (rc != SQLITE_DONE) goto rollback;
-        if (r->ts > *newest) *newest = r->ts;
-    }
-    if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return n;
-rollback:
-    kw_err_log("audit: batch of %u rows lost: %s", n, sqlite3_errmsg(a->db));
-    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-    return 0;
-fail:
-    kw_err_log("audit: batch of %u rows lost: %s", n, sqlite3_errmsg(a->db));
-    return 0;
+    sqlite3_bind_blob(s, 19, r->key, sizeof r->key, SQLITE_STATIC);
 }
 
 /* Deletes rows older than the retention, measured from the newest row
- * (packet time: a replayed capture keeps its own history). */
-static uint64_t apply_retention(struct audit *a)
+ * (packet time: a replayed capture keeps its own history) but never from
+ * later than the wall clock: a capture dated in the future must not
+ * delete the real trail. Runs inside the writer's transaction. */
+static int apply_retention(struct audit *a, sqlite3 *db, kw_ts newest, uint64_t *expired)
 {
-    if (a->newest - a->last_retention < a->retention_every) return 0;
-    a->last_retention = a->newest;
+    if (newest - a->last_retention < a->retention_every) return SQLITE_OK;
+    kw_ts wall = kw_ts_wall(), ref = newest < wall ? newest : wall;
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(a->db, "DELETE FROM audit WHERE ts < ?", -1, &s, NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_int64(s, 1, a->newest - a->retention);
-    uint64_t n = 0;
-    if (sqlite3_step(s) == SQLITE_DONE)
-        n = (uint64_t)sqlite3_changes(a->db);
-    else
-        kw_err_log("audit: retention failed: %s", sqlite3_errmsg(a->db));
+    int rc = sqlite3_prepare_v2(db, "DELETE FROM audit WHERE ts < ?", -1, &s, NULL);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_int64(s, 1, ref - a->retention);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        *expired = (uint64_t)sqlite3_changes(db);
+        rc = SQLITE_OK;
+    }
     sqlite3_finalize(s);
-    return n;
+    return rc;
 }
 
-/* Group commit: one SQLite transaction costs about as much as hundreds of
- * rows, so a short trickle of rows is gathered for up to AUDIT_GATHER_MS
- * (wall clock) into one batch, unless a batch is full, a flush waits or
- * the writer stops. Called with a->mu held. */
-#define AUDIT_GATHER_MS 100
-static void gather(struct audit *a)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += AUDIT_GATHER_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    while (a->count < a->batch_max && !a->stop && !a->flushing)
-        if (pthread_cond_timedwait(&a->have_work, &a->mu, &until) != 0)
-            break;
-}
+static const char insert_sql[];
 
-static void *writer_main(void *arg)
+/* The writer job: inserts ring slots [head, head+n) (read without the
+ * lock: producers only write past head+count) and applies retention. */
+static int job_run(struct dbw_job *j, sqlite3 *db)
 {
-    struct audit *a = arg;
+    struct audit *a = (struct audit *)((char *)j - offsetof(struct audit, job));
     pthread_mutex_lock(&a->mu);
-    for (;;) {
-        while (a->count == 0 && !a->stop)
-            pthread_cond_wait(&a->have_work, &a->mu);
-        if (a->count == 0 && a->stop) break;
-        gather(a);
-        unsigned start = a->head, n = a->count < a->batch_max ? a->count : a->batch_max;
-        pthread_mutex_unlock(&a->mu);
-
-        kw_ts newest = a->newest;
-        unsigned ok = write_batch(a, start, n, &newest);
-        a->newest = newest;
-        uint64_t expired = ok ? apply_retention(a) : 0;
-
-        pthread_mutex_lock(&a->mu);
-        a->head = (a->head + n) % a->cap;
-        a->count -= n;
-        a->done += n;
-        a->st.written += ok;
-        a->st.errors += n - ok;
-        a->st.batches += ok ? 1 : 0;
-        a->st.expired += expired;
-        pthread_cond_broadcast(&a->done_cond);
-    }
+    unsigned start = a->head, n = a->count < a->batch_max ? a->count : a->batch_max;
     pthread_mutex_unlock(&a->mu);
-    return NULL;
+    a->job_n = n;
+    a->job_written = a->job_expired = 0;
+    a->job_newest = a->newest;
+    sqlite3_stmt *ins = NULL;
+    int rc = sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL);
+    for (unsigned i = 0; rc == SQLITE_OK && i < n; i++) {
+        const struct audit_rec *r = &a->ring[(start + i) % a->cap];
+        bind_rec(ins, r);
+        rc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (rc != SQLITE_DONE) break;
+        rc = SQLITE_OK;
+        a->job_written += (uint64_t)sqlite3_changes(db); /* 0: recorded before (a replay) */
+        if (r->ts > a->job_newest) a->job_newest = r->ts;
+    }
+    if (rc != SQLITE_OK) rc = sqlite3_extended_errcode(db);
+    sqlite3_finalize(ins);
+    if (rc == SQLITE_OK) rc = apply_retention(a, db, a->job_newest, &a->job_expired);
+    return rc;
+}
+
+static void job_done(struct dbw_job *j, int rc)
+{
+    struct audit *a = (struct audit *)((char *)j - offsetof(struct audit, job));
+    pthread_mutex_lock(&a->mu);
+    unsigned n = a->job_n;
+    a->head = (a->head + n) % a->cap;
+    a->count -= n;
+    a->done += n;
+    if (rc == SQLITE_OK) {
+        a->st.written += a->job_written;
+        a->st.duplicates += n - a->job_written;
+        a->st.batches++;
+        a->st.expired += a->job_expired;
+        if (a->job_newest - a->last_retention >= a->retention_every)
+            a->last_retention = a->job_newest;
+        a->newest = a->job_newest;
+    } else {
+        a->st.errors += n; /* the writer named the cause */
+    }
+    bool again = a->count > 0;
+    a->job_queued = again;
+    pthread_cond_broadcast(&a->done_cond);
+    pthread_mutex_unlock(&a->mu);
+    if (again) dbw_submit(a->w, j);
 }
 
 static const char insert_sql[] =
-    "INSERT INTO audit(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
-    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags)"
-    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "INSERT OR IGNORE INTO audit(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
+    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags,natkey)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 enum kw_err audit_new(const struct audit_config *c, struct audit **out)
 {
@@ -262,29 +318,28 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->block_when_full = c->block_when_full;
     a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
     a->ring = calloc(a->cap, sizeof *a->ring);
+    a->job.run = job_run;
+    a->job.done = job_done;
+    a->job.lazy = true;
     pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->have_work, NULL);
     pthread_cond_init(&a->done_cond, NULL);
+    const char *path = c->db_path ? c->db_path : AUDIT_DEFAULT_DB;
     enum kw_err e = KW_E_NOMEM;
     if (!a->ring) goto fail;
-    e = store_db_open(c->db_path ? c->db_path : AUDIT_DEFAULT_DB, &a->db);
+    e = store_db_open(path, &a->db);
     if (e != KW_E_OK) goto fail;
     e = audit_schema(a->db);
     if (e != KW_E_OK) goto fail;
     e = audit_newest(a->db, &a->newest);
     if (e != KW_E_OK) goto fail;
     a->last_retention = a->newest - a->retention_every; /* first batch applies it */
-    if (sqlite3_prepare_v3(a->db, insert_sql, -1, SQLITE_PREPARE_PERSISTENT, &a->ins, NULL) !=
-        SQLITE_OK) {
-        kw_err_log("audit: %s", sqlite3_errmsg(a->db));
-        e = KW_E_DB;
-        goto fail;
+    if (c->writer) {
+        a->w = c->writer;
+    } else {
+        struct dbw_config wc = {.path = path};
+        if ((e = dbw_new(&wc, &a->w)) != KW_E_OK) goto fail;
+        a->own_w = true;
     }
-    if (pthread_create(&a->writer, NULL, writer_main, a) != 0) {
-        e = KW_E_NOMEM;
-        goto fail;
-    }
-    a->started = true;
     *out = a;
     return KW_E_OK;
 fail:
@@ -296,27 +351,24 @@ void audit_flush(struct audit *a)
 {
     pthread_mutex_lock(&a->mu);
     uint64_t target = a->st.queued;
-    a->flushing++;
-    pthread_cond_signal(&a->have_work);
-    while (a->done < target)
-        pthread_cond_wait(&a->done_cond, &a->mu);
-    a->flushing--;
+    bool wait = a->done < target;
     pthread_mutex_unlock(&a->mu);
+    /* flushing: the writer neither gathers nor waits forever on a lock;
+     * the job takes batch_max rows per turn, so turns may follow */
+    while (wait) {
+        dbw_flush(a->w);
+        pthread_mutex_lock(&a->mu);
+        wait = a->done < target;
+        pthread_mutex_unlock(&a->mu);
+    }
 }
 
 void audit_destroy(struct audit *a)
 {
     if (!a) return;
-    if (a->started) {
-        pthread_mutex_lock(&a->mu);
-        a->stop = true;
-        pthread_cond_signal(&a->have_work);
-        pthread_mutex_unlock(&a->mu);
-        pthread_join(a->writer, NULL);
-    }
-    sqlite3_finalize(a->ins);
+    if (a->w) audit_flush(a);
+    if (a->own_w) dbw_destroy(a->w);
     if (a->db) store_db_close(a->db);
-    pthread_cond_destroy(&a->have_work);
     pthread_cond_destroy(&a->done_cond);
     pthread_mutex_destroy(&a->mu);
     free(a->ring);

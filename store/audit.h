@@ -5,11 +5,18 @@
  * The one thing to know: audit_record() never allocates, and never blocks
  * during live capture (a full ring drops, counted); with block_when_full
  * (offline replay) it waits for the writer instead of losing rows.
- * It copies the fields it needs into a ring allocated at audit_new(); one
- * writer thread drains the ring and inserts a batch per SQLite transaction
- * (DEPENDENCIES.md: ~150k rows/s that way). When the ring is full the
- * record is dropped and counted (`dropped`), so a slow disk costs audit
- * rows, never packets.
+ * It copies the fields it needs into a ring allocated at audit_new(); the
+ * database writer (dbw.h, shared with alerts and baselines) drains the
+ * ring and inserts a batch per SQLite transaction (DEPENDENCIES.md: ~150k
+ * rows/s that way). When the ring is full the record is dropped and
+ * counted (`dropped`), so a slow disk costs audit rows, never packets; a
+ * batch the database refuses (disk full, read-only) is counted in
+ * `errors` and the writer names the cause once.
+ *
+ * Replays are idempotent: each row carries a natural key (a hash of packet
+ * time, both ends, method, host, path, status and sizes, and the number of
+ * identical transactions just before it), unique in the table, so reading
+ * a capture again adds nothing (`duplicates`).
  *
  * What is recorded: every transaction that carries a credential
  * (fingerprint) or an identity. Anonymous traffic (no credential, no
@@ -28,6 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dbw.h"
 #include "kw_err.h"
 #include "kw_time.h"
 #include "kw_txn.h"
@@ -45,11 +53,13 @@ struct audit_config {
     kw_ts retention_every; /* how often (packet time) old rows are deleted; 0: 1 hour */
     bool block_when_full;  /* offline replay: wait for the writer instead of dropping, since
                               nothing is lost by slowing a file read down */
+    struct dbw *writer;    /* borrowed, outlives the audit; NULL: a private writer */
 };
 
 struct audit;
 
-/* Opens the database (WAL), migrates module "audit", starts the writer. */
+/* Opens the database (WAL), migrates module "audit" (on a connection of
+ * its own, also used for reads), and writes through c->writer. */
 enum kw_err audit_new(const struct audit_config *c, struct audit **out) KW_WUR;
 
 /* Copies the transaction into the ring (waits only with block_when_full).
@@ -65,6 +75,7 @@ void audit_destroy(struct audit *a);
 struct audit_stats {
     uint64_t queued;  /* accepted into the ring */
     uint64_t written; /* rows committed */
+    uint64_t duplicates; /* already recorded (same natural key: a replay): not added */
     uint64_t dropped; /* ring full: not recorded */
     uint64_t batches; /* SQLite transactions committed */
     uint64_t skipped; /* no credential and no identity: not an audit event */

@@ -15,7 +15,17 @@ port. Nothing leaves lo. Needs root for the capture (and, in later cases,
 for mounting a tmpfs in a private mount namespace): skipped (77)
 otherwise.
 
-Usage: e2e_storage.py CASE KEYWARDEN
+  busy       another connection holds the database's write lock for 10 s
+             while a replay raises alerts: the judge does not wait, every
+             alert reaches the webhook once (from memory, during the lock),
+             everything is stored once the lock goes, exit 0, stderr short.
+  receiver   webhooks that answer 302 and 410: `run` lists the alerts
+             that failed for good and exits 1; `alerts flush` likewise.
+
+Traffic for the replay cases: the simulator's demo world (kwsim, one day,
+8 alerts), replayed with -r.
+
+Usage: e2e_storage.py CASE KEYWARDEN [KWSIM]
 """
 import hashlib
 import http.server
@@ -33,6 +43,80 @@ import urllib.request
 
 SKIP = 77
 TOKEN = "kw-e2e-storage-token-0123456789abcdef"
+HOOK_SECRET = "kw-e2e-storage-hook-secret-0123456789"
+WORLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim", "worlds", "demo.yaml")
+DEMO_ALERTS = 8
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver: /ok answers 200, /gone 410, /moved 302."""
+    protocol_version = "HTTP/1.1"
+    hits = []
+    lock = threading.Lock()
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(n)
+        with Hook.lock:
+            Hook.hits.append((time.time(), self.path, self.headers.get("X-Keywarden-Alert-Id")))
+        code = 410 if self.path.startswith("/gone") else 302 if self.path.startswith(
+            "/moved") else 200
+        self.send_response(code)
+        if code == 302:
+            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def start_hook():
+    Hook.hits = []
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def hook_ids(path):
+    with Hook.lock:
+        return [h[2] for h in Hook.hits if h[1].startswith(path)]
+
+
+def demo_world(kwsim, work, hook_urls=(), extra=""):
+    """kwsim's demo world in work/w, its config pointed at the webhooks."""
+    d = os.path.join(work, "w")
+    subprocess.run([kwsim, "gen", "--world", WORLD, "-o", d], check=True,
+                   capture_output=True)
+    cfg = os.path.join(d, "keywarden.yaml")
+    with open(cfg, "a") as f:
+        if hook_urls:
+            f.write("alerts:\n  suppress: { window: 1h }\n  drain_timeout: 10s\n"
+                    "  webhooks:\n")
+            for u in hook_urls:
+                f.write('    - { url: "%s", secret: "env:KW_E2E_HOOK_SECRET" }\n' % u)
+        f.write(extra)
+    with open(cfg) as f:  # the generated alerts: section is replaced by ours
+        text = f.read()
+    if hook_urls:
+        text = text.replace("alerts:\n  suppress: { window: 1h }\nrules:", "rules:", 1)
+        with open(cfg, "w") as f:
+            f.write(text)
+    os.environ["KW_E2E_HOOK_SECRET"] = HOOK_SECRET
+    return d, cfg
+
+
+def db_rows(db, sql):
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return c.execute(sql).fetchall()
+    finally:
+        c.close()
+
+
+def stats_of(eve):
+    recs = eve_lines(eve, "stats")
+    return recs[-1]["stats"] if recs else {}
 
 
 class Api(http.server.BaseHTTPRequestHandler):
@@ -205,17 +289,169 @@ def case_check_bpf(kw, work):
     return 0 if ok else 1
 
 
-CASES = {"fifo_hup": (case_fifo_hup, True), "check_bpf": (case_check_bpf, False)}
+def case_busy(kw, work, kwsim):
+    srv = start_hook()
+    url = "http://127.0.0.1:%d/ok" % srv.server_address[1]
+    d, cfg = demo_world(kwsim, work, [url])
+    db, eve = os.path.join(work, "kw.db"), os.path.join(work, "eve.json")
+    ok = True
+    # the database exists (schema made by a first run over no packets)
+    empty = os.path.join(work, "empty.pcap")
+    with open(empty, "wb") as f:
+        f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    r = subprocess.run([kw, "run", "-q", "-c", cfg, "-r", empty, "--db", db, "--eve", eve],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL: the first run: %d %s" % (r.returncode, r.stderr))
+        return 1
+    os.unlink(eve)
+    lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    lock.execute("INSERT INTO schema_versions VALUES('e2e-lock', 1)")
+    t0 = time.time()
+    p = subprocess.Popen([kw, "run", "-q", "-c", cfg, "-r", os.path.join(d, "capture.pcap"),
+                          "--db", db, "--eve", eve], stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)
+        alerts_in_eve = len(eve_lines(eve, "alert"))
+        during = len(hook_ids("/ok"))
+        print("with the lock held 6 s: %d alerts in EVE, %d delivered" % (alerts_in_eve, during))
+        if alerts_in_eve < DEMO_ALERTS:
+            print("FAIL: the judge waited for the database (want %d alerts in EVE)"
+                  % DEMO_ALERTS)
+            ok = False
+        if during < DEMO_ALERTS:
+            print("FAIL: delivery waited for the database")
+            ok = False
+        time.sleep(max(0.0, 10 - (time.time() - t0)))
+        lock.execute("ROLLBACK")
+        lock.close()
+        released = time.time()
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        srv.shutdown()
+    print(err.strip())
+    print("exit %d, %.1f s after the lock was released" % (p.returncode, time.time() - released))
+    ids = hook_ids("/ok")
+    st = stats_of(eve)
+    a = st.get("alerts", {})
+    stored = db_rows(db, "SELECT count(*) FROM alerts")[0][0]
+    pending = db_rows(db, "SELECT count(*) FROM alert_outbox WHERE state!=1")[0][0]
+    audit = db_rows(db, "SELECT count(*) FROM audit")[0][0]
+    print("delivered %d requests (%d ids); stats: %s; database: %d alerts, %d not delivered, "
+          "%d audit rows" % (len(ids), len(set(ids)), json.dumps(a), stored, pending, audit))
+    checks = [
+        (p.returncode == 0, "exit 0"),
+        (len(ids) == DEMO_ALERTS and len(set(ids)) == DEMO_ALERTS, "every alert delivered once"),
+        (a.get("delivered") == DEMO_ALERTS and a.get("alerts") == DEMO_ALERTS, "counted as "
+         "delivered"),
+        (a.get("stored") == DEMO_ALERTS and stored == DEMO_ALERTS, "all stored after the lock"),
+        (pending == 0, "the outbox says delivered"),
+        (a.get("waiting") == 0 and a.get("lost") == 0 and a.get("not_stored") == 0,
+         "nothing waiting or lost"),
+        (st.get("audit", {}).get("written") == audit == 324 and
+         st.get("audit", {}).get("dropped") == 0 and st.get("audit", {}).get("errors") == 0,
+         "324 audit rows, none lost"),
+        (st.get("database", {}).get("busy_retries", 0) > 0, "the wait is counted"),
+        (len(err.strip().splitlines()) <= 3 and "locked by another connection" in err,
+         "stderr names the lock once, short"),
+    ]
+    for c, what in checks:
+        if not c:
+            print("FAIL: " + what)
+            ok = False
+    return 0 if ok else 1
+
+
+def case_receiver(kw, work, kwsim):
+    srv = start_hook()
+    port = srv.server_address[1]
+    d, cfg = demo_world(kwsim, work, ["http://127.0.0.1:%d/gone" % port,
+                                      "http://127.0.0.1:%d/moved" % port])
+    db, eve = os.path.join(work, "kw.db"), os.path.join(work, "eve.json")
+    ok = True
+    try:
+        r = subprocess.run([kw, "run", "-q", "-c", cfg, "-r", os.path.join(d, "capture.pcap"),
+                            "--db", db, "--eve", eve], capture_output=True, text=True,
+                           timeout=120)
+        print(r.stderr.strip())
+        a = stats_of(eve).get("alerts", {})
+        listed = [l for l in r.stderr.splitlines() if "failed for good: alert " in l]
+        failed = db_rows(db, "SELECT count(*) FROM alert_outbox WHERE state=2")[0][0]
+        checks = [
+            (r.returncode == 1, "run exits 1 (want 1, got %d)" % r.returncode),
+            (a.get("failed_permanent") == 2 * DEMO_ALERTS == failed,
+             "every alert failed for good at both sinks, counted and in the outbox"),
+            (len(hook_ids("/gone")) == DEMO_ALERTS and len(hook_ids("/moved")) == DEMO_ALERTS,
+             "each alert POSTed once per sink, no retry"),
+            (len(listed) == 5 and "and 11 more failed for good" in r.stderr,
+             "the summary lists them"),
+            (any("HTTP 410" in l for l in listed) and any("HTTP 302" in l for l in listed)
+             or "HTTP 302" in r.stderr, "with their cause"),
+            ("LOST:" in r.stderr and "16 failed for good" in r.stderr, "the loss is named"),
+        ]
+        # `alerts flush`: rows left pending by a run whose sink was down
+        # (the receiver stopped), flushed once it answers again, 410
+        srv.shutdown()
+        srv.server_close()
+        db2 = os.path.join(work, "kw2.db")
+        cfg2 = os.path.join(work, "down.yaml")
+        with open(cfg) as f:
+            text = f.read().replace('    - { url: "http://127.0.0.1:%d/moved", secret: '
+                                    '"env:KW_E2E_HOOK_SECRET" }\n' % port, "")
+        with open(cfg2, "w") as f:
+            f.write(text.replace("drain_timeout: 10s", "drain_timeout: 1s").replace(
+                "rules: rules.d", "rules: %s/rules.d" % d))
+        r2 = subprocess.run([kw, "run", "-q", "-c", cfg2, "-r", os.path.join(d, "capture.pcap"),
+                             "--db", db2, "--eve", os.path.join(work, "eve2.json")],
+                            capture_output=True, text=True, timeout=120)
+        waiting = db_rows(db2, "SELECT count(*) FROM alert_outbox WHERE state=0")[0][0]
+        print("run with the sink down: exit %d, %d rows waiting" % (r2.returncode, waiting))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        f = subprocess.run([kw, "alerts", "flush", "--db", db2, "--timeout", "20", "--webhook",
+                            "http://127.0.0.1:%d/gone" % port, "--secret-env",
+                            "KW_E2E_HOOK_SECRET"], capture_output=True, text=True, timeout=60)
+        print(f.stdout.strip())
+        checks += [
+            (r2.returncode == 0 and waiting == DEMO_ALERTS,
+             "a run whose sinks are down leaves its alerts waiting, exit 0"),
+            (f.returncode == 1, "alerts flush exits 1 when alerts failed for good (%d)"
+             % f.returncode),
+            ("failed for good %d" % DEMO_ALERTS in f.stdout and
+             f.stdout.count("failed for good: alert ") == DEMO_ALERTS and "HTTP 410" in f.stdout,
+             "alerts flush lists them"),
+        ]
+    finally:
+        srv.shutdown()
+    for c, what in checks:
+        if not c:
+            print("FAIL: " + what)
+            ok = False
+    return 0 if ok else 1
+
+
+CASES = {"fifo_hup": (case_fifo_hup, True), "check_bpf": (case_check_bpf, False),
+         "busy": (case_busy, False), "receiver": (case_receiver, False)}
 
 
 def main():
     case, kw = sys.argv[1], sys.argv[2]
+    kwsim = sys.argv[3] if len(sys.argv) > 3 else None
     fn, needs_root = CASES[case]
     if needs_root and os.geteuid() != 0:
         print("SKIP: %s needs root" % case)
         return SKIP
     work = tempfile.mkdtemp(prefix="kw-storage-%s-" % case)
     try:
+        if fn.__code__.co_argcount == 3:
+            if not kwsim:
+                print("SKIP: %s needs kwsim" % case)
+                return SKIP
+            return fn(kw, work, kwsim)
         return fn(kw, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -4,10 +4,14 @@
 # with 77 without it.
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND AND TARGET keywarden)
-  foreach(case fifo_hup check_bpf)
+  set(_kwsim "")
+  if(TARGET kwsim)
+    set(_kwsim $<TARGET_FILE:kwsim>)
+  endif()
+  foreach(case fifo_hup check_bpf busy receiver)
     add_test(NAME e2e_storage_${case}
       COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_storage.py ${case}
-              $<TARGET_FILE:keywarden>)
+              $<TARGET_FILE:keywarden> ${_kwsim})
     set_tests_properties(e2e_storage_${case} PROPERTIES LABELS "e2e;storage" TIMEOUT 120
       SKIP_RETURN_CODE 77)
   endforeach()

@@ -14,6 +14,7 @@
 
 #include "baseline_int.h"
 #include "kw_log.h"
+#include "store.h"
 
 #define DECAY_PER_WEEK 0.9f /* half-life ~6.6 weeks */
 #define VOL_MIN_HOURS 8
@@ -966,7 +967,7 @@ enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out)
     if (c->db_path && c->read_only) {
         if (have_table) e = bl_db_load(b);
     } else if (c->db_path) {
-        e = bl_db_open(b, c->db_path);
+        e = bl_db_open(b, c->db_path, c->writer);
         if (e == KW_E_OK) e = bl_db_load(b);
     }
     if (e != KW_E_OK) goto fail;
@@ -981,8 +982,7 @@ void baseline_destroy(struct baseline *b)
 {
     if (!b) return;
     bl_saver_stop(b);
-    if (b->db) sqlite3_close(b->db);
-    free(b->snap);
+    if (b->db) store_db_close(b->db);
     bl_tz_free(&b->tzc);
     free(b->p);
     free(b->dirty);

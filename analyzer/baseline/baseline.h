@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "alert.h"
+#include "dbw.h"
 #include "kw_err.h"
 #include "kw_time.h"
 #include "kw_txn.h"
@@ -43,8 +44,11 @@ struct baseline_config {
     unsigned learning_min_days; /* distinct active local days also needed; 0: 3 */
     kw_ts save_every;           /* baseline_advance() saves after this much packet
                                    time; 0: 1 hour; <0: only explicit saves */
+    struct dbw *writer;         /* saves go through it (borrowed, outlives b); NULL: a
+                                   private writer */
     bool read_only;             /* open db_path read-only, never migrate or save
-                                   (`report`): no table yet = no profiles */
+                                   (`report`, `baseline show`): no table yet = no
+                                   profiles */
 };
 
 struct baseline;
@@ -71,7 +75,9 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
  * the hour has not changed. */
 void baseline_advance(struct baseline *b, kw_ts now);
 
-/* Writes every changed profile in one transaction. */
+/* Writes every changed profile in one transaction (through the writer)
+ * and waits for it: KW_E_DB when the database refused it (the writer
+ * named the cause; the next save writes every profile). */
 enum kw_err baseline_save(struct baseline *b) KW_WUR;
 
 /* NULL is a no-op. Does not save. */

@@ -11,8 +11,6 @@
 #include "kw_log.h"
 #include "store.h"
 
-static void saver_start(struct baseline *b);
-
 static const char *const bl_steps[] = {
     /* v1 */
     "CREATE TABLE baseline_profile("
@@ -24,12 +22,21 @@ static const char *const bl_steps[] = {
     " data BLOB NOT NULL);",
 };
 
-enum kw_err bl_db_open(struct baseline *b, const char *path)
+enum kw_err bl_db_open(struct baseline *b, const char *path, struct dbw *writer)
 {
+    pthread_mutex_init(&b->smu, NULL);
+    b->smu_ready = true;
     enum kw_err e = store_db_open(path, &b->db);
     if (e != KW_E_OK) return e;
     e = store_migrate(b->db, "baseline", bl_steps, sizeof bl_steps / sizeof *bl_steps);
-    if (e == KW_E_OK) saver_start(b);
+    if (e != KW_E_OK) return e;
+    if (writer) {
+        b->w = writer;
+        return KW_E_OK;
+    }
+    struct dbw_config wc = {.path = path};
+    e = dbw_new(&wc, &b->w);
+    b->own_w = e == KW_E_OK;
     return e;
 }
 
@@ -96,19 +103,25 @@ enum kw_err bl_db_load(struct baseline *b)
     return KW_E_OK;
 }
 
-/* Writes profiles in one transaction. Runs on the saver thread, or on the
- * caller's while the saver is idle: never both at once (one connection). */
-static enum kw_err write_rows(struct baseline *b, const struct bl_profile *const *ps, uint32_t n)
+/* A save: a copy of the changed profiles, written by the writer thread in
+ * its transaction. */
+struct bl_save_job {
+    struct dbw_job job;
+    struct baseline *b;
+    uint32_t n;
+    struct bl_profile p[];
+};
+
+static int save_run(struct dbw_job *jb, sqlite3 *db)
 {
+    struct bl_save_job *j = (struct bl_save_job *)jb;
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(b->db,
-                           "INSERT OR REPLACE INTO baseline_profile(key,is_credential,first_seen,"
-                           "last_seen,requests,format,data) VALUES(?,?,?,?,?,?,?)",
-                           -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_exec(b->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    for (uint32_t i = 0; i < n; i++) {
-        const struct bl_profile *p = ps[i];
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT OR REPLACE INTO baseline_profile(key,is_credential,"
+                                "first_seen,last_seen,requests,format,data) VALUES(?,?,?,?,?,?,?)",
+                                -1, &s, NULL);
+    for (uint32_t i = 0; rc == SQLITE_OK && i < j->n; i++) {
+        const struct bl_profile *p = &j->p[i];
         sqlite3_bind_text(s, 1, p->key, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 2, p->is_cred);
         sqlite3_bind_int64(s, 3, p->first_seen);
@@ -116,159 +129,106 @@ static enum kw_err write_rows(struct baseline *b, const struct bl_profile *const
         sqlite3_bind_int64(s, 5, (sqlite3_int64)p->requests);
         sqlite3_bind_int(s, 6, BL_FORMAT);
         sqlite3_bind_blob(s, 7, p, sizeof *p, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
         sqlite3_reset(s);
-        if (rc != SQLITE_DONE) {
-            sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
-            goto fail;
-        }
-    }
-    if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
     }
     sqlite3_finalize(s);
+    return rc;
+}
+
+static void save_done(struct dbw_job *jb, int rc)
+{
+    struct bl_save_job *j = (struct bl_save_job *)jb;
+    struct baseline *b = j->b;
     pthread_mutex_lock(&b->smu);
-    b->st.saves++;
-    b->st.saved_profiles += n;
+    if (rc == SQLITE_OK) {
+        b->st.saves++;
+        b->st.saved_profiles += j->n;
+    } else {
+        /* the writer named the cause; the next save writes every profile */
+        b->st.save_errors++;
+        b->save_failed = true;
+    }
+    b->last_save_rc = rc;
+    b->save_inflight = false;
     pthread_mutex_unlock(&b->smu);
-    return KW_E_OK;
-fail:
-    kw_err_log("baseline: save failed: %s", sqlite3_errmsg(b->db));
-    sqlite3_finalize(s);
-    pthread_mutex_lock(&b->smu);
-    b->st.save_errors++;
-    pthread_mutex_unlock(&b->smu);
-    return KW_E_DB;
+    free(j);
 }
 
-static void *saver_main(void *arg)
+/* Copies the changed profiles (all of them after a failed save) into a
+ * job and queues it. Called with smu held, on the thread that owns b. */
+static bool queue_save(struct baseline *b)
 {
-    struct baseline *b = arg;
-    pthread_mutex_lock(&b->smu);
-    for (;;) {
-        while (!b->saver_busy && !b->saver_stop)
-            pthread_cond_wait(&b->scond, &b->smu);
-        if (!b->saver_busy) break;
-        uint32_t n = b->snap_n;
-        pthread_mutex_unlock(&b->smu);
-        const struct bl_profile **ps = malloc((n ? n : 1) * sizeof *ps);
-        if (ps) {
-            for (uint32_t i = 0; i < n; i++)
-                ps[i] = &b->snap[i];
-            if (write_rows(b, ps, n) != KW_E_OK) {
-                kw_warn("baseline: periodic save failed; the next one writes every profile");
-                pthread_mutex_lock(&b->smu);
-                b->save_failed = true; /* the packet thread re-marks (it owns dirty[]) */
-                pthread_mutex_unlock(&b->smu);
-            }
-            free(ps);
-        }
-        pthread_mutex_lock(&b->smu);
-        b->saver_busy = false;
-        pthread_cond_broadcast(&b->scond);
-    }
-    pthread_mutex_unlock(&b->smu);
-    return NULL;
-}
-
-static void saver_start(struct baseline *b)
-{
-    pthread_mutex_init(&b->smu, NULL);
-    pthread_cond_init(&b->scond, NULL);
-    b->smu_ready = true;
-    b->saver_on = pthread_create(&b->saver, NULL, saver_main, b) == 0;
-}
-
-/* Waits until the saver has written what it was given. */
-static void saver_idle(struct baseline *b)
-{
-    if (!b->saver_on) return;
-    pthread_mutex_lock(&b->smu);
-    while (b->saver_busy)
-        pthread_cond_wait(&b->scond, &b->smu);
-    pthread_mutex_unlock(&b->smu);
-}
-
-void bl_saver_stop(struct baseline *b)
-{
-    if (b->saver_on) {
-        pthread_mutex_lock(&b->smu);
-        b->saver_stop = true;
-        pthread_cond_broadcast(&b->scond);
-        pthread_mutex_unlock(&b->smu);
-        pthread_join(b->saver, NULL);
-        b->saver_on = false;
-    }
-    if (b->smu_ready) {
-        pthread_mutex_destroy(&b->smu);
-        pthread_cond_destroy(&b->scond);
-        b->smu_ready = false;
-    }
-}
-
-void bl_save_async(struct baseline *b)
-{
-    if (!b->db || b->read_only) return;
-    if (!b->saver_on) {
-        if (baseline_save(b) != KW_E_OK)
-            kw_warn("baseline: periodic save failed; will retry at the next interval");
-        return;
-    }
-    pthread_mutex_lock(&b->smu);
-    if (b->saver_busy) {
-        b->st.save_deferred++; /* dirty flags stay: the next save takes them */
-        pthread_mutex_unlock(&b->smu);
-        return;
-    }
     if (b->save_failed) {
-        /* the rows copied for the failed save were lost: write them all */
         memset(b->dirty, 1, b->n);
         b->save_failed = false;
     }
     uint32_t k = 0;
     for (uint32_t i = 0; i < b->n; i++)
         k += b->dirty[i] != 0;
-    if (k > b->snap_cap) {
-        struct bl_profile *ns = realloc(b->snap, (size_t)k * sizeof *ns);
-        if (!ns) {
-            b->st.save_errors++;
-            pthread_mutex_unlock(&b->smu);
-            return;
-        }
-        b->snap = ns;
-        b->snap_cap = k;
+    if (!k) return false;
+    struct bl_save_job *j = malloc(sizeof *j + (size_t)k * sizeof j->p[0]);
+    if (!j) {
+        b->st.save_errors++;
+        return false;
     }
-    k = 0;
+    memset(&j->job, 0, sizeof j->job);
+    j->job.run = save_run;
+    j->job.done = save_done;
+    j->job.lazy = true;
+    j->b = b;
+    j->n = 0;
     for (uint32_t i = 0; i < b->n; i++)
         if (b->dirty[i]) {
-            b->snap[k++] = b->p[i];
+            j->p[j->n++] = b->p[i];
             b->dirty[i] = 0;
         }
-    b->snap_n = k;
-    b->saver_busy = k > 0;
-    pthread_cond_broadcast(&b->scond);
+    b->save_inflight = true;
+    dbw_submit(b->w, &j->job);
+    return true;
+}
+
+void bl_saver_stop(struct baseline *b)
+{
+    if (b->w) dbw_flush(b->w); /* save jobs point at b */
+    if (b->own_w) dbw_destroy(b->w);
+    b->w = NULL;
+    b->own_w = false;
+    if (b->smu_ready) {
+        pthread_mutex_destroy(&b->smu);
+        b->smu_ready = false;
+    }
+}
+
+void bl_save_async(struct baseline *b)
+{
+    if (!b->w) return;
+    pthread_mutex_lock(&b->smu);
+    if (b->save_inflight)
+        b->st.save_deferred++; /* dirty flags stay: the next save takes them */
+    else
+        queue_save(b);
     pthread_mutex_unlock(&b->smu);
 }
 
 enum kw_err baseline_save(struct baseline *b)
 {
-    if (!b->db || b->read_only) return KW_E_OK;
-    saver_idle(b);
-    uint32_t n = 0;
-    const struct bl_profile **ps = malloc((b->n ? b->n : 1) * sizeof *ps);
-    if (!ps) return KW_E_NOMEM;
-    for (uint32_t i = 0; i < b->n; i++)
-        if (b->dirty[i]) ps[n++] = &b->p[i];
-    enum kw_err e = write_rows(b, ps, n);
-    free(ps);
-    if (e == KW_E_OK) memset(b->dirty, 0, b->n);
-    return e;
+    if (!b->w) return KW_E_OK;
+    dbw_flush(b->w); /* a periodic save still queued ends first */
+    pthread_mutex_lock(&b->smu);
+    bool queued = queue_save(b);
+    pthread_mutex_unlock(&b->smu);
+    if (!queued) return KW_E_OK;
+    dbw_flush(b->w);
+    pthread_mutex_lock(&b->smu);
+    int rc = b->last_save_rc;
+    pthread_mutex_unlock(&b->smu);
+    return rc == SQLITE_OK ? KW_E_OK : KW_E_DB;
 }
 
 enum kw_err baseline_reset(struct baseline *b, const char *key)
 {
-    saver_idle(b); /* one connection: never while the saver writes */
+    if (b->w) dbw_flush(b->w); /* a save in flight would write the profile back */
     long i = bl_find(b, key);
     bool in_db = false;
     if (b->db) {

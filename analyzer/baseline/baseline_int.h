@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "dbw.h"
+
 #include "baseline.h"
 #include "baseline_tz.h"
 
@@ -137,18 +139,17 @@ struct baseline {
     uint32_t *index;      /* open addressing, [cap]: profile index + 1 */
     uint32_t cap, n;
     struct bl_tzcache tzc;
-    sqlite3 *db;
+    sqlite3 *db; /* load, reset; saves go through the writer */
     bool read_only; /* db opened read-only: saves and resets are refused */
+    struct dbw *w;
+    bool own_w;
     struct baseline_stats st;
-    /* Background saver (baseline_db.c): periodic saves copy the changed
-     * profiles and a thread writes them, so SQLite (and a lock held by
+    /* Saves (baseline_db.c): a save copies the changed profiles into a job
+     * for the database writer (dbw.h), so SQLite (and a lock held by
      * another writer of the same database) never stalls the packet path. */
-    pthread_t saver;
-    pthread_mutex_t smu; /* guards the saver fields and the save counters */
-    pthread_cond_t scond;
-    bool smu_ready, saver_on, saver_busy, saver_stop, save_failed;
-    struct bl_profile *snap;
-    uint32_t snap_n, snap_cap;
+    pthread_mutex_t smu; /* guards the fields below and the save counters */
+    bool smu_ready, save_inflight, save_failed;
+    int last_save_rc; /* SQLite code of the last finished save */
 };
 
 uint64_t bl_hash(const char *s, size_t n);
@@ -169,14 +170,15 @@ void bl_fmt_count(double v, char *buf, size_t n); /* 9,400 / 1.2M */
 /* "198.51.100.0/24" or "2001:db8:1::/48" of a profile's network. */
 void bl_net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n);
 
-enum kw_err bl_db_open(struct baseline *b, const char *path) KW_WUR;
-/* Read-only: no migration, no saver thread (nothing is ever saved);
- * says whether the profile table exists and how many rows it has. */
+enum kw_err bl_db_open(struct baseline *b, const char *path, struct dbw *writer) KW_WUR;
+/* Read-only: no migration, no writer (nothing is ever saved); says
+ * whether the profile table exists and how many rows it has. */
 enum kw_err bl_db_open_ro(struct baseline *b, const char *path, bool *has_table,
                           uint32_t *rows) KW_WUR;
-/* Hand the changed profiles to the saver thread (skipped, and counted in
+/* Hands the changed profiles to the writer (skipped, and counted in
  * save_deferred, while the previous save is still being written). */
 void bl_save_async(struct baseline *b);
+/* Waits for the last save, stops a private writer. */
 void bl_saver_stop(struct baseline *b);
 enum kw_err bl_db_load(struct baseline *b) KW_WUR;
 

@@ -208,7 +208,13 @@ def run(kw, doc, work, api, gone, procs):
         check(e.code == 404, "other paths are 404 (%d)" % e.code)
 
     kwp.send_signal(signal.SIGTERM)
-    check(kwp.wait(30) == 0, "keywarden exits 0 on SIGTERM")
+    rc = kwp.wait(30)
+    log.t.join(5)
+    # the 410 sink refused alerts for good: a loss, listed, and exit 1
+    # (docs/operations.md)
+    check(rc == 1 and log.find(r"failed for good: alert \S+ to webhook:\S+: HTTP 410")
+          is not None, "keywarden exits 1 on SIGTERM and lists the alerts that failed for good "
+          "(%d)" % rc)
     print("%d failure(s)" % len(failures))
     if failures:
         print(log.text()[-3000:])

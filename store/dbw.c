@@ -1,0 +1,348 @@
+/* dbw: the database writer thread (see dbw.h). */
+#include "dbw.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kw_log.h"
+#include "store.h"
+
+/* SQLite's own busy handler waits this long inside one attempt; between
+ * attempts the writer looks at whether it should give up (flush, stop). */
+#define DBW_BUSY_SLICE_MS 100
+
+struct dbw {
+    char *path;
+    sqlite3 *db;
+    kw_ts stop_wait;
+
+    pthread_t thr;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t work, idle;
+    struct dbw_job *head, *tail;
+    uint64_t submitted, finished;
+    unsigned eager; /* queued jobs that are not lazy */
+    bool kicked;
+    atomic_bool stop;
+    atomic_uint flushers;
+    struct dbw_stats st; /* under mu */
+
+    /* writer thread only */
+    int fail_key;        /* cause being reported (0: none) */
+    uint64_t fail_count; /* transactions failed since it was named */
+    kw_ts busy_since;    /* 0: not waiting for the lock */
+};
+
+static bool is_busy(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Runs count jobs from first (all of the chain when count is 0) in one
+ * transaction. */
+static int attempt(struct dbw *w, struct dbw_job *first, unsigned count)
+{
+    int rc = sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return sqlite3_extended_errcode(w->db);
+    unsigned i = 0;
+    for (struct dbw_job *j = first; j && (!count || i < count); j = j->next, i++) {
+        rc = j->run(j, w->db);
+        if (rc != SQLITE_OK) {
+            store_rollback(w->db);
+            return rc;
+        }
+    }
+    rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sqlite3_extended_errcode(w->db);
+        store_rollback(w->db);
+    }
+    return rc;
+}
+
+static void busy_note(struct dbw *w, kw_ts now)
+{
+    if (!w->busy_since) {
+        w->busy_since = now;
+        kw_warn("database %s is locked by another connection; writes wait for it (nothing is "
+                "dropped)",
+                w->path);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->st.busy_retries++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void busy_over(struct dbw *w, kw_ts now)
+{
+    if (!w->busy_since) return;
+    kw_ts waited = now - w->busy_since;
+    pthread_mutex_lock(&w->mu);
+    w->st.busy_ms += (uint64_t)(waited / 1000);
+    pthread_mutex_unlock(&w->mu);
+    kw_info("database %s: the lock was released after %.1f s", w->path, (double)waited / 1e6);
+    w->busy_since = 0;
+}
+
+/* attempt() until it is not busy, or until a flush or stop has waited
+ * stop_wait for the lock. */
+static int with_retries(struct dbw *w, struct dbw_job *first, unsigned count)
+{
+    for (;;) {
+        int rc = attempt(w, first, count);
+        kw_ts now = kw_ts_wall();
+        if (!is_busy(rc)) {
+            busy_over(w, now);
+            return rc;
+        }
+        busy_note(w, now);
+        if ((atomic_load(&w->stop) || atomic_load(&w->flushers)) &&
+            now - w->busy_since >= w->stop_wait) {
+            kw_err_log("database %s still locked after %.0f s at shutdown: giving up", w->path,
+                       (double)(now - w->busy_since) / 1e6);
+            busy_over(w, now);
+            return rc;
+        }
+    }
+}
+
+static void note_fail(struct dbw *w, int rc, uint64_t jobs)
+{
+    char cause[128];
+    store_cause(w->db, rc, cause, sizeof cause);
+    int key = (rc & 0xff) * 1000 + sqlite3_system_errno(w->db);
+    if (key != w->fail_key) {
+        kw_err_log("database %s: cannot write: %s; what is not stored is counted (the summary "
+                   "and the stats record say what)",
+                   w->path, cause);
+        w->fail_key = key;
+        w->fail_count = 0;
+    }
+    w->fail_count++;
+    pthread_mutex_lock(&w->mu);
+    w->st.failures++;
+    w->st.jobs_failed += jobs;
+    memcpy(w->st.cause, cause, sizeof cause);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void note_ok(struct dbw *w, uint64_t jobs)
+{
+    if (w->fail_key) {
+        kw_warn("database %s: writing again (%llu transactions had failed)", w->path,
+                (unsigned long long)w->fail_count);
+        w->fail_key = 0;
+        w->fail_count = 0;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->st.transactions++;
+    w->st.jobs_done += jobs;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Runs a chain: one transaction; when it fails, each job alone (a
+ * constraint or a full disk may sink one job and not the next). done() is
+ * called with next read first: it may free or resubmit the job. */
+static void run_chain(struct dbw *w, struct dbw_job *list, unsigned n)
+{
+    int rc = with_retries(w, list, 0);
+    if (rc == SQLITE_OK) {
+        note_ok(w, n);
+        for (struct dbw_job *j = list, *nx; j; j = nx) {
+            nx = j->next;
+            j->next = NULL;
+            j->done(j, SQLITE_OK);
+        }
+        return;
+    }
+    for (struct dbw_job *j = list, *nx; j; j = nx) {
+        nx = j->next;
+        int r = n > 1 && !is_busy(rc) ? with_retries(w, j, 1) : rc;
+        if (r == SQLITE_OK)
+            note_ok(w, 1);
+        else
+            note_fail(w, r, 1);
+        j->next = NULL;
+        j->done(j, r);
+    }
+}
+
+/* Lazy jobs alone wait up to DBW_GATHER_MS for company: one transaction
+ * costs about as much as hundreds of rows. Called with mu held. */
+static void gather(struct dbw *w)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += DBW_GATHER_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!w->eager && !w->kicked && !atomic_load(&w->stop) && !atomic_load(&w->flushers))
+        if (pthread_cond_timedwait(&w->work, &w->mu, &until) != 0) break;
+}
+
+static void *thread_main(void *arg)
+{
+    struct dbw *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !atomic_load(&w->stop))
+            pthread_cond_wait(&w->work, &w->mu);
+        if (!w->head) break;
+        gather(w);
+        w->kicked = false;
+        struct dbw_job *list = w->head;
+        unsigned n = 0;
+        for (struct dbw_job *j = list; j; j = j->next)
+            n++;
+        w->head = w->tail = NULL;
+        w->eager = 0;
+        pthread_mutex_unlock(&w->mu);
+        run_chain(w, list, n);
+        pthread_mutex_lock(&w->mu);
+        w->finished += n;
+        pthread_cond_broadcast(&w->idle);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+void dbw_submit(struct dbw *w, struct dbw_job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    w->submitted++;
+    if (!j->lazy) w->eager++;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void dbw_kick(struct dbw *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->kicked = true;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void dbw_flush(struct dbw *w)
+{
+    if (!w) return;
+    atomic_fetch_add(&w->flushers, 1);
+    pthread_mutex_lock(&w->mu);
+    uint64_t target = w->submitted;
+    pthread_cond_signal(&w->work);
+    while (w->finished < target)
+        pthread_cond_wait(&w->idle, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    atomic_fetch_sub(&w->flushers, 1);
+}
+
+uint64_t dbw_pending(struct dbw *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->submitted - w->finished;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+const char *dbw_path(const struct dbw *w)
+{
+    return w->path;
+}
+
+void dbw_get_stats(struct dbw *w, struct dbw_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->st;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* A database that opened read-only is named once, here, with the reason
+ * access(2) gives: every write will fail the same way. */
+static void name_read_only(struct dbw *w)
+{
+    if (!sqlite3_db_readonly(w->db, "main")) return;
+    w->st.read_only = true;
+    const char *why = "read-only";
+    if (access(w->path, W_OK) != 0)
+        why = errno == EROFS ? "on a read-only file system (EROFS)"
+                             : "not writable by this user (EACCES)";
+    snprintf(w->st.cause, sizeof w->st.cause, "the database is %s", why);
+    kw_err_log("database %s is %s: audit rows, alerts and baselines cannot be stored (alerts "
+               "are still delivered; what is lost is counted)",
+               w->path, why);
+}
+
+static enum kw_err check_open(struct dbw *w)
+{
+    char msg[512];
+    int ok = store_check(w->db, false, msg, sizeof msg);
+    if (ok == 1) return KW_E_OK;
+    if (ok == 0)
+        kw_err_log("database %s is damaged: %s. Keep a copy, see `keywarden db check --db %s`, "
+                   "and move it aside to start with a new one",
+                   w->path, msg, w->path);
+    else
+        kw_err_log("database %s cannot be checked: %s", w->path, msg);
+    return KW_E_DB;
+}
+
+enum kw_err dbw_new(const struct dbw_config *c, struct dbw **out)
+{
+    struct dbw *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(c->path))) {
+        free(w);
+        return KW_E_NOMEM;
+    }
+    w->stop_wait = c->stop_wait > 0 ? c->stop_wait : DBW_DEFAULT_STOP_WAIT;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    enum kw_err e = store_db_open(c->path, &w->db);
+    if (e == KW_E_OK && c->quick_check) e = check_open(w);
+    if (e != KW_E_OK) goto fail;
+    sqlite3_busy_timeout(w->db, DBW_BUSY_SLICE_MS);
+    name_read_only(w);
+    if (pthread_create(&w->thr, NULL, thread_main, w) != 0) {
+        e = KW_E_NOMEM;
+        goto fail;
+    }
+    w->started = true;
+    *out = w;
+    return KW_E_OK;
+fail:
+    dbw_destroy(w);
+    return e;
+}
+
+void dbw_destroy(struct dbw *w)
+{
+    if (!w) return;
+    if (w->started) {
+        pthread_mutex_lock(&w->mu);
+        atomic_store(&w->stop, true);
+        pthread_cond_signal(&w->work);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thr, NULL);
+    }
+    if (w->db) store_db_close(w->db);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->idle);
+    pthread_mutex_destroy(&w->mu);
+    free(w->path);
+    free(w);
+}
