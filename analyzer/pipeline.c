@@ -31,10 +31,12 @@ struct pipe_flow {
     struct pipeline *p;
     struct flow *f;
     struct h1_conn *h1;
+    struct h2_conn *h2;   /* HTTP/2: prior knowledge, h2c upgrade or ALPN h2 */
     struct tls_conn *tls; /* TLS: records go here; the plaintext to h1 */
     struct classify_flow *cls;
     bool cls_wants;
     uint8_t http;       /* enum pf_http */
+    bool was_h2;        /* an HTTP/2 parser ran (the flow record says http2) */
     uint8_t probes[2];  /* data chunks seen per direction while undecided */
     uint32_t probed[2]; /* bytes of them */
     kw_ts held_ts[2];   /* when bytes held while undecided were first seen */
@@ -54,6 +56,7 @@ struct pipeline {
     struct rules_model *model;
     struct pipeline_counters cnt;
     struct h1_counters h1_total;
+    struct h2_counters h2_total;
     struct cred_stats cred;
     struct pipe_flow *free_flows; /* recycled per-flow states */
     /* HTTP parsers: the bytes they hold (bounded by cfg.h1.memcap), how
@@ -62,6 +65,10 @@ struct pipeline {
     struct h1_budget h1_budget;
     uint32_t h1_live, h1_nfree;
     struct h1_conn *h1_free[64];
+    /* HTTP/2 parsers: bytes held (cfg.h2.memcap, HPACK tables included)
+     * and how many are live (cfg.h2.max_conns) */
+    struct h2_budget h2_budget;
+    uint32_t h2_live;
     kw_ts now;
     int64_t last_sec;
     uint64_t seq; /* worker mode: tag of the packet being processed */
@@ -76,6 +83,7 @@ void pipeline_config_default(struct pipeline_config *c)
     dec_config_default(&c->dec);
     flow_config_default(&c->flow);
     h1_limits_default(&c->h1);
+    h2_limits_default(&c->h2);
     cred_config_default(&c->cred);
     tls_limits_default(&c->tls);
     c->classify = true;
@@ -123,19 +131,18 @@ static void write_http_record(struct pipeline *p, const struct kw_txn *t)
         p->cnt.eve_overflow++;
 }
 
-static void on_txn(void *user, const struct h1_txn_view *v)
+/* The rest of a transaction's way, whatever parser filled p->txn: the
+ * flow's addresses, the credential, redaction, TLS, then the judge (or the
+ * workers' sink). */
+static void emit_txn(struct pipe_flow *pf, const struct h1_msg_view *req)
 {
-    struct pipe_flow *pf = user;
     struct pipeline *p = pf->p;
     const struct flow *f = pf->f;
     struct kw_txn *t = &p->txn;
 
-    kw_txn_clear(t);
-    h1_txn_fill(v, t);
     ptls_flow_fields(t, f);
-    if (v->req)
-        cred_extract_ex(&p->cfg.cred, v->req->hdrs, v->req->n_hdrs, v->req->target, &t->cred,
-                        &p->cred);
+    if (req)
+        cred_extract_ex(&p->cfg.cred, req->hdrs, req->n_hdrs, req->target, &t->cred, &p->cred);
     /* A key in the query string must not reach any record: from here on
      * every consumer (EVE, alerts, audit) sees the redacted target. */
     if (cred_redact_target(&p->cfg.cred, t->url, sizeof t->url))
@@ -149,6 +156,39 @@ static void on_txn(void *user, const struct h1_txn_view *v)
         return;
     }
     pipeline_judge_txn(p, t);
+}
+
+static bool start_h2(struct pipe_flow *pf, bool midstream);
+
+/* h2c (RFC 7540 §3.2): a request with "Upgrade: h2c" answered 101. */
+static bool is_h2c_upgrade(const struct h1_txn_view *v)
+{
+    if (!v->req || !v->resp || v->resp->status != 101)
+        return false;
+    const struct kw_hdr *u = h1_hdr_find(v->req, "Upgrade");
+    return u && u->value.len >= 3 && memmem(u->value.p, u->value.len, "h2c", 3);
+}
+
+static void on_txn(void *user, const struct h1_txn_view *v)
+{
+    struct pipe_flow *pf = user;
+    if (is_h2c_upgrade(v) && !pf->h2 && start_h2(pf, false)) {
+        /* the request becomes stream 1; its answer comes in HTTP/2 */
+        h2_upgrade(pf->h2, v->req);
+        h1_handoff(pf->h1);
+        return;
+    }
+    kw_txn_clear(&pf->p->txn);
+    h1_txn_fill(v, &pf->p->txn);
+    emit_txn(pf, v->req);
+}
+
+static void on_h2_txn(void *user, const struct h2_txn_view *v)
+{
+    struct pipe_flow *pf = user;
+    kw_txn_clear(&pf->p->txn);
+    h2_txn_fill(v, &pf->p->txn);
+    emit_txn(pf, v->req);
 }
 
 void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
@@ -326,24 +366,79 @@ static bool start_http(struct pipe_flow *pf)
     return true;
 }
 
+/* An HTTP/2 parser for the flow (bounded like HTTP/1's: refused past
+ * max_conns or the memcap, counted). */
+static bool start_h2(struct pipe_flow *pf, bool midstream)
+{
+    struct pipeline *p = pf->p;
+    const struct h2_limits *l = &p->cfg.h2;
+    p->h2_budget.max_bytes = l->memcap;
+    if (l->max_conns && p->h2_live >= l->max_conns) {
+        p->cnt.h2_refused++;
+        return false;
+    }
+    pf->h2 = h2_conn_new_in(l, &p->h2_budget, midstream, on_h2_txn, pf);
+    if (!pf->h2) {
+        p->cnt.h2_alloc_failures++;
+        return false;
+    }
+    pf->http = PF_HTTP_YES;
+    pf->was_h2 = true;
+    p->cnt.h2_flows++;
+    p->h2_live++;
+    if (pf->cls) {
+        classify_flow_free(p->cls, pf->cls);
+        pf->cls = NULL;
+    }
+    return true;
+}
+
+static size_t feed_h2(struct pipe_flow *pf, int dir, const uint8_t *d, size_t len, kw_ts ts)
+{
+    size_t used = h2_feed(pf->h2, dir, d, len, ts);
+    if (pf->p->h2_budget.peak > pf->p->cnt.h2_mem_peak)
+        pf->p->cnt.h2_mem_peak = pf->p->h2_budget.peak;
+    return used;
+}
+
+/* HTTP/1 until it hands the connection over (h2c): the rest to HTTP/2. */
+static size_t feed_http(struct pipe_flow *pf, int dir, const uint8_t *d, size_t len, kw_ts ts)
+{
+    if (pf->h2)
+        return feed_h2(pf, dir, d, len, ts);
+    size_t used = h1_feed(pf->h1, dir, d, len, ts);
+    pf->p->cnt.h1_mem_peak = pf->p->h1_budget.peak; /* buffers grow while feeding */
+    if (pf->h2 && used < len)
+        used += feed_h2(pf, dir, d + used, len - used, ts);
+    return used;
+}
+
 /* ---- TLS ----------------------------------------------------------------- */
 
-/* Decrypted application bytes: HTTP/1 (recognised on them as on clear
- * connections; HTTP/2 when ALPN says h2 waits for that parser). */
+/* Decrypted application bytes: HTTP/2 when ALPN chose h2 (or the bytes
+ * start with its preface), else HTTP/1, recognised as on clear
+ * connections. */
 static size_t tls_on_data(void *user, int dir, const uint8_t *d, size_t len, kw_ts ts)
 {
     struct pipe_flow *pf = user;
+    if (pf->http == PF_HTTP_UNKNOWN && !pf->h2) {
+        bool h2 = tls_info_is_h2(tls_conn_info(pf->tls)) || (dir == 0 && h2_is_preface(d, len) > 0);
+        if (h2 && !start_h2(pf, pf->f->midstream)) {
+            pf->http = PF_HTTP_NO;
+            return len;
+        }
+    }
     if (pf->http == PF_HTTP_NO || (pf->http == PF_HTTP_UNKNOWN && !start_http(pf)))
         return len;
-    size_t used = h1_feed(pf->h1, dir, d, len, ts);
-    pf->p->cnt.h1_mem_peak = pf->p->h1_budget.peak;
-    return used;
+    return feed_http(pf, dir, d, len, ts);
 }
 
 static void tls_on_gap(void *user, int dir, uint64_t len, kw_ts ts)
 {
     struct pipe_flow *pf = user;
-    if (pf->h1)
+    if (pf->h2)
+        h2_gap(pf->h2, dir, len, ts);
+    else if (pf->h1)
         h1_gap(pf->h1, dir, len, ts);
 }
 
@@ -419,6 +514,28 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         return tls_conn_feed(pf->tls, dir, d, len, ts);
     if (!pf || pf->http == PF_HTTP_NO)
         return len;
+    if (pf->h2)
+        return feed_h2(pf, dir, d, len, ts);
+    if (pf->http == PF_HTTP_UNKNOWN && dir == 0 && !f->midstream) {
+        /* prior knowledge (RFC 9113 §3.3): the preface, on any port */
+        int v = h2_is_preface(d, len);
+        if (v < 0) { /* its first bytes: wait for the rest */
+            if (!pf->held_ts[dir])
+                pf->held_ts[dir] = ts;
+            return 0;
+        }
+        if (v > 0) {
+            if (!start_h2(pf, false)) {
+                pf->http = PF_HTTP_NO;
+                return len;
+            }
+            if (pf->held_ts[dir]) {
+                ts = pf->held_ts[dir];
+                pf->held_ts[dir] = 0;
+            }
+            return feed_h2(pf, dir, d, len, ts);
+        }
+    }
     if (pf->http == PF_HTTP_UNKNOWN && !pf->probes[0] && !pf->probes[1]) {
         int t = tls_rec_looks_tls(d, len, f->midstream);
         if (t > 0 && start_tls(pf))
@@ -454,9 +571,7 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
             pf->held_ts[dir] = 0;
         }
     }
-    size_t used = h1_feed(pf->h1, dir, d, len, ts);
-    pf->p->cnt.h1_mem_peak = pf->p->h1_budget.peak; /* buffers grow while feeding */
-    return used;
+    return feed_http(pf, dir, d, len, ts);
 }
 
 static void cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
@@ -468,6 +583,10 @@ static void cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
     }
     if (!pf || pf->http == PF_HTTP_NO)
         return;
+    if (pf->h2) {
+        h2_gap(pf->h2, dir, len, ts);
+        return;
+    }
     /* A hole before we saw any data: we cannot tell yet, so let the parser
      * look for the next message after it. */
     if (pf->http == PF_HTTP_UNKNOWN && !start_http(pf))
@@ -566,7 +685,9 @@ static void write_flow_record(struct pipeline *p, struct pipe_flow *pf, const st
     if (pf && pf->tls) {
         strcpy(app, "tls");
         snprintf(sni, sizeof sni, "%s", tls_conn_info(pf->tls)->ch.sni);
-    } else if (pf && pf->http == PF_HTTP_YES)
+    } else if (pf && pf->was_h2)
+        strcpy(app, "http2");
+    else if (pf && pf->http == PF_HTTP_YES)
         strcpy(app, "http");
     else if (pf && pf->cls)
         classify_result(p->cls, pf->cls, app, sizeof app, sni, sizeof sni);
@@ -586,6 +707,15 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
         p->ending = (int)why;
         tls_conn_close(pf->tls, ts); /* its record, if the handshake never ended */
         p->ending = -1;
+    }
+    if (pf && pf->h2) {
+        p->ending = (int)why;
+        h2_close(pf->h2, ts);
+        p->ending = -1;
+        h2_counters_add(&p->h2_total, h2_conn_counters(pf->h2));
+        h2_conn_destroy(pf->h2);
+        pf->h2 = NULL;
+        p->h2_live--;
     }
     if (pf && pf->h1) {
         p->ending = (int)why;
@@ -815,6 +945,10 @@ json_t *pipeline_stats_json(const struct pipeline *p)
     o = json_object();
     h1_counters_each(&p->h1_total, add_h1, o);
     json_object_set_new(s, "http", o);
+
+    o = json_object();
+    h2_counters_each(&p->h2_total, add_h1, o);
+    json_object_set_new(s, "http2", o);
 
     o = json_object();
 #define TJ(n, d) json_object_set_new(o, #n, json_integer((json_int_t)p->tls->cnt.n));

@@ -22,6 +22,7 @@
 #include "dec.h"
 #include "flow.h"
 #include "h1.h"
+#include "h2.h"
 #include "judge_policy.h"
 #include "kw_eve.h"
 #include "rules.h"
@@ -62,6 +63,7 @@ struct pipeline_config {
     struct dec_config dec;
     struct flow_config flow;
     struct h1_limits h1;
+    struct h2_limits h2;
     struct cred_config cred;
     struct tls_limits tls;
     struct tls_keylog *tls_keylog; /* borrowed; NULL: TLS metadata only, no decryption */
@@ -94,6 +96,10 @@ struct pipeline_config {
     X(h1_alloc_failures)                                                     \
     X(h1_refused)           /* HTTP flows not parsed: h1 max_conns/memcap */ \
     X(h1_mem_peak)          /* most bytes all HTTP parsers held at once */   \
+    X(h2_flows)             /* connections parsed as HTTP/2 */               \
+    X(h2_refused)           /* HTTP/2 flows not parsed: h2 max_conns */      \
+    X(h2_alloc_failures)    /* ... or out of memory / h2 memcap */           \
+    X(h2_mem_peak)          /* most bytes all HTTP/2 parsers held at once */ \
     X(probe_chunks_skipped) /* data chunks dropped while recognising HTTP */ \
     X(cred_bearer)          /* transactions by credential kind (kw_txn) */    \
     X(cred_jwt)                                                              \

@@ -436,6 +436,18 @@ void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
     kw_jw_str_opt(w, "template", t->template_);
     if (t->resp_ts && t->ts && t->resp_ts >= t->ts)
         kw_jw_ms(w, "duration_ms", (double)(t->resp_ts - t->ts) / 1000.0);
+    if (t->stream_id) { /* as Suricata's http record of an HTTP/2 stream */
+        kw_jw_obj_begin(w, "http2");
+        kw_jw_int(w, "stream_id", t->stream_id);
+        kw_jw_obj_end(w);
+    }
+    if (t->flags & KW_TXN_F(GRPC) || t->has_grpc_status) {
+        kw_jw_obj_begin(w, "grpc");
+        if (t->has_grpc_status)
+            kw_jw_int(w, "status", t->grpc_status);
+        kw_jw_str_opt(w, "message", t->grpc_message);
+        kw_jw_obj_end(w);
+    }
     kw_jw_arr_begin(w, "flags");
     for (unsigned bit = 0; bit < KW_TXN_BIT__COUNT; bit++)
         if (t->flags & (UINT32_C(1) << bit))

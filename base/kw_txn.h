@@ -36,7 +36,11 @@
     X(BODY_TRUNCATED, "body_truncated")    /* connection ended inside the body */ \
     X(HTTP09, "http09")                                                        \
     X(TLS, "tls")                          /* decrypted from a TLS session */  \
-    X(TLS_SESSION, "tls_session")          /* a TLS session, no HTTP: the record of its handshake */
+    X(TLS_SESSION, "tls_session")          /* a TLS session, no HTTP: the record of its handshake */ \
+    X(GRPC, "grpc")                        /* HTTP/2 stream carrying gRPC */     \
+    X(PUSHED, "server_push")               /* HTTP/2 stream promised by the server */ \
+    X(STREAM_RESET, "stream_reset")        /* HTTP/2 RST_STREAM ended the stream */ \
+    X(HEADERS_UNDECODABLE, "headers_undecodable") /* an HPACK block could not be decoded */
 
 enum kw_txn_flag_bit {
 #define KW_TXN_FLAG_BIT(n, s) KW_TXN_BIT_##n,
@@ -148,6 +152,10 @@ struct kw_txn {
     uint64_t resp_len;     /* response body bytes */
     uint64_t req_len;      /* request body bytes */
     uint32_t flags;        /* KW_TXN_F(...) */
+    uint32_t stream_id;    /* HTTP/2 stream id; 0 for HTTP/1 */
+    bool has_grpc_status;  /* a grpc-status was seen (gRPC trailers) */
+    int32_t grpc_status;   /* 0 OK, 7 PERMISSION_DENIED, 16 UNAUTHENTICATED, ... */
+    char grpc_message[128]; /* grpc-message, percent-encoded as sent, cut */
 
     struct kw_cred cred;
     struct kw_identity_ref identity;

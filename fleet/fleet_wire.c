@@ -265,6 +265,11 @@ static void enc_txn(struct wr *w, const struct kw_txn *t)
     W_STR(w, t->tls.sni);
     W_STR(w, t->tls.ja4);
     W_STR(w, t->tls.version);
+    /* version 3 (issue 11): HTTP/2 stream, gRPC status and message */
+    w_var(w, t->stream_id);
+    w_var(w, t->has_grpc_status);
+    w_zz(w, t->grpc_status);
+    W_STR(w, t->grpc_message);
 }
 
 static void dec_txn(struct kw_rd *r, struct kw_txn *t)
@@ -302,6 +307,12 @@ static void dec_txn(struct kw_rd *r, struct kw_txn *t)
     R_STR(r, t->tls.sni);
     R_STR(r, t->tls.ja4);
     R_STR(r, t->tls.version);
+    t->stream_id = (uint32_t)r_max(r, UINT32_MAX);
+    t->has_grpc_status = r_max(r, 1) != 0;
+    int64_t g = r_zz(r);
+    if (g < INT32_MIN || g > INT32_MAX) r->bad = true;
+    t->grpc_status = (int32_t)g;
+    R_STR(r, t->grpc_message);
 }
 
 static void enc_flow(struct wr *w, const struct fw_flow *x)

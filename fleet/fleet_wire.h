@@ -24,7 +24,9 @@
 #include "kw_txn.h"
 #include "tls_conn.h"
 
-#define FW_VERSION 2 /* 2: JWT grants, auth_time, cnf.jkt, DPoP (issue 17) */
+/* 2: JWT grants, auth_time, cnf.jkt, DPoP (issue 17); 3: HTTP/2 stream id,
+ * gRPC status and message (issue 11) */
+#define FW_VERSION 3
 
 enum fw_kind {
     FW_TXN = 1,  /* a transaction (or a TLS session record) for the judge */

@@ -9,10 +9,14 @@ PKGS=(
   # libraries
   libpcap-dev libndpi-dev libsqlite3-dev libcurl4-openssl-dev libfyaml-dev
   libjansson-dev libssl-dev zlib1g-dev libcap-dev libmicrohttpd-dev
+  libnghttp2-dev  # HTTP/2: HPACK inflater
   # packaging: man pages, .deb (dpkg-shlibdeps), privilege tests
   scdoc dpkg-dev groff-base util-linux libcap2-bin
   # tests: unit framework, differential oracle, peers and test rig
   libcmocka-dev libhtp-dev tshark tcpdump tcpreplay tcpflow httpry
+  # HTTP/2 tests: real servers and clients (nghttpd, nghttp, nghttpx for
+  # h2c), a gRPC service and client
+  nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-grpc-tools
   # TLS tests: HAProxy terminating TLS (its key log), schema check of EVE records
   haproxy python3-jsonschema
   python3 python3-scapy python3-yaml sqlite3 iproute2 procps

@@ -118,7 +118,10 @@ static void canon_txn(struct rng *r, struct kw_txn *t)
         memcpy(&v, flags[i], 1);
         *flags[i] = v & 1;
     }
+    CANON(r, t->grpc_message);
     uint8_t b;
+    memcpy(&b, &t->has_grpc_status, 1);
+    t->has_grpc_status = b & 1;
     memcpy(&b, &t->tls.decrypted, 1);
     t->tls.decrypted = b & 1;
     memcpy(&b, &t->cred.jwt.has_exp, 1); /* read as bytes: random bools are not bools */

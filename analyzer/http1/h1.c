@@ -603,6 +603,7 @@ size_t h1_feed(struct h1_conn *c, int dir, const uint8_t *p, size_t len, kw_ts t
             k = step_connect_wait(c, q, n, &need);
             break;
         default: /* ST_TUNNEL */
+            if (c->handoff) break; /* h1_handoff: not ours; k == 0 stops */
             c->ctr.tunnel_bytes += n;
             k = n;
             break;
@@ -755,7 +756,7 @@ static void conn_reset(struct h1_conn *c)
     }
     c->ph = c->pn = 0;
     c->rhead = c->rtail = c->rlive = 0;
-    c->resp_active = c->resp_matched = c->server_seen = c->resp_borrowed = false;
+    c->resp_active = c->resp_matched = c->server_seen = c->resp_borrowed = c->handoff = false;
     c->nreq = c->unpiped = 0;
     c->skip_resp = c->lost_resp = 0;
 }
@@ -769,6 +770,11 @@ void h1_close(struct h1_conn *c, kw_ts ts)
     while (c->pn)
         h1i_pop_lone(c, 0);
     conn_reset(c);
+}
+
+void h1_handoff(struct h1_conn *c)
+{
+    c->handoff = true;
 }
 
 void h1_conn_reset(struct h1_conn *c, h1_txn_cb cb, void *user)

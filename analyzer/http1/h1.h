@@ -152,6 +152,13 @@ void h1_gap(struct h1_conn *c, int dir, uint64_t len, kw_ts ts);
  * is reset to its initial state). */
 void h1_close(struct h1_conn *c, kw_ts ts);
 
+/* Called from the callback of a transaction that switched protocols (a
+ * 101 answer: KW_TXN_F(UPGRADE)): the bytes after that answer, in both
+ * directions, are the caller's. h1_feed then returns at the switch point
+ * (its return value tells where the new protocol starts) and consumes
+ * nothing more; the caller feeds them to the next parser (h2c). */
+void h1_handoff(struct h1_conn *c);
+
 /* Fill the HTTP part of a kw_txn from a txn view: method, protocol,
  * hostname (authority of an absolute-form or CONNECT target, else Host;
  * userinfo and port stripped, lower-cased), url (raw target), path

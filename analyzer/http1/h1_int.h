@@ -178,6 +178,7 @@ struct h1_conn {
     bool resp_borrowed;             /* resp slices point into the bytes of this h1_feed call: copied
                                        into rbuf before it returns, if the response is not done */
     bool server_seen;
+    bool handoff; /* h1_handoff: the bytes after the tunnel point are the caller's */
     bool gap_now; /* h1_gap(dir 1) running: a response it completes ended inside the hole */
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */
