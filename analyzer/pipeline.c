@@ -415,14 +415,24 @@ static size_t feed_http(struct pipe_flow *pf, int dir, const uint8_t *d, size_t 
 
 /* ---- TLS ----------------------------------------------------------------- */
 
+/* A server's first bytes that are an HTTP/2 SETTINGS frame header (RFC
+ * 9113 §3.4: its connection preface), when the ALPN answer was not seen. */
+static bool h2_server_preface(const uint8_t *d, size_t len)
+{
+    return len >= 9 && d[3] == 0x4 && d[4] == 0 && !(d[5] | d[6] | d[7] | d[8]) &&
+           ((uint32_t)d[0] << 16 | (uint32_t)d[1] << 8 | d[2]) % 6 == 0;
+}
+
 /* Decrypted application bytes: HTTP/2 when ALPN chose h2 (or the bytes
- * start with its preface), else HTTP/1, recognised as on clear
- * connections. */
+ * start with its preface: a TLS 1.3 server may speak first, and without
+ * the EncryptedExtensions the ALPN is unknown), else HTTP/1, recognised as
+ * on clear connections. */
 static size_t tls_on_data(void *user, int dir, const uint8_t *d, size_t len, kw_ts ts)
 {
     struct pipe_flow *pf = user;
     if (pf->http == PF_HTTP_UNKNOWN && !pf->h2) {
-        bool h2 = tls_info_is_h2(tls_conn_info(pf->tls)) || (dir == 0 && h2_is_preface(d, len) > 0);
+        bool h2 = tls_info_is_h2(tls_conn_info(pf->tls)) ||
+                  (dir == 0 ? h2_is_preface(d, len) > 0 : h2_server_preface(d, len));
         if (h2 && !start_h2(pf, pf->f->midstream)) {
             pf->http = PF_HTTP_NO;
             return len;

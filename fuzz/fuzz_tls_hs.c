@@ -35,7 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (tls_parse_server_hello(p, n, &h) == 0) {
             tls_ja4s(&h, ja);
             tls_ja3s(&h, str, sizeof str, md5);
+        } else {
+            memset(&h, 0, sizeof h);
         }
+        /* the same bytes as a TLS 1.3 EncryptedExtensions body */
+        if (tls_parse_encrypted_extensions(p, n, &h) == 0 && h.has_alpn &&
+            h.alpn.len > sizeof h.alpn.b)
+            abort();
         break;
     }
     case 2:

@@ -192,7 +192,57 @@ def sc_h2c(work, pcap, srv):
                   "decode_as": "http"}
 
 
-SCENARIOS = [("nghttp", sc_nghttp), ("curl", sc_curl), ("h2c", sc_h2c)]
+def sc_tls(work, pcap, srv):
+    """curl over TLS, ALPN h2, to nghttpd; curl writes the key log."""
+    port = free_port()
+    key, crt, keys = (os.path.join(work, n) for n in ("srv.key", "srv.crt", "tls.keys"))
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-keyout", key, "-out", crt, "-subj", "/CN=api.acme.internal",
+         "-addext", "subjectAltName=DNS:api.acme.internal"])
+    if os.path.exists(keys):
+        os.unlink(keys)
+    cap = Capture(pcap, [port])
+    try:
+        srv.start(["nghttpd", "-d", www(work), str(port), key, crt])
+        wait_port(port)
+        env = dict(os.environ, SSLKEYLOGFILE=keys)
+        base = f"https://api.acme.internal:{port}"
+        c = ["curl", "-s", "-k", "-o", "/dev/null", "--http2", "--resolve",
+             f"api.acme.internal:{port}:127.0.0.1", "-H", f"Authorization: Bearer {TOKEN}"]
+        run(c + [f"{base}/v1/orders/42"], env=env)
+        run(c + ["--data-binary", "@" + os.path.join(work, "post.json"),
+                 f"{base}/v1/orders/index.html"], env=env)
+        run(c + ["--tlsv1.2", "--tls-max", "1.2", f"{base}/index.html"], env=env)
+    finally:
+        srv.stop()
+        ok = cap.stop()
+    os.chmod(keys, 0o600)
+    return ok and {"ports": [port], "min_requests": 3, "bearer": True, "keylog_path": keys,
+                   "decode_as": "tls", "tls": True}
+
+
+def sc_grpc(work, pcap, srv):
+    """python3-grpcio service and client: unary and streaming calls, a
+    wrong token (UNAUTHENTICATED) and a forbidden method
+    (PERMISSION_DENIED)."""
+    port = free_port()
+    peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "h2_grpc_peer.py")
+    cap = Capture(pcap, [port])
+    try:
+        s = srv.start(["/usr/bin/python3", peer, "server", str(port), GRPC_TOKEN])
+        wait_port(port)
+        out = run(["/usr/bin/python3", peer, "client", str(port), GRPC_TOKEN]).stdout.split()
+        assert out == ["0", "0", "0", "0", "16", "16", "16", "7"], out
+        assert s.poll() is None
+    finally:
+        srv.stop()
+        ok = cap.stop()
+    return ok and {"ports": [port], "min_requests": 8, "grpc_statuses": [0, 16, 7], "grpc": True}
+
+
+SCENARIOS = [("nghttp", sc_nghttp), ("curl", sc_curl), ("h2c", sc_h2c), ("tls", sc_tls),
+             ("grpc", sc_grpc)]
+NEEDS = {"h2c": ("nghttpx", None), "tls": ("openssl", None), "grpc": (None, "grpc")}
 
 
 def rules_file(work):
@@ -206,7 +256,10 @@ def rules_file(work):
                 "  - id: c02\n    name: Acme Basic\n    kind: contractor\n"
                 f"    credentials:\n      - {{ basic_user: \"{BASIC[0]}\" }}\n"
                 "  - id: c03\n    name: Acme gRPC\n    kind: contractor\n"
-                f"    credentials:\n      - {{ sha256: \"{gfp}\" }}\n")
+                f"    credentials:\n      - {{ sha256: \"{gfp}\" }}\n"
+                "    scope: [ \"POST /acme.orders.v1.Orders/*\" ]\n"
+                "    deny: [ \"* /acme.orders.v1.Orders/DeleteAll\" ]\n"
+                "detections:\n  failed_auth: { count: 3, window: 2m }\n")
     return path
 
 
@@ -218,14 +271,31 @@ def check_run(name, meta, pcap, work, rules):
     assert n >= meta["min_requests"], f"{name}: {n} requests, expected >= {meta['min_requests']}"
     http = [r for r in recs if r["event_type"] == "http"]
     who = {r.get("identity", {}).get("id") for r in http if r.get("credential")}
+    stats = [r for r in recs if r["event_type"] == "stats"][-1]["stats"]
     if meta.get("bearer"):
         assert "c01" in who, f"{name}: bearer not attributed: {who}"
     if meta.get("basic"):
         assert "c02" in who, f"{name}: basic not attributed: {who}"
+    if meta.get("grpc"):
+        calls = [r["http"] for r in http if "grpc" in r["http"]]
+        assert len(calls) == 8 and all("grpc" in h["flags"] for h in calls), calls
+        got = sorted(h["grpc"].get("status") for h in calls)
+        assert got == [0, 0, 0, 0, 7, 16, 16, 16], got
+        assert "c03" in who, f"{name}: gRPC bearer not attributed: {who}"
+        kinds = [(a["alert"]["kind"], a.get("http", {}).get("path")) for a in recs
+                 if a["event_type"] == "alert"]
+        # the wrong token's UNAUTHENTICATED answers (HTTP 200) are refusals
+        assert any(k == "failed_auth_burst" for k, _ in kinds), kinds
+        # scope patterns match gRPC paths as they are
+        assert ("out_of_scope", "/acme.orders.v1.Orders/DeleteAll") in kinds, kinds
+        assert not any(k == "out_of_scope" and p != "/acme.orders.v1.Orders/DeleteAll"
+                       for k, p in kinds), kinds
+    if meta.get("tls"):
+        assert all("tls" in r["http"]["flags"] for r in http), "a request not marked tls"
+        assert stats["http2"]["transactions"] >= meta["min_requests"]
     if meta.get("h2c"):
         up = [r for r in http if r["http"].get("http2", {}).get("stream_id") == 1]
         assert len(up) == meta["h2c"], f"{name}: {len(up)} upgraded stream-1 requests"
-    stats = [r for r in recs if r["event_type"] == "stats"][-1]["stats"]
     assert stats["pipeline"]["h2_flows"] >= 1, stats["pipeline"]
     h2s = stats["http2"]
     for k in ("protocol_errors", "hpack_errors", "hpack_broken", "headers_undecodable"):
@@ -252,8 +322,13 @@ def main():
     rules = rules_file(work)
     total = 0
     for name, fn in SCENARIOS:
-        if name == "h2c" and not shutil.which("nghttpx"):
-            print("note: nghttpx missing (nghttp2-proxy): h2c scenario skipped")
+        tool, module = NEEDS.get(name, (None, None))
+        if tool and not shutil.which(tool):
+            print(f"note: {tool} missing: {name} scenario skipped")
+            continue
+        if module and subprocess.run(["/usr/bin/python3", "-c", f"import {module}"],
+                                     capture_output=True).returncode:
+            print(f"note: python3 {module} missing (python3-grpcio): {name} scenario skipped")
             continue
         pcap = os.path.join(work, f"{name}.pcap")
         for attempt in range(3):

@@ -160,7 +160,12 @@ def main():
         with open(os.path.join(d, name + ".json")) as f:
             meta = json.load(f)
         pcap = os.path.join(d, name + ".pcap")
-        keylog = os.path.join(d, meta["keylog"]) if meta.get("keylog") else None
+        keylog = None
+        if meta.get("keylog"):  # keywarden refuses a key log others may read
+            keylog = os.path.join(work, meta["keylog"])
+            with open(os.path.join(d, meta["keylog"]), "rb") as src, open(keylog, "wb") as dst:
+                dst.write(src.read())
+            os.chmod(keylog, 0o600)
         want = tshark_requests(pcap, meta["ports"], keylog, meta.get("decode_as", "http2"))
         recs = keywarden_records(kw, pcap, work, name, keylog)
         n = compare(recs, want, name)

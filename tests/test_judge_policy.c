@@ -355,6 +355,31 @@ static void test_failed_auth_burst(void **state)
     assert_int_equal(count_kind(&f->r, ALERT_FAILED_AUTH_BURST), 0);
 }
 
+/* gRPC answers a refused call with HTTP 200 and grpc-status 16
+ * (UNAUTHENTICATED) or 7 (PERMISSION_DENIED): those count; other gRPC
+ * errors (5 NOT_FOUND) and a 200 with grpc-status 0 do not. */
+static void test_failed_auth_grpc(void **state)
+{
+    struct fx *f = *state;
+    struct kw_txn t;
+    base_txn(&t);
+    t.status = 200;
+    t.flags |= KW_TXN_F(GRPC);
+    t.has_grpc_status = true;
+    int codes[] = {0, 5, 0, 5, 0, 5, 0, 5, 0, 5, 0, 5};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++, t.ts += KW_TS_SEC(1)) {
+        t.grpc_status = codes[i];
+        judge(f, &t);
+    }
+    assert_int_equal(count_kind(&f->r, ALERT_FAILED_AUTH_BURST), 0);
+    for (int i = 0; i < 5; i++, t.ts += KW_TS_SEC(1)) {
+        t.grpc_status = i % 2 ? 7 : 16;
+        judge(f, &t);
+    }
+    assert_int_equal(count_kind(&f->r, ALERT_FAILED_AUTH_BURST), 1);
+    assert_non_null(strstr(f->r.f[f->r.n - 1].summary, "refused 5 times (401/403, gRPC 16/7)"));
+}
+
 static void test_stuffing(void **state)
 {
     struct fx *f = *state;
@@ -485,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_credential, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_auth_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_auth_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stuffing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stuffing_flood_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enumeration, setup, teardown),

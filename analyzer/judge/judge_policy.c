@@ -561,11 +561,20 @@ static void check_unknown(struct jp_ctx *c)
     jp_fire(c, &f);
 }
 
+/* Refused for its credential: 401/403, or a gRPC call answered
+ * UNAUTHENTICATED (16) or PERMISSION_DENIED (7), which gRPC sends with
+ * HTTP status 200. */
+static bool auth_refused(const struct kw_txn *t)
+{
+    if (t->status == 401 || t->status == 403) return true;
+    return t->has_grpc_status && (t->grpc_status == 16 || t->grpc_status == 7);
+}
+
 static void check_failed_auth(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     const struct rules_detection *d = &c->m->detections.failed_auth;
-    if (!d->severity || (t->status != 401 && t->status != 403) || !t->cred.fingerprint[0]) return;
+    if (!d->severity || !auth_refused(t) || !t->cred.fingerprint[0]) return;
     struct hasher h = jp_hash_begin(TAG_FAIL);
     jp_hash_str(&h, t->cred.fingerprint);
     struct jp_key *e = jp_key_get(c->jp, TAG_FAIL, jp_hash_done(&h), t->ts);
@@ -581,12 +590,15 @@ static void check_failed_auth(struct jp_ctx *c)
     snprintf(cred, sizeof cred, "%s", c->cred);
     if (!c->id) cred[0] = (char)toupper((unsigned char)cred[0]);
     jp_fmt(f.summary, sizeof f.summary,
-        "%s%s%s was refused %u times (401/403) within %llds; "
+        "%s%s%s was refused %u times (401/403, gRPC 16/7) within %llds; "
         "last from %s",
         c->id ? c->who : "", c->id ? " " : "", cred, est, (long long)d->window_s, src);
     jp_evidence(&f,
              json_pack("{sisI}", "max_failures", d->threshold, "window_s", (json_int_t)d->window_s),
-             json_pack("{sisi}", "failures", est, "last_status", t->status));
+             t->has_grpc_status
+                 ? json_pack("{sisisi}", "failures", est, "last_status", t->status,
+                             "last_grpc_status", t->grpc_status)
+                 : json_pack("{sisi}", "failures", est, "last_status", t->status));
     jp_fire(c, &f);
 }
 

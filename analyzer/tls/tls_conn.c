@@ -345,6 +345,10 @@ static void hs_message(struct tls_conn *c, int dir, uint8_t type, const uint8_t 
         if (dir == 1)
             on_server_hello(c, b, n);
         break;
+    case TLS_HS_ENCRYPTED_EXTENSIONS: /* TLS 1.3: the ALPN the server chose (h2) */
+        if (dir == 1 && c->info.have_sh)
+            (void)tls_parse_encrypted_extensions(b, n, &c->info.sh);
+        break;
     case TLS_HS_CERTIFICATE:
         on_certificate(c, dir, b, n);
         break;

@@ -228,6 +228,34 @@ static bool sh_ext_cb(void *v, uint16_t type, struct kw_rd *e)
     return true;
 }
 
+static bool ee_ext_cb(void *v, uint16_t type, struct kw_rd *e)
+{
+    struct tls_server_hello *h = v;
+    if (type != TLS_EXT_ALPN)
+        return true;
+    uint8_t n = 0;
+    bool cut = false;
+    if (!alpn_list(e, &h->alpn, &n, 1, &cut))
+        return false;
+    h->has_alpn = n > 0;
+    h->truncated |= cut;
+    return true;
+}
+
+int tls_parse_encrypted_extensions(const uint8_t *p, size_t len, struct tls_server_hello *h)
+{
+    struct kw_rd r;
+    kw_rd_init(&r, p, len);
+    uint16_t exts[TLS_HS_MAX_EXTS];
+    uint16_t n = 0;
+    bool cut = false;
+    struct tls_server_hello tmp = *h;
+    if (!kw_rd_left(&r) || !extensions(&r, exts, &n, &cut, ee_ext_cb, &tmp))
+        return -1;
+    *h = tmp;
+    return 0;
+}
+
 int tls_parse_server_hello(const uint8_t *p, size_t len, struct tls_server_hello *h)
 {
     memset(h, 0, sizeof *h);

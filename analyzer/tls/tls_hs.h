@@ -96,6 +96,10 @@ struct tls_server_hello {
 /* 0 ok, -1 malformed. Fills *out (zeroed first). */
 int tls_parse_client_hello(const uint8_t *p, size_t len, struct tls_client_hello *out);
 int tls_parse_server_hello(const uint8_t *p, size_t len, struct tls_server_hello *out);
+/* TLS 1.3 EncryptedExtensions (RFC 8446 §4.3.1), decrypted: the server's
+ * ALPN choice lives here, not in the ServerHello. Sets out->alpn and
+ * has_alpn when present; 0, or -1 when malformed (out untouched then). */
+int tls_parse_encrypted_extensions(const uint8_t *p, size_t len, struct tls_server_hello *out);
 
 /* The leaf (first) certificate of a Certificate message body and how many
  * certificates it lists. tls13: the RFC 8446 layout (request context,
