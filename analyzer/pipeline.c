@@ -553,6 +553,15 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         if (t < 0 && !f->midstream)
             return 0; /* a record header's first bytes: wait for the rest */
     }
+    if (pf->http == PF_HTTP_UNKNOWN && f->midstream && !pf->probes[0] && !pf->probes[1] &&
+        h2_looks_like_frames(d, len, dir)) {
+        /* picked up midstream inside HTTP/2: frames, tables unknown */
+        if (!start_h2(pf, true)) {
+            pf->http = PF_HTTP_NO;
+            return len;
+        }
+        return feed_h2(pf, dir, d, len, ts);
+    }
     if (pf->http == PF_HTTP_UNKNOWN) {
         int v = f->midstream ? 1 : looks_http(d, len);
         if (v > 0 && (pf->probes[0] || pf->probes[1]))

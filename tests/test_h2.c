@@ -55,6 +55,7 @@ struct part {
     int dir;
     uint8_t *b;
     size_t n, cap;
+    size_t gap_at, gap_len; /* gap_len > 0: these bytes are lost (h2_gap) */
 };
 
 struct conv {
@@ -76,6 +77,18 @@ static void conv_free(struct conv *c)
         free(c->p[i].b);
     nghttp2_hd_deflate_del(c->def[0]);
     nghttp2_hd_deflate_del(c->def[1]);
+}
+
+/* The next bytes start a part of their own (so a gap can be placed in it). */
+static void new_part(struct conv *c, int dir)
+{
+    assert_true(c->n < 64);
+    c->p[c->n++].dir = dir;
+}
+
+static size_t part_len(const struct conv *c)
+{
+    return c->n ? c->p[c->n - 1].n : 0;
 }
 
 static void put(struct conv *c, int dir, const void *b, size_t n)
@@ -110,21 +123,32 @@ static void frame(struct conv *c, int dir, uint8_t type, uint8_t flags, uint32_t
 static size_t hpack(struct conv *c, int dir, uint8_t *out, size_t cap, const char *const *kv,
                     bool no_index)
 {
-    nghttp2_nv nv[64];
+    static nghttp2_nv nv[512];
     size_t n = 0;
-    for (; kv[2 * n]; n++)
+    for (; kv[2 * n]; n++) {
+        assert_true(n < 512);
         nv[n] = (nghttp2_nv){(uint8_t *)kv[2 * n], (uint8_t *)kv[2 * n + 1], strlen(kv[2 * n]),
                              strlen(kv[2 * n + 1]), no_index ? NGHTTP2_NV_FLAG_NO_INDEX : 0};
+    }
     ssize_t r = nghttp2_hd_deflate_hd(c->def[dir], out, cap, nv, n);
     assert_true(r >= 0);
     return (size_t)r;
 }
 
+/* A HEADERS frame, and CONTINUATIONs when the block passes 16384 bytes
+ * (the default SETTINGS_MAX_FRAME_SIZE). */
 static void headers(struct conv *c, int dir, uint32_t sid, uint8_t flags, const char *const *kv)
 {
-    uint8_t b[16384];
-    size_t n = hpack(c, dir, b, sizeof b, kv, false);
-    frame(c, dir, 0x1, flags | 0x4, sid, b, n);
+    enum { MAXF = 16384 };
+    uint8_t *b = malloc(256 * 1024);
+    size_t n = hpack(c, dir, b, 256 * 1024, kv, false);
+    size_t k = n < MAXF ? n : MAXF;
+    frame(c, dir, 0x1, flags | (k == n ? 0x4 : 0), sid, b, k);
+    for (size_t off = k; off < n; off += k) {
+        k = n - off < MAXF ? n - off : MAXF;
+        frame(c, dir, 0x9, off + k == n ? 0x4 : 0, sid, b + off, k);
+    }
+    free(b);
 }
 
 static void preface(struct conv *c)
@@ -151,36 +175,67 @@ static void data(struct conv *c, int dir, uint32_t sid, uint8_t flags, size_t n,
 
 /* ---- feeding -------------------------------------------------------------- */
 
-/* Feed part i in pieces of `step` bytes (0: whole), keeping what the
- * parser does not consume as reassembly does. */
-static void feed_part(struct h2_conn *h, const struct part *p, size_t step, kw_ts ts)
+/* What the parser has not consumed yet, per direction, kept and offered
+ * again with the next bytes as reassembly does. */
+struct feeder {
+    uint8_t *held[2];
+    size_t hn[2], cap[2];
+};
+
+static void feed_bytes(struct h2_conn *h, struct feeder *f, int dir, const uint8_t *p, size_t n,
+                       size_t step, kw_ts ts)
 {
-    uint8_t *held = malloc(p->n + 1);
-    size_t hn = 0, off = 0;
-    while (off < p->n) {
-        size_t k = step && p->n - off > step ? step : p->n - off;
-        memcpy(held + hn, p->b + off, k);
-        hn += k;
+    size_t off = 0;
+    while (off < n) {
+        size_t k = step && n - off > step ? step : n - off;
+        if (f->hn[dir] + k > f->cap[dir]) {
+            f->cap[dir] = (f->hn[dir] + k) * 2;
+            f->held[dir] = realloc(f->held[dir], f->cap[dir]);
+        }
+        memcpy(f->held[dir] + f->hn[dir], p + off, k);
+        f->hn[dir] += k;
         off += k;
-        size_t used = h2_feed(h, p->dir, held, hn, ts);
-        assert_true(used <= hn);
-        memmove(held, held + used, hn - used);
-        hn -= used;
+        size_t used = h2_feed(h, dir, f->held[dir], f->hn[dir], ts);
+        assert_true(used <= f->hn[dir]);
+        memmove(f->held[dir], f->held[dir] + used, f->hn[dir] - used);
+        f->hn[dir] -= used;
     }
-    assert_int_equal(hn, 0);
-    free(held);
+}
+
+static void feed_part(struct h2_conn *h, struct feeder *f, const struct part *p, size_t step,
+                      kw_ts ts)
+{
+    if (!p->gap_len) {
+        feed_bytes(h, f, p->dir, p->b, p->n, step, ts);
+        return;
+    }
+    feed_bytes(h, f, p->dir, p->b, p->gap_at, step, ts);
+    f->hn[p->dir] = 0; /* reassembly drops what precedes a hole */
+    h2_gap(h, p->dir, p->gap_len, ts);
+    size_t end = p->gap_at + p->gap_len;
+    feed_bytes(h, f, p->dir, p->b + end, p->n - end, step, ts);
+}
+
+static struct h2_conn *run_in(const struct conv *c, struct sink *s, size_t step,
+                              const struct h2_limits *l, struct h2_budget *b, bool midstream,
+                              size_t first_part)
+{
+    s->n = 0;
+    struct h2_conn *h = h2_conn_new_in(l, b, midstream, on_txn, s);
+    assert_non_null(h);
+    struct feeder f = {{NULL, NULL}, {0, 0}, {0, 0}};
+    for (size_t i = first_part; i < c->n; i++)
+        feed_part(h, &f, &c->p[i], step, 1000000 + (kw_ts)i * 1000);
+    h2_close(h, 9000000);
+    free(f.held[0]);
+    free(f.held[1]);
+    return h;
 }
 
 static struct h2_conn *run(const struct conv *c, struct sink *s, size_t step,
                            const struct h2_limits *l)
 {
-    s->n = 0;
-    struct h2_conn *h = h2_conn_new_in(l, NULL, false, on_txn, s);
-    assert_non_null(h);
-    for (size_t i = 0; i < c->n; i++)
-        feed_part(h, &c->p[i], step, 1000000 + (kw_ts)i * 1000);
-    h2_close(h, 9000000);
-    return h;
+    return run_in(c, s, step, l, NULL, false, 0);
 }
 
 /* ---- cases ---------------------------------------------------------------- */
@@ -419,8 +474,11 @@ static void test_h2_upgrade(void **state)
     s.n = 0;
     struct h2_conn *h = h2_conn_new_in(NULL, NULL, false, on_txn, &s);
     h2_upgrade(h, &req);
+    struct feeder f = {{NULL, NULL}, {0, 0}, {0, 0}};
     for (size_t i = 0; i < c.n; i++)
-        feed_part(h, &c.p[i], 0, 200);
+        feed_part(h, &f, &c.p[i], 0, 200);
+    free(f.held[0]);
+    free(f.held[1]);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.r[0].t.stream_id, 1);
     assert_string_equal(s.r[0].t.method, "GET");
@@ -432,6 +490,376 @@ static void test_h2_upgrade(void **state)
     conv_free(&c);
 }
 
+/* ---- loss ----------------------------------------------------------------- */
+
+/* A hole inside a DATA payload: the frame's length says where the next
+ * one starts; the table is intact, the next stream's dynamic references
+ * decode; the stream is flagged and its length counts the hole. */
+static void test_h2_gap_in_data(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    headers(&c, 0, 1, 0x1, REQ1);
+    headers(&c, 1, 1, 0, RESP200);
+    new_part(&c, 1);
+    data(&c, 1, 1, 0x1, 1000, 0);
+    c.p[c.n - 1].gap_at = 9 + 100;
+    c.p[c.n - 1].gap_len = 300;
+    headers(&c, 0, 3, 0x1, REQ1); /* the deflater refers to stream 1's entries */
+    headers(&c, 1, 3, 0x1, RESP200);
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, NULL);
+    assert_int_equal(s.n, 2);
+    assert_true(s.r[0].t.flags & F(GAP_RESPONSE));
+    assert_int_equal(s.r[0].t.resp_len, 1000);
+    assert_int_equal(s.r[1].t.stream_id, 3);
+    assert_string_equal(s.r[1].t.path, "/v1/orders/42");
+    assert_string_equal(s.r[1].auth, "Bearer tok-123");
+    assert_int_equal(s.r[1].t.flags, 0);
+    const struct h2_counters *k = h2_conn_counters(h);
+    assert_int_equal(k->gaps_absorbed, 1);
+    assert_int_equal(k->hpack_broken, 0);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* A hole inside a request header block: the client's table is lost. The
+ * stream whose block was cut is reported by its answer only; a later
+ * block made of literals and static entries is decoded exactly; a later
+ * block referring to entries from before the hole is refused, never
+ * guessed; DATA of known streams is still counted; the server's
+ * direction is untouched. */
+static void test_h2_gap_in_headers(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    headers(&c, 0, 1, 0x1, REQ1);
+    headers(&c, 1, 1, 0x1, RESP200);
+    new_part(&c, 0);
+    static const char *const req3[] = {":method", "GET", ":scheme", "https", ":authority",
+                                       "api.acme.example", ":path", "/v1/secret/7",
+                                       "x-cut-here", "a value long enough to hold the hole",
+                                       NULL};
+    size_t at = part_len(&c);
+    headers(&c, 0, 3, 0x1, req3);
+    c.p[c.n - 1].gap_at = at + 9 + 20;
+    c.p[c.n - 1].gap_len = 10;
+    /* stream 5: never-indexed literals with static names only */
+    static const char *const req5[] = {":method", "POST", ":scheme", "http", ":path",
+                                       "/v1/static-only", "content-type", "text/plain", NULL};
+    uint8_t blk[512];
+    size_t n = hpack(&c, 0, blk, sizeof blk, req5, true);
+    frame(&c, 0, 0x1, 0x4, 5, blk, n);
+    data(&c, 0, 5, 0x1, 50, 0);
+    headers(&c, 0, 7, 0x1, REQ1); /* refers to stream 1's entries: unknown now */
+    headers(&c, 1, 3, 0x1, RESP201);
+    headers(&c, 1, 5, 0x1, RESP200);
+    headers(&c, 1, 7, 0x1, RESP200);
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, NULL);
+    const struct h2_counters *k = h2_conn_counters(h);
+    assert_int_equal(k->hpack_broken, 1);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(s.r[0].t.stream_id, 1);
+    /* stream 3 is reported when its answer ends: its own END_STREAM was in
+     * the lost block */
+    assert_int_equal(s.r[1].t.stream_id, 3);
+    assert_true(s.r[1].t.flags & F(NO_REQUEST));
+    assert_string_equal(s.r[1].t.method, "");
+    assert_string_equal(s.r[1].t.path, "");
+    assert_int_equal(s.r[1].t.status, 201);
+    assert_int_equal(s.r[2].t.stream_id, 5);
+    assert_string_equal(s.r[2].t.method, "POST");
+    assert_string_equal(s.r[2].t.path, "/v1/static-only");
+    assert_int_equal(s.r[2].t.req_len, 50);
+    assert_int_equal(s.r[2].t.status, 200);
+    assert_int_equal(s.r[3].t.stream_id, 7);
+    assert_true(s.r[3].t.flags & F(NO_REQUEST));
+    assert_true(s.r[3].t.flags & F(HEADERS_UNDECODABLE));
+    assert_string_equal(s.r[3].auth, ""); /* no header guessed */
+    assert_int_equal(s.r[3].t.status, 200);
+    assert_true(k->headers_undecodable >= 1);
+    assert_true(k->resyncs >= 1);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* Picked up in the middle: both directions look for a frame boundary and
+ * decode with fresh tables. */
+static void test_h2_midstream(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    headers(&c, 0, 1, 0x1, REQ1);
+    headers(&c, 1, 1, 0, RESP200);
+    new_part(&c, 1);
+    data(&c, 1, 1, 0, 700, 0);
+    data(&c, 1, 1, 0x1, 10, 0);
+    size_t first = c.n; /* pick up here */
+    static const char *const rq[] = {":method", "GET", ":scheme", "http", ":path", "/v1/m",
+                                     NULL};
+    uint8_t blk[512];
+    size_t n = hpack(&c, 0, blk, sizeof blk, rq, true);
+    new_part(&c, 0);
+    frame(&c, 0, 0x1, 0x5, 3, blk, n);
+    uint8_t wu[4] = {0, 0, 1, 0};
+    frame(&c, 0, 0x8, 0, 0, wu, 4);
+    n = hpack(&c, 1, blk, sizeof blk, RESP201, true);
+    frame(&c, 1, 0x1, 0x5, 3, blk, n);
+    static struct sink s;
+    struct h2_conn *h = run_in(&c, &s, 0, NULL, NULL, true, first - 1);
+    /* the tail of stream 1's DATA is skipped, then stream 3 is whole */
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.r[0].t.stream_id, 3);
+    assert_string_equal(s.r[0].t.path, "/v1/m");
+    assert_int_equal(s.r[0].t.status, 201);
+    assert_int_equal(h2_conn_counters(h)->hpack_broken, 0); /* never had one */
+    h2_conn_destroy(h);
+    conv_free(&c);
+    assert_true(h2_looks_like_frames((const uint8_t *)"\0\0\x08\x06\0\0\0\0\0" "12345678", 17, 0));
+    assert_false(h2_looks_like_frames((const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, 0));
+}
+
+/* ---- bounds ----------------------------------------------------------------- */
+
+/* More concurrent streams than max_streams: the extra ones are counted,
+ * not reported, but their header blocks still go through the table, so
+ * later streams that refer to their entries decode right. */
+static void test_h2_bound_streams(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    char val[10][16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(val[i], sizeof val[i], "v%d", i);
+        const char *kv[] = {":method", "GET", ":scheme", "http", ":path", "/s", "x-n", val[i],
+                            NULL};
+        headers(&c, 0, 1 + 2 * (uint32_t)i, 0x1, kv);
+    }
+    for (int i = 0; i < 10; i++)
+        headers(&c, 1, 1 + 2 * (uint32_t)i, 0x1, RESP200);
+    const char *again[] = {":method", "GET", ":scheme", "http", ":path", "/s", "x-n", "v9", NULL};
+    headers(&c, 0, 21, 0x1, again); /* "x-n: v9" was inserted by a refused stream */
+    headers(&c, 1, 21, 0x1, RESP200);
+    struct h2_limits l;
+    h2_limits_default(&l);
+    l.max_streams = 4;
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, &l);
+    assert_int_equal(h2_conn_counters(h)->streams_refused, 6);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(s.r[4].t.stream_id, 21);
+    assert_int_equal(h2_conn_counters(h)->hpack_errors, 0);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* A request header list over max_header_list: fields beyond are dropped
+ * and the transaction is flagged; pseudo-headers and the first fields
+ * (the credential) stay. */
+static void test_h2_bound_header_list(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    static char names[40][16], vals[40][120];
+    const char *kv[2 * 45 + 1];
+    size_t k = 0;
+    kv[k++] = ":method", kv[k++] = "GET", kv[k++] = ":scheme", kv[k++] = "http";
+    kv[k++] = ":path", kv[k++] = "/big", kv[k++] = "authorization", kv[k++] = "Bearer first";
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof names[i], "x-h%d", i);
+        memset(vals[i], 'a' + i % 26, sizeof vals[i] - 1);
+        vals[i][sizeof vals[i] - 1] = 0;
+        kv[k++] = names[i], kv[k++] = vals[i];
+    }
+    kv[k] = NULL;
+    headers(&c, 0, 1, 0x1, kv);
+    headers(&c, 1, 1, 0x1, RESP200);
+    struct h2_limits l;
+    h2_limits_default(&l);
+    l.max_header_list = 1024;
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, &l);
+    assert_int_equal(s.n, 1);
+    assert_true(s.r[0].t.flags & F(TRUNCATED_FIELD));
+    assert_string_equal(s.r[0].t.path, "/big");
+    assert_string_equal(s.r[0].auth, "Bearer first");
+    assert_true(s.r[0].n_hdrs < 12);
+    assert_int_equal(h2_conn_counters(h)->header_list_limit, 1);
+    assert_true(h2_conn_mem_used(h) < 64 * 1024);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* CONTINUATION flood (CVE-2024-27316 class): a header block that never
+ * ends, in thousands of frames. Decoding stops at max_continuations (the
+ * table is declared lost), nothing grows, and the connection is still
+ * read: a later block of literals decodes. */
+static void test_h2_bound_continuation_flood(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    uint8_t blk[256];
+    static const char *const rq[] = {":method", "GET", ":scheme", "http", ":path", "/flood",
+                                     NULL};
+    size_t n = hpack(&c, 0, blk, sizeof blk, rq, true);
+    frame(&c, 0, 0x1, 0, 1, blk, n);
+    uint8_t junk[16];
+    memset(junk, 0x40, sizeof junk); /* literal with incremental indexing, new name... */
+    for (int i = 0; i < 3000; i++)
+        frame(&c, 0, 0x9, 0, 1, junk, sizeof junk);
+    frame(&c, 0, 0x9, 0x4, 1, NULL, 0);
+    static const char *const rq3[] = {":method", "GET", ":scheme", "http", ":path", "/after",
+                                      NULL};
+    n = hpack(&c, 0, blk, sizeof blk, rq3, true);
+    frame(&c, 0, 0x1, 0x5, 3, blk, n);
+    headers(&c, 1, 3, 0x1, RESP200);
+    struct h2_limits l;
+    h2_limits_default(&l);
+    l.max_continuations = 16;
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, &l);
+    const struct h2_counters *k = h2_conn_counters(h);
+    assert_int_equal(k->continuation_floods, 1);
+    assert_int_equal(k->continuations, 3001);
+    assert_true(h2_conn_mem_used(h) < 64 * 1024);
+    assert_int_equal(s.n, 1); /* stream 1: nothing known of it (no answer) */
+    assert_string_equal(s.r[0].t.path, "/after");
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* HPACK bombs: (1) a table larger than our cap, allowed by SETTINGS: the
+ * encoder's size update is refused, counted, memory stays bounded;
+ * (2) one large entry referred to many times: the decoded list would be
+ * megabytes; what is kept stays under max_header_list. */
+static void test_h2_bound_hpack_bomb(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    put(&c, 0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    uint8_t set[6] = {0, 1, 0, 0x10, 0, 0}; /* server allows a 1 MiB table */
+    frame(&c, 1, 0x4, 0, 0, set, 6);
+    frame(&c, 0, 0x4, 0x1, 0, NULL, 0);
+    nghttp2_hd_deflate_del(c.def[0]); /* an encoder that uses all it is allowed */
+    assert_int_equal(nghttp2_hd_deflate_new(&c.def[0], 1 << 20), 0);
+    nghttp2_hd_deflate_change_table_size(c.def[0], 1 << 20);
+    static char big[60000];
+    memset(big, 'b', sizeof big - 1);
+    const char *kv[] = {":method", "GET", ":scheme", "http", ":path", "/bomb", "x-big", big,
+                        NULL};
+    headers(&c, 0, 1, 0x1, kv);
+    headers(&c, 1, 1, 0x1, RESP200);
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, NULL);
+    const struct h2_counters *k = h2_conn_counters(h);
+    assert_int_equal(k->hpack_table_capped, 1);
+    assert_true(k->hpack_errors + k->headers_undecodable >= 1);
+    assert_true(h2_conn_mem_used(h) < 256 * 1024);
+    assert_int_equal(s.n, 1);
+    assert_true(s.r[0].t.flags & F(NO_REQUEST)); /* never a guessed header */
+    h2_conn_destroy(h);
+    conv_free(&c);
+
+    conv_init(&c);
+    put(&c, 0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    uint8_t set64[6] = {0, 1, 0, 1, 0, 0}; /* the server allows 64 KiB, our cap */
+    frame(&c, 1, 0x4, 0, 0, set64, 6);
+    frame(&c, 0, 0x4, 0x1, 0, NULL, 0);
+    nghttp2_hd_deflate_del(c.def[0]);
+    assert_int_equal(nghttp2_hd_deflate_new(&c.def[0], 1 << 16), 0);
+    nghttp2_hd_deflate_change_table_size(c.def[0], 1 << 16);
+    static char v4k[4000];
+    memset(v4k, 'q', sizeof v4k - 1);
+    const char *kv2[2 * 260 + 1];
+    size_t m = 0;
+    kv2[m++] = ":method", kv2[m++] = "GET", kv2[m++] = ":scheme", kv2[m++] = "http";
+    kv2[m++] = ":path", kv2[m++] = "/bomb2";
+    for (int i = 0; i < 250; i++)
+        kv2[m++] = "x-rep", kv2[m++] = v4k; /* 1 byte each after the first: ~1 MB decoded */
+    kv2[m] = NULL;
+    uint8_t *blk = malloc(16384);
+    size_t n = hpack(&c, 0, blk, 16384, kv2, false);
+    assert_true(n < 16384);
+    frame(&c, 0, 0x1, 0x5, 1, blk, n);
+    free(blk);
+    headers(&c, 1, 1, 0x1, RESP200);
+    h = run(&c, &s, 0, NULL);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.r[0].t.path, "/bomb2");
+    assert_true(s.r[0].t.flags & F(TRUNCATED_FIELD));
+    assert_int_equal(h2_conn_counters(h)->header_list_limit, 1);
+    assert_true(h2_conn_mem_used(h) < 128 * 1024);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* Rapid reset (CVE-2023-44487 class): 2000 streams opened and reset at
+ * once. All are counted, max_resets_per_sec are reported, memory does
+ * not grow with them. */
+static void test_h2_bound_rapid_reset(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    uint8_t cancel[4] = {0, 0, 0, 8};
+    for (uint32_t i = 0; i < 2000; i++) {
+        headers(&c, 0, 1 + 2 * i, 0x1, REQ1);
+        frame(&c, 0, 0x3, 0, 1 + 2 * i, cancel, 4);
+    }
+    struct h2_limits l;
+    h2_limits_default(&l);
+    l.max_resets_per_sec = 50;
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, &l); /* one part: one packet time */
+    const struct h2_counters *k = h2_conn_counters(h);
+    assert_int_equal(k->rapid_resets, 2000);
+    assert_int_equal(k->rapid_resets_dropped, 1950);
+    assert_int_equal(s.n, 50);
+    assert_true(h2_conn_mem_used(h) < 64 * 1024);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* The shared budget: a connection over it is refused; growth beyond it is
+ * refused and counted, never past the bound; all is given back. */
+static void test_h2_bound_memcap(void **state)
+{
+    (void)state;
+    struct h2_budget b = {.max_bytes = 1024};
+    assert_null(h2_conn_new_in(NULL, &b, false, on_txn, NULL));
+    struct conv c;
+    basic_conv(&c);
+    static struct sink s;
+    b = (struct h2_budget){.max_bytes = 20 * 1024};
+    struct h2_conn *h = run_in(&c, &s, 0, NULL, &b, false, 0);
+    assert_true(b.peak <= b.max_bytes);
+    assert_true(b.refused > 0 || s.n == 2);
+    h2_conn_destroy(h);
+    assert_int_equal(b.bytes, 0);
+    b = (struct h2_budget){.max_bytes = 0};
+    h = run_in(&c, &s, 0, NULL, &b, false, 0);
+    check_basic(&s);
+    assert_int_equal(b.bytes, h2_conn_mem_used(h));
+    h2_conn_destroy(h);
+    assert_int_equal(b.bytes, 0);
+    conv_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +867,15 @@ int main(void)
         cmocka_unit_test(test_h2_continuation_push_reset),
         cmocka_unit_test(test_h2_grpc),
         cmocka_unit_test(test_h2_upgrade),
+        cmocka_unit_test(test_h2_gap_in_data),
+        cmocka_unit_test(test_h2_gap_in_headers),
+        cmocka_unit_test(test_h2_midstream),
+        cmocka_unit_test(test_h2_bound_streams),
+        cmocka_unit_test(test_h2_bound_header_list),
+        cmocka_unit_test(test_h2_bound_continuation_flood),
+        cmocka_unit_test(test_h2_bound_hpack_bomb),
+        cmocka_unit_test(test_h2_bound_rapid_reset),
+        cmocka_unit_test(test_h2_bound_memcap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

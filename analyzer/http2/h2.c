@@ -513,28 +513,41 @@ static size_t step_preface(struct h2_conn *c, int dir, const uint8_t *p, size_t 
     return k;
 }
 
-/* Look for a frame boundary: a plausible header followed by another (or
- * one of the fixed-size control frames when the next header is not in yet
- * and waiting would hold too much). *need: keep the bytes from the
+/* Is p[0..] a frame boundary? 1: a plausible frame header followed by
+ * another, or by the end of the bytes exactly (segments mostly end with a
+ * frame); 0: no; -1: the next header is not in yet. */
+static int boundary(const struct h2_dir *d, int dir, const uint8_t *p, size_t n)
+{
+    if (n < H2_FRAME_HEADER || !plausible(d, dir, p)) return n < H2_FRAME_HEADER ? -1 : 0;
+    size_t next = H2_FRAME_HEADER + be24(p);
+    if (next == n) return 1;
+    if (next + H2_FRAME_HEADER > n) return -1;
+    return plausible(d, dir, p + next) || p[next + 3] == H2_CONTINUATION;
+}
+
+bool h2_looks_like_frames(const uint8_t *p, size_t len, int dir)
+{
+    struct h2_dir d = {.recovering = true, .max_frame = H2_DEFAULT_MAX_FRAME};
+    return dir >= 0 && dir <= 1 && boundary(&d, dir, p, len) == 1;
+}
+
+/* Look for a frame boundary (see boundary()). When the next header is not
+ * in yet the bytes are kept (*need) while that costs little; past 64 KiB a
+ * lone control frame header is taken. *need: keep the bytes from the
  * returned offset and call again with more. */
 static size_t step_resync(struct h2_conn *c, int dir, const uint8_t *p, size_t n, bool *need)
 {
     struct h2_dir *d = &c->d[dir];
     size_t lim = n < c->lim.resync_scan_max ? n : c->lim.resync_scan_max;
     for (size_t i = 0; i + H2_FRAME_HEADER <= lim; i++) {
-        if (!plausible(d, dir, p + i)) continue;
-        size_t next = i + H2_FRAME_HEADER + be24(p + i);
-        bool ok;
-        if (next + H2_FRAME_HEADER <= n) {
-            ok = plausible(d, dir, p + next) || p[next + 3] == H2_CONTINUATION;
-        } else if (n - i < 64 * 1024 && n == lim) {
+        int b = boundary(d, dir, p + i, n - i);
+        if (b < 0 && n - i < 64 * 1024 && n == lim) {
             *need = true; /* the next header decides: wait for it */
             c->ctr.resync_bytes += i;
             return i;
-        } else {
-            ok = p[i + 3] != H2_DATA && p[i + 3] != H2_HEADERS;
         }
-        if (!ok) continue;
+        if (b < 0) b = p[i + 3] != H2_DATA && p[i + 3] != H2_HEADERS;
+        if (b <= 0) continue;
         c->ctr.resyncs++;
         c->ctr.resync_bytes += i;
         d->st = D_FH;

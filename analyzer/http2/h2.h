@@ -155,6 +155,11 @@ void h2_close(struct h2_conn *c, kw_ts ts);
  * after the 101 answer. */
 void h2_upgrade(struct h2_conn *c, const struct h1_msg_view *req);
 
+/* Do the bytes start like HTTP/2 frames sent in direction `dir` (a
+ * plausible frame header followed by another, or ending exactly with
+ * the bytes)? For connections picked up midstream. */
+bool h2_looks_like_frames(const uint8_t *p, size_t len, int dir);
+
 /* Is this the start (or, for short input, a prefix) of the client
  * preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"? 1 whole preface, -1 a
  * prefix of it, 0 no. */

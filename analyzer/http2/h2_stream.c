@@ -251,7 +251,9 @@ void h2i_stream_end_half(struct h2_conn *c, struct h2_stream *s, int dir, kw_ts 
         s->resp_end = true;
         s->ts_resp_end = ts;
     }
-    if (s->req_end && s->resp_end) h2i_stream_report(c, s, 0, ts);
+    /* a request whose block was lost may have ended in it: the end of the
+     * answer ends the stream */
+    if ((s->req_end || s->req_lost) && s->resp_end) h2i_stream_report(c, s, 0, ts);
 }
 
 void h2i_stream_reset(struct h2_conn *c, struct h2_stream *s, int dir, kw_ts ts)
