@@ -357,6 +357,7 @@ enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct
         if ((e = dbw_new(&wc, &a->w)) != KW_E_OK) goto fail;
         a->own_w = true;
     }
+    al_retention(a);
     int64_t orphaned = 0;
     a->n.backlog = al_ob_backlog(a->db, a->sink_keys, c->n_sinks, &orphaned);
     a->n.orphaned = orphaned;
@@ -441,6 +442,7 @@ void alerts_get_stats(struct alerts *a, struct alerts_stats *st)
     st->not_stored = a->n.not_stored;
     st->lost = a->n.lost;
     st->state_unsaved = a->n.state_unsaved;
+    st->expired = a->n.expired;
     st->syslog_dropped = a->n.syslog_dropped;
     int64_t o = a->n.orphaned;
     st->orphaned = o > 0 ? (uint64_t)o : 0;

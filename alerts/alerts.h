@@ -64,6 +64,9 @@ struct alerts_config {
     unsigned max_inflight;   /* concurrent requests per sink; default 8 */
     bool no_delivery;        /* do not start the delivery thread (tests, tools) */
     struct dbw *writer;      /* borrowed, outlives the alerts; NULL: a private writer */
+    kw_ts retention;         /* settled alerts and their outbox rows are deleted this long
+                                after they settled (wall clock); 0: 90 days. Pending
+                                rows are never deleted. */
 };
 
 void alerts_config_default(struct alerts_config *c);
@@ -106,6 +109,7 @@ struct alerts_stats {
     uint64_t lost;           /* deliveries that never happen: not stored, and memory full or
                                 the process ended first */
     uint64_t state_unsaved;  /* delivery states the database refused (resent next run) */
+    uint64_t expired;        /* alerts deleted by retention */
     uint64_t updates;        /* "N more" follow-ups emitted at window end */
     uint64_t digests;        /* digest messages delivered */
     uint64_t digested;       /* outbox rows delivered inside a digest */

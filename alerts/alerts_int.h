@@ -82,7 +82,7 @@ struct al_counters {
     _Atomic uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries;
     _Atomic uint64_t updates, digests, digested, dedup_evicted, db_errors, syslog_dropped;
     _Atomic uint64_t filtered;
-    _Atomic uint64_t stored, replayed, not_stored, lost, state_unsaved, mem_full;
+    _Atomic uint64_t stored, replayed, not_stored, lost, state_unsaved, mem_full, expired;
     _Atomic int64_t backlog, orphaned;
     /* for the stats record and metrics: alerts by kind and by severity
      * (1 high .. 3 low), and per sink (index as cfg.sinks) */
@@ -153,6 +153,8 @@ void al_route(struct alerts *a, const char *id, char *record, enum alert_kind ki
 struct al_msg *al_msg_new(const char *id, char *record, const char *kind, int sev,
                           const char *who, uint64_t findings, const char *tz, kw_ts ts);
 void al_msg_unref(struct al_msg *m);
+/* Queues the retention pass (at start, then hourly from delivery). */
+void al_retention(struct alerts *a);
 /* Records an alert that failed for good (for the summary). */
 void al_note_failure(struct alerts *a, const char *id, unsigned sink, const char *why);
 /* Pending rows of configured sinks, and of sinks no longer configured. */

@@ -104,6 +104,7 @@ struct al_deliver {
 
     struct dl_upd_job *upd;     /* changes of this turn */
     atomic_long upd_pending;    /* update jobs in the writer */
+    kw_ts next_retention;       /* wall clock */
     int64_t page_from, page_to; /* outbox rows of earlier runs still to load */
 };
 
@@ -793,6 +794,10 @@ static void turn(struct al_deliver *d)
     kw_ts now = kw_ts_wall(), next = now + DL_TICK_MS * 1000;
     take_inbox(d);
     if (d->db) load_page(d);
+    if (now >= d->next_retention) { /* alerts_new queued the first pass */
+        if (d->next_retention) al_retention(d->a);
+        d->next_retention = now + KW_TS_SEC(3600);
+    }
     for (unsigned i = 0; i < d->a->cfg.n_sinks; i++)
         dispatch(d, i, now, &next);
     int running = 0;

@@ -208,6 +208,60 @@ void al_route(struct alerts *a, const char *id, char *record, enum alert_kind ki
     dbw_submit(a->w, &j->job);
 }
 
+/* Retention: outbox rows that settled (delivered, failed, digested) more
+ * than `retention` ago, and the alerts left with no row, on the wall clock
+ * (created/updated), so neither a replay of an old capture nor one dated
+ * in the future decides what is deleted. Pending rows stay. */
+struct al_ret_job {
+    struct dbw_job job;
+    struct alerts *a;
+    uint64_t deleted;
+};
+
+static int ret_run(struct dbw_job *jb, sqlite3 *db)
+{
+    struct al_ret_job *j = (struct al_ret_job *)jb;
+    kw_ts keep = j->a->cfg.retention > 0 ? j->a->cfg.retention : KW_TS_SEC(90 * 86400);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "DELETE FROM alert_outbox WHERE state!=0 AND updated<?1", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, kw_ts_wall() - keep);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+        sqlite3_finalize(st);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "DELETE FROM alerts WHERE created<?1 AND NOT EXISTS (SELECT 1 "
+                                "FROM alert_outbox o WHERE o.alert_id=alerts.id)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, kw_ts_wall() - keep);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+        j->deleted = rc == SQLITE_OK ? (uint64_t)sqlite3_changes(db) : 0;
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static void ret_done(struct dbw_job *jb, int rc)
+{
+    struct al_ret_job *j = (struct al_ret_job *)jb;
+    if (rc == SQLITE_OK) j->a->n.expired += j->deleted;
+    free(j);
+}
+
+void al_retention(struct alerts *a)
+{
+    struct al_ret_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->job.run = ret_run;
+    j->job.done = ret_done;
+    j->job.lazy = true;
+    j->a = a;
+    dbw_submit(a->w, &j->job);
+}
+
 void al_note_failure(struct alerts *a, const char *id, unsigned sink, const char *why)
 {
     pthread_mutex_lock(&a->fail_mu);

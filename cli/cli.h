@@ -13,5 +13,6 @@ int cmd_audit(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 
 #endif

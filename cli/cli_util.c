@@ -57,6 +57,8 @@ void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config 
         ac->suppress_window = KW_TS_SEC(rc->alerts.suppress_window_s);
     if (rc->alerts.drain_timeout_s > 0)
         ac->drain_timeout = KW_TS_SEC(rc->alerts.drain_timeout_s);
+    if (rc->storage.alert_retention_s > 0)
+        ac->retention = KW_TS_SEC(rc->storage.alert_retention_s);
     ac->syslog = rc->alerts.syslog != NULL;
     if (ac->syslog) {
         static const struct {

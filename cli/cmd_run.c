@@ -215,6 +215,7 @@ struct run_ctx {
     struct metrics *metrics;  /* outputs.metrics; NULL = off */
     uint64_t reloads, reload_failures;
     bool running; /* the packet loop runs (workers own their counters) */
+    bool saved;   /* the end of the run saved the baselines (or tried): not again */
     struct fs *fleet; /* fleet.sensor: records go to NATS, judged by `judge` */
     char spool[4096];
 };
@@ -473,7 +474,8 @@ static json_t *stats_record(struct run_ctx *r)
                   (json_int_t)as.failed_permanent, "retries", (json_int_t)as.retries, "backlog",
                   (json_int_t)as.backlog, "db_errors", (json_int_t)as.db_errors);
     json_object_update_new(
-        aj, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "stored", (json_int_t)as.stored,
+        aj, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "expired", (json_int_t)as.expired,
+                      "stored", (json_int_t)as.stored,
                       "replayed", (json_int_t)as.replayed, "not_stored",
                       (json_int_t)as.not_stored, "lost", (json_int_t)as.lost, "state_unsaved",
                       (json_int_t)as.state_unsaved, "digested", (json_int_t)as.digested,
@@ -720,7 +722,7 @@ static void teardown(struct run_ctx *r)
     pipeline_destroy(r->pipe);
     tls_keylog_destroy(r->keylog); /* wipes the secrets */
     fs_destroy(r->fleet);
-    if (r->baseline && baseline_save(r->baseline) != KW_E_OK)
+    if (r->baseline && !r->saved && baseline_save(r->baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r->db_path);
     baseline_destroy(r->baseline);
     audit_destroy(r->audit);
@@ -824,6 +826,7 @@ int cmd_run(int argc, char **argv)
         alerts_drain(r.alerts);
     audit_flush(r.audit);
     bool saved = baseline_save(r.baseline) == KW_E_OK;
+    r.saved = true;
     if (!saved)
         kw_err_log("baselines could not be saved to %s", r.db_path);
     dbw_flush(r.dbw); /* the counts below are final */

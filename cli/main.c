@@ -38,6 +38,9 @@ static const struct command commands[] = {
 #ifdef KW_HAVE_CMD_ALERTS
     {"alerts", cmd_alerts, "alerts (test|flush)"},
 #endif
+#ifdef KW_HAVE_CMD_DB
+    {"db", cmd_db, "db check [--db PATH]   (full integrity check, read-only)"},
+#endif
 #ifdef KW_HAVE_CMD_JUDGE
     {"judge", cmd_judge, "judge -c CONFIG [--partitions K,L]   (fleet: judge what sensors publish)"},
 #endif

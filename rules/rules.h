@@ -200,6 +200,7 @@ struct rules_config {
     struct {
         char *database;
         int64_t audit_retention_s;
+        int64_t alert_retention_s; /* settled alerts and outbox rows, wall clock */
     } storage;
     struct {
         char *eve;

@@ -69,6 +69,7 @@ void rl_config_defaults(struct rules_model *m)
     }
     c->storage.database = strdup("./keywarden-state/keywarden.db");
     c->storage.audit_retention_s = 90 * 86400;
+    c->storage.alert_retention_s = 90 * 86400;
     c->outputs.eve = strdup("./keywarden-state/eve.json");
     c->alerts.suppress_window_s = 3600;
     c->alerts.drain_timeout_s = 10;
@@ -321,6 +322,8 @@ static bool storage_pair(struct rl_ctx *c, const char *key, struct fy_node *k, s
         set_str(c, v, "storage.database", &cfg->storage.database);
     else if (!strcmp(key, "audit_retention"))
         set_dur(c, v, "storage.audit_retention", &cfg->storage.audit_retention_s);
+    else if (!strcmp(key, "alert_retention"))
+        set_dur(c, v, "storage.alert_retention", &cfg->storage.alert_retention_s);
     else
         return false;
     return true;
@@ -550,7 +553,8 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
     } else if (!strcmp(key, "credentials")) {
         credentials_list(c, v, cfg);
     } else if (!strcmp(key, "storage")) {
-        static const char *const known[] = {"database", "audit_retention", NULL};
+        static const char *const known[] = {"database", "audit_retention", "alert_retention",
+                                            NULL};
         rl_walk_map(c, v, "storage", known, storage_pair, cfg);
     } else if (!strcmp(key, "outputs")) {
         static const char *const known[] = {"eve", "metrics", NULL};

@@ -118,6 +118,11 @@ static void note_fail(struct dbw *w, int rc, uint64_t jobs)
     char cause[128];
     store_cause(w->db, rc, cause, sizeof cause);
     int key = (rc & 0xff) * 1000 + sqlite3_system_errno(w->db);
+    if ((rc & 0xff) == SQLITE_READONLY && w->st.read_only) {
+        /* named at open, with the reason access(2) gave */
+        memcpy(cause, w->st.cause, sizeof cause);
+        w->fail_key = key;
+    }
     if (key != w->fail_key) {
         kw_err_log("database %s: cannot write: %s; what is not stored is counted (the summary "
                    "and the stats record say what)",
@@ -292,6 +297,8 @@ static enum kw_err check_open(struct dbw *w)
     char msg[512];
     int ok = store_check(w->db, false, msg, sizeof msg);
     if (ok == 1) return KW_E_OK;
+    for (char *p = msg; (p = strchr(p, '\n'));) /* one line: ';' between problems */
+        *p = ';';
     if (ok == 0)
         kw_err_log("database %s is damaged: %s. Keep a copy, see `keywarden db check --db %s`, "
                    "and move it aside to start with a new one",

@@ -46,24 +46,41 @@ static void create_private(const char *path)
                 (unsigned)(st.st_mode & 0770));
 }
 
+/* An existing database the process may not write (a read-only mount, or
+ * a folder it cannot create the -shm in) is opened for reading: the run
+ * goes on, and the writer names the cause once and counts what it cannot
+ * store. */
+static bool fall_back_ro(const char *path, int rc, sqlite3 **out)
+{
+    if ((rc & 0xff) != SQLITE_CANTOPEN && (rc & 0xff) != SQLITE_READONLY) return false;
+    if (access(path, F_OK) != 0 || access(path, W_OK) == 0) return false;
+    return store_db_open_ro(path, out) == KW_E_OK;
+}
+
 enum kw_err store_db_open(const char *path, sqlite3 **out)
 {
     mkdir_parent(path);
     create_private(path);
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        kw_err_log("cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                           SQLITE_OPEN_NOMUTEX, NULL);
+    char cause[160];
+    if (rc != SQLITE_OK) {
         sqlite3_close(db);
+        if (fall_back_ro(path, rc, out)) return KW_E_OK;
+        kw_err_log("cannot open database %s: %s", path,
+                   store_cause(NULL, rc, cause, sizeof cause));
         return KW_E_DB;
     }
     sqlite3_busy_timeout(db, 5000);
-    char *err = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                         "PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK) {
-        kw_err_log("database %s: %s", path, err ? err : "?");
-        sqlite3_free(err);
+    rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                          "PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sqlite3_extended_errcode(db);
+        store_cause(db, rc, cause, sizeof cause);
         sqlite3_close(db);
+        if (fall_back_ro(path, rc, out)) return KW_E_OK;
+        kw_err_log("cannot open database %s: %s", path, cause);
         return KW_E_DB;
     }
     *out = db;
@@ -202,6 +219,9 @@ int store_check(sqlite3 *db, bool full, char *msg, size_t n)
             break;
         }
         ok = 0;
+        if (r && strncmp(r, "*** in database ", 16) == 0) /* a heading line */
+            r = strchr(r, '\n') ? strchr(r, '\n') + 1 : "";
+        if (r && !*r) continue;
         if (o + 2 < n) /* every problem, one per line, as far as msg holds */
             o += (size_t)snprintf(msg + o, n - o, "%s%s", o ? "\n" : "", r ? r : "?");
     }

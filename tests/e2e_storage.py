@@ -21,6 +21,19 @@ otherwise.
              everything is stored once the lock goes, exit 0, stderr short.
   receiver   webhooks that answer 302 and 410: `run` lists the alerts
              that failed for good and exits 1; `alerts flush` likewise.
+  read_only  the database file chmod 0400 for the user keywarden runs as
+             (EACCES), then the database folder bind-mounted read-only in
+             a private mount namespace (EROFS): `run` names the cause once,
+             delivers every alert, counts what it lost, exits 1; `audit`,
+             `baseline show` and `db check` work on the read-only mount.
+  corrupt    a page of the database overwritten: `run` refuses it at
+             start (quick_check), `db check` lists the damage, exit 1.
+  disk_full  the database on a 2 MB tmpfs (private mount namespace) that
+             fills mid-run: ENOSPC named once, every audit row and alert
+             accounted for exactly, every alert delivered, exit 1; with
+             space again, a second run completes the trail (idempotent).
+  sigkill    `run` SIGKILLed mid-replay; the database passes db check and
+             a second run of the whole capture adds each row once.
 
 Traffic for the replay cases: the simulator's demo world (kwsim, one day,
 8 alerts), replayed with -r.
@@ -434,8 +447,226 @@ def case_receiver(kw, work, kwsim):
     return 0 if ok else 1
 
 
+EMPTY_PCAP = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
+DEMO_ROWS = 324  # credentialed transactions of the demo world: audit rows
+
+
+def prime_db(kw, cfg, db, work):
+    """Creates the database's schema (a run over a capture with no packet)."""
+    empty = os.path.join(work, "empty.pcap")
+    with open(empty, "wb") as f:
+        f.write(EMPTY_PCAP)
+    r = subprocess.run([kw, "run", "-q", "-c", cfg, "-r", empty, "--db", db, "--eve",
+                        os.path.join(work, "prime-eve.json")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("priming %s: %d %s" % (db, r.returncode, r.stderr))
+
+
+def run_demo(kw, cfg, d, db, eve, pre=(), timeout=120):
+    cmd = list(pre) + [kw, "run", "-q", "-c", cfg, "-r", os.path.join(d, "capture.pcap"),
+                       "--db", db, "--eve", eve]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def report(checks):
+    ok = True
+    for c, what in checks:
+        print(("ok   " if c else "FAIL ") + what)
+        ok = ok and bool(c)
+    return 0 if ok else 1
+
+
+def case_read_only(kw, work, kwsim):
+    srv = start_hook()
+    url = "http://127.0.0.1:%d/ok" % srv.server_address[1]
+    d, cfg = demo_world(kwsim, work, [url])
+    dbdir = os.path.join(work, "state")
+    os.mkdir(dbdir)
+    db, eve = os.path.join(dbdir, "kw.db"), os.path.join(dbdir, "eve.json")
+    prime_db(kw, cfg, db, work)
+    # 1. EACCES: the file is not writable by the user keywarden runs as
+    subprocess.run(["chmod", "-R", "a+rX", work], check=True)
+    os.chmod(work, 0o755)
+    subprocess.run(["chown", "-R", "65534:65534", dbdir], check=True)
+    os.chmod(db, 0o400)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = run_demo(kw, cfg, d, db, eve, pre=nobody)
+    print(r.stderr.strip())
+    st = stats_of(eve)
+    ids = hook_ids("/ok")
+    checks = [
+        (r.returncode == 1, "EACCES: run exits 1 (%d)" % r.returncode),
+        (r.stderr.count("(EACCES)") == 2 and "not writable by this user (EACCES)" in r.stderr,
+         "EACCES: named at start, and once in the summary"),
+        (len(r.stderr.strip().splitlines()) <= 5, "EACCES: stderr short"),
+        (sorted(set(ids)) == sorted(ids) and len(ids) == DEMO_ALERTS,
+         "EACCES: every alert delivered once from memory (%d)" % len(ids)),
+        (st.get("audit", {}).get("errors") == DEMO_ROWS and st["audit"].get("written") == 0,
+         "EACCES: 324 audit rows counted as lost"),
+        (st.get("alerts", {}).get("not_stored") == DEMO_ALERTS and
+         st["alerts"].get("delivered") == DEMO_ALERTS, "EACCES: 8 not stored, 8 delivered"),
+        ("LOST: %d audit rows" % DEMO_ROWS in r.stderr, "EACCES: the LOST line"),
+        (db_rows(db, "SELECT count(*) FROM audit")[0][0] == 0, "EACCES: the file is unchanged"),
+    ]
+    # 2. a good run fills the database, then its folder is mounted read-only
+    os.chmod(db, 0o600)
+    subprocess.run(["chown", "-R", "0:0", dbdir], check=True)
+    r = run_demo(kw, cfg, d, db, os.path.join(work, "eve2.json"))
+    checks.append((r.returncode == 0, "a normal run fills it (%d %s)" % (r.returncode,
+                                                                         r.stderr.strip())))
+    script = ("mount --bind {d} {d} && mount -o remount,bind,ro {d} && "
+              "{kw} audit --db {db} --json > {w}/audit.jsonl; echo audit=$?; "
+              "{kw} baseline show --db {db} > {w}/bs.txt; echo baseline=$?; "
+              "{kw} db check --db {db}; echo check=$?; "
+              "{kw} run -q -c {cfg} -r {pcap} --db {db} --eve {w}/eve3.json 2>{w}/run.err; "
+              "echo run=$?").format(d=dbdir, db=db, kw=kw, w=work, cfg=cfg,
+                                    pcap=os.path.join(d, "capture.pcap"))
+    m = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=180)
+    print(m.stdout.strip())
+    print(m.stderr.strip())
+    with open(os.path.join(work, "audit.jsonl")) as f:
+        audit_rows = sum(1 for _ in f)
+    with open(os.path.join(work, "run.err")) as f:
+        rerr = f.read()
+    print(rerr.strip())
+    checks += [
+        ("audit=0" in m.stdout and audit_rows == DEMO_ROWS,
+         "EROFS: audit reads all %d rows (%d)" % (DEMO_ROWS, audit_rows)),
+        ("baseline=0" in m.stdout, "EROFS: baseline show works"),
+        ("check=0" in m.stdout and ": ok" in m.stdout, "EROFS: db check says ok"),
+        ("run=1" in m.stdout and "read-only file system (EROFS)" in rerr and
+         rerr.count("(EROFS)") == 2 and "LOST:" in rerr, "EROFS: run names it, exits 1"),
+    ]
+    srv.shutdown()
+    return report(checks)
+
+
+def case_corrupt(kw, work, kwsim):
+    d, cfg = demo_world(kwsim, work)
+    db, eve = os.path.join(work, "kw.db"), os.path.join(work, "eve.json")
+    r = run_demo(kw, cfg, d, db, eve)
+    pages = db_rows(db, "PRAGMA page_count")[0][0]
+    psize = db_rows(db, "PRAGMA page_size")[0][0]
+    with open(db, "r+b") as f:  # a page in the middle, overwritten
+        f.seek(psize * (pages // 2))
+        f.write(b"\xa5" * psize)
+    c = subprocess.run([kw, "db", "check", "--db", db], capture_output=True, text=True)
+    print(c.stdout.strip())
+    r2 = run_demo(kw, cfg, d, db, os.path.join(work, "eve2.json"))
+    print(r2.stderr.strip())
+    return report([
+        (r.returncode == 0, "the first run (%d)" % r.returncode),
+        (c.returncode == 1 and "damaged" in c.stdout and len(c.stdout.splitlines()) >= 3,
+         "db check exits 1 and lists the damage"),
+        (r2.returncode == 1 and r2.stderr.count("is damaged") == 1 and
+         "keywarden db check" in r2.stderr and len(r2.stderr.strip().splitlines()) <= 2,
+         "run refuses it at start, once, saying what to do"),
+    ])
+
+
+def case_disk_full(kw, work, kwsim):
+    if os.environ.get("KW_E2E_NS") != "1":  # again, in a private mount namespace
+        os.environ["KW_E2E_NS"] = "1"
+        return subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable,
+                               os.path.abspath(__file__), "disk_full", kw, kwsim,
+                               work]).returncode
+    srv = start_hook()
+    url = "http://127.0.0.1:%d/ok" % srv.server_address[1]
+    d, cfg = demo_world(kwsim, work, [url])
+    small = os.path.join(work, "small")
+    os.mkdir(small)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", small],
+                   check=True)
+    db, eve = os.path.join(small, "kw.db"), os.path.join(work, "eve.json")
+    prime_db(kw, cfg, db, work)
+    fs = os.statvfs(small)
+    filler = os.path.join(small, "filler")
+    with open(filler, "wb") as f:  # leave about 160 KB: the run fills it
+        f.write(b"\0" * max(0, fs.f_bavail * fs.f_frsize - 160 * 1024))
+    r = run_demo(kw, cfg, d, db, eve)
+    print(r.stderr.strip())
+    st = stats_of(eve)
+    au, al = st.get("audit", {}), st.get("alerts", {})
+    ids1 = hook_ids("/ok")
+    rows1 = db_rows(db, "SELECT count(*) FROM audit")[0][0]
+    stored1 = db_rows(db, "SELECT count(*) FROM alerts")[0][0]
+    print("run 1: audit %s; alerts %s; database: %d rows, %d alerts; hook %d" % (
+        json.dumps({k: au.get(k) for k in ("queued", "written", "errors", "dropped")}),
+        json.dumps({k: al.get(k) for k in ("stored", "not_stored", "delivered", "lost")}),
+        rows1, stored1, len(ids1)))
+    checks = [
+        (r.returncode == 1, "run 1 exits 1 (%d)" % r.returncode),
+        (r.stderr.count("disk full (ENOSPC)") == 2, "ENOSPC named once, and in the summary"),
+        (len(r.stderr.strip().splitlines()) <= 8, "stderr short (%d lines)"
+         % len(r.stderr.strip().splitlines())),
+        (au.get("errors", 0) > 0 and au.get("queued") == DEMO_ROWS and
+         au.get("written") + au.get("errors") + au.get("dropped") == DEMO_ROWS and
+         au.get("written") == rows1, "audit rows: written (= rows in the file) + lost = 324"),
+        (al.get("stored") == stored1 and al.get("stored") + al.get("not_stored") ==
+         DEMO_ALERTS, "alerts: stored (= rows in the file) + not stored = 8"),
+        (al.get("delivered") == DEMO_ALERTS and sorted(set(ids1)) == sorted(ids1) and
+         len(ids1) == DEMO_ALERTS, "every alert delivered once"),
+        ("LOST: %d audit rows" % au.get("errors", -1) in r.stderr, "the LOST line"),
+    ]
+    os.unlink(filler)
+    r2 = run_demo(kw, cfg, d, db, os.path.join(work, "eve2.json"))
+    print(r2.stderr.strip())
+    ids2 = hook_ids("/ok")[len(ids1):]
+    checks += [
+        (r2.returncode == 0, "run 2, with space again, exits 0 (%d)" % r2.returncode),
+        (db_rows(db, "SELECT count(*) FROM audit")[0][0] == DEMO_ROWS,
+         "the trail is complete, each row once"),
+        (db_rows(db, "SELECT count(*) FROM alerts")[0][0] == DEMO_ALERTS, "8 alerts stored"),
+        (len(ids2) == DEMO_ALERTS - stored1 and len(set(ids2)) == len(ids2),
+         "run 2 sends only the alerts run 1 could not store (%d)" % len(ids2)),
+    ]
+    srv.shutdown()
+    subprocess.run(["umount", small])
+    return report(checks)
+
+
+def case_sigkill(kw, work, kwsim):
+    srv = start_hook()
+    url = "http://127.0.0.1:%d/ok" % srv.server_address[1]
+    d, cfg = demo_world(kwsim, work, [url])
+    db, eve = os.path.join(work, "kw.db"), os.path.join(work, "eve.json")
+    with open(os.path.join(d, "capture.pcap"), "rb") as f:
+        pcap = f.read()
+    p = subprocess.Popen([kw, "run", "-q", "-c", cfg, "-r", "-", "--db", db, "--eve", eve],
+                         stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    half = len(pcap) // 2
+    for i in range(0, half, 16384):  # a capture arriving over 2 s, killed half way
+        p.stdin.write(pcap[i:min(i + 16384, half)])
+        p.stdin.flush()
+        time.sleep(2.0 * 16384 / half)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    rows_killed = db_rows(db, "SELECT count(*) FROM audit")[0][0]
+    c = subprocess.run([kw, "db", "check", "--db", db], capture_output=True, text=True)
+    r = run_demo(kw, cfg, d, db, os.path.join(work, "eve2.json"))
+    print(r.stderr.strip())
+    ids = hook_ids("/ok")
+    rows = db_rows(db, "SELECT count(*) FROM audit")[0][0]
+    print("killed with %d audit rows written; after the second run %d; hook %d requests, %d ids"
+          % (rows_killed, rows, len(ids), len(set(ids))))
+    srv.shutdown()
+    return report([
+        (0 < rows_killed < DEMO_ROWS, "killed mid-replay (%d rows)" % rows_killed),
+        (c.returncode == 0, "db check after SIGKILL: %s" % c.stdout.strip()),
+        (r.returncode == 0, "the second run exits 0"),
+        (rows == DEMO_ROWS, "each audit row once (%d)" % rows),
+        (db_rows(db, "SELECT count(*) FROM alerts")[0][0] == DEMO_ALERTS, "8 alerts stored"),
+        (len(set(ids)) == DEMO_ALERTS and len(ids) <= DEMO_ALERTS + 1,
+         "every alert delivered, at most one twice (in flight at the kill)"),
+    ])
+
+
 CASES = {"fifo_hup": (case_fifo_hup, True), "check_bpf": (case_check_bpf, False),
-         "busy": (case_busy, False), "receiver": (case_receiver, False)}
+         "busy": (case_busy, False), "receiver": (case_receiver, False),
+         "read_only": (case_read_only, True), "corrupt": (case_corrupt, False),
+         "disk_full": (case_disk_full, True), "sigkill": (case_sigkill, False)}
 
 
 def main():
@@ -445,6 +676,8 @@ def main():
     if needs_root and os.geteuid() != 0:
         print("SKIP: %s needs root" % case)
         return SKIP
+    if os.environ.get("KW_E2E_NS") == "1" and len(sys.argv) > 4:
+        return fn(kw, sys.argv[4], kwsim)  # the namespaced half of a case
     work = tempfile.mkdtemp(prefix="kw-storage-%s-" % case)
     try:
         if fn.__code__.co_argcount == 3:

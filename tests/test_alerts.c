@@ -676,6 +676,42 @@ static void test_dedup_windows(void **state)
     assert_true(file_contains(eve_path, "\"more\":2"));
 }
 
+/* Retention on the wall clock: settled outbox rows older than it go, with
+ * their alerts; a pending row stays whatever its age. */
+static void test_retention(void **state)
+{
+    char db[300];
+    dbpath(db, sizeof db, "retention");
+    struct alerts_config c;
+    base_config(&c, db);
+    c.no_delivery = true;
+    add_webhook(&c, 9); /* never contacted */
+    struct alerts *a = NULL;
+    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    submit_n(a, 4, "/v1/ret");
+    alerts_destroy(a);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    /* three settled two days ago (delivered, failed, digested), one pending */
+    assert_int_equal(sqlite3_exec(h,
+                                  "UPDATE alerts SET created=created-172800000000;"
+                                  "UPDATE alert_outbox SET updated=updated-172800000000, "
+                                  "state=1+(rowid%3) WHERE rowid<=3",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    c.retention = KW_TS_SEC(86400);
+    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    alerts_drain(a); /* waits for the writer */
+    struct alerts_stats st;
+    alerts_get_stats(a, &st);
+    alerts_destroy(a);
+    assert_int_equal(st.expired, 3);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM alerts"), 1);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM alert_outbox WHERE state=0"), 1);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM alert_outbox"), 1);
+}
+
 /* `keywarden alerts flush`: an outbox left by a run whose receiver was
  * down is delivered by the CLI (exit 0); the same outbox flushed towards
  * another sink is left alone and reported (exit 1). */
@@ -761,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_hang_timeout),  cmocka_unit_test(test_permanent_4xx),
         cmocka_unit_test(test_down_then_up),  cmocka_unit_test(test_restart_after_sigkill),
         cmocka_unit_test(test_storm),         cmocka_unit_test(test_cli_flush),
+        cmocka_unit_test(test_retention),
     };
     if (getenv("KW_TEST_FILTER")) cmocka_set_test_filter(getenv("KW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -261,6 +261,71 @@ static void test_retention(void **state)
     store_db_close(db);
 }
 
+/* A capture dated a year ahead must not delete the real trail: retention
+ * counts from the newest row, but never from later than the wall clock. */
+static void test_retention_future(void **state)
+{
+    char path[600];
+    db_path(path, sizeof path, "retention-future");
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path,
+                               .retention = KW_TS_SEC(86400),
+                               .retention_every = KW_TS_SEC(1),
+                               .batch_max = 100};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    kw_ts now = kw_ts_wall();
+    for (int i = 0; i < 5; i++)
+        record(a, mk("c01", "sha256:aaaa", now - KW_TS_SEC(3600 + i), "GET", "/real", 200));
+    audit_flush(a);
+    for (int i = 0; i < 3; i++)
+        record(a,
+               mk("c01", "sha256:aaaa", now + KW_TS_SEC(365 * 86400 + i), "GET", "/future", 200));
+    audit_flush(a);
+    /* and rows older than a day by the wall clock do go */
+    for (int i = 0; i < 2; i++)
+        record(a, mk("c01", "sha256:aaaa", now - KW_TS_SEC(3 * 86400 + i), "GET", "/old", 200));
+    audit_flush(a);
+    record(a, mk("c01", "sha256:aaaa", now + KW_TS_SEC(365 * 86400 + 10), "GET", "/f", 200));
+    audit_flush(a);
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    audit_destroy(a);
+    assert_int_equal(st.expired, 2);
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    struct collect c = run_q(db, (struct audit_query){.path_glob = "/real"});
+    assert_int_equal(c.n, 5);
+    store_db_close(db);
+}
+
+/* Replaying the same transactions adds nothing (natural key); two
+ * identical transactions in a row (pipelined) are two rows. */
+static void test_replay_idempotent(void **state)
+{
+    char path[600];
+    db_path(path, sizeof path, "replay");
+    for (int run = 0; run < 2; run++) {
+        struct audit *a = NULL;
+        struct audit_config cfg = {.db_path = path};
+        assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+        for (int i = 0; i < 10; i++)
+            record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/x", 200));
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
+        audit_flush(a);
+        struct audit_stats st;
+        audit_get_stats(a, &st);
+        audit_destroy(a);
+        assert_int_equal(st.written, run == 0 ? 12 : 0);
+        assert_int_equal(st.duplicates, run == 0 ? 0 : 12);
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    struct collect c = run_q(db, (struct audit_query){0});
+    assert_int_equal(c.n, 12);
+    store_db_close(db);
+}
+
 /* Another connection holds the write lock, so the writer is stuck on its
  * first batch and the 4-slot ring fills: the rest is dropped and counted,
  * and audit_record() returns at once instead of waiting. */
@@ -332,8 +397,9 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
     mkdir(dir, 0700);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_and_query), cmocka_unit_test(test_no_query_secret),
-        cmocka_unit_test(test_retention),        cmocka_unit_test(test_full_queue_drops),
+        cmocka_unit_test(test_record_and_query),  cmocka_unit_test(test_no_query_secret),
+        cmocka_unit_test(test_retention),         cmocka_unit_test(test_retention_future),
+        cmocka_unit_test(test_replay_idempotent), cmocka_unit_test(test_full_queue_drops),
         cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
