@@ -23,94 +23,14 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "alerts_int.h"
 #include "al_util.h"
+#include "deliver_int.h"
 #include "kw_log.h"
 #include "store.h"
 
-#define DL_TICK_MS 200
-#define DL_DIGEST_MAX 100000
-#define DL_PAGE 1000
+    /* ---- HTTP requests ---- */
 
-/* One (alert, sink) delivery. */
-struct dl_item {
-    struct dl_item *next;
-    struct al_msg *m; /* a reference */
-    unsigned sink;
-    unsigned attempts;
-    kw_ts next_at, gate_until;
-    int64_t rowid; /* loaded from the outbox: its row (checked before each send) */
-    bool inflight, done;
-    bool settled; /* done, and already taken off the backlog */
-};
-
-struct dl_job {
-    struct dl_job *next;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    char *body;
-    unsigned sink;
-    bool digest;
-    struct dl_item **items, *one;
-    size_t n_items;
-    unsigned attempts; /* including this one */
-    char alert_id[AL_ID_LEN + 1];
-    char retry_after[64];
-    char resp[128];
-    size_t resp_len;
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-struct dl_sink {
-    double tokens;
-    kw_ts refilled, paused_until, last_digest;
-    unsigned inflight;
-    bool digest_inflight;
-    struct dl_item *head, *tail; /* its items, oldest first */
-};
-
-/* One outbox change, queued to the writer. */
-enum dl_op { DL_LEASE, DL_STATE, DL_RETRY };
-struct dl_upd {
-    char alert_id[AL_ID_LEN + 1];
-    uint8_t op, state;
-    uint16_t sink;
-    unsigned attempts;
-    long status;
-    kw_ts at;
-    char err[160];
-};
-struct dl_upd_job {
-    struct dbw_job job;
-    struct al_deliver *d;
-    size_t n, cap;
-    struct dl_upd u[];
-};
-
-struct al_deliver {
-    struct alerts *a;
-    sqlite3 *db; /* reads only: loading and re-checking outbox rows */
-    sqlite3_stmt *q_page, *q_check;
-    CURLM *multi;
-    pthread_t thr;
-    atomic_bool stop;
-    struct dl_sink sinks[ALERTS_MAX_SINKS];
-    struct dl_job *jobs; /* in flight */
-    uint64_t rng;
-
-    pthread_mutex_t in_mu; /* the inbox: items handed over by al_deliver_add */
-    struct dl_item *in_head, *in_tail;
-    atomic_long mem; /* items held (inbox included) */
-
-    struct dl_upd_job *upd;     /* changes of this turn */
-    atomic_long upd_pending;    /* update jobs in the writer */
-    kw_ts next_retention;       /* wall clock */
-    int64_t page_from, page_to; /* outbox rows of earlier runs still to load */
-};
-
-/* ---- HTTP requests ---- */
-
-static size_t on_header(char *b, size_t size, size_t n, void *ud)
+    static size_t on_header(char *b, size_t size, size_t n, void *ud)
 {
     struct dl_job *j = ud;
     size_t len = size * n;
@@ -175,260 +95,6 @@ static void job_free(struct dl_job *j)
     free(j);
 }
 
-/* ---- outbox changes (through the writer) ---- */
-
-static int upd_run(struct dbw_job *jb, sqlite3 *db)
-{
-    struct dl_upd_job *j = (struct dl_upd_job *)jb;
-    static const char *const sql[] = {
-        "UPDATE alert_outbox SET attempts=?3, next_attempt_at=?4, updated=?5 WHERE alert_id=?1 "
-        "AND sink=?2",
-        "UPDATE alert_outbox SET state=?3, last_status=?4, last_error=?6, updated=?5 WHERE "
-        "alert_id=?1 AND sink=?2",
-        "UPDATE alert_outbox SET next_attempt_at=?3, last_status=?4, last_error=?6, updated=?5 "
-        "WHERE alert_id=?1 AND sink=?2",
-    };
-    sqlite3_stmt *st[3] = {NULL, NULL, NULL};
-    int rc = SQLITE_OK;
-    kw_ts now = kw_ts_wall();
-    for (size_t i = 0; rc == SQLITE_OK && i < j->n; i++) {
-        const struct dl_upd *u = &j->u[i];
-        if (!st[u->op] && (rc = sqlite3_prepare_v2(db, sql[u->op], -1, &st[u->op], NULL))) break;
-        sqlite3_stmt *s = st[u->op];
-        sqlite3_reset(s);
-        sqlite3_bind_text(s, 1, u->alert_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, j->d->a->sink_keys[u->sink], -1, SQLITE_STATIC);
-        if (u->op == DL_LEASE) {
-            sqlite3_bind_int64(s, 3, u->attempts);
-            sqlite3_bind_int64(s, 4, u->at);
-        } else {
-            sqlite3_bind_int64(s, 3, u->op == DL_STATE ? u->state : u->at);
-            sqlite3_bind_int64(s, 4, u->status);
-            sqlite3_bind_text(s, 6, u->err, -1, SQLITE_STATIC);
-        }
-        sqlite3_bind_int64(s, 5, now);
-        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
-    }
-    for (int i = 0; i < 3; i++)
-        sqlite3_finalize(st[i]);
-    return rc;
-}
-
-static void upd_done(struct dbw_job *jb, int rc)
-{
-    struct dl_upd_job *j = (struct dl_upd_job *)jb;
-    if (rc != SQLITE_OK) { /* memory keeps the truth; the next run may send them again */
-        j->d->a->n.state_unsaved += j->n;
-        j->d->a->n.db_errors++;
-    }
-    atomic_fetch_sub(&j->d->upd_pending, 1);
-    free(j);
-}
-
-/* Queues a change of it's outbox row (none for an alert the database
- * refused: it has no row). */
-static void upd_add(struct al_deliver *d, const struct dl_item *it, enum dl_op op,
-                    enum al_state state, long status, kw_ts at, const char *err)
-{
-    if (atomic_load(&it->m->verdict) == AL_V_UNSTORED) return;
-    struct dl_upd_job *j = d->upd;
-    if (!j || j->n == j->cap) {
-        size_t cap = j ? j->cap * 2 : 64;
-        struct dl_upd_job *n = realloc(j, sizeof *n + cap * sizeof n->u[0]);
-        if (!n) {
-            d->a->n.state_unsaved++;
-            return;
-        }
-        if (!j) n->n = 0;
-        n->cap = cap;
-        d->upd = j = n;
-    }
-    struct dl_upd *u = &j->u[j->n++];
-    memset(u, 0, sizeof *u);
-    snprintf(u->alert_id, sizeof u->alert_id, "%s", it->m->id);
-    u->op = (uint8_t)op;
-    u->state = (uint8_t)state;
-    u->sink = (uint16_t)it->sink;
-    u->attempts = it->attempts;
-    u->status = status;
-    u->at = at;
-    snprintf(u->err, sizeof u->err, "%s", err ? err : "");
-}
-
-static void upd_submit(struct al_deliver *d)
-{
-    struct dl_upd_job *j = d->upd;
-    if (!j) return;
-    d->upd = NULL;
-    if (!j->n) {
-        free(j);
-        return;
-    }
-    memset(&j->job, 0, sizeof j->job);
-    j->job.run = upd_run;
-    j->job.done = upd_done;
-    j->d = d;
-    atomic_fetch_add(&d->upd_pending, 1);
-    dbw_submit(d->a->w, &j->job);
-}
-
-/* ---- items ---- */
-
-static struct dl_item *item_new(struct al_msg *m, unsigned sink)
-{
-    struct dl_item *it = calloc(1, sizeof *it);
-    if (!it) return NULL;
-    atomic_fetch_add(&m->refs, 1);
-    it->m = m;
-    it->sink = sink;
-    return it;
-}
-
-static void item_free(struct al_deliver *d, struct dl_item *it)
-{
-    al_msg_unref(it->m);
-    free(it);
-    atomic_fetch_sub(&d->mem, 1);
-}
-
-bool al_deliver_add(struct al_deliver *d, struct al_msg *m)
-{
-    long n = __builtin_popcount(m->mask);
-    if (atomic_fetch_add(&d->mem, n) + n > AL_MEM_MAX) {
-        atomic_fetch_sub(&d->mem, n);
-        return false;
-    }
-    struct dl_item *first = NULL, **link = &first, *last = NULL;
-    kw_ts gate = kw_ts_wall() + (kw_ts)AL_GATE_MS * 1000;
-    long made = 0;
-    for (unsigned i = 0; i < d->a->cfg.n_sinks; i++) {
-        if (!(m->mask & (UINT32_C(1) << i))) continue;
-        struct dl_item *it = item_new(m, i);
-        if (!it) break;
-        it->gate_until = gate;
-        *link = last = it;
-        link = &it->next;
-        made++;
-    }
-    if (made < n) { /* out of memory: none of them */
-        for (struct dl_item *it = first, *nx; it; it = nx) {
-            nx = it->next;
-            al_msg_unref(it->m);
-            free(it);
-        }
-        atomic_fetch_sub(&d->mem, n);
-        return false;
-    }
-    al_backlog_add(d->a, n);
-    pthread_mutex_lock(&d->in_mu);
-    if (d->in_tail)
-        d->in_tail->next = first;
-    else
-        d->in_head = first;
-    d->in_tail = last;
-    pthread_mutex_unlock(&d->in_mu);
-    al_deliver_wake(d);
-    return true;
-}
-
-static void sink_append(struct dl_sink *s, struct dl_item *it)
-{
-    it->next = NULL;
-    if (s->tail)
-        s->tail->next = it;
-    else
-        s->head = it;
-    s->tail = it;
-}
-
-static void take_inbox(struct al_deliver *d)
-{
-    pthread_mutex_lock(&d->in_mu);
-    struct dl_item *it = d->in_head;
-    d->in_head = d->in_tail = NULL;
-    pthread_mutex_unlock(&d->in_mu);
-    for (struct dl_item *nx; it; it = nx) {
-        nx = it->next;
-        sink_append(&d->sinks[it->sink], it);
-    }
-}
-
-/* Rows earlier runs left pending, a page at a time while memory allows
- * (rows of this run are in memory already: only rowids up to the last one
- * at start are read). */
-static void load_page(struct al_deliver *d)
-{
-    if (d->page_from >= d->page_to || atomic_load(&d->mem) > AL_MEM_MAX / 2) return;
-    struct alerts *a = d->a;
-    sqlite3_stmt *st = d->q_page;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, d->page_from);
-    sqlite3_bind_int64(st, 2, d->page_to);
-    sqlite3_bind_int64(st, 3, DL_PAGE);
-    int rc, got = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        got++;
-        d->page_from = sqlite3_column_int64(st, 0);
-        const char *sink = (const char *)sqlite3_column_text(st, 2);
-        unsigned i = 0;
-        while (i < a->cfg.n_sinks && (!sink || strcmp(sink, a->sink_keys[i]) != 0))
-            i++;
-        if (i == a->cfg.n_sinks) continue; /* a sink no longer configured (orphaned) */
-        const char *rec = (const char *)sqlite3_column_text(st, 5);
-        char *record = strdup(rec ? rec : "");
-        const char *txt[] = {
-            (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 7),
-            (const char *)sqlite3_column_text(st, 8), (const char *)sqlite3_column_text(st, 6)};
-        struct al_msg *m = record ? al_msg_new(txt[0] ? txt[0] : "", record, txt[1] ? txt[1] : "",
-                                               sqlite3_column_int(st, 11), txt[2] ? txt[2] : "",
-                                               (uint64_t)sqlite3_column_int64(st, 9),
-                                               txt[3] ? txt[3] : "", sqlite3_column_int64(st, 10))
-                                  : NULL;
-        struct dl_item *it = m ? item_new(m, i) : NULL;
-        al_msg_unref(m);
-        if (!it) {
-            free(m ? NULL : record);
-            continue;
-        }
-        atomic_store(&m->verdict, AL_V_FROM_DB);
-        atomic_fetch_add(&d->mem, 1);
-        it->rowid = sqlite3_column_int64(st, 0);
-        it->attempts = (unsigned)sqlite3_column_int(st, 3);
-        it->next_at = sqlite3_column_int64(st, 4);
-        sink_append(&d->sinks[i], it);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        char c[128];
-        kw_err_log("alerts: cannot read the outbox: %s", store_cause(d->db, rc, c, sizeof c));
-        d->page_from = d->page_to; /* counted as waiting; the next run tries again */
-    } else if (got < DL_PAGE) {
-        d->page_from = d->page_to;
-    }
-}
-
-/* A row loaded from the outbox may have been delivered or leased by
- * another process (a concurrent `alerts flush`) since: read it again. */
-static bool still_ours(struct al_deliver *d, struct dl_item *it, kw_ts now)
-{
-    sqlite3_stmt *st = d->q_check;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, it->rowid);
-    int rc = sqlite3_step(st);
-    bool ours = true;
-    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != AL_PENDING)) {
-        it->done = true; /* done elsewhere */
-        ours = false;
-    } else if (rc == SQLITE_ROW && (unsigned)sqlite3_column_int(st, 1) > it->attempts) {
-        it->attempts = (unsigned)sqlite3_column_int(st, 1);
-        kw_ts at = sqlite3_column_int64(st, 2);
-        it->next_at = at > now ? at : now + (kw_ts)d->a->cfg.timeout_ms * 1000;
-        ours = false;
-    }
-    sqlite3_reset(st);
-    return ours; /* a read error: send (at least once) */
-}
-
 /* ---- scheduling ---- */
 
 static void refill(struct dl_sink *s, const struct alerts_sink_cfg *c, kw_ts now)
@@ -485,7 +151,7 @@ static size_t scan(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *next, str
                 s->head = nx;
             if (s->tail == it) s->tail = prev;
             if (!it->settled) al_backlog_add(d->a, -1); /* a replay, or done elsewhere */
-            item_free(d, it);
+            dl_item_free(d, it);
             it = nx;
             continue;
         }
@@ -523,7 +189,7 @@ static void start_single(struct al_deliver *d, struct dl_item *it, kw_ts now)
     }
     if (!j->body) {
         /* an unreadable stored record can never be sent: fail it visibly */
-        upd_add(d, it, DL_STATE, AL_FAILED, 0, 0, "stored record unreadable");
+        dl_upd_add(d, it, DL_STATE, AL_FAILED, 0, 0, "stored record unreadable");
         d->a->n.failed_permanent++;
         d->a->n.sink_failed[j->sink]++;
         al_note_failure(d->a, it->m->id, it->sink, "stored record unreadable");
@@ -534,7 +200,7 @@ static void start_single(struct al_deliver *d, struct dl_item *it, kw_ts now)
     }
     it->attempts++;
     it->inflight = true;
-    upd_add(d, it, DL_LEASE, 0, 0, now + (kw_ts)(d->a->cfg.timeout_ms + 1000) * 1000, NULL);
+    dl_upd_add(d, it, DL_LEASE, 0, 0, now + (kw_ts)(d->a->cfg.timeout_ms + 1000) * 1000, NULL);
     if (!job_start(d, j)) {
         it->inflight = false;
         it->next_at = now + (kw_ts)d->a->cfg.backoff_base_ms * 1000;
@@ -558,7 +224,7 @@ static void start_digest(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *nex
     j->digest = true;
     for (struct dl_item *it = d->sinks[i].head; it && j->n_items < DL_DIGEST_MAX; it = it->next) {
         bool drop;
-        if (!due(d, it, now, next, &drop) || (it->rowid && !still_ours(d, it, now))) continue;
+        if (!due(d, it, now, next, &drop) || (it->rowid && !dl_still_ours(d, it, now))) continue;
         if (j->n_items == cap) {
             struct dl_item **n = realloc(j->items, 2 * cap * sizeof *n);
             if (!n) break;
@@ -581,7 +247,7 @@ static void start_digest(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *nex
         struct dl_item *it = j->items[k];
         it->attempts++;
         it->inflight = true;
-        upd_add(d, it, DL_LEASE, 0, 0, now + (kw_ts)(d->a->cfg.timeout_ms + 1000) * 1000, NULL);
+        dl_upd_add(d, it, DL_LEASE, 0, 0, now + (kw_ts)(d->a->cfg.timeout_ms + 1000) * 1000, NULL);
     }
     if (!job_start(d, j)) {
         for (size_t k = 0; k < j->n_items; k++)
@@ -634,7 +300,7 @@ static void dispatch(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *next)
     if (k > 64) k = 64;
     for (int64_t r = 0; r < k && r < ndue; r++) {
         struct dl_item *it = cand[r];
-        if (it->rowid && !still_ours(d, it, now)) continue;
+        if (it->rowid && !dl_still_ours(d, it, now)) continue;
         start_single(d, it, now);
         s->tokens -= 1;
     }
@@ -682,14 +348,14 @@ static void finish(struct al_deliver *d, struct dl_job *j, int code, long status
         struct dl_item *it = j->items[k];
         it->inflight = false;
         if (act == AL_DONE) {
-            upd_add(d, it, DL_STATE, j->digest ? AL_DIGESTED : AL_DELIVERED, status, 0, "");
+            dl_upd_add(d, it, DL_STATE, j->digest ? AL_DIGESTED : AL_DELIVERED, status, 0, "");
             it->done = it->settled = true;
         } else if (act == AL_PERMANENT) {
-            upd_add(d, it, DL_STATE, AL_FAILED, status, 0, err);
+            dl_upd_add(d, it, DL_STATE, AL_FAILED, status, 0, err);
             al_note_failure(a, it->m->id, it->sink, err);
             it->done = it->settled = true;
         } else {
-            upd_add(d, it, DL_RETRY, 0, status, at, err);
+            dl_upd_add(d, it, DL_RETRY, 0, status, at, err);
             it->next_at = at;
         }
     }
@@ -792,8 +458,8 @@ static void syslog_drain(struct alerts *a)
 static void turn(struct al_deliver *d)
 {
     kw_ts now = kw_ts_wall(), next = now + DL_TICK_MS * 1000;
-    take_inbox(d);
-    if (d->db) load_page(d);
+    dl_take_inbox(d);
+    if (d->db) dl_load_page(d);
     if (now >= d->next_retention) { /* alerts_new queued the first pass */
         if (d->next_retention) al_retention(d->a);
         d->next_retention = now + KW_TS_SEC(3600);
@@ -803,14 +469,14 @@ static void turn(struct al_deliver *d)
     int running = 0;
     curl_multi_perform(d->multi, &running);
     collect(d);
-    upd_submit(d);
+    dl_upd_submit(d);
     kw_ts wait = (next - kw_ts_wall()) / 1000;
     if (wait > DL_TICK_MS) wait = DL_TICK_MS;
     if (wait < 0) wait = 0;
     curl_multi_poll(d->multi, NULL, 0, (int)wait, NULL);
     curl_multi_perform(d->multi, &running);
     collect(d);
-    upd_submit(d);
+    dl_upd_submit(d);
 }
 
 /* Requests in flight are abandoned: their leases are released so the next
@@ -824,18 +490,18 @@ static void shutdown_items(struct al_deliver *d)
         unlink_job(d, j);
         for (size_t k = 0; k < j->n_items; k++) {
             j->items[k]->inflight = false;
-            upd_add(d, j->items[k], DL_RETRY, 0, 0, now, "abandoned at shutdown");
+            dl_upd_add(d, j->items[k], DL_RETRY, 0, 0, now, "abandoned at shutdown");
         }
         job_free(j);
     }
-    upd_submit(d);
-    take_inbox(d);
+    dl_upd_submit(d);
+    dl_take_inbox(d);
     int64_t lost = 0;
     for (unsigned i = 0; i < ALERTS_MAX_SINKS; i++) {
         for (struct dl_item *it = d->sinks[i].head, *nx; it; it = nx) {
             nx = it->next;
             if (!it->done && atomic_load(&it->m->verdict) == AL_V_UNSTORED) lost++;
-            item_free(d, it);
+            dl_item_free(d, it);
         }
         d->sinks[i].head = d->sinks[i].tail = NULL;
     }
@@ -873,36 +539,6 @@ static void deliver_free(struct al_deliver *d)
 /* The read connection: loading earlier runs' rows and re-checking them.
  * Without it (a damaged or unreadable file) delivery still sends what
  * this run raises. */
-static void open_reader(struct al_deliver *d)
-{
-    struct alerts *a = d->a;
-    if (!a->cfg.n_sinks || store_db_open_ro(a->cfg.db_path, &d->db) != KW_E_OK) return;
-    sqlite3_stmt *mx = NULL;
-    if (sqlite3_prepare_v2(d->db, "SELECT max(rowid) FROM alert_outbox", -1, &mx, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(mx) == SQLITE_ROW)
-        d->page_to = sqlite3_column_int64(mx, 0);
-    sqlite3_finalize(mx);
-    if (sqlite3_prepare_v2(d->db,
-                           "SELECT o.rowid, o.alert_id, o.sink, o.attempts, o.next_attempt_at, "
-                           "a.record, a.tz, a.kind, a.who, a.findings, a.ts, a.severity FROM "
-                           "alert_outbox o JOIN alerts a ON a.id=o.alert_id WHERE o.state=0 AND "
-                           "o.rowid>?1 AND o.rowid<=?2 ORDER BY o.rowid LIMIT ?3",
-                           -1, &d->q_page, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(d->db,
-                           "SELECT state, attempts, next_attempt_at FROM alert_outbox WHERE "
-                           "rowid=?1",
-                           -1, &d->q_check, NULL) != SQLITE_OK) {
-        char c[128];
-        kw_err_log("alerts: cannot read the outbox of %s: %s", a->cfg.db_path,
-                   store_cause(d->db, sqlite3_errcode(d->db), c, sizeof c));
-        sqlite3_finalize(d->q_page);
-        sqlite3_finalize(d->q_check);
-        d->q_page = d->q_check = NULL;
-        store_db_close(d->db);
-        d->db = NULL;
-    }
-}
 
 enum kw_err al_deliver_start(struct alerts *a, struct al_deliver **out)
 {
@@ -916,7 +552,7 @@ enum kw_err al_deliver_start(struct alerts *a, struct al_deliver **out)
         d->sinks[i].tokens = a->cfg.sinks[i].burst ? a->cfg.sinks[i].burst : 5;
         d->sinks[i].refilled = now;
     }
-    open_reader(d);
+    dl_open_reader(d);
     enum kw_err e = KW_E_OK;
     if (!(d->multi = curl_multi_init())) e = KW_E_NOMEM;
     if (e == KW_E_OK && pthread_create(&d->thr, NULL, thread_main, d) != 0) e = KW_E_IO;

@@ -4,6 +4,7 @@
  * The one thing to know: relative times (-2h, -7d) count back from the
  * newest audit record, not from the wall clock, because keywarden often
  * replays old captures; RFC 3339 times are absolute. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,10 +130,13 @@ int cmd_audit(int argc, char **argv)
     int rc = 1;
     sqlite3 *db = NULL;
     if (access(db_path, R_OK) != 0) {
-        fprintf(stderr,
-                "keywarden audit: no database at %s; run `keywarden run` first or pass "
-                "--db PATH\n",
-                db_path);
+        if (errno == ENOENT)
+            fprintf(stderr,
+                    "keywarden audit: no database at %s; run `keywarden run` first or pass "
+                    "--db PATH\n",
+                    db_path);
+        else /* a folder or file this user may not read (storage.group shares it) */
+            fprintf(stderr, "keywarden audit: cannot read %s: %s\n", db_path, strerror(errno));
         goto out;
     }
     kw_ts newest = 0;

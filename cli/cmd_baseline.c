@@ -4,6 +4,7 @@
  *
  * The one thing to know: it reads the same database `run` writes; a run
  * in progress saves at intervals, so `show` may lag it by one interval. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,10 +110,13 @@ int cmd_baseline(int argc, char **argv)
     int rc = 1;
     struct baseline *b = NULL;
     if (access(db_path, R_OK) != 0) {
-        fprintf(stderr,
-                "keywarden baseline: no database at %s; run `keywarden run` first or "
-                "pass --db PATH\n",
-                db_path);
+        if (errno == ENOENT)
+            fprintf(stderr,
+                    "keywarden baseline: no database at %s; run `keywarden run` first or pass "
+                    "--db PATH\n",
+                    db_path);
+        else /* a folder or file this user may not read (storage.group shares it) */
+            fprintf(stderr, "keywarden baseline: cannot read %s: %s\n", db_path, strerror(errno));
         goto out;
     }
     /* show reads only: it works on read-only media and beside a running `run` */

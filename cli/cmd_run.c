@@ -253,6 +253,21 @@ static enum kw_err open_outputs(struct run_ctx *r)
                          : rc->storage.database ? rc->storage.database : CLI_DEFAULT_DB;
     r->eve_path = r->o.eve ? r->o.eve
                            : rc->outputs.eve ? rc->outputs.eve : "./keywarden-state/eve.json";
+    if (rc->storage.group) { /* docs/storage.md: file modes */
+        char err[600];
+        const char *paths[] = {r->db_path, r->eve_path};
+        for (int i = 0; i < 2; i++) {
+            if (!strcmp(paths[i], "-"))
+                continue;
+            priv_prepare_path(&r->priv, paths[i]);
+            mkdir_parent_of(paths[i]);
+            if (!priv_share_with_group(&r->priv, paths[i], rc->storage.group, err,
+                                       sizeof err)) {
+                kw_err_log("%s", err);
+                return KW_E_CONFIG;
+            }
+        }
+    }
     enum kw_err e = drop_privileges(r);
     if (e != KW_E_OK)
         return e;

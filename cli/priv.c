@@ -6,6 +6,7 @@
 #include "priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -80,6 +81,36 @@ void priv_prepare_path(const struct priv_target *t, const char *file_path)
                 "keywarden: warning: %s belongs to uid %u; after the drop to %s it may not "
                 "be writable (chown %s %s)\n",
                 file_path, (unsigned)st.st_uid, t->name, t->name, file_path);
+}
+
+bool priv_share_with_group(const struct priv_target *t, const char *file_path, const char *group,
+                           char *err, size_t errlen)
+{
+    struct group *g = getgrnam(group);
+    if (!g) {
+        snprintf(err, errlen, "storage.group: no group \"%s\" on this machine", group);
+        return false;
+    }
+    uid_t uid = t->switch_user ? t->uid : (uid_t)-1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", file_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    const char *what = dir;
+    if (chown(dir, uid, g->gr_gid) != 0 || chmod(dir, 02750) != 0) goto fail;
+    what = file_path;
+    int fd = open(file_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) goto fail;
+    bool ok = fchown(fd, uid, g->gr_gid) == 0 && fchmod(fd, 0640) == 0;
+    close(fd);
+    if (ok) return true;
+fail:
+    snprintf(err, errlen, "storage.group %s: cannot give %s to the group: %s", group, what,
+             strerror(errno));
+    return false;
 }
 
 /* Empties the bounding set when CAP_SETPCAP allows; returns how many

@@ -40,6 +40,14 @@ KW_WUR enum kw_err priv_resolve(const char *user, bool live, struct priv_target 
  * existed before and is root's stays root's (a warning says so). */
 void priv_prepare_path(const struct priv_target *t, const char *file_path);
 
+/* storage.group: the file (created if missing) becomes 0640 and the
+ * group's, and its folder 2750 (setgid: the -wal and -shm SQLite creates
+ * beside a database, and rotated EVE files, take the group too); owned by
+ * the target user when run switches to one. Before the drop. false with a
+ * message in err when the group does not exist or the kernel refuses. */
+bool priv_share_with_group(const struct priv_target *t, const char *file_path, const char *group,
+                           char *err, size_t errlen);
+
 /* Switches user (when t->switch_user) and clears every capability:
  * effective, permitted, inheritable, ambient, and the bounding set where
  * CAP_SETPCAP allows; sets no_new_privs. line gets the one sentence to

@@ -222,10 +222,10 @@ static void mkdirs(const char *dir)
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            mkdir(buf, 0750);
+            mkdir(buf, 0700);
             *p = '/';
         }
-    mkdir(buf, 0750);
+    mkdir(buf, 0700);
 }
 
 enum kw_err fsp_open(const char *dir, uint64_t max, struct fsp **out)

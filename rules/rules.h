@@ -201,6 +201,7 @@ struct rules_config {
         char *database;
         int64_t audit_retention_s;
         int64_t alert_retention_s; /* settled alerts and outbox rows, wall clock */
+        char *group; /* database and EVE 0640 for this group (folders 2750); NULL: 0600 */
     } storage;
     struct {
         char *eve;

@@ -105,6 +105,7 @@ void rl_config_free(struct rules_config *c)
         free(c->cred_sources[i].name);
     free(c->cred_sources);
     free(c->storage.database);
+    free(c->storage.group);
     free(c->outputs.eve);
     free(c->outputs.metrics);
     free(c->run.user);
@@ -322,6 +323,8 @@ static bool storage_pair(struct rl_ctx *c, const char *key, struct fy_node *k, s
         set_str(c, v, "storage.database", &cfg->storage.database);
     else if (!strcmp(key, "audit_retention"))
         set_dur(c, v, "storage.audit_retention", &cfg->storage.audit_retention_s);
+    else if (!strcmp(key, "group"))
+        set_str(c, v, "storage.group", &cfg->storage.group);
     else if (!strcmp(key, "alert_retention"))
         set_dur(c, v, "storage.alert_retention", &cfg->storage.alert_retention_s);
     else
@@ -554,7 +557,7 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         credentials_list(c, v, cfg);
     } else if (!strcmp(key, "storage")) {
         static const char *const known[] = {"database", "audit_retention", "alert_retention",
-                                            NULL};
+                                            "group", NULL};
         rl_walk_map(c, v, "storage", known, storage_pair, cfg);
     } else if (!strcmp(key, "outputs")) {
         static const char *const known[] = {"eve", "metrics", NULL};

@@ -34,6 +34,10 @@ otherwise.
              space again, a second run completes the trail (idempotent).
   sigkill    `run` SIGKILLed mid-replay; the database passes db check and
              a second run of the whole capture adds each row once.
+  modes      files 0600 and folders 0700 by default (a database readable
+             by everyone is narrowed); with storage.group, 0640 and a
+             setgid 2750 folder, so a member of the group (nobody, group
+             nogroup) can run `audit`, and no one else can.
 
 Traffic for the replay cases: the simulator's demo world (kwsim, one day,
 8 alerts), replayed with -r.
@@ -663,10 +667,71 @@ def case_sigkill(kw, work, kwsim):
     ])
 
 
+def case_modes(kw, work, kwsim):
+    import grp
+    import stat
+    d, cfg = demo_world(kwsim, work)
+    subprocess.run(["chmod", "-R", "a+rX", work], check=True)
+    os.chmod(work, 0o755)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    gid = grp.getgrnam("nogroup").gr_gid
+
+    def mode(p):
+        st = os.stat(p)
+        return stat.S_IMODE(st.st_mode), st.st_gid
+
+    # default: keywarden creates the folders and files
+    s1 = os.path.join(work, "s1", "state")
+    db1, eve1 = os.path.join(s1, "kw.db"), os.path.join(work, "s1", "log", "eve.json")
+    r1 = run_demo(kw, cfg, d, db1, eve1)
+    a1 = subprocess.run(nobody + [kw, "audit", "--db", db1, "--json"], capture_output=True,
+                        text=True)
+    # an existing database readable by everyone is narrowed
+    s2 = os.path.join(work, "s2")
+    os.mkdir(s2)
+    db2 = os.path.join(s2, "kw.db")
+    shutil.copy(db1, db2)
+    os.chmod(db2, 0o644)
+    r2 = run_demo(kw, cfg, d, db2, os.path.join(s2, "eve.json"))
+    # storage.group: nogroup
+    g3 = os.path.join(work, "g3")
+    cfg3 = os.path.join(work, "group.yaml")
+    with open(cfg) as f:
+        text = f.read().replace("storage: { database: keywarden.db }",
+                                "storage: { database: keywarden.db, group: nogroup }")
+    with open(cfg3, "w") as f:
+        f.write(text.replace("rules: rules.d", "rules: %s/rules.d" % d))
+    db3, eve3 = os.path.join(g3, "kw.db"), os.path.join(g3, "eve.json")
+    r3 = run_demo(kw, cfg3, d, db3, eve3)
+    a3 = subprocess.run(nobody + [kw, "audit", "--db", db3, "--json"], capture_output=True,
+                        text=True)
+    print(r1.stderr.strip(), r2.stderr.strip(), r3.stderr.strip(), a1.stderr.strip(),
+          a3.stderr.strip(), sep="\n")
+    print("default: folder %o, database %o, EVE %o; narrowed %o; group: folder %o gid %d, "
+          "database %o gid %d, EVE %o gid %d" % (
+              mode(s1)[0], mode(db1)[0], mode(eve1)[0], mode(db2)[0], mode(g3)[0], mode(g3)[1],
+              mode(db3)[0], mode(db3)[1], mode(eve3)[0], mode(eve3)[1]))
+    return report([
+        (r1.returncode == 0 and r3.returncode == 0 and r2.returncode == 0, "runs exit 0"),
+        (mode(s1)[0] == 0o700 and mode(os.path.dirname(eve1))[0] == 0o700,
+         "new folders 0700"),
+        (mode(db1)[0] == 0o600 and mode(eve1)[0] == 0o600, "new database and EVE 0600"),
+        (a1.returncode != 0, "another user cannot read the database"),
+        (mode(db2)[0] == 0o640 and "was readable by every user" in r2.stderr,
+         "a database readable by everyone is narrowed, and said"),
+        (mode(g3) == (0o2750, gid), "storage.group: folder 2750, the group's"),
+        (mode(db3) == (0o640, gid) and mode(eve3) == (0o640, gid),
+         "storage.group: database and EVE 0640, the group's"),
+        (a3.returncode == 0 and len(a3.stdout.splitlines()) == DEMO_ROWS,
+         "a member of the group reads the audit trail (%d rows)" % len(a3.stdout.splitlines())),
+    ])
+
+
 CASES = {"fifo_hup": (case_fifo_hup, True), "check_bpf": (case_check_bpf, False),
          "busy": (case_busy, False), "receiver": (case_receiver, False),
          "read_only": (case_read_only, True), "corrupt": (case_corrupt, False),
-         "disk_full": (case_disk_full, True), "sigkill": (case_sigkill, False)}
+         "disk_full": (case_disk_full, True), "sigkill": (case_sigkill, False),
+         "modes": (case_modes, True)}
 
 
 def main():

@@ -8,7 +8,7 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   if(TARGET kwsim)
     set(_kwsim $<TARGET_FILE:kwsim>)
   endif()
-  foreach(case fifo_hup check_bpf busy receiver read_only corrupt disk_full sigkill)
+  foreach(case fifo_hup check_bpf busy receiver read_only corrupt disk_full sigkill modes)
     add_test(NAME e2e_storage_${case}
       COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_storage.py ${case}
               $<TARGET_FILE:keywarden> ${_kwsim})
