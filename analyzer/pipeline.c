@@ -191,6 +191,35 @@ static void on_h2_txn(void *user, const struct h2_txn_view *v)
     emit_txn(pf, v->req);
 }
 
+/* The learned template replaces the cold-start one of the HTTP parser.
+ * Only requests the service routed (2xx, 3xx) teach the model: a 404 or a
+ * scanner's 401 says nothing about the API's routes. */
+static void learn_template(struct pipeline *p, struct kw_txn *t)
+{
+    if (!p->cfg.routes || !t->method[0] || !t->path[0] || !strcmp(t->method, "CONNECT"))
+        return;
+    char svc[300];
+    if (t->hostname[0])
+        snprintf(svc, sizeof svc, "%s:%u", t->hostname, t->dport);
+    else {
+        char a[64];
+        snprintf(svc, sizeof svc, "%s:%u", kw_addr_str(&t->dst, a, sizeof a), t->dport);
+    }
+    bool learn = t->status >= 200 && t->status < 400;
+    routes_template(p->cfg.routes, svc, t->path, strlen(t->path), learn, t->ts, t->template_,
+                    sizeof t->template_);
+}
+
+static void on_template_merge(void *user, const char *service, const char *old_tmpl,
+                              const char *new_tmpl)
+{
+    struct pipeline *p = user;
+    (void)service;
+    p->cnt.template_merges++;
+    if (p->cfg.baseline)
+        baseline_rename_template(p->cfg.baseline, old_tmpl, new_tmpl);
+}
+
 void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
 {
     const struct rules_identity *id = p->model ? rules_attribute_txn(p->model, t) : NULL;
@@ -213,6 +242,7 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
         return;
     }
 
+    learn_template(p, t);
     write_http_record(p, t);
     if (p->model && p->judge)
         judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
@@ -778,6 +808,8 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
     tls_ctx_init(p->tls, &c->tls, c->tls_keylog);
     if (c->classify && (e = classify_ctx_new(&p->cls)) != KW_E_OK)
         goto fail;
+    if (c->routes && !c->sink)
+        routes_set_on_merge(c->routes, on_template_merge, p);
     p->judge = judge_policy_new(NULL);
     if (!p->judge) {
         e = KW_E_NOMEM;

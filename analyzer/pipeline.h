@@ -25,6 +25,7 @@
 #include "h2.h"
 #include "judge_policy.h"
 #include "kw_eve.h"
+#include "routes.h"
 #include "rules.h"
 #include "source.h"
 #include "tls_conn.h"
@@ -75,6 +76,9 @@ struct pipeline_config {
     struct alerts *alerts;
     struct audit *audit;
     struct baseline *baseline;
+    /* Learned endpoint templates (judge stage): the http record's template
+     * comes from here, and its merges rename the baselines' endpoints. */
+    struct routes *routes;
     const struct pipeline_sink *sink; /* NULL: single-thread, all stages here */
     const struct pipeline_forward *forward; /* NULL: judge here (see above) */
 };
@@ -109,7 +113,8 @@ struct pipeline_config {
     X(tls_flows)            /* connections parsed as TLS */                  \
     X(tls_sessions)         /* TLS handshakes reported (tls records) */     \
     X(tls_alloc_failures)                                                    \
-    X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (a forward without tls) */
+    X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (a forward without tls) */ \
+    X(template_merges)      /* learned templates renamed (literals proven parameters) */
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;

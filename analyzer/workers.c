@@ -687,6 +687,7 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct wor
         wc.alerts = NULL;
         wc.audit = NULL;
         wc.baseline = NULL;
+        wc.routes = NULL;
         wc.sink = &k->sink;
         wc.forward = NULL; /* the judge thread forwards, in order */
         e = KW_E_NOMEM;

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "dbw.h"
 #include "baseline.h"
+#include "routes.h"
 #include "cli.h"
 #include "cli_util.h"
 #include "fleet_judge.h"
@@ -59,6 +60,7 @@ struct judge_ctx {
     struct audit *audit;
     struct dbw *dbw;
     struct baseline *baseline;
+    struct routes *routes;
     struct pipeline *pipe;
     struct fj *fj;
     uint32_t *parts;
@@ -216,6 +218,8 @@ static enum kw_err open_stage(struct judge_ctx *j)
     bc.sensitivity = (int)j->model->detections.baseline.sensitivity - 1;
     if (bc.sensitivity < 0) bc.sensitivity = BASELINE_MEDIUM;
     if ((e = baseline_new(&bc, &j->baseline)) != KW_E_OK) return e;
+    struct routes_config rtc = {0};
+    if ((e = routes_new(&rtc, &j->routes)) != KW_E_OK) return e;
     struct pipeline_config pc;
     pipeline_config_default(&pc);
     pc.classify = false;
@@ -223,6 +227,7 @@ static enum kw_err open_stage(struct judge_ctx *j)
     pc.alerts = j->alerts;
     pc.audit = j->audit;
     pc.baseline = j->baseline;
+    pc.routes = j->routes;
     pc.model = rules_handle_get(j->rules);
     if ((e = pipeline_new(&pc, &j->pipe)) != KW_E_OK) {
         rules_model_unref(pc.model);
@@ -294,6 +299,7 @@ static void teardown(struct judge_ctx *j)
     fj_destroy(j->fj);
     pipeline_destroy(j->pipe);
     baseline_destroy(j->baseline);
+    routes_destroy(j->routes);
     audit_destroy(j->audit);
     alerts_destroy(j->alerts);
     dbw_destroy(j->dbw);

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "priv.h"
+#include "routes.h"
 #include "rules.h"
 #include "source.h"
 #include "workers.h"
@@ -206,6 +207,7 @@ struct run_ctx {
     struct alerts *alerts;
     struct audit *audit;
     struct baseline *baseline;
+    struct routes *routes; /* learned endpoint templates (judge stage) */
     struct tls_keylog *keylog; /* NULL: no key logs, TLS metadata only */
     struct pipeline *pipe;
     struct workers *wk; /* instead of pipe with 2 workers or more */
@@ -303,7 +305,10 @@ static enum kw_err open_outputs(struct run_ctx *r)
     bc.sensitivity = (int)r->model->detections.baseline.sensitivity - 1;
     if (bc.sensitivity < 0)
         bc.sensitivity = BASELINE_MEDIUM;
-    return baseline_new(&bc, &r->baseline);
+    if ((e = baseline_new(&bc, &r->baseline)) != KW_E_OK)
+        return e;
+    struct routes_config rtc = {0};
+    return routes_new(&rtc, &r->routes);
 }
 
 /* Key logs are read once before privileges are dropped (a file only root
@@ -350,6 +355,7 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     pc.alerts = r->alerts;
     pc.audit = r->audit;
     pc.baseline = r->baseline;
+    pc.routes = r->routes;
     pc.tls_keylog = r->keylog;
     if (r->keylog && !r->o.n_files && tls_keylog_follow(r->keylog, 200) != KW_E_OK)
         return KW_E_NOMEM;
@@ -529,6 +535,18 @@ static json_t *stats_record(struct run_ctx *r)
                                   (json_int_t)es.write_errors, "recoveries",
                                   (json_int_t)es.recoveries, "reopens", (json_int_t)es.reopens,
                                   "torn_cut", (json_int_t)es.torn_cut));
+    if (r->routes && !r->running) { /* the judge thread owns the model while packets flow */
+        struct routes_stats rs;
+        routes_get_stats(r->routes, &rs);
+        json_object_set_new(
+            s, "shapes",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "learned", (json_int_t)rs.learned,
+                      "looked_up", (json_int_t)rs.looked_up, "services", (json_int_t)rs.services,
+                      "nodes", (json_int_t)rs.nodes, "merges", (json_int_t)rs.merges, "renamed",
+                      (json_int_t)rs.renamed, "limit_nodes", (json_int_t)rs.limit_nodes,
+                      "limit_services", (json_int_t)rs.limit_services, "too_deep",
+                      (json_int_t)rs.too_deep));
+    }
     stats_more(r, s, &as, now);
     if (r->fleet)
         json_object_set_new(s, "fleet", fs_stats_json(r->fleet));
@@ -740,6 +758,7 @@ static void teardown(struct run_ctx *r)
     if (r->baseline && !r->saved && baseline_save(r->baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r->db_path);
     baseline_destroy(r->baseline);
+    routes_destroy(r->routes);
     audit_destroy(r->audit);
     alerts_destroy(r->alerts);
     dbw_destroy(r->dbw); /* after every user of it */

@@ -514,6 +514,47 @@ static void test_new_client(void **state)
     baseline_destroy(w.b);
 }
 
+/* A template renamed after learning (analyzer/shapes merged a literal
+ * into a parameter): the endpoint stays known under its new name, its
+ * counts merge with the parameter's, and a quarantined one follows. */
+static void test_rename_template(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    for (int d = 0; d < 21; d++) {
+        if (d % 7 >= 5) continue;
+        work_day(&w, "c01", d, 9, 17, 10);
+        req(&w, "c01", at(&w, d, 10, 30, 0), "GET", "/projects/acme-web/builds", "198.51.100.7",
+            900);
+        if (d >= 7) /* the parameter is already known too */
+            req(&w, "c01", at(&w, d, 11, 30, 0), "GET", "/projects/{id}/builds", "198.51.100.7",
+                900);
+    }
+    assert_int_equal(total(&w), 0);
+    /* after learning: a new literal endpoint, quarantined with one alert */
+    req(&w, "c01", at(&w, 21, 9, 5, 0), "POST", "/projects/acme-web/deploys", "198.51.100.7", 9);
+    assert_int_equal(w.n[K_END], 1);
+    baseline_rename_template(w.b, "/projects/acme-web/builds", "/projects/{id}/builds");
+    baseline_rename_template(w.b, "/projects/acme-web/deploys", "/projects/{id}/deploys");
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(st.renamed, 2);
+    /* the renamed endpoints are known (or already waiting): no alert */
+    req(&w, "c01", at(&w, 21, 9, 30, 0), "GET", "/projects/{id}/builds", "198.51.100.7", 900);
+    req(&w, "c01", at(&w, 21, 9, 31, 0), "POST", "/projects/{id}/deploys", "198.51.100.7", 9);
+    assert_int_equal(w.n[K_END], 1);
+    /* the old name is gone: calling it is new again */
+    req(&w, "c01", at(&w, 21, 9, 40, 0), "GET", "/projects/acme-web/builds", "198.51.100.7", 900);
+    assert_int_equal(w.n[K_END], 2);
+    json_t *j = baseline_show_json(w.b, "c01");
+    char *txt = json_dumps(j, 0);
+    assert_non_null(strstr(txt, "GET /projects/{id}/builds"));
+    free(txt);
+    json_decref(j);
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
@@ -529,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_restart_equivalence),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_new_client),
+        cmocka_unit_test(test_rename_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

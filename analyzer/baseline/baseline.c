@@ -442,6 +442,87 @@ static void check_endpoint(struct baseline *b, struct obs *o)
          p->n_end, top);
 }
 
+/* ---- template merges (analyzer/shapes) ---- */
+
+/* "GET /v1/x" -> hash of "GET " + tmpl, the key check_endpoint uses. */
+static uint64_t method_hash(const char *text, const char *tmpl)
+{
+    const char *sp = strchr(text, ' ');
+    size_t ml = sp ? (size_t)(sp - text) : strlen(text);
+    char full[600];
+    int fl = snprintf(full, sizeof full, "%.*s %s", (int)ml, text, tmpl);
+    return bl_hash(full, (size_t)fl < sizeof full ? (size_t)fl : sizeof full - 1);
+}
+
+static void method_text(char *dst, const char *text, const char *tmpl)
+{
+    const char *sp = strchr(text, ' ');
+    size_t ml = sp ? (size_t)(sp - text) : strlen(text);
+    char t[BL_TXT + 32];
+    snprintf(t, sizeof t, "%.*s %.*s", (int)ml, text, BL_TXT, tmpl);
+    set_text(dst, BL_TXT, t);
+}
+
+static bool rename_profile(struct bl_profile *p, uint64_t th_old, const char *old_tmpl,
+                           const char *new_tmpl)
+{
+    bool changed = false;
+    uint64_t th_new = bl_hash(new_tmpl, strlen(new_tmpl));
+    for (uint32_t i = 0; i < p->n_end; i++) {
+        struct bl_endpoint *e = &p->end[i];
+        if (e->th != th_old || e->h != method_hash(e->text, old_tmpl)) continue;
+        uint64_t h = method_hash(e->text, new_tmpl);
+        long j = find_end(p, h);
+        changed = true;
+        if (j >= 0 && (uint32_t)j != i) { /* the parameter is known: counts merge */
+            p->end[j].count += e->count;
+            if (e->last_day > p->end[j].last_day) p->end[j].last_day = e->last_day;
+            memmove(e, e + 1, (p->n_end - i - 1) * sizeof *e);
+            memset(&p->end[--p->n_end], 0, sizeof *e);
+            i--;
+            continue;
+        }
+        e->h = h;
+        e->th = th_new;
+        method_text(e->text, e->text, new_tmpl);
+    }
+    for (uint32_t i = 0; i < p->n_pend; i++) {
+        struct bl_pending *e = &p->pend[i];
+        if (e->type != BL_P_ENDPOINT || e->h != method_hash(e->text, old_tmpl)) continue;
+        uint64_t h = method_hash(e->text, new_tmpl);
+        changed = true;
+        if (find_end(p, h) >= 0) { /* now a known endpoint: nothing to wait for */
+            pend_drop(p, e);
+            i--;
+            continue;
+        }
+        e->h = h;
+        method_text(e->text, e->text, new_tmpl);
+        for (uint32_t k = 0; k < p->n_pend; k++) {
+            struct bl_pending *o = &p->pend[k];
+            if (k == i || o->type != BL_P_ENDPOINT || o->h != h) continue;
+            o->count += e->count; /* two names of one endpoint: one entry */
+            if (e->first_ts < o->first_ts) o->first_ts = e->first_ts;
+            if (e->days > o->days) o->days = e->days;
+            if (e->last_day > o->last_day) o->last_day = e->last_day;
+            pend_drop(p, e);
+            i--;
+            break;
+        }
+    }
+    return changed;
+}
+
+void baseline_rename_template(struct baseline *b, const char *old_tmpl, const char *new_tmpl)
+{
+    uint64_t th = bl_hash(old_tmpl, strlen(old_tmpl));
+    for (uint32_t i = 0; i < b->n; i++)
+        if (rename_profile(&b->p[i], th, old_tmpl, new_tmpl)) {
+            b->dirty[i] = 1;
+            b->st.renamed++;
+        }
+}
+
 /* ---- sources ---- */
 
 void bl_net_str(uint8_t fam, const uint8_t a[16], char *buf, size_t n)

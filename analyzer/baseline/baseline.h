@@ -75,6 +75,12 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
  * the hour has not changed. */
 void baseline_advance(struct baseline *b, kw_ts now);
 
+/* An endpoint template was renamed (analyzer/shapes merged literals into
+ * a parameter): every profile's endpoints and quarantined endpoints named
+ * "METHOD old" become "METHOD new", their counts merged with what the new
+ * name already has, so the endpoint stays known under its new name. */
+void baseline_rename_template(struct baseline *b, const char *old_tmpl, const char *new_tmpl);
+
 /* Writes every changed profile in one transaction (through the writer)
  * and waits for it: KW_E_DB when the database refused it (the writer
  * named the cause; the next save writes every profile). */
@@ -97,6 +103,7 @@ struct baseline_stats {
                              volume_spike, key_sharing, new_client */
     uint64_t saves, saved_profiles, save_errors, load_incompatible;
     uint64_t save_deferred; /* periodic save skipped: the previous one was still running */
+    uint64_t renamed;       /* profiles changed by template renames */
 };
 void baseline_get_stats(const struct baseline *b, struct baseline_stats *out);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kw_txn.h"
+#include "shape.h"
 
 struct norm_out {
     char *p;
@@ -178,32 +179,6 @@ uint32_t norm_path(const char *target, size_t len, char *out, size_t outcap, siz
     return o.flags;
 }
 
-static bool is_hex(char c)
-{
-    return hexval((unsigned char)c) >= 0;
-}
-
-static bool is_id_segment(const char *s, size_t n)
-{
-    size_t digits = 0, letters = 0, hex = 0, other = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9')
-            digits++;
-        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-            letters++;
-        else if (c != '_' && c != '-')
-            other++;
-        if (is_hex(c)) hex++;
-    }
-    if (n == 0 || other) return false;
-    if (digits == n) return true; /* decimal number */
-    if (n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && hex == 32)
-        return true;                                   /* UUID */
-    if (n >= 8 && hex == n && digits > 0) return true; /* hex id or hash */
-    return n >= 16 && digits > 0 && letters > 0;       /* opaque token */
-}
-
 static void tput(char *out, size_t cap, size_t *w, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && *w + 1 < cap; i++)
@@ -213,6 +188,7 @@ static void tput(char *out, size_t cap, size_t *w, const char *s, size_t n)
 size_t norm_template(const char *path, size_t len, char *out, size_t outcap)
 {
     size_t w = 0, i = 0;
+    bool first = true;
     if (outcap == 0) return 0;
     while (i < len) {
         if (path[i] == '/') {
@@ -223,18 +199,18 @@ size_t norm_template(const char *path, size_t len, char *out, size_t outcap)
         size_t j = i;
         while (j < len && path[j] != '/')
             j++;
-        size_t n = j - i, dot = n;
-        for (size_t k = 0; k < n; k++)
-            if (path[i + k] == '.') dot = k; /* last dot: "123.json" */
-        if (is_id_segment(path + i, n)) {
+        size_t n = j - i, pre, core = shape_split(path + i, n, &pre);
+        enum shape_kind k = shape_classify(path + i + pre, core);
+        /* the first segment of a path names the API or its version
+         * (/2015-03-31/functions, /2/tweets): a date there is a version */
+        if (shape_is_strong(k) && !(first && k == SHAPE_DATE)) {
+            tput(out, outcap, &w, path + i, pre);
             tput(out, outcap, &w, "{id}", 4);
-        } else if (dot > 0 && dot < n && n - dot - 1 >= 1 && n - dot - 1 <= 5 &&
-                   is_id_segment(path + i, dot)) {
-            tput(out, outcap, &w, "{id}", 4);
-            tput(out, outcap, &w, path + i + dot, n - dot);
+            tput(out, outcap, &w, path + i + pre + core, n - pre - core);
         } else {
             tput(out, outcap, &w, path + i, n);
         }
+        first = false;
         i = j;
     }
     out[w] = '\0';

@@ -19,11 +19,13 @@
  * cut at a segment boundary where possible). *outlen excludes the NUL. */
 uint32_t norm_path(const char *target, size_t len, char *out, size_t outcap, size_t *outlen);
 
-/* Endpoint template of a normalised path: a segment that is a decimal
- * number, a UUID, hex of >= 8 chars with a digit, or an opaque token
- * (>= 16 chars of [A-Za-z0-9_-] with both letters and digits) becomes
- * "{id}"; "123.json" becomes "{id}.json"; other segments are kept. Writes
- * a NUL-terminated template (cut to fit), returns its length. */
+/* Endpoint template of a normalised path with no learned model (cold
+ * start; analyzer/shapes learns better ones from traffic): a segment of a
+ * strong id shape (shape.h: numbers, UUIDs, ULIDs, hex, dates, e-mails,
+ * prefixed ids, opaque tokens) becomes "{id}", keeping a suffix such as
+ * ".json" or ":cancel"; a date as the first segment (an API version such
+ * as /2015-03-31) and every other segment are kept. Writes a
+ * NUL-terminated template (cut to fit), returns its length. */
 size_t norm_template(const char *path, size_t len, char *out, size_t outcap);
 
 #endif

@@ -22,6 +22,8 @@ static void usage(FILE *f)
         "                 [--loss P] [--reorder P] [--retransmit P] [--noise X]\n"
         "                 [--incidents all|none|ID,ID...] [--split day|site:NET,NET...] [--tls]\n"
         "       kwsim dense --size N[K|M|G] -o FILE.pcap [--seed N] [--conns N]\n"
+        "       kwsim apis --specs apis.jsonl -o DIR [--only API,...] [--family F] [--seed N]\n"
+        "                  [--days D] [--learn L] [--rate R]\n"
         "       kwsim --help\n\n"
         "gen writes DIR/capture.pcap (or capture-YYYY-MM-DD.pcap with --split day, or\n"
         "capture-a.pcap with the traffic of the networks named by --split site: and\n"
@@ -298,7 +300,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "gen")) return cmd_gen(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dense")) return cmd_dense(argc - 1, argv + 1);
-    fprintf(stderr, "kwsim: error: unknown command \"%s\"; use gen or dense\n", argv[1]);
+    if (!strcmp(argv[1], "apis")) return sim_apis_main(argc - 1, argv + 1);
+    fprintf(stderr, "kwsim: error: unknown command \"%s\"; use gen, dense or apis\n", argv[1]);
     usage(stderr);
     return 2;
 }

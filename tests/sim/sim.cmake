@@ -1,5 +1,5 @@
 # kwsim: the traffic simulator (docs/simulator.md). Links only libc, zlib,
-# libcrypto and libfyaml; it writes pcap itself.
+# libcrypto, libfyaml and jansson (API specs); it writes pcap itself.
 add_executable(kwsim
   ${CMAKE_CURRENT_LIST_DIR}/kwsim.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_pkt.c
@@ -12,9 +12,10 @@ add_executable(kwsim
   ${CMAKE_CURRENT_LIST_DIR}/sim_tls.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_oauth.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_output.c
-  ${CMAKE_CURRENT_LIST_DIR}/sim_dense.c)
+  ${CMAKE_CURRENT_LIST_DIR}/sim_dense.c
+  ${CMAKE_CURRENT_LIST_DIR}/sim_apis.c)
 target_link_libraries(kwsim PRIVATE kw_options PkgConfig::ZLIB PkgConfig::CRYPTO
-  PkgConfig::FYAML m)
+  PkgConfig::FYAML PkgConfig::JANSSON m)
 set_target_properties(kwsim PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 # Tests (label "sim"; the tshark oracle ones also "tshark", skipped with 77

@@ -19,7 +19,7 @@ enum sim_sess_kind { SIM_SESS_HTTP, SIM_SESS_TLS };
 
 struct sim_req {
     char method[8];
-    char target[256];
+    char target[512];
     int cred; /* index into gen->creds */
     int status;
     uint32_t resp_size;
@@ -29,6 +29,7 @@ struct sim_req {
     int64_t want;     /* planned start, µs */
     uint8_t dpop;     /* enum sim_dpop_mode, for a cred with a DPoP key */
     int64_t dpop_iat; /* SIM_DPOP_REPLAY: the proof's iat (µs) */
+    int32_t label;    /* kwsim apis: index into gen->labels, or -1 */
 };
 
 /* How a request of a DPoP-bound cred carries its proof. */
@@ -61,12 +62,13 @@ struct sim_truth {
     struct sim_ip cip, sip;
     uint16_t cport, sport;
     char method[8];
-    char target[256];
+    char target[512];
     int server;
     int status;
     size_t req_body, resp_body, resp_identity;
     int cred, ident, incident;
     bool lost, pipelined, split;
+    int32_t label;
 };
 
 struct sim_inc_state {
@@ -98,6 +100,10 @@ struct sim_gen {
      * traffic secrets written to DIR/keys.log as an NSS key log */
     bool tls;
     FILE *keylog;
+    /* kwsim apis: JSON members added to a request's truth line (its API,
+     * spec template and phase), by sim_req.label */
+    char **labels;
+    size_t nlabels, caplabels;
 };
 
 /* One encrypting direction of a simulated TLS 1.3 session (sim_tls.c). */
@@ -145,5 +151,8 @@ const struct sim_scenario *sim_scenario_find(const char *name);
 extern const struct sim_scenario sim_scenarios[];
 
 void sim_fmt_time(char *buf, size_t n, int64_t us);
+
+/* `kwsim apis` (sim_apis.c). */
+int sim_apis_main(int argc, char **argv);
 
 #endif

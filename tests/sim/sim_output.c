@@ -56,7 +56,7 @@ static void truth_line(struct sim_gen *g, FILE *f, const struct sim_truth *t)
 {
     char ts[40], cip[64], sip[64], fp[72];
     const struct sim_cred *c = &g->creds[t->cred];
-    char target[256];
+    char target[512];
     memcpy(target, t->target, sizeof target);
     redact(target, c);
     sim_fmt_time(ts, sizeof ts, t->ts);
@@ -76,6 +76,7 @@ static void truth_line(struct sim_gen *g, FILE *f, const struct sim_truth *t)
     fprintf(f, "\"credential\":\"%s\",\"credential_kind\":\"%s\",\"fingerprint\":\"%s\",", c->id,
             kinds[c->kind], fp);
     if (c->kind == SIM_CRED_APIKEY_QUERY) fprintf(f, "\"secret_param\":\"%s\",", c->param);
+    if (t->label >= 0 && (size_t)t->label < g->nlabels) fprintf(f, "%s,", g->labels[t->label]);
     fprintf(f,
             "\"identity\":\"%s\",\"incident\":\"%s\",\"lost\":%s,\"pipelined\":%s,"
             "\"split\":%s}\n",

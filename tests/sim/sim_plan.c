@@ -186,6 +186,7 @@ struct sim_req *sim_new_req(struct sim_gen *g, struct sim_session *s, int64_t wa
     memset(q, 0, sizeof *q);
     q->want = want;
     q->split_at = -1;
+    q->label = -1;
     q->incident = s->incident;
     s->nreq++;
     return q;

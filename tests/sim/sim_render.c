@@ -215,6 +215,7 @@ static void http_group(struct http_run *h, int first, int n)
         t->cred = q->cred;
         t->ident = g->cred_ident[q->cred];
         t->incident = q->incident;
+        t->label = q->label;
         t->pipelined = n > 1;
         t->split = ns > 0;
         sent = sim_conn_client_send(&h->c, t->ts, b.p, b.len, sp, ns, &t->lost);

@@ -12,10 +12,10 @@
 
 #include "sim_pkt.h"
 
-#define SIM_MAX_SERVERS 16
+#define SIM_MAX_SERVERS 512
 #define SIM_MAX_EPS 32
-#define SIM_MAX_NETS 48
-#define SIM_MAX_IDENTS 96
+#define SIM_MAX_NETS 600
+#define SIM_MAX_IDENTS 512
 #define SIM_MAX_SCOPE 16
 #define SIM_MAX_INCIDENTS 96
 #define SIM_MAX_DENY 8

@@ -1,0 +1,19 @@
+# Tests of segment shapes (analyzer/path/shape.c), learned route templates
+# (analyzer/shapes) and the evaluation on traffic shaped like 281 public
+# APIs (kwsim apis + keywarden run, tests/shapes/api_eval.py).
+kw_add_test(test_shape SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_shape.c
+  LIBS kw_path PkgConfig::JANSSON LABELS shapes unit)
+kw_add_test(test_routes SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_routes.c
+  LIBS kw_shapes LABELS shapes unit)
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  # All 281 APIs, learn 4 days, detect 1 (docs/detection-results.md). The
+  # bounds are what the learner reaches today (not yet the issue's targets:
+  # agreement >= 90 %, false <= 0.1, recall >= 95 %); they catch regressions.
+  add_test(NAME shapes_api_eval
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/shapes/api_eval.py
+            $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden>
+            ${CMAKE_CURRENT_SOURCE_DIR}/data/apis/apis.jsonl ${CMAKE_BINARY_DIR}/shapes-eval
+            --check 85,0.75,93)
+  set_tests_properties(shapes_api_eval PROPERTIES LABELS "shapes;e2e;slow" TIMEOUT 900)
+endif()

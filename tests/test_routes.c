@@ -1,0 +1,284 @@
+/* Tests of learned route templates (analyzer/shapes/routes.c): each rule
+ * of docs/shapes.md on a short stream of paths, the renames a merge
+ * reports, lookups that learn nothing, limits, and determinism. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "routes.h"
+
+#define T0 ((kw_ts)1772438400 * 1000000) /* 2026-03-02T08:00Z */
+#define HOUR ((kw_ts)3600 * 1000000)
+#define DAY (24 * HOUR)
+
+struct ctx {
+    struct routes *r;
+    char renames[32][2][256];
+    int nren;
+    char out[512];
+};
+
+static void on_merge(void *user, const char *svc, const char *o, const char *n)
+{
+    struct ctx *c = user;
+    assert_string_equal(svc, "api.example:443");
+    if (c->nren < 32) {
+        snprintf(c->renames[c->nren][0], 256, "%s", o);
+        snprintf(c->renames[c->nren][1], 256, "%s", n);
+    }
+    c->nren++;
+}
+
+static void setup(struct ctx *c, uint32_t max_nodes)
+{
+    memset(c, 0, sizeof *c);
+    struct routes_config rc = {.max_nodes = max_nodes, .on_merge = on_merge, .user = c};
+    assert_int_equal(routes_new(&rc, &c->r), KW_E_OK);
+}
+
+static const char *tpl(struct ctx *c, const char *path, kw_ts ts)
+{
+    size_t n = routes_template(c->r, "api.example:443", path, strlen(path), true, ts, c->out,
+                               sizeof c->out);
+    assert_int_equal(n, strlen(c->out));
+    return c->out;
+}
+
+static bool renamed(const struct ctx *c, const char *o, const char *n)
+{
+    for (int i = 0; i < c->nren && i < 32; i++)
+        if (!strcmp(c->renames[i][0], o) && !strcmp(c->renames[i][1], n)) return true;
+    return false;
+}
+
+/* Id shapes are parameters at first sight; route words and the first
+ * segment are not; suffixes and OData keys keep their literal part. */
+static void test_first_sight(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/v1/orders/754865", T0), "/v1/orders/{id}");
+    assert_string_equal(tpl(&c, "/v1/orders/550e8400-e29b-41d4-a716-446655440000", T0),
+                        "/v1/orders/{id}");
+    assert_string_equal(tpl(&c, "/v1/invoices/INV-2026-754865/lines", T0),
+                        "/v1/invoices/{id}/lines");
+    assert_string_equal(tpl(&c, "/v1/customers/cus_NffrFeUfNV2Hib", T0), "/v1/customers/{id}");
+    assert_string_equal(tpl(&c, "/v1/files/42.json", T0), "/v1/files/{id}.json");
+    assert_string_equal(tpl(&c, "/Updates('id_UZtWXu4ie3NoXPo')", T0), "/Updates('{id}')");
+    assert_string_equal(tpl(&c, "/v1/users/me", T0), "/v1/users/me");
+    assert_string_equal(tpl(&c, "/v1/users/4711", T0), "/v1/users/{id}");
+    assert_string_equal(tpl(&c, "/v1/users/me", T0), "/v1/users/me"); /* stays beside it */
+    assert_string_equal(tpl(&c, "/2015-03-31/functions", T0), "/2015-03-31/functions");
+    assert_string_equal(tpl(&c, "/amazonclouddirectory/2017-01-11/schema", T0),
+                        "/amazonclouddirectory/2017-01-11/schema");
+    assert_string_equal(tpl(&c, "/v1/reports/2026-03-01", T0), "/v1/reports/{id}");
+    assert_string_equal(tpl(&c, "/packages/7d0c1e2f3a4b/1.2.3", T0), "/packages/{id}/{id}");
+    assert_string_equal(tpl(&c, "/", T0), "/");
+    assert_string_equal(tpl(&c, "/v1/a/", T0), "/v1/a/");
+    assert_int_equal(c.nren, 0);
+    routes_destroy(c.r);
+}
+
+/* A number right under a first segment waits for a second value a day
+ * later (/api/16 is as often an API number as /users/42 is a user). */
+static void test_number_waits(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/api/16/documentfrequency/get", T0),
+                        "/api/16/documentfrequency/get");
+    assert_string_equal(tpl(&c, "/api/23/twitter/search", T0 + HOUR), "/api/23/twitter/search");
+    assert_string_equal(tpl(&c, "/users/42", T0), "/users/42");
+    assert_string_equal(tpl(&c, "/users/42/repos", T0), "/users/42/repos");
+    assert_string_equal(tpl(&c, "/users/43", T0 + 2 * DAY), "/users/{id}");
+    assert_true(renamed(&c, "/users/42", "/users/{id}"));
+    assert_true(renamed(&c, "/users/42/repos", "/users/{id}/repos"));
+    assert_string_equal(tpl(&c, "/users/77/repos", T0 + 2 * DAY), "/users/{id}/repos");
+    /* the API numbers, seen together, continue differently: kept */
+    assert_string_equal(tpl(&c, "/api/16/documentfrequency/get", T0 + 3 * DAY),
+                        "/api/16/documentfrequency/get");
+    routes_destroy(c.r);
+}
+
+/* Words in a value position (/{id}/servers/x) first seen together are
+ * routes; one that comes a day later and continues alike is a value. */
+static void test_value_position(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    const char *acct = "/accounts/7d0c1e2f3a4b";
+    char p[256];
+    snprintf(p, sizeof p, "%s/servers/alpha/start", acct);
+    assert_string_equal(tpl(&c, p, T0), "/accounts/{id}/servers/alpha/start");
+    snprintf(p, sizeof p, "%s/servers/beta/start", acct);
+    assert_string_equal(tpl(&c, p, T0 + HOUR), "/accounts/{id}/servers/beta/start");
+    snprintf(p, sizeof p, "%s/servers/gamma/start", acct);
+    assert_string_equal(tpl(&c, p, T0 + 2 * DAY), "/accounts/{id}/servers/{id}/start");
+    assert_true(
+        renamed(&c, "/accounts/{id}/servers/alpha/start", "/accounts/{id}/servers/{id}/start"));
+    assert_true(
+        renamed(&c, "/accounts/{id}/servers/beta/start", "/accounts/{id}/servers/{id}/start"));
+    snprintf(p, sizeof p, "%s/servers/delta/start", acct); /* the parameter is there now */
+    assert_string_equal(tpl(&c, p, T0 + 2 * DAY), "/accounts/{id}/servers/{id}/start");
+    snprintf(p, sizeof p, "%s/servers/alpha/start", acct); /* old literal resolves to it */
+    assert_string_equal(tpl(&c, p, T0 + 3 * DAY), "/accounts/{id}/servers/{id}/start");
+    routes_destroy(c.r);
+}
+
+/* name:verb (AIP-136): two names with one verb are one value. */
+static void test_verb(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/v1/billing:cancel", T0), "/v1/billing:cancel");
+    assert_string_equal(tpl(&c, "/v1/edge-vault:cancel", T0), "/v1/{id}:cancel");
+    assert_true(renamed(&c, "/v1/billing:cancel", "/v1/{id}:cancel"));
+    assert_string_equal(tpl(&c, "/v1/lake:cancel", T0), "/v1/{id}:cancel");
+    routes_destroy(c.r);
+}
+
+/* Words elsewhere: siblings sharing a continuation, first seen a day
+ * apart; and many leaves that keep coming after the first day. Never the
+ * children of the root or a version seen together. */
+static void test_words(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/repos/acme/web/issues", T0), "/repos/acme/web/issues");
+    assert_string_equal(tpl(&c, "/repos/acme/api/issues", T0 + HOUR), "/repos/acme/api/issues");
+    assert_string_equal(tpl(&c, "/repos/acme/infra/issues", T0 + 2 * DAY),
+                        "/repos/acme/{id}/issues");
+    assert_true(renamed(&c, "/repos/acme/web/issues", "/repos/acme/{id}/issues"));
+    /* collections under a version, seen together, sharing "search" */
+    assert_string_equal(tpl(&c, "/api/v1/news/search", T0), "/api/v1/news/search");
+    assert_string_equal(tpl(&c, "/api/v1/cinema/search", T0), "/api/v1/cinema/search");
+    assert_string_equal(tpl(&c, "/api/v1/people/search", T0 + HOUR), "/api/v1/people/search");
+    /* root children never merge, whatever they share */
+    tpl(&c, "/orders/export", T0);
+    tpl(&c, "/users/export", T0 + 2 * DAY);
+    assert_string_equal(tpl(&c, "/invoices/export", T0 + 3 * DAY), "/invoices/export");
+    /* leaves: 5 on day 0 stay; new ones on later days make them a value */
+    const char *terms[] = {"anchor", "bridge", "cloud",  "delta",
+                           "ember",  "forest", "garden", "harbor"};
+    for (int i = 0; i < 5; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/icons/%s", terms[i]);
+        assert_string_equal(tpl(&c, p, T0 + i * HOUR), p);
+    }
+    for (int i = 5; i < 8; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/icons/%s", terms[i]);
+        tpl(&c, p, T0 + i * DAY);
+    }
+    assert_string_equal(c.out, "/icons/{id}"); /* 8 leaves, 3 of them late */
+    assert_string_equal(tpl(&c, "/icons/island", T0 + 9 * DAY), "/icons/{id}");
+    routes_destroy(c.r);
+}
+
+/* learn = false (a 404): nothing enters the model, the template comes
+ * from what is known and the shapes of the rest. */
+static void test_lookup_only(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    tpl(&c, "/v1/orders/12", T0);
+    struct routes_stats st;
+    routes_get_stats(c.r, &st);
+    uint64_t nodes = st.nodes;
+    size_t n = routes_template(c.r, "api.example:443", "/v1/orders/12/admin/9f3c2a7b11", 27, false,
+                               T0, c.out, sizeof c.out);
+    assert_int_equal(n, strlen(c.out));
+    assert_string_equal(c.out, "/v1/orders/{id}/admin/{id}");
+    n = routes_template(c.r, "other:80", "/wp-login.php", 13, false, T0, c.out, sizeof c.out);
+    assert_string_equal(c.out, "/wp-login.php");
+    routes_get_stats(c.r, &st);
+    assert_int_equal(st.nodes, nodes);
+    assert_int_equal(st.services, 1);
+    assert_int_equal(st.looked_up, 2);
+    routes_destroy(c.r);
+}
+
+/* Over max_nodes: counted, and the template still comes (by shape). */
+static void test_limits(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 8);
+    char p[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(p, sizeof p, "/v1/coll%c/items/%d", 'a' + i, 1000 + i);
+        snprintf(c.out, 4, "x");
+        tpl(&c, p, T0);
+        char want[64];
+        snprintf(want, sizeof want, "/v1/coll%c/items/{id}", 'a' + i);
+        assert_string_equal(c.out, want);
+    }
+    struct routes_stats st;
+    routes_get_stats(c.r, &st);
+    assert_true(st.limit_nodes > 0);
+    assert_int_equal(st.nodes, 8);
+    /* a cut output buffer stays terminated */
+    char small[8];
+    size_t n = routes_template(c.r, "api.example:443", "/v1/colla/items/5", 17, true, T0, small,
+                               sizeof small);
+    assert_int_equal(n, strlen(small));
+    assert_true(n < sizeof small);
+    routes_destroy(c.r);
+}
+
+static bool collect(void *user, const struct routes_endpoint *e)
+{
+    char *buf = user;
+    size_t l = strlen(buf);
+    snprintf(buf + l, 8192 - l, "%s %s %u %u;", e->service, e->tmpl, e->count, e->n_params);
+    return true;
+}
+
+/* The same paths in the same order give the same model. */
+static void test_determinism(void **state)
+{
+    (void)state;
+    char dump[2][8192];
+    for (int run = 0; run < 2; run++) {
+        struct ctx c;
+        setup(&c, 0);
+        uint64_t x = 42;
+        for (int i = 0; i < 3000; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            char p[128];
+            static const char *const coll[] = {"servers", "disks", "networks"};
+            snprintf(p, sizeof p, "/subscriptions/%08llx/resourceGroups/rg%llu/%s/n%llu",
+                     (unsigned long long)(x >> 40), (unsigned long long)(x >> 61),
+                     coll[(x >> 20) % 3], (unsigned long long)((x >> 30) % 40));
+            tpl(&c, p, T0 + (kw_ts)i * 120 * 1000000);
+        }
+        dump[run][0] = 0;
+        routes_each_endpoint(c.r, NULL, collect, dump[run]);
+        routes_destroy(c.r);
+    }
+    assert_string_equal(dump[0], dump[1]);
+    assert_non_null(strstr(dump[0], "/subscriptions/{id}/resourceGroups/"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_sight),    cmocka_unit_test(test_number_waits),
+        cmocka_unit_test(test_value_position), cmocka_unit_test(test_verb),
+        cmocka_unit_test(test_words),          cmocka_unit_test(test_lookup_only),
+        cmocka_unit_test(test_limits),         cmocka_unit_test(test_determinism),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
