@@ -80,6 +80,22 @@ int cmd_check(int argc, char **argv)
                 fprintf(stderr, "%s: error: capture.bpf: %s\n", config ? config : "config", err);
         }
     }
+    /* the schedules as the judge applies them, with the grace each one
+     * gets (its own, or the default; docs/rules.md) */
+    if (m && !quiet) {
+        size_t ns = 0;
+        for (size_t i = 0; i < m->n_identities; i++) {
+            const struct rules_identity *id = &m->identities[i];
+            if (!id->schedule.set) continue;
+            if (!ns++)
+                printf("schedules (default grace %lldm, detections.schedule.grace; grace: 0 is "
+                       "strict):\n",
+                       (long long)(m->detections.schedule.grace_s / 60));
+            char buf[128];
+            rules_schedule_describe(&id->schedule, buf, sizeof buf);
+            printf("  %s: %s %s\n", id->id, buf, kw_tz_name(id->tz));
+        }
+    }
     size_t ne = rules_diag_errors(&d) + bpf_errors, nw = rules_diag_warnings(&d);
     printf("%zu %s, %zu %s in %zu %s; %zu %s\n", ne, plural(ne, "error", "errors"), nw,
            plural(nw, "warning", "warnings"), d.files, plural(d.files, "file", "files"),

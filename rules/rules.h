@@ -68,7 +68,8 @@ struct rules_schedule {
     uint8_t days;       /* bit d = tm_wday d (0 = Sunday) */
     uint16_t start_min; /* minutes after local midnight */
     uint16_t end_min;   /* <= start_min: the range crosses midnight; 1440 = 24:00 */
-    int64_t grace_s;
+    int64_t grace_s;   /* effective: its own, or detections.schedule.grace */
+    bool grace_set;    /* the schedule says grace: itself (0 = strict) */
     struct rules_loc loc;
 };
 
@@ -267,7 +268,13 @@ struct rules_detections {
         enum rules_sensitivity sensitivity;
         struct rules_loc loc;
     } baseline;
+    struct {
+        int64_t grace_s; /* schedules without their own grace: 30 min */
+        struct rules_loc loc;
+    } schedule;
 };
+
+#define RULES_DEFAULT_GRACE_S (30 * 60)
 
 struct rules_index; /* attribution hash index (rules_attr.c) */
 
@@ -393,6 +400,9 @@ size_t rules_grants_over_cap(const struct rules_identity *id, const char *grants
 
 /* "Mon–Fri 09:00–19:00" (UTF-8 en dashes); "" when not set. */
 void rules_schedule_describe(const struct rules_schedule *s, char *buf, size_t len);
+/* Seconds from ts to the nearest window of the schedule (grace not
+ * counted; 0 inside a window or without a schedule). */
+int64_t rules_schedule_distance(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts);
 /* Local "02:13 Sat" of ts in tz. */
 void rules_local_describe(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len);
 

@@ -80,6 +80,7 @@ void rl_config_defaults(struct rules_model *m)
     d->credential_stuffing = (struct rules_detection){-1, 20, 300, {NULL, 0}};
     d->enumeration = (struct rules_detection){-1, 200, 300, {NULL, 0}};
     d->dpop = (struct rules_detection){-1, 0, 300, {NULL, 0}};
+    d->schedule.grace_s = RULES_DEFAULT_GRACE_S;
     d->baseline.learning_s = 14 * 86400;
     d->baseline.sensitivity = RULES_SENS_MEDIUM;
     rl_fleet_defaults(c);
@@ -670,6 +671,22 @@ static bool baseline_pair(struct rl_ctx *c, const char *key, struct fy_node *k, 
     return true;
 }
 
+/* detections.schedule.grace: the grace of schedules that do not say. */
+static bool schedule_default_pair(struct rl_ctx *c, const char *key, struct fy_node *k,
+                                  struct fy_node *v, void *arg)
+{
+    (void)k;
+    struct rules_detections *d = arg;
+    if (strcmp(key, "grace")) return false;
+    const char *g = rl_scalar(c, v, "detections.schedule.grace"), *hint;
+    char err[RV_ERRLEN];
+    if (g && !rv_duration(g, &d->schedule.grace_s, err, &hint))
+        rl_err(c, v, hint, "detections.schedule.grace: %s", err);
+    else if (g && d->schedule.grace_s > 12 * 3600)
+        rl_err(c, v, "use at most 12h", "detections.schedule.grace \"%s\" is too long", g);
+    return true;
+}
+
 static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
                             void *arg)
 {
@@ -685,7 +702,12 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
         da.d = &d->enumeration, da.threshold_key = "distinct_ids";
     else if (!strcmp(key, "dpop"))
         da.d = &d->dpop;
-    else if (!strcmp(key, "baseline")) {
+    else if (!strcmp(key, "schedule")) {
+        static const char *const known[] = {"grace", NULL};
+        d->schedule.loc = rl_loc(c, k);
+        rl_walk_map(c, v, "detections.schedule", known, schedule_default_pair, d);
+        return true;
+    } else if (!strcmp(key, "baseline")) {
         static const char *const known[] = {"learning", "sensitivity", NULL};
         d->baseline.loc = rl_loc(c, k);
         rl_walk_map(c, v, "detections.baseline", known, baseline_pair, d);
@@ -713,6 +735,6 @@ void rl_detections(struct rl_ctx *c, struct fy_node *n)
 {
     static const char *const known[] = {"unknown_credential", "failed_auth", "credential_stuffing",
                                         "enumeration",        "baseline",    "dpop",
-                                        NULL};
+                                        "schedule",           NULL};
     rl_walk_map(c, n, "detections", known, detections_pair, &c->m->detections);
 }

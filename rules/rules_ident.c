@@ -226,6 +226,7 @@ static bool schedule_pair(struct rl_ctx *c, const char *ks, struct fy_node *pk, 
             rl_err(c, v, hint, "%s", err);
     } else if (!strcmp(ks, "grace")) {
         const char *g = rl_scalar(c, v, "schedule.grace");
+        if (g) s->grace_set = true;
         if (g && !rv_duration(g, &s->grace_s, err, &hint))
             rl_err(c, v, hint, "schedule.grace: %s", err);
         else if (g && s->grace_s > 12 * 3600)

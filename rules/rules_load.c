@@ -341,6 +341,12 @@ static enum kw_err finish(struct rules_model *m, struct rules_diag *d, size_t er
                           struct rules_model **out)
 {
     d->identities = m->n_identities;
+    /* schedules without their own grace take detections.schedule.grace,
+     * wherever in the rules it is written */
+    for (size_t i = 0; i < m->n_identities; i++) {
+        struct rules_schedule *s = &m->identities[i].schedule;
+        if (s->set && !s->grace_set) s->grace_s = m->detections.schedule.grace_s;
+    }
     if (d->errors > errors_before) {
         rules_model_unref(m);
         return KW_E_CONFIG;

@@ -38,6 +38,24 @@ bool rules_schedule_allows(const struct rules_schedule *s, const struct kw_tz *t
     return false;
 }
 
+int64_t rules_schedule_distance(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts)
+{
+    if (!s->set) return 0;
+    int64_t t = floor_div(ts, 1000000);
+    int64_t local = t + kw_tz_offset(tz, t);
+    int64_t today = floor_div(local, 86400), best = INT64_MAX;
+    bool crosses = s->end_min <= s->start_min;
+    /* a window within a week either way: the nearest edge of one */
+    for (int64_t d = today - 8; d <= today + 8; d++) {
+        if (!(s->days & (1u << weekday(d)))) continue;
+        int64_t ws = kw_tz_local_to_utc(tz, d * 86400 + s->start_min * 60);
+        int64_t we = kw_tz_local_to_utc(tz, (d + crosses) * 86400 + s->end_min * 60);
+        int64_t dist = t < ws ? ws - t : t >= we ? t - we : 0;
+        if (dist < best) best = dist;
+    }
+    return best == INT64_MAX ? 0 : best;
+}
+
 int rules_access_check(const struct rules_access *a, kw_ts ts)
 {
     int64_t t = floor_div(ts, 1000000);
@@ -104,8 +122,11 @@ void rules_schedule_describe(const struct rules_schedule *s, char *buf, size_t l
     if (o < len)
         o += (size_t)snprintf(buf + o, len - o, " %02u:%02u" EN_DASH "%02u:%02u", s->start_min / 60,
                               s->start_min % 60, s->end_min / 60, s->end_min % 60);
-    if (s->grace_s && o < len)
-        snprintf(buf + o, len - o, " (grace %lldm)", (long long)(s->grace_s / 60));
+    if (o < len && !s->grace_s)
+        snprintf(buf + o, len - o, " (no grace)");
+    else if (o < len)
+        snprintf(buf + o, len - o, " (grace %lldm%s)", (long long)(s->grace_s / 60),
+                 s->grace_set ? "" : ", default");
 }
 
 void rules_local_describe(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len)

@@ -49,6 +49,10 @@ bool rv_duration(const char *s, int64_t *sec, char *err, const char **hint)
         ERR("empty duration");
         return false;
     }
+    if (!strcmp(p, "0")) { /* zero needs no unit (grace: 0, strict) */
+        *sec = 0;
+        return true;
+    }
     while (*p) {
         if (!isdigit((unsigned char)*p)) {
             ERR("bad duration \"%s\"", s);

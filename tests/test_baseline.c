@@ -555,6 +555,40 @@ static void test_rename_template(void **state)
     baseline_destroy(w.b);
 }
 
+/* key_sharing between two networks the key has always used (office and
+ * VPN, seen at once during learning, rarely: 2 % of its hours) stays
+ * quiet; with a network it never used it fires, and says so. */
+static void test_sharing_known_networks(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    for (int d = 0; d < 28; d++) {
+        if (d % 7 >= 5) continue;
+        work_day(&w, "c01", d, 9, 17, 20);
+        if (d == 3 || d == 10) /* an hour on the VPN while the office still works */
+            for (int i = 0; i < 10; i++) {
+                req(&w, "c01", at(&w, d, 17, 3 * i, 0), "GET", tmpls[0], "198.51.100.7", 3000);
+                req(&w, "c01", at(&w, d, 17, 3 * i, 30), "GET", tmpls[0], "192.0.2.50", 3000);
+            }
+    }
+    assert_int_equal(total(&w), 0);
+    for (int i = 0; i < 10; i++) { /* after learning: the same two at once */
+        req(&w, "c01", at(&w, 28, 10, 3 * i, 0), "GET", tmpls[0], "198.51.100.7", 3000);
+        req(&w, "c01", at(&w, 28, 10, 3 * i, 30), "GET", tmpls[0], "192.0.2.50", 3000);
+    }
+    assert_int_equal(w.n[K_SHARE], 0);
+    for (int i = 0; i < 10; i++) { /* a network it never used, at the same time */
+        req(&w, "c01", at(&w, 28, 13, 3 * i, 0), "GET", tmpls[0], "198.51.100.7", 3000);
+        req(&w, "c01", at(&w, 28, 13, 3 * i, 30), "GET", tmpls[0], "203.0.113.9", 3000);
+    }
+    assert_int_equal(w.n[K_SHARE], 1);
+    assert_non_null(strstr(w.summary[K_SHARE], "203.0.113.0/24 (never seen)"));
+    assert_non_null(strstr(w.summary[K_SHARE], "198.51.100.0/24 (known)"));
+    printf("#   %s\n", w.summary[K_SHARE]);
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
@@ -571,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_new_client),
         cmocka_unit_test(test_rename_template),
+        cmocka_unit_test(test_sharing_known_networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,13 +178,47 @@ static void test_off_hours(void **state)
     assert_int_equal(f->r.f[0].kind, ALERT_OFF_HOURS);
     assert_string_equal(f->r.f[0].summary, "c01 Acme Data Ltd used key sk_l\xe2\x80\xa6"
                                            "9f2c at 02:13 Sat "
-                                           "(Asia/Kolkata); allowed Mon\xe2\x80\x93"
+                                           "(Asia/Kolkata), 7 h 13 min outside its schedule; "
+                                           "allowed Mon\xe2\x80\x93"
                                            "Fri 09:00\xe2\x80\x93"
                                            "19:00 (grace 30m)");
+    assert_int_equal(f->r.f[0].severity, 1); /* the middle of the night: high */
     assert_string_equal(f->r.f[0].rule, "rules.d/acme.yaml:6");
     assert_string_equal(f->r.f[0].tz, "Asia/Kolkata");
     assert_string_equal(f->r.f[0].subject, "02:00 Sat");
-    assert_non_null(strstr(f->r.f[0].evidence, "\"observed\":\"02:13 Sat\""));
+    assert_non_null(strstr(f->r.f[0].evidence, "\"local_time\":\"02:13 Sat\""));
+    assert_non_null(strstr(f->r.f[0].evidence, "\"minutes_outside\":433"));
+    assert_non_null(strstr(f->r.f[0].evidence, "\"grace_minutes\":30"));
+}
+
+/* off_hours severity grows with the distance from the schedule: past the
+ * grace by minutes is low, by hours medium. */
+static void test_off_hours_severity(void **state)
+{
+    struct fx *f = *state;
+    struct kw_txn t;
+    base_txn(&t);
+    static const struct {
+        int h, m, sev;
+        int64_t outside;
+    } cases[] = {
+        {14, 15, 3, 45},  /* Tue 19:45 IST: 45 min after 19:00, 15 past the grace */
+        {15, 15, 3, 105}, /* 20:45 */
+        {17, 0, 2, 210},  /* 22:30: 3 h 30 */
+        {23, 0, 2, 270},  /* Wed 04:30: 4 h 30 before 09:00 (9 h 30 after 19:00) */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rec_clear(&f->r);
+        t.ts = at(2026, 3, 3, cases[i].h, cases[i].m, 0);
+        judge(f, &t);
+        assert_int_equal(f->r.n, 1);
+        assert_int_equal(f->r.f[0].kind, ALERT_OFF_HOURS);
+        char want[48];
+        snprintf(want, sizeof want, "\"minutes_outside\":%lld",
+                 (long long)cases[i].outside);
+        if (!strstr(f->r.f[0].evidence, want)) fail_msg("%s: no %s", f->r.f[0].evidence, want);
+        assert_int_equal(f->r.f[0].severity, cases[i].sev);
+    }
 }
 
 static void test_access_window(void **state)
@@ -504,6 +538,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_benign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off_hours, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_off_hours_severity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scope, setup, teardown),

@@ -67,7 +67,7 @@ static void run_cases(const char *yaml, const struct sched_case *c, size_t n)
 static void test_dst_berlin_spring(void **state)
 {
     static const char y[] = "identities:\n  - id: a\n    timezone: Europe/Berlin\n"
-                            "    schedule: { days: sat, hours: \"22:00-06:00\" }\n";
+                            "    schedule: { days: sat, hours: \"22:00-06:00\", grace: 0 }\n";
     const struct sched_case c[] = {
         {at(2026, 3, 28, 20, 59, 59), false}, {at(2026, 3, 28, 21, 0, 0), true},
         {at(2026, 3, 29, 1, 30, 0), true},    {at(2026, 3, 29, 3, 59, 59), true},
@@ -91,7 +91,7 @@ static void test_dst_berlin_spring(void **state)
 static void test_dst_berlin_autumn(void **state)
 {
     static const char y[] = "identities:\n  - id: a\n    timezone: Europe/Berlin\n"
-                            "    schedule: { days: sat, hours: \"22:00-06:00\" }\n";
+                            "    schedule: { days: sat, hours: \"22:00-06:00\", grace: 0 }\n";
     const struct sched_case c[] = {
         {at(2026, 10, 24, 19, 59, 59), false}, {at(2026, 10, 24, 20, 0, 0), true},
         {at(2026, 10, 25, 0, 30, 0), true},    {at(2026, 10, 25, 1, 30, 0), true},
@@ -106,7 +106,7 @@ static void test_dst_berlin_autumn(void **state)
 static void test_dst_new_york(void **state)
 {
     static const char y[] = "identities:\n  - id: a\n    timezone: America/New_York\n"
-                            "    schedule: { days: sun, hours: \"00:00-12:00\" }\n";
+                            "    schedule: { days: sun, hours: \"00:00-12:00\", grace: 0 }\n";
     const struct sched_case c[] = {
         /* spring: 00:00 EST = 05:00Z .. 12:00 EDT = 16:00Z */
         {at(2026, 3, 8, 4, 59, 59), false},
@@ -121,7 +121,7 @@ static void test_dst_new_york(void **state)
     };
     run_cases(y, c, sizeof c / sizeof c[0]);
     static const char w[] = "identities:\n  - id: a\n    timezone: America/New_York\n"
-                            "    schedule: { days: mon-fri, hours: \"09:00-17:00\" }\n";
+                            "    schedule: { days: mon-fri, hours: \"09:00-17:00\", grace: 0 }\n";
     const struct sched_case cw[] = {
         {at(2026, 3, 6, 13, 30, 0), false}, /* Fri 08:30 EST */
         {at(2026, 3, 6, 14, 0, 0), true},   /* Fri 09:00 EST */
@@ -359,14 +359,60 @@ static void test_describe(void **state)
                              "19:00 (grace 30m)");
     rules_schedule_describe(&m->identities[1].schedule, buf, sizeof buf);
     assert_string_equal(buf, "Sat, Sun 22:00\xe2\x80\x93"
-                             "06:00");
+                             "06:00 (grace 30m, default)");
     rules_model_free(m);
+}
+
+/* A schedule without grace gets the default (detections.schedule.grace,
+ * 30 min); grace: 0 is strict. Issue 10: a contractor 8 minutes early and
+ * one working until 17:20 are within the default. */
+static void test_default_grace(void **state)
+{
+    (void)state;
+    static const char y[] = "identities:\n  - id: a\n    schedule: { days: mon-fri, hours: "
+                            "\"08:00-17:00\" }\n  - id: b\n    schedule: { days: mon-fri, hours: "
+                            "\"08:00-17:00\", grace: 0 }\n";
+    struct rules_model *m = load(y);
+    kw_ts early = at(2026, 3, 3, 7, 52, 0), late = at(2026, 3, 3, 17, 20, 0);
+    kw_ts later = at(2026, 3, 3, 17, 31, 0);
+    const struct rules_identity *a = &m->identities[0], *b = &m->identities[1];
+    assert_int_equal(a->schedule.grace_s, 1800);
+    assert_false(a->schedule.grace_set);
+    assert_true(rules_schedule_allows(&a->schedule, a->tz, early));
+    assert_true(rules_schedule_allows(&a->schedule, a->tz, late));
+    assert_false(rules_schedule_allows(&a->schedule, a->tz, later));
+    assert_false(rules_schedule_allows(&b->schedule, b->tz, early));
+    assert_false(rules_schedule_allows(&b->schedule, b->tz, late));
+    assert_int_equal(rules_schedule_distance(&b->schedule, b->tz, late), 20 * 60);
+    assert_int_equal(rules_schedule_distance(&b->schedule, b->tz, early), 8 * 60);
+    char buf[96];
+    rules_schedule_describe(&b->schedule, buf, sizeof buf);
+    assert_non_null(strstr(buf, "(no grace)"));
+    rules_model_free(m);
+    /* detections.schedule.grace sets the default, in any rules file */
+    m = load("identities:\n  - id: a\n    schedule: { days: mon-fri, hours: \"08:00-17:00\" }\n"
+             "detections:\n  schedule: { grace: 10m }\n");
+    a = &m->identities[0];
+    assert_int_equal(a->schedule.grace_s, 600);
+    assert_false(rules_schedule_allows(&a->schedule, a->tz, late));
+    rules_model_free(m);
+    /* a bad one is refused with its place */
+    struct rules_diag d;
+    rules_diag_init(&d);
+    m = NULL;
+    assert_int_equal(rules_load_mem(NULL, NULL, "t.yaml", "detections:\n  schedule: { grace: 13h }\n",
+                                    &m, &d),
+                     KW_E_CONFIG);
+    assert_null(m);
+    assert_true(d.n > 0);
+    rules_diag_free(&d);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dst_berlin_spring),
+        cmocka_unit_test(test_default_grace),
         cmocka_unit_test(test_dst_berlin_autumn),
         cmocka_unit_test(test_dst_new_york),
         cmocka_unit_test(test_midnight),

@@ -149,6 +149,8 @@ static void decay(struct bl_profile *p, kw_ts ts)
         p->net[i].count *= f;
     for (uint32_t i = 0; i < p->n_ua; i++)
         p->ua[i].count *= f;
+    for (uint32_t i = 0; i < p->n_pair; i++)
+        p->pair[i].count *= f;
     p->conc_hours *= f;
     p->active_hours *= f;
 }
@@ -662,9 +664,55 @@ static uint32_t min_slot_ts(const struct bl_profile *p)
     return m;
 }
 
+static uint64_t pair_key(uint64_t x, uint64_t y)
+{
+    uint64_t k[2] = {x < y ? x : y, x < y ? y : x};
+    return bl_hash((const char *)k, sizeof k);
+}
+
+static long find_pair(const struct bl_profile *p, uint64_t x, uint64_t y)
+{
+    uint64_t lo = x < y ? x : y, hi = x < y ? y : x;
+    for (uint32_t i = 0; i < p->n_pair; i++)
+        if (p->pair[i].a == lo && p->pair[i].b == hi) return i;
+    return -1;
+}
+
+static void learn_pair(struct baseline *b, struct bl_profile *p, uint64_t x, uint64_t y, float n,
+                       int32_t day)
+{
+    long i = find_pair(p, x, y);
+    if (i < 0) {
+        if (p->n_pair == BL_K_PAIR) {
+            i = min_slot(&p->pair[0].count, sizeof p->pair[0], p->n_pair);
+            b->st.evict_pair++;
+        } else {
+            i = p->n_pair++;
+        }
+        memset(&p->pair[i], 0, sizeof p->pair[i]);
+        p->pair[i].a = x < y ? x : y;
+        p->pair[i].b = x < y ? y : x;
+    }
+    p->pair[i].count += n;
+    p->pair[i].last_day = day;
+}
+
+/* Share of the profile's (decayed) requests from a network, in %. */
+static float net_share(const struct bl_profile *p, uint8_t fam, const uint8_t a[16])
+{
+    float total = 0, mine = 0;
+    for (uint32_t i = 0; i < p->n_net; i++) {
+        total += p->net[i].count;
+        if (p->net[i].family == fam && !memcmp(p->net[i].a, a, 16)) mine = p->net[i].count;
+    }
+    return total > 0 ? 100.f * mine / total : 0.f;
+}
+
 /* key_sharing: the same credential from two networks within the window,
- * when the history shows one network at a time (concurrent hours below 5 %
- * of active hours). At most one finding per credential and hour. */
+ * when that concurrency is new for it: a network it never used, or two
+ * networks it never used at the same time while its history shows one
+ * network at a time (concurrent hours below 5 % of active hours). At most
+ * one finding per credential and hour; the evidence says which. */
 static void check_sharing(struct baseline *b, struct obs *o)
 {
     const struct kw_txn *t = o->t;
@@ -701,15 +749,27 @@ static void check_sharing(struct baseline *b, struct obs *o)
     int64_t hour = floordiv(t->ts, BL_HOUR_US);
     if (p->conc_hour == hour) return;
     p->conc_hour = hour;
+    /* New concurrency is what matters: two networks this credential has
+     * been used from at the same time before (office and VPN) are its
+     * habit; so is a known network beside another known one for a
+     * credential that is often used from several at once. A network
+     * never seen, or two that were never used together by a credential
+     * that works from one at a time, is new. */
+    const struct bl_recent *ro = &p->recent[other];
+    long pi = find_pair(p, net, ro->net);
+    bool known_self = find_net(p, t->src.family, a, 16) >= 0;
+    bool known_other = find_net(p, ro->family, ro->a, 16) >= 0;
     bool shared_before = p->conc_hours >= 1.f && p->conc_hours >= 0.05f * p->active_hours;
-    if (o->learning || shared_before) {
+    if (o->learning || pi >= 0 || (shared_before && known_self && known_other)) {
         p->conc_hours += 1.f;
+        learn_pair(b, p, net, ro->net, 1.f, (int32_t)o->local_day);
         return;
     }
     bool fresh;
-    struct bl_pending *e = pend_get(b, o, BL_P_CONC, fp, &fresh);
+    struct bl_pending *e = pend_get(b, o, BL_P_CONC, fp ^ pair_key(net, ro->net), &fresh);
     if (pend_see(b, o, e)) {
         p->conc_hours += (float)e->days;
+        learn_pair(b, p, net, ro->net, (float)e->days, (int32_t)o->local_day);
         pend_drop(p, e);
         return;
     }
@@ -717,17 +777,27 @@ static void check_sharing(struct baseline *b, struct obs *o)
     p->last_share_alert = t->ts;
     char ns[64], ns2[64], ip[64];
     bl_net_str(t->src.family, a, ns, sizeof ns);
-    bl_net_str(p->recent[other].family, p->recent[other].a, ns2, sizeof ns2);
+    bl_net_str(ro->family, ro->a, ns2, sizeof ns2);
     kw_addr_str(&t->src, ip, sizeof ip);
+    float pct_self = net_share(p, t->src.family, a), pct_other = net_share(p, ro->family, ro->a);
+    char why[160];
+    if (!known_self || !known_other)
+        snprintf(why, sizeof why, "%s was never used by it", !known_self ? ns : ns2);
+    else
+        snprintf(why, sizeof why, "it never used these two networks at the same time");
     emit(b, o, F_SHARING, cred,
-         json_pack("{s:s,s:f,s:f}", "pattern", "one network at a time", "concurrent_hours",
-                   p->conc_hours, "active_hours", p->active_hours),
-         json_pack("{s:s,s:[s,s],s:I}", "src_ip", ip, "networks", ns2, ns, "window_s",
-                   (json_int_t)(win / 1000000)),
-         "credential %s of %s active from %s and %s within %lld min; its history shows one "
-         "network at a time (%.0f of %.0f active hours shared)",
-         t->cred.hint[0] ? t->cred.hint : "?", p->key, ns2, ns, (long long)(win / 60000000),
-         p->conc_hours, p->active_hours);
+         json_pack("{s:s,s:f,s:f,s:b,s:i}", "pattern",
+                   shared_before ? "several networks at once" : "one network at a time",
+                   "concurrent_hours", p->conc_hours, "active_hours", p->active_hours,
+                   "seen_together_before", 0, "known_pairs", p->n_pair),
+         json_pack("{s:s,s:[{s:s,s:b,s:f},{s:s,s:b,s:f}],s:I}", "src_ip", ip, "networks", "net",
+                   ns2, "known", known_other, "share", pct_other, "net", ns, "known", known_self,
+                   "share", pct_self, "window_s", (json_int_t)(win / 1000000)),
+         "credential %s of %s active from %s (%s) and %s (%s) within %lld min; %s (%.0f of %.0f "
+         "active hours shared)",
+         t->cred.hint[0] ? t->cred.hint : "?", p->key, ns2,
+         known_other ? "known" : "never seen", ns, known_self ? "known" : "never seen",
+         (long long)(win / 60000000), why, p->conc_hours, p->active_hours);
 }
 
 /* ---- volume ---- */

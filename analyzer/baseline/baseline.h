@@ -98,7 +98,7 @@ struct baseline_stats {
     uint64_t learning;      /* observations inside a learning period */
     uint64_t quarantined;   /* anomalous observations held back */
     uint64_t promoted;      /* quarantined items learned after recurring */
-    uint64_t evict_endpoint, evict_network, evict_agent, evict_pending;
+    uint64_t evict_endpoint, evict_network, evict_agent, evict_pending, evict_pair;
     uint64_t findings[6]; /* unusual_hour, new_endpoint, new_source,
                              volume_spike, key_sharing, new_client */
     uint64_t saves, saved_profiles, save_errors, load_incompatible;

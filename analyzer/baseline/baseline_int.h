@@ -16,7 +16,7 @@
 #include "baseline.h"
 #include "baseline_tz.h"
 
-#define BL_FORMAT 2 /* 2: TLS clients (JA4) */
+#define BL_FORMAT 3 /* 2: TLS clients (JA4); 3: network pairs seen at once */
 #define BL_K_END 32    /* endpoints (method x template) per profile */
 #define BL_K_NET 16    /* source networks (/24, /48) */
 #define BL_K_UA 8      /* user agents */
@@ -26,6 +26,7 @@
 #define BL_VOL_N 48    /* closed active hours kept per day class */
 #define BL_K_VPEND 8   /* quarantined spike hours */
 #define BL_K_CLIENT 8 /* TLS client fingerprints (JA4) */
+#define BL_K_PAIR 8   /* pairs of networks used at the same time */
 #define BL_TXT 56
 #define BL_HOW 168 /* hours of the week, Monday 00 local first */
 
@@ -100,6 +101,14 @@ struct bl_client {
     char text[48]; /* the JA4 */
 };
 
+/* Two networks the credential was used from at the same time (the hashes
+ * of bl_recent.net, smaller first). */
+struct bl_pair {
+    uint64_t a, b;
+    float count; /* decayed concurrent hours */
+    int32_t last_day;
+};
+
 struct bl_profile {
     char key[72];
     char tz[64]; /* zone seen last, for display */
@@ -127,7 +136,8 @@ struct bl_profile {
     struct bl_pending pend[BL_K_PEND];
     struct bl_recent recent[BL_K_RECENT];
     struct bl_client client[BL_K_CLIENT];
-    uint32_t n_client, pad2;
+    uint32_t n_client, n_pair;
+    struct bl_pair pair[BL_K_PAIR];
 };
 
 struct baseline {

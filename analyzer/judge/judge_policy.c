@@ -365,11 +365,26 @@ static void check_schedule(struct jp_ctx *c)
     rules_schedule_describe(s, allowed, sizeof allowed);
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_OFF_HOURS, &s->loc);
+    /* Severity grows with the distance from the schedule: minutes past
+     * the grace are low, hours medium, the middle of the night high
+     * (docs/rules.md). */
+    int64_t dist = rules_schedule_distance(s, c->id->tz, c->t->ts);
+    f.severity = dist <= 2 * 3600 ? 3 : dist <= 6 * 3600 ? 2 : 1;
+    char far[48];
+    if (dist < 3600)
+        snprintf(far, sizeof far, "%lld min", (long long)(dist / 60));
+    else
+        snprintf(far, sizeof far, "%lld h %02lld min", (long long)(dist / 3600),
+                 (long long)(dist / 60 % 60));
     /* subject: the local hour and day, so one alert per off-hours hour */
     jp_fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
-    jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s); allowed %s", c->who, c->cred, when,
-        kw_tz_name(c->id->tz), allowed);
-    jp_evidence(&f, json_string(allowed), json_string(when));
+    jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s outside its schedule; allowed %s",
+        c->who, c->cred, when, kw_tz_name(c->id->tz), far, allowed);
+    json_t *obs = json_pack("{s:s,s:I}", "local_time", when, "minutes_outside",
+                            (json_int_t)(dist / 60));
+    json_t *exp = json_pack("{s:s,s:I}", "schedule", allowed, "grace_minutes",
+                            (json_int_t)(s->grace_s / 60));
+    jp_evidence(&f, exp, obs);
     jp_fire(c, &f);
 }
 
