@@ -34,9 +34,13 @@ struct dbw {
     atomic_uint flushers;
     struct dbw_stats st; /* under mu */
 
-    /* writer thread only */
-    int fail_key;        /* cause being reported (0: none) */
-    uint64_t fail_count; /* transactions failed since it was named */
+    /* writer thread only: each distinct cause is named once per process
+     * (a disk that is nearly full fails some transactions and not others) */
+    char named[8][128];
+    unsigned n_named;
+    bool failing;        /* the last transaction failed */
+    bool announce;       /* a cause was named in this failing stretch: say when it ends */
+    uint64_t fail_count; /* transactions failed in this stretch */
     kw_ts busy_since;    /* 0: not waiting for the lock */
 };
 
@@ -117,19 +121,21 @@ static void note_fail(struct dbw *w, int rc, uint64_t jobs)
 {
     char cause[128];
     store_cause(w->db, rc, cause, sizeof cause);
-    int key = (rc & 0xff) * 1000 + sqlite3_system_errno(w->db);
-    if ((rc & 0xff) == SQLITE_READONLY && w->st.read_only) {
-        /* named at open, with the reason access(2) gave */
+    bool named = (rc & 0xff) == SQLITE_READONLY && w->st.read_only;
+    if (named) /* named at open, with the reason access(2) gave */
         memcpy(cause, w->st.cause, sizeof cause);
-        w->fail_key = key;
-    }
-    if (key != w->fail_key) {
+    for (unsigned i = 0; i < w->n_named && !named; i++)
+        named = strcmp(w->named[i], cause) == 0;
+    if (!named) {
         kw_err_log("database %s: cannot write: %s; what is not stored is counted (the summary "
                    "and the stats record say what)",
                    w->path, cause);
-        w->fail_key = key;
-        w->fail_count = 0;
+        if (w->n_named < sizeof w->named / sizeof w->named[0])
+            memcpy(w->named[w->n_named++], cause, sizeof cause);
+        w->announce = true;
     }
+    if (!w->failing) w->fail_count = 0;
+    w->failing = true;
     w->fail_count++;
     pthread_mutex_lock(&w->mu);
     w->st.failures++;
@@ -140,12 +146,12 @@ static void note_fail(struct dbw *w, int rc, uint64_t jobs)
 
 static void note_ok(struct dbw *w, uint64_t jobs)
 {
-    if (w->fail_key) {
+    if (w->failing && w->announce) {
         kw_warn("database %s: writing again (%llu transactions had failed)", w->path,
                 (unsigned long long)w->fail_count);
-        w->fail_key = 0;
-        w->fail_count = 0;
+        w->announce = false;
     }
+    w->failing = false;
     pthread_mutex_lock(&w->mu);
     w->st.transactions++;
     w->st.jobs_done += jobs;

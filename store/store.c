@@ -168,6 +168,10 @@ const char *store_cause(sqlite3 *db, int rc, char *buf, size_t n)
 {
     int sys = db ? sqlite3_system_errno(db) : 0;
     const char *en = errno_name(sys);
+    if (sys == ENOSPC) { /* whichever call met it: one name for one cause */
+        snprintf(buf, n, "disk full (ENOSPC)");
+        return buf;
+    }
     switch (rc & 0xff) {
     case SQLITE_FULL:
         if (sys == EFBIG || sys == EDQUOT)
