@@ -57,6 +57,7 @@ struct fj {
     uint32_t since_commit;
     kw_ts last_commit, next_discover, last_record;
     bool was_up;
+    uint64_t seen_disconnects, seen_reconnects;
     struct fj_counters n;
     uint64_t lat[FJ_LAT_BUCKETS], lat_alert[FJ_LAT_BUCKETS];
 };
@@ -417,15 +418,21 @@ static void judge(struct fj *j, const struct fm_rec *r)
 static void connection(struct fj *j)
 {
     bool up = fn_up(j->nc);
-    if (up && !j->was_up && j->n.commits + j->n.txns + j->n.marks > 0) {
+    uint64_t lost = fn_disconnects(j->nc), back = fn_reconnects(j->nc);
+    if (lost != j->seen_disconnects) {
+        kw_warn("fleet: NATS connection lost; waiting for it");
+        j->seen_disconnects = lost;
+    }
+    if (up && back != j->seen_reconnects) {
         /* what the server sent while the connection died is delivered
-         * again from each consumer's floor */
+         * again from each consumer's floor (a server that restarted also
+         * forgot the pull requests it had) */
         kw_info("fleet: NATS is back: consumers restart from their acknowledged floor");
+        j->seen_reconnects = back;
         j->n.reconnects++;
         for (size_t i = 0; i < j->n_src; i++)
             reset_source(j, i);
     }
-    if (!up && j->was_up) kw_warn("fleet: NATS connection lost; waiting for it");
     j->was_up = up;
 }
 

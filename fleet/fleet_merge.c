@@ -37,9 +37,14 @@ struct fm_src {
     struct fm_entry *cand; /* fm_next's scratch */
 };
 
+struct fm_run { /* one run (epoch) of a sensor: what its marks said last */
+    uint64_t epoch, records, dropped;
+};
+
 struct fm_sensor {
     char name[FW_SENSOR_MAX];
-    uint64_t records, dropped;
+    struct fm_run *runs; /* a sensor restarted with its spool sends two runs at once */
+    size_t n_runs, cap_runs;
     kw_ts clock;
 };
 
@@ -95,6 +100,8 @@ void fm_destroy(struct fm *m)
     }
     free(m->src);
     free(m->pos);
+    for (size_t i = 0; i < m->n_sen; i++)
+        free(m->sen[i].runs);
     free(m->sen);
     free(m);
 }
@@ -303,10 +310,17 @@ static void release(struct fm *m, struct fm_src *s, struct fm_entry *e, struct f
     if (e->h.flags & FW_MARK_END) s->ended = true;
     struct fw_mark mk;
     struct fw_head h;
-    if (x && fw_decode(e->data, e->len, &h, &(struct fw_body){.mark = &mk}) == KW_E_OK) {
-        if (mk.records > x->records) x->records = mk.records;
-        if (mk.dropped > x->dropped) x->dropped = mk.dropped;
+    if (!x || fw_decode(e->data, e->len, &h, &(struct fw_body){.mark = &mk}) != KW_E_OK) return;
+    struct fm_run *r = NULL;
+    for (size_t i = 0; i < x->n_runs && !r; i++)
+        if (x->runs[i].epoch == h.epoch) r = &x->runs[i];
+    if (!r && grow((void **)&x->runs, &x->cap_runs, x->n_runs, sizeof *x->runs)) {
+        r = &x->runs[x->n_runs++];
+        *r = (struct fm_run){.epoch = h.epoch};
     }
+    if (!r) return;
+    if (mk.records > r->records) r->records = mk.records;
+    if (mk.dropped > r->dropped) r->dropped = mk.dropped;
 }
 
 enum fm_state fm_next(struct fm *m, kw_ts wall, struct fm_rec *out)
@@ -410,6 +424,11 @@ void fm_sensor_each(const struct fm *m,
         bool ended = true;
         for (size_t k = 0; k < m->n_src; k++)
             if (!strcmp(m->src[k].sensor, m->sen[i].name) && !m->src[k].ended) ended = false;
-        fn(user, m->sen[i].name, m->sen[i].records, m->sen[i].dropped, m->sen[i].clock, ended);
+        uint64_t records = 0, dropped = 0;
+        for (size_t r = 0; r < m->sen[i].n_runs; r++) {
+            records += m->sen[i].runs[r].records;
+            dropped += m->sen[i].runs[r].dropped;
+        }
+        fn(user, m->sen[i].name, records, dropped, m->sen[i].clock, ended);
     }
 }

@@ -120,7 +120,9 @@ void fm_positions(const struct fm *m, void (*fn)(void *user, const struct fm_pos
 bool fm_ack_point(struct fm *m, int src, uint64_t *stream_seq, char reply[FM_REPLY_MAX]);
 
 void fm_get_counters(const struct fm *m, struct fm_counters *out);
-/* Per sensor: the sensor's last reported counters (from its marks). */
+/* Per sensor: records emitted and dropped by its spool, summed over its
+ * runs (epochs), each run's as its last mark released by this judge said
+ * (counted since this judge started). */
 void fm_sensor_each(const struct fm *m,
                     void (*fn)(void *user, const char *sensor, uint64_t records, uint64_t dropped,
                                kw_ts clock, bool ended),

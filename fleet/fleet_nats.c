@@ -9,6 +9,7 @@
 #include "fleet_nats.h"
 
 #include <nats/nats.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ struct fn_conn {
     char stream[64];
     struct fn_opts o;
     bool published; /* libnats' pending list exists only after a first async publish */
+    /* counted by libnats' callbacks: polling the status misses an outage
+     * that began and ended while the caller was busy */
+    _Atomic uint64_t disconnects, reconnects;
 };
 
 struct fn_consumer {
@@ -95,6 +99,28 @@ static natsStatus set_auth(natsOptions *no, const struct fn_opts *o)
     return s;
 }
 
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    atomic_fetch_add(&((struct fn_conn *)closure)->disconnects, 1);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    atomic_fetch_add(&((struct fn_conn *)closure)->reconnects, 1);
+}
+
+/* A callback makes the first connect asynchronous: without one, libnats
+ * blocks in natsConnection_Connect until a server answers (for ever, with
+ * MaxReconnect -1), and a sensor started while NATS is down would never
+ * read a packet. */
+static void on_connected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+}
+
 static natsStatus make_opts(struct fn_conn *c, const struct fn_opts *o, bool retry)
 {
     natsOptions *no = NULL;
@@ -109,7 +135,10 @@ static natsStatus make_opts(struct fn_conn *c, const struct fn_opts *o, bool ret
     if (s == NATS_OK) s = natsOptions_SetTimeout(no, 2000);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(no, 2000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(no, 3);
-    if (s == NATS_OK && retry) s = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(no, on_disconnected, c);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(no, on_reconnected, c);
+    if (s == NATS_OK && retry)
+        s = natsOptions_SetRetryOnFailedConnect(no, true, on_connected, c);
     if (s == NATS_OK) s = set_auth(no, o);
     return s;
 }
@@ -172,6 +201,16 @@ void fn_close(struct fn_conn *c)
 bool fn_up(struct fn_conn *c)
 {
     return c->nc && natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+uint64_t fn_disconnects(struct fn_conn *c)
+{
+    return atomic_load(&c->disconnects);
+}
+
+uint64_t fn_reconnects(struct fn_conn *c)
+{
+    return atomic_load(&c->reconnects);
 }
 
 const char *fn_stream(const struct fn_conn *c)
@@ -370,6 +409,9 @@ enum kw_err fn_fetch(struct fn_consumer *k, int max, int64_t wait_ms, struct fn_
 
 enum kw_err fn_ack_all(struct fn_conn *c, const char *reply)
 {
+    /* down: fail now (the ack is sent again at the next commit) instead of
+     * waiting in the flush below while the loop could notice the outage */
+    if (!fn_up(c)) return KW_E_IO;
     natsStatus s = natsConnection_PublishString(c->nc, reply, "+ACK");
     if (s == NATS_OK) s = natsConnection_FlushTimeout(c->nc, 2000);
     return s == NATS_OK ? KW_E_OK : KW_E_IO;

@@ -55,6 +55,10 @@ enum kw_err fn_open(const struct fn_opts *o, int64_t wait_ms, struct fn_conn **o
                     size_t errlen) KW_WUR;
 void fn_close(struct fn_conn *c);
 bool fn_up(struct fn_conn *c);
+/* How often the connection was lost, and found again, so far (from
+ * libnats' callbacks: an outage shorter than the caller's loop counts). */
+uint64_t fn_disconnects(struct fn_conn *c);
+uint64_t fn_reconnects(struct fn_conn *c);
 const char *fn_stream(const struct fn_conn *c);
 
 /* Creates the stream (subjects kw.txn.>) when it does not exist yet. */

@@ -102,7 +102,7 @@ static bool spool_pair(struct rl_ctx *c, const char *key, struct fy_node *k, str
         uint64_t b;
         if (s && !rv_size(s, &b, err, &hint))
             rl_err(c, v, hint, "fleet.spool.max: %s", err);
-        else if (s && b < (1u << 20))
+        else if (s && b < 1000000) /* 1MB, as the hint says */
             rl_err(c, v, "give at least 1MB", "fleet.spool.max: %s is too small", s);
         else if (s)
             a->cfg->fleet.spool_max = b;

@@ -161,9 +161,9 @@ def pcap_packets(path):
     return data[:24], out
 
 
-def make_world(kwsim, kw, world_file, work, tls=False):
+def make_world(kwsim, kw, world_file, work, tls=False, days=None):
     w = detect.gen(kwsim, world_file, os.path.join(work, "w"), "--seed", "1",
-                   *(["--tls"] if tls else []))
+                   *(["--tls"] if tls else []), *(["--days", str(days)] if days else []))
     # days 0-2 learned, day 3 judged (tests/sim/worlds/fleet.yaml)
     w.edit_rules(lambda t: t.replace("learning: 14d", "learning: 2d"))
     detect.run([kw, "check", "-q", "-c", os.path.join(w.dir, "keywarden.yaml")])
@@ -459,9 +459,11 @@ class Feeder:
             self.procs[site].stdin.write(self.hdr)
         n = len(self.merged)
         t0 = time.monotonic()
-        todo = sorted(actions)
+        todo = sorted(actions, key=lambda a: a[0])  # stable: same fractions keep their order
         for i, (_, site, rec) in enumerate(self.merged):
             while todo and i >= todo[0][0] * n:
+                for p in self.procs.values():
+                    p.stdin.flush()
                 todo.pop(0)[1]()
             self.procs[site].stdin.write(rec)
             if i % 200 == 0:
@@ -500,8 +502,14 @@ def paced(kwsim, kw, nats_bin, world_file, work, actions_for, seconds=12):
         # the judge starts once every sensor's first marks are in the stream
         # (it waits only for the sensors it has heard of: docs/fleet.md)
         acts = [(0.0, lambda: None)] + actions_for(ctx)
-        feeder.run([(0.001, lambda: wait_subjects(nats, 2 * PARTITIONS)),
-                    (0.002, ctx["start_judge"])] + acts)
+        seen, both = set(), 0
+        for both, (_, site, _) in enumerate(feeder.merged):
+            seen.add(site)
+            if len(seen) == len(SITES):
+                break
+        at = (both + 1) / len(feeder.merged)
+        feeder.run([(at, lambda: wait_subjects(nats, len(SITES) * PARTITIONS)),
+                    (at, ctx["start_judge"])] + acts)
         for site in SITES:
             finish(procs[site], outs[site], "sensor " + site)
         p, o = ctx["judges"][-1]
@@ -560,6 +568,8 @@ def case_nats(kwsim, kw, nats_bin, world_file, work):
     f = last_stats(o["eve"])["fleet"]
     log("judge: %d records judged, %d duplicates skipped, %d consumer resets, %d reconnects" %
         (f["judged"], f["duplicates"], f["consumer_resets"], f["reconnects"]))
+    if not f["reconnects"]:
+        raise Fail("the judge never saw NATS go: the restart tested nothing of it")
     for site in SITES:
         s = last_stats(os.path.join(ctx["w"].dir, "sensor-" + site, "eve.json"))["fleet"]
         log("sensor %s: %d disconnects, %d records sent again, %d dropped" %
@@ -587,7 +597,9 @@ def check_deliveries(ctx, once):
 def case_judge_kill(kwsim, kw, nats_bin, world_file, work):
     def kill(ctx):
         p, _ = ctx["judges"][-1]
-        log("judge: SIGKILL")
+        time.sleep(0.5)  # a commit or two behind the feed
+        ctx["before"] = ctx["hook"].counts()
+        log("judge: SIGKILL (%d alerts delivered so far)" % len(ctx["before"]))
         p.send_signal(signal.SIGKILL)
         p.wait()
         time.sleep(1)
@@ -606,19 +618,26 @@ def case_judge_kill(kwsim, kw, nats_bin, world_file, work):
     log("judge restarted: the same %d alerts as the single run (%d EVE lines over both lives)"
         % (len(ref), sum(same.values())))
     check_deliveries(ctx, once=True)
+    f = last_stats(o["eve"])["fleet"]  # the second life's
+    total = sum(last_stats(os.path.join(ctx["w"].dir, "sensor-" + s, "eve.json"))["fleet"]
+                ["published"] for s in SITES)
+    log("second life: %d of the %d records judged, %d skipped as judged before the kill" %
+        (f["judged"], total, f["duplicates"]))
+    if not 0 < f["judged"] < total or not 0 < len(ctx["before"]) < len(ref):
+        raise Fail("the kill did not fall in the middle: nothing to resume")
 
 
 def case_spool_full(kwsim, kw, nats_bin, world_file, work):
-    w = make_world(kwsim, kw, world_file, work)
+    w = make_world(kwsim, kw, world_file, work, days=12)  # ~4 MB of records
     nats = Nats(nats_bin, os.path.join(work, "nats"))  # not started yet: the port is closed
-    site = "bom"
+    site = "all"  # the whole capture
     cfg = config(w, "sensor-" + site, nats.url, site)
     text = open(cfg).read().replace("spool: { path: spool-%s }" % site,
                                     "spool: { path: spool-%s, max: 1MB }" % site)
     with open(cfg, "w") as f:
         f.write(text)
     o = outputs(w, "sensor-offline")
-    rc = finish(start(sensor_cmd(kw, cfg, o, w.halves[site]), o, cwd=w.dir), o, "sensor",
+    rc = finish(start(sensor_cmd(kw, cfg, o, w.pcaps[0]), o, cwd=w.dir), o, "sensor",
                 ok=(0, 1))
     err = open(o["stderr"]).read()
     s = last_stats(o["eve"])["fleet"]
@@ -637,7 +656,7 @@ def case_spool_full(kwsim, kw, nats_bin, world_file, work):
         # the next run (an empty capture) sends what the spool kept
         empty = os.path.join(w.dir, "empty.pcap")
         with open(empty, "wb") as f:
-            f.write(pcap_packets(w.halves[site])[0])
+            f.write(pcap_packets(w.pcaps[0])[0])
         o2 = outputs(w, "sensor-online")
         finish(start(sensor_cmd(kw, cfg, o2, empty), o2, cwd=w.dir), o2, "sensor, second run")
         s2 = last_stats(o2["eve"])["fleet"]
@@ -655,9 +674,9 @@ def case_spool_full(kwsim, kw, nats_bin, world_file, work):
     if sens.get(site, {}).get("dropped") != dropped:
         raise Fail("judge: sensor %s reported %s dropped, the sensor said %d" %
                    (site, sens.get(site), dropped))
-    # what was kept is the beginning of the half: every http record the
-    # single run of the half has before the first dropped one
-    alone = detect.keywarden_run(kw, w, "alone", pcaps=[w.halves[site]])
+    # what was kept is the beginning of the capture: every http record the
+    # single run has before the first dropped one
+    alone = detect.keywarden_run(kw, w, "alone")
     first = detect.parse_ts(s["dropped_first"])
     want = collections.Counter()
     for k, v in records(alone["eve"], ("http",)).items():
@@ -665,7 +684,7 @@ def case_spool_full(kwsim, kw, nats_bin, world_file, work):
             want[k] += v
     got = records(oj["eve"], ("http",))
     if got != want:
-        raise Fail("judge: http records are not the half's before %s: %d missing, %d extra" %
+        raise Fail("judge: http records are not the single run's before %s: %d missing, %d extra" %
                    (s["dropped_first"], sum((want - got).values()), sum((got - want).values())))
     log("after NATS came back: the second run sent %d spooled records; the judge got %d "
         "transactions = what was kept, the %d http records before the first drop, and the "

@@ -18,7 +18,7 @@ if(Python3_Interpreter_FOUND AND TARGET kwsim AND TARGET keywarden)
   if(NOT KW_NATS_SERVER)
     set(KW_NATS_SERVER nats-server)
   endif()
-  foreach(_case happy tls)
+  foreach(_case happy tls nats judge_kill spool_full)
     add_test(NAME e2e_fleet_${_case} COMMAND Python3::Interpreter
       ${CMAKE_CURRENT_SOURCE_DIR}/e2e_fleet.py ${_case} $<TARGET_FILE:kwsim>
       $<TARGET_FILE:keywarden> ${KW_NATS_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/sim/worlds/fleet.yaml

@@ -102,6 +102,17 @@ static void test_mistakes(void **state)
     assert_int_equal(rules_diag_errors(&d), 1);
     assert_non_null(strstr(d.items[0].msg, "fleet.nats"));
     rules_diag_free(&d);
+
+    /* the smallest spool is the one the error names (1MB = 10^6 bytes) */
+    m = load("fleet: { nats: \"nats://127.0.0.1:4222\", spool: { max: 1MB } }\n", &d, KW_E_OK);
+    assert_int_equal(m->config.fleet.spool_max, 1000000);
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("fleet: { nats: \"nats://127.0.0.1:4222\", spool: { max: 999999B } }\n", &d,
+             KW_E_CONFIG);
+    assert_int_equal(rules_diag_errors(&d), 1);
+    assert_non_null(strstr(d.items[0].hint ? d.items[0].hint : "", "at least 1MB"));
+    rules_diag_free(&d);
 }
 
 int main(void)
