@@ -931,8 +931,12 @@ void pipeline_judge_tick(struct pipeline *p, kw_ts now)
 {
     if (p->cfg.forward)
         p->cfg.forward->tick(p->cfg.forward->user, now);
-    else if (p->cfg.baseline)
-        baseline_advance(p->cfg.baseline, now);
+    else {
+        if (p->cfg.baseline)
+            baseline_advance(p->cfg.baseline, now);
+        if (p->cfg.routes)
+            routes_advance(p->cfg.routes, now);
+    }
 }
 
 void pipeline_finish_at(struct pipeline *p, kw_ts now)

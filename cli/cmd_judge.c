@@ -220,6 +220,7 @@ static enum kw_err open_stage(struct judge_ctx *j)
     if ((e = baseline_new(&bc, &j->baseline)) != KW_E_OK) return e;
     struct routes_config rtc = {0};
     if ((e = routes_new(&rtc, &j->routes)) != KW_E_OK) return e;
+    if ((e = routes_db_open(j->routes, j->db_path, j->dbw)) != KW_E_OK) return e;
     struct pipeline_config pc;
     pipeline_config_default(&pc);
     pc.classify = false;
@@ -329,6 +330,8 @@ int cmd_judge(int argc, char **argv)
     audit_flush(j.audit);
     if (baseline_save(j.baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", j.db_path);
+    if (routes_save(j.routes) != KW_E_OK)
+        kw_err_log("learned endpoint templates could not be saved to %s", j.db_path);
     kw_eve_write(j.eve, stats_record(&j));
     kw_eve_flush(j.eve);
     if (j.o.drain) alerts_drain(j.alerts);

@@ -308,7 +308,9 @@ static enum kw_err open_outputs(struct run_ctx *r)
     if ((e = baseline_new(&bc, &r->baseline)) != KW_E_OK)
         return e;
     struct routes_config rtc = {0};
-    return routes_new(&rtc, &r->routes);
+    if ((e = routes_new(&rtc, &r->routes)) != KW_E_OK)
+        return e;
+    return routes_db_open(r->routes, r->db_path, r->dbw);
 }
 
 /* Key logs are read once before privileges are dropped (a file only root
@@ -540,12 +542,15 @@ static json_t *stats_record(struct run_ctx *r)
         routes_get_stats(r->routes, &rs);
         json_object_set_new(
             s, "shapes",
-            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "learned", (json_int_t)rs.learned,
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "learned",
+                      (json_int_t)rs.learned,
                       "looked_up", (json_int_t)rs.looked_up, "services", (json_int_t)rs.services,
                       "nodes", (json_int_t)rs.nodes, "merges", (json_int_t)rs.merges, "renamed",
                       (json_int_t)rs.renamed, "limit_nodes", (json_int_t)rs.limit_nodes,
                       "limit_services", (json_int_t)rs.limit_services, "too_deep",
-                      (json_int_t)rs.too_deep));
+                      (json_int_t)rs.too_deep, "loaded", (json_int_t)rs.loaded, "load_refused",
+                      (json_int_t)rs.load_refused, "saves", (json_int_t)rs.saves, "save_errors",
+                      (json_int_t)rs.save_errors));
     }
     stats_more(r, s, &as, now);
     if (r->fleet)
@@ -758,6 +763,8 @@ static void teardown(struct run_ctx *r)
     if (r->baseline && !r->saved && baseline_save(r->baseline) != KW_E_OK)
         kw_err_log("baselines could not be saved to %s", r->db_path);
     baseline_destroy(r->baseline);
+    if (r->routes && !r->saved && routes_save(r->routes) != KW_E_OK)
+        kw_err_log("learned endpoint templates could not be saved to %s", r->db_path);
     routes_destroy(r->routes);
     audit_destroy(r->audit);
     alerts_destroy(r->alerts);
@@ -863,6 +870,8 @@ int cmd_run(int argc, char **argv)
     r.saved = true;
     if (!saved)
         kw_err_log("baselines could not be saved to %s", r.db_path);
+    if (routes_save(r.routes) != KW_E_OK)
+        kw_err_log("learned endpoint templates could not be saved to %s", r.db_path);
     dbw_flush(r.dbw); /* the counts below are final */
     kw_eve_write(r.eve, stats_record(&r));
     kw_eve_flush(r.eve);

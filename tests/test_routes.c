@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "routes.h"
@@ -272,13 +275,89 @@ static void test_determinism(void **state)
     assert_non_null(strstr(dump[0], "/subscriptions/{id}/resourceGroups/"));
 }
 
+static void stream(struct ctx *c, uint64_t *x, int from, int to, char *log, size_t cap)
+{
+    size_t o = strlen(log);
+    for (int i = from; i < to; i++) {
+        *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+        char p[128];
+        static const char *const coll[] = {"servers", "disks", "networks"};
+        static const char *const names[] = {"alpha", "beta", "gamma", "delta", "eps"};
+        snprintf(p, sizeof p, "/subscriptions/%08llx/resourceGroups/%s/%s/%s/start",
+                 (unsigned long long)(*x >> 62), names[(*x >> 20) % 5], coll[(*x >> 30) % 3],
+                 names[(*x >> 40) % 5]);
+        o += (size_t)snprintf(log + o, cap - o, "%s\n",
+                              tpl(c, p, T0 + (kw_ts)i * 600 * 1000000)); /* 10 min apart */
+    }
+}
+
+/* Learning over two runs (save, new object, load) equals learning over
+ * one: the same templates after the cut, the same model, old literal
+ * names still resolving to the parameters they were merged into. */
+static void test_restart(void **state)
+{
+    (void)state;
+    char db[512];
+    snprintf(db, sizeof db, "%s/test-tmp/routes-restart.db", KW_BINARY_DIR);
+    static char one[1 << 18], two[1 << 18], d1[8192], d2[8192];
+    for (int run = 0; run < 2; run++) {
+        char *log = run ? two : one;
+        log[0] = 0;
+        uint64_t x = 7;
+        struct ctx c;
+        setup(&c, 0);
+        if (run) {
+            unlink(db);
+            assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+        }
+        stream(&c, &x, 0, 400, log, sizeof one); /* about 3 days: merges happen */
+        if (run) {
+            assert_int_equal(routes_save(c.r), KW_E_OK);
+            struct routes_stats st;
+            routes_get_stats(c.r, &st);
+            assert_true(st.saves >= 1);
+            assert_true(st.merges >= 1);
+            routes_destroy(c.r);
+            c.r = NULL;
+            struct routes_config rc = {.on_merge = on_merge, .user = &c};
+            assert_int_equal(routes_new(&rc, &c.r), KW_E_OK);
+            assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+            routes_get_stats(c.r, &st);
+            assert_true(st.loaded > 0);
+        }
+        stream(&c, &x, 400, 800, log, sizeof one);
+        char *d = run ? d2 : d1;
+        d[0] = 0;
+        routes_each_endpoint(c.r, NULL, collect, d);
+        if (run) assert_int_equal(routes_save(c.r), KW_E_OK);
+        routes_destroy(c.r);
+    }
+    assert_string_equal(one, two);
+    assert_string_equal(d1, d2);
+    /* read only, as export reads it */
+    struct routes *ro = NULL;
+    struct routes_config rc = {0};
+    assert_int_equal(routes_load_ro(db, &rc, &ro), KW_E_OK);
+    static char d3[8192];
+    d3[0] = 0;
+    routes_each_endpoint(ro, NULL, collect, d3);
+    assert_string_equal(d1, d3);
+    routes_destroy(ro);
+    snprintf(db + strlen(db), sizeof db - strlen(db), "-none");
+    assert_int_equal(routes_load_ro(db, &rc, &ro), KW_E_NOTFOUND);
+}
+
 int main(void)
 {
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s/test-tmp", KW_BINARY_DIR);
+    mkdir(tmp, 0700);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_sight),    cmocka_unit_test(test_number_waits),
         cmocka_unit_test(test_value_position), cmocka_unit_test(test_verb),
         cmocka_unit_test(test_words),          cmocka_unit_test(test_lookup_only),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,56 +7,10 @@
  * parameter. Literal children are found through one chained hash table
  * keyed by (parent, segment); parameters, few per node, by walking the
  * node's children. */
-#include "routes.h"
+#include "routes_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define NIL UINT32_MAX
-#define MAX_SEG 1024
-#define MAX_GROUP 64 /* weak siblings looked at per evidence check */
-
-enum {
-    RT_PARAM = 1,     /* a parameter ({id}); else a literal */
-    RT_VERSION = 2,   /* a version or API root: its children never merge */
-    RT_END = 4,       /* a request ended here */
-    RT_END_SLASH = 8, /* a request ended here with a trailing '/' */
-    RT_STRONG = 16,   /* a literal of an id shape, waiting for a second value */
-    RT_VPOS = 32      /* a literal word in a value position (/{id}/servers/x) */
-};
-
-struct rt_node {
-    uint32_t parent, child, next; /* tree: first child, next sibling */
-    uint32_t hnext;               /* hash chain of literals */
-    uint32_t alias;               /* merged into (node + 1); 0: live */
-    uint32_t seg;                 /* arena offset: the literal, or a parameter's suffix */
-    uint16_t seg_len, depth;
-    uint16_t kinds; /* value shapes seen (1 << SHAPE_x); a literal: its own */
-    uint8_t flags, pad;
-    uint32_t count, ends, ends_slash;
-    kw_ts first, last;
-};
-
-struct rt_service {
-    uint32_t root;
-    uint32_t key; /* arena offset of "host:port" */
-    uint16_t key_len;
-};
-
-struct routes {
-    struct routes_config c;
-    struct rt_node *n;
-    uint32_t nn, ncap;
-    uint32_t *bucket; /* [nb], node or NIL */
-    uint32_t nb;
-    char *arena;
-    size_t alen, acap, amax;
-    struct rt_service *svc;
-    uint32_t nsvc;
-    uint32_t *svc_index; /* [2 * max_services], service + 1 */
-    uint32_t svc_cap;
-    struct routes_stats st;
-};
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -80,7 +34,7 @@ static const char *seg_of(const struct routes *r, const struct rt_node *x)
 
 /* ---- storage ---- */
 
-static bool arena_put(struct routes *r, const char *s, size_t n, uint32_t *off)
+bool rt_arena_put(struct routes *r, const char *s, size_t n, uint32_t *off)
 {
     if (r->alen + n + 1 > r->acap) {
         size_t nc = r->acap ? r->acap * 2 : 65536;
@@ -100,20 +54,39 @@ static bool arena_put(struct routes *r, const char *s, size_t n, uint32_t *off)
     return true;
 }
 
+bool rt_reserve(struct routes *r, uint32_t n)
+{
+    if (n <= r->ncap) return true;
+    if (n > r->c.max_nodes) return false;
+    uint32_t nc = r->ncap ? r->ncap : 1024;
+    while (nc < n)
+        nc *= 2;
+    if (nc > r->c.max_nodes) nc = r->c.max_nodes;
+    struct rt_node *a = realloc(r->n, (size_t)nc * sizeof *a);
+    if (!a) return false;
+    r->n = a;
+    uint8_t *d = realloc(r->dirty, nc);
+    if (!d) return false;
+    memset(d + r->ncap, 0, nc - r->ncap);
+    r->dirty = d;
+    r->ncap = nc;
+    return true;
+}
+
+void rt_hash_insert(struct routes *r, uint32_t id)
+{
+    struct rt_node *x = &r->n[id];
+    uint32_t b = hkey(x->parent, r->arena + x->seg, x->seg_len) & (r->nb - 1);
+    x->hnext = r->bucket[b];
+    r->bucket[b] = id;
+}
+
 static uint32_t node_new(struct routes *r, uint32_t parent, const char *seg, size_t n,
                          uint8_t flags, kw_ts ts)
 {
-    if (r->nn >= r->c.max_nodes) return NIL;
-    if (r->nn == r->ncap) {
-        uint32_t nc = r->ncap ? r->ncap * 2 : 1024;
-        if (nc > r->c.max_nodes) nc = r->c.max_nodes;
-        struct rt_node *a = realloc(r->n, (size_t)nc * sizeof *a);
-        if (!a) return NIL;
-        r->n = a;
-        r->ncap = nc;
-    }
+    if (r->nn >= r->c.max_nodes || !rt_reserve(r, r->nn + 1)) return NIL;
     uint32_t off;
-    if (!arena_put(r, seg, n, &off)) return NIL;
+    if (!rt_arena_put(r, seg, n, &off)) return NIL;
     uint32_t id = r->nn++;
     struct rt_node *x = &r->n[id];
     memset(x, 0, sizeof *x);
@@ -123,16 +96,14 @@ static uint32_t node_new(struct routes *r, uint32_t parent, const char *seg, siz
     x->seg_len = (uint16_t)n;
     x->flags = flags;
     x->first = x->last = ts;
+    rt_touch(r, id);
     if (parent != NIL) {
         struct rt_node *p = &r->n[parent];
         x->depth = (uint16_t)(p->depth + 1);
         x->next = p->child;
         p->child = id;
-        if (!(flags & RT_PARAM)) {
-            uint32_t b = hkey(parent, seg, n) & (r->nb - 1);
-            x->hnext = r->bucket[b];
-            r->bucket[b] = id;
-        }
+        rt_touch(r, parent);
+        if (!(flags & RT_PARAM)) rt_hash_insert(r, id);
     }
     r->st.nodes = r->nn;
     return id;
@@ -194,7 +165,7 @@ static uint32_t service_get(struct routes *r, const char *key, bool create, kw_t
                 return NIL;
             }
             uint32_t root = node_new(r, NIL, "", 0, RT_VERSION, ts), off;
-            if (root == NIL || !arena_put(r, key, n, &off)) {
+            if (root == NIL || !rt_arena_put(r, key, n, &off)) {
                 r->st.limit_nodes++;
                 return NIL;
             }
@@ -205,6 +176,25 @@ static uint32_t service_get(struct routes *r, const char *key, bool create, kw_t
         }
         const struct rt_service *s = &r->svc[v - 1];
         if (s->key_len == n && !memcmp(r->arena + s->key, key, n)) return s->root;
+    }
+}
+
+enum kw_err rt_add_service(struct routes *r, const char *key, uint32_t root)
+{
+    size_t n = strlen(key);
+    uint32_t h = hkey(NIL, key, n), off;
+    if (r->nsvc >= r->c.max_services) return KW_E_LIMIT;
+    for (uint32_t i = h & (r->svc_cap - 1);; i = (i + 1) & (r->svc_cap - 1)) {
+        uint32_t v = r->svc_index[i];
+        if (v) {
+            const struct rt_service *s = &r->svc[v - 1];
+            if (s->key_len == n && !memcmp(r->arena + s->key, key, n)) return KW_E_OK;
+            continue;
+        }
+        if (!rt_arena_put(r, key, n, &off)) return KW_E_NOMEM;
+        r->svc[r->nsvc] = (struct rt_service){root, off, (uint16_t)n};
+        r->svc_index[i] = ++r->nsvc;
+        return KW_E_OK;
     }
 }
 
@@ -284,6 +274,8 @@ static void merge_into(struct routes *r, uint32_t src, uint32_t dst);
 static void adopt(struct routes *r, uint32_t c, uint32_t dst)
 {
     struct rt_node *x = &r->n[c];
+    rt_touch(r, c);
+    rt_touch(r, dst);
     uint32_t same = x->flags & RT_PARAM ? find_param(r, dst, seg_of(r, x), x->seg_len)
                                         : find_literal(r, dst, seg_of(r, x), x->seg_len);
     if (!(x->flags & RT_PARAM)) hash_unlink(r, c);
@@ -295,17 +287,15 @@ static void adopt(struct routes *r, uint32_t c, uint32_t dst)
     x->parent = dst;
     x->next = r->n[dst].child;
     r->n[dst].child = c;
-    if (!(x->flags & RT_PARAM)) {
-        uint32_t b = hkey(dst, seg_of(r, x), x->seg_len) & (r->nb - 1);
-        x->hnext = r->bucket[b];
-        r->bucket[b] = c;
-    }
+    if (!(x->flags & RT_PARAM)) rt_hash_insert(r, c);
 }
 
 /* Folds src (and its subtree) into dst; src becomes an alias of dst. */
 static void merge_into(struct routes *r, uint32_t src, uint32_t dst)
 {
     struct rt_node *s = &r->n[src], *d = &r->n[dst];
+    rt_touch(r, src);
+    rt_touch(r, dst);
     d->count += s->count;
     d->ends += s->ends;
     d->ends_slash += s->ends_slash;
@@ -659,6 +649,7 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
         } else {
             struct rt_node *x = &r->n[next];
             if (learn) {
+                rt_touch(r, next);
                 x->count++;
                 if (x->flags & RT_PARAM) x->kinds |= (uint16_t)(1u << g.k);
                 if (ts > x->last) x->last = ts;
@@ -674,6 +665,7 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
     if (!t.len || slash) tput(&t, "/", 1);
     if (off_tree || !learn) return t.len;
     struct rt_node *e = &r->n[node];
+    rt_touch(r, node);
     if (slash) {
         e->flags |= RT_END_SLASH;
         e->ends_slash++;
@@ -732,7 +724,9 @@ enum kw_err routes_new(const struct routes_config *c, struct routes **out)
 void routes_destroy(struct routes *r)
 {
     if (!r) return;
+    rt_db_close(r);
     free(r->n);
+    free(r->dirty);
     free(r->bucket);
     free(r->arena);
     free(r->svc);

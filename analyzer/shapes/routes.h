@@ -55,13 +55,32 @@ struct routes_stats {
     uint64_t renamed;     /* endpoint templates renamed by merges */
     uint64_t limit_nodes; /* paths not (fully) learned: max_nodes reached */
     uint64_t limit_services;
-    uint64_t too_deep; /* paths longer than max_depth segments */
+    uint64_t too_deep;     /* paths longer than max_depth segments */
+    uint64_t loaded;       /* nodes loaded from the database at start */
+    uint64_t load_refused; /* saved models not loaded (gaps, over max_nodes) */
+    uint64_t saves, saved_nodes, save_errors;
 };
 
 struct routes;
+struct dbw;
 
 enum kw_err routes_new(const struct routes_config *c, struct routes **out) KW_WUR;
-void routes_destroy(struct routes *r); /* NULL is a no-op */
+/* Waits for its saves in flight; does not save. NULL is a no-op. */
+void routes_destroy(struct routes *r);
+
+/* ---- persistence (SQLite, module "shapes"; routes_db.c) ---- */
+
+/* Loads the model saved in the database at path into r (new, empty) and
+ * saves through writer (NULL: an own one). A saved model that does not
+ * hold together is not loaded (counted load_refused, a warning). */
+enum kw_err routes_db_open(struct routes *r, const char *path, struct dbw *writer) KW_WUR;
+/* Packet time moved: saves the changed nodes every hour of it. */
+void routes_advance(struct routes *r, kw_ts now);
+/* Saves the changed nodes now and waits; KW_E_DB when it failed. */
+enum kw_err routes_save(struct routes *r) KW_WUR;
+/* The saved model, read only (export): KW_E_NOTFOUND without database. */
+enum kw_err routes_load_ro(const char *path, const struct routes_config *c,
+                           struct routes **out) KW_WUR;
 
 /* The endpoint template of normalised path[0..len) on service `service`
  * ("host:port"), written NUL-terminated to out (cut to fit); returns its

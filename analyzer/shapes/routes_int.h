@@ -1,0 +1,82 @@
+/* routes_int: the route tree's layout, shared by routes.c (learning) and
+ * routes_db.c (persistence). The one thing to know: nodes are never freed
+ * and their ids never change, so a saved node is the same node after a
+ * reload; the literal hash chain (hnext) is the only field not saved. */
+#ifndef KW_ROUTES_INT_H
+#define KW_ROUTES_INT_H
+
+#include <pthread.h>
+
+#include "dbw.h"
+#include "routes.h"
+
+#define NIL UINT32_MAX
+#define MAX_SEG 1024
+#define MAX_GROUP 64 /* weak siblings looked at per evidence check */
+
+enum {
+    RT_PARAM = 1,     /* a parameter ({id}); else a literal */
+    RT_VERSION = 2,   /* a version or API root: its children never merge */
+    RT_END = 4,       /* a request ended here */
+    RT_END_SLASH = 8, /* a request ended here with a trailing '/' */
+    RT_STRONG = 16,   /* a literal of an id shape, waiting for a second value */
+    RT_VPOS = 32      /* a literal word in a value position (/{id}/servers/x) */
+};
+
+struct rt_node {
+    uint32_t parent, child, next; /* tree: first child, next sibling */
+    uint32_t hnext;               /* hash chain of literals */
+    uint32_t alias;               /* merged into (node + 1); 0: live */
+    uint32_t seg;                 /* arena offset: the literal, or a parameter's suffix */
+    uint16_t seg_len, depth;
+    uint16_t kinds; /* value shapes seen (1 << SHAPE_x); a literal: its own */
+    uint8_t flags, pad;
+    uint32_t count, ends, ends_slash;
+    kw_ts first, last;
+};
+
+struct rt_service {
+    uint32_t root;
+    uint32_t key; /* arena offset of "host:port" */
+    uint16_t key_len;
+};
+
+struct routes {
+    struct routes_config c;
+    struct rt_node *n;
+    uint32_t nn, ncap;
+    uint32_t *bucket; /* [nb], node or NIL */
+    uint32_t nb;
+    char *arena;
+    size_t alen, acap, amax;
+    struct rt_service *svc;
+    uint32_t nsvc;
+    uint32_t *svc_index; /* [2 * max_services], service + 1 */
+    uint32_t svc_cap;
+    struct routes_stats st;
+    /* persistence (routes_db.c): nodes changed since the last save, the
+     * services saved so far, the writer */
+    uint8_t *dirty; /* [ncap] */
+    uint32_t svc_saved;
+    struct dbw *w;
+    bool own_w, save_failed, smu_ready;
+    pthread_mutex_t smu; /* save_failed and the save counters (writer thread) */
+    kw_ts last_save, save_every;
+};
+
+/* A node changed: the next save writes it. */
+static inline void rt_touch(struct routes *r, uint32_t id)
+{
+    if (id != NIL && r->dirty) r->dirty[id] = 1;
+}
+
+/* Shared with routes_db.c: grow the node arrays to hold n nodes. */
+bool rt_reserve(struct routes *r, uint32_t n);
+bool rt_arena_put(struct routes *r, const char *s, size_t n, uint32_t *off);
+void rt_hash_insert(struct routes *r, uint32_t id);
+/* Registers a loaded service whose root node exists. */
+enum kw_err rt_add_service(struct routes *r, const char *key, uint32_t root);
+/* Waits for the saves in flight, stops an own writer (routes_db.c). */
+void rt_db_close(struct routes *r);
+
+#endif
