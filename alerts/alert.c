@@ -47,6 +47,8 @@ static const char *const signatures[ALERT__COUNT] = {
     [ALERT_DPOP_REPLAY] = "DPoP proof replayed, accepted by the API",
     [ALERT_DPOP_STALE] = "DPoP proof outside its time window, accepted by the API",
     [ALERT_DPOP_MISSING] = "DPoP-bound token without a valid proof of its key, accepted by the API",
+    [ALERT_UNDOCUMENTED_ENDPOINT] = "Request to an endpoint the service's OpenAPI document does "
+                                    "not describe",
 };
 
 const char *alert_kind_name(enum alert_kind k)

@@ -11,6 +11,7 @@
  * it was (and its TLS SNI) instead of leaving a silent hole. */
 #include "pipeline.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_log.h"
+#include "openapi.h"
 #include "pipeline_tls.h"
 #include "tls_rec.h"
 
@@ -53,6 +55,10 @@ struct pipeline {
     struct classify_ctx *cls;
     struct tls_ctx *tls; /* limits, key log, counters, scratch of TLS connections */
     struct judge_policy *judge;
+    /* OpenAPI documents of `services:` (judge stage): the one in use, and
+     * one handed over by another thread, taken at the next transaction */
+    struct oas_set *specs;
+    _Atomic(struct oas_set *) new_specs;
     struct rules_model *model;
     struct pipeline_counters cnt;
     struct h1_counters h1_total;
@@ -191,13 +197,32 @@ static void on_h2_txn(void *user, const struct h2_txn_view *v)
     emit_txn(pf, v->req);
 }
 
-/* The learned template replaces the cold-start one of the HTTP parser.
- * Only requests the service routed (2xx, 3xx) teach the model: a 404 or a
- * scanner's 401 says nothing about the API's routes. */
-static void learn_template(struct pipeline *p, struct kw_txn *t)
+/* The template of a transaction (judge stage): a service's OpenAPI
+ * document is authoritative (its template, its parameter names); else the
+ * learned model replaces the parser's cold-start template. Only requests
+ * the service routed (2xx, 3xx) teach the model: a 404 or a scanner's 401
+ * says nothing about the API's routes. */
+static enum oas_match learn_template(struct pipeline *p, struct kw_txn *t)
 {
-    if (!p->cfg.routes || !t->method[0] || !t->path[0] || !strcmp(t->method, "CONNECT"))
-        return;
+    struct oas_set *ns = atomic_exchange(&p->new_specs, NULL);
+    if (ns) {
+        oas_set_destroy(p->specs);
+        p->specs = ns;
+    }
+    if (!t->method[0] || !t->path[0] || !strcmp(t->method, "CONNECT"))
+        return OAS_NO_SPEC;
+    const char *tmpl = NULL;
+    enum oas_match m =
+        oas_set_match(p->specs, t->hostname, t->dport, t->method, t->path, &tmpl);
+    if (m == OAS_MATCH) {
+        snprintf(t->template_, sizeof t->template_, "%s", tmpl);
+        p->cnt.documented++;
+        return m;
+    }
+    if (m != OAS_NO_SPEC)
+        p->cnt.undocumented++;
+    if (!p->cfg.routes)
+        return m;
     char svc[300];
     if (t->hostname[0])
         snprintf(svc, sizeof svc, "%s:%u", t->hostname, t->dport);
@@ -208,6 +233,41 @@ static void learn_template(struct pipeline *p, struct kw_txn *t)
     bool learn = t->status >= 200 && t->status < 400;
     routes_template(p->cfg.routes, svc, t->path, strlen(t->path), learn, t->ts, t->template_,
                     sizeof t->template_);
+    return m;
+}
+
+/* undocumented_endpoint: a request the service answered (2xx/3xx) to an
+ * endpoint its OpenAPI document does not describe: a shadow API. */
+static void check_undocumented(struct pipeline *p, const struct rules_identity *id,
+                               const struct kw_txn *t, enum oas_match m)
+{
+    const struct rules_detection *d = &p->model->detections.undocumented_endpoint;
+    if ((m != OAS_NO_PATH && m != OAS_NO_METHOD) || !d->severity || t->status < 200 ||
+        t->status >= 400)
+        return;
+    struct alert_finding f;
+    memset(&f, 0, sizeof f);
+    f.kind = ALERT_UNDOCUMENTED_ENDPOINT;
+    f.severity = d->severity > 0 ? d->severity : 0;
+    f.ts = t->ts;
+    f.txn = t;
+    if (d->loc.file && d->loc.line > 0)
+        snprintf(f.rule, sizeof f.rule, "%s:%d", d->loc.file, d->loc.line);
+    if (id)
+        snprintf(f.timezone, sizeof f.timezone, "%s", kw_tz_name(id->tz));
+    snprintf(f.subject, sizeof f.subject, "%.16s %.200s", t->method, t->template_);
+    const char *who = id ? id->id : t->cred.hint[0] ? t->cred.hint : "an unidentified client";
+    snprintf(f.summary, sizeof f.summary,
+             "%.64s called %.16s %.400s on %.200s, which its OpenAPI document does not describe "
+             "(%s); the service answered %d",
+             who, t->method, t->path, t->hostname[0] ? t->hostname : "the service",
+             m == OAS_NO_METHOD ? "the path is there, not this method" : "no such path",
+             t->status);
+    f.evidence = json_pack("{s:{s:s},s:{s:s,s:s,s:s,s:i}}", "expected", "documented",
+                           m == OAS_NO_METHOD ? "other methods of this path" : "no such path",
+                           "observed", "method", t->method, "path", t->path, "template",
+                           t->template_, "status", t->status);
+    emit_finding(p, &f);
 }
 
 static void on_template_merge(void *user, const char *service, const char *old_tmpl,
@@ -242,10 +302,12 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
         return;
     }
 
-    learn_template(p, t);
+    enum oas_match m = learn_template(p, t);
     write_http_record(p, t);
     if (p->model && p->judge)
         judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
+    if (p->model)
+        check_undocumented(p, id, t, m);
     if (p->cfg.baseline && (id || t->cred.kind != KW_CRED_NONE))
         baseline_observe(p->cfg.baseline, t, id ? kw_tz_name(id->tz) : NULL,
                          id && id->schedule.set, emit_finding, p);
@@ -849,6 +911,8 @@ void pipeline_destroy(struct pipeline *p)
     defrag_destroy(p->defrag);
     free(p->tls);
     judge_policy_destroy(p->judge);
+    oas_set_destroy(p->specs);
+    oas_set_destroy(atomic_exchange(&p->new_specs, NULL));
     classify_ctx_destroy(p->cls);
     while (p->free_flows) {
         struct pipe_flow *n = p->free_flows->next_free;
@@ -858,6 +922,11 @@ void pipeline_destroy(struct pipeline *p)
     if (p->model)
         rules_model_unref(p->model);
     free(p);
+}
+
+void pipeline_set_specs(struct pipeline *p, struct oas_set *s)
+{
+    oas_set_destroy(atomic_exchange(&p->new_specs, s));
 }
 
 void pipeline_set_model(struct pipeline *p, struct rules_model *m)

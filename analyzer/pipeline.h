@@ -114,7 +114,9 @@ struct pipeline_config {
     X(tls_sessions)         /* TLS handshakes reported (tls records) */     \
     X(tls_alloc_failures)                                                    \
     X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (a forward without tls) */ \
-    X(template_merges)      /* learned templates renamed (literals proven parameters) */
+    X(template_merges)      /* learned templates renamed (literals proven parameters) */ \
+    X(documented)           /* requests matching their service's OpenAPI document */     \
+    X(undocumented)         /* requests to a documented service matching no endpoint */
 
 struct pipeline_counters {
 #define PIPE_CNT_FIELD(n) uint64_t n;
@@ -136,6 +138,10 @@ void pipeline_advance(struct pipeline *p, kw_ts now);
 /* End of input: end every flow (their transactions and records are
  * emitted). */
 void pipeline_finish(struct pipeline *p);
+/* OpenAPI documents of `services:` (openapi.h; takes s over, NULL: none).
+ * Any thread: the judge stage takes it at its next transaction. */
+struct oas_set;
+void pipeline_set_specs(struct pipeline *p, struct oas_set *s);
 /* Swap in a reloaded rules model (takes over the reference). */
 void pipeline_set_model(struct pipeline *p, struct rules_model *m);
 

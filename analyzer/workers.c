@@ -644,6 +644,11 @@ void workers_advance(struct workers *w, kw_ts now)
     judge_tick(w, seq);
 }
 
+void workers_set_specs(struct workers *w, struct oas_set *s)
+{
+    pipeline_set_specs(w->judge, s);
+}
+
 void workers_set_model(struct workers *w, struct rules_model *m)
 {
     struct rules_model *old = atomic_exchange(&w->new_model, m);

@@ -31,6 +31,8 @@ void workers_packet(struct workers *w, const struct cap_pkt *pkt);
 void workers_advance(struct workers *w, kw_ts now);
 /* Hand a reloaded rules model to the judge thread (takes the reference). */
 void workers_set_model(struct workers *w, struct rules_model *m);
+/* OpenAPI documents for the judge thread (pipeline_set_specs). */
+void workers_set_specs(struct workers *w, struct oas_set *s);
 /* End of input: flush every flow, wait for the judge, join the threads. */
 void workers_finish(struct workers *w);
 void workers_destroy(struct workers *w);

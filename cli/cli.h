@@ -14,5 +14,7 @@ int cmd_alerts(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_openapi(int argc, char **argv);
+int cmd_rules(int argc, char **argv);
 
 #endif

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_specs.h"
+#include "cli_util.h"
 #include "rules.h"
 #include "source.h"
 
@@ -95,6 +97,22 @@ int cmd_check(int argc, char **argv)
             rules_schedule_describe(&id->schedule, buf, sizeof buf);
             printf("  %s: %s %s\n", id->id, buf, kw_tz_name(id->tz));
         }
+    }
+    /* services[].openapi: a document `run` would refuse is an error here */
+    if (m) {
+        struct oas_set *specs = NULL;
+        char err[1024];
+        char *db = config ? cli_config_db(config) : NULL;
+        enum kw_err se = cli_specs_load(m, db ? db : CLI_DEFAULT_DB, &specs, err, sizeof err);
+        free(db);
+        if (se != KW_E_OK) {
+            bpf_errors++;
+            e = se == KW_E_NOMEM ? se : KW_E_CONFIG;
+            if (!quiet) fprintf(stderr, "%s\n", err);
+        } else if (!quiet && oas_set_count(specs)) {
+            printf("OpenAPI documents: %zu documented endpoints\n", oas_set_count(specs));
+        }
+        oas_set_destroy(specs);
     }
     size_t ne = rules_diag_errors(&d) + bpf_errors, nw = rules_diag_warnings(&d);
     printf("%zu %s, %zu %s in %zu %s; %zu %s\n", ne, plural(ne, "error", "errors"), nw,

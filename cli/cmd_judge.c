@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "dbw.h"
 #include "baseline.h"
+#include "cli_specs.h"
 #include "routes.h"
 #include "cli.h"
 #include "cli_util.h"
@@ -234,6 +235,13 @@ static enum kw_err open_stage(struct judge_ctx *j)
         rules_model_unref(pc.model);
         return e;
     }
+    struct oas_set *specs = NULL;
+    char err[1024];
+    if ((e = cli_specs_load(j->model, j->db_path, &specs, err, sizeof err)) != KW_E_OK) {
+        fprintf(stderr, "%s\n", err);
+        return e;
+    }
+    pipeline_set_specs(j->pipe, specs);
     struct fj_config fc = {.rc = rc,
                            .parts = j->parts,
                            .n_parts = j->n_parts,

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "baseline.h"
 #include "cli.h"
+#include "cli_specs.h"
 #include "cli_util.h"
 #include "dbw.h"
 #include "fleet_sensor.h"
@@ -663,6 +664,35 @@ static void progress(struct run_ctx *r, kw_ts started)
             (unsigned long long)pc->transactions, (unsigned long long)pc->findings, secs);
 }
 
+/* The OpenAPI documents of services[].openapi and `openapi import`. At
+ * start a broken one stops the run (exit 2); on a reload it is named and
+ * the documents in use stay. */
+static int load_specs(struct run_ctx *r, bool start)
+{
+    struct rules_model *m = rules_handle_get(r->rules);
+    struct oas_set *s = NULL;
+    char err[1024];
+    enum kw_err e = cli_specs_load(m, r->db_path, &s, err, sizeof err);
+    rules_model_unref(m);
+    if (e != KW_E_OK) {
+        if (start) {
+            fprintf(stderr, "%s\nkeywarden run: an OpenAPI document is broken; fix it or remove "
+                            "it from services:\n", err[0] ? err : kw_strerror(e));
+            return 2;
+        }
+        kw_err_log("%s", err[0] ? err : kw_strerror(e));
+        kw_err_log("OpenAPI documents not reloaded; the ones in use stay");
+        return 1;
+    }
+    if (oas_set_count(s))
+        kw_info("%zu documented endpoints from OpenAPI documents", oas_set_count(s));
+    if (r->wk)
+        workers_set_specs(r->wk, s);
+    else
+        pipeline_set_specs(r->pipe, s);
+    return 0;
+}
+
 static void reload_rules(struct run_ctx *r)
 {
     struct rules_diag d;
@@ -675,6 +705,7 @@ static void reload_rules(struct run_ctx *r)
         r->reloads++;
         kw_info("rules reloaded (generation %llu)",
                 (unsigned long long)rules_handle_generation(r->rules));
+        load_specs(r, false);
     } else {
         r->reload_failures++;
         kw_err_log("rules reload failed; the running rules stay in force:");
@@ -850,6 +881,8 @@ int cmd_run(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if ((rc = load_specs(&r, true)) != 0)
+        goto out;
     kw_ts started = kw_ts_wall();
     r.running = true;
     rc = loop(&r);

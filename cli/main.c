@@ -44,6 +44,11 @@ static const struct command commands[] = {
 #ifdef KW_HAVE_CMD_JUDGE
     {"judge", cmd_judge, "judge -c CONFIG [--partitions K,L]   (fleet: judge what sensors publish)"},
 #endif
+#ifdef KW_HAVE_CMD_OPENAPI
+    {"openapi", cmd_openapi,
+     "openapi (import FILE --host H | export [--identity ID] [--host H])   (API shapes)"},
+    {"rules", cmd_rules, "rules suggest --identity ID   (scope, sources, hours from the audit trail)"},
+#endif
     {NULL, NULL, NULL},
 };
 

@@ -260,6 +260,7 @@ struct rules_detections {
     struct rules_detection failed_auth;
     struct rules_detection credential_stuffing;
     struct rules_detection enumeration;
+    struct rules_detection undocumented_endpoint; /* severity only; off by default */
     struct rules_detection dpop; /* window: how far a proof's iat may be from
                                     the packet clock; jti replays are
                                     remembered for twice that */

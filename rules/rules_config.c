@@ -37,6 +37,7 @@ static const char *const alert_kinds[] = {"off_hours",
                                           "dpop_replay",
                                           "dpop_stale",
                                           "dpop_missing",
+                                          "undocumented_endpoint",
                                           NULL};
 
 void rl_config_defaults(struct rules_model *m)
@@ -80,6 +81,7 @@ void rl_config_defaults(struct rules_model *m)
     d->credential_stuffing = (struct rules_detection){-1, 20, 300, {NULL, 0}};
     d->enumeration = (struct rules_detection){-1, 200, 300, {NULL, 0}};
     d->dpop = (struct rules_detection){-1, 0, 300, {NULL, 0}};
+    d->undocumented_endpoint = (struct rules_detection){0, 0, 0, {NULL, 0}}; /* off */
     d->schedule.grace_s = RULES_DEFAULT_GRACE_S;
     d->baseline.learning_s = 14 * 86400;
     d->baseline.sensitivity = RULES_SENS_MEDIUM;
@@ -702,6 +704,8 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
         da.d = &d->enumeration, da.threshold_key = "distinct_ids";
     else if (!strcmp(key, "dpop"))
         da.d = &d->dpop;
+    else if (!strcmp(key, "undocumented_endpoint"))
+        da.d = &d->undocumented_endpoint;
     else if (!strcmp(key, "schedule")) {
         static const char *const known[] = {"grace", NULL};
         d->schedule.loc = rl_loc(c, k);
@@ -715,6 +719,7 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
     } else
         return false;
     da.d->loc = rl_loc(c, k);
+    if (da.d == &d->undocumented_endpoint) da.d->severity = -1; /* named: on */
     if (v && fy_node_get_type(v) == FYNT_SCALAR) {
         const char *s = fy_node_get_scalar0(v);
         if (s && !strcmp(s, "off")) {
@@ -735,6 +740,7 @@ void rl_detections(struct rl_ctx *c, struct fy_node *n)
 {
     static const char *const known[] = {"unknown_credential", "failed_auth", "credential_stuffing",
                                         "enumeration",        "baseline",    "dpop",
-                                        "schedule",           NULL};
+                                        "schedule",           "undocumented_endpoint",
+                                        NULL};
     rl_walk_map(c, n, "detections", known, detections_pair, &c->m->detections);
 }

@@ -5,6 +5,8 @@ kw_add_test(test_shape SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_shape.c
   LIBS kw_path PkgConfig::JANSSON LABELS shapes unit)
 kw_add_test(test_routes SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_routes.c
   LIBS kw_shapes LABELS shapes unit)
+kw_add_test(test_openapi SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_openapi.c
+  LIBS kw_shapes LABELS shapes unit)
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)
   # All 281 APIs, learn 4 days, detect 1 (docs/detection-results.md). The
@@ -16,4 +18,12 @@ if(Python3_Interpreter_FOUND)
             ${CMAKE_CURRENT_SOURCE_DIR}/data/apis/apis.jsonl ${CMAKE_BINARY_DIR}/shapes-eval
             --check 85,0.75,93)
   set_tests_properties(shapes_api_eval PROPERTIES LABELS "shapes;e2e;slow" TIMEOUT 900)
+endif()
+if(Python3_Interpreter_FOUND)
+  # OpenAPI out and in (round trip), undocumented_endpoint, broken documents.
+  add_test(NAME shapes_openapi_e2e
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/shapes/openapi_e2e.py
+            $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden>
+            ${CMAKE_CURRENT_SOURCE_DIR}/data/apis/apis.jsonl ${CMAKE_BINARY_DIR}/shapes-openapi)
+  set_tests_properties(shapes_openapi_e2e PROPERTIES LABELS "shapes;e2e" TIMEOUT 300)
 endif()

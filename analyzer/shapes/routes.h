@@ -78,6 +78,17 @@ enum kw_err routes_db_open(struct routes *r, const char *path, struct dbw *write
 void routes_advance(struct routes *r, kw_ts now);
 /* Saves the changed nodes now and waits; KW_E_DB when it failed. */
 enum kw_err routes_save(struct routes *r) KW_WUR;
+/* OpenAPI documents imported into the database (`openapi import`): one
+ * per service ("host:port" or "host"), its text as given; a new one for a
+ * service replaces the old. */
+enum kw_err routes_db_put_spec(const char *path, const char *service, const char *source,
+                               const char *text, size_t len, kw_ts now) KW_WUR;
+/* Calls fn for each imported document (fn returns false to stop); no
+ * database: none. */
+enum kw_err routes_db_each_spec(const char *path,
+                                bool (*fn)(void *user, const char *service, const char *source,
+                                           const char *text, size_t len),
+                                void *user) KW_WUR;
 /* The saved model, read only (export): KW_E_NOTFOUND without database. */
 enum kw_err routes_load_ro(const char *path, const struct routes_config *c,
                            struct routes **out) KW_WUR;

@@ -31,6 +31,12 @@ static const char *const rt_steps[] = {
     " flags INTEGER NOT NULL, kinds INTEGER NOT NULL, depth INTEGER NOT NULL,"
     " count INTEGER NOT NULL, ends INTEGER NOT NULL, ends_slash INTEGER NOT NULL,"
     " first INTEGER NOT NULL, last INTEGER NOT NULL);", /* µs, packet time */
+    /* v2: OpenAPI documents imported with `keywarden openapi import` */
+    "CREATE TABLE shapes_openapi("
+    " service TEXT PRIMARY KEY," /* host:port, or host for any port */
+    " source TEXT NOT NULL,"     /* the file it came from */
+    " imported INTEGER NOT NULL," /* wall clock, µs */
+    " text BLOB NOT NULL);",
 };
 
 static int64_t link_out(uint32_t v)
@@ -356,4 +362,57 @@ void rt_db_close(struct routes *r)
         pthread_mutex_destroy(&r->smu);
         r->smu_ready = false;
     }
+}
+
+/* ---- imported OpenAPI documents ---- */
+
+enum kw_err routes_db_put_spec(const char *path, const char *service, const char *source,
+                               const char *text, size_t len, kw_ts now)
+{
+    sqlite3 *db = NULL;
+    enum kw_err e = store_db_open(path, &db);
+    if (e == KW_E_OK) e = store_migrate(db, "shapes", rt_steps, sizeof rt_steps / sizeof *rt_steps);
+    sqlite3_stmt *s = NULL;
+    if (e == KW_E_OK &&
+        (sqlite3_prepare_v2(db,
+                            "INSERT OR REPLACE INTO shapes_openapi(service,source,imported,text) "
+                            "VALUES(?,?,?,?)",
+                            -1, &s, NULL) != SQLITE_OK ||
+         sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC) != SQLITE_OK ||
+         sqlite3_bind_text(s, 2, source, -1, SQLITE_STATIC) != SQLITE_OK ||
+         sqlite3_bind_int64(s, 3, now) != SQLITE_OK ||
+         sqlite3_bind_blob(s, 4, text, (int)len, SQLITE_STATIC) != SQLITE_OK ||
+         sqlite3_step(s) != SQLITE_DONE)) {
+        char cause[256];
+        kw_err_log("shapes: cannot store the document: %s",
+                   store_cause(db, sqlite3_extended_errcode(db), cause, sizeof cause));
+        e = KW_E_DB;
+    }
+    sqlite3_finalize(s);
+    store_db_close(db);
+    return e;
+}
+
+enum kw_err routes_db_each_spec(const char *path,
+                                bool (*fn)(void *user, const char *service, const char *source,
+                                           const char *text, size_t len),
+                                void *user)
+{
+    sqlite3 *db = NULL;
+    enum kw_err e = store_db_open_ro(path, &db);
+    if (e == KW_E_NOTFOUND) return KW_E_OK; /* no database yet: nothing imported */
+    if (e != KW_E_OK) return e;
+    sqlite3_stmt *s = NULL;
+    if (store_has_table(db, "shapes_openapi") &&
+        sqlite3_prepare_v2(db, "SELECT service, source, text FROM shapes_openapi ORDER BY service",
+                           -1, &s, NULL) == SQLITE_OK) {
+        while (sqlite3_step(s) == SQLITE_ROW)
+            if (!fn(user, (const char *)sqlite3_column_text(s, 0),
+                    (const char *)sqlite3_column_text(s, 1),
+                    (const char *)sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2)))
+                break;
+    }
+    sqlite3_finalize(s);
+    store_db_close(db);
+    return KW_E_OK;
 }
