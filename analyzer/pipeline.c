@@ -938,7 +938,9 @@ void pipeline_set_model(struct pipeline *p, struct rules_model *m)
 
 static void tick(struct pipeline *p, kw_ts now)
 {
-    int64_t sec = now / 1000000;
+    kw_ts period = p->cfg.forward && p->cfg.forward->tick_us > 0 ? p->cfg.forward->tick_us
+                                                                  : KW_TS_SEC(1);
+    int64_t sec = now / period;
     if (sec == p->last_sec)
         return;
     p->last_sec = sec;

@@ -58,6 +58,10 @@ struct pipeline_forward {
     void (*tick)(void *user, kw_ts now);
     /* a TLS session, after pipeline_judge_tls's attribution */
     void (*tls)(void *user, kw_ts now, const struct kw_txn *t, const struct tls_info *ti);
+    /* how often (packet time) tick is called; 0: once a second, as the
+     * baselines need. A sensor's tick tells the judges how far its clock
+     * got, so a shorter one shortens how long they wait for it. */
+    kw_ts tick_us;
 };
 
 struct pipeline_config {

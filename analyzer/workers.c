@@ -283,6 +283,7 @@ struct workers {
     uint64_t seq;
     kw_ts now;
     int64_t last_sec;
+    kw_ts tick_us; /* the judge tick's period: a second, or the forward's */
     kw_ts tbl_now, tbl_last; /* the flow table's clock, as one table would run it */
     bool tbl_have;
     struct ring ticks; /* dispatcher -> judge */
@@ -581,7 +582,7 @@ static void broadcast(struct workers *w, uint32_t kind, uint64_t seq, kw_ts ts)
 
 static void judge_tick(struct workers *w, uint64_t seq)
 {
-    int64_t sec = w->now / 1000000;
+    int64_t sec = w->now / w->tick_us;
     if (sec == w->last_sec) return;
     w->last_sec = sec;
     struct ev *e = ring_reserve(&w->ticks, REC_TICK, EV_HEAD + sizeof e->u.now);
@@ -662,6 +663,7 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct wor
     struct workers *w = calloc(1, sizeof *w);
     if (!w) return KW_E_NOMEM;
     w->n = n;
+    w->tick_us = pc->forward && pc->forward->tick_us > 0 ? pc->forward->tick_us : KW_TS_SEC(1);
     dec_ctx_init(&w->dec, &pc->dec);
     enum kw_err e = KW_E_NOMEM;
     struct pipeline_config jc = *pc;

@@ -58,6 +58,7 @@ struct fj {
     kw_ts last_commit, next_discover, last_record;
     bool was_up;
     uint64_t seen_disconnects, seen_reconnects;
+    uint64_t alerts_seen; /* alerts raised so far (latency of new alerts) */
     struct fj_counters n;
     uint64_t lat[FJ_LAT_BUCKETS], lat_alert[FJ_LAT_BUCKETS];
 };
@@ -381,7 +382,13 @@ static void judge(struct fj *j, const struct fm_rec *r)
         pipeline_judge_txn(j->c.pipe, j->txn);
         kw_ts lat = kw_ts_wall() - h.time;
         lat_add(j->lat, lat);
-        if (pipeline_counters(j->c.pipe)->findings != before) lat_add(j->lat_alert, lat);
+        if (pipeline_counters(j->c.pipe)->findings != before && j->c.alerts) {
+            /* a new alert, not a repeat folded into one (suppressed) */
+            struct alerts_stats as;
+            alerts_get_stats(j->c.alerts, &as);
+            if (as.alerts != j->alerts_seen) lat_add(j->lat_alert, lat);
+            j->alerts_seen = as.alerts;
+        }
         j->n.txns++;
         break;
     }

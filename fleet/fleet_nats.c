@@ -255,7 +255,12 @@ enum kw_err fn_stream_ensure(struct fn_conn *c, char *err, size_t errlen)
         jsStreamInfo_Destroy(si);
         return KW_E_OK;
     }
-    errf(err, errlen, "creating the stream", s, je);
+    if (je == JSStreamSubjectOverlapErr)
+        snprintf(err, errlen, "creating the stream %s: another stream of this NATS account "
+                 "already takes kw.txn.> (give every sensor and judge the same fleet.stream; "
+                 "one fleet per account)", c->stream);
+    else
+        errf(err, errlen, "creating the stream", s, je);
     return KW_E_IO;
 }
 

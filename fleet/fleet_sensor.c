@@ -15,7 +15,8 @@
 
 #define QUEUE_MAX (8u << 20) /* hand-over queue, bytes per side */
 #define INFLIGHT_MAX 4096    /* published, not yet acknowledged */
-#define HEARTBEAT_US 1000000 /* wall time between plain marks */
+#define HEARTBEAT_US 100000 /* wall time between plain marks to a quiet partition */
+#define TICK_US 50000       /* packet time between the pipeline's calls of fwd_tick */
 #define INFLIGHT_WAIT_US KW_TS_SEC(15) /* published, no answer: sent again */
 
 /* A record is known by (epoch, partition, pseq): a restarted sensor
@@ -62,6 +63,7 @@ struct fs {
     kw_ts now;
     int64_t hour;
     kw_ts hb_wall;
+    uint8_t *busy; /* [parts]: a record went there since the last heartbeat */
     uint8_t *enc;
     size_t enc_cap;
     /* hand-over, and acknowledgements from libnats' thread */
@@ -118,6 +120,7 @@ static void head_init(struct fs *s, struct fw_head *h, uint8_t kind, uint32_t pa
     memset(h, 0, sizeof *h);
     h->kind = kind;
     h->partition = part;
+    s->busy[part] = 1;
     h->epoch = s->epoch;
     h->gseq = ++s->gseq;
     h->time = s->now;
@@ -139,6 +142,10 @@ static void marks(struct fs *s, uint8_t flags, kw_ts now)
 {
     struct fw_mark m = {.records = atomic_load(&s->n.records)};
     for (uint32_t p = 0; p < s->parts; p++) {
+        if (!flags && s->busy[p]) { /* its records told the time since the last heartbeat */
+            s->busy[p] = 0;
+            continue;
+        }
         struct fw_head h;
         head_init(s, &h, FW_MARK, p, now);
         h.flags = flags;
@@ -185,9 +192,12 @@ static void fwd_flow(void *user, kw_ts now, const struct flow *f, const char *ap
     emit(s, &h, &(struct fw_body){.flow = &x});
 }
 
-/* The pipeline's tick, once per second of packet time: a TICK mark on
- * entering a new hour (baseline_advance acts on hours), else a plain mark
- * when a second of wall time has passed since the last. */
+/* The pipeline's tick, every TICK_US of packet time: a TICK mark on
+ * entering a new hour (baseline_advance acts on hours), else, every
+ * HEARTBEAT_US of wall time, a plain mark to each partition that got no
+ * record since the last heartbeat. A judge releases a record only when
+ * every source's clock passed it, so this bounds how long a record waits
+ * for quiet partitions (docs/fleet.md: latency). */
 static void fwd_tick(void *user, kw_ts now)
 {
     struct fs *s = user;
@@ -535,8 +545,9 @@ static enum kw_err alloc_all(struct fs *s)
     s->pseq = calloc(s->parts, sizeof *s->pseq);
     s->inf = calloc(INFLIGHT_MAX, sizeof *s->inf);
     s->mark_buf = malloc(512);
-    return s->enc && s->front.p && s->back.p && s->pseq && s->inf && s->mark_buf ? KW_E_OK
-                                                                                  : KW_E_NOMEM;
+    s->busy = calloc(s->parts, 1);
+    bool ok = s->enc && s->front.p && s->back.p && s->pseq && s->inf && s->mark_buf && s->busy;
+    return ok ? KW_E_OK : KW_E_NOMEM;
 }
 
 enum kw_err fs_new(const struct fs_config *c, struct fs **out)
@@ -554,7 +565,12 @@ enum kw_err fs_new(const struct fs_config *c, struct fs **out)
     s->reserve = 4096ull * c->partitions < c->spool_max / 2 ? 4096ull * c->partitions
                                                             : c->spool_max / 2;
     s->fwd = (struct pipeline_forward){
-        .user = s, .txn = fwd_txn, .flow = fwd_flow, .tick = fwd_tick, .tls = fwd_tls};
+        .user = s,
+        .txn = fwd_txn,
+        .flow = fwd_flow,
+        .tick = fwd_tick,
+        .tls = fwd_tls,
+        .tick_us = TICK_US};
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_space, NULL);
     pthread_cond_init(&s->cv_work, NULL);
@@ -662,6 +678,7 @@ void fs_destroy(struct fs *s)
     free(s->pseq);
     free(s->inf);
     free(s->mark_buf);
+    free(s->busy);
     free(s);
 }
 

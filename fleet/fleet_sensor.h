@@ -15,9 +15,10 @@
  *
  * Clock marks: when the packet clock enters a new hour (where the single
  * run's baseline tick closes hour buckets), every partition gets a TICK
- * mark; at least once a second of wall time a plain mark carries the
- * sensor's packet time, so a judge knows how far the sensor has got even
- * when a partition is quiet; at the end an END mark.
+ * mark; every 100 ms of wall time a partition that got no record since
+ * gets a plain mark with the sensor's packet time, so a judge knows how
+ * far the sensor has got even when a partition is quiet (this bounds how
+ * long a judge holds a record back); at the end an END mark.
  *
  * The one thing to know: nothing is lost while the spool has room, even
  * across a sensor restart; a record that finds the spool full is counted
