@@ -9,10 +9,12 @@
 #include "fleet_nats.h"
 
 #include <nats/nats.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kw_log.h"
 #include "rules.h"
@@ -31,6 +33,13 @@ struct fn_conn {
     /* counted by libnats' callbacks: polling the status misses an outage
      * that began and ended while the caller was busy */
     _Atomic uint64_t disconnects, reconnects;
+    /* libnats runs connection callbacks on its own thread, queued: the
+     * disconnected callback of our own close can run after
+     * natsConnection_Destroy returns. The closed callback is queued last,
+     * so fn_close waits for it before freeing what the callbacks touch. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool closed;
 };
 
 struct fn_consumer {
@@ -111,6 +120,16 @@ static void on_reconnected(natsConnection *nc, void *closure)
     atomic_fetch_add(&((struct fn_conn *)closure)->reconnects, 1);
 }
 
+static void on_closed(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    struct fn_conn *c = closure;
+    pthread_mutex_lock(&c->mu);
+    c->closed = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* A callback makes the first connect asynchronous: without one, libnats
  * blocks in natsConnection_Connect until a server answers (for ever, with
  * MaxReconnect -1), and a sensor started while NATS is down would never
@@ -137,6 +156,7 @@ static natsStatus make_opts(struct fn_conn *c, const struct fn_opts *o, bool ret
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(no, 3);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(no, on_disconnected, c);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(no, on_reconnected, c);
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(no, on_closed, c);
     if (s == NATS_OK && retry)
         s = natsOptions_SetRetryOnFailedConnect(no, true, on_connected, c);
     if (s == NATS_OK) s = set_auth(no, o);
@@ -148,6 +168,8 @@ enum kw_err fn_open(const struct fn_opts *o, int64_t wait_ms, struct fn_conn **o
 {
     struct fn_conn *c = calloc(1, sizeof *c);
     if (!c) return KW_E_NOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
     c->o = *o;
     snprintf(c->stream, sizeof c->stream, "%s", o->stream ? o->stream : "KW_TXN");
     natsStatus s = make_opts(c, o, wait_ms == 0);
@@ -190,11 +212,29 @@ void fn_close(struct fn_conn *c)
         fn_publish_forget(c);
         jsCtx_Destroy(c->js);
     }
+    bool settled = true;
     if (c->nc) {
         natsConnection_Close(c->nc);
+        /* bounded: a wedged callback thread must not hang shutdown */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_mutex_lock(&c->mu);
+        while (!c->closed)
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0) break;
+        settled = c->closed;
+        pthread_mutex_unlock(&c->mu);
         natsConnection_Destroy(c->nc);
     }
     natsOptions_Destroy(c->opts);
+    if (!settled) {
+        /* a callback may still run against c: keep it (a few hundred
+         * bytes, once, at exit) rather than let it touch freed memory */
+        kw_warn("fleet: NATS did not confirm the close within 5 s");
+        return;
+    }
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
