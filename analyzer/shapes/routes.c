@@ -451,6 +451,39 @@ static bool merge_component(struct routes *r, uint32_t parent, struct group *g, 
     return false;
 }
 
+/* The first segments of a path are the API's prefixes (/v1, /users,
+ * /orders), and a contractor uses the ones it needs from its first day.
+ * When they are values (S3's path-style /{Bucket}/..., /{tenant}/...) new
+ * ones keep coming: a component of root_min or more first segments that
+ * continue alike, root_late of them first seen `settle` or more after the
+ * service's first request, is one parameter. */
+static bool root_late(struct routes *r, uint32_t root, struct group *g, const char *suf,
+                      size_t sl, kw_ts ts)
+{
+    kw_ts t0 = r->n[root].first;
+    for (size_t c = 0; c < g->n; c++) {
+        uint32_t lits[MAX_GROUP];
+        size_t nl = 0, late = 0;
+        bool with_x = false;
+        for (size_t k = 0; k < g->n; k++) {
+            if (g->uf[k] != c) continue;
+            if (r->n[g->m[k]].flags & RT_PARAM) {
+                with_x = true;
+                continue;
+            }
+            lits[nl++] = g->m[k];
+            late += r->n[g->m[k]].first - t0 >= r->c.settle;
+        }
+        /* once the parameter exists, a newcomer that continues like it
+         * joins it (it would have matched it had it been a leaf value) */
+        if (nl && (with_x || (nl >= r->c.root_min && late >= r->c.root_late))) {
+            merge_group(r, root, lits, nl, suf, sl, ts);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Runs the evidence rules on the children of parent (docs/shapes.md):
  * 1. siblings ending in the same ":verb" are one value (AIP-136);
  * 2. id-shaped literals, and words in a value position, are one value
@@ -488,8 +521,10 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
             size_t al = lit_affix(r, lits[i], af, sizeof af);
             bool verb = al >= 3 && af[0] == AFFIX_VALUE && af[1] == ':';
             if ((rule == 1 && !verb) || (rule == 2 && (verb || !idv)) ||
-                (rule == 3 && (verb || idv)) || (root && (rule != 3 || al < 2)))
+                (rule == 3 && (verb || idv)) || (root && rule != 3))
                 continue;
+            /* plain first segments: only the late-arrivals rule below */
+            bool root_plain = root && al < 2;
             struct group g = {.n = 0};
             uint32_t x = find_param(r, parent, af, al);
             if (x != NIL) g.m[g.n++] = x;
@@ -505,11 +540,18 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
             }
             for (size_t k = 0; k < g.n; k++)
                 g.uf[k] = (uint8_t)(rule == 1 ? 0 : k);
+            /* at the root a shared parameter counts too: path-style
+             * buckets (/{Bucket}/{Key}) continue with a value, nothing else */
+            bool withp = rule == 2 || root_plain;
             for (size_t a = 0; rule > 1 && a < g.n; a++)
                 for (size_t b = a + 1; b < g.n; b++)
                     if ((rule == 2 && (is_leaf(r, g.m[a]) || is_leaf(r, g.m[b]))) ||
-                        share(r, g.m[a], g.m[b], rule == 2) || share(r, g.m[b], g.m[a], rule == 2))
+                        share(r, g.m[a], g.m[b], withp) || share(r, g.m[b], g.m[a], withp))
                         uf_join(&g, a, b);
+            if (root_plain) {
+                if (root_late(r, parent, &g, af, al, ts)) return;
+                continue;
+            }
             /* ids wait for nothing but a second value; words for time */
             kw_ts spread = rule == 3 ? r->c.settle : 0;
             for (size_t k = 0; rule == 2 && k < g.n; k++)
@@ -605,8 +647,9 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
             next = find_literal(r, node, g.s, g.n);
             if (next == NIL) {
                 uint32_t pp = find_param(r, node, g.affix, g.alen);
-                if (pp != NIL && (idsh || ((r->n[pp].kinds & WEAK_KINDS) && g.k != SHAPE_VERSION &&
-                                           (depth > 0 || g.alen > 1))))
+                /* a plain parameter at the root exists only by evidence
+                 * (root_late): then a first segment may be its value */
+                if (pp != NIL && (idsh || ((r->n[pp].kinds & WEAK_KINDS) && g.k != SHAPE_VERSION)))
                     next = pp;
             }
             if (next == NIL && learn) {
@@ -703,6 +746,8 @@ enum kw_err routes_new(const struct routes_config *c, struct routes **out)
     if (!r->c.leaves_min) r->c.leaves_min = 5;
     if (!r->c.leaves_min_top) r->c.leaves_min_top = 8;
     if (!r->c.leaves_min_param) r->c.leaves_min_param = 10;
+    if (!r->c.root_min) r->c.root_min = 8;
+    if (!r->c.root_late) r->c.root_late = 3;
     if (!r->c.settle) r->c.settle = (kw_ts)24 * 3600 * 1000000;
     r->amax = (size_t)r->c.max_nodes * 64 + 65536;
     for (r->nb = 1024; r->nb < r->c.max_nodes; r->nb *= 2)
