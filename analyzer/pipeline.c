@@ -202,8 +202,10 @@ static void on_h2_txn(void *user, const struct h2_txn_view *v)
  * learned model replaces the parser's cold-start template. Only requests
  * the service routed (2xx, 3xx) teach the model: a 404 or a scanner's 401
  * says nothing about the API's routes. */
-static enum oas_match learn_template(struct pipeline *p, struct kw_txn *t)
+static enum oas_match learn_template(struct pipeline *p, struct kw_txn *t,
+                                     const struct oas_endpoint **op)
 {
+    *op = NULL;
     struct oas_set *ns = atomic_exchange(&p->new_specs, NULL);
     if (ns) {
         oas_set_destroy(p->specs);
@@ -213,7 +215,7 @@ static enum oas_match learn_template(struct pipeline *p, struct kw_txn *t)
         return OAS_NO_SPEC;
     const char *tmpl = NULL;
     enum oas_match m =
-        oas_set_match(p->specs, t->hostname, t->dport, t->method, t->path, &tmpl);
+        oas_set_lookup(p->specs, t->hostname, t->dport, t->method, t->path, &tmpl, op);
     if (m == OAS_MATCH) {
         snprintf(t->template_, sizeof t->template_, "%s", tmpl);
         p->cnt.documented++;
@@ -302,10 +304,25 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
         return;
     }
 
-    enum oas_match m = learn_template(p, t);
+    const struct oas_endpoint *op;
+    enum oas_match m = learn_template(p, t, &op);
     write_http_record(p, t);
-    if (p->model && p->judge)
-        judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
+    if (p->model && p->judge) {
+        /* the document's `security` as a requirement the judge reads like
+         * a rules file's `scopes:` entry, named by the document's line */
+        struct rules_scope_req doc = {0};
+        char what[320];
+        if (op && op->n_scope_alts) {
+            snprintf(what, sizeof what, "%s %s (OpenAPI security)", op->method, op->tmpl);
+            doc.pattern.text = what;
+            doc.alts = op->scope_alts;
+            doc.n_alts = op->n_scope_alts;
+            doc.loc.file = op->src;
+            doc.loc.line = op->scope_line;
+        }
+        judge_policy_check_doc(p->judge, p->model, id, t, doc.n_alts ? &doc : NULL,
+                               emit_finding, p);
+    }
     if (p->model)
         check_undocumented(p, id, t, m);
     if (p->cfg.baseline && (id || t->cred.kind != KW_CRED_NONE))

@@ -394,6 +394,8 @@ const struct rules_scope_req *rules_scopes_unmet(const struct rules_model *m, co
                                                  const char *host, const char *path,
                                                  const char *grants, size_t *applied);
 bool rules_grants_have(const char *grants, const char *g, size_t glen);
+/* grants meet at least one alternative of r. */
+bool rules_scope_req_met(const struct rules_scope_req *r, const char *grants);
 /* Grants beyond the identity's max_scopes: their number, and the first of
  * them space-separated in buf (cut to fit). 0 when it has no cap. */
 size_t rules_grants_over_cap(const struct rules_identity *id, const char *grants, char *buf,

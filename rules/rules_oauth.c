@@ -242,6 +242,13 @@ static bool set_met(const char *set, const char *grants)
     return true;
 }
 
+bool rules_scope_req_met(const struct rules_scope_req *r, const char *grants)
+{
+    for (size_t a = 0; a < r->n_alts; a++)
+        if (set_met(r->alts[a], grants)) return true;
+    return false;
+}
+
 const struct rules_scope_req *rules_scopes_unmet(const struct rules_model *m, const char *method,
                                                  const char *host, const char *path,
                                                  const char *grants, size_t *applied)
@@ -252,10 +259,7 @@ const struct rules_scope_req *rules_scopes_unmet(const struct rules_model *m, co
         const struct rules_scope_req *r = &m->scope_reqs[i];
         if (!rules_pattern_match(&r->pattern, method, host, path)) continue;
         n++;
-        bool met = false;
-        for (size_t a = 0; a < r->n_alts && !met; a++)
-            met = set_met(r->alts[a], grants);
-        if (!met && !unmet) unmet = r;
+        if (!rules_scope_req_met(r, grants) && !unmet) unmet = r;
     }
     if (applied) *applied = n;
     return unmet;

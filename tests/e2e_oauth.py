@@ -68,8 +68,44 @@ identities:
     credentials: [ {{ jwt: {{ iss: "{ISS}", sub: c01 }} }} ]
     max_scopes: [ "orders:*", refunds:write ]
     session: {{ max_age: 8h }}
+  - id: c02
+    name: Pet Partners
+    credentials: [ {{ jwt: {{ iss: "{ISS}", sub: c02 }} }} ]
 detections:
   dpop: {{ window: 2m }}
+"""
+
+
+# The service's OpenAPI document, imported with `keywarden openapi import`:
+# its operations' `security` says which scopes they need, in the forms
+# public specs use (Swagger Petstore's: an OAuth 2 scheme, an API key as an
+# alternative, a document-wide default). The rules file's `scopes:` entry
+# for POST /v1/refunds wins over the document's.
+SPEC = """openapi: 3.0.3
+info: { title: Pets, version: "1" }
+security: [ { pets_auth: [ "pets:read" ] } ]
+components:
+  securitySchemes:
+    pets_auth:
+      type: oauth2
+      flows: { clientCredentials: { tokenUrl: "https://idp.acme.test/token",
+               scopes: { "pets:read": read, "pets:write": write, "payments:admin": admin } } }
+    api_key: { type: apiKey, name: X-Api-Key, in: header }
+paths:
+  /v1/pets:
+    get: { responses: { "200": { description: ok } } }
+    post:
+      security: [ { pets_auth: [ "pets:write" ] } ]
+      responses: { "201": { description: made } }
+  /v1/pets/{petId}:
+    get:
+      parameters: [ { name: petId, in: path, required: true, schema: { type: integer } } ]
+      security: [ { api_key: [] }, { pets_auth: [ "pets:read" ] } ]
+      responses: { "200": { description: ok } }
+  /v1/refunds:
+    post:
+      security: [ { pets_auth: [ "payments:admin" ] } ]
+      responses: { "201": { description: made } }
 """
 
 
@@ -151,6 +187,20 @@ def run(work):
 
     # (case, method, path, authorization, dpop proof, refuse?, expected kinds)
     cases = []
+    c02 = {"sub": "c02"}
+    # scopes the OpenAPI document requires (c02 has no rules of its own)
+    t = token("pets:write", c02)
+    cases.append(("doc_ok", "POST", "/v1/pets", "Bearer " + t, None, False, set()))
+    t = token("pets:read", c02)
+    cases.append(("doc_accepted", "POST", "/v1/pets", "Bearer " + t, None, False,
+                  {"scope_not_granted_accepted"}))
+    t = token("pets:write", c02)
+    cases.append(("doc_default", "GET", "/v1/pets", "Bearer " + t, None, False,
+                  {"scope_not_granted_accepted"}))
+    t = token("pets:read", c02)
+    cases.append(("doc_refused", "POST", "/v1/pets", "Bearer " + t, None, True, {"scope_not_granted"}))
+    t = token("orders:read", c02)
+    cases.append(("doc_api_key_alt", "GET", "/v1/pets/5", "Bearer " + t, None, False, set()))
     t = token("refunds:write")
     cases.append(("ok", "POST", "/v1/refunds", "Bearer " + t, None, False, set()))
     t = token("orders:read")
@@ -223,6 +273,13 @@ def run(work):
     with open(rules, "w") as f:
         f.write(RULES)
     eve, db = os.path.join(work, "eve.json"), os.path.join(work, "kw.db")
+    spec = os.path.join(work, "pets.yaml")
+    with open(spec, "w") as f:
+        f.write(SPEC)
+    r = subprocess.run([KW, "openapi", "import", spec, "--host", HOST, "--db", db],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"openapi import failed ({r.returncode}): {r.stderr}")
     r = subprocess.run([KW, "run", "-r", pcap, "--rules", rules, "--eve", eve, "--db", db, "-q",
                         "--user", "root"], capture_output=True, text=True)
     if r.returncode != 0:
@@ -241,6 +298,15 @@ def run(work):
             raise SystemExit(f"alert on an unknown request: {a['alert']['kind']} {url}")
         got[case].add(a["alert"]["kind"])
     bad = 0
+    # the document's requirement is named as such, with its line
+    for a in recs:
+        url = a.get("http", {}).get("url", "") if a.get("event_type") == "alert" else ""
+        if url.endswith("case=doc_accepted") and "update_of" not in a:
+            ev = a.get("evidence", {}).get("expected", {})
+            if ev.get("from") != "openapi" or ev.get("any_of") != ["pets:write"] \
+                    or ":15" not in a["alert"].get("rule", ""):
+                print(f"BAD doc_accepted: evidence {ev}, rule {a['alert'].get('rule')}")
+                bad += 1
     for name, *_, want in cases:
         mark = "ok " if got[name] == want else "BAD"
         bad += got[name] != want

@@ -178,6 +178,109 @@ static void test_match(void **state)
     oas_set_destroy(s);
 }
 
+/* Scope requirements from `security`, in the shapes public specs use (the
+ * Swagger Petstore's: an OAuth 2 scheme with scopes, an API key as an
+ * alternative, a document-wide default, operations that override it, and
+ * `security: []` for an open operation). */
+static const char sec3[] =
+    "openapi: 3.0.2\n"
+    "info: { title: Shop, version: \"1\" }\n"
+    "servers: [ { url: /v3 } ]\n"
+    "security: [ { shop_auth: [ 'read:pets' ] } ]\n"
+    "components:\n"
+    "  securitySchemes:\n"
+    "    shop_auth: { type: oauth2, flows: { implicit: { authorizationUrl: 'https://a.example/o',\n"
+    "                 scopes: { 'read:pets': r, 'write:pets': w } } } }\n"
+    "    oidc: { $ref: '#/components/x-oidc' }\n"
+    "    api_key: { type: apiKey, name: api_key, in: header }\n"
+    "  x-oidc: { type: openIdConnect, openIdConnectUrl: 'https://a.example/.well-known' }\n"
+    "paths:\n"
+    "  /pet:\n"
+    "    post:\n"
+    "      security:\n"
+    "        - shop_auth: [ 'write:pets', 'read:pets' ]\n"
+    "        - oidc: [ admin ]\n"
+    "      responses: { '200': { description: ok } }\n"
+    "    get: { responses: { '200': { description: ok } } }\n"
+    "  /pet/{petId}:\n"
+    "    get:\n"
+    "      security: [ { api_key: [] }, { shop_auth: [ 'read:pets' ] } ]\n"
+    "      responses: { '200': { description: ok } }\n"
+    "  /store/inventory:\n"
+    "    get: { security: [ { api_key: [] } ], responses: { '200': { description: ok } } }\n"
+    "  /health:\n"
+    "    get: { security: [], responses: { '200': { description: ok } } }\n"
+    "  /odd:\n"
+    "    get: { security: [ { shop_auth: [ 'has space', 'read:pets' ] } ],\n"
+    "           responses: { '200': { description: ok } } }\n";
+
+static const struct oas_endpoint *op_of(const struct oas_set *s, const char *m, const char *path)
+{
+    const char *tmpl = NULL;
+    const struct oas_endpoint *op = NULL;
+    assert_int_equal(oas_set_lookup(s, "shop.example", 443, m, path, &tmpl, &op), OAS_MATCH);
+    assert_non_null(op);
+    assert_string_equal(op->method, m);
+    return op;
+}
+
+static void test_security(void **state)
+{
+    (void)state;
+    struct oas_set *s = NULL;
+    assert_int_equal(oas_set_new(&s), KW_E_OK);
+    assert_int_equal(oas_set_add(s, "shop.example", load_ok("shop.yaml", sec3)), KW_E_OK);
+    /* the operation's own: two alternatives, the OIDC one through a $ref */
+    const struct oas_endpoint *op = op_of(s, "POST", "/v3/pet");
+    assert_int_equal(op->n_scope_alts, 2);
+    assert_string_equal(op->scope_alts[0], "write:pets read:pets");
+    assert_string_equal(op->scope_alts[1], "admin");
+    assert_string_equal(op->src, "shop.yaml");
+    assert_int_equal(op->scope_line, 16); /* its security list's first entry */
+    /* the document's default where the operation says nothing */
+    op = op_of(s, "GET", "/v3/pet");
+    assert_int_equal(op->n_scope_alts, 1);
+    assert_string_equal(op->scope_alts[0], "read:pets");
+    assert_int_equal(op->scope_line, 4);
+    /* an API key alone lets a caller in without any scope */
+    assert_int_equal(op_of(s, "GET", "/v3/pet/17")->n_scope_alts, 0);
+    assert_int_equal(op_of(s, "GET", "/v3/store/inventory")->n_scope_alts, 0);
+    assert_int_equal(op_of(s, "GET", "/v3/health")->n_scope_alts, 0);
+    /* a scope no token can carry (a space) is left out, the rest kept */
+    op = op_of(s, "GET", "/v3/odd");
+    assert_int_equal(op->n_scope_alts, 1);
+    assert_string_equal(op->scope_alts[0], "read:pets");
+    oas_set_destroy(s);
+
+    /* 2.0: securityDefinitions */
+    static const char sec2[] =
+        "{\"swagger\": \"2.0\", \"info\": {\"title\": \"L\", \"version\": \"1\"},\n"
+        " \"securityDefinitions\": {\"o\": {\"type\": \"oauth2\", \"flow\": \"implicit\",\n"
+        "   \"authorizationUrl\": \"https://a.example/o\", \"scopes\": {\"items:write\": \"w\"}}},\n"
+        " \"paths\": {\"/items\": {\"post\": {\"security\": [{\"o\": [\"items:write\"]}],\n"
+        "   \"responses\": {\"200\": {\"description\": \"ok\"}}}}}}\n";
+    struct oas_doc *d = load_ok("legacy.json", sec2);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->ep[0].n_scope_alts, 1);
+    assert_string_equal(d->ep[0].scope_alts[0], "items:write");
+    oas_free(d);
+
+    /* a security that is not a list is refused with its place */
+    char err[512];
+    d = NULL;
+    static const char bad[] = "openapi: 3.0.0\n"
+                              "info: { title: B, version: \"1\" }\n"
+                              "paths:\n"
+                              "  /a:\n"
+                              "    get:\n"
+                              "      security: { shop_auth: [] }\n"
+                              "      responses: { '200': { description: ok } }\n";
+    assert_int_equal(oas_load_mem("bad.yaml", bad, strlen(bad), &d, err, sizeof err), KW_E_CONFIG);
+    assert_null(d);
+    assert_non_null(strstr(err, "bad.yaml:6:"));
+    assert_non_null(strstr(err, "security is not a list"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_read_v2),
         cmocka_unit_test(test_broken),
         cmocka_unit_test(test_match),
+        cmocka_unit_test(test_security),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

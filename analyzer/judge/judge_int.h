@@ -66,6 +66,9 @@ struct jp_ctx {
     void *user;
     char who[224];  /* "c01 Acme Data Ltd" */
     char cred[192]; /* "key sk_l…9f2c" */
+    /* the scopes the service's OpenAPI document requires of this
+     * operation (NULL: none known); rules files' `scopes:` win */
+    const struct rules_scope_req *doc;
 };
 
 void jp_hash_bytes(struct hasher *s, const void *p, size_t n);

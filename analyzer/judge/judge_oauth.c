@@ -46,23 +46,39 @@ static json_t *alts_json(const struct rules_scope_req *r)
     return a;
 }
 
+/* The first requirement of the request the grants do not meet: the rules
+ * files' `scopes:` entries that match it, or, where none does, the
+ * service's OpenAPI document (the operator's word before the document's). */
+static const struct rules_scope_req *unmet_req(struct jp_ctx *c, const char *grants,
+                                               size_t *applied)
+{
+    const struct kw_txn *t = c->t;
+    *applied = 0;
+    const struct rules_scope_req *r =
+        c->m->n_scope_reqs
+            ? rules_scopes_unmet(c->m, t->method, t->hostname, t->path, grants, applied)
+            : NULL;
+    if (!*applied && c->doc && c->doc->n_alts) {
+        *applied = 1;
+        r = rules_scope_req_met(c->doc, grants) ? NULL : c->doc;
+    }
+    return r;
+}
+
 static void check_scopes(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
-    const struct rules_model *m = c->m;
-    if (!m->n_scope_reqs) return;
+    if (!c->m->n_scope_reqs && !c->doc) return;
     bool accepted = jp_success(t->status), refused = t->status == 401 || t->status == 403;
     if (!accepted && !refused) return;
     size_t applied = 0;
     const char *grants = t->cred.jwt.scope;
     if (!grants_known(t)) {
-        if (t->cred.kind != KW_CRED_NONE &&
-            rules_scopes_unmet(m, t->method, t->hostname, t->path, "", &applied) && applied)
+        if (t->cred.kind != KW_CRED_NONE && (unmet_req(c, "", &applied), applied))
             c->jp->cnt.scopes_unknown++;
         return;
     }
-    const struct rules_scope_req *r =
-        rules_scopes_unmet(m, t->method, t->hostname, t->path, grants, &applied);
+    const struct rules_scope_req *r = unmet_req(c, grants, &applied);
     if (!r) return;
     struct alert_finding f;
     jp_finding_init(c, &f, accepted ? ALERT_SCOPE_NOT_GRANTED_ACCEPTED : ALERT_SCOPE_NOT_GRANTED,
@@ -85,7 +101,9 @@ static void check_scopes(struct jp_ctx *c)
                "the API refused it (%d)",
                actor(c), t->method, t->path, host, c->cred, grants, need, r->pattern.text,
                t->status);
-    jp_evidence(&f, json_pack("{s:s,s:o}", "endpoint", r->pattern.text, "any_of", alts_json(r)),
+    jp_evidence(&f,
+                json_pack("{s:s,s:o,s:s}", "endpoint", r->pattern.text, "any_of", alts_json(r),
+                          "from", r == c->doc ? "openapi" : "rules"),
                 json_pack("{s:s,s:i}", "grants", grants, "status", t->status));
     jp_fire(c, &f);
 }

@@ -743,7 +743,15 @@ void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
                         const struct rules_identity *id, const struct kw_txn *t,
                         judge_policy_emit_fn emit, void *user)
 {
-    struct jp_ctx c = {jp, m, id, t, emit, user, "", ""};
+    judge_policy_check_doc(jp, m, id, t, NULL, emit, user);
+}
+
+void judge_policy_check_doc(struct judge_policy *jp, const struct rules_model *m,
+                            const struct rules_identity *id, const struct kw_txn *t,
+                            const struct rules_scope_req *doc, judge_policy_emit_fn emit,
+                            void *user)
+{
+    struct jp_ctx c = {jp, m, id, t, emit, user, "", "", doc};
     jp->cnt.checked++;
     describe_cred(t, c.cred, sizeof c.cred);
     if (jp_is_session(t) && id) {

@@ -49,6 +49,13 @@ void judge_policy_destroy(struct judge_policy *jp);
 void judge_policy_check(struct judge_policy *jp, const struct rules_model *m,
                         const struct rules_identity *id, const struct kw_txn *t,
                         judge_policy_emit_fn emit, void *user);
+/* The same, with the scopes the service's OpenAPI document requires of the
+ * request's operation (its `security`; NULL when none): they apply where no
+ * `scopes:` entry of the rules files does (docs/oauth.md). */
+void judge_policy_check_doc(struct judge_policy *jp, const struct rules_model *m,
+                            const struct rules_identity *id, const struct kw_txn *t,
+                            const struct rules_scope_req *doc, judge_policy_emit_fn emit,
+                            void *user);
 
 /* A fleet judge's checkpoint (docs/fleet.md): the live entries of the
  * windowed tables as one blob (*blob malloc'd: free it), and back. Load

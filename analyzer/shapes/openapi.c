@@ -28,21 +28,20 @@ struct rd {
 static void fail_at(struct rd *c, struct fy_node *n, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void fail_at(struct rd *c, struct fy_node *n, const char *hint, const char *fmt, ...)
+/* libfyaml marks tokens: a node's position is its first scalar's */
+static void node_pos(struct fy_node *n, int *line, int *col)
 {
-    if (c->failed) return;
-    c->failed = true;
-    int line = 1, col = 1;
-    /* libfyaml marks tokens: a node's position is its first scalar's */
+    *line = 1;
+    *col = 1;
     for (int depth = 0; n && depth < 64; depth++) {
         if (fy_node_get_type(n) == FYNT_SCALAR) {
             struct fy_token *t = fy_node_get_scalar_token(n);
             const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
             if (m) {
-                line = m->line + 1;
-                col = m->column + 1;
+                *line = m->line + 1;
+                *col = m->column + 1;
             }
-            break;
+            return;
         }
         void *it = NULL;
         if (fy_node_get_type(n) == FYNT_MAPPING) {
@@ -52,6 +51,14 @@ static void fail_at(struct rd *c, struct fy_node *n, const char *hint, const cha
             n = fy_node_sequence_iterate(n, &it);
         }
     }
+}
+
+static void fail_at(struct rd *c, struct fy_node *n, const char *hint, const char *fmt, ...)
+{
+    if (c->failed) return;
+    c->failed = true;
+    int line, col;
+    node_pos(n, &line, &col);
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -218,6 +225,106 @@ static void server_of(struct rd *c, struct fy_node *root, bool v2)
     c->d->base = strndup(p, pl);
 }
 
+/* An OAuth scope as RFC 6749 §3.3 allows it (no spaces: sets are
+ * space-separated). */
+static bool scope_ok(const char *s)
+{
+    if (!*s || strlen(s) >= 256) return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+/* An operation's scope requirement from `security` (the operation's, or
+ * the document's when it has none): a list of requirement objects, any
+ * one of which suffices, each naming schemes whose listed scopes are all
+ * needed. Only the scopes of OAuth 2 and OpenID Connect schemes are grants
+ * a token shows (in 3.1 other schemes may list roles, which no token here
+ * carries); a scheme the document does not declare is read as not OAuth.
+ * An alternative that needs no scope (an API key alone, or `[]`) is met by
+ * any caller the API lets in, so the operation then requires none. */
+static void read_security(struct rd *c, struct fy_document *doc, struct fy_node *schemes,
+                          struct fy_node *sec, struct oas_endpoint *e)
+{
+    if (!sec) return;
+    if (fy_node_get_type(sec) != FYNT_SEQUENCE) {
+        fail_at(c, sec, "security is a list of requirement objects", "security is not a list");
+        return;
+    }
+    char **alts = NULL;
+    unsigned n = 0;
+    bool open = false;
+    void *it = NULL;
+    struct fy_node *req;
+    while (!c->failed && !open && (req = fy_node_sequence_iterate(sec, &it))) {
+        if (fy_node_get_type(req) != FYNT_MAPPING) {
+            fail_at(c, req, "each entry maps scheme names to scopes",
+                    "a security requirement is not a mapping");
+            break;
+        }
+        char set[1024] = "";
+        size_t len = 0;
+        void *it2 = NULL;
+        struct fy_node_pair *pp;
+        while (!c->failed && (pp = fy_node_mapping_iterate(req, &it2))) {
+            const char *name = scalar(fy_node_pair_key(pp));
+            struct fy_node *scopes = fy_node_pair_value(pp);
+            struct fy_node *sch = name ? get(schemes, name) : NULL;
+            if (sch) sch = deref(c, doc, sch);
+            const char *type = scalar(get(sch, "type"));
+            if (!type || (strcmp(type, "oauth2") && strcmp(type, "openIdConnect"))) continue;
+            if (!scopes || fy_node_get_type(scopes) != FYNT_SEQUENCE) {
+                fail_at(c, scopes ? scopes : fy_node_pair_key(pp), "list the scopes, or []",
+                        "the scopes of \"%s\" are not a list", name);
+                break;
+            }
+            void *it3 = NULL;
+            struct fy_node *sn;
+            while ((sn = fy_node_sequence_iterate(scopes, &it3))) {
+                const char *sc = scalar(sn);
+                /* a scope with a space can never be among a token's
+                 * (space-separated) grants: requiring it would flag every
+                 * call, so it is left out */
+                if (!sc || !scope_ok(sc)) continue;
+                size_t l = strlen(sc);
+                if (len + l + 2 > sizeof set) {
+                    fail_at(c, sn, "list fewer scopes", "more than 1 KB of scopes");
+                    break;
+                }
+                if (len) set[len++] = ' ';
+                memcpy(set + len, sc, l + 1);
+                len += l;
+            }
+        }
+        if (c->failed) break;
+        if (!len) {
+            open = true;
+            break;
+        }
+        char **na = realloc(alts, (n + 1) * sizeof *na);
+        char *dup = strdup(set);
+        if (!na || !dup) {
+            free(dup);
+            if (na) alts = na;
+            fail_at(c, req, NULL, "out of memory");
+            break;
+        }
+        alts = na;
+        alts[n++] = dup;
+    }
+    if (c->failed || open || !n) {
+        for (unsigned i = 0; i < n; i++)
+            free(alts[i]);
+        free(alts);
+        return;
+    }
+    int col;
+    e->scope_alts = alts;
+    e->n_scope_alts = n;
+    node_pos(sec, &e->scope_line, &col);
+}
+
 static void read_doc(struct rd *c, struct fy_document *doc)
 {
     struct fy_node *root = fy_document_root(doc);
@@ -236,6 +343,10 @@ static void read_doc(struct rd *c, struct fy_document *doc)
     c->d->title = strdup(scalar(get(info, "title")) ? scalar(get(info, "title")) : "");
     c->d->version = strdup(scalar(get(info, "version")) ? scalar(get(info, "version")) : "");
     server_of(c, root, sw != NULL);
+    struct fy_node *schemes =
+        sw ? get(root, "securityDefinitions") : get(get(root, "components"), "securitySchemes");
+    if (schemes) schemes = deref(c, doc, schemes);
+    struct fy_node *doc_sec = get(root, "security");
     struct fy_node *paths = get(root, "paths");
     if (!paths || fy_node_get_type(paths) != FYNT_MAPPING) {
         fail_at(c, paths ? paths : root, "add paths: with at least one path",
@@ -285,6 +396,9 @@ static void read_doc(struct rd *c, struct fy_document *doc)
             if (e->tmpl) snprintf(e->tmpl, tl, "%s%s", c->d->base, key);
             add_params(c, doc, get(item, "parameters"), e);
             add_params(c, doc, get(op, "parameters"), e);
+            struct fy_node *sec = get(op, "security");
+            read_security(c, doc, schemes, sec ? sec : doc_sec, e);
+            e->src = c->d->name;
         }
     }
 }
@@ -317,6 +431,10 @@ enum kw_err oas_load_mem(const char *name, const char *text, size_t len, struct 
     struct rd c = {.name = name, .err = err, .errlen = errlen};
     if (errlen) err[0] = 0;
     c.d = calloc(1, sizeof *c.d);
+    if (c.d && !(c.d->name = strdup(name))) {
+        free(c.d);
+        c.d = NULL;
+    }
     struct fy_diag_cfg dc;
     fy_diag_cfg_default(&dc);
     dc.fp = NULL;
@@ -388,8 +506,12 @@ void oas_free(struct oas_doc *d)
             free(d->ep[i].params[k].name);
         free(d->ep[i].params);
         free(d->ep[i].tmpl);
+        for (unsigned k = 0; k < d->ep[i].n_scope_alts; k++)
+            free(d->ep[i].scope_alts[k]);
+        free(d->ep[i].scope_alts);
     }
     free(d->ep);
+    free(d->name);
     free(d->title);
     free(d->version);
     free(d->host);
@@ -406,6 +528,7 @@ struct tnode {
     size_t nk, capk;
     char *tmpl;       /* an endpoint ends here: its template */
     unsigned methods; /* bit per methods[] */
+    const struct oas_endpoint *op[N_METHODS];
 };
 
 struct svc {
@@ -485,7 +608,10 @@ enum kw_err oas_set_add(struct oas_set *s, const char *service, struct oas_doc *
         if (!t) return KW_E_NOMEM;
         if (!t->tmpl && !(t->tmpl = strdup(e->tmpl))) return KW_E_NOMEM;
         int b = method_bit(e->method);
-        if (b >= 0) t->methods |= 1u << b;
+        if (b >= 0) {
+            t->methods |= 1u << b;
+            if (!t->op[b]) t->op[b] = e;
+        }
         s->count++;
     }
     return KW_E_OK;
@@ -539,13 +665,13 @@ struct mstate {
     const char *tmpl_path; /* found a path, not the method */
 };
 
-static const char *walk(const struct tnode *t, const char *p, struct mstate *m)
+static const struct tnode *walk(const struct tnode *t, const char *p, struct mstate *m)
 {
     while (*p == '/')
         p++;
     if (!*p) {
         if (!t->tmpl) return NULL;
-        if (m->method >= 0 && (t->methods & (1u << m->method))) return t->tmpl;
+        if (m->method >= 0 && (t->methods & (1u << m->method))) return t;
         if (!m->tmpl_path) m->tmpl_path = t->tmpl;
         return NULL;
     }
@@ -555,7 +681,7 @@ static const char *walk(const struct tnode *t, const char *p, struct mstate *m)
             const struct tnode *c = &t->kids[i];
             if (c->pattern != (pass == 1)) continue;
             bool ok = pass ? glob(c->seg, p, l) : strlen(c->seg) == l && !memcmp(c->seg, p, l);
-            const char *r = ok ? walk(c, p + l, m) : NULL;
+            const struct tnode *r = ok ? walk(c, p + l, m) : NULL;
             if (r) return r;
         }
     return NULL;
@@ -564,6 +690,15 @@ static const char *walk(const struct tnode *t, const char *p, struct mstate *m)
 enum oas_match oas_set_match(const struct oas_set *s, const char *host, unsigned port,
                              const char *method, const char *path, const char **tmpl)
 {
+    const struct oas_endpoint *op;
+    return oas_set_lookup(s, host, port, method, path, tmpl, &op);
+}
+
+enum oas_match oas_set_lookup(const struct oas_set *s, const char *host, unsigned port,
+                              const char *method, const char *path, const char **tmpl,
+                              const struct oas_endpoint **op)
+{
+    *op = NULL;
     if (!s || !s->n) return OAS_NO_SPEC;
     char key[300];
     snprintf(key, sizeof key, "%s:%u", host, port);
@@ -574,9 +709,10 @@ enum oas_match oas_set_match(const struct oas_set *s, const char *host, unsigned
         if (!strcmp(s->s[i].key, host)) v = &s->s[i];
     if (!v) return OAS_NO_SPEC;
     struct mstate m = {method_bit(method), NULL};
-    const char *t = walk(&v->root, path, &m);
+    const struct tnode *t = walk(&v->root, path, &m);
     if (t) {
-        *tmpl = t;
+        *tmpl = t->tmpl;
+        *op = t->op[m.method];
         return OAS_MATCH;
     }
     if (m.tmpl_path) {

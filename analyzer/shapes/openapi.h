@@ -28,9 +28,19 @@ struct oas_endpoint {
     char *tmpl; /* "/v1/customers/{customerId}", base path included */
     struct oas_param *params;
     unsigned n_params;
+    /* The OAuth scopes its `security` (or the document's) requires: any
+     * one alternative suffices, each a space-separated set of scopes all
+     * needed, as rules files' `scopes:` (docs/oauth.md). None (0) when
+     * the operation needs no scope: no security, `security: []`, or an
+     * alternative met without one (an API key, an OAuth scheme with []). */
+    char **scope_alts;
+    unsigned n_scope_alts;
+    int scope_line;  /* line of that `security` in the document */
+    const char *src; /* the document's name (borrowed from its oas_doc) */
 };
 
 struct oas_doc {
+    char *name;            /* as given to oas_load_mem (the file's path for oas_load) */
     char *title, *version; /* info.title, info.version ("" when absent) */
     char *host;            /* from host (2.0) or servers[0].url (3.x), lower case; may be "" */
     char *base;            /* base path ("" or "/v1") */
@@ -64,5 +74,10 @@ enum oas_match { OAS_NO_SPEC = 0, OAS_MATCH, OAS_NO_PATH, OAS_NO_METHOD };
  * template (borrowed, lives as long as s) is in *tmpl. */
 enum oas_match oas_set_match(const struct oas_set *s, const char *host, unsigned port,
                              const char *method, const char *path, const char **tmpl);
+/* The same, and on OAS_MATCH the operation itself in *op (borrowed, lives
+ * as long as s; the first document added for the service wins). */
+enum oas_match oas_set_lookup(const struct oas_set *s, const char *host, unsigned port,
+                              const char *method, const char *path, const char **tmpl,
+                              const struct oas_endpoint **op);
 
 #endif
