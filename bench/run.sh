@@ -6,11 +6,13 @@
 # See bench/README.md for what each line measures.
 #
 #   bench/run.sh [--size 1G] [--runs 3] [--sizes "64M 256M 1G 4G"]
-#                [--tshark-sizes "8M 32M"] [--no-peers] [--no-scaling]
+#                [--tshark-sizes "8M 32M"] [--small-size 450M] [--workers "1 2 4"]
+#                [--no-dense] [--no-small] [--no-peers] [--no-scaling]
 #                [--no-world] [--no-build] [--quick]
 #
 # Captures are made once with `kwsim dense` and cached as
-# /tmp/kw-bench-SIZE.pcap; outputs go to /tmp/kw-bench-out (EVE, SQLite,
+# /tmp/kw-bench-SIZE.pcap (small API transactions: `kwsim dense --small`,
+# /tmp/kw-bench-small-SIZE.pcap, ~230k transactions at 450M); outputs go to /tmp/kw-bench-out (EVE, SQLite,
 # tshark/httpry logs) and /dev/shm/kw-bench-* (stream files of
 # `keywarden streams` and tcpflow, ~1 GB each on the 1G capture).
 # Results: /tmp/kw-bench-results/DATE/{raw.tsv,summary.md,*.log}.
@@ -22,10 +24,12 @@ SIZE=1G
 RUNS=3
 SIZES="64M 256M 1G 4G"
 TSHARK_SIZES="8M 32M"
-PEERS=1 SCALING=1 WORLD=1 DOBUILD=1
+SMALL_SIZE=450M
+WORKERS="1 2 4"
+PEERS=1 SCALING=1 WORLD=1 DOBUILD=1 DENSE=1 SMALL=1
 
 usage() {
-    sed -n '8,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '8,13p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -35,11 +39,15 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --sizes) SIZES=$2; shift 2 ;;
     --tshark-sizes) TSHARK_SIZES=$2; shift 2 ;;
+    --small-size) SMALL_SIZE=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --no-dense) DENSE=0; shift ;;
+    --no-small) SMALL=0; shift ;;
     --no-peers) PEERS=0; shift ;;
     --no-scaling) SCALING=0; shift ;;
     --no-world) WORLD=0; shift ;;
     --no-build) DOBUILD=0; shift ;;
-    --quick) SIZE=64M RUNS=1 SIZES="16M 64M" TSHARK_SIZES="4M"; shift ;;
+    --quick) SIZE=64M RUNS=1 SIZES="16M 64M" TSHARK_SIZES="4M" SMALL_SIZE=32M; shift ;;
     -h | --help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
     esac
@@ -87,11 +95,11 @@ fi
 cat "$RES/machine.txt" >&2
 
 # ---- captures ------------------------------------------------------------
-dense() { # SIZE -> path (cached)
-    local f=/tmp/kw-bench-$1.pcap
+dense() { # SIZE [--small] -> path (cached)
+    local f=/tmp/kw-bench-${2:+small-}$1.pcap
     if [ ! -s "$f" ]; then
-        say "== kwsim dense --size $1 -o $f"
-        "$KWSIM" dense --size "$1" -o "$f" >>"$RES/run.log" 2>&1
+        say "== kwsim dense ${2:+$2 }--size $1 -o $f"
+        "$KWSIM" dense ${2:+"$2"} --size "$1" -o "$f" >>"$RES/run.log" 2>&1
     fi
     echo "$f"
 }
@@ -111,9 +119,11 @@ measure() {
     streams)
         rm -rf "$SHM/kw-bench-streams"
         cmd=("$KW" streams -r "$file" -o "$SHM/kw-bench-streams") ;;
-    run)
+    run | run-w*)
         rm -f "$OUT"/eve.json "$OUT"/bench.db*
-        cmd=("$KW" run -q "${KW_RUN_EXTRA[@]}" -r "$file" --eve "$OUT/eve.json" --db "$OUT/bench.db") ;;
+        cmd=("$KW" run -q "${KW_RUN_EXTRA[@]}" -r "$file" --eve "$OUT/eve.json" --db "$OUT/bench.db")
+        # run-wN: N packet workers (run alone is whatever the config says: 1)
+        [ "$name" = run ] || cmd+=(--workers "${name#run-w}") ;;
     tshark | tshark2)
         cmd=(tshark -r "$file")
         [ "$name" = tshark2 ] && cmd+=(-2)
@@ -140,7 +150,7 @@ measure() {
         note+="matched=$(sed -n 's/.* matched=\([0-9]*\).*/\1/p' "$log.out") "
         note+="records=$(sed -n 's/.* txns=\([0-9]*\).*/\1/p' "$log.out")" ;;
     flow) note+="delivered=$(sed -n 's/.* delivered=\([0-9]*\).*/\1/p' "$log.out") " ;;
-    run)
+    run | run-w*)
         txns=$(grep '"event_type":"http"' "$OUT/eve.json" | grep -c '"http_method"' || true)
         note+="matched=$(grep '"event_type":"http"' "$OUT/eve.json" | grep -c '"http_method".*"status"' || true) "
         note+="records=$(grep -c '"event_type":"http"' "$OUT/eve.json" || true) "
@@ -200,6 +210,9 @@ LABEL = {
     "http": "(c') + HTTP parser, path norm, credentials",
     "streams": "(c'') keywarden streams -o tmpfs",
     "run": "(d) keywarden run (EVE + SQLite)",
+    "run-w1": "(d) keywarden run --workers 1",
+    "run-w2": "(d) keywarden run --workers 2",
+    "run-w4": "(d) keywarden run --workers 4",
     "tshark": "tshark -Y http",
     "tshark2": "tshark -2 -Y http",
     "tcpflow": "tcpflow -o tmpfs",
@@ -228,7 +241,7 @@ def table(g, title):
     if not cases:
         return
     base = agg(g, "bare")
-    run = agg(g, "run")
+    run = agg(g, "run") or agg(g, "run-w1")
     a0 = agg(g, cases[0])
     print(f"\n### {title}: {a0['file']}, {a0['bytes']/1e6:.1f} MB, {a0['pkts']:,} packets\n")
     print("| what | median s (min–max, n) | packets/s | MB/s | HTTP requests found | requests/s "
@@ -240,16 +253,45 @@ def table(g, title):
         tx = "" if a["txns"] is None else f"{a['txns']:,}" + ("" if a["txn_same"] else " (varies!)")
         tps = "" if a["txns"] is None else fmt_rate(a["txns"] / m)
         vs = f"{base['med']/m:.2f}" if base else ""
-        kvs = f"{m/run['med']:.1f}×" if run and c in ("tshark", "tshark2", "tcpflow", "httpry") else ""
+        kvs = f"{m/run['med']:.2f}×" if run and c in ("tshark", "tshark2", "tcpflow", "httpry") else ""
         print(f"| {LABEL.get(c, c)} | {m:.3f} ({a['lo']:.3f}–{a['hi']:.3f}, {a['n']}) "
               f"| {fmt_rate(a['pkts']/m)} | {a['bytes']/1e6/m:,.0f} | {tx} | {tps} | {vs} | {kvs} "
               f"| {a['rss']:.1f} | {a['note']} |")
 
 for g in dict.fromkeys(g for g, _ in order):
-    title = {"main": "Main dense capture"}.get(g, g)
+    title = {"main": "Main dense capture",
+             "small": "Small API transactions"}.get(g, g)
     if g.startswith("scale-"):
         continue
     table(g, title)
+
+# Cost per transaction by stage (groups with the http stage): each stage's
+# extra wall time over the one before, divided by the requests found.
+for g in dict.fromkeys(g for g, _ in order):
+    h = agg(g, "http")
+    if not h or not h["txns"] or g.startswith("scale-"):
+        continue
+    n = h["txns"]
+    print(f"\n### Cost per transaction by stage: {h['file']} ({n:,} requests; medians; "
+          "start-up included in the first and last rows)\n")
+    print("| stage | median s | µs per transaction, cumulative | this stage alone, µs |")
+    print("|---|---|---|---|")
+    prev = 0.0
+    for c, what in (("bare", "pcap_next_ex loop"), ("decode", "+ decode"),
+                    ("flow", "+ flow table, reassembly"),
+                    ("http", "+ HTTP parser, paths, credentials"),
+                    ("run", "+ everything after parsing (keywarden run, 1 worker)")):
+        a = agg(g, c) or (agg(g, "run-w1") if c == "run" else None)
+        if not a:
+            continue
+        print(f"| {what} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | {1e6*(a['med']-prev)/n:.2f} |")
+        prev = a["med"]
+    ws = [c for (gg, c) in order if gg == g and c.startswith("run-w")]
+    base = agg(g, "run") or agg(g, "run-w1")
+    for c in ws:
+        a = agg(g, c)
+        print(f"| keywarden run --workers {c[5:]} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | "
+              f"speed ×{base['med']/a['med']:.2f} of one worker, peak RSS {a['rss']:.0f} MB |")
 
 # bench_stream / bench_h1 (other areas' benches)
 p = os.path.join(res, "bench_stream.log")
@@ -271,7 +313,7 @@ if os.path.exists(p):
 # tshark extrapolated to the main capture: a line through the tshark sizes
 # (start-up + marginal cost per MB); with one size, proportional.
 main = agg("main", "bare")
-ts = [g for g, c in order if c == "tshark" and g.startswith("tshark-")]
+ts = [g for g, c in order if c == "tshark" and g.startswith("tshark-") and "small" not in g]
 if main and ts:
     run = agg("main", "run")
     mmb = main["bytes"] / 1e6
@@ -317,24 +359,44 @@ PY
 PEER_CASES=()
 [ "$PEERS" = 1 ] && PEER_CASES=(tcpflow httpry)
 
-# ---- 1. the main capture: every stage and the fast peers -----------------
-MAIN=$(dense "$SIZE")
-series main "$MAIN" bare decode flow http streams run "${PEER_CASES[@]}"
+WORKER_CASES=()
+for w in $WORKERS; do WORKER_CASES+=("run-w$w"); done
 
-# bench_stream (area stream): decode + flow + reassembly vs bare, best of RUNS.
-if [ -x "$BUILD/bench/bench_stream" ]; then
-    warm "$MAIN"
-    "$BUILD/bench/bench_stream" "$MAIN" "$RUNS" 1 >"$RES/bench_stream.log" 2>&1 || true
+# ---- 0. small API transactions (issue 13): the job as contractors send it --
+# ~2 KB per transaction (kwsim dense --small): per-transaction cost, not
+# bytes, is what this capture measures. Workers 1, 2, 4 and the peers in
+# the same rounds.
+if [ "$SMALL" = 1 ]; then
+    SMALLF=$(dense "$SMALL_SIZE" --small)
+    series small "$SMALLF" bare decode flow http "${WORKER_CASES[@]}" "${PEER_CASES[@]}"
 fi
-# The parser alone, in memory (area http).
-: >"$RES/bench_h1.log"
-for ((r = 1; r <= RUNS; r++)); do "$BUILD/bench/bench_h1" 1024 >>"$RES/bench_h1.log" 2>&1 || true; done
+
+# ---- 1. the main capture: every stage and the fast peers -----------------
+if [ "$DENSE" = 1 ]; then
+    MAIN=$(dense "$SIZE")
+    series main "$MAIN" bare decode flow http streams run "${PEER_CASES[@]}"
+    # bench_stream (area stream): decode + flow + reassembly vs bare, best of RUNS.
+    if [ -x "$BUILD/bench/bench_stream" ]; then
+        warm "$MAIN"
+        "$BUILD/bench/bench_stream" "$MAIN" "$RUNS" 1 >"$RES/bench_stream.log" 2>&1 || true
+    fi
+    # The parser alone, in memory (area http).
+    : >"$RES/bench_h1.log"
+    for ((r = 1; r <= RUNS; r++)); do "$BUILD/bench/bench_h1" 1024 >>"$RES/bench_h1.log" 2>&1 || true; done
+fi
 
 # ---- 2. tshark, on smaller captures (it is ~1000x slower) ----------------
 if [ "$PEERS" = 1 ]; then
-    for s in $TSHARK_SIZES; do
-        series "tshark-$s" "$(dense "$s")" bare run httpry tshark tshark2
-    done
+    if [ "$DENSE" = 1 ]; then
+        for s in $TSHARK_SIZES; do
+            series "tshark-$s" "$(dense "$s")" bare run httpry tshark tshark2
+        done
+    fi
+    # and on the small-transaction mix (the largest of --tshark-sizes)
+    if [ "$SMALL" = 1 ]; then
+        s=${TSHARK_SIZES##* }
+        series "tshark-small-$s" "$(dense "$s" --small)" bare run httpry tshark
+    fi
 fi
 
 # ---- 3. how cost grows with input -----------------------------------------

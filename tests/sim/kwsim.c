@@ -21,7 +21,7 @@ static void usage(FILE *f)
         "                 [--encap vlan:ID|qinq:OUTER:INNER|vxlan:VNI|geneve:VNI|erspan:SESSION]\n"
         "                 [--loss P] [--reorder P] [--retransmit P] [--noise X]\n"
         "                 [--incidents all|none|ID,ID...] [--split day|site:NET,NET...] [--tls]\n"
-        "       kwsim dense --size N[K|M|G] -o FILE.pcap [--seed N] [--conns N]\n"
+        "       kwsim dense --size N[K|M|G] -o FILE.pcap [--seed N] [--conns N] [--small]\n"
         "       kwsim apis --specs apis.jsonl -o DIR [--only API,...] [--family F] [--seed N]\n"
         "                  [--days D] [--learn L] [--rate R]\n"
         "       kwsim --help\n\n"
@@ -240,6 +240,7 @@ static int cmd_dense(int argc, char **argv)
     static const struct option opts[] = {{"size", 1, 0, 'z'},
                                          {"seed", 1, 0, 's'},
                                          {"conns", 1, 0, 'c'},
+                                         {"small", 0, 0, 'm'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct sim_dense_cfg cfg = {.out = NULL,
@@ -264,6 +265,9 @@ static int cmd_dense(int argc, char **argv)
             break;
         case 'c':
             cfg.conns = atoi(optarg) > 0 ? atoi(optarg) : 1;
+            break;
+        case 'm':
+            cfg.small = true;
             break;
         case 'h':
             usage(stdout);

@@ -15,7 +15,8 @@
 #include "sim_rng.h"
 
 #define DSEG 1460
-#define NTPL 24
+#define NTPL 48 /* the dense mix uses the first 24 */
+#define MAXPIPE 3
 #define BUFSZ (4u << 20)
 
 struct dmsg {
@@ -33,13 +34,15 @@ struct dconn {
     uint16_t cport;
     uint32_t cseq, sseq;
     uint16_t ipid;
-    int phase, tpl, seg, left;
+    int phase, seg, left;
+    int q[MAXPIPE], nq, qi; /* templates of the requests in flight, in order */
 };
 
 struct dense {
     const struct sim_dense_cfg *cfg;
     struct sim_rng r;
     struct dtpl tpl[NTPL];
+    int ntpl;
     struct dconn *c;
     uint8_t *buf;
     size_t blen;
@@ -68,7 +71,9 @@ static void make_templates(struct dense *d)
         {"/v1/customers/", "/invoices"},   {"/v1/orders/", ""},
         {"/v1/orders?page=", "&limit=50"}, {"/v1/exports/", ""},
         {"/v2/inventory/items/", ""},      {"/v1/payments/", "/refunds"}};
-    for (int i = 0; i < NTPL; i++) {
+    bool small = d->cfg->small;
+    d->ntpl = small ? NTPL : 24;
+    for (int i = 0; i < d->ntpl; i++) {
         struct dtpl *t = &d->tpl[i];
         char target[128], tok[48];
         snprintf(target, sizeof target, "%s%u%s", paths[i % 6][0],
@@ -76,14 +81,26 @@ static void make_templates(struct dense *d)
         for (int k = 0; k < 40; k++)
             tok[k] = "abcdefghijklmnopqrstuvwxyz0123456789"[sim_rng_below(&d->r, 36)];
         tok[40] = 0;
+        /* Small mix: one request in four a POST with a JSON body. */
+        struct sim_buf body = {0};
+        if (small && i % 4 == 3)
+            sim_json_body(&body, &d->r, "order", (size_t)sim_rng_range(&d->r, 200, 700),
+                          d->cfg->start_us);
         sim_buf_printf(&t->req.b,
-                       "GET %s HTTP/1.1\r\nHost: api.dense.example\r\nUser-Agent: "
+                       "%s %s HTTP/1.1\r\nHost: api.dense.example\r\nUser-Agent: "
                        "kwsim-dense/1.0\r\nAccept: application/json\r\nAuthorization: Bearer "
-                       "kwt_%s\r\n\r\n",
-                       target, tok);
-        size_t size = i % 6 == 3 ? (size_t)sim_rng_range(&d->r, 60000, 250000)
-                                 : (size_t)sim_rng_range(&d->r, 300, 9000);
-        struct sim_resp_spec rs = {.status = i == 7 ? 404 : 200,
+                       "kwt_%s\r\n",
+                       body.len ? "POST" : "GET", target, tok);
+        if (body.len)
+            sim_buf_printf(&t->req.b, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+                           body.len);
+        sim_buf_add(&t->req.b, "\r\n", 2);
+        if (body.len) sim_buf_add(&t->req.b, body.p, body.len);
+        sim_buf_free(&body);
+        size_t size = small          ? (size_t)sim_rng_range(&d->r, 500, 2000)
+                      : i % 6 == 3 ? (size_t)sim_rng_range(&d->r, 60000, 250000)
+                                   : (size_t)sim_rng_range(&d->r, 300, 9000);
+        struct sim_resp_spec rs = {.status = i == 7 ? 404 : small && i % 4 == 3 ? 201 : 200,
                                    .body_size = size,
                                    .gzip = i % 4 == 1,
                                    .chunked = i % 3 == 2,
@@ -173,13 +190,14 @@ static void conn_new(struct dense *d, struct dconn *c)
     c->cseq = (uint32_t)sim_rng_u64(&d->r);
     c->sseq = (uint32_t)sim_rng_u64(&d->r);
     c->phase = 0;
+    c->nq = c->qi = 0;
     c->left = (int)sim_rng_range(&d->r, 3, 60);
 }
 
-/* Advance one connection by one step (one or two packets). */
+/* Advance one connection by one step (one or more packets). */
 static void step(struct dense *d, struct dconn *c)
 {
-    struct dtpl *t = &d->tpl[c->tpl];
+    struct dtpl *t = &d->tpl[c->q[c->qi]];
     switch (c->phase) {
     case 0:
         pkt(d, c, true, SIM_SYN, NULL, 0, 0);
@@ -189,18 +207,24 @@ static void step(struct dense *d, struct dconn *c)
         pkt(d, c, true, SIM_ACK, NULL, 0, 0);
         c->phase = 1;
         break;
-    case 1: /* request, usually one segment */
-        c->tpl = (int)sim_rng_below(&d->r, NTPL);
-        t = &d->tpl[c->tpl];
-        for (int i = 0; i < t->req.nseg; i++) {
-            size_t off = (size_t)i * DSEG,
-                   n = t->req.b.len - off < DSEG ? t->req.b.len - off : DSEG;
-            pkt(d, c, true, SIM_ACK | SIM_PSH, t->req.b.p + off, n, t->req.sums[i]);
-            c->cseq += (uint32_t)n;
+    case 1: /* requests, usually one of one segment; small mix: 1 in 8 pipelined */
+        c->nq = 1;
+        if (d->cfg->small && c->left > 1 && sim_rng_below(&d->r, 8) == 0)
+            c->nq = c->left > 2 ? 2 + (int)sim_rng_below(&d->r, 2) : 2;
+        for (int k = 0; k < c->nq; k++) {
+            c->q[k] = (int)sim_rng_below(&d->r, (uint64_t)d->ntpl);
+            t = &d->tpl[c->q[k]];
+            for (int i = 0; i < t->req.nseg; i++) {
+                size_t off = (size_t)i * DSEG,
+                       n = t->req.b.len - off < DSEG ? t->req.b.len - off : DSEG;
+                pkt(d, c, true, SIM_ACK | SIM_PSH, t->req.b.p + off, n, t->req.sums[i]);
+                c->cseq += (uint32_t)n;
+            }
+            d->pending += t->resp.b.len + (uint64_t)t->resp.nseg * 140;
         }
         c->phase = 2;
         c->seg = 0;
-        d->pending += t->resp.b.len + (uint64_t)t->resp.nseg * 140;
+        c->qi = 0;
         break;
     case 2: { /* response, two segments per step and the client's ACK */
         for (int k = 0; k < 2 && c->seg < t->resp.nseg; k++, c->seg++) {
@@ -213,7 +237,14 @@ static void step(struct dense *d, struct dconn *c)
             d->pending -= n + 140;
         }
         pkt(d, c, true, SIM_ACK, NULL, 0, 0);
-        if (c->seg == t->resp.nseg) c->phase = --c->left > 0 ? 1 : 3;
+        if (c->seg == t->resp.nseg) {
+            c->seg = 0;
+            c->left--;
+            if (++c->qi == c->nq) {
+                c->qi = c->nq = 0;
+                c->phase = c->left > 0 ? 1 : 3;
+            }
+        }
         break;
     }
     default:
@@ -256,7 +287,7 @@ int sim_dense_run(const struct sim_dense_cfg *cfg, uint64_t *bytes, uint64_t *pa
     flush_buf(&d);
     int rc = ferror(d.f) ? -1 : 0;
     if (d.f != stdout && fclose(d.f)) rc = -1;
-    for (int i = 0; i < NTPL; i++) {
+    for (int i = 0; i < d.ntpl; i++) {
         sim_buf_free(&d.tpl[i].req.b);
         sim_buf_free(&d.tpl[i].resp.b);
         free(d.tpl[i].req.sums);
