@@ -19,7 +19,7 @@ PKGS=(
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio python3-grpc-tools
   # TLS tests: HAProxy terminating TLS (its key log), schema check of EVE records
   haproxy python3-jsonschema
-  python3 python3-scapy python3-yaml sqlite3 iproute2 procps
+  python3 python3-scapy python3-yaml python3-hpack sqlite3 iproute2 procps
   # metrics scrape test (Prometheus server, promtool); report rendering test
   prometheus chromium
   # fleet: sensors and judges over NATS JetStream (C client; the server for tests)

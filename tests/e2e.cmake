@@ -26,7 +26,13 @@ if(Python3_Interpreter_FOUND AND TARGET kwsim AND TARGET keywarden)
   # OAuth kind, no false alert on the correct traffic around them.
   add_test(NAME e2e_policy_oauth COMMAND Python3::Interpreter ${_e2e_py} policy ${_e2e_bins}
     ${_e2e_worlds}/oauth.yaml ${_e2e_work}/oauth)
-  set_tests_properties(e2e_policy_demo e2e_policy_oauth PROPERTIES LABELS "e2e" TIMEOUT 120)
+  # HTTP/2 and gRPC (issue 11): contractors on a gRPC API and an h2c API,
+  # policy incidents and, after 14 days of learning, baseline ones.
+  # /usr/bin/python3: the secrets check decodes HPACK with python3-hpack.
+  add_test(NAME e2e_policy_grpc COMMAND /usr/bin/python3 ${_e2e_py} policy ${_e2e_bins}
+    ${_e2e_worlds}/grpc.yaml ${_e2e_work}/grpc)
+  set_tests_properties(e2e_policy_demo e2e_policy_oauth e2e_policy_grpc PROPERTIES LABELS "e2e"
+    TIMEOUT 120)
   set_tests_properties(e2e_policy_company e2e_baseline e2e_baseline_restart
     PROPERTIES LABELS "e2e;slow" TIMEOUT 600)
 endif()

@@ -33,8 +33,13 @@ if(Python3_Interpreter_FOUND AND TARGET kwsim AND TARGET keywarden)
   add_test(NAME e2e_tls_meta_company COMMAND Python3::Interpreter ${_tls_py} meta
     $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden> ${_tls_worlds}/company.yaml
     ${_tls_work}/tls-meta-company)
-  set_tests_properties(e2e_tls_policy_demo e2e_tls_meta_demo PROPERTIES LABELS "tls;e2e"
-    TIMEOUT 120)
+  # HTTP/2 and gRPC in TLS 1.3, ALPN h2 in the EncryptedExtensions
+  # (/usr/bin/python3: python3-hpack for the secrets check).
+  add_test(NAME e2e_tls_policy_grpc COMMAND /usr/bin/python3 ${_tls_py} policy
+    $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden> ${_tls_worlds}/grpc.yaml ${_tls_work}/tls-grpc
+    --tls)
+  set_tests_properties(e2e_tls_policy_demo e2e_tls_meta_demo e2e_tls_policy_grpc PROPERTIES
+    LABELS "tls;e2e" TIMEOUT 120)
   set_tests_properties(e2e_tls_policy_company e2e_tls_meta_company PROPERTIES
     LABELS "tls;e2e;slow" TIMEOUT 600)
 endif()

@@ -330,7 +330,10 @@ static void head_done(struct h2_conn *c, int dir, kw_ts ts)
         d->content_end = d->flen - d->padlen;
     }
     d->pren = 0;
-    if (d->type == H2_HEADERS || d->type == H2_PUSH_PROMISE) block_start(c, dir, ts);
+    /* a stream starts when its HEADERS frame's first byte was seen (as an
+     * HTTP/1 request does), even when the frame header was cut across
+     * segments */
+    if (d->type == H2_HEADERS || d->type == H2_PUSH_PROMISE) block_start(c, dir, d->fh_ts);
 }
 
 /* ---- payloads ---------------------------------------------------------- */
@@ -483,6 +486,7 @@ static size_t step_fh(struct h2_conn *c, int dir, const uint8_t *p, size_t n, kw
     struct h2_dir *d = &c->d[dir];
     size_t k = H2_FRAME_HEADER - d->fhn;
     if (k > n) k = n;
+    if (d->fhn == 0) d->fh_ts = ts;
     memcpy(d->fh + d->fhn, p, k);
     d->fhn = (uint8_t)(d->fhn + k);
     if (d->fhn == H2_FRAME_HEADER) {

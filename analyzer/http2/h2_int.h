@@ -85,6 +85,7 @@ struct h2_dir {
     bool recovering; /* the table was lost: fresh inflater, refusals expected */
     uint8_t fh[H2_FRAME_HEADER];
     uint8_t fhn;
+    kw_ts fh_ts; /* when the frame header's first byte was seen */
     uint32_t preface_got;
     /* the frame being read */
     uint8_t type, fflags;

@@ -415,6 +415,40 @@ def client_streams(pcap, ports):
         yield b"".join(segs[s] for s in sorted(segs))
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_NAMES = {b"authorization": b"Authorization", b"dpop": b"DPoP", b"x-api-key": b"X-API-Key"}
+
+
+def h2_as_text(stream):
+    """A client's HTTP/2 byte stream (RFC 9113 §4.1 frames) as the header
+    lines the HTTP/1 patterns below read: every header block decoded with
+    python3-hpack (an HPACK implementation other than the libnghttp2
+    deflater kwsim encodes with), one table for the whole direction."""
+    import hpack  # Debian python3-hpack; only HTTP/2 worlds need it
+    dec, out, block, off = hpack.Decoder(), [], b"", len(H2_PREFACE)
+    dec.max_allowed_table_size = 65536
+    while off + 9 <= len(stream):
+        n = int.from_bytes(stream[off:off + 3], "big")
+        typ, flags = stream[off + 3], stream[off + 4]
+        payload = stream[off + 9:off + 9 + n]
+        off += 9 + n
+        if typ not in (1, 9):  # HEADERS, CONTINUATION
+            continue
+        if typ == 1:
+            pad = payload[0] if flags & 0x8 else 0
+            payload = payload[(1 if flags & 0x8 else 0) + (5 if flags & 0x20 else 0):
+                              len(payload) - pad]
+        block += payload
+        if flags & 0x4:  # END_HEADERS
+            for name, value in dec.decode(block, raw=True):
+                if name == b":path":
+                    out.append(b"GET " + value + b" HTTP/2")
+                else:
+                    out.append(H2_NAMES.get(name, name) + b": " + value)
+            block = b""
+    return b"\r\n" + b"\r\n".join(out) + b"\r\n"
+
+
 def world_secrets(world):
     """Every secret the world sends, read from its captures: Bearer and
     DPoP-scheme tokens (JWTs included), DPoP proofs, X-API-Key values, api_key query values, and Basic
@@ -429,6 +463,8 @@ def world_secrets(world):
     basic = re.compile(rb"\r\nAuthorization: Basic ([A-Za-z0-9+/=]+)\r\n")
     for pcap in world.pcaps:
         for s in client_streams(pcap, ports):
+            if s.startswith(H2_PREFACE):
+                s = h2_as_text(s)
             for p in pats:
                 secrets |= {m.group(1).decode() for m in p.finditer(s)}
             for m in basic.finditer(s):

@@ -118,9 +118,10 @@ def cmd_tshark(kwsim, world, work, extra):
     if not truth:
         fail("empty truth file")
     ports = sorted({t["server_port"] for t in truth})
+    h2ports = {t["server_port"] for t in truth if t.get("protocol") == "HTTP/2"}
     decode = []
     for p in ports:
-        decode += ["-d", "tcp.port==%d,http" % p]
+        decode += ["-d", "tcp.port==%d,%s" % (p, "http2" if p in h2ports else "http")]
     self_check(pcap, decode, work)
     errs = error_rows(pcap, decode)
     if errs:
@@ -137,6 +138,18 @@ def cmd_tshark(kwsim, world, work, extra):
             # Behind a tunnel the outer address comes first: keep the innermost.
             src = src6.split("\x01")[-1] if src6 else src4.split("\x01")[-1]
             seen[(src, int(sport.split("\x01")[-1]), m, u)] += 1
+    if h2ports:  # HTTP/2 streams: tshark decodes their HPACK blocks itself
+        rows = tshark(pcap, decode + ["-Y", "http2.headers.method", "-T", "fields", "-E",
+                                      "separator=\t", "-E", "occurrence=a", "-E",
+                                      "aggregator=\x01", "-e", "ip.src", "-e", "ipv6.src",
+                                      "-e", "tcp.srcport", "-e", "http2.headers.method",
+                                      "-e", "http2.headers.path"])
+        for row in rows:
+            src4, src6, sport, methods, paths = row.split("\t")
+            src = src6.split("\x01")[-1] if src6 else src4.split("\x01")[-1]
+            for m, u in zip(methods.split("\x01"), paths.split("\x01")):
+                seen[(src, int(sport.split("\x01")[-1]), m, u)] += 1
+        check_grpc_status(pcap, decode, truth)
     want = collections.Counter()
     for t in truth:
         target = t["target"]
@@ -158,8 +171,30 @@ def cmd_tshark(kwsim, world, work, extra):
              (sum(seen.values()), len(truth), missing, extra_))
     pip = sum(1 for t in truth if t["pipelined"])
     spl = sum(1 for t in truth if t["split"])
-    print("tshark ok: %d requests match truth exactly (%d pipelined, %d split), 0 errors" %
-          (len(truth), pip, spl))
+    h2 = sum(1 for t in truth if t.get("protocol") == "HTTP/2")
+    print("tshark ok: %d requests match truth exactly (%d pipelined, %d split, %d HTTP/2 "
+          "streams), 0 errors" % (len(truth), pip, spl, h2))
+
+
+def check_grpc_status(pcap, decode, truth):
+    """Every grpc-status tshark reads (trailers, or the one HEADERS of a
+    refused call) against the truth's, as a multiset."""
+    rows = tshark(pcap, decode + ["-Y", 'http2.header.name == "grpc-status"', "-T", "fields",
+                                  "-E", "separator=\t", "-E", "occurrence=a", "-E",
+                                  "aggregator=\x01", "-e", "http2.header.name",
+                                  "-e", "http2.header.value"])
+    seen = collections.Counter()
+    for row in rows:
+        names, values = row.split("\t")
+        for n, v in zip(names.split("\x01"), values.split("\x01")):
+            if n == "grpc-status":
+                seen[int(v)] += 1
+    want = collections.Counter(t["grpc_status"] for t in truth if "grpc_status" in t)
+    if not want:
+        fail("an HTTP/2 world without gRPC calls: the grpc-status check checks nothing")
+    if seen != want:
+        fail("grpc-status: tshark %s, truth %s" % (dict(seen), dict(want)))
+    print("tshark: %d grpc-status values as in the truth %s" % (sum(want.values()), dict(want)))
 
 
 def cmd_dense(kwsim, work):

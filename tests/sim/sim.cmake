@@ -1,5 +1,7 @@
 # kwsim: the traffic simulator (docs/simulator.md). Links only libc, zlib,
-# libcrypto, libfyaml and jansson (API specs); it writes pcap itself.
+# libcrypto, libfyaml, jansson (API specs) and libnghttp2 (its HPACK
+# deflater, for HTTP/2 and gRPC); it writes pcap itself.
+pkg_check_modules(SIM_NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 add_executable(kwsim
   ${CMAKE_CURRENT_LIST_DIR}/kwsim.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_pkt.c
@@ -10,12 +12,13 @@ add_executable(kwsim
   ${CMAKE_CURRENT_LIST_DIR}/sim_incidents.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_render.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_tls.c
+  ${CMAKE_CURRENT_LIST_DIR}/sim_h2.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_oauth.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_output.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_dense.c
   ${CMAKE_CURRENT_LIST_DIR}/sim_apis.c)
 target_link_libraries(kwsim PRIVATE kw_options PkgConfig::ZLIB PkgConfig::CRYPTO
-  PkgConfig::FYAML PkgConfig::JANSSON m)
+  PkgConfig::FYAML PkgConfig::JANSSON PkgConfig::SIM_NGHTTP2 m)
 set_target_properties(kwsim PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 # Tests (label "sim"; the tshark oracle ones also "tshark", skipped with 77
@@ -40,6 +43,11 @@ if(Python3_FOUND)
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-geneve --encap geneve:99)
   add_test(NAME sim_tshark_qinq COMMAND Python3::Interpreter ${_sim_py} tshark
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/tshark-qinq --encap qinq:100:200)
+  # gRPC and h2c servers (HTTP/2 streams, HPACK by libnghttp2's deflater):
+  # tshark decodes every request and grpc-status of 3 days as in the truth.
+  add_test(NAME sim_tshark_grpc COMMAND Python3::Interpreter ${_sim_py} tshark
+    $<TARGET_FILE:kwsim> ${CMAKE_CURRENT_LIST_DIR}/worlds/grpc.yaml ${_sim_work}/tshark-grpc
+    --days 3)
   # Company world, 6 days (to the Sunday of the DST change): incidents present,
   # schedules kept in local time, fingerprints right, no secret in the outputs.
   add_test(NAME sim_world_company COMMAND Python3::Interpreter ${_sim_py} world
@@ -47,6 +55,6 @@ if(Python3_FOUND)
   add_test(NAME sim_dense COMMAND Python3::Interpreter ${_sim_py} dense
     $<TARGET_FILE:kwsim> ${_sim_work}/dense)
   set_tests_properties(sim_determinism sim_loss sim_world_company PROPERTIES LABELS "sim" TIMEOUT 120)
-  set_tests_properties(sim_tshark sim_tshark_vxlan sim_tshark_erspan sim_tshark_geneve sim_tshark_qinq sim_dense
+  set_tests_properties(sim_tshark sim_tshark_grpc sim_tshark_vxlan sim_tshark_erspan sim_tshark_geneve sim_tshark_qinq sim_dense
     PROPERTIES LABELS "sim;tshark" TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()

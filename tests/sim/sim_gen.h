@@ -69,6 +69,11 @@ struct sim_truth {
     int cred, ident, incident;
     bool lost, pipelined, split;
     int32_t label;
+    /* HTTP/2 (h2c and gRPC servers): the stream, and for gRPC the
+     * grpc-status of the trailers (status is then the HTTP :status, 200) */
+    bool h2, grpc;
+    uint32_t stream_id;
+    int grpc_status;
 };
 
 struct sim_inc_state {
@@ -120,11 +125,29 @@ struct sim_conn;
  * protected EncryptedExtensions/Finished of both sides); writes the
  * session's four secrets to g->keylog. Returns the time after it. */
 int64_t sim_tls_open(struct sim_gen *g, struct sim_conn *c, struct sim_rng *r, const char *sni,
-                     int64_t t, struct sim_tls_sess *ts);
+                     const char *alpn, int64_t t, struct sim_tls_sess *ts);
 /* Application data as protected records appended to out. */
 struct sim_buf;
 void sim_tls_seal(struct sim_tls_dir *d, const uint8_t *p, size_t n, struct sim_buf *out);
 void sim_tls_close(struct sim_tls_sess *ts);
+
+/* A header field of a request (sim_render.c); value big enough for a DPoP
+ * proof. */
+struct sim_field {
+    char name[64];
+    char value[2400];
+};
+int sim_cred_fields(struct sim_gen *g, const struct sim_session *s, const struct sim_req *q,
+                    struct sim_field f[2]);
+struct sim_truth *sim_truth_add(struct sim_gen *g);
+
+/* sim_h2.c: the requests of an HTTP/2 session (h2c or gRPC server) on an
+ * open connection (sealed in TLS when tls is set): prefaces and SETTINGS,
+ * then each request group as concurrent streams, header blocks through
+ * libnghttp2's HPACK deflater. Returns the time after the last answer;
+ * *closed when the server ended the connection (GOAWAY + FIN). */
+int64_t sim_h2_session(struct sim_gen *g, struct sim_session *s, struct sim_rng *r,
+                       struct sim_conn *c, struct sim_tls_sess *tls, int64_t t, bool *closed);
 
 /* Planning. */
 int sim_plan(struct sim_gen *g);

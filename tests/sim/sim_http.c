@@ -150,22 +150,30 @@ static void error_body(struct sim_buf *b, int status)
                    sim_http_reason(status), status);
 }
 
+bool sim_http_body(struct sim_buf *body, struct sim_buf *coded, struct sim_rng *r,
+                   const struct sim_resp_spec *s)
+{
+    bool has_body = s->status != 204;
+    if (has_body) {
+        if (s->status >= 200 && s->status < 300)
+            sim_json_body(body, r, s->resource, s->body_size, s->now);
+        else
+            error_body(body, s->status);
+    }
+    bool gz = has_body && s->gzip && body->len > 200;
+    if (gz)
+        gzip_buf(body, coded);
+    else if (has_body)
+        sim_buf_add(coded, body->p, body->len);
+    return gz;
+}
+
 void sim_http_response(struct sim_buf *b, struct sim_rng *r, const struct sim_resp_spec *s,
                        struct sim_resp_out *o)
 {
     struct sim_buf body = {0}, coded = {0};
     bool has_body = s->status != 204;
-    if (has_body) {
-        if (s->status >= 200 && s->status < 300)
-            sim_json_body(&body, r, s->resource, s->body_size, s->now);
-        else
-            error_body(&body, s->status);
-    }
-    bool gz = has_body && s->gzip && body.len > 200;
-    if (gz)
-        gzip_buf(&body, &coded);
-    else if (has_body)
-        sim_buf_add(&coded, body.p, body.len);
+    bool gz = sim_http_body(&body, &coded, r, s);
     char date[64];
     sim_http_date(date, sizeof date, s->now);
     sim_buf_printf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: nginx\r\n", s->status,

@@ -39,6 +39,11 @@ struct sim_resp_out {
     size_t body_identity; /* body bytes before content coding */
 };
 
+/* The body of a response as sim_http_response makes it: identity bytes in
+ * body, what goes on the wire (gzip-coded when it returns true) in coded. */
+bool sim_http_body(struct sim_buf *body, struct sim_buf *coded, struct sim_rng *r,
+                   const struct sim_resp_spec *s);
+
 void sim_http_response(struct sim_buf *b, struct sim_rng *r, const struct sim_resp_spec *s,
                        struct sim_resp_out *o);
 

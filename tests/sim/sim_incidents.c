@@ -74,7 +74,7 @@ static void edit_out_of_scope(struct inc_ctx *x, struct sim_req *q, int n)
         if (!in) tpl = sv->ep[e].path;
     }
     sim_render_path(q->target, sizeof q->target, tpl, (int)sim_rng_range(&x->r, 1, 5000));
-    snprintf(q->method, sizeof q->method, "GET");
+    snprintf(q->method, sizeof q->method, sv->proto == SIM_PROTO_GRPC ? "POST" : "GET");
     sim_add_query_cred(x->g, q);
     q->status = n % 3 == 2 ? 403 : 200;
 }

@@ -77,6 +77,8 @@ static void truth_line(struct sim_gen *g, FILE *f, const struct sim_truth *t)
             kinds[c->kind], fp);
     if (c->kind == SIM_CRED_APIKEY_QUERY) fprintf(f, "\"secret_param\":\"%s\",", c->param);
     if (t->label >= 0 && (size_t)t->label < g->nlabels) fprintf(f, "%s,", g->labels[t->label]);
+    if (t->h2) fprintf(f, "\"protocol\":\"HTTP/2\",\"stream_id\":%u,", t->stream_id);
+    if (t->grpc) fprintf(f, "\"grpc_status\":%d,", t->grpc_status);
     fprintf(f,
             "\"identity\":\"%s\",\"incident\":\"%s\",\"lost\":%s,\"pipelined\":%s,"
             "\"split\":%s}\n",

@@ -75,22 +75,16 @@ static void emit_dns(struct sim_gen *g, struct sim_rng *r, const struct sim_ip *
     sim_out_push(&g->out, t + 800 + (int64_t)sim_rng_below(r, 4000), frame, len);
 }
 
-static void request_bytes(struct sim_gen *g, struct sim_rng *r, const struct sim_session *s,
-                          const struct sim_req *q, struct sim_buf *b, size_t *body)
+/* The credential of a request as header fields (names as an HTTP/1 client
+ * writes them; HTTP/2 lower-cases them). Returns how many (0..2). */
+int sim_cred_fields(struct sim_gen *g, const struct sim_session *s, const struct sim_req *q,
+                    struct sim_field f[2])
 {
     const struct sim_server *sv = &g->w->srv[s->server];
     const struct sim_cred *c = &g->creds[q->cred];
-    const char *ua = s->ident >= 0 ? g->w->id[s->ident].ua : "python-requests/2.28.1";
-    sim_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s", q->method, q->target, sv->host);
-    if (sv->port != 80) sim_buf_printf(b, ":%u", sv->port);
-    sim_buf_printf(b,
-                   "\r\nUser-Agent: %s\r\nAccept: application/json\r\n"
-                   "Accept-Encoding: gzip, deflate\r\n",
-                   ua);
-    char enc[400];
     if (c->dpop && q->dpop != SIM_DPOP_OMIT) {
         /* RFC 9449 §7.1: the DPoP scheme and a proof for this request */
-        char htu[300], jti[48], proof[1800];
+        char htu[300], jti[48];
         snprintf(htu, sizeof htu, "https://%s", sv->host);
         if (sv->port != 80)
             snprintf(htu + strlen(htu), sizeof htu - strlen(htu), ":%u", sv->port);
@@ -104,19 +98,49 @@ static void request_bytes(struct sim_gen *g, struct sim_rng *r, const struct sim
             snprintf(jti, sizeof jti, "replay-%d", q->incident);
         else
             snprintf(jti, sizeof jti, "p%zu", (size_t)(q - g->reqs));
-        sim_dpop_proof(c, q->method, htu, iat / 1000000, jti, proof, sizeof proof);
-        sim_buf_printf(b, "Authorization: DPoP %s\r\nDPoP: %s\r\n", c->secret, proof);
-    } else if (c->kind == SIM_CRED_BEARER || c->kind == SIM_CRED_JWT) {
-        sim_buf_printf(b, "Authorization: Bearer %s\r\n", c->secret);
-    } else if (c->kind == SIM_CRED_APIKEY_HEADER) {
-        sim_buf_printf(b, "%s: %s\r\n", c->param, c->secret);
-    } else if (c->kind == SIM_CRED_BASIC) {
-        char up[200];
+        snprintf(f[0].name, sizeof f[0].name, "Authorization");
+        snprintf(f[0].value, sizeof f[0].value, "DPoP %s", c->secret);
+        snprintf(f[1].name, sizeof f[1].name, "DPoP");
+        sim_dpop_proof(c, q->method, htu, iat / 1000000, jti, f[1].value, sizeof f[1].value);
+        return 2;
+    }
+    if (c->kind == SIM_CRED_BEARER || c->kind == SIM_CRED_JWT) {
+        snprintf(f[0].name, sizeof f[0].name, "Authorization");
+        snprintf(f[0].value, sizeof f[0].value, "Bearer %s", c->secret);
+        return 1;
+    }
+    if (c->kind == SIM_CRED_APIKEY_HEADER) {
+        snprintf(f[0].name, sizeof f[0].name, "%s", c->param);
+        snprintf(f[0].value, sizeof f[0].value, "%s", c->secret);
+        return 1;
+    }
+    if (c->kind == SIM_CRED_BASIC) {
+        char up[200], enc[400];
         if ((size_t)snprintf(up, sizeof up, "%s:%.120s", c->user, c->secret) >= sizeof up)
             up[sizeof up - 1] = 0;
         sim_b64((const uint8_t *)up, strlen(up), enc, false);
-        sim_buf_printf(b, "Authorization: Basic %s\r\n", enc);
+        snprintf(f[0].name, sizeof f[0].name, "Authorization");
+        snprintf(f[0].value, sizeof f[0].value, "Basic %s", enc);
+        return 1;
     }
+    return 0; /* a query-parameter key is in the target */
+}
+
+static void request_bytes(struct sim_gen *g, struct sim_rng *r, const struct sim_session *s,
+                          const struct sim_req *q, struct sim_buf *b, size_t *body)
+{
+    const struct sim_server *sv = &g->w->srv[s->server];
+    const char *ua = s->ident >= 0 ? g->w->id[s->ident].ua : "python-requests/2.28.1";
+    sim_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s", q->method, q->target, sv->host);
+    if (sv->port != 80) sim_buf_printf(b, ":%u", sv->port);
+    sim_buf_printf(b,
+                   "\r\nUser-Agent: %s\r\nAccept: application/json\r\n"
+                   "Accept-Encoding: gzip, deflate\r\n",
+                   ua);
+    struct sim_field f[2];
+    int nf = sim_cred_fields(g, s, q, f);
+    for (int i = 0; i < nf; i++)
+        sim_buf_printf(b, "%s: %s\r\n", f[i].name, f[i].value);
     *body = 0;
     if (!strcmp(q->method, "POST") || !strcmp(q->method, "PUT") || !strcmp(q->method, "PATCH")) {
         struct sim_buf j = {0};
@@ -130,7 +154,7 @@ static void request_bytes(struct sim_gen *g, struct sim_rng *r, const struct sim
     }
 }
 
-static struct sim_truth *truth_add(struct sim_gen *g)
+struct sim_truth *sim_truth_add(struct sim_gen *g)
 {
     if (g->ntruth == g->captruth) {
         g->captruth = g->captruth ? g->captruth * 2 : 1024;
@@ -201,7 +225,7 @@ static void http_group(struct http_run *h, int first, int n)
             wire_bytes(h, 0, &b);
             ns = 0; /* the splits were offsets into the clear request */
         }
-        struct sim_truth *t = tr[k] = truth_add(g);
+        struct sim_truth *t = tr[k] = sim_truth_add(g);
         t->ts = k ? sent + 40 : h->t;
         t->cip = h->c.cli.ip;
         t->sip = h->c.srv.ip;
@@ -275,15 +299,20 @@ static void render_http(struct sim_gen *g, struct sim_session *s, struct sim_rng
     sim_conn_init(&h.c, &g->out, r, &g->tcp, &cli, &srv, rtt, gap);
     h.t = sim_conn_open(&h.c, h.t);
     if (g->tls) {
-        h.t = sim_tls_open(g, &h.c, r, sv->host, h.t + 100, &h.tls);
+        h.t = sim_tls_open(g, &h.c, r, sv->host, sv->proto != SIM_PROTO_HTTP1 ? "h2" : NULL,
+                           h.t + 100, &h.tls);
         h.enc = true;
     }
-    bool pipe = s->nreq >= 3 && sim_rng_chance(r, 0.1);
-    for (int i = 0; i < s->nreq && !h.closed;) {
-        int n = pipe ? 1 + (int)sim_rng_below(r, 3) : 1;
-        if (n > s->nreq - i) n = s->nreq - i;
-        http_group(&h, i, n);
-        i += n;
+    if (sv->proto != SIM_PROTO_HTTP1) {
+        h.t = sim_h2_session(g, s, r, &h.c, h.enc ? &h.tls : NULL, h.t, &h.closed);
+    } else {
+        bool pipe = s->nreq >= 3 && sim_rng_chance(r, 0.1);
+        for (int i = 0; i < s->nreq && !h.closed;) {
+            int n = pipe ? 1 + (int)sim_rng_below(r, 3) : 1;
+            if (n > s->nreq - i) n = s->nreq - i;
+            http_group(&h, i, n);
+            i += n;
+        }
     }
     sim_tls_close(&h.tls);
     if (h.closed) return;

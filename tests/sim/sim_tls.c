@@ -51,7 +51,8 @@ static void patch(struct sim_buf *b, size_t off, int width)
         b->p[off + (size_t)i] = (uint8_t)(v >> (8 * (width - 1 - i)));
 }
 
-static void client_hello(struct sim_buf *b, struct sim_rng *r, const char *sni, uint8_t *random)
+static void client_hello(struct sim_buf *b, struct sim_rng *r, const char *sni, const char *alpn,
+                         uint8_t *random)
 {
     size_t n = strlen(sni);
     u8(b, 22);
@@ -105,6 +106,16 @@ static void client_hello(struct sim_buf *b, struct sim_rng *r, const char *sni, 
     u16(b, 0x001d);
     u16(b, 32);
     rnd(b, r, 32);
+    if (alpn) { /* application_layer_protocol_negotiation (RFC 7301 §3.1): alpn, http/1.1 */
+        size_t a = strlen(alpn);
+        u16(b, 0x0010);
+        u16(b, (unsigned)(2 + 1 + a + 1 + 8));
+        u16(b, (unsigned)(1 + a + 1 + 8));
+        u8(b, (unsigned)a);
+        sim_buf_add(b, alpn, a);
+        u8(b, 8);
+        sim_buf_add(b, "http/1.1", 8);
+    }
     patch(b, ext, 2);
     patch(b, hs, 3);
     patch(b, rec, 2);
@@ -173,7 +184,7 @@ void sim_tls_render(struct sim_gen *g, struct sim_session *s, struct sim_rng *r,
                   (int64_t)g->w->net[s->net].rtt_ms * 1000 + 500, 120);
     t = sim_conn_open(&c, t);
     struct sim_buf b = {0};
-    client_hello(&b, r, s->sni, NULL);
+    client_hello(&b, r, s->sni, NULL, NULL);
     t = sim_conn_client_send(&c, t, b.p, b.len, NULL, 0, NULL);
     b.len = 0;
     server_hello(&b, r);
@@ -279,14 +290,14 @@ static void log_secret(FILE *f, const char *label, const uint8_t cr[32], const u
 }
 
 int64_t sim_tls_open(struct sim_gen *g, struct sim_conn *c, struct sim_rng *r, const char *sni,
-                     int64_t t, struct sim_tls_sess *ts)
+                     const char *alpn, int64_t t, struct sim_tls_sess *ts)
 {
     uint8_t cr[32], sec[4][32]; /* c hs, s hs, c app, s app */
     for (int i = 0; i < 4; i++)
         for (int k = 0; k < 32; k++)
             sec[i][k] = (uint8_t)sim_rng_u64(r);
     struct sim_buf b = {0};
-    client_hello(&b, r, sni, cr);
+    client_hello(&b, r, sni, alpn, cr);
     t = sim_conn_client_send(c, t, b.p, b.len, NULL, 0, NULL);
     if (g->keylog) {
         static const char *const labels[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -295,22 +306,38 @@ int64_t sim_tls_open(struct sim_gen *g, struct sim_conn *c, struct sim_rng *r, c
         for (int i = 0; i < 4; i++)
             log_secret(g->keylog, labels[i], cr, sec[i]);
     }
-    /* server: ServerHello, CCS, {EncryptedExtensions, Finished} */
+    /* server: ServerHello, CCS, {EncryptedExtensions, Finished}; the
+     * EncryptedExtensions carry the chosen ALPN protocol (RFC 8446 §4.3.1) */
     struct sim_tls_dir hs = {0};
-    uint8_t msg[4 + 2 + 4 + 32] = {8, 0, 0, 2, 0, 0, 20, 0, 0, 32};
+    uint8_t fin[4 + 32] = {20, 0, 0, 32}, msg[64 + sizeof fin];
     for (int k = 0; k < 32; k++)
-        msg[10 + k] = (uint8_t)sim_rng_u64(r);
+        fin[4 + k] = (uint8_t)sim_rng_u64(r);
+    size_t a = alpn ? strlen(alpn) : 0, ext = alpn ? 2 + 2 + 2 + 1 + a : 0, m = 0;
+    msg[m++] = 8;
+    msg[m++] = 0;
+    msg[m++] = 0;
+    msg[m++] = (uint8_t)(2 + ext);
+    msg[m++] = 0;
+    msg[m++] = (uint8_t)ext;
+    if (alpn) {
+        const uint8_t h[] = {0x00, 0x10, 0, (uint8_t)(3 + a), 0, (uint8_t)(1 + a), (uint8_t)a};
+        memcpy(msg + m, h, sizeof h);
+        memcpy(msg + m + sizeof h, alpn, a);
+        m += sizeof h + a;
+    }
+    memcpy(msg + m, fin, sizeof fin);
+    m += sizeof fin;
     b.len = 0;
     server_hello(&b, r);
     dir_keys(&hs, sec[1]);
-    seal_one(&hs, 22, msg, sizeof msg, &b);
+    seal_one(&hs, 22, msg, m, &b);
     t = sim_conn_server_send(c, t + 900, b.p, b.len, NULL);
     /* client: CCS, {Finished} */
     b.len = 0;
     const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
     sim_buf_add(&b, ccs, sizeof ccs);
     dir_keys(&hs, sec[0]);
-    seal_one(&hs, 22, msg + 6, sizeof msg - 6, &b);
+    seal_one(&hs, 22, fin, sizeof fin, &b);
     t = sim_conn_client_send(c, t + 200, b.p, b.len, NULL, 0, NULL);
     EVP_CIPHER_CTX_free(hs.ctx);
     sim_buf_free(&b);

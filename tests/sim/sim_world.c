@@ -203,6 +203,15 @@ static void load_server(struct ld *l, struct fy_node *n, struct sim_server *s)
         s->has_ip6 = true;
     }
     s->port = (uint16_t)num(l, n, "port", 80);
+    str(l, n, "protocol", b, sizeof b, "http1");
+    if (!strcmp(b, "http1"))
+        s->proto = SIM_PROTO_HTTP1;
+    else if (!strcmp(b, "h2c"))
+        s->proto = SIM_PROTO_H2C;
+    else if (!strcmp(b, "grpc"))
+        s->proto = SIM_PROTO_GRPC;
+    else
+        fail(l, key(n, "protocol"), "unknown \"protocol\" \"%s\"; use http1, h2c or grpc", b);
     struct fy_node *eps = key(n, "endpoints"), *it;
     void *iter = NULL;
     if (!eps || !fy_node_is_sequence(eps)) fail(l, n, "server needs a list of \"endpoints\"");

@@ -55,8 +55,13 @@ struct sim_endpoint {
     char scopes[96]; /* OAuth grants it needs, space-separated (all of them) */
 };
 
+/* What a server speaks in clear: HTTP/1.1, HTTP/2 with prior knowledge
+ * (h2c, RFC 9113 §3.3), or gRPC over h2c. */
+enum sim_proto { SIM_PROTO_HTTP1, SIM_PROTO_H2C, SIM_PROTO_GRPC };
+
 struct sim_server {
     char id[32], host[128];
+    enum sim_proto proto;
     struct sim_ip ip, ip6;
     bool has_ip6;
     uint16_t port;
