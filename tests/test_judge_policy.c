@@ -358,6 +358,27 @@ static void test_unknown_credential(void **state)
     rules_diag_free(&d);
 }
 
+/* A gRPC call refused with grpc-status 16 comes with HTTP 200: the
+ * unknown key was not accepted (the simulator's gRPC world had every
+ * credential-stuffing call reported as accepted); grpc-status 0 was. */
+static void test_unknown_credential_grpc(void **state)
+{
+    struct fx *f = *state;
+    struct kw_txn t;
+    unknown_txn(&t, 2);
+    t.status = 200;
+    t.flags |= KW_TXN_F(GRPC);
+    t.has_grpc_status = true;
+    t.grpc_status = 16;
+    judge(f, &t);
+    t.grpc_status = 7;
+    judge(f, &t);
+    assert_int_equal(count_kind(&f->r, ALERT_UNKNOWN_CREDENTIAL), 0);
+    t.grpc_status = 0;
+    judge(f, &t);
+    assert_int_equal(count_kind(&f->r, ALERT_UNKNOWN_CREDENTIAL), 1);
+}
+
 static void test_failed_auth_burst(void **state)
 {
     struct fx *f = *state;
@@ -544,6 +565,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_credential, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_credential_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_auth_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_auth_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stuffing, setup, teardown),

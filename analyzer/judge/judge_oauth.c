@@ -69,7 +69,7 @@ static void check_scopes(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     if (!c->m->n_scope_reqs && !c->doc) return;
-    bool accepted = jp_success(t->status), refused = t->status == 401 || t->status == 403;
+    bool accepted = jp_success(t), refused = jp_refused(t);
     if (!accepted && !refused) return;
     size_t applied = 0;
     const char *grants = t->cred.jwt.scope;
@@ -163,7 +163,7 @@ static void check_session(struct jp_ctx *c)
         start = e->bucket;
         from = "first_seen";
     }
-    if (!jp_success(t->status)) return;
+    if (!jp_success(t)) return;
     kw_ts age = t->ts - start;
     if (age <= KW_TS_SEC(c->id->session_max_age_s)) return;
     char since[32], ages[32], maxs[32];
@@ -302,7 +302,7 @@ static void check_dpop(struct jp_ctx *c)
         jp_hash_str(&h, d->jti);
         replay = !jp_pair_new(c->jp, jp_hash_done(&h), t->ts, 2 * win);
     }
-    if (!jp_success(t->status)) return;
+    if (!jp_success(t)) return;
 
     if (bound && !good) {
         const char *why = d->state == KW_DPOP_NONE ? "no DPoP proof"

@@ -537,9 +537,13 @@ static void check_rate(struct jp_ctx *c)
 
 /* ---- credential detections ------------------------------------------ */
 
-bool jp_success(int status)
+/* The API did what was asked: a 2xx/3xx answer, and for a gRPC call no
+ * error in grpc-status (gRPC answers every call, refused ones included,
+ * with HTTP 200). */
+bool jp_success(const struct kw_txn *t)
 {
-    return status >= 200 && status < 400;
+    if (t->has_grpc_status && t->grpc_status != 0) return false;
+    return t->status >= 200 && t->status < 400;
 }
 
 bool jp_is_session(const struct kw_txn *t)
@@ -553,7 +557,7 @@ static void check_unknown(struct jp_ctx *c)
     const struct rules_detection *d = &c->m->detections.unknown_credential;
     /* a TLS session's client certificate was accepted when the handshake
      * went on (the session record is made at its end) */
-    bool accepted = jp_is_session(t) || jp_success(t->status);
+    bool accepted = jp_is_session(t) || jp_success(t);
     if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !accepted) return;
     char src[48];
     kw_addr_str(&t->src, src, sizeof src);
@@ -579,7 +583,7 @@ static void check_unknown(struct jp_ctx *c)
 /* Refused for its credential: 401/403, or a gRPC call answered
  * UNAUTHENTICATED (16) or PERMISSION_DENIED (7), which gRPC sends with
  * HTTP status 200. */
-static bool auth_refused(const struct kw_txn *t)
+bool jp_refused(const struct kw_txn *t)
 {
     if (t->status == 401 || t->status == 403) return true;
     return t->has_grpc_status && (t->grpc_status == 16 || t->grpc_status == 7);
@@ -589,7 +593,7 @@ static void check_failed_auth(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     const struct rules_detection *d = &c->m->detections.failed_auth;
-    if (!d->severity || !auth_refused(t) || !t->cred.fingerprint[0]) return;
+    if (!d->severity || !jp_refused(t) || !t->cred.fingerprint[0]) return;
     struct hasher h = jp_hash_begin(TAG_FAIL);
     jp_hash_str(&h, t->cred.fingerprint);
     struct jp_key *e = jp_key_get(c->jp, TAG_FAIL, jp_hash_done(&h), t->ts);
@@ -712,7 +716,7 @@ static void check_expired(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     const struct kw_jwt_claims *j = &t->cred.jwt;
-    if (t->cred.kind != KW_CRED_JWT || !jp_success(t->status)) return;
+    if (t->cred.kind != KW_CRED_JWT || !jp_success(t)) return;
     bool none = !strcasecmp(j->alg, "none");
     bool expired = j->has_exp && KW_TS_SEC(j->exp) < t->ts;
     if (!none && !expired) return;
