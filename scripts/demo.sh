@@ -19,7 +19,10 @@ echo
 echo "== keywarden run -c $out/keywarden.yaml -r $out/capture.pcap"
 ./build/cli/keywarden run -c "$out/keywarden.yaml" -r "$out/capture.pcap" --no-progress
 echo
-echo "Next: jq . $out/eve.json | less                               (http, alert, flow, stats records)"
+step "report ($out/report.html)" ./build/cli/keywarden report -c "$out/keywarden.yaml" -o "$out/report.html"
+echo
+echo "Next: open $out/report.html                                   (who did what: heat maps, scope, alerts)"
+echo "      jq . $out/eve.json | less                               (http, alert, flow, stats records)"
 echo "      ./build/cli/keywarden audit -c $out/keywarden.yaml --identity c01   (what c01 did)"
 echo "      ./build/cli/keywarden baseline show -c $out/keywarden.yaml          (learned habits)"
 echo "      cat $out/incidents.jsonl                                      (what the simulator staged)"
