@@ -434,8 +434,8 @@ static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *
     baseline_get_stats(r->baseline, &bs);
     json_t *b = json_object_get(s, "baseline"), *f = json_object();
     static const char *const bk[] = {"unusual_hour", "new_endpoint", "new_source", "volume_spike",
-                                     "key_sharing",  "new_client"};
-    for (int i = 0; i < 6; i++)
+                                     "key_sharing",  "new_client",   "scope_escalation"};
+    for (int i = 0; i < 7; i++)
         if (bs.findings[i])
             json_object_set_new(f, bk[i], json_integer((json_int_t)bs.findings[i]));
     json_object_set_new(b, "findings", f);

@@ -41,9 +41,10 @@ static const struct sens sens_tab[3] = {
     {1, 1.0f, 4.f, 3.f, 20.f, 2e6f, (kw_ts)600 * 1000000, true, false, 0},
 };
 
-enum { F_HOUR, F_ENDPOINT, F_SOURCE, F_VOLUME, F_SHARING, F_CLIENT };
+enum { F_HOUR, F_ENDPOINT, F_SOURCE, F_VOLUME, F_SHARING, F_CLIENT, F_GRANT };
 static const enum alert_kind fkind[] = {ALERT_UNUSUAL_HOUR, ALERT_NEW_ENDPOINT, ALERT_NEW_SOURCE,
-                                        ALERT_VOLUME_SPIKE, ALERT_KEY_SHARING, ALERT_NEW_CLIENT};
+                                        ALERT_VOLUME_SPIKE, ALERT_KEY_SHARING, ALERT_NEW_CLIENT,
+                                        ALERT_SCOPE_ESCALATION};
 
 /* Per-observation context: the transaction in local time. */
 struct obs {
@@ -613,6 +614,71 @@ static void check_client(struct baseline *b, struct obs *o)
     set_text(c->text, sizeof c->text, ja4);
 }
 
+/* scope_escalation from the baseline: a token of the identity holds an
+ * OAuth grant (scope, role, group) its tokens never held before, after its
+ * learning period: a token minted with more rights than the contractor has
+ * ever used. One finding per transaction naming every new grant, which is
+ * then learned (one alert per new grant). The table keeps the BL_K_GRANT
+ * most used. */
+static void check_grants(struct baseline *b, struct obs *o)
+{
+    const struct kw_txn *t = o->t;
+    struct bl_profile *p = o->p;
+    if (t->cred.kind != KW_CRED_JWT || !t->cred.jwt.has_scope) return;
+    /* grants have a learning period of their own from the first token
+     * that showed any: an identity that moves to JWTs, or a profile kept
+     * from before grants were learned, is not judged on its first ones */
+    if (!p->grants_since) p->grants_since = t->ts;
+    bool quiet = o->learning || t->ts - p->grants_since < b->learning;
+    char fresh[256] = "", known[4 * 48 + 16] = "";
+    size_t nf = 0, nk = 0;
+    unsigned n_new = 0;
+    for (uint32_t i = 0; i < p->n_grant && i < 4; i++)
+        nk += (size_t)snprintf(known + nk, sizeof known - nk, "%s%s", i ? " " : "",
+                               p->grant[i].text);
+    uint32_t known_before = p->n_grant;
+    for (const char *g = t->cred.jwt.scope; *g;) {
+        size_t l = strcspn(g, " ");
+        char text[48];
+        snprintf(text, sizeof text, "%.*s", (int)l, g);
+        uint64_t h = bl_hash(text, strlen(text));
+        uint32_t victim = 0, i;
+        for (i = 0; i < p->n_grant && p->grant[i].h != h; i++)
+            if (p->grant[i].count < p->grant[victim].count) victim = i;
+        if (i < p->n_grant) {
+            p->grant[i].count++;
+            p->grant[i].last_day = (int32_t)o->local_day;
+        } else {
+            if (!quiet) {
+                n_new++;
+                if (nf < sizeof fresh)
+                    nf += (size_t)snprintf(fresh + nf, sizeof fresh - nf, "%s%s", nf ? " " : "",
+                                           text);
+            }
+            struct bl_grant *e =
+                p->n_grant < BL_K_GRANT ? &p->grant[p->n_grant++] : &p->grant[victim];
+            memset(e, 0, sizeof *e);
+            e->h = h;
+            e->count = 1;
+            e->last_day = (int32_t)o->local_day;
+            set_text(e->text, sizeof e->text, text);
+        }
+        g += l;
+        while (*g == ' ')
+            g++;
+    }
+    if (!n_new) return;
+    char subj[280];
+    snprintf(subj, sizeof subj, "grants %s", fresh);
+    emit(b, o, F_GRANT, subj,
+         json_pack("{s:s,s:i}", "known_grants", known, "count", known_before),
+         json_pack("{s:s,s:s}", "new_grants", fresh, "grants", t->cred.jwt.scope),
+         "%s used a token holding %s \"%s\" that its tokens never held in its baseline (%u "
+         "grant%s known: %s%s); the token grants \"%s\"",
+         who(o), n_new == 1 ? "the grant" : "the grants", fresh, known_before,
+         known_before == 1 ? "" : "s", known, known_before > 4 ? " ..." : "", t->cred.jwt.scope);
+}
+
 /* new_source: a /24 (/48) never seen. Not new: inside a known /16 (/32)
  * at low sensitivity, or, at medium, inside a /16 where the identity has
  * already used several /24s (its address moves around a campus; seen in
@@ -1043,6 +1109,7 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
     check_source(b, &o);
     check_sharing(b, &o);
     check_client(b, &o);
+    check_grants(b, &o);
 
     p->cur_req++;
     p->cur_bytes += t->resp_len;

@@ -1,7 +1,8 @@
 /* baseline: learned habits per identity (and per unattributed credential
  * fingerprint), and the detections that compare a transaction with them:
- * unusual_hour, new_endpoint, new_source, volume_spike, key_sharing, and
- * new_client (a TLS client fingerprint, JA4, never seen for the identity).
+ * unusual_hour, new_endpoint, new_source, volume_spike, key_sharing,
+ * new_client (a TLS client fingerprint, JA4, never seen for the identity),
+ * and scope_escalation (an OAuth grant its tokens never held).
  *
  * The one thing to know: a profile is a fixed-size record (top-K tables,
  * fixed rings), so memory is max_profiles x sizeof(profile) allocated at
@@ -99,8 +100,9 @@ struct baseline_stats {
     uint64_t quarantined;   /* anomalous observations held back */
     uint64_t promoted;      /* quarantined items learned after recurring */
     uint64_t evict_endpoint, evict_network, evict_agent, evict_pending, evict_pair;
-    uint64_t findings[6]; /* unusual_hour, new_endpoint, new_source,
-                             volume_spike, key_sharing, new_client */
+    uint64_t findings[7]; /* unusual_hour, new_endpoint, new_source,
+                             volume_spike, key_sharing, new_client,
+                             scope_escalation (a grant never held) */
     uint64_t saves, saved_profiles, save_errors, load_incompatible;
     uint64_t save_deferred; /* periodic save skipped: the previous one was still running */
     uint64_t renamed;       /* profiles changed by template renames */

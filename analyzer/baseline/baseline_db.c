@@ -72,8 +72,9 @@ enum kw_err bl_db_load(struct baseline *b)
     int rc;
     uint64_t over = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (sqlite3_column_int(s, 0) != BL_FORMAT ||
-            sqlite3_column_bytes(s, 1) != (int)sizeof(struct bl_profile)) {
+        int fmt = sqlite3_column_int(s, 0), len = sqlite3_column_bytes(s, 1);
+        bool v3 = fmt == 3 && len == (int)BL_FORMAT_V3_SIZE;
+        if (!v3 && (fmt != BL_FORMAT || len != (int)sizeof(struct bl_profile))) {
             b->st.load_incompatible++;
             continue;
         }
@@ -82,7 +83,14 @@ enum kw_err bl_db_load(struct baseline *b)
             continue;
         }
         struct bl_profile *p = &b->p[b->n];
-        memcpy(p, sqlite3_column_blob(s, 1), sizeof *p);
+        memset(p, 0, sizeof *p);
+        memcpy(p, sqlite3_column_blob(s, 1), (size_t)len);
+        if (p->n_grant > BL_K_GRANT) { /* not ours: a count used as a bound */
+            b->st.load_incompatible++;
+            continue;
+        }
+        for (uint32_t g = 0; g < p->n_grant; g++)
+            p->grant[g].text[sizeof p->grant[g].text - 1] = 0;
         p->key[sizeof p->key - 1] = 0;
         b->n++; /* keys are unique: the table's primary key */
     }

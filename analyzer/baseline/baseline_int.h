@@ -9,6 +9,7 @@
 #define KW_BASELINE_INT_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <sqlite3.h>
 
 #include "dbw.h"
@@ -16,7 +17,10 @@
 #include "baseline.h"
 #include "baseline_tz.h"
 
-#define BL_FORMAT 3 /* 2: TLS clients (JA4); 3: network pairs seen at once */
+#define BL_FORMAT 4 /* 2: TLS clients (JA4); 3: network pairs seen at once; 4: OAuth grants */
+/* Format 3 is format 4 without the grants at the end: loaded as it is,
+ * the grants starting empty (baseline_db.c). */
+#define BL_FORMAT_V3_SIZE offsetof(struct bl_profile, n_grant)
 #define BL_K_END 32    /* endpoints (method x template) per profile */
 #define BL_K_NET 16    /* source networks (/24, /48) */
 #define BL_K_UA 8      /* user agents */
@@ -27,6 +31,7 @@
 #define BL_K_VPEND 8   /* quarantined spike hours */
 #define BL_K_CLIENT 8 /* TLS client fingerprints (JA4) */
 #define BL_K_PAIR 8   /* pairs of networks used at the same time */
+#define BL_K_GRANT 24 /* OAuth grants its tokens have shown */
 #define BL_TXT 56
 #define BL_HOW 168 /* hours of the week, Monday 00 local first */
 
@@ -109,6 +114,15 @@ struct bl_pair {
     int32_t last_day;
 };
 
+/* An OAuth grant (a scope, role or group of a JWT) the identity's tokens
+ * have held. */
+struct bl_grant {
+    uint64_t h;
+    int32_t last_day;
+    uint32_t count;
+    char text[48];
+};
+
 struct bl_profile {
     char key[72];
     char tz[64]; /* zone seen last, for display */
@@ -138,6 +152,10 @@ struct bl_profile {
     struct bl_client client[BL_K_CLIENT];
     uint32_t n_client, n_pair;
     struct bl_pair pair[BL_K_PAIR];
+    /* format 4: appended, so a format-3 blob is this record's prefix */
+    uint32_t n_grant, pad_grant;
+    kw_ts grants_since; /* first grant seen: they have a learning period of their own */
+    struct bl_grant grant[BL_K_GRANT];
 };
 
 struct baseline {

@@ -111,6 +111,19 @@ static void show_lists(const struct bl_profile *p, FILE *f)
     n = top_idx(&p->ua[0].count, sizeof p->ua[0], p->n_ua, idx, BL_K_UA);
     for (unsigned i = 0; i < n; i++)
         fprintf(f, "  %10.1f  %s\n", p->ua[idx[i]].count, p->ua[idx[i]].text);
+    if (p->n_grant) {
+        /* escaped: a grant comes from a token anyone could mint */
+        fprintf(f, "OAuth grants its tokens held (%u):", p->n_grant);
+        for (unsigned i = 0; i < p->n_grant; i++) {
+            fputc(' ', f);
+            for (const char *c = p->grant[i].text; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                    fprintf(f, "\\x%02x", (unsigned char)*c);
+                else
+                    fputc(*c, f);
+        }
+        fputc('\n', f);
+    }
     fprintf(f, "concurrency: %.1f of %.1f active hours from two networks at once\n", p->conc_hours,
             p->active_hours);
     if (p->n_pend || p->n_vpend)
@@ -195,6 +208,10 @@ json_t *baseline_show_json(const struct baseline *b, const char *key)
     for (unsigned i = 0; i < p->n_ua; i++)
         json_array_append_new(
             uas, json_pack("{s:s,s:f}", "user_agent", p->ua[i].text, "count", p->ua[i].count));
+    json_t *grants = json_array();
+    for (unsigned i = 0; i < p->n_grant; i++)
+        json_array_append_new(grants, json_pack("{s:s,s:i}", "grant", p->grant[i].text, "count",
+                                                (int)p->grant[i].count));
     for (unsigned i = 0; i < p->n_pend; i++) {
         kw_ts_format_rfc3339(p->pend[i].first_ts, first, sizeof first);
         json_array_append_new(pend, json_pack("{s:s,s:s,s:i,s:i}", "type",
@@ -205,7 +222,7 @@ json_t *baseline_show_json(const struct baseline *b, const char *key)
     kw_ts_format_rfc3339(p->last_seen, last, sizeof last);
     kw_ts_format_rfc3339(le, end, sizeof end);
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:{s:b,s:s},s:o,s:{s:o,s:o},s:o,s:o,s:o,"
-                     "s:{s:f,s:f},s:o,s:i}",
+                     "s:{s:f,s:f},s:o,s:i,s:o}",
                      "key", p->key, "kind", p->is_cred ? "credential" : "identity", "timezone",
                      p->tz[0] ? p->tz : "UTC", "first_seen", first, "last_seen", last, "requests",
                      (json_int_t)p->requests, "active_days", p->active_days, "learning", "done",
@@ -213,5 +230,5 @@ json_t *baseline_show_json(const struct baseline *b, const char *key)
                      vol_json(p, 0), "weekends", vol_json(p, 1), "endpoints", ends, "networks",
                      nets, "user_agents", uas, "concurrency", "concurrent_hours", p->conc_hours,
                      "active_hours", p->active_hours, "quarantine", pend, "volume_spike_hours_held",
-                     p->n_vpend);
+                     p->n_vpend, "grants", grants);
 }
