@@ -11,9 +11,17 @@
  *
  * Rings: one single-producer single-consumer byte ring per direction
  * (dispatcher -> worker: packet copies; worker -> judge: records), sized
- * at start; a full ring makes its producer wait. The judge drains every
- * ring into its staging list at once, so a worker never waits on a judge
- * that waits on another worker.
+ * at start; a full ring makes its producer wait, so memory is bounded by
+ * the rings whatever the judge's speed (back-pressure up to the reader).
+ * Each worker's records leave in key order (below), so the judge merges
+ * the rings in place, the smallest head first, without copying or sorting
+ * anything (issue 13: a staging list that drained every ring grew to
+ * hundreds of MB when the judge fell behind, and sorted it on every pass).
+ * The smallest head may go when every worker whose ring is empty has
+ * finished everything up to its key: `progress` counts half-steps (2*seq
+ * once a packet's flow-table tick is done, 2*seq+1 once the packet is), so
+ * a worker blocked in the middle of a long timeout sweep never holds back
+ * its own records: no worker waits on a judge that waits on another.
  *
  * Order: records are sorted by (packet seq, phase, timeout list, the
  * flow's last packet seq, worker, index). Phase 0 is the flow-table tick
@@ -269,7 +277,7 @@ struct worker {
     struct pipeline *pipe;
     struct pipeline_sink sink;
     struct ring in, out;
-    _Alignas(64) _Atomic uint64_t done; /* every record with seq <= done is out */
+    _Alignas(64) _Atomic uint64_t progress; /* 2*seq(+1): records up to there are out */
     uint64_t seq;
     uint32_t phase, idx;
     bool started;
@@ -280,7 +288,7 @@ struct workers {
     struct worker *wk;
     /* dispatcher */
     struct dec_ctx dec;
-    uint64_t seq;
+    uint64_t seq, mark_bytes;
     kw_ts now;
     int64_t last_sec;
     kw_ts tick_us; /* the judge tick's period: a second, or the forward's */
@@ -294,14 +302,21 @@ struct workers {
     bool judge_started;
     struct pipeline *judge;
     _Atomic(struct rules_model *) new_model;
-    struct ev **stage, **pool;
-    size_t n_stage, cap_stage, n_pool, cap_pool;
     struct idmap ids;
     uint64_t next_id;
     _Atomic uint64_t fin_seq;
 };
 
-enum { IN_RING = 16 << 20, OUT_RING = 4 << 20, MARK_EVERY = 64 };
+/* A mark every 64 packets or 1 MB of them, whichever comes first: a worker
+ * whose in ring is full (16 MB) then always sits behind marks the others
+ * have had, so their progress passes whatever it still has to hand out. */
+enum {
+    IN_RING = 16 << 20,
+    OUT_RING = 4 << 20,
+    MARK_EVERY = 64,
+    MARK_BYTES = 1 << 20,
+    WORKERS_MAX = 64
+};
 
 /* ---- worker side ------------------------------------------------------- */
 
@@ -383,7 +398,7 @@ static void *worker_main(void *arg)
         }
         spins = 0;
         const struct in_rec *r = (const struct in_rec *)(h + 1);
-        uint64_t done = r->seq;
+        uint64_t done = 2 * r->seq + 1;
         k->seq = r->seq;
         k->idx = 0;
         k->phase = 0;
@@ -401,7 +416,7 @@ static void *worker_main(void *arg)
         }
         case REC_ADV:
             pipeline_flow_advance(k->pipe, r->ts);
-            done = r->seq - 1; /* the packet it precedes is still to come */
+            done = 2 * r->seq; /* the packet it precedes is still to come */
             break;
         case REC_LADV:
             pipeline_advance(k->pipe, r->ts);
@@ -414,8 +429,8 @@ static void *worker_main(void *arg)
         }
         uint32_t kind = h->kind;
         ring_release(&k->in, h);
-        if (done > atomic_load_explicit(&k->done, memory_order_relaxed))
-            atomic_store_explicit(&k->done, done, memory_order_release);
+        if (done > atomic_load_explicit(&k->progress, memory_order_relaxed))
+            atomic_store_explicit(&k->progress, done, memory_order_release);
         if (kind == REC_FIN) {
             dpop_thread_cleanup(); /* the proof keys this worker built */
             return NULL;
@@ -425,9 +440,8 @@ static void *worker_main(void *arg)
 
 /* ---- judge side -------------------------------------------------------- */
 
-static int key_cmp(const void *a, const void *b)
+static int key_cmp(const struct key *x, const struct key *y)
 {
-    const struct key *x = &(*(struct ev *const *)a)->k, *y = &(*(struct ev *const *)b)->k;
 #define KC(f)                                                                                      \
     if (x->f != y->f) return x->f < y->f ? -1 : 1;
     KC(seq)
@@ -436,38 +450,9 @@ static int key_cmp(const void *a, const void *b)
         return 0;
 }
 
-static bool stage_one(struct workers *w, const struct rec_hdr *h)
+static struct ev *ev_of(struct rec_hdr *h)
 {
-    struct ev *e = w->n_pool ? w->pool[--w->n_pool] : malloc(sizeof *e);
-    if (!e) return false;
-    if (w->n_stage == w->cap_stage) {
-        size_t cap = w->cap_stage ? w->cap_stage * 2 : 1024;
-        struct ev **s = realloc(w->stage, cap * sizeof *s);
-        if (!s) {
-            free(e);
-            return false;
-        }
-        w->stage = s;
-        w->cap_stage = cap;
-    }
-    memcpy(e, h + 1, h->len - sizeof *h);
-    w->stage[w->n_stage++] = e;
-    return true;
-}
-
-static void recycle(struct workers *w, struct ev *e)
-{
-    if (w->n_pool == w->cap_pool) {
-        size_t cap = w->cap_pool ? w->cap_pool * 2 : 1024;
-        struct ev **p = realloc(w->pool, cap * sizeof *p);
-        if (!p) {
-            free(e);
-            return;
-        }
-        w->pool = p;
-        w->cap_pool = cap;
-    }
-    w->pool[w->n_pool++] = e;
+    return (struct ev *)(h + 1);
 }
 
 static uint64_t flow_id(struct workers *w, uint64_t cseq, bool end)
@@ -510,48 +495,54 @@ static void judge_one(struct workers *w, struct ev *e)
     }
 }
 
-static size_t drain(struct workers *w, struct ring *r)
+/* Judges, in key order, every record no worker can still precede; returns
+ * how many. Streams 0..n-1 are the workers' rings, n the dispatcher's
+ * ticks (written before any later packet is handed out, so an empty ticks
+ * ring holds nothing older than what the workers' rings show). */
+static size_t merge(struct workers *w, struct rec_hdr **head, uint64_t *prog)
 {
-    size_t n = 0;
-    struct rec_hdr *h;
-    while ((h = ring_peek(r))) {
-        if (!stage_one(w, h)) break; /* out of memory: leave it in the ring, try again */
-        ring_release(r, h);
-        n++;
+    unsigned n = w->n;
+    for (unsigned i = 0; i < n; i++) /* progress first: an empty ring is then conclusive */
+        prog[i] = atomic_load_explicit(&w->wk[i].progress, memory_order_acquire);
+    for (unsigned i = 0; i <= n; i++)
+        head[i] = ring_peek(i < n ? &w->wk[i].out : &w->ticks);
+    size_t judged = 0;
+    for (;;) {
+        unsigned best = n + 1;
+        for (unsigned i = 0; i <= n; i++)
+            if (head[i] && (best > n || key_cmp(&ev_of(head[i])->k, &ev_of(head[best])->k) < 0))
+                best = i;
+        if (best > n) return judged;
+        const struct key *k = &ev_of(head[best])->k;
+        uint64_t need = 2 * k->seq + (k->phase ? 1 : 0);
+        for (unsigned i = 0; i < n; i++)
+            if (!head[i] && prog[i] < need) return judged;
+        judge_one(w, ev_of(head[best]));
+        struct ring *r = best < n ? &w->wk[best].out : &w->ticks;
+        ring_release(r, head[best]);
+        head[best] = ring_peek(r);
+        judged++;
     }
-    return n;
 }
 
 static void *judge_main(void *arg)
 {
     struct workers *w = arg;
     unsigned spins = 0;
+    struct rec_hdr *head[WORKERS_MAX + 1];
+    uint64_t prog[WORKERS_MAX];
     for (;;) {
         struct rules_model *m = atomic_exchange(&w->new_model, NULL);
         if (m) pipeline_set_model(w->judge, m);
-        uint64_t d = UINT64_MAX;
-        for (unsigned i = 0; i < w->n; i++) {
-            uint64_t x = atomic_load_explicit(&w->wk[i].done, memory_order_acquire);
-            if (x < d) d = x;
-        }
-        size_t got = drain(w, &w->ticks);
-        for (unsigned i = 0; i < w->n; i++)
-            got += drain(w, &w->wk[i].out);
-        size_t rel = 0;
-        if (w->n_stage) {
-            qsort(w->stage, w->n_stage, sizeof *w->stage, key_cmp);
-            while (rel < w->n_stage && w->stage[rel]->k.seq <= d) {
-                judge_one(w, w->stage[rel]);
-                recycle(w, w->stage[rel]);
-                rel++;
-            }
-            memmove(w->stage, w->stage + rel, (w->n_stage - rel) * sizeof *w->stage);
-            w->n_stage -= rel;
-        }
         uint64_t fin = atomic_load(&w->fin_seq);
-        if (fin && d >= fin && !w->n_stage)
-            return NULL; /* every worker finished and its rings are drained */
-        if (got || rel)
+        size_t got = merge(w, head, prog);
+        if (fin) {
+            bool all = !ring_peek(&w->ticks);
+            for (unsigned i = 0; i < w->n && all; i++)
+                all = prog[i] >= 2 * fin + 1 && !ring_peek(&w->wk[i].out);
+            if (all) return NULL; /* every worker finished and its rings are drained */
+        }
+        if (got)
             spins = 0;
         else
             backoff(&spins);
@@ -632,7 +623,11 @@ void workers_packet(struct workers *w, const struct cap_pkt *pkt)
     }
     send_in(&w->wk[pick(w, r, &d)], REC_PKT, seq, pkt->ts, pkt);
     judge_tick(w, seq);
-    if (seq % MARK_EVERY == 0) broadcast(w, REC_MARK, seq, 0);
+    w->mark_bytes += pkt->caplen;
+    if (seq % MARK_EVERY == 0 || w->mark_bytes >= MARK_BYTES) {
+        broadcast(w, REC_MARK, seq, 0);
+        w->mark_bytes = 0;
+    }
 }
 
 void workers_advance(struct workers *w, kw_ts now)
@@ -660,6 +655,7 @@ void workers_set_model(struct workers *w, struct rules_model *m)
 
 enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct workers **out)
 {
+    if (n > WORKERS_MAX) return KW_E_LIMIT; /* as run --workers and capture.workers */
     struct workers *w = calloc(1, sizeof *w);
     if (!w) return KW_E_NOMEM;
     w->n = n;
@@ -775,12 +771,6 @@ void workers_destroy(struct workers *w)
     struct rules_model *m = atomic_exchange(&w->new_model, NULL);
     if (m) rules_model_unref(m);
     free(w->ticks.buf);
-    for (size_t i = 0; i < w->n_stage; i++)
-        free(w->stage[i]);
-    for (size_t i = 0; i < w->n_pool; i++)
-        free(w->pool[i]);
-    free(w->stage);
-    free(w->pool);
     free(w->ids.k);
     free(w->ids.v);
     free(w);

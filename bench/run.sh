@@ -59,7 +59,7 @@ SHM=/dev/shm
 RES=/tmp/kw-bench-results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT" "$RES"
 RAW=$RES/raw.tsv
-printf 'group\tcase\tfile\tbytes\tpackets\trun\twall_s\trss_kb\ttxns\tnote\n' >"$RAW"
+printf 'group\tcase\tfile\tbytes\tpackets\trun\twall_s\trss_kb\ttxns\tnote\tcpu_s\n' >"$RAW"
 KW=$BUILD/cli/keywarden
 KWSIM=$BUILD/kwsim
 BP=$BUILD/bench/bench_pipeline
@@ -139,7 +139,10 @@ measure() {
     sync -f "$OUT" 2>/dev/null || true
     local t0 t1 rc=0
     t0=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$log.rss" "${cmd[@]}" >"$log.out" 2>"$log.err" || rc=$?
+    # peak RSS and CPU time (user + system, all threads): on a shared
+    # machine CPU seconds say what a run costs when wall time says how
+    # much of the machine it got
+    /usr/bin/time -f '%M %U %S' -o "$log.rss" "${cmd[@]}" >"$log.out" 2>"$log.err" || rc=$?
     t1=$(date +%s%N)
     [ $rc = 0 ] || note="exit $rc"
     # What each tool found (transactions = requests seen; see README).
@@ -172,10 +175,11 @@ measure() {
         note+="responses=$(awk -F'\t' '$4 == "<"' "$OUT/httpry.log" | wc -l)" ;;
     esac
     : >"$log.out" # keep the tree small; tshark's output can be large
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$(basename "$file")" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$(basename "$file")" \
         "$(fbytes "$file")" "${PKTS[$file]:-}" "$run" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')" \
-        "$(tail -1 "$log.rss")" "$txns" "$note" >>"$RAW"
+        "$(tail -1 "$log.rss" | cut -d' ' -f1)" "$txns" "$note" \
+        "$(tail -1 "$log.rss" | awk '{ printf "%.2f", $2 + $3 }')" >>"$RAW"
 }
 
 # series GROUP FILE CASE...: RUNS rounds, every case once per round (so a
@@ -225,10 +229,12 @@ def agg(g, c):
         return None
     w = sorted(float(r["wall_s"]) for r in rs)
     rss = [int(r["rss_kb"]) for r in rs if r["rss_kb"].isdigit()]
+    cpu = sorted(float(r["cpu_s"]) for r in rs if r.get("cpu_s"))
     bare = groups.get((g, "bare"))
     pk = next((int(r["packets"]) for r in (bare or []) + rs if r["packets"]), 0)
     tx = [r["txns"] for r in rs if r["txns"] != ""]
     return dict(med=statistics.median(w), lo=w[0], hi=w[-1], n=len(w),
+                cpu=statistics.median(cpu) if cpu else 0,
                 rss=max(rss) / 1024 if rss else 0, bytes=int(rs[0]["bytes"]), pkts=pk,
                 txns=int(tx[-1]) if tx else None, txn_same=len(set(tx)) <= 1,
                 note=rs[-1]["note"], file=rs[0]["file"])
@@ -245,8 +251,8 @@ def table(g, title):
     a0 = agg(g, cases[0])
     print(f"\n### {title}: {a0['file']}, {a0['bytes']/1e6:.1f} MB, {a0['pkts']:,} packets\n")
     print("| what | median s (min–max, n) | packets/s | MB/s | HTTP requests found | requests/s "
-          "| speed vs bare loop | peer time ÷ keywarden run time | peak RSS MB | notes |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| speed vs bare loop | peer time ÷ keywarden run time | CPU s (median) | peak RSS MB | notes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for c in cases:
         a = agg(g, c)
         m = a["med"]
@@ -256,7 +262,7 @@ def table(g, title):
         kvs = f"{m/run['med']:.2f}×" if run and c in ("tshark", "tshark2", "tcpflow", "httpry") else ""
         print(f"| {LABEL.get(c, c)} | {m:.3f} ({a['lo']:.3f}–{a['hi']:.3f}, {a['n']}) "
               f"| {fmt_rate(a['pkts']/m)} | {a['bytes']/1e6/m:,.0f} | {tx} | {tps} | {vs} | {kvs} "
-              f"| {a['rss']:.1f} | {a['note']} |")
+              f"| {a['cpu']:.2f} | {a['rss']:.1f} | {a['note']} |")
 
 for g in dict.fromkeys(g for g, _ in order):
     title = {"main": "Main dense capture",
@@ -274,8 +280,9 @@ for g in dict.fromkeys(g for g, _ in order):
     n = h["txns"]
     print(f"\n### Cost per transaction by stage: {h['file']} ({n:,} requests; medians; "
           "start-up included in the first and last rows)\n")
-    print("| stage | median s | µs per transaction, cumulative | this stage alone, µs |")
-    print("|---|---|---|---|")
+    print("| stage | median s | µs per transaction, cumulative | this stage alone, µs "
+          "| CPU µs per transaction, cumulative |")
+    print("|---|---|---|---|---|")
     prev = 0.0
     for c, what in (("bare", "pcap_next_ex loop"), ("decode", "+ decode"),
                     ("flow", "+ flow table, reassembly"),
@@ -284,14 +291,16 @@ for g in dict.fromkeys(g for g, _ in order):
         a = agg(g, c) or (agg(g, "run-w1") if c == "run" else None)
         if not a:
             continue
-        print(f"| {what} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | {1e6*(a['med']-prev)/n:.2f} |")
+        print(f"| {what} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | {1e6*(a['med']-prev)/n:.2f} "
+              f"| {1e6*a['cpu']/n:.2f} |")
         prev = a["med"]
     ws = [c for (gg, c) in order if gg == g and c.startswith("run-w")]
     base = agg(g, "run") or agg(g, "run-w1")
     for c in ws:
         a = agg(g, c)
         print(f"| keywarden run --workers {c[5:]} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | "
-              f"speed ×{base['med']/a['med']:.2f} of one worker, peak RSS {a['rss']:.0f} MB |")
+              f"speed ×{base['med']/a['med']:.2f} of one worker, peak RSS {a['rss']:.0f} MB "
+              f"| {1e6*a['cpu']/n:.2f} |")
 
 # bench_stream / bench_h1 (other areas' benches)
 p = os.path.join(res, "bench_stream.log")

@@ -326,6 +326,59 @@ static void test_replay_idempotent(void **state)
     store_db_close(db);
 }
 
+/* A database written before v3 (natkey indexed alone, issue 13 moved it
+ * behind ts): the migration keeps replays idempotent, since the keys
+ * themselves did not change, and leaves one unique index on (ts, natkey). */
+static void test_replay_across_v3(void **state)
+{
+    (void)state;
+    char path[600];
+    db_path(path, sizeof path, "replay-v3");
+    for (int run = 0; run < 2; run++) {
+        struct audit *a = NULL;
+        struct audit_config cfg = {.db_path = path};
+        assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+        for (int i = 0; i < 10; i++)
+            record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/x", 200));
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
+        audit_flush(a);
+        struct audit_stats st;
+        audit_get_stats(a, &st);
+        audit_destroy(a);
+        assert_int_equal(st.written, run == 0 ? 12 : 0);
+        assert_int_equal(st.duplicates, run == 0 ? 0 : 12);
+        if (run == 0) { /* back to the v2 layout, as an older keywarden left it */
+            sqlite3 *db = NULL;
+            assert_int_equal(store_db_open(path, &db), KW_E_OK);
+            assert_int_equal(sqlite3_exec(db,
+                                          "DROP INDEX audit_ts_natkey;"
+                                          "CREATE INDEX audit_ts ON audit(ts);"
+                                          "CREATE UNIQUE INDEX audit_natkey ON audit(natkey);"
+                                          "UPDATE schema_versions SET version=2 WHERE module='audit';",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+            store_db_close(db);
+        }
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    struct collect c = run_q(db, (struct audit_query){0});
+    assert_int_equal(c.n, 12);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(name) FROM (SELECT name FROM "
+                                        "sqlite_master WHERE type='index' AND tbl_name='audit' "
+                                        "ORDER BY name)",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0),
+                        "audit_fingerprint_ts,audit_identity_ts,audit_ts_natkey");
+    sqlite3_finalize(s);
+    store_db_close(db);
+}
+
 /* Another connection holds the write lock, so the writer is stuck on its
  * first batch and the 4-slot ring fills: the rest is dropped and counted,
  * and audit_record() returns at once instead of waiting. */
@@ -400,7 +453,7 @@ int main(void)
         cmocka_unit_test(test_record_and_query),  cmocka_unit_test(test_no_query_secret),
         cmocka_unit_test(test_retention),         cmocka_unit_test(test_retention_future),
         cmocka_unit_test(test_replay_idempotent), cmocka_unit_test(test_full_queue_drops),
-        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_parse_time),        cmocka_unit_test(test_replay_across_v3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
