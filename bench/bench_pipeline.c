@@ -11,6 +11,9 @@
  *   http    + one HTTP/1.x parser per TCP flow, h1_txn_fill (normalised path,
  *           template) and credential extraction for every transaction; no
  *           attribution, judge, records or database (that is `keywarden run`)
+ *   http2   as http, with one HTTP/2 reader per TCP flow instead (frames,
+ *           HPACK through libnghttp2, streams), h2_txn_fill and credentials;
+ *           prints the readers' memory high-water mark (bench/h2.sh)
  *
  * The one thing to know: every flow is parsed as HTTP here (no content
  * sniffing, no nDPI), so on a capture with TLS or UDP the http mode does
@@ -29,9 +32,10 @@
 #include "dec.h"
 #include "flow.h"
 #include "h1.h"
+#include "h2.h"
 #include "kw_txn.h"
 
-enum mode { M_BARE, M_DECODE, M_FLOW, M_HTTP };
+enum mode { M_BARE, M_DECODE, M_FLOW, M_HTTP, M_HTTP2 };
 
 struct bench {
     enum mode mode;
@@ -40,6 +44,7 @@ struct bench {
     struct cred_stats cred_st;
     struct kw_txn txn;
     struct h1_counters h1_total;
+    struct h2_budget h2_budget; /* every reader's bytes, HPACK tables included */
 };
 
 static double now_s(void)
@@ -62,6 +67,19 @@ static void on_txn(void *user, const struct h1_txn_view *v)
     b->matched += v->req && v->resp;
 }
 
+static void on_h2_txn(void *user, const struct h2_txn_view *v)
+{
+    struct bench *b = user;
+    memset(&b->txn, 0, sizeof b->txn);
+    h2_txn_fill(v, &b->txn);
+    if (v->req)
+        b->creds += cred_extract_ex(&b->cred_cfg, v->req->hdrs, v->req->n_hdrs, v->req->target,
+                                    &b->txn.cred, &b->cred_st);
+    b->txns++;
+    b->reqs += v->req != NULL;
+    b->matched += v->req && v->resp;
+}
+
 static void on_start(void *user, struct flow *f, kw_ts ts)
 {
     struct bench *b = user;
@@ -70,6 +88,8 @@ static void on_start(void *user, struct flow *f, kw_ts ts)
     f->app = NULL;
     if (b->mode == M_HTTP && f->proto == 6)
         f->app = h1_conn_new(NULL, on_txn, b);
+    if (b->mode == M_HTTP2 && f->proto == 6)
+        f->app = h2_conn_new_in(NULL, &b->h2_budget, false, on_h2_txn, b);
 }
 
 static size_t on_data(void *user, struct flow *f, int dir, const uint8_t *p, size_t len, kw_ts ts)
@@ -77,7 +97,8 @@ static size_t on_data(void *user, struct flow *f, int dir, const uint8_t *p, siz
     struct bench *b = user;
     b->delivered += len;
     if (f->app)
-        return h1_feed(f->app, dir, p, len, ts);
+        return b->mode == M_HTTP2 ? h2_feed(f->app, dir, p, len, ts)
+                                  : h1_feed(f->app, dir, p, len, ts);
     b->touched += len ? p[len - 1] : 0; /* read the bytes, as a consumer would */
     return len;
 }
@@ -86,7 +107,9 @@ static void on_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
 {
     struct bench *b = user;
     b->gaps++;
-    if (f->app)
+    if (f->app && b->mode == M_HTTP2)
+        h2_gap(f->app, dir, len, ts);
+    else if (f->app)
         h1_gap(f->app, dir, len, ts);
 }
 
@@ -96,6 +119,12 @@ static void on_end(void *user, struct flow *f, enum flow_end_reason why, kw_ts t
     (void)why;
     if (!f->app)
         return;
+    if (b->mode == M_HTTP2) {
+        h2_close(f->app, ts);
+        h2_conn_destroy(f->app);
+        f->app = NULL;
+        return;
+    }
     h1_close(f->app, ts);
     h1_counters_add(&b->h1_total, h1_conn_counters(f->app));
     h1_conn_destroy(f->app);
@@ -156,14 +185,14 @@ static int one_pass(struct bench *b, const char *file)
 
 int main(int argc, char **argv)
 {
-    static const char *const names[] = {"bare", "decode", "flow", "http"};
+    static const char *const names[] = {"bare", "decode", "flow", "http", "http2"};
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_pipeline bare|decode|flow|http FILE [REPS]\n");
+        fprintf(stderr, "usage: bench_pipeline bare|decode|flow|http|http2 FILE [REPS]\n");
         return 2;
     }
     static struct bench b;
     b.mode = (enum mode)-1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (strcmp(argv[1], names[i]) == 0)
             b.mode = (enum mode)i;
     if ((int)b.mode < 0) {
@@ -182,13 +211,14 @@ int main(int argc, char **argv)
     printf("mode=%s packets=%llu bytes=%llu secs=%.4f pps=%.0f MBps=%.1f flows=%llu "
            "delivered=%llu gaps=%llu txns=%llu requests=%llu matched=%llu creds=%llu parse_errors=%llu "
            "resyncs=%llu "
-           "maxrss_kb=%ld touched=%llu\n",
+           "maxrss_kb=%ld touched=%llu h2_mem_peak=%llu\n",
            names[b.mode], (unsigned long long)b.packets, (unsigned long long)b.bytes, secs,
            (double)b.packets / secs, (double)b.bytes / secs / 1e6, (unsigned long long)b.flows,
            (unsigned long long)b.delivered, (unsigned long long)b.gaps,
            (unsigned long long)b.txns, (unsigned long long)b.reqs,
            (unsigned long long)b.matched, (unsigned long long)b.creds,
            (unsigned long long)b.h1_total.parse_errors, (unsigned long long)b.h1_total.resyncs,
-           ru.ru_maxrss, (unsigned long long)(b.touched & 0xff));
+           ru.ru_maxrss, (unsigned long long)(b.touched & 0xff),
+           (unsigned long long)b.h2_budget.peak);
     return 0;
 }

@@ -24,6 +24,8 @@ PKGS=(
   prometheus chromium
   # fleet: sensors and judges over NATS JetStream (C client; the server for tests)
   libnats-dev nats-server
+  # bench/h2.sh: offloads off on the veth it records (1500-byte frames)
+  ethtool
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then
