@@ -22,6 +22,7 @@
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_log.h"
+#include "judge_session.h"
 #include "openapi.h"
 #include "pipeline_tls.h"
 #include "tls_rec.h"
@@ -55,6 +56,10 @@ struct pipeline {
     struct classify_ctx *cls;
     struct tls_ctx *tls; /* limits, key log, counters, scratch of TLS connections */
     struct judge_policy *judge;
+    /* attributed TLS sessions until their flow ends (judge stage; made at
+     * the first one), and a record to judge their bytes in */
+    struct judge_sessions *sessions;
+    struct kw_txn *sess_txn;
     /* OpenAPI documents of `services:` (judge stage): the one in use, and
      * one handed over by another thread, taken at the next transaction */
     struct oas_set *specs;
@@ -332,6 +337,43 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
         audit_record(p->cfg.audit, t);
 }
 
+/* Bytes per TLS session (issue 12): an attributed session is remembered
+ * at its handshake and measured when its flow ends. */
+static void session_start(struct pipeline *p, const struct kw_txn *t)
+{
+    if (!p->sessions) {
+        p->sessions = judge_sessions_new(0);
+        p->sess_txn = malloc(sizeof *p->sess_txn);
+        if (!p->sessions || !p->sess_txn) {
+            judge_sessions_destroy(p->sessions);
+            free(p->sess_txn);
+            p->sessions = NULL;
+            p->sess_txn = NULL;
+            p->cnt.tls_sessions_unmeasured++;
+            return;
+        }
+    }
+    judge_sessions_start(p->sessions, t);
+    struct judge_session_counters c;
+    judge_sessions_counters(p->sessions, &c);
+    p->cnt.tls_sessions_unmeasured = c.evicted;
+}
+
+static void session_end(struct pipeline *p, const struct flow *f, kw_ts ts)
+{
+    struct kw_txn *t = p->sess_txn;
+    if (!judge_sessions_end(p->sessions, f->id, f->last_ts ? f->last_ts : ts, f->bytes[0],
+                            f->bytes[1], t))
+        return;
+    p->cnt.tls_sessions_measured++;
+    /* the identity as the rules say now (a reload may have renamed it) */
+    const struct rules_identity *id = p->model ? rules_find_identity(p->model, t->identity.id) : NULL;
+    if (!id || !p->cfg.baseline)
+        return;
+    rules_identity_ref_fill(id, &t->identity);
+    baseline_observe_session(p->cfg.baseline, t, kw_tz_name(id->tz), emit_finding, p);
+}
+
 void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_info *ti)
 {
     /* A session is judged when it is known to be API traffic: its client
@@ -366,8 +408,10 @@ void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_i
         return;
     if (p->model && p->judge)
         judge_policy_check(p->judge, p->model, id, t, emit_finding, p);
-    if (p->cfg.baseline && id)
+    if (p->cfg.baseline && id) {
         baseline_observe(p->cfg.baseline, t, kw_tz_name(id->tz), id->schedule.set, emit_finding, p);
+        session_start(p, t);
+    }
 }
 
 /* ---- HTTP recognition -------------------------------------------------- */
@@ -797,6 +841,8 @@ void pipeline_judge_flow(struct pipeline *p, const struct flow *f, const char *a
         p->cfg.forward->flow(p->cfg.forward->user, p->now, f, app, sni, http_txns, why, ts);
         return;
     }
+    if (p->sessions && app && !strcmp(app, "tls"))
+        session_end(p, f, ts);
     if (!p->cfg.eve || !p->cfg.flow_records)
         return;
     size_t n = pipeline_format_flow(p->eve_buf, sizeof p->eve_buf, f, app, sni, http_txns, why, ts);
@@ -857,7 +903,10 @@ static void cb_flow_end(void *user, struct flow *f, enum flow_end_reason why, kw
             h1_conn_destroy(pf->h1);
         pf->h1 = NULL;
     }
-    if ((p->cfg.eve || p->cfg.sink || p->cfg.forward) && p->cfg.flow_records)
+    /* a TLS flow's end always reaches the judge stage: the bytes of an
+     * attributed session are judged there (flow records or not) */
+    if (((p->cfg.eve || p->cfg.sink || p->cfg.forward) && p->cfg.flow_records) ||
+        (pf && pf->tls))
         write_flow_record(p, pf, f, why, ts);
     if (pf) {
         tls_conn_destroy(pf->tls);
@@ -928,6 +977,8 @@ void pipeline_destroy(struct pipeline *p)
     defrag_destroy(p->defrag);
     free(p->tls);
     judge_policy_destroy(p->judge);
+    judge_sessions_destroy(p->sessions);
+    free(p->sess_txn);
     oas_set_destroy(p->specs);
     oas_set_destroy(atomic_exchange(&p->new_specs, NULL));
     classify_ctx_destroy(p->cls);

@@ -118,6 +118,8 @@ struct pipeline_config {
     X(tls_sessions)         /* TLS handshakes reported (tls records) */     \
     X(tls_alloc_failures)                                                    \
     X(tls_not_forwarded)    /* sensor mode: TLS sessions not sent (a forward without tls) */ \
+    X(tls_sessions_measured) /* attributed sessions whose bytes reached the baseline */ \
+    X(tls_sessions_unmeasured) /* ... forgotten for later ones before they ended */ \
     X(template_merges)      /* learned templates renamed (literals proven parameters) */ \
     X(documented)           /* requests matching their service's OpenAPI document */     \
     X(undocumented)         /* requests to a documented service matching no endpoint */

@@ -1131,6 +1131,56 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
     b->dirty[p - b->p] = 1;
 }
 
+/* volume_spike of one encrypted session: the bytes it moved against the
+ * identity's sessions (baseline.h). Sessions are bucketed by log2 of their
+ * bytes, so the test is "this many powers of two beyond where 99 % of its
+ * sessions end", which needs no per-session memory and is not moved by one
+ * large transfer among thousands. */
+void baseline_observe_session(struct baseline *b, const struct kw_txn *t, const char *tz,
+                              void (*emit_fn)(void *user, struct alert_finding *f), void *user)
+{
+    long i = t->identity.id[0] ? bl_find(b, t->identity.id) : -1;
+    if (i < 0) return;
+    struct bl_profile *p = &b->p[i];
+    uint64_t bytes = t->req_len + t->resp_len;
+    int k = bytes ? 63 - __builtin_clzll(bytes) : 0;
+    if (k >= BL_SESS_B) k = BL_SESS_B - 1;
+    static const int margin[] = {4, 3, 2}; /* low, medium, high: 16x, 8x, 4x */
+    if (!in_learning(b, p, t->ts) && p->n_sess >= 20.f && bytes >= (1u << 20)) {
+        float cum = 0, need = 0.99f * p->n_sess;
+        int m = 0;
+        for (; m < BL_SESS_B - 1; m++)
+            if ((cum += p->sess[m]) >= need) break;
+        if (k >= m + margin[b->sens]) {
+            struct obs o = {.t = t, .p = p, .tz = tz, .emit = emit_fn, .user = user};
+            local_time(b, &o, tz);
+            char got[32], up[32], cs[32], sc[32], subj[300];
+            bl_fmt_count((double)bytes, got, sizeof got);
+            bl_fmt_count((double)((uint64_t)2 << m), up, sizeof up);
+            bl_fmt_count((double)t->req_len, cs, sizeof cs);
+            bl_fmt_count((double)t->resp_len, sc, sizeof sc);
+            snprintf(subj, sizeof subj, "TLS session to %s",
+                     t->tls.sni[0] ? t->tls.sni : "(no SNI)");
+            emit(b, &o, F_VOLUME, subj,
+                 json_pack("{s:I,s:i}", "session_bytes_p99_below", (json_int_t)((uint64_t)2 << m),
+                           "sessions", (int)p->n_sess),
+                 json_pack("{s:I,s:I,s:I}", "bytes", (json_int_t)bytes, "to_server",
+                           (json_int_t)t->req_len, "to_client", (json_int_t)t->resp_len),
+                 "%s moved %s bytes in one encrypted TLS session to %s (%s sent, %s received); "
+                 "99 %% of its %.0f sessions moved less than %s",
+                 p->key, got, t->tls.sni[0] ? t->tls.sni : "(no SNI)", cs, sc, p->n_sess, up);
+        }
+    }
+    p->sess[k] += 1.f;
+    p->n_sess += 1.f;
+    if (p->n_sess > 10000.f) { /* old sessions weigh less, and floats stay exact */
+        p->n_sess = 0;
+        for (int j = 0; j < BL_SESS_B; j++)
+            p->n_sess += (p->sess[j] *= 0.5f);
+    }
+    b->dirty[i] = 1;
+}
+
 void baseline_advance(struct baseline *b, kw_ts now)
 {
     int64_t hour = floordiv(now, BL_HOUR_US);

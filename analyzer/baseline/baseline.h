@@ -71,6 +71,16 @@ enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out)
 void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz, bool has_schedule,
                       void (*emit)(void *user, struct alert_finding *f), void *user);
 
+/* An attributed TLS session ended. t is its record at the end
+ * (judge_session.h: identity id, ends, TLS fields; ts = the end,
+ * req_len/resp_len = the bytes each way): the bytes per session of the
+ * identity are learned and, after learning, a session that moved far more
+ * than its sessions do (>= 1 MiB and 8x beyond the bucket of their 99th
+ * percentile; 4x at high sensitivity, 16x at low) raises volume_spike.
+ * Needs the profile made when the session's handshake was observed. */
+void baseline_observe_session(struct baseline *b, const struct kw_txn *t, const char *tz,
+                              void (*emit)(void *user, struct alert_finding *f), void *user);
+
 /* Packet time moved to `now`: closes hour buckets that ended (volume is
  * learned at hour close) and saves at the configured interval. Cheap when
  * the hour has not changed. */

@@ -73,8 +73,9 @@ enum kw_err bl_db_load(struct baseline *b)
     uint64_t over = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int fmt = sqlite3_column_int(s, 0), len = sqlite3_column_bytes(s, 1);
-        bool v3 = fmt == 3 && len == (int)BL_FORMAT_V3_SIZE;
-        if (!v3 && (fmt != BL_FORMAT || len != (int)sizeof(struct bl_profile))) {
+        bool older = (fmt == 3 && len == (int)BL_FORMAT_V3_SIZE) ||
+                     (fmt == 4 && len == (int)BL_FORMAT_V4_SIZE);
+        if (!older && (fmt != BL_FORMAT || len != (int)sizeof(struct bl_profile))) {
             b->st.load_incompatible++;
             continue;
         }

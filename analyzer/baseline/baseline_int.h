@@ -17,10 +17,12 @@
 #include "baseline.h"
 #include "baseline_tz.h"
 
-#define BL_FORMAT 4 /* 2: TLS clients (JA4); 3: network pairs seen at once; 4: OAuth grants */
-/* Format 3 is format 4 without the grants at the end: loaded as it is,
- * the grants starting empty (baseline_db.c). */
+#define BL_FORMAT 5 /* 2: TLS clients (JA4); 3: network pairs seen at once; 4: OAuth grants;
+                       5: bytes per TLS session */
+/* Formats 3 and 4 are prefixes of format 5 (fields are appended): loaded
+ * as they are, what they lack starting empty (baseline_db.c). */
 #define BL_FORMAT_V3_SIZE offsetof(struct bl_profile, n_grant)
+#define BL_FORMAT_V4_SIZE offsetof(struct bl_profile, sess)
 #define BL_K_END 32    /* endpoints (method x template) per profile */
 #define BL_K_NET 16    /* source networks (/24, /48) */
 #define BL_K_UA 8      /* user agents */
@@ -32,6 +34,7 @@
 #define BL_K_CLIENT 8 /* TLS client fingerprints (JA4) */
 #define BL_K_PAIR 8   /* pairs of networks used at the same time */
 #define BL_K_GRANT 24 /* OAuth grants its tokens have shown */
+#define BL_SESS_B 48  /* TLS sessions by log2 of the bytes they moved */
 #define BL_TXT 56
 #define BL_HOW 168 /* hours of the week, Monday 00 local first */
 
@@ -156,6 +159,11 @@ struct bl_profile {
     uint32_t n_grant, pad_grant;
     kw_ts grants_since; /* first grant seen: they have a learning period of their own */
     struct bl_grant grant[BL_K_GRANT];
+    /* format 5: attributed TLS sessions by the bytes they moved (both
+     * ways), bucket k = [2^k, 2^(k+1)); halved past 10,000 sessions */
+    float sess[BL_SESS_B];
+    float n_sess;
+    uint32_t pad_sess;
 };
 
 struct baseline {
