@@ -14,6 +14,7 @@
 
 #include "alerts_int.h"
 #include "al_util.h"
+#include "kw_hash.h"
 #include "kw_log.h"
 #include "store.h"
 
@@ -52,9 +53,9 @@ void alerts_sink_key(const struct alerts_sink_cfg *s, char out[40])
 
 static size_t slot_of(const struct alerts *a, const uint8_t key[32])
 {
-    uint64_t h;
-    memcpy(&h, key, sizeof h);
-    return (size_t)(h & (a->win_cap - 1));
+    /* the key is a SHA-256 of fields a sender partly chooses, so anyone
+     * can compute it: place it under the process key (kw_hash.h) */
+    return (size_t)(kw_siphash(kw_hkey_process(), key, 32) & (a->win_cap - 1));
 }
 
 static struct al_window *win_find(struct alerts *a, const uint8_t key[32])

@@ -955,7 +955,6 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
         goto fail;
     struct defrag_config dfc;
     defrag_config_default(&dfc);
-    dfc.hash_seed = c->flow.hash_seed;
     if ((e = defrag_new(&dfc, &p->defrag)) != KW_E_OK)
         goto fail;
     *out = p;

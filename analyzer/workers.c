@@ -44,6 +44,7 @@
 #include <time.h>
 
 #include "dpop.h"
+#include "kw_hash.h"
 #include "kw_log.h"
 
 /* ---- SPSC byte ring ---------------------------------------------------- */
@@ -591,12 +592,12 @@ static unsigned pick(struct workers *w, enum dec_result r, const struct dec_pack
         lo = &d->dst;
         hi = &d->src;
     }
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ lo->a[i]) * 0x100000001b3ULL;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ hi->a[i]) * 0x100000001b3ULL;
-    return (unsigned)(mix(h) % w->n);
+    /* keyed (kw_hash.h): traffic cannot pile every flow on one worker */
+    struct kw_sip h;
+    kw_sip_init(&h, kw_hkey_process());
+    kw_sip_update(&h, lo->a, 16);
+    kw_sip_update(&h, hi->a, 16);
+    return (unsigned)(kw_sip_final(&h) % w->n);
 }
 
 void workers_packet(struct workers *w, const struct cap_pkt *pkt)

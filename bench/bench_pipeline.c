@@ -143,7 +143,7 @@ static int one_pass(struct bench *b, const char *file)
     if (b->mode >= M_FLOW) {
         struct flow_config cfg;
         flow_config_default(&cfg);
-        cfg.hash_seed = 0x5eed;
+        cfg.hash_key = (struct kw_hkey){0x5eed, 0x5eed};
         struct flow_callbacks cb = {
             .user = b, .on_flow_start = on_start, .on_data = on_data, .on_gap = on_gap,
             .on_flow_end = on_end};

@@ -75,7 +75,7 @@ static int full(const char *file, struct pass *r, struct flow_counters *out)
     uint64_t sum = 0;
     struct flow_config cfg;
     flow_config_default(&cfg);
-    cfg.hash_seed = 0x5eed;
+    cfg.hash_key = (struct kw_hkey){0x5eed, 0x5eed};
     struct flow_callbacks cb = {.user = &sum, .on_data = eat};
     struct flow_table *t = NULL;
     if (flow_table_new(&cfg, &cb, &t) != KW_E_OK) {

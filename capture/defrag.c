@@ -77,7 +77,7 @@ struct defrag {
     uint32_t *free_chunks;
     uint8_t *out; /* the rebuilt datagram */
     kw_ts now;
-    uint64_t seed;
+    struct kw_hkey key;
 };
 
 void defrag_config_default(struct defrag_config *cfg)
@@ -89,7 +89,7 @@ void defrag_config_default(struct defrag_config *cfg)
     /* RFC 791 suggests a 15 s initial timer, RFC 8200 §4.5 at most 60 s;
      * 30 s is Linux's ipfrag_time. */
     cfg->timeout = KW_TS_SEC(30);
-    cfg->hash_seed = 0x6465667261670001ull;
+    cfg->hash_key = kw_hkey_random();
 }
 
 enum kw_err defrag_new(const struct defrag_config *cfg, struct defrag **out)
@@ -119,7 +119,7 @@ enum kw_err defrag_new(const struct defrag_config *cfg, struct defrag **out)
     }
     memset(d->bucket, 0xff, nb * sizeof(*d->bucket));
     d->free_dg = d->oldest = d->newest = DF_NONE;
-    d->seed = cfg->hash_seed;
+    d->key = cfg->hash_key;
     *out = d;
     return KW_E_OK;
 }
@@ -142,20 +142,12 @@ const struct defrag_counters *defrag_counters(const struct defrag *d)
 
 /* ---- table ------------------------------------------------------------- */
 
-/* Seeded multiply-xorshift over the key words. Not a keyed PRF like the
- * flow table's SipHash: fragments are rare, and a crafted collision costs
- * at most a walk over max_datagrams slots. */
+/* SipHash under a random key (kw_hash.h): fragments carry addresses and
+ * ids an attacker chooses freely, so an unkeyed hash would let them stack
+ * every datagram in one bucket. */
 static uint32_t df_hash(const struct defrag *d, const struct df_key *k)
 {
-    uint64_t h = d->seed ^ 0x9e3779b97f4a7c15ull;
-    const uint8_t *p = (const uint8_t *)k;
-    for (size_t i = 0; i < sizeof(*k); i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 33;
-    }
-    return (uint32_t)(h ^ (h >> 32)) & d->mask;
+    return (uint32_t)kw_siphash(&d->key, k, sizeof(*k)) & d->mask;
 }
 
 static void df_key_of(const struct dec_packet *f, struct df_key *k)

@@ -20,6 +20,7 @@
 
 #include "dec.h"
 #include "kw_err.h"
+#include "kw_hash.h"
 #include "kw_time.h"
 
 /* Bytes are held in chunks of this size; memcap counts whole chunks. */
@@ -38,7 +39,7 @@ struct defrag_config {
                              * at least 64 KiB (one maximal datagram) */
     uint32_t max_fragments; /* fragments per datagram; default 256 */
     kw_ts timeout;          /* from the first fragment; default 30 s */
-    uint64_t hash_seed;
+    struct kw_hkey hash_key; /* bucket placement; default: fresh from getrandom */
 };
 
 /* Counters; `active` and `bytes_held` are gauges, the rest only grow. */

@@ -2,8 +2,8 @@
  *
  * Chained hash buckets over a pool of flows allocated once at init; the
  * hash is SipHash-1-3 of the key with the endpoints sorted (so both
- * directions meet) keyed by cfg.hash_seed (so crafted traffic cannot aim
- * at one bucket). The one thing to know: every flow sits on exactly one of
+ * directions meet) keyed by cfg.hash_key, random per table (kw_hash.h:
+ * crafted traffic cannot aim at one bucket). The one thing to know: every flow sits on exactly one of
  * three LRU lists — TCP idle, UDP idle, closed — each ordered by last
  * packet time and each with a single timeout, so expiry scans from the
  * oldest end and stops at the first live flow (O(expired)). Eviction when
@@ -59,7 +59,7 @@ struct flow_table {
     struct flow_node **buckets;
     struct flow_node **buckets2; /* same flows, keyed without the tunnel */
     uint64_t mask;
-    uint64_t k0, k1;
+    struct kw_hkey key2; /* cfg.hash_key is the exact index's */
     struct lru_list lru[LRU_N];
     struct flow_node *holes; /* flows with a hole in either direction */
     uint64_t next_id;
@@ -85,62 +85,7 @@ void flow_config_default(struct flow_config *cfg)
     cfg->udp_timeout = KW_TS_SEC(60);
     cfg->closed_timeout = KW_TS_SEC(10);
     cfg->gap_timeout = KW_TS_SEC(2);
-    cfg->hash_seed = 0x6b657977617264ull; /* callers should pass a random seed */
-}
-
-/* SipHash-1-3 (Aumasson & Bernstein), as used for hash tables that face
- * untrusted keys. */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = ROTL(v1, 13);                                                                         \
-        v1 ^= v0;                                                                                  \
-        v0 = ROTL(v0, 32);                                                                         \
-        v2 += v3;                                                                                  \
-        v3 = ROTL(v3, 16);                                                                         \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = ROTL(v3, 21);                                                                         \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = ROTL(v1, 17);                                                                         \
-        v1 ^= v2;                                                                                  \
-        v2 = ROTL(v2, 32);                                                                         \
-    } while (0)
-
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *p, size_t len)
-{
-    uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t m;
-        memcpy(&m, p + i, 8);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    for (size_t j = 0; i + j < len; j++)
-        b |= (uint64_t)p[i + j] << (8 * j);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    cfg->hash_key = kw_hkey_random(); /* tests may set a fixed one */
 }
 
 enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_callbacks *cb,
@@ -175,8 +120,9 @@ enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_call
         free(t);
         return e;
     }
-    t->k0 = mix64(cfg->hash_seed);
-    t->k1 = mix64(cfg->hash_seed ^ 0x9e3779b97f4a7c15ull);
+    /* the tunnel-blind index gets its own key: a chain in one index
+     * says nothing about the other */
+    t->key2 = (struct kw_hkey){cfg->hash_key.k0 ^ 0x9e3779b97f4a7c15ull, cfg->hash_key.k1};
     *out = t;
     return KW_E_OK;
 }
@@ -192,6 +138,27 @@ void flow_table_destroy(struct flow_table *t)
     free(t->buckets2);
     free(t->pool);
     free(t);
+}
+
+static void key_build(const struct dec_packet *p, bool vlan, struct flow_key *k);
+
+uint64_t flow_table_bucket(const struct flow_table *t, const struct dec_packet *p)
+{
+    struct flow_key k;
+    key_build(p, t->cfg.vlan_in_key, &k);
+    return kw_siphash(&t->cfg.hash_key, &k, sizeof(k)) & t->mask;
+}
+
+uint32_t flow_table_longest_chain(const struct flow_table *t)
+{
+    uint32_t best = 0;
+    for (uint64_t i = 0; i <= t->mask; i++) {
+        uint32_t n = 0;
+        for (const struct flow_node *x = t->buckets[i]; x; x = x->hnext)
+            n++;
+        if (n > best) best = n;
+    }
+    return best;
 }
 
 const struct flow_counters *flow_table_counters(const struct flow_table *t)
@@ -228,7 +195,7 @@ static void key_build(const struct dec_packet *p, bool vlan, struct flow_key *k)
 
 static struct flow_node **bucket_of(struct flow_table *t, const struct flow_key *k)
 {
-    uint64_t h = siphash13(t->k0, t->k1, (const uint8_t *)k, sizeof(*k));
+    uint64_t h = kw_siphash(&t->cfg.hash_key, k, sizeof(*k));
     return &t->buckets[h & t->mask];
 }
 
@@ -243,7 +210,7 @@ static struct flow_node **bucket2_of(struct flow_table *t, const struct flow_key
     struct flow_key k2 = *k;
     k2.tun_id = 0;
     k2.tun_type = 0;
-    uint64_t h = siphash13(t->k0, t->k1 ^ 0x5bd1e995u, (const uint8_t *)&k2, sizeof(k2));
+    uint64_t h = kw_siphash(&t->key2, &k2, sizeof(k2));
     return &t->buckets2[h & t->mask];
 }
 

@@ -25,6 +25,7 @@
 
 #include "dec.h"
 #include "kw_err.h"
+#include "kw_hash.h"
 #include "kw_time.h"
 
 enum { FLOW_DIR_TO_SERVER = 0, FLOW_DIR_TO_CLIENT = 1 };
@@ -97,7 +98,7 @@ struct flow_config {
     kw_ts udp_timeout;
     kw_ts closed_timeout;        /* after FIN+FIN or RST; default 10 s */
     kw_ts gap_timeout;           /* a hole older than this (packet time) becomes a gap; 2 s */
-    uint64_t hash_seed;
+    struct kw_hkey hash_key;     /* bucket placement; default: fresh from getrandom */
     bool vlan_in_key; /* VLAN ids tell flows apart (default false: span
                          ports often tag one direction and not the other,
                          which would split every connection in two) */
@@ -149,6 +150,14 @@ void flow_table_advance(struct flow_table *t, kw_ts now);
 /* End every flow (end of input / shutdown): flush data and gaps, then
  * on_flow_end(FLOW_END_SHUTDOWN). */
 void flow_table_flush(struct flow_table *t, kw_ts now);
+
+/* Flows on the longest chain of the exact index (walks every bucket: for
+ * tests and diagnostics, not the packet path). */
+uint32_t flow_table_longest_chain(const struct flow_table *t);
+
+/* The exact-index bucket a packet's flow would sit in (tests of the keyed
+ * hash build crafted collision sets with it). */
+uint64_t flow_table_bucket(const struct flow_table *t, const struct dec_packet *p);
 
 const struct flow_counters *flow_table_counters(const struct flow_table *t);
 

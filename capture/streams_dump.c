@@ -9,6 +9,7 @@
 #include "streams_dump.h"
 
 #include "defrag.h"
+#include "kw_hash.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,12 +54,10 @@ struct streams_dump {
     struct streams_dump_counters cnt;
 };
 
+/* Names are built from addresses in the capture: keyed (kw_hash.h). */
 static uint64_t name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return kw_siphash(kw_hkey_process(), s, strlen(s));
 }
 
 static bool names_grow(struct streams_dump *d)
@@ -403,9 +401,6 @@ enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
     if (e != KW_E_OK) goto out;
     struct flow_config fcfg;
     flow_config_default(&fcfg);
-    /* Only bucket placement depends on the seed, never the output. */
-    if (getrandom(&fcfg.hash_seed, sizeof(fcfg.hash_seed), 0) != sizeof(fcfg.hash_seed))
-        fcfg.hash_seed ^= (uint64_t)kw_ts_wall();
     struct flow_callbacks cb;
     streams_dump_callbacks(sd, &cb);
     if ((e = flow_table_new(&fcfg, &cb, &ft)) != KW_E_OK) {
@@ -414,7 +409,6 @@ enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
     }
     struct defrag_config dfcfg;
     defrag_config_default(&dfcfg);
-    dfcfg.hash_seed = fcfg.hash_seed;
     if ((e = defrag_new(&dfcfg, &df)) != KW_E_OK) {
         snprintf(err, errlen, "fragment reassembly: %s", kw_strerror(e));
         goto out;

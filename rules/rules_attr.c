@@ -4,12 +4,15 @@
  * "x:<client certificate sha256 hex>", "s:<client certificate subject>",
  * and "i:<identity id>"), read-only afterwards, so a lookup is O(1) and
  * needs no lock however many identities there are. Keys come from the
- * rules, not the network, so the fixed hash cannot be flooded. */
+ * rules, not the network, so chains cannot be grown from outside; the
+ * hash is keyed anyway (kw_hash.h), like every table in the process. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rules_int.h"
+
+#include "kw_hash.h"
 
 struct ix_slot {
     char *key;
@@ -21,12 +24,9 @@ struct rules_index {
     size_t cap, n; /* cap is a power of two */
 };
 
-static uint64_t fnv1a(const char *s)
+static uint64_t key_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-    return h;
+    return kw_siphash(kw_hkey_process(), s, strlen(s));
 }
 
 struct rules_index *rules_index_new(size_t cap)
@@ -56,7 +56,7 @@ void rules_index_free(struct rules_index *ix)
 static struct ix_slot *ix_find(const struct rules_index *ix, const char *key)
 {
     size_t mask = ix->cap - 1;
-    for (size_t i = fnv1a(key) & mask;; i = (i + 1) & mask)
+    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask)
         if (!ix->slots[i].key || !strcmp(ix->slots[i].key, key)) return &ix->slots[i];
 }
 

@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "kw_addr.h"
+#include "kw_hash.h"
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_rd.h"
@@ -187,6 +190,66 @@ static void test_txn_clear(void **state)
     assert_string_equal(t.user_agent, "");
 }
 
+/* SipHash-1-3 of the reference implementation (github.com/veorq/SipHash,
+ * built with cROUNDS=1 dROUNDS=3) under the all-zero key, as published in
+ * other implementations' tests (OCaml's runtime, the digest-sip_hash
+ * crate). */
+static void test_siphash_vectors(void **state)
+{
+    (void)state;
+    struct kw_hkey z = {0, 0};
+    assert_true(kw_siphash(&z, "", 0) == 0xd1fba762150c532cull);
+    assert_true(kw_siphash(&z, "siphash", 7) == 0x8264ceeccb16bcbeull);
+    assert_true(kw_siphash(&z, "digest-sip_hash", 15) == 0xce31007e34130c0aull);
+    /* incremental = one-shot at every split, lengths across word borders */
+    uint8_t m[40];
+    for (int i = 0; i < 40; i++)
+        m[i] = (uint8_t)(i * 7 + 1);
+    struct kw_hkey k = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+    for (size_t n = 0; n <= sizeof m; n++)
+        for (size_t a = 0; a <= n; a++)
+            for (size_t b = a; b <= n; b++) {
+                struct kw_sip s;
+                kw_sip_init(&s, &k);
+                kw_sip_update(&s, m, a);
+                kw_sip_update(&s, m + a, b - a);
+                kw_sip_update(&s, m + b, n - b);
+                assert_true(kw_sip_final(&s) == kw_siphash(&k, m, n));
+            }
+}
+
+/* Two processes, two keys: each child draws its process key on first use
+ * and sends it back; neither equals the other nor the parent's. */
+static void test_hkey_per_process(void **state)
+{
+    (void)state;
+    struct kw_hkey got[2];
+    for (int c = 0; c < 2; c++) {
+        int fd[2];
+        assert_int_equal(pipe(fd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fd[0]);
+            const struct kw_hkey *k = kw_hkey_process();
+            _exit(write(fd[1], k, sizeof *k) == (ssize_t)sizeof *k && !kw_hkey_weak() ? 0 : 1);
+        }
+        close(fd[1]);
+        assert_int_equal(read(fd[0], &got[c], sizeof got[c]), (ssize_t)sizeof got[c]);
+        close(fd[0]);
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    const struct kw_hkey *mine = kw_hkey_process();
+    assert_memory_not_equal(&got[0], &got[1], sizeof got[0]);
+    assert_memory_not_equal(&got[0], mine, sizeof *mine);
+    assert_memory_not_equal(&got[1], mine, sizeof *mine);
+    assert_true(kw_hkey_process() == mine); /* drawn once */
+    struct kw_hkey a = kw_hkey_random(), b = kw_hkey_random();
+    assert_memory_not_equal(&a, &b, sizeof a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +261,8 @@ int main(void)
         cmocka_unit_test(test_jw_matches_jansson),
         cmocka_unit_test(test_jw_overflow),
         cmocka_unit_test(test_txn_clear),
+        cmocka_unit_test(test_siphash_vectors),
+        cmocka_unit_test(test_hkey_per_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,7 +94,7 @@ static struct flow_table *table_vlan(struct rec *r, uint32_t max_flows, bool vla
     flow_config_default(&cfg);
     cfg.max_flows = max_flows;
     cfg.vlan_in_key = vlan_in_key;
-    cfg.hash_seed = 42;
+    cfg.hash_key = (struct kw_hkey){42, 43};
     struct flow_callbacks cb = {r, on_start, on_packet, on_data, on_gap, on_end};
     struct flow_table *t = NULL;
     assert_int_equal(flow_table_new(&cfg, &cb, &t), KW_E_OK);
@@ -394,7 +394,7 @@ static void test_many_flows_seeds(void **state)
         struct flow_config cfg;
         flow_config_default(&cfg);
         cfg.max_flows = 1000;
-        cfg.hash_seed = seed * 0x9e3779b97f4a7c15ull;
+        cfg.hash_key = (struct kw_hkey){seed * 0x9e3779b97f4a7c15ull, seed};
         struct flow_callbacks cb = {&r, on_start, NULL, NULL, NULL, on_end};
         struct flow_table *t = NULL;
         assert_int_equal(flow_table_new(&cfg, &cb, &t), KW_E_OK);
@@ -412,6 +412,68 @@ static void test_many_flows_seeds(void **state)
             }
         assert_int_equal(flow_table_counters(t)->flows_created, 1000);
         assert_int_equal(flow_table_counters(t)->flows_evicted, 0);
+        flow_table_destroy(t);
+    }
+}
+
+/* Hash flooding: until issue 15 every flow table used one key derived from
+ * a compiled-in seed, so anyone could compute, offline, a set of flows that
+ * share one bucket. Build such a set against that old key (300 UDP flows
+ * in one bucket out of 4096), check it does pile up under the old key, and
+ * that under the default key (getrandom, kw_hash.h) the longest chain
+ * stays short. The chance of 9 or more of 300 random flows sharing a
+ * bucket of 4096 is below 1e-13. */
+static uint64_t old_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void test_hash_flood(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    const uint64_t seed = 0x6b657977617264ull; /* the old flow_config_default */
+    struct flow_config old;
+    flow_config_default(&old);
+    old.max_flows = 4096;
+    old.hash_key = (struct kw_hkey){old_mix64(seed), old_mix64(seed ^ 0x9e3779b97f4a7c15ull)};
+    struct rec r;
+    memset(&r, 0, sizeof(r));
+    struct flow_callbacks cb = {&r, NULL, NULL, NULL, NULL, NULL};
+    struct flow_table *t_old = NULL;
+    assert_int_equal(flow_table_new(&old, &cb, &t_old), KW_E_OK);
+    static struct dec_packet set[N];
+    size_t n = 0;
+    uint64_t target = UINT64_MAX;
+    for (uint32_t i = 0; n < N && i < (1u << 24); i++) {
+        struct dec_packet p = udp(1, v4(10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i),
+                                  (uint16_t)(1024 + (i & 0x7fff)), B_IP, 53);
+        uint64_t b = flow_table_bucket(t_old, &p);
+        if (target == UINT64_MAX) target = b;
+        if (b == target) set[n++] = p;
+    }
+    assert_int_equal(n, N);
+    for (size_t i = 0; i < N; i++)
+        feed_pkt(t_old, &set[i]);
+    assert_int_equal(flow_table_counters(t_old)->flows_created, N);
+    assert_int_equal(flow_table_longest_chain(t_old), N); /* the attack, as it was */
+    flow_table_destroy(t_old);
+
+    for (int run = 0; run < 2; run++) {
+        struct flow_config cfg;
+        flow_config_default(&cfg); /* a fresh random key each time */
+        cfg.max_flows = 4096;
+        assert_memory_not_equal(&cfg.hash_key, &old.hash_key, sizeof cfg.hash_key);
+        struct flow_table *t = NULL;
+        assert_int_equal(flow_table_new(&cfg, &cb, &t), KW_E_OK);
+        for (size_t i = 0; i < N; i++)
+            feed_pkt(t, &set[i]);
+        assert_int_equal(flow_table_counters(t)->flows_created, N);
+        assert_true(flow_table_longest_chain(t) <= 8);
         flow_table_destroy(t);
     }
 }
@@ -475,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_port_reuse),
         cmocka_unit_test(test_rst_keeps_unconsumed),
         cmocka_unit_test(test_many_flows_seeds),
+        cmocka_unit_test(test_hash_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "judge_int.h"
 #include "judge_policy.h"
 
 #define MAXF 64
@@ -554,6 +555,42 @@ static void test_expired_token(void **state)
     assert_non_null(strstr(f->r.f[f->r.n - 1].summary, "alg none"));
 }
 
+/* The windows are known by a keyed hash alone and persist (fleet state):
+ * each instance draws its own key, a saved state carries the key it was
+ * placed with, and loading adopts it, so a counter is found again after a
+ * restart while nobody outside can compute where an entry lands. */
+static void test_state_key(void **state)
+{
+    (void)state;
+    struct judge_policy *a = judge_policy_new(NULL), *b = judge_policy_new(NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_memory_not_equal(&a->key, &b->key, sizeof a->key);
+    struct hasher h = jp_hash_begin(a, TAG_FAIL);
+    jp_hash_str(&h, "fp:attacker");
+    uint64_t ha = jp_hash_done(&h);
+    h = jp_hash_begin(b, TAG_FAIL);
+    jp_hash_str(&h, "fp:attacker");
+    assert_true(jp_hash_done(&h) != ha); /* same input, other key */
+    struct jp_key *e = jp_key_get(a, TAG_FAIL, ha, KW_TS_SEC(100));
+    e->cur = 7;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(judge_policy_save(a, &blob, &len), KW_E_OK);
+    assert_int_equal(judge_policy_load(b, blob, len), KW_E_OK);
+    assert_memory_equal(&a->key, &b->key, sizeof a->key);
+    h = jp_hash_begin(b, TAG_FAIL);
+    jp_hash_str(&h, "fp:attacker");
+    assert_true(jp_hash_done(&h) == ha);
+    assert_int_equal(jp_key_get(b, TAG_FAIL, ha, KW_TS_SEC(101))->cur, 7);
+    /* a state saved before keys (magic JPS1) is refused, not misread */
+    memcpy(blob, "JPS1", 4);
+    assert_int_equal(judge_policy_load(b, blob, len), KW_E_UNSUPPORTED);
+    free(blob);
+    judge_policy_destroy(a);
+    judge_policy_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stuffing_flood_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enumeration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_token, setup, teardown),
+        cmocka_unit_test(test_state_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

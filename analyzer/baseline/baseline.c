@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "baseline_int.h"
+#include "kw_hash.h"
 #include "kw_log.h"
 #include "store.h"
 
@@ -82,9 +83,17 @@ static int64_t floordiv(int64_t a, int64_t b)
 
 /* ---- profile table ---- */
 
+/* Profile keys carry credential fingerprints and claimed names anyone can
+ * send, so the index is keyed (kw_hash.h); bl_hash stays the persisted
+ * content hash and never places anything. The index is rebuilt on load. */
+static uint64_t index_hash(const char *key)
+{
+    return kw_siphash(kw_hkey_process(), key, strlen(key));
+}
+
 long bl_find(const struct baseline *b, const char *key)
 {
-    uint64_t h = bl_hash(key, strlen(key));
+    uint64_t h = index_hash(key);
     for (uint32_t i = (uint32_t)h & (b->cap - 1), k = 0; k < b->cap;
          i = (i + 1) & (b->cap - 1), k++) {
         uint32_t v = b->index[i];
@@ -96,7 +105,7 @@ long bl_find(const struct baseline *b, const char *key)
 
 static void index_put(struct baseline *b, uint32_t slot)
 {
-    uint64_t h = bl_hash(b->p[slot].key, strlen(b->p[slot].key));
+    uint64_t h = index_hash(b->p[slot].key);
     uint32_t i = (uint32_t)h & (b->cap - 1);
     while (b->index[i])
         i = (i + 1) & (b->cap - 1);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "judge_policy.h"
+#include "kw_hash.h"
 
 #define WAYS 8
 #define HOUR_US ((kw_ts)3600 * 1000000)
@@ -51,10 +52,15 @@ struct judge_policy {
     struct jp_pair *pairs;
     size_t pair_sets;
     struct judge_policy_counters cnt;
+    /* Entries are known by their hash alone (no key is kept) and persist,
+     * so the SipHash key (kw_hash.h) is drawn once, saved with the state
+     * it places and adopted on load: unpredictable from outside, stable
+     * across restarts. */
+    struct kw_hkey key;
 };
 
 struct hasher {
-    uint64_t h;
+    struct kw_sip s;
 };
 
 struct jp_ctx {
@@ -74,7 +80,7 @@ struct jp_ctx {
 void jp_hash_bytes(struct hasher *s, const void *p, size_t n);
 void jp_hash_str(struct hasher *s, const char *str);
 uint64_t jp_hash_done(struct hasher *s);
-struct hasher jp_hash_begin(enum jp_tag tag);
+struct hasher jp_hash_begin(const struct judge_policy *jp, enum jp_tag tag);
 /* The entry of h in the tag's table, made (zeroed, bucket INT64_MIN) when
  * absent by evicting the least recently seen of its set. */
 struct jp_key *jp_key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t h, kw_ts now);

@@ -155,7 +155,7 @@ static void check_session(struct jp_ctx *c)
         start = KW_TS_SEC(j->has_auth_time ? j->auth_time : j->iat);
         from = j->has_auth_time ? "auth_time" : "iat";
     } else {
-        struct hasher h = jp_hash_begin(TAG_SESSION);
+        struct hasher h = jp_hash_begin(c->jp, TAG_SESSION);
         jp_hash_str(&h, t->cred.fingerprint);
         struct jp_key *e = jp_key_get(c->jp, TAG_SESSION, jp_hash_done(&h), t->ts);
         if (e->bucket == INT64_MIN || t->ts < e->bucket) e->bucket = t->ts; /* first sight */
@@ -297,7 +297,7 @@ static void check_dpop(struct jp_ctx *c)
      * does not make an accepted second one less of a replay */
     bool replay = false;
     if (good) {
-        struct hasher h = jp_hash_begin(TAG_DPOP_JTI);
+        struct hasher h = jp_hash_begin(c->jp, TAG_DPOP_JTI);
         jp_hash_str(&h, d->jkt);
         jp_hash_str(&h, d->jti);
         replay = !jp_pair_new(c->jp, jp_hash_done(&h), t->ts, 2 * win);

@@ -38,6 +38,7 @@ struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
         judge_policy_destroy(jp);
         return NULL;
     }
+    jp->key = kw_hkey_random(); /* replaced by a saved state's own (load) */
     return jp;
 }
 
@@ -74,11 +75,12 @@ size_t judge_policy_pairs_used(const struct judge_policy *jp)
 
 /* ---- checkpoint ----------------------------------------------------- */
 
-#define JP_MAGIC 0x3153504au /* "JPS1" */
+#define JP_MAGIC 0x3253504au /* "JPS2": JPS1 had no key (unkeyed FNV-1a) */
 
 struct jp_blob_head {
     uint32_t magic, key_size, pair_size, ways;
     uint64_t key_sets, pair_sets;
+    uint64_t k0, k1; /* the hash key every saved entry was placed with */
 };
 
 /* Appends the used slots of one table: a count, then (index, slot). */
@@ -110,8 +112,9 @@ enum kw_err judge_policy_save(const struct judge_policy *jp, uint8_t **blob, siz
                  used_k * (8 + sizeof(struct jp_key)) + used_p * (8 + sizeof(struct jp_pair));
     uint8_t *b = malloc(cap), *w = b;
     if (!b) return KW_E_NOMEM;
-    struct jp_blob_head h = {JP_MAGIC, sizeof(struct jp_key), sizeof(struct jp_pair), WAYS,
-                             jp->key_sets, jp->pair_sets};
+    struct jp_blob_head h = {JP_MAGIC,     sizeof(struct jp_key), sizeof(struct jp_pair), WAYS,
+                             jp->key_sets, jp->pair_sets,           jp->key.k0,
+                             jp->key.k1};
     memcpy(w, &h, sizeof h);
     w += sizeof h;
     for (int t = 0; t < TAG__KEYS; t++)
@@ -163,6 +166,7 @@ enum kw_err judge_policy_load(struct judge_policy *jp, const uint8_t *blob, size
         memset(jp->pairs, 0, np * sizeof *jp->pairs);
         return KW_E_MALFORMED;
     }
+    jp->key = (struct kw_hkey){h.k0, h.k1}; /* the entries were placed with it */
     return KW_E_OK;
 }
 
@@ -171,10 +175,9 @@ enum kw_err judge_policy_load(struct judge_policy *jp, const uint8_t *blob, size
 
 void jp_hash_bytes(struct hasher *s, const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        s->h = (s->h ^ b[i]) * 0x100000001b3ULL;
-    s->h = (s->h ^ 0xff) * 0x100000001b3ULL; /* field separator */
+    uint64_t len = n; /* length first: fields never run into each other */
+    kw_sip_update(&s->s, &len, sizeof len);
+    kw_sip_update(&s->s, p, n);
 }
 
 void jp_hash_str(struct hasher *s, const char *str)
@@ -184,16 +187,14 @@ void jp_hash_str(struct hasher *s, const char *str)
 
 uint64_t jp_hash_done(struct hasher *s)
 {
-    uint64_t z = s->h; /* splitmix64 finaliser: spread FNV's low bits */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return z ? z : 1;
+    uint64_t z = kw_sip_final(&s->s);
+    return z ? z : 1; /* 0 marks a free slot */
 }
 
-struct hasher jp_hash_begin(enum jp_tag tag)
+struct hasher jp_hash_begin(const struct judge_policy *jp, enum jp_tag tag)
 {
-    struct hasher s = {0xcbf29ce484222325ULL};
+    struct hasher s;
+    kw_sip_init(&s.s, &jp->key);
     uint8_t t = (uint8_t)tag;
     jp_hash_bytes(&s, &t, 1);
     return s;
@@ -511,7 +512,7 @@ static void check_rate(struct jp_ctx *c)
 {
     const struct rules_limits *l = &c->id->limits;
     if (!l->requests_per_hour && !l->response_bytes_per_hour) return;
-    struct hasher h = jp_hash_begin(TAG_RATE);
+    struct hasher h = jp_hash_begin(c->jp, TAG_RATE);
     jp_hash_str(&h, c->id->id);
     struct jp_key *e = jp_key_get(c->jp, TAG_RATE, jp_hash_done(&h), c->t->ts);
     int64_t hour = floor_div(c->t->ts, HOUR_US);
@@ -594,7 +595,7 @@ static void check_failed_auth(struct jp_ctx *c)
     const struct kw_txn *t = c->t;
     const struct rules_detection *d = &c->m->detections.failed_auth;
     if (!d->severity || !jp_refused(t) || !t->cred.fingerprint[0]) return;
-    struct hasher h = jp_hash_begin(TAG_FAIL);
+    struct hasher h = jp_hash_begin(c->jp, TAG_FAIL);
     jp_hash_str(&h, t->cred.fingerprint);
     struct jp_key *e = jp_key_get(c->jp, TAG_FAIL, jp_hash_done(&h), t->ts);
     uint32_t est;
@@ -627,11 +628,11 @@ static void check_stuffing(struct jp_ctx *c)
     const struct rules_detection *d = &c->m->detections.credential_stuffing;
     if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !t->cred.fingerprint[0]) return;
     kw_ts win = KW_TS_SEC(d->window_s);
-    struct hasher h = jp_hash_begin(TAG_STUFF_PAIR);
+    struct hasher h = jp_hash_begin(c->jp, TAG_STUFF_PAIR);
     jp_hash_bytes(&h, &t->src, sizeof t->src);
     jp_hash_str(&h, t->cred.fingerprint);
     if (!jp_pair_new(c->jp, jp_hash_done(&h), t->ts, win)) return;
-    h = jp_hash_begin(TAG_STUFF);
+    h = jp_hash_begin(c->jp, TAG_STUFF);
     jp_hash_bytes(&h, &t->src, sizeof t->src);
     struct jp_key *e = jp_key_get(c->jp, TAG_STUFF, jp_hash_done(&h), t->ts);
     uint32_t est;
@@ -676,7 +677,7 @@ static void check_enumeration(struct jp_ctx *c)
     const struct rules_detection *d = &c->m->detections.enumeration;
     if (!d->severity || !t->template_[0] || !strchr(t->template_, '{')) return;
     /* who: the identity, else the credential, else the source address */
-    struct hasher k = jp_hash_begin(TAG_ENUM);
+    struct hasher k = jp_hash_begin(c->jp, TAG_ENUM);
     if (c->id)
         jp_hash_str(&k, c->id->id);
     else if (t->cred.fingerprint[0])
@@ -686,7 +687,7 @@ static void check_enumeration(struct jp_ctx *c)
     jp_hash_str(&k, t->method);
     jp_hash_str(&k, t->template_);
     uint64_t key = jp_hash_done(&k);
-    struct hasher p = jp_hash_begin(TAG_ENUM_PAIR);
+    struct hasher p = jp_hash_begin(c->jp, TAG_ENUM_PAIR);
     jp_hash_bytes(&p, &key, sizeof key);
     if (!template_ids(t->template_, t->path, &p)) return;
     kw_ts win = KW_TS_SEC(d->window_s);

@@ -9,22 +9,20 @@
  * node's children. */
 #include "routes_int.h"
 
+#include "kw_hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-
+/* Segments come from request paths: keyed (kw_hash.h). The chains are
+ * rebuilt on load (routes_db.c), so the key never needs to persist. */
 static uint32_t hkey(uint32_t parent, const char *s, size_t n)
 {
-    uint64_t h = fnv(1469598103934665603ULL, &parent, sizeof parent);
-    h = fnv(h, s, n);
-    return (uint32_t)(h ^ (h >> 32));
+    struct kw_sip h;
+    kw_sip_init(&h, kw_hkey_process());
+    kw_sip_update(&h, &parent, sizeof parent);
+    kw_sip_update(&h, s, n);
+    return (uint32_t)kw_sip_final(&h);
 }
 
 static const char *seg_of(const struct routes *r, const struct rt_node *x)

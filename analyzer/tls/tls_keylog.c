@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kw_log.h"
+#include "kw_hash.h"
 
 #define KL_LINE_MAX 512 /* the longest entry: label + 64 + 96 hex digits */
 
@@ -101,12 +102,10 @@ void tls_keylog_destroy(struct tls_keylog *kl)
     free(kl);
 }
 
+/* Client randoms are chosen by clients: keyed (kw_hash.h). */
 static uint32_t cr_hash(const uint8_t cr[32])
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (int i = 0; i < 32; i++)
-        h = (h ^ cr[i]) * 0x100000001b3ULL;
-    return (uint32_t)(h ^ (h >> 32));
+    return (uint32_t)kw_siphash(kw_hkey_process(), cr, 32);
 }
 
 static struct kl_entry *find(struct tls_keylog *kl, const uint8_t cr[32])

@@ -1,0 +1,157 @@
+/* kw_hash: SipHash-1-3 (Aumasson & Bernstein) and random keys. */
+#include "kw_hash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static inline void sipround(struct kw_sip *s)
+{
+    s->v0 += s->v1;
+    s->v1 = ROTL(s->v1, 13);
+    s->v1 ^= s->v0;
+    s->v0 = ROTL(s->v0, 32);
+    s->v2 += s->v3;
+    s->v3 = ROTL(s->v3, 16);
+    s->v3 ^= s->v2;
+    s->v0 += s->v3;
+    s->v3 = ROTL(s->v3, 21);
+    s->v3 ^= s->v0;
+    s->v2 += s->v1;
+    s->v1 = ROTL(s->v1, 17);
+    s->v1 ^= s->v2;
+    s->v2 = ROTL(s->v2, 32);
+}
+
+static inline void compress(struct kw_sip *s, uint64_t m)
+{
+    s->v3 ^= m;
+    sipround(s); /* c = 1 */
+    s->v0 ^= m;
+}
+
+void kw_sip_init(struct kw_sip *s, const struct kw_hkey *k)
+{
+    s->v0 = 0x736f6d6570736575ull ^ k->k0;
+    s->v1 = 0x646f72616e646f6dull ^ k->k1;
+    s->v2 = 0x6c7967656e657261ull ^ k->k0;
+    s->v3 = 0x7465646279746573ull ^ k->k1;
+    s->tail = 0;
+    s->len = 0;
+}
+
+void kw_sip_update(struct kw_sip *s, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    size_t i = 0;
+    /* finish a partial word first */
+    while ((s->len & 7) && i < n) {
+        s->tail |= (uint64_t)b[i++] << (8 * (s->len & 7));
+        if ((++s->len & 7) == 0) {
+            compress(s, s->tail);
+            s->tail = 0;
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t m = 0;
+        for (int j = 0; j < 8; j++) /* little-endian whatever the host */
+            m |= (uint64_t)b[i + j] << (8 * j);
+        compress(s, m);
+        s->len += 8;
+    }
+    for (; i < n; i++) {
+        s->tail |= (uint64_t)b[i] << (8 * (s->len & 7));
+        s->len++;
+    }
+}
+
+uint64_t kw_sip_final(const struct kw_sip *in)
+{
+    struct kw_sip s = *in;
+    compress(&s, s.tail | (uint64_t)s.len << 56);
+    s.v2 ^= 0xff;
+    sipround(&s); /* d = 3 */
+    sipround(&s);
+    sipround(&s);
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+uint64_t kw_siphash(const struct kw_hkey *k, const void *p, size_t n)
+{
+    struct kw_sip s;
+    kw_sip_init(&s, k);
+    kw_sip_update(&s, p, n);
+    return kw_sip_final(&s);
+}
+
+static int weak;
+
+static int fill_random(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(p + got, n - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        break;
+    }
+    if (got == n) return 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        while (got < n) {
+            ssize_t r = read(fd, p + got, n - got);
+            if (r > 0)
+                got += (size_t)r;
+            else if (!(r < 0 && errno == EINTR))
+                break;
+        }
+        close(fd);
+    }
+    return got == n ? 0 : -1;
+}
+
+struct kw_hkey kw_hkey_random(void)
+{
+    struct kw_hkey k;
+    if (fill_random(&k, sizeof k) == 0) return k;
+    /* No kernel randomness at all (a seccomp filter or a chroot without
+     * /dev): still never one key for every process. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct kw_hkey seed = {(uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30),
+                           (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&k};
+    uint64_t x = (uint64_t)clock();
+    k.k0 = kw_siphash(&seed, &x, sizeof x);
+    k.k1 = kw_siphash(&seed, &k.k0, sizeof k.k0);
+    __atomic_store_n(&weak, 1, __ATOMIC_RELAXED);
+    return k;
+}
+
+static struct kw_hkey process_key;
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
+static void process_init(void)
+{
+    process_key = kw_hkey_random();
+}
+
+const struct kw_hkey *kw_hkey_process(void)
+{
+    pthread_once(&process_once, process_init);
+    return &process_key;
+}
+
+int kw_hkey_weak(void)
+{
+    return __atomic_load_n(&weak, __ATOMIC_RELAXED);
+}
