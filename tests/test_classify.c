@@ -17,6 +17,7 @@
 #include <pcap/pcap.h>
 
 #include "classify.h"
+#include "kw_exact.h"
 
 struct flow_pick {
     const char *file;
@@ -84,7 +85,11 @@ static int feed(struct classify_ctx *c, struct classify_flow *f, const struct fl
             continue;
         }
         fed++;
-        bool more = classify_packet(c, f, p + off, h->caplen - (uint32_t)off, ts, dp == pk->port_b);
+        /* an exact-size copy: libpcap's buffer would hide a read past the packet */
+        uint32_t n = h->caplen - (uint32_t)off;
+        uint8_t *x = kw_exact_dup(p + off, n);
+        bool more = classify_packet(c, f, x, n, ts, dp == pk->port_b);
+        free(x);
         if (!more || (pk->max_packets && fed >= pk->max_packets)) break;
     }
     pcap_close(pc);

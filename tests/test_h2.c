@@ -18,6 +18,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "h2.h"
+#include "kw_exact.h"
 #include "kw_txn.h"
 
 #define F(n) KW_TXN_F(n)
@@ -178,8 +179,7 @@ static void data(struct conv *c, int dir, uint32_t sid, uint8_t flags, size_t n,
 /* What the parser has not consumed yet, per direction, kept and offered
  * again with the next bytes as reassembly does. */
 struct feeder {
-    uint8_t *held[2];
-    size_t hn[2], cap[2];
+    struct kw_exact_buf held[2]; /* exact-size: ASan sees reads past the end */
 };
 
 static void feed_bytes(struct h2_conn *h, struct feeder *f, int dir, const uint8_t *p, size_t n,
@@ -188,17 +188,11 @@ static void feed_bytes(struct h2_conn *h, struct feeder *f, int dir, const uint8
     size_t off = 0;
     while (off < n) {
         size_t k = step && n - off > step ? step : n - off;
-        if (f->hn[dir] + k > f->cap[dir]) {
-            f->cap[dir] = (f->hn[dir] + k) * 2;
-            f->held[dir] = realloc(f->held[dir], f->cap[dir]);
-        }
-        memcpy(f->held[dir] + f->hn[dir], p + off, k);
-        f->hn[dir] += k;
+        kw_exact_append(&f->held[dir], p + off, k);
         off += k;
-        size_t used = h2_feed(h, dir, f->held[dir], f->hn[dir], ts);
-        assert_true(used <= f->hn[dir]);
-        memmove(f->held[dir], f->held[dir] + used, f->hn[dir] - used);
-        f->hn[dir] -= used;
+        size_t used = h2_feed(h, dir, f->held[dir].p, f->held[dir].len, ts);
+        assert_true(used <= f->held[dir].len);
+        kw_exact_consume(&f->held[dir], used);
     }
 }
 
@@ -210,7 +204,7 @@ static void feed_part(struct h2_conn *h, struct feeder *f, const struct part *p,
         return;
     }
     feed_bytes(h, f, p->dir, p->b, p->gap_at, step, ts);
-    f->hn[p->dir] = 0; /* reassembly drops what precedes a hole */
+    kw_exact_clear(&f->held[p->dir]); /* reassembly drops what precedes a hole */
     h2_gap(h, p->dir, p->gap_len, ts);
     size_t end = p->gap_at + p->gap_len;
     feed_bytes(h, f, p->dir, p->b + end, p->n - end, step, ts);
@@ -223,12 +217,12 @@ static struct h2_conn *run_in(const struct conv *c, struct sink *s, size_t step,
     s->n = 0;
     struct h2_conn *h = h2_conn_new_in(l, b, midstream, on_txn, s);
     assert_non_null(h);
-    struct feeder f = {{NULL, NULL}, {0, 0}, {0, 0}};
+    struct feeder f = {0};
     for (size_t i = first_part; i < c->n; i++)
         feed_part(h, &f, &c->p[i], step, 1000000 + (kw_ts)i * 1000);
     h2_close(h, 9000000);
-    free(f.held[0]);
-    free(f.held[1]);
+    kw_exact_clear(&f.held[0]);
+    kw_exact_clear(&f.held[1]);
     return h;
 }
 
@@ -474,11 +468,11 @@ static void test_h2_upgrade(void **state)
     s.n = 0;
     struct h2_conn *h = h2_conn_new_in(NULL, NULL, false, on_txn, &s);
     h2_upgrade(h, &req);
-    struct feeder f = {{NULL, NULL}, {0, 0}, {0, 0}};
+    struct feeder f = {0};
     for (size_t i = 0; i < c.n; i++)
         feed_part(h, &f, &c.p[i], 0, 200);
-    free(f.held[0]);
-    free(f.held[1]);
+    kw_exact_clear(&f.held[0]);
+    kw_exact_clear(&f.held[1]);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.r[0].t.stream_id, 1);
     assert_string_equal(s.r[0].t.method, "GET");

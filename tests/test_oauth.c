@@ -19,6 +19,7 @@
 #include "dpop.h"
 #include "judge_policy.h"
 #include "jwt.h"
+#include "kw_exact.h"
 #include "oauth_mint.h"
 
 #define NOW 1772500000LL /* 2026-03-03T01:06:40Z */
@@ -127,9 +128,39 @@ static char *token(struct fx *f, const char *extra)
     return mint_jws(f->idp, "RS256", "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", pl);
 }
 
-static struct kw_slice sl(const char *s)
+/* What parsers are fed: exact-size heap copies (kw_exact.h), so a read
+ * past a value is an ASan report rather than a peek at its NUL. Held
+ * until ex_free(). */
+static uint8_t *ex_own[16];
+static size_t ex_n;
+
+static struct kw_slice ex(const char *s)
 {
-    return (struct kw_slice){s, strlen(s)};
+    size_t n = strlen(s);
+    assert_true(ex_n < sizeof ex_own / sizeof *ex_own);
+    ex_own[ex_n] = kw_exact_dup(s, n);
+    return (struct kw_slice){(const char *)ex_own[ex_n++], n};
+}
+
+static void ex_free(void)
+{
+    while (ex_n)
+        free(ex_own[--ex_n]);
+}
+
+static bool jwt_decode_x(const char *s, size_t n, struct kw_jwt_claims *c)
+{
+    (void)n;
+    bool ok = jwt_decode(ex(s).p, strlen(s), c);
+    ex_free();
+    return ok;
+}
+
+static void dpop_parse_x(const char *s, size_t n, struct kw_dpop *d)
+{
+    (void)n;
+    dpop_parse(ex(s).p, strlen(s), d);
+    ex_free();
 }
 
 /* A transaction as the pipeline makes it: the credential from the real
@@ -140,10 +171,11 @@ static void txn(struct fx *f, struct kw_txn *t, const char *method, const char *
     memset(t, 0, sizeof *t);
     struct kw_hdr h[4];
     size_t n = 0;
-    h[n++] = (struct kw_hdr){sl("Host"), sl("api.acme.test")};
-    if (authz) h[n++] = (struct kw_hdr){sl("Authorization"), sl(authz)};
-    if (dpop) h[n++] = (struct kw_hdr){sl("DPoP"), sl(dpop)};
-    cred_extract(&f->cc, h, n, sl(target), &t->cred);
+    h[n++] = (struct kw_hdr){ex("Host"), ex("api.acme.test")};
+    if (authz) h[n++] = (struct kw_hdr){ex("Authorization"), ex(authz)};
+    if (dpop) h[n++] = (struct kw_hdr){ex("DPoP"), ex(dpop)};
+    cred_extract(&f->cc, h, n, ex(target), &t->cred);
+    ex_free();
     t->ts = KW_TS_SEC(when);
     kw_addr_parse("203.0.113.3", &t->src);
     kw_addr_parse("10.0.0.1", &t->dst);
@@ -178,7 +210,7 @@ static void test_claims(void **state)
                          "\"roles\":[\"ops\"],\"auth_time\":1772490000,"
                          "\"cnf\":{\"jkt\":\"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I\"}");
     struct kw_jwt_claims c;
-    assert_true(jwt_decode(tok, strlen(tok), &c));
+    assert_true(jwt_decode_x(tok, strlen(tok), &c));
     assert_true(c.has_scope);
     assert_string_equal(c.scope, "orders:read audit refunds:write ops");
     assert_true(c.has_auth_time);
@@ -186,11 +218,11 @@ static void test_claims(void **state)
     assert_string_equal(c.cnf_jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
     free(tok);
     tok = token(f, "");
-    assert_true(jwt_decode(tok, strlen(tok), &c));
+    assert_true(jwt_decode_x(tok, strlen(tok), &c));
     assert_false(c.has_scope);
     free(tok);
     tok = token(f, "\"scope\":\"\"");
-    assert_true(jwt_decode(tok, strlen(tok), &c));
+    assert_true(jwt_decode_x(tok, strlen(tok), &c));
     assert_true(c.has_scope); /* a grant of nothing is still a statement */
     assert_string_equal(c.scope, "");
     free(tok);
@@ -224,7 +256,7 @@ static void test_dpop_parse(void **state)
         char *p = mint_dpop(k, algs[i], "POST", "https://api.acme.test/v1/refunds", NOW, "j-1",
                             "tok");
         struct kw_dpop d;
-        dpop_parse(p, strlen(p), &d);
+        dpop_parse_x(p, strlen(p), &d);
         assert_int_equal(d.state, KW_DPOP_PARSED);
         assert_true(d.sig_valid);
         assert_string_equal(d.htm, "POST");
@@ -237,7 +269,7 @@ static void test_dpop_parse(void **state)
         /* tamper with the signature: still a readable proof, not a valid one */
         char *sig = strrchr(p, '.') + 10;
         *sig = *sig == 'A' ? 'B' : 'A';
-        dpop_parse(p, strlen(p), &d);
+        dpop_parse_x(p, strlen(p), &d);
         assert_int_equal(d.state, KW_DPOP_PARSED);
         assert_false(d.sig_valid);
         free(p);
@@ -254,27 +286,27 @@ static void test_dpop_refused_forms(void **state)
     /* typ JWT */
     snprintf(hdr, sizeof hdr, "{\"typ\":\"JWT\",\"alg\":\"ES256\",\"jwk\":%s}", jwk);
     char *p = mint_jws(k, "ES256", hdr, "{\"jti\":\"a\",\"htm\":\"GET\",\"htu\":\"https://x/\",\"iat\":1}");
-    dpop_parse(p, strlen(p), &d);
+    dpop_parse_x(p, strlen(p), &d);
     assert_int_equal(d.state, KW_DPOP_BAD);
     assert_string_equal(d.error, "typ is not dpop+jwt");
     free(p);
     /* no jti */
     snprintf(hdr, sizeof hdr, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwk);
     p = mint_jws(k, "ES256", hdr, "{\"htm\":\"GET\",\"htu\":\"https://x/\",\"iat\":1}");
-    dpop_parse(p, strlen(p), &d);
+    dpop_parse_x(p, strlen(p), &d);
     assert_int_equal(d.state, KW_DPOP_BAD);
     free(p);
     /* HS256 (symmetric) */
     p = mint_jws(f->idp, "RS256", "{\"typ\":\"dpop+jwt\",\"alg\":\"HS256\",\"jwk\":{}}",
                  "{\"jti\":\"a\",\"htm\":\"GET\",\"htu\":\"https://x/\",\"iat\":1}");
-    dpop_parse(p, strlen(p), &d);
+    dpop_parse_x(p, strlen(p), &d);
     assert_int_equal(d.state, KW_DPOP_BAD);
     free(p);
     /* a private key in the header */
     snprintf(hdr, sizeof hdr,
              "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\",\"d\":\"AA\"}}");
     p = mint_jws(k, "ES256", hdr, "{\"jti\":\"a\",\"htm\":\"GET\",\"htu\":\"https://x/\",\"iat\":1}");
-    dpop_parse(p, strlen(p), &d);
+    dpop_parse_x(p, strlen(p), &d);
     assert_int_equal(d.state, KW_DPOP_BAD);
     free(p);
     dpop_parse("garbage", 7, &d);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "kw_exact.h"
 #include "shape.h"
 
 struct shape_case {
@@ -74,11 +75,30 @@ static const struct shape_case cases[] = {
     {"New%20York", SHAPE_WORD},
 };
 
+/* The shape functions over exact-size heap copies (kw_exact.h): segments
+ * are slices of a path with more bytes after them, and ASan must see a
+ * read past the slice. */
+static enum shape_kind classify_x(const char *s, size_t n)
+{
+    uint8_t *b = kw_exact_dup(s, n);
+    enum shape_kind k = shape_classify((const char *)b, n);
+    free(b);
+    return k;
+}
+
+static size_t split_x(const char *s, size_t n, size_t *pre)
+{
+    uint8_t *b = kw_exact_dup(s, n);
+    size_t c = shape_split((const char *)b, n, pre);
+    free(b);
+    return c;
+}
+
 static void test_table(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        enum shape_kind k = shape_classify(cases[i].in, strlen(cases[i].in));
+        enum shape_kind k = classify_x(cases[i].in, strlen(cases[i].in));
         if (k != cases[i].k)
             fail_msg("\"%s\": %s, want %s", cases[i].in, shape_kind_name(k),
                      shape_kind_name(cases[i].k));
@@ -107,7 +127,7 @@ static void test_split(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
-        size_t pre = 99, core = shape_split(splits[i].in, strlen(splits[i].in), &pre);
+        size_t pre = 99, core = split_x(splits[i].in, strlen(splits[i].in), &pre);
         if (pre != splits[i].pre || core != splits[i].core)
             fail_msg("\"%s\": pre %zu core %zu, want %zu %zu", splits[i].in, pre, core,
                      splits[i].pre, splits[i].core);
@@ -140,8 +160,8 @@ static void test_spec_literals(void **state)
                     s++;
                 size_t n = strcspn(s, "/");
                 if (n && !memchr(s, '{', n)) {
-                    size_t pre, core = shape_split(s, n, &pre);
-                    enum shape_kind k = shape_classify(s + pre, core);
+                    size_t pre, core = split_x(s, n, &pre);
+                    enum shape_kind k = classify_x(s + pre, core);
                     words++;
                     bool ok = !shape_is_strong(k) || k == SHAPE_DATE || k == SHAPE_INT;
                     for (size_t q = 0; !ok && q < sizeof known / sizeof known[0]; q++)

@@ -31,6 +31,7 @@
 #include <pcap/pcap.h>
 
 #include "dec.h"
+#include "kw_exact.h"
 #include "streams_dump.h"
 
 /* Where keywarden and tcpflow legitimately differ. file NULL: every
@@ -137,14 +138,16 @@ static bool trim_capture(const char *in, const char *out)
     while (pcap_next_ex(p, &h, &data) == 1) {
         struct pcap_pkthdr nh = *h;
         struct dec_packet dp;
-        if (dec_packet(&dec, pcap_datalink(p), 0, data, h->caplen, h->len, &dp) == DEC_OK &&
+        uint8_t *x = kw_exact_dup(data, h->caplen); /* libpcap's buffer hides over-reads */
+        if (dec_packet(&dec, pcap_datalink(p), 0, x, h->caplen, h->len, &dp) == DEC_OK &&
             dp.l3 && !dp.truncated) {
-            size_t end = (size_t)(dp.l3 - data) + dp.l3_len;
+            size_t end = (size_t)(dp.l3 - x) + dp.l3_len;
             if (end < nh.caplen) {
                 nh.len -= nh.caplen - (uint32_t)end;
                 nh.caplen = (uint32_t)end;
             }
         }
+        free(x);
         pcap_dump((u_char *)d, &nh, data);
     }
     pcap_dump_close(d);
