@@ -21,6 +21,7 @@
 #include <pcap/pcap.h>
 
 #include "kw_log.h"
+#include "kw_time.h"
 
 struct cap_input {
     pcap_t *pc;
@@ -37,6 +38,7 @@ struct cap_source {
     int poll_ms;
     int fd; /* live: pcap_get_selectable_fd */
     volatile sig_atomic_t stop;
+    kw_ts drain_until; /* live, once stopped: wall time the ring is read until */
     int consumed; /* offline: input whose packet was last returned, or -1 */
     unsigned n_inputs;
     bool size_unknown;
@@ -267,10 +269,17 @@ static enum cap_next cap_next_live(struct cap_source *s, struct cap_pkt *pkt)
 {
     struct cap_input *in = &s->in[0];
     for (int waited = 0;;) {
-        if (s->stop) return CAP_EOF;
+        if (s->stop) {
+            /* Stopped: what the kernel already put in the ring is read and
+             * processed, not thrown away (a loaded sensor can be seconds
+             * behind its ring), for at most 2 s: a flood keeps it full. */
+            if (!s->drain_until) s->drain_until = kw_ts_wall() + 2000000;
+            if (kw_ts_wall() > s->drain_until) return CAP_EOF;
+        }
         struct pcap_pkthdr *h;
         const u_char *data;
         int rc = pcap_next_ex(in->pc, &h, &data);
+        if (rc != 1 && s->stop) return CAP_EOF; /* the ring is empty */
         if (rc == 1) {
             pkt->ts = cap_ts(h);
             pkt->caplen = h->caplen;
@@ -336,7 +345,7 @@ enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char
 
 enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt)
 {
-    if (s->stop) return CAP_EOF;
+    if (s->stop && !s->live) return CAP_EOF;
     enum cap_next r = s->live ? cap_next_live(s, pkt) : cap_next_offline(s, pkt);
     if (r == CAP_PACKET) {
         s->st.packets++;

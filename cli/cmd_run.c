@@ -736,7 +736,9 @@ static int loop(struct run_ctx *r)
     uint64_t iter = 0;
     int rc = 0;
     struct cap_pkt pkt;
-    while (!g_stop) {
+    /* live: a stop lets the capture hand over what its ring already holds
+     * (cap_next ends it, docs/capture.md); files stop at once */
+    while (!g_stop || (live && g_src)) {
         enum cap_next n = cap_next(r->src, &pkt);
         if (n == CAP_PACKET) {
             if (r->wk)

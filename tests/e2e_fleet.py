@@ -554,8 +554,30 @@ def wait_delivered(ctx, want):
         time.sleep(0.2)
 
 
+def wait_judging(ctx, what, pred, timeout=90):
+    """Faults are injected once the judge is under way: a fraction of the
+    feed alone is not enough on a loaded machine (under ASan with other
+    jobs, a judge can still be starting when the feed is half done, and
+    the fault then tests nothing)."""
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise Fail("the judge did not get under way (%s) within %d s" % (what, timeout))
+
+
+def judged_lines(ctx):
+    try:
+        with open(ctx["judge_out"]["eve"], "rb") as f:
+            return f.read().count(b'"event_type":"http"')
+    except OSError:
+        return 0
+
+
 def case_nats(kwsim, kw, nats_bin, world_file, work):
     def down(ctx):
+        wait_judging(ctx, "http records in its EVE", lambda: judged_lines(ctx) > 0)
         log("nats-server: SIGKILL")
         ctx["nats"].kill()
         time.sleep(2)
@@ -601,6 +623,7 @@ def check_deliveries(ctx, once):
 def case_judge_kill(kwsim, kw, nats_bin, world_file, work):
     def kill(ctx):
         p, _ = ctx["judges"][-1]
+        wait_judging(ctx, "an alert delivered", lambda: len(ctx["hook"].counts()) > 0)
         time.sleep(0.5)  # a commit or two behind the feed
         ctx["before"] = ctx["hook"].counts()
         log("judge: SIGKILL (%d alerts delivered so far)" % len(ctx["before"]))

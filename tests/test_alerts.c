@@ -516,7 +516,7 @@ static void test_restart_after_sigkill(void **state)
 {
     struct rx hook;
     rx_start(&hook, "webhook", 0, "kill");
-    rx_control(&hook, "{\"delay\":0.1}");
+    rx_control(&hook, "{\"delay\":0.2}");
     char db[300];
     dbpath(db, sizeof db, "kill");
     struct alerts_config c;
@@ -538,8 +538,20 @@ static void test_restart_after_sigkill(void **state)
         for (;;)
             pause();
     }
-    for (int w = 0; w < 1000 && rx_count(&hook) < 6; w++)
+    /* killed mid-delivery, once every alert is stored: the database
+     * writer stores them while the first are being sent, but on a loaded
+     * machine the 6th delivery can come first (a stored alert's delivery
+     * does not wait for the others), and an alert never stored is not
+     * this test's subject (docs/storage.md) */
+    for (int w = 0; w < 3000; w++) {
+        if (rx_count(&hook) >= 6) {
+            json_t *stored = db_ids(db);
+            size_t n = json_object_size(stored);
+            json_decref(stored);
+            if (n == 40) break;
+        }
         usleep(10000);
+    }
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     size_t before = rx_count(&hook);
