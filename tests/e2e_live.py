@@ -49,6 +49,20 @@ def http_records(path):
     return out, flows, stats
 
 
+def stopped(p):
+    """keywarden, sent SIGINT, ends within a minute and exits 0."""
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        print("keywarden did not stop on SIGINT")
+        return False
+    if p.returncode != 0:
+        print("keywarden run -i lo failed:", err.decode())
+        return False
+    return True
+
+
 def main():
     kw, kwsim, world = sys.argv[1:4]
     if os.geteuid() != 0:
@@ -97,14 +111,7 @@ def run(kw, kwsim, world, work):
                    stdout=subprocess.DEVNULL)
     time.sleep(1.5)  # let the last packets arrive
     p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        print("keywarden did not stop on SIGINT")
-        return 1
-    if p.returncode != 0:
-        print("keywarden run -i lo failed:", err.decode())
+    if not stopped(p):
         return 1
 
     f_http, f_flows, _ = http_records(file_eve)
@@ -165,14 +172,7 @@ def stopped_behind(kw, work, lo_pcap, bpf, f_http):
     time.sleep(1.5)  # TPACKET_V3 hands blocks over after its timeout
     p.send_signal(signal.SIGINT)  # pending until it runs again
     p.send_signal(signal.SIGCONT)
-    try:
-        _, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        print("keywarden did not stop on SIGINT")
-        return False
-    if p.returncode != 0:
-        print("keywarden run -i lo failed:", err.decode())
+    if not stopped(p):
         return False
     b_http, _, st = http_records(eve)
     cap = st["capture"]
