@@ -14,7 +14,10 @@ Traffic shaped like three public APIs (kwsim apis), then:
    of those endpoints and each of them (answered 2xx/3xx) is alerted; with
    the detection left at its default (off), none;
 3. broken documents are refused with file:line:col by `openapi import`,
-   `check` and `run` (exit 2).
+   `check` and `run` (exit 2);
+4. `rules suggest` prints lines that allow the learning period;
+5. a document broken while `run` reads the capture (SIGHUP) is named with
+   file:line:col and the documents in use stay (every template as before).
 
 usage: openapi_e2e.py KWSIM KEYWARDEN APIS.jsonl WORKDIR
 """
@@ -24,8 +27,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import struct
 import subprocess
 import sys
+import time
 
 APIS = ["amazonaws.com/workdocs/2016-05-01", "clarify.io/1.3.7",
         "googleapis.com/appengine/v1alpha"]
@@ -36,6 +42,17 @@ def check(ok, what):
     global fails
     print("%s %s" % ("ok  " if ok else "FAIL", what))
     fails += not ok
+
+
+def pcap_records(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    head, off, recs = data[:24], 24, []
+    while off + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, off + 8)[0]
+        recs.append(data[off:off + 16 + caplen])
+        off += 16 + caplen
+    return head, recs
 
 
 def canon(t):
@@ -182,6 +199,42 @@ def main():
               "endpoints alerted" % (len(al), len(bad), bad[:3], len(want & hit), len(want)))
     with open(rules, "w") as f:
         f.write(base_rules)
+
+    # 5. a document broken while keywarden runs: SIGHUP names it with
+    # file:line:col and the documents in use stay (the capture through
+    # stdin in two halves, the document broken between them): every
+    # template is the one of the run without a reload (u0)
+    spec0 = os.path.join(work, hosts[0] + ".spec.json")
+    good = open(spec0).read()
+    rd = os.path.join(work, "hup")
+    os.makedirs(rd)
+    p = subprocess.Popen([kw, "run", "-c", os.path.join(d, "spec.yaml"), "-r", "-", "--db",
+                          os.path.join(rd, "kw.db"), "--eve", os.path.join(rd, "eve.json"), "-q",
+                          "--no-progress"], cwd=d, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    head, recs = pcap_records(os.path.join(d, "capture.pcap"))
+    half = len(recs) // 2
+    p.stdin.write(head + b"".join(recs[:half]))
+    p.stdin.flush()
+    time.sleep(1.5)  # let keywarden read it all before the signal
+    with open(spec0, "w") as f:
+        f.write(good.replace('"paths": {', '"paths": {\n"/x": {"get": {"parameters": '
+                             '[{"$ref": "#/nowhere"}]}},', 1))
+    p.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    p.stdin.write(b"".join(recs[half:]))
+    p.stdin.close()
+    err = p.stderr.read().decode()
+    rc = p.wait(timeout=120)
+    with open(spec0, "w") as f:
+        f.write(good)
+    check(rc == 0 and spec0 + ":2:" in err and "the ones in use stay" in err,
+          "SIGHUP with a broken document names it (%s) and keeps running: exit %d"
+          % ([l for l in err.splitlines() if spec0 in l][:1], rc))
+    t0, th = templates(os.path.join(work, "u0", "eve.json")), templates(os.path.join(rd, "eve.json"))
+    diff = [(k, t0[k], th.get(k)) for k in t0 if t0[k] != th.get(k)]
+    check(len(t0) > 1000 and len(th) == len(t0) and not diff,
+          "after it, the document in use still gives every template: %d transactions, %d "
+          "differ %s" % (len(th), len(diff), diff[:2]))
 
     # 4. rules suggest: the lines it prints, in a001's rules entry, allow all
     # of its learning period and flag the endpoints it first called later
