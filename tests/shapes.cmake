@@ -9,14 +9,16 @@ kw_add_test(test_openapi SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_openapi.c
   LIBS kw_shapes LABELS shapes unit)
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)
-  # All 281 APIs, learn 4 days, detect 1 (docs/detection-results.md). The
-  # bounds are what the learner reaches today (not yet the issue's targets:
-  # agreement >= 90 %, false <= 0.1, recall >= 95 %); they catch regressions.
+  # All 281 APIs, learn 4 days, detect 1, seed 1 (docs/detection-results.md:
+  # 86.5 %, 0.270, 94.7 %). The bounds are what the learner reaches today
+  # (not yet the issue's targets: agreement >= 90 %, false <= 0.1, recall
+  # >= 95 %); they catch regressions (0.35: S3's path-style buckets, 0.41
+  # per identity-day alone, would not fit).
   add_test(NAME shapes_api_eval
     COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/shapes/api_eval.py
             $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden>
             ${CMAKE_CURRENT_SOURCE_DIR}/data/apis/apis.jsonl ${CMAKE_BINARY_DIR}/shapes-eval
-            --check 85,0.75,93)
+            --check 85,0.35,93)
   set_tests_properties(shapes_api_eval PROPERTIES LABELS "shapes;e2e;slow" TIMEOUT 900)
 endif()
 if(Python3_Interpreter_FOUND)
