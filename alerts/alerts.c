@@ -242,6 +242,46 @@ static void window_fill(struct al_window *w, const struct alert_finding *f, int 
     al_alert_id(f->kind, who_key, f->subject, f->ts, NULL, w->id);
 }
 
+/* The start of alerts_submit, under a->mu: counts the finding, runs a due
+ * sweep, and when f repeats a window still open counts it there (true). */
+static bool count_repeat(struct alerts *a, const struct alert_finding *f, const uint8_t key[32],
+                         struct al_window **wp)
+{
+    a->n.findings++;
+    if (f->ts >= a->sweep_at) {
+        sweep(a, f->ts, false);
+        kw_ts step =
+            a->cfg.suppress_window < KW_TS_SEC(60) ? a->cfg.suppress_window : KW_TS_SEC(60);
+        a->sweep_at = f->ts + step;
+    }
+    struct al_window *w = win_find(a, key);
+    *wp = w;
+    if (w && f->ts < w->start + a->cfg.suppress_window) {
+        w->count++;
+        if (f->ts > w->last) w->last = f->ts;
+        a->n.suppressed++;
+        return true;
+    }
+    return false;
+}
+
+bool alerts_repeat(struct alerts *a, struct alert_finding *f)
+{
+    if ((unsigned)f->kind >= ALERT__COUNT) return false;
+    char who_key[96], who[72];
+    uint8_t key[32];
+    f->subject[sizeof f->subject - 1] = 0;
+    al_who(f, who_key, sizeof who_key, who, sizeof who);
+    al_window_key(f->kind, who_key, f->subject, key);
+    pthread_mutex_lock(&a->mu);
+    bool rep = false;
+    struct al_window *w = win_find(a, key);
+    if (w && f->ts < w->start + a->cfg.suppress_window && f->ts < a->sweep_at)
+        rep = count_repeat(a, f, key, &w); /* no sweep is due: exactly what submit would do */
+    pthread_mutex_unlock(&a->mu);
+    return rep;
+}
+
 void alerts_submit(struct alerts *a, struct alert_finding *f)
 {
     json_t *ev = f->evidence;
@@ -259,18 +299,8 @@ void alerts_submit(struct alerts *a, struct alert_finding *f)
     al_window_key(f->kind, who_key, f->subject, key);
 
     pthread_mutex_lock(&a->mu);
-    a->n.findings++;
-    if (f->ts >= a->sweep_at) {
-        sweep(a, f->ts, false);
-        kw_ts step =
-            a->cfg.suppress_window < KW_TS_SEC(60) ? a->cfg.suppress_window : KW_TS_SEC(60);
-        a->sweep_at = f->ts + step;
-    }
-    struct al_window *w = win_find(a, key);
-    if (w && f->ts < w->start + a->cfg.suppress_window) {
-        w->count++;
-        if (f->ts > w->last) w->last = f->ts;
-        a->n.suppressed++;
+    struct al_window *w;
+    if (count_repeat(a, f, key, &w)) {
         pthread_mutex_unlock(&a->mu);
         json_decref(ev);
         return;

@@ -85,6 +85,13 @@ enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve,
 /* Judge thread. Never touches the network. Takes ownership of f->evidence
  * (and sets it to NULL). */
 void alerts_submit(struct alerts *a, struct alert_finding *f);
+/* Judge thread, before building a finding's summary and evidence: when f
+ * (kind, ts, subject and txn set) repeats an alert whose suppression window
+ * is still open, counts it exactly as alerts_submit would and returns true,
+ * and the finding need not be built nor submitted. False changes nothing
+ * (also whenever alerts_submit would first sweep expired windows). Most
+ * findings on busy traffic are such repeats (issue 13). */
+bool alerts_repeat(struct alerts *a, struct alert_finding *f);
 /* End of input: emits pending repeat counts as updates, then keeps
  * delivering until the outbox is empty or drain_timeout (wall clock)
  * passed, then stops the delivery thread. The rest stays in the outbox. */

@@ -114,6 +114,14 @@ static void emit_finding(void *user, struct alert_finding *f)
     f->evidence = NULL;
 }
 
+static bool repeat_finding(void *user, struct alert_finding *f)
+{
+    struct pipeline *p = user;
+    if (!p->cfg.alerts || !alerts_repeat(p->cfg.alerts, f)) return false;
+    p->cnt.findings++; /* as emit_finding counts it */
+    return true;
+}
+
 /* ---- transactions ------------------------------------------------------ */
 
 static void write_http_record(struct pipeline *p, const struct kw_txn *t)
@@ -943,6 +951,7 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
         e = KW_E_NOMEM;
         goto fail;
     }
+    judge_policy_set_repeat(p->judge, repeat_finding, p);
     struct flow_callbacks cb = {
         .user = p,
         .on_flow_start = cb_flow_start,

@@ -688,6 +688,78 @@ static void test_dedup_windows(void **state)
     assert_true(file_contains(eve_path, "\"more\":2"));
 }
 
+/* alerts_repeat (the judge's check before it builds a finding) counts a
+ * repeat exactly as alerts_submit does and says no to anything else: the
+ * same findings fed either way give the same stats and the same EVE. */
+static bool repeat_or_submit(struct alerts *a, enum alert_kind k, int ident, const char *subject,
+                             kw_ts ts)
+{
+    struct kw_txn t;
+    make_txn(&t, ident, (int)(ts / 1000 % 100000));
+    struct alert_finding f = {.kind = k, .ts = ts, .txn = &t};
+    snprintf(f.subject, sizeof f.subject, "%s", subject);
+    if (alerts_repeat(a, &f)) return true;
+    submit(a, k, ident, subject, ts);
+    return false;
+}
+
+static void test_repeat_counts(void **state)
+{
+    (void)state;
+    char db[2][300], eve_path[2][300];
+    struct alerts_stats st[2];
+    for (int way = 0; way < 2; way++) {
+        dbpath(db[way], sizeof db[way], way ? "repeat1" : "repeat0");
+        snprintf(eve_path[way], sizeof eve_path[way], "%s/repeat-eve%d.json", tmpdir, way);
+        struct kw_eve *eve = NULL;
+        assert_int_equal(kw_eve_open(eve_path[way], &eve), KW_E_OK);
+        struct alerts_config c;
+        base_config(&c, db[way]);
+        c.no_delivery = true;
+        struct alerts *a = NULL;
+        assert_int_equal(alerts_new(&c, eve, &a), KW_E_OK);
+        static const struct {
+            int ident, sec;
+            bool repeat;
+        } in[] = {{1, 0, false},    {1, 30, true},    {1, 59, true}, {2, 10, false},
+                  {1, 3600, false}, {1, 3630, true}, {1, 3700, false}};
+        /* a sweep is due 60 s (packet time) after the last one: then a
+         * repeat is not taken (3700), submit sweeps and counts it */
+        for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+            kw_ts ts = T0 + KW_TS_SEC(in[i].sec);
+            if (way)
+                assert_int_equal(repeat_or_submit(a, ALERT_OFF_HOURS, in[i].ident, "/v1/a", ts),
+                                 in[i].repeat);
+            else
+                submit(a, ALERT_OFF_HOURS, in[i].ident, "/v1/a", ts);
+        }
+        alerts_get_stats(a, &st[way]);
+        alerts_destroy(a);
+        kw_eve_close(eve);
+    }
+    assert_int_equal(st[1].findings, st[0].findings);
+    assert_int_equal(st[1].suppressed, st[0].suppressed);
+    assert_int_equal(st[1].alerts, st[0].alerts);
+    assert_int_equal(st[1].updates, st[0].updates);
+    assert_int_equal(st[0].findings, 7);
+    assert_int_equal(st[0].suppressed, 4);
+    FILE *f0 = fopen(eve_path[0], "r"), *f1 = fopen(eve_path[1], "r");
+    assert_non_null(f0);
+    assert_non_null(f1);
+    char l0[8192], l1[8192];
+    int lines = 0;
+    while (fgets(l0, sizeof l0, f0)) {
+        assert_non_null(fgets(l1, sizeof l1, f1));
+        if (!strstr(l0, "\"event_type\":\"alert\"")) continue;
+        assert_string_equal(l0, l1);
+        lines++;
+    }
+    assert_null(fgets(l1, sizeof l1, f1));
+    assert_true(lines >= 3);
+    fclose(f0);
+    fclose(f1);
+}
+
 /* Retention on the wall clock: settled outbox rows older than it go, with
  * their alerts; a pending row stays whatever its age. */
 static void test_retention(void **state)
@@ -804,7 +876,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_windows), cmocka_unit_test(test_delivered_once_signed),
+        cmocka_unit_test(test_dedup_windows), cmocka_unit_test(test_repeat_counts), cmocka_unit_test(test_delivered_once_signed),
         cmocka_unit_test(test_500_then_ok),   cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_hang_timeout),  cmocka_unit_test(test_permanent_4xx),
         cmocka_unit_test(test_down_then_up),  cmocka_unit_test(test_restart_after_sigkill),

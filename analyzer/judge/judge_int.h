@@ -57,6 +57,8 @@ struct judge_policy {
      * it places and adopted on load: unpredictable from outside, stable
      * across restarts. */
     struct kw_hkey key;
+    judge_policy_repeat_fn repeat;
+    void *repeat_user;
 };
 
 struct hasher {
@@ -94,6 +96,9 @@ void jp_finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_kind 
 /* Takes over both references. */
 void jp_evidence(struct alert_finding *f, json_t *expected, json_t *observed);
 void jp_fire(struct jp_ctx *c, struct alert_finding *f);
+/* With kind, ts, txn and subject set: true when the finding repeats an open
+ * alert (counted as fired); build nothing more then. */
+bool jp_repeat(struct jp_ctx *c, struct alert_finding *f);
 int jp_det_severity(const struct rules_detection *d);
 const char *jp_endpoint(const struct kw_txn *t);
 bool jp_success(const struct kw_txn *t); /* 2xx/3xx, and grpc-status 0 if any */

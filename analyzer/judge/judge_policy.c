@@ -306,6 +306,19 @@ void jp_evidence(struct alert_finding *f, json_t *expected, json_t *observed)
     json_object_set_new(f->evidence, "observed", observed ? observed : json_null());
 }
 
+void judge_policy_set_repeat(struct judge_policy *jp, judge_policy_repeat_fn fn, void *user)
+{
+    jp->repeat = fn;
+    jp->repeat_user = user;
+}
+
+bool jp_repeat(struct jp_ctx *c, struct alert_finding *f)
+{
+    if (!c->jp->repeat || !c->jp->repeat(c->jp->repeat_user, f)) return false;
+    c->jp->cnt.findings[f->kind]++; /* as jp_fire counts it */
+    return true;
+}
+
 void jp_fire(struct jp_ctx *c, struct alert_finding *f)
 {
     c->jp->cnt.findings[f->kind]++;
@@ -379,6 +392,7 @@ static void check_schedule(struct jp_ctx *c)
                  (long long)(dist / 60 % 60));
     /* subject: the local hour and day, so one alert per off-hours hour */
     jp_fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
+    if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s outside its schedule; allowed %s",
         c->who, c->cred, when, kw_tz_name(c->id->tz), far, allowed);
     json_t *obs = json_pack("{s:s,s:I}", "local_time", when, "minutes_outside",
@@ -400,6 +414,7 @@ static void check_access(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_OUTSIDE_ACCESS_WINDOW, &a->loc);
     jp_fmt(f.subject, sizeof f.subject, "%s", r < 0 ? "before_from" : "after_until");
+    if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", c->who, c->cred, now,
         kw_tz_name(c->id->tz), r < 0 ? "before its access starts" : "after its access ended",
         edge);
@@ -458,6 +473,7 @@ static void check_scope(struct jp_ctx *c)
     enum alert_kind k = v == RULES_SCOPE_METHOD ? ALERT_METHOD_NOT_ALLOWED : ALERT_OUT_OF_SCOPE;
     jp_finding_init(c, &f, k, p ? &p->loc : &c->id->scope_loc);
     jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
+    if (jp_repeat(c, &f)) return;
     const char *host = t->hostname[0] ? t->hostname : "(no host)";
     if (v == RULES_SCOPE_DENIED)
         jp_fmt(f.summary, sizeof f.summary,
@@ -560,12 +576,15 @@ static void check_unknown(struct jp_ctx *c)
      * went on (the session record is made at its end) */
     bool accepted = jp_is_session(t) || jp_success(t);
     if (c->id || !d->severity || t->cred.kind == KW_CRED_NONE || !accepted) return;
-    char src[48];
-    kw_addr_str(&t->src, src, sizeof src);
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_UNKNOWN_CREDENTIAL, &d->loc);
     f.severity = jp_det_severity(d);
     jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    /* an unknown credential in use fires on every request it makes: the
+     * alert is open after the first, so skip the summary and evidence */
+    if (jp_repeat(c, &f)) return;
+    char src[48];
+    kw_addr_str(&t->src, src, sizeof src);
     if (jp_is_session(t))
         jp_fmt(f.summary, sizeof f.summary,
             "Unknown %s from %s was accepted in an encrypted TLS session to %s; no identity "
@@ -606,6 +625,7 @@ static void check_failed_auth(struct jp_ctx *c)
     jp_finding_init(c, &f, ALERT_FAILED_AUTH_BURST, &d->loc);
     f.severity = jp_det_severity(d);
     jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    if (jp_repeat(c, &f)) return;
     char cred[192];
     snprintf(cred, sizeof cred, "%s", c->cred);
     if (!c->id) cred[0] = (char)toupper((unsigned char)cred[0]);
@@ -643,6 +663,7 @@ static void check_stuffing(struct jp_ctx *c)
     jp_finding_init(c, &f, ALERT_CREDENTIAL_STUFFING, &d->loc);
     f.severity = jp_det_severity(d);
     jp_fmt(f.subject, sizeof f.subject, "%s", src);
+    if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary,
         "%s tried %u different unknown credentials within "
         "%llds (last: %s %s answered %d)",
@@ -701,6 +722,7 @@ static void check_enumeration(struct jp_ctx *c)
     jp_finding_init(c, &f, ALERT_ENUMERATION, &d->loc);
     f.severity = jp_det_severity(d);
     jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, t->template_);
+    if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary,
         "%s requested %u different ids under %s %s within "
         "%llds",
@@ -727,6 +749,7 @@ static void check_expired(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_EXPIRED_TOKEN_ACCEPTED, c->id ? &c->id->loc : NULL);
     jp_fmt(f.subject, sizeof f.subject, "%s %s", none ? "alg_none" : "expired", t->cred.fingerprint);
+    if (jp_repeat(c, &f)) return;
     if (none)
         jp_fmt(f.summary, sizeof f.summary,
             "%s%sunsigned JWT (alg none) %s was accepted: %s %s "

@@ -38,10 +38,16 @@ struct judge_policy_counters {
 };
 
 typedef void (*judge_policy_emit_fn)(void *user, struct alert_finding *f);
+/* Asked before a finding's summary and evidence are built (alerts_repeat):
+ * true when the finding repeats an open alert and has been counted there,
+ * so the rest of it would only be thrown away. */
+typedef bool (*judge_policy_repeat_fn)(void *user, struct alert_finding *f);
 
 /* NULL limits = defaults. NULL when out of memory. */
 struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim);
 void judge_policy_destroy(struct judge_policy *jp);
+/* The repeat check (NULL: none, every finding is built and emitted). */
+void judge_policy_set_repeat(struct judge_policy *jp, judge_policy_repeat_fn fn, void *user);
 
 /* `id` is rules_attribute()'s answer (NULL when unattributed). Findings are
  * built on the stack; emit must copy what it keeps (alerts_submit does)
