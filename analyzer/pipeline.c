@@ -707,6 +707,19 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
             return feed_h2(pf, dir, d, len, ts);
         }
     }
+    if (pf->http == PF_HTTP_UNKNOWN && dir == 1 && !f->midstream && !pf->probes[0] &&
+        !pf->probes[1] && h2_server_preface(d, len)) {
+        /* The server's preface (RFC 9113 §3.4), a SETTINGS frame, seen before
+         * the client's: servers like nghttpd send it at accept, and when the
+         * mirror lost the client's first segment it is all there is. The
+         * client's direction then starts with a hole and resynchronises on
+         * its frames (a connection otherwise lost whole). */
+        if (!start_h2(pf, false)) {
+            pf->http = PF_HTTP_NO;
+            return len;
+        }
+        return feed_h2(pf, dir, d, len, ts);
+    }
     if (pf->http == PF_HTTP_UNKNOWN && !pf->probes[0] && !pf->probes[1]) {
         int t = tls_rec_looks_tls(d, len, f->midstream);
         if (t > 0 && start_tls(pf))

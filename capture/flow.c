@@ -480,6 +480,14 @@ static void tcp_packet(struct flow_table *t, struct flow_node *n, int dir,
     } else if (f->tcp_state == FLOW_TCP_SYN_RECV && (fl & DEC_TH_ACK)) {
         f->tcp_state = FLOW_TCP_ESTABLISHED;
     }
+    /* What this packet acknowledges was sent before it: a hole of the other
+     * direction that the ACK covers becomes a gap, and the bytes held after
+     * it are delivered, before this packet's own payload (a server's answer
+     * after a lost request segment must not reach the parser before the
+     * rest of the request). */
+    SINK(o, t, n, !dir);
+    if ((fl & DEC_TH_ACK) && !(fl & DEC_TH_RST))
+        tcp_stream_acked(t->reasm, &n->st[!dir], &o, p->ack, p->ts);
     if (p->payload_len) {
         if (f->tcp_state < FLOW_TCP_ESTABLISHED) f->tcp_state = FLOW_TCP_ESTABLISHED;
         SINK(k, t, n, dir);
@@ -498,9 +506,6 @@ static void tcp_packet(struct flow_table *t, struct flow_node *n, int dir,
         n->fin[dir] = true;
         f->tcp_state = n->fin[!dir] ? FLOW_TCP_CLOSED : FLOW_TCP_FIN_WAIT;
     }
-    SINK(o, t, n, !dir);
-    if ((fl & DEC_TH_ACK) && !(fl & DEC_TH_RST))
-        tcp_stream_acked(t->reasm, &n->st[!dir], &o, p->ack, p->ts);
     tcp_stream_check_timeout(t->reasm, &n->st[!dir], &o, p->ts);
     hole_list_update(t, n);
 }

@@ -696,10 +696,83 @@ def restart_compare(kw, w, half, keys1, show1, alerts1):
     return [a, b]
 
 
+def cmd_h2loss(kwsim, kw, world_file, work, opt):
+    """HTTP/2 under mirror loss: the world with --loss, keywarden against
+    the truth stream by stream (client address, port, stream id, time).
+    Nothing is invented and nothing reported differs from the truth (a
+    stream whose blocks could not be decoded after a loss is reported with
+    what is known, never with a guessed header). A stream of a connection
+    before its first lost stream (the connection's HPACK tables are then
+    intact) is reported whole: request, status, gRPC status. Caught: a
+    connection whose first client segment (the preface) was lost dropped
+    whole, and an answer reaching the parser before the request bytes its
+    ACK covers (reported without its answer)."""
+    w = gen(kwsim, world_file, os.path.join(work, "w"), "--seed", str(opt.seed),
+            "--days", str(opt.days or 4), "--loss", "0.01")
+    o = keywarden_run(kw, w, "run")
+    # a client port comes back on later connections: a stream is its
+    # (address, port, stream id) and the truth's nearest in time
+    by_key = collections.defaultdict(list)
+    conns, cur = [], {}
+    for t in sorted((t for t in w.truth if t.get("protocol") == "HTTP/2"),
+                    key=lambda t: t["ts"]):
+        by_key[(t["client_ip"], t["client_port"], t["stream_id"])].append(t)
+        c = (t["client_ip"], t["client_port"])
+        if c not in cur or t["stream_id"] <= cur[c][-1]["stream_id"]:
+            cur[c] = []
+            conns.append(cur[c])
+        cur[c].append(t)
+    whole = set()
+    for c in conns:
+        for t in c:
+            if t["lost"]:
+                break
+            whole.add(id(t))
+    got, errs = {}, []
+    for r in read_jsonl(o["eve"]):
+        h = r.get("http", {})
+        if r.get("event_type") != "http" or h.get("protocol") != "HTTP/2":
+            continue
+        k = (r["src_ip"], r["src_port"], h.get("http2", {}).get("stream_id"))
+        if k not in by_key:
+            errs.append("invented: %s %s" % (k, h.get("url")))
+            continue
+        ts = parse_ts(r["timestamp"])
+        t = min(by_key[k], key=lambda x: abs(x["ts"] - ts))
+        if id(t) in got:
+            errs.append("reported twice: %s" % (k,))
+        got[id(t)] = h
+        if "http_method" in h and (h["http_method"], h.get("url")) != (t["method"], t["target"]):
+            errs.append("%s: %s %s, truth %s %s" % (k, h["http_method"], h.get("url"),
+                                                    t["method"], t["target"]))
+        if "status" in h and not t["lost"] and h["status"] != t["status"]:
+            errs.append("%s: status %s, truth %s" % (k, h["status"], t["status"]))
+        g = h.get("grpc", {}).get("status")
+        if g is not None and not t["lost"] and g != t.get("grpc_status"):
+            errs.append("%s: grpc-status %s, truth %s" % (k, g, t.get("grpc_status")))
+        if id(t) in whole and ("http_method" not in h or "status" not in h or
+                               ("grpc_status" in t and g is None)):
+            errs.append("%s (before any loss on its connection): reported without %s" %
+                        (k, "its request" if "http_method" not in h else "its answer"))
+    for c in conns:
+        for t in c:
+            if id(t) in whole and id(t) not in got:
+                errs.append("not reported (before any loss on its connection): %s %s %s" %
+                            (t["client_ip"], t["client_port"], t["stream_id"]))
+    lost = sum(1 for c in conns for t in c if t["lost"])
+    if not lost or len(whole) == sum(len(c) for c in conns):
+        errs.append("no stream lost: the loss check checks nothing")
+    if errs:
+        raise Fail("%d problems:\n%s" % (len(errs), "\n".join(errs[:12])))
+    log("h2 loss: %d streams on %d connections, %d marked lost; %d reported, nothing invented "
+        "or different; all %d streams before a connection's first loss whole" %
+        (sum(len(c) for c in conns), len(conns), lost, len(got), len(whole)))
+
+
 def main():
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["policy", "baseline", "restart", "meta"])
+    ap.add_argument("command", choices=["policy", "baseline", "restart", "meta", "h2loss"])
     ap.add_argument("kwsim")
     ap.add_argument("keywarden")
     ap.add_argument("world")
@@ -712,7 +785,7 @@ def main():
     opt = ap.parse_args()
     os.makedirs(opt.work, exist_ok=True)
     cmd = {"policy": cmd_policy, "baseline": cmd_baseline, "restart": cmd_restart,
-           "meta": cmd_meta}[opt.command]
+           "meta": cmd_meta, "h2loss": cmd_h2loss}[opt.command]
     t = time.monotonic()
     try:
         cmd(opt.kwsim, opt.keywarden, opt.world, opt.work, opt)
