@@ -31,6 +31,9 @@ if(Python3_FOUND)
   set(_sim_company ${CMAKE_CURRENT_LIST_DIR}/worlds/company.yaml)
   add_test(NAME sim_determinism COMMAND Python3::Interpreter ${_sim_py} determinism
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/determinism)
+  # the same for HTTP/2 and gRPC sessions (HPACK deflater state included)
+  add_test(NAME sim_determinism_grpc COMMAND Python3::Interpreter ${_sim_py} determinism
+    $<TARGET_FILE:kwsim> ${CMAKE_CURRENT_LIST_DIR}/worlds/grpc.yaml ${_sim_work}/determinism-grpc)
   add_test(NAME sim_loss COMMAND Python3::Interpreter ${_sim_py} loss
     $<TARGET_FILE:kwsim> ${_sim_demo} ${_sim_work}/loss)
   add_test(NAME sim_tshark COMMAND Python3::Interpreter ${_sim_py} tshark
@@ -54,7 +57,7 @@ if(Python3_FOUND)
     $<TARGET_FILE:kwsim> ${_sim_company} ${_sim_work}/company 6)
   add_test(NAME sim_dense COMMAND Python3::Interpreter ${_sim_py} dense
     $<TARGET_FILE:kwsim> ${_sim_work}/dense)
-  set_tests_properties(sim_determinism sim_loss sim_world_company PROPERTIES LABELS "sim" TIMEOUT 120)
+  set_tests_properties(sim_determinism sim_determinism_grpc sim_loss sim_world_company PROPERTIES LABELS "sim" TIMEOUT 120)
   set_tests_properties(sim_tshark sim_tshark_grpc sim_tshark_vxlan sim_tshark_erspan sim_tshark_geneve sim_tshark_qinq sim_dense
     PROPERTIES LABELS "sim;tshark" TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()
