@@ -7,7 +7,7 @@
 #
 #   bench/run.sh [--size 1G] [--runs 3] [--sizes "64M 256M 1G 4G"]
 #                [--tshark-sizes "8M 32M"] [--small-size 450M] [--workers "1 2 4"]
-#                [--no-dense] [--no-small] [--no-peers] [--no-scaling]
+#                [--no-dense] [--no-small] [--no-peers] [--no-scaling] [--base-kw PATH]
 #                [--no-world] [--no-build] [--quick]
 #
 # Captures are made once with `kwsim dense` and cached as
@@ -27,6 +27,7 @@ TSHARK_SIZES="8M 32M"
 SMALL_SIZE=450M
 WORKERS="1 2 4"
 PEERS=1 SCALING=1 WORLD=1 DOBUILD=1 DENSE=1 SMALL=1
+BASE_KW="" # an older keywarden binary, timed in the same rounds (base-wN)
 
 usage() {
     sed -n '8,13p' "$0" | sed 's/^# \{0,1\}//'
@@ -43,6 +44,7 @@ while [ $# -gt 0 ]; do
     --workers) WORKERS=$2; shift 2 ;;
     --no-dense) DENSE=0; shift ;;
     --no-small) SMALL=0; shift ;;
+    --base-kw) BASE_KW=$2; shift 2 ;;
     --no-peers) PEERS=0; shift ;;
     --no-scaling) SCALING=0; shift ;;
     --no-world) WORLD=0; shift ;;
@@ -119,6 +121,10 @@ measure() {
     streams)
         rm -rf "$SHM/kw-bench-streams"
         cmd=("$KW" streams -r "$file" -o "$SHM/kw-bench-streams") ;;
+    base-w*)
+        rm -f "$OUT"/eve.json "$OUT"/bench.db*
+        cmd=("$BASE_KW" run -q -r "$file" --eve "$OUT/eve.json" --db "$OUT/bench.db"
+            --workers "${name#base-w}") ;;
     run | run-w*)
         rm -f "$OUT"/eve.json "$OUT"/bench.db*
         cmd=("$KW" run -q "${KW_RUN_EXTRA[@]}" -r "$file" --eve "$OUT/eve.json" --db "$OUT/bench.db")
@@ -153,7 +159,7 @@ measure() {
         note+="matched=$(sed -n 's/.* matched=\([0-9]*\).*/\1/p' "$log.out") "
         note+="records=$(sed -n 's/.* txns=\([0-9]*\).*/\1/p' "$log.out")" ;;
     flow) note+="delivered=$(sed -n 's/.* delivered=\([0-9]*\).*/\1/p' "$log.out") " ;;
-    run | run-w*)
+    run | run-w* | base-w*)
         txns=$(grep '"event_type":"http"' "$OUT/eve.json" | grep -c '"http_method"' || true)
         note+="matched=$(grep '"event_type":"http"' "$OUT/eve.json" | grep -c '"http_method".*"status"' || true) "
         note+="records=$(grep -c '"event_type":"http"' "$OUT/eve.json" || true) "
@@ -217,6 +223,9 @@ LABEL = {
     "run-w1": "(d) keywarden run --workers 1",
     "run-w2": "(d) keywarden run --workers 2",
     "run-w4": "(d) keywarden run --workers 4",
+    "base-w1": "(d) baseline keywarden (--base-kw) --workers 1",
+    "base-w2": "(d) baseline keywarden (--base-kw) --workers 2",
+    "base-w4": "(d) baseline keywarden (--base-kw) --workers 4",
     "tshark": "tshark -Y http",
     "tshark2": "tshark -2 -Y http",
     "tcpflow": "tcpflow -o tmpfs",
@@ -294,11 +303,12 @@ for g in dict.fromkeys(g for g, _ in order):
         print(f"| {what} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | {1e6*(a['med']-prev)/n:.2f} "
               f"| {1e6*a['cpu']/n:.2f} |")
         prev = a["med"]
-    ws = [c for (gg, c) in order if gg == g and c.startswith("run-w")]
+    ws = [c for (gg, c) in order if gg == g and c.startswith(("run-w", "base-w"))]
     base = agg(g, "run") or agg(g, "run-w1")
     for c in ws:
         a = agg(g, c)
-        print(f"| keywarden run --workers {c[5:]} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | "
+        who = "baseline (--base-kw)" if c.startswith("base") else "keywarden run"
+        print(f"| {who} --workers {c.split('-w')[1]} | {a['med']:.3f} | {1e6*a['med']/n:.2f} | "
               f"speed ×{base['med']/a['med']:.2f} of one worker, peak RSS {a['rss']:.0f} MB "
               f"| {1e6*a['cpu']/n:.2f} |")
 
@@ -370,6 +380,10 @@ PEER_CASES=()
 
 WORKER_CASES=()
 for w in $WORKERS; do WORKER_CASES+=("run-w$w"); done
+if [ -n "$BASE_KW" ]; then
+    for w in $WORKERS; do WORKER_CASES+=("base-w$w"); done
+    echo "baseline keywarden: $BASE_KW ($(git -C "$(dirname "$BASE_KW")/../.." rev-parse --short HEAD 2>/dev/null || echo '?'))" >>"$RES/machine.txt"
+fi
 
 # ---- 0. small API transactions (issue 13): the job as contractors send it --
 # ~2 KB per transaction (kwsim dense --small): per-transaction cost, not
