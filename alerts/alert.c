@@ -105,11 +105,20 @@ void al_who(const struct alert_finding *f, char *key, size_t klen, char *label, 
 
 void al_window_key(enum alert_kind k, const char *who_key, const char *subject, uint8_t out[32])
 {
+    /* kind NUL who NUL subject, cut at 1023 bytes (as the snprintf this
+     * replaced on the per-finding path cut it) */
     char buf[1024];
-    int n = snprintf(buf, sizeof buf, "%s%c%s%c%s", alert_kind_name(k), 0, who_key, 0, subject);
-    if (n < 0 || (size_t)n >= sizeof buf) n = sizeof buf - 1;
+    const char *part[3] = {alert_kind_name(k), who_key, subject};
+    size_t n = 0;
+    for (int i = 0; i < 3 && n < sizeof buf - 1; i++) {
+        size_t l = strlen(part[i]);
+        if (l > sizeof buf - 1 - n) l = sizeof buf - 1 - n;
+        memcpy(buf + n, part[i], l);
+        n += l;
+        if (i < 2 && n < sizeof buf - 1) buf[n++] = 0;
+    }
     unsigned int len = 0;
-    if (!EVP_Digest(buf, (size_t)n, out, &len, EVP_sha256(), NULL)) memset(out, 0, 32);
+    if (!EVP_Digest(buf, n, out, &len, EVP_sha256(), NULL)) memset(out, 0, 32);
 }
 
 /* The idempotency id: 128 bits of SHA-256 over what makes the alert the

@@ -58,6 +58,7 @@ struct audit {
     /* the writer job: at most one queued at a time (job_queued, under mu);
      * the rest is touched by the writer thread only */
     uint8_t recent[AUDIT_RECENT][16]; /* base keys of the last rows, for repeats */
+    EVP_MD_CTX *md; /* natural_key's digest, made once (under mu), not per row */
     unsigned recent_at;
 
     struct dbw_job job;
@@ -120,9 +121,8 @@ static void cpy(char *dst, size_t n, const char *src)
  * plus how many identical ones came just before it (two pipelined GETs of
  * one path in one segment share all of that). The flow id is left out: it
  * depends on which files were read. */
-static void base_key(const struct audit_rec *r, uint8_t out[16])
+static void base_key(EVP_MD_CTX *c, const struct audit_rec *r, uint8_t out[16])
 {
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
     uint8_t h[EVP_MAX_MD_SIZE];
     unsigned hl = 0;
     int64_t nums[6] = {r->ts, r->sport, r->dport, r->status, (int64_t)r->req_len,
@@ -136,10 +136,8 @@ static void base_key(const struct audit_rec *r, uint8_t out[16])
         EVP_DigestUpdate(c, txt[i], strlen(txt[i]) + 1);
     if (!EVP_DigestFinal_ex(c, h, &hl) || hl < 16) goto fail;
     memcpy(out, h, 16);
-    EVP_MD_CTX_free(c);
     return;
 fail:
-    EVP_MD_CTX_free(c);
     memset(out, 0, 16); /* cannot happen in practice; a zero key still dedups exact repeats */
 }
 
@@ -147,7 +145,7 @@ fail:
 static void natural_key(struct audit *a, struct audit_rec *r)
 {
     uint8_t k[16];
-    base_key(r, k);
+    base_key(a->md, r, k);
     uint8_t rep = 0;
     for (unsigned i = 0; i < AUDIT_RECENT; i++)
         rep += memcmp(a->recent[i], k, 16) == 0;
@@ -330,6 +328,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->block_when_full = c->block_when_full;
     a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
     a->ring = calloc(a->cap, sizeof *a->ring);
+    a->md = EVP_MD_CTX_new();
     a->job.run = job_run;
     a->job.done = job_done;
     a->job.lazy = true;
@@ -337,7 +336,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     pthread_cond_init(&a->done_cond, NULL);
     const char *path = c->db_path ? c->db_path : AUDIT_DEFAULT_DB;
     enum kw_err e = KW_E_NOMEM;
-    if (!a->ring) goto fail;
+    if (!a->ring || !a->md) goto fail;
     e = store_db_open(path, &a->db);
     if (e != KW_E_OK) goto fail;
     e = audit_schema(a->db);
@@ -384,6 +383,7 @@ void audit_destroy(struct audit *a)
     pthread_cond_destroy(&a->done_cond);
     pthread_mutex_destroy(&a->mu);
     free(a->ring);
+    EVP_MD_CTX_free(a->md);
     free(a);
 }
 
