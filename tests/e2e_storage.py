@@ -221,9 +221,28 @@ def case_fifo_hup(kw, work):
         api.shutdown()
 
 
+def catches(pid, sig):
+    """The process has a handler for sig (SigCgt in /proc/PID/status)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
 def fifo_hup_steps(p, port, rules, eve, lock):
     ok = True
-    time.sleep(0.7)
+    # "during start-up": once the process exists far enough to have
+    # handlers (keywarden installs them first thing) and while the locked
+    # database still holds it up. A fixed sleep was not enough under
+    # ASan on a loaded machine: the signal came before main().
+    until = time.monotonic() + 30
+    while not catches(p.pid, signal.SIGHUP) and time.monotonic() < until and p.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.2)
     p.send_signal(signal.SIGHUP)
     time.sleep(0.3)
     lock.execute("COMMIT")
