@@ -10,6 +10,7 @@
 #include "alerts_int.h"
 #include "al_util.h"
 #include "kw_addr.h"
+#include "kw_term.h"
 
 static const struct {
     const char *name, *category, *signature;
@@ -187,10 +188,14 @@ void al_human_line(const json_t *rec, char *buf, size_t len)
                  json_string_value(json_object_get(h, "hostname")) ?: "",
                  json_string_value(json_object_get(h, "url")) ?: "",
                  (long long)json_integer_value(json_object_get(h, "status")));
-    snprintf(buf, len, "%s ALERT %s %s %s %s%s [id %s]",
+    char raw[2048];
+    snprintf(raw, sizeof raw, "%s ALERT %s %s %s %s%s [id %s]",
              json_string_value(json_object_get(rec, "timestamp")) ?: "?", sv,
              json_string_value(json_object_get(a, "kind")) ?: "?",
              who ? json_string_value(who) : "-", req,
              json_string_value(json_object_get(a, "summary")) ?: "",
              json_string_value(json_object_get(a, "id")) ?: "?");
+    /* host, path, names and summaries quote the wire: this line goes to a
+     * terminal and to syslog, so control bytes are escaped (kw_term.h) */
+    kw_term_esc(buf, len, raw);
 }

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "kw_term.h"
+
 static enum kw_log_level g_level = KW_LOG_INFO;
 
 void kw_log_set_level(enum kw_log_level lvl)
@@ -18,8 +20,12 @@ void kw_log(enum kw_log_level lvl, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "keywarden: %s: ", names[lvl]);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    /* messages quote hosts, paths and names from the wire: escaped, so
+     * they can neither drive the terminal nor forge another log line */
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "keywarden: %s: ", names[lvl]);
+    kw_term_fputs(msg, stderr);
+    fputc('\n', stderr);
 }

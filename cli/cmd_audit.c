@@ -16,6 +16,7 @@
 #include "cli_util.h"
 #include "kw_eve.h"
 #include "kw_json.h"
+#include "kw_term.h"
 #include "store.h"
 
 
@@ -39,9 +40,16 @@ static void print_row(void *user, const struct kw_txn *t)
         kw_ts_format_rfc3339(t->ts, ts, sizeof ts);
         char st[8] = "-";
         if (t->status) snprintf(st, sizeof st, "%d", t->status);
-        printf("%-20s  %-12s  %-7s  %-24s  %-40s  %3s  %10llu  %s\n", ts,
-               t->identity.id[0] ? t->identity.id : t->cred.hint, t->method, t->hostname, t->path,
-               st, (unsigned long long)t->resp_len, src);
+        /* names, method, host and path come from the wire: escaped for the
+         * terminal (kw_term.h) */
+        char who[4 * sizeof t->identity.id], m[4 * sizeof t->method], h[4 * sizeof t->hostname],
+            p[4 * sizeof t->path];
+        kw_term_esc(who, sizeof who, t->identity.id[0] ? t->identity.id : t->cred.hint);
+        kw_term_esc(m, sizeof m, t->method);
+        kw_term_esc(h, sizeof h, t->hostname);
+        kw_term_esc(p, sizeof p, t->path);
+        printf("%-20s  %-12s  %-7s  %-24s  %-40s  %3s  %10llu  %s\n", ts, who, m, h, p, st,
+               (unsigned long long)t->resp_len, src);
         return;
     }
     json_t *r = kw_eve_txn_header(t, "audit", t->ts);

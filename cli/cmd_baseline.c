@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "cli_util.h"
 #include "kw_json.h"
+#include "kw_term.h"
 #include "store.h"
 
 
@@ -54,8 +55,9 @@ static int list_all(struct baseline *b, bool json)
             kw_json_write_line(j, stdout);
         } else {
             json_t *l = json_object_get(j, "learning");
+            char key[1024]; /* claimed names come from the wire (kw_term.h) */
             printf("%-40s  %-10s  %10lld  %-20s  %s\n",
-                   json_string_value(json_object_get(j, "key")),
+                   kw_term_esc(key, sizeof key, json_string_value(json_object_get(j, "key"))),
                    json_string_value(json_object_get(j, "kind")),
                    (long long)json_integer_value(json_object_get(j, "requests")),
                    json_string_value(json_object_get(j, "last_seen")),

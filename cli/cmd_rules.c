@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "cli_util.h"
+#include "kw_term.h"
 #include "kw_tz.h"
 #include "routes.h"
 #include "store.h"
@@ -137,6 +138,21 @@ static void row(void *user, const struct kw_txn *t)
 }
 
 /* "mon-fri", "mon-thu,sat", "daily": runs of three days or more as ranges */
+/* s inside a YAML double-quoted scalar: " and \ escaped, then control
+ * bytes as \xNN (kw_term.h; a YAML escape too), so a host or path from the
+ * wire can neither end the string nor drive the terminal. */
+static const char *yaml_dq(char *out, size_t cap, const char *s)
+{
+    char q[1200];
+    size_t o = 0;
+    for (; *s && o + 2 < sizeof q; s++) {
+        if (*s == '"' || *s == '\\') q[o++] = '\\';
+        q[o++] = *s;
+    }
+    q[o] = '\0';
+    return kw_term_esc(out, cap, q);
+}
+
 static void print_days(uint8_t d)
 {
     static const char *const names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
@@ -289,8 +305,9 @@ static int suggest(int argc, char **argv)
         for (unsigned k = 0; k < sizeof mnames / sizeof mnames[0]; k++)
             if (g.eps[i].methods & (1u << k))
                 o += (size_t)snprintf(ms + o, sizeof ms - o, "%s%s", o ? "," : "", mnames[k]);
-        printf("      - \"%s %s %s\"   # %llu requests\n", ms, g.eps[i].host, g.eps[i].pattern,
-               (unsigned long long)g.eps[i].n);
+        char h[4 * sizeof g.eps[i].host], pt[4 * sizeof g.eps[i].pattern];
+        printf("      - \"%s %s %s\"   # %llu requests\n", ms, yaml_dq(h, sizeof h, g.eps[i].host),
+               yaml_dq(pt, sizeof pt, g.eps[i].pattern), (unsigned long long)g.eps[i].n);
     }
     rc = 0;
 out:

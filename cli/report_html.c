@@ -11,6 +11,7 @@
 
 #include "kw_eve.h"
 #include "kw_json.h"
+#include "kw_term.h"
 #include "report.h"
 
 static const char *const sev_name[] = {"unknown", "high", "medium", "low"};
@@ -77,6 +78,8 @@ void rep_esc(FILE *f, const char *s)
         if (!k || (*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
             fprintf(f, "\\x%02x", *p); /* as kw_json_bytes() writes it */
             k = 1;
+        } else if (kw_term_hidden(p, k)) { /* a bidi override would flip what follows */
+            fprintf(f, "\\u%04x", (unsigned)kw_term_hidden(p, k));
         } else if (*p == '&') {
             fputs("&amp;", f);
         } else if (*p == '<') {

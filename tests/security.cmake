@@ -20,3 +20,14 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   set_tests_properties(e2e_nodump PROPERTIES LABELS "security;e2e" TIMEOUT 60
     SKIP_RETURN_CODE 77)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # Terminal escapes: Host, User-Agent, path and a Basic user name carrying
+  # ESC/OSC/CSI, C1, bidi overrides and BS, sent on lo, show escaped in
+  # the alert lines, audit, baseline show, rules suggest and report. Needs
+  # root (tcpdump); skipped otherwise.
+  add_test(NAME e2e_escapes
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_escapes.py
+            $<TARGET_FILE:keywarden>)
+  set_tests_properties(e2e_escapes PROPERTIES LABELS "security;e2e" TIMEOUT 120
+    SKIP_RETURN_CODE 77)
+endif()

@@ -17,6 +17,7 @@
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_rd.h"
+#include "kw_term.h"
 #include "kw_time.h"
 #include "kw_txn.h"
 
@@ -250,6 +251,33 @@ static void test_hkey_per_process(void **state)
     assert_memory_not_equal(&a, &b, sizeof a);
 }
 
+/* Wire text for terminals: controls, DEL, bytes that are not UTF-8, C1
+ * controls and bidi overrides escaped; UTF-8 text and backslashes kept. */
+static void test_term_esc(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_string_equal(kw_term_esc(out, sizeof out, "api\x1b]0;pwned\x07.acme"),
+                        "api\\x1b]0;pwned\\x07.acme");
+    assert_string_equal(kw_term_esc(out, sizeof out, "a\r\n\b\t\x7f"), "a\\x0d\\x0a\\x08\\x09\\x7f");
+    assert_string_equal(kw_term_esc(out, sizeof out, "x\xc2\x9b" "31m"), "x\\u009b31m"); /* C1 CSI */
+    assert_string_equal(kw_term_esc(out, sizeof out, "ua\xe2\x80\xaetxt.exe"), "ua\\u202etxt.exe");
+    assert_string_equal(kw_term_esc(out, sizeof out, "\xe2\x81\xa6\xe2\x80\x8b"), "\\u2066\\u200b");
+    assert_string_equal(kw_term_esc(out, sizeof out, "\xff\xc0\xae/"), "\\xff\\xc0\\xae/");
+    assert_string_equal(kw_term_esc(out, sizeof out, "caf\xc3\xa9 \xe2\x82\xac \\x1b"), "caf\xc3\xa9 \xe2\x82\xac \\x1b");
+    /* cut only between whole escapes or characters */
+    assert_string_equal(kw_term_esc(out, 6, "ab\x1b"), "ab");
+    assert_string_equal(kw_term_esc(out, 7, "ab\x1b"), "ab\\x1b");
+    assert_string_equal(kw_term_esc(out, 4, "a\xc3\xa9\xc3\xa9"), "a\xc3\xa9");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    kw_term_fputs("\x1b[2Jok\xe2\x80\xae", f);
+    fclose(f);
+    assert_string_equal(buf, "\\x1b[2Jok\\u202e");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_txn_clear),
         cmocka_unit_test(test_siphash_vectors),
         cmocka_unit_test(test_hkey_per_process),
+        cmocka_unit_test(test_term_esc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

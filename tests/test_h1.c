@@ -329,6 +329,18 @@ static const struct h1_case cases[] = {
      {REQ("GET /c HTTP/1.1\r\n\r\n"),
       RSP("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX"), CLOSE},
      "GET /c 200 0/3 parse_error\n"},
+    /* Issue 15: control bytes and DEL inside the target. Python's
+     * http.server (and other lenient servers) route such a request and
+     * answer 200; the parser used to refuse the line, so the request, its
+     * credential and its path vanished ("no_request"). Now it is read,
+     * flagged, and its escape shown in the record. */
+    {"ctl-in-target",
+     {REQ("GET /v1/admin/\x1b]0;x\x07users HTTP/1.1\r\nHost: a\r\n\r\n"
+          "GET /b\x7f\x01 HTTP/1.1\r\nHost: a\r\n\r\n"),
+      RSP("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Nope\r\n"
+          "Content-Length: 0\r\n\r\n"),
+      CLOSE},
+     "GET /v1/admin/\x1b]0;x\x07users 200 0/0 parse_error\nGET /b\x7f\x01 404 0/0 pipelined parse_error\n"},
 };
 
 static void run_steps(const struct h1_case *cs, struct sink *s, size_t split_step, size_t split_at,

@@ -1,11 +1,14 @@
 /* baseline_show: human and JSON summaries of one profile, for `keywarden
  * baseline show`: the hour-of-week heat map (local time), top endpoints,
  * hourly volumes, sources, agents, quarantine and learning state. Read
- * only; it never changes a profile. */
+ * only; it never changes a profile. Every string learned from the wire
+ * (keys with claimed names, endpoints, agents, grants) is escaped for the
+ * terminal in the text form (kw_term.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "baseline_int.h"
+#include "kw_term.h"
 
 static const char *const days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 static const char *const shade[] = {"\xc2\xb7", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93",
@@ -98,8 +101,11 @@ static void show_lists(const struct bl_profile *p, FILE *f)
     unsigned idx[BL_K_END], n;
     fprintf(f, "endpoints (%u known):\n", p->n_end);
     n = top_idx(&p->end[0].count, sizeof p->end[0], p->n_end, idx, 10);
-    for (unsigned i = 0; i < n; i++)
-        fprintf(f, "  %10.1f  %s\n", p->end[idx[i]].count, p->end[idx[i]].text);
+    for (unsigned i = 0; i < n; i++) {
+        fprintf(f, "  %10.1f  ", p->end[idx[i]].count);
+        kw_term_fputs(p->end[idx[i]].text, f);
+        fputc('\n', f);
+    }
     fprintf(f, "sources (%u networks):\n", p->n_net);
     n = top_idx(&p->net[0].count, sizeof p->net[0], p->n_net, idx, 10);
     for (unsigned i = 0; i < n; i++) {
@@ -109,18 +115,17 @@ static void show_lists(const struct bl_profile *p, FILE *f)
     }
     fprintf(f, "user agents:\n");
     n = top_idx(&p->ua[0].count, sizeof p->ua[0], p->n_ua, idx, BL_K_UA);
-    for (unsigned i = 0; i < n; i++)
-        fprintf(f, "  %10.1f  %s\n", p->ua[idx[i]].count, p->ua[idx[i]].text);
+    for (unsigned i = 0; i < n; i++) {
+        fprintf(f, "  %10.1f  ", p->ua[idx[i]].count);
+        kw_term_fputs(p->ua[idx[i]].text, f);
+        fputc('\n', f);
+    }
     if (p->n_grant) {
         /* escaped: a grant comes from a token anyone could mint */
         fprintf(f, "OAuth grants its tokens held (%u):", p->n_grant);
         for (unsigned i = 0; i < p->n_grant; i++) {
             fputc(' ', f);
-            for (const char *c = p->grant[i].text; *c; c++)
-                if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                    fprintf(f, "\\x%02x", (unsigned char)*c);
-                else
-                    fputc(*c, f);
+            kw_term_fputs(p->grant[i].text, f);
         }
         fputc('\n', f);
     }
@@ -130,7 +135,7 @@ static void show_lists(const struct bl_profile *p, FILE *f)
         fprintf(f, "in quarantine (not learned until they recur on 2 days, 3+ days apart):\n");
     for (unsigned i = 0; i < p->n_pend; i++) {
         const struct bl_pending *e = &p->pend[i];
-        char first[32], what[80];
+        char first[32], what[80], esc[4 * sizeof what];
         kw_ts_format_rfc3339(e->first_ts, first, sizeof first);
         if (e->type == BL_P_NET)
             bl_net_str(e->family, e->a, what, sizeof what);
@@ -139,8 +144,8 @@ static void show_lists(const struct bl_profile *p, FILE *f)
                      (int)((e->h - 1) % 24));
         else
             snprintf(what, sizeof what, "%s", e->text);
-        fprintf(f, "  %-8s %s  first %s, %u seen on %u days\n", pend_name(e->type), what, first,
-                e->count, e->days);
+        fprintf(f, "  %-8s %s  first %s, %u seen on %u days\n", pend_name(e->type),
+                kw_term_esc(esc, sizeof esc, what), first, e->count, e->days);
     }
     if (p->n_vpend) fprintf(f, "  volume   %u spike hours\n", p->n_vpend);
 }
@@ -156,7 +161,8 @@ enum kw_err baseline_show_text(const struct baseline *b, const char *key, FILE *
     kw_ts_format_rfc3339(p->last_seen, last, sizeof last);
     kw_ts_format_rfc3339(le, end, sizeof end);
     bl_fmt_count((double)p->requests, total, sizeof total);
-    fprintf(f, "%s (%s)\n", p->key, p->is_cred ? "unattributed credential" : "identity");
+    kw_term_fputs(p->key, f);
+    fprintf(f, " (%s)\n", p->is_cred ? "unattributed credential" : "identity");
     fprintf(f, "seen %s .. %s, %s requests, %u active days\n", first, last, total, p->active_days);
     if (done)
         fprintf(f, "learning: done (since %s); baseline alerts active\n", end);

@@ -150,23 +150,34 @@ static enum h1_chk spaced_target(const uint8_t *p, size_t n, size_t ts, size_t *
     return H1_CHK_VALID;
 }
 
-/* End of a request target: the first SP, CTL or DEL (or, strict, any
- * byte >= 0x80). Targets are the longest field of a request line. */
-static size_t target_end(const uint8_t *p, size_t i, size_t n, bool strict)
+/* End of a request target: the first SP, CR or LF; strict (a resync, where
+ * the line must look like HTTP), the first SP, CTL, DEL or byte >= 0x80.
+ * Outside a resync, other control bytes and DEL are part of the target and
+ * set *ctl: some servers (Python's http.server, many hand-written ones)
+ * route such a request, and dropping it would hide its credential and path
+ * from every check. Targets are the longest field of a request line. */
+static size_t target_end(const uint8_t *p, size_t i, size_t n, bool strict, bool *ctl)
 {
+    for (;;) {
 #if defined(__SSE2__)
-    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
-    for (; !strict && i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, sp), v), /* <= 0x20 */
-                                    _mm_cmpeq_epi8(v, del));
-        unsigned m = (unsigned)_mm_movemask_epi8(stop);
-        if (m) return i + (size_t)__builtin_ctz(m);
-    }
+        const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+        for (; !strict && i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, sp), v), /* <= 0x20 */
+                                        _mm_cmpeq_epi8(v, del));
+            unsigned m = (unsigned)_mm_movemask_epi8(stop);
+            if (m) {
+                i += (size_t)__builtin_ctz(m);
+                break;
+            }
+        }
 #endif
-    while (i < n && p[i] > 0x20 && p[i] != 0x7f && !(strict && p[i] >= 0x80))
+        while (i < n && p[i] > 0x20 && p[i] != 0x7f && !(strict && p[i] >= 0x80))
+            i++;
+        if (strict || i == n || p[i] == ' ' || p[i] == '\r' || p[i] == '\n') return i;
+        *ctl = true; /* a CTL or DEL inside the target: keep going */
         i++;
-    return i;
+    }
 }
 
 static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct h1_head *h)
@@ -187,7 +198,9 @@ static enum h1_chk request_line(const uint8_t *p, size_t n, bool strict, struct 
     while (i < n && p[i] == ' ' && !(strict && i > h->v.method.len))
         i++;
     size_t ts = i;
-    i = target_end(p, i, n, strict);
+    bool ctl = false;
+    i = target_end(p, i, n, strict, &ctl);
+    if (ctl) h->v.flags |= KW_TXN_F(PARSE_ERROR);
     if (i == n) return H1_CHK_NEED;
     if (i == ts) return H1_CHK_INVALID;
     if (strict &&
