@@ -240,6 +240,39 @@ static void test_root_late(void **state)
     routes_destroy(c.r);
 }
 
+/* Words that continue alike two segments deep through a literal are
+ * values at once, first seen together or not (rule 3b): zones of a cloud
+ * API. Route words that share one segment, or only a parameter then a
+ * literal (/users/{id}/roles, /groups/{id}/roles), stay; so do the
+ * children of a first segment. */
+static void test_deep_share(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/v1/projects/prj_8Kq2Lw9ZpX/zones/us-east-1/clusters/ID00001", T0),
+                        "/v1/projects/{id}/zones/us-east-1/clusters/{id}");
+    assert_string_equal(
+        tpl(&c, "/v1/projects/prj_8Kq2Lw9ZpX/zones/eu-west-1/clusters/ID00002", T0 + HOUR),
+        "/v1/projects/{id}/zones/{id}/clusters/{id}");
+    assert_true(renamed(&c, "/v1/projects/{id}/zones/us-east-1/clusters/{id}",
+                        "/v1/projects/{id}/zones/{id}/clusters/{id}"));
+    assert_string_equal(tpl(&c, "/v1/projects/prj_8Kq2Lw9ZpX/zones/asia-east1/clusters", T0 + HOUR),
+                        "/v1/projects/{id}/zones/{id}/clusters");
+    /* a parameter then a literal in common: two collections */
+    tpl(&c, "/api/teams/users/ID00003/roles", T0);
+    assert_string_equal(tpl(&c, "/api/teams/groups/ID00004/roles", T0 + HOUR),
+                        "/api/teams/groups/{id}/roles");
+    /* one literal in common (clouddirectory's object/attach, policy/attach) */
+    tpl(&c, "/dir/v2/object/attach", T0);
+    assert_string_equal(tpl(&c, "/dir/v2/policy/attach", T0 + HOUR), "/dir/v2/policy/attach");
+    /* under a first segment */
+    tpl(&c, "/accounts/nova-media/builds/ID00005", T0);
+    assert_string_equal(tpl(&c, "/accounts/northingest/builds/ID00006", T0 + HOUR),
+                        "/accounts/northingest/builds/{id}");
+    routes_destroy(c.r);
+}
+
 /* learn = false (a 404): nothing enters the model, the template comes
  * from what is known and the shapes of the rest. */
 static void test_lookup_only(void **state)
@@ -409,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_words),          cmocka_unit_test(test_lookup_only),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_restart),        cmocka_unit_test(test_root_late),
+        cmocka_unit_test(test_deep_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
