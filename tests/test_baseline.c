@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "baseline.h"
+#include "baseline_int.h"
 #include "baseline_tz.h"
 #include "store.h"
 
@@ -681,12 +682,105 @@ static void test_new_grant(void **state)
     baseline_destroy(w.b);
 }
 
+/* Tampered state (issue 15): a profile in the database is a record another
+ * user may have edited, loaded by a process that may run as root. Each
+ * count, ring index or kind used as an index, set out of range in the
+ * stored blob, gets the profile refused and counted (no write outside the
+ * record: run under ASan), and the identity learns again. A key without
+ * its NUL is cut, not read past. */
+static void tamper(const char *path, size_t off, const void *v, size_t n)
+{
+    sqlite3 *d;
+    assert_int_equal(store_db_open(path, &d), KW_E_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(d, "SELECT data FROM baseline_profile", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    size_t len = (size_t)sqlite3_column_bytes(q, 0);
+    assert_int_equal(len, sizeof(struct bl_profile));
+    uint8_t *blob = malloc(len);
+    memcpy(blob, sqlite3_column_blob(q, 0), len);
+    sqlite3_finalize(q);
+    memcpy(blob + off, v, n);
+    assert_int_equal(sqlite3_prepare_v2(d, "UPDATE baseline_profile SET data = ?", -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(q, 1, blob, (int)len, free);
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_finalize(q);
+    sqlite3_close(d);
+}
+
+static void test_tampered_blob(void **state)
+{
+    (void)state;
+    static const uint32_t huge = 0x7fffffff, seventeen = 17, one = 1, big_next = 4096;
+    static const uint8_t bad_kind = 9, bad_cls = 7;
+    const struct {
+        const char *what;
+        size_t off;
+        const void *v;
+        size_t n;
+    } cases[] = {
+        {"n_end", offsetof(struct bl_profile, n_end), &huge, 4},
+        {"n_ua", offsetof(struct bl_profile, n_ua), &huge, 4},
+        {"n_pend", offsetof(struct bl_profile, n_pend), &seventeen, 4},
+        {"n_recent", offsetof(struct bl_profile, n_recent), &huge, 4},
+        {"n_pair", offsetof(struct bl_profile, n_pair), &huge, 4},
+        {"n_client", offsetof(struct bl_profile, n_client), &huge, 4},
+        {"vol.next", offsetof(struct bl_profile, vol[0].next), &big_next, 4},
+        {"vol.n", offsetof(struct bl_profile, vol[1].n), &big_next, 4},
+        {"cur_cls", offsetof(struct bl_profile, cur_cls), &bad_cls, 1},
+        {"pend kind", offsetof(struct bl_profile, pend[0].type), &bad_kind, 1},
+    };
+    char path[600];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        print_message("tampered: %s\n", cases[c].what);
+        db_file(path, sizeof path, "bl-tamper");
+        unlink(path);
+        struct world w;
+        world_init(&w, BASELINE_MEDIUM, path);
+        weeks(&w, "c01", 0, 3);
+        assert_int_equal(baseline_save(w.b), KW_E_OK);
+        baseline_destroy(w.b);
+        tamper(path, cases[c].off, cases[c].v, cases[c].n);
+        if (cases[c].off == offsetof(struct bl_profile, pend[0].type))
+            tamper(path, offsetof(struct bl_profile, n_pend), &one, 4); /* in the count */
+        world_init(&w, BASELINE_MEDIUM, path);
+        struct baseline_stats st;
+        baseline_get_stats(w.b, &st);
+        assert_int_equal(st.load_invalid, 1);
+        assert_int_equal(baseline_count(w.b), 0);
+        weeks(&w, "c01", 3, 4); /* learns again, nothing out of bounds */
+        assert_int_equal(baseline_count(w.b), 1);
+        baseline_destroy(w.b);
+    }
+    /* a key with no NUL in its field: cut and loaded */
+    db_file(path, sizeof path, "bl-tamper");
+    unlink(path);
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, path);
+    weeks(&w, "c01", 0, 3);
+    assert_int_equal(baseline_save(w.b), KW_E_OK);
+    baseline_destroy(w.b);
+    char fill[sizeof ((struct bl_profile *)0)->key];
+    memset(fill, 'k', sizeof fill);
+    tamper(path, offsetof(struct bl_profile, key), fill, sizeof fill);
+    world_init(&w, BASELINE_MEDIUM, path);
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(st.load_invalid, 0);
+    assert_int_equal(baseline_count(w.b), 1);
+    assert_int_equal(strlen(baseline_key(w.b, 0)), sizeof fill - 1);
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
     mkdir(dir, 0700);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learning_quiet),
+        cmocka_unit_test(test_tampered_blob),
         cmocka_unit_test(test_detections),
         cmocka_unit_test(test_benign),
         cmocka_unit_test(test_weekend_worker),

@@ -114,6 +114,7 @@ struct baseline_stats {
                              volume_spike, key_sharing, new_client,
                              scope_escalation (a grant never held) */
     uint64_t saves, saved_profiles, save_errors, load_incompatible;
+    uint64_t load_invalid; /* stored profiles refused by validation (tampered or damaged) */
     uint64_t save_deferred; /* periodic save skipped: the previous one was still running */
     uint64_t renamed;       /* profiles changed by template renames */
 };

@@ -60,6 +60,48 @@ enum kw_err bl_db_open_ro(struct baseline *b, const char *path, bool *has_table,
     return KW_E_OK;
 }
 
+/* A stored profile is data from a file another user may have changed, read
+ * by a process that may run as root: every count bounding an array, every
+ * ring index and kind used as an index is checked before use (a count of
+ * 2^31 would otherwise send the next update far outside the record), and
+ * every text is ended within its field. */
+#define TERM(field) (field)[sizeof(field) - 1] = 0
+static bool profile_valid(struct bl_profile *p)
+{
+    if (p->n_end > BL_K_END || p->n_net > BL_K_NET || p->n_ua > BL_K_UA ||
+        p->n_pend > BL_K_PEND || p->n_recent > BL_K_RECENT || p->n_vpend > BL_K_VPEND ||
+        p->n_client > BL_K_CLIENT || p->n_pair > BL_K_PAIR || p->n_grant > BL_K_GRANT ||
+        p->cur_cls > 1 || p->is_cred > 1)
+        return false;
+    for (int c = 0; c < 2; c++)
+        if (p->vol[c].n > BL_VOL_N || p->vol[c].next >= BL_VOL_N) return false;
+    for (uint32_t i = 0; i < p->n_vpend; i++)
+        if (p->vpend[i].cls > 1) return false;
+    for (uint32_t i = 0; i < p->n_pend; i++) {
+        const struct bl_pending *e = &p->pend[i];
+        if (e->type < BL_P_ENDPOINT || e->type > BL_P_CONC) return false;
+        if (e->type == BL_P_HOUR && (e->h < 1 || e->h > 48)) return false;
+    }
+    for (uint32_t i = 0; i < p->n_net; i++)
+        if (p->net[i].family != 4 && p->net[i].family != 6) return false;
+    TERM(p->key);
+    TERM(p->tz);
+    for (int i = 0; i < BL_K_END; i++)
+        TERM(p->end[i].text);
+    for (int i = 0; i < BL_K_UA; i++)
+        TERM(p->ua[i].text);
+    for (int i = 0; i < BL_K_PEND; i++)
+        TERM(p->pend[i].text);
+    for (int i = 0; i < BL_K_HOURTOP; i++)
+        TERM(p->top[i].text);
+    for (int i = 0; i < BL_K_CLIENT; i++)
+        TERM(p->client[i].text);
+    for (int i = 0; i < BL_K_GRANT; i++)
+        TERM(p->grant[i].text);
+    return p->key[0] != 0;
+}
+#undef TERM
+
 enum kw_err bl_db_load(struct baseline *b)
 {
     sqlite3_stmt *s = NULL;
@@ -86,13 +128,11 @@ enum kw_err bl_db_load(struct baseline *b)
         struct bl_profile *p = &b->p[b->n];
         memset(p, 0, sizeof *p);
         memcpy(p, sqlite3_column_blob(s, 1), (size_t)len);
-        if (p->n_grant > BL_K_GRANT) { /* not ours: a count used as a bound */
-            b->st.load_incompatible++;
+        if (!profile_valid(p)) {
+            memset(p, 0, sizeof *p);
+            b->st.load_invalid++;
             continue;
         }
-        for (uint32_t g = 0; g < p->n_grant; g++)
-            p->grant[g].text[sizeof p->grant[g].text - 1] = 0;
-        p->key[sizeof p->key - 1] = 0;
         b->n++; /* keys are unique: the table's primary key */
     }
     bl_reindex(b);
@@ -102,6 +142,10 @@ enum kw_err bl_db_load(struct baseline *b)
     if (b->st.load_incompatible)
         kw_warn("baseline: %llu stored profiles have an older format and were skipped",
                 (unsigned long long)b->st.load_incompatible);
+    if (b->st.load_invalid)
+        kw_warn("baseline: %llu stored profiles refused: a count, index or kind out of range "
+                "(a damaged or modified database); they learn again from scratch",
+                (unsigned long long)b->st.load_invalid);
     if (over)
         kw_warn("baseline: %llu stored profiles not loaded: max_profiles (%u) reached",
                 (unsigned long long)over, b->max);
