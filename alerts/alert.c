@@ -11,6 +11,7 @@
 #include "al_util.h"
 #include "kw_addr.h"
 #include "kw_term.h"
+#include "kw_sha256.h"
 
 static const struct {
     const char *name, *category, *signature;
@@ -118,8 +119,7 @@ void al_window_key(enum alert_kind k, const char *who_key, const char *subject, 
         n += l;
         if (i < 2 && n < sizeof buf - 1) buf[n++] = 0;
     }
-    unsigned int len = 0;
-    if (!EVP_Digest(buf, n, out, &len, EVP_sha256(), NULL)) memset(out, 0, 32);
+    if (!kw_sha256(buf, n, out)) memset(out, 0, 32);
 }
 
 /* The idempotency id: 128 bits of SHA-256 over what makes the alert the

@@ -17,6 +17,7 @@
 
 #include "dbw.h"
 #include "kw_log.h"
+#include "kw_sha256.h"
 #include "store.h"
 
 /* One queued row: the kw_txn fields the trail keeps, nothing else. */
@@ -127,7 +128,7 @@ static void base_key(EVP_MD_CTX *c, const struct audit_rec *r, uint8_t out[16])
     unsigned hl = 0;
     int64_t nums[6] = {r->ts, r->sport, r->dport, r->status, (int64_t)r->req_len,
                        (int64_t)r->resp_len};
-    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) goto fail;
+    if (!c || !EVP_DigestInit_ex(c, kw_sha256_md(), NULL)) goto fail;
     EVP_DigestUpdate(c, nums, sizeof nums);
     EVP_DigestUpdate(c, &r->src, sizeof r->src);
     EVP_DigestUpdate(c, &r->dst, sizeof r->dst);
@@ -208,17 +209,18 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         dbw_kick(a->w);
 }
 
-static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r)
+/* src and dst hold the addresses as text until the statement has run
+ * (bound SQLITE_STATIC: no copy, no allocation per row). */
+static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r, char src[64], char dst[64])
 {
-    char src[64], dst[64];
     sqlite3_bind_int64(s, 1, r->ts);
     sqlite3_bind_text(s, 2, r->identity, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, r->fingerprint, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 4, r->cred_kind);
     sqlite3_bind_text(s, 5, r->hint, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, kw_addr_str(&r->src, src, sizeof src), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 6, kw_addr_str(&r->src, src, 64), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, r->sport);
-    sqlite3_bind_text(s, 8, kw_addr_str(&r->dst, dst, sizeof dst), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 8, kw_addr_str(&r->dst, dst, 64), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 9, r->dport);
     sqlite3_bind_text(s, 10, r->method, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 11, r->host, -1, SQLITE_STATIC);
@@ -268,9 +270,10 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     a->job_newest = a->newest;
     sqlite3_stmt *ins = NULL;
     int rc = sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL);
+    char src[64], dst[64];
     for (unsigned i = 0; rc == SQLITE_OK && i < n; i++) {
         const struct audit_rec *r = &a->ring[(start + i) % a->cap];
-        bind_rec(ins, r);
+        bind_rec(ins, r, src, dst);
         rc = sqlite3_step(ins);
         sqlite3_reset(ins);
         if (rc != SQLITE_DONE) break;

@@ -12,6 +12,7 @@
 #include "cred.h"
 
 #include "kw_json.h"
+#include "kw_sha256.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -66,10 +67,8 @@ static void fp_hex(const uint8_t md[32], char out[72])
 
 void cred_fingerprint(const uint8_t *p, size_t len, char out[72])
 {
-    uint8_t md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    static const uint8_t empty[1];
-    if (!EVP_Digest(len ? p : empty, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+    uint8_t md[32];
+    if (!kw_sha256(p, len, md)) {
         out[0] = '\0'; /* libcrypto failure: no fingerprint rather than a wrong one */
         return;
     }
