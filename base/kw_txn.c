@@ -30,3 +30,9 @@ void kw_txn_clear(struct kw_txn *t)
     t->hostname[0] = t->url[0] = t->path[0] = t->template_[0] = t->user_agent[0] = 0;
     memset(&t->status, 0, sizeof *t - offsetof(struct kw_txn, status));
 }
+
+bool kw_txn_refused(const struct kw_txn *t)
+{
+    if (t->status == 401 || t->status == 403) return true;
+    return t->has_grpc_status && (t->grpc_status == 16 || t->grpc_status == 7);
+}

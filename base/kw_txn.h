@@ -168,6 +168,11 @@ struct kw_txn {
  * requests). */
 void kw_txn_clear(struct kw_txn *t);
 
+/* The server refused the credential: 401 or 403, or gRPC status 16
+ * (UNAUTHENTICATED) or 7 (PERMISSION_DENIED). Counted as failed
+ * authentication by the judge, never learned by the baseline. */
+bool kw_txn_refused(const struct kw_txn *t);
+
 /* EVE name of a flag bit; NULL past the end. */
 const char *kw_txn_flag_name(unsigned bit);
 

@@ -37,6 +37,7 @@ struct world {
     bool has_schedule;
     const char *ja4; /* TLS client of the next requests (NULL: in clear) */
     const char *grants; /* OAuth grants of the next requests' JWT (NULL: an API key) */
+    int status; /* HTTP status of the next requests (0: 200) */
     unsigned n[K_N];
     char summary[K_N][1024];
 };
@@ -109,7 +110,7 @@ static void req(struct world *w, const char *id, kw_ts ts, const char *method, c
         t->cred.jwt.has_scope = true;
         snprintf(t->cred.jwt.scope, sizeof t->cred.jwt.scope, "%s", w->grants);
     }
-    t->status = 200;
+    t->status = w->status ? w->status : 200;
     t->resp_len = bytes;
     baseline_observe(w->b, t, w->tz, w->has_schedule, on_finding, w);
     baseline_advance(w->b, ts);
@@ -774,6 +775,56 @@ static void test_tampered_blob(void **state)
     baseline_destroy(w.b);
 }
 
+/* Token spray (issue 15): 10,000 random bearer tokens, each refused 401 by
+ * the API, against a table of 100 profiles. Refused requests are not
+ * learned, so none takes a profile; the configured identity that comes
+ * after still gets its own, and its refused requests do not teach it the
+ * admin endpoint either. (Before: the first 100 tokens took every slot for
+ * good and c01 was never profiled.) */
+static void test_token_spray(void **state)
+{
+    (void)state;
+    struct world w;
+    memset(&w, 0, sizeof w);
+    w.rng = 0x9e3779b97f4a7c15ULL;
+    w.tz = BERLIN;
+    struct baseline_config c = {.sensitivity = BASELINE_MEDIUM, .max_profiles = 100};
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK);
+    struct kw_txn *t = &w.t;
+    for (int i = 0; i < 10000; i++) {
+        memset(t, 0, sizeof *t);
+        snprintf(t->cred.fingerprint, sizeof t->cred.fingerprint, "sha256:%016llx%016llx",
+                 (unsigned long long)rnd(&w), (unsigned long long)rnd(&w));
+        t->cred.kind = KW_CRED_BEARER;
+        t->ts = at(&w, 0, 9, 0, i % 3600);
+        assert_true(kw_addr_parse("203.0.113.66", &t->src));
+        snprintf(t->method, sizeof t->method, "GET");
+        snprintf(t->template_, sizeof t->template_, "/v1/orders");
+        t->status = 401;
+        baseline_observe(w.b, t, w.tz, false, on_finding, &w);
+    }
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(baseline_count(w.b), 0);
+    assert_int_equal(st.refused, 10000);
+    assert_int_equal(st.profile_limit, 0);
+    weeks(&w, "c01", 0, 21);
+    assert_int_equal(baseline_count(w.b), 1);
+    /* refused requests of c01 to an admin endpoint raise nothing here and
+     * are not learned: the first one the API accepts is still new */
+    unsigned before = total(&w);
+    w.status = 403;
+    for (int d = 21; d < 26; d++)
+        if (d % 7 < 5)
+            req(&w, "c01", at(&w, d, 10, 0, 0), "DELETE", "/v1/admin/users/{id}", "198.51.100.7",
+                10);
+    assert_int_equal(total(&w), before);
+    w.status = 0;
+    req(&w, "c01", at(&w, 28, 10, 0, 0), "DELETE", "/v1/admin/users/{id}", "198.51.100.7", 10);
+    assert_int_equal(w.n[K_END], 1);
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
@@ -781,6 +832,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learning_quiet),
         cmocka_unit_test(test_tampered_blob),
+        cmocka_unit_test(test_token_spray),
         cmocka_unit_test(test_detections),
         cmocka_unit_test(test_benign),
         cmocka_unit_test(test_weekend_worker),

@@ -1093,6 +1093,15 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
         b->st.skipped++;
         return;
     }
+    /* Nothing is learned from a request the server refused: a spray of
+     * random tokens (each answered 401) would otherwise take a persisted
+     * profile per token and fill max_profiles for good, and a refused
+     * request says nothing of what the identity may do. (failed_auth_burst
+     * in the judge sees them.) */
+    if (kw_txn_refused(t)) {
+        b->st.refused++;
+        return;
+    }
     b->st.observed++;
     struct bl_profile *p = get_profile(b, key, is_cred, t->ts);
     if (!p) return;

@@ -103,6 +103,7 @@ void baseline_destroy(struct baseline *b);
 struct baseline_stats {
     uint64_t observed;      /* transactions observed */
     uint64_t skipped;       /* no identity and no fingerprint */
+    uint64_t refused;       /* refused by the server (kw_txn_refused): not learned */
     uint64_t profiles;      /* profiles in memory */
     uint64_t profile_limit; /* dropped: max_profiles reached */
     uint64_t tz_unknown;    /* zone not found: UTC used */

@@ -102,7 +102,6 @@ bool jp_repeat(struct jp_ctx *c, struct alert_finding *f);
 int jp_det_severity(const struct rules_detection *d);
 const char *jp_endpoint(const struct kw_txn *t);
 bool jp_success(const struct kw_txn *t); /* 2xx/3xx, and grpc-status 0 if any */
-bool jp_refused(const struct kw_txn *t); /* 401/403, or gRPC 16/7 */
 bool jp_is_session(const struct kw_txn *t);
 void jp_local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len);
 

@@ -69,7 +69,7 @@ static void check_scopes(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     if (!c->m->n_scope_reqs && !c->doc) return;
-    bool accepted = jp_success(t), refused = jp_refused(t);
+    bool accepted = jp_success(t), refused = kw_txn_refused(t);
     if (!accepted && !refused) return;
     size_t applied = 0;
     const char *grants = t->cred.jwt.scope;

@@ -603,17 +603,11 @@ static void check_unknown(struct jp_ctx *c)
 /* Refused for its credential: 401/403, or a gRPC call answered
  * UNAUTHENTICATED (16) or PERMISSION_DENIED (7), which gRPC sends with
  * HTTP status 200. */
-bool jp_refused(const struct kw_txn *t)
-{
-    if (t->status == 401 || t->status == 403) return true;
-    return t->has_grpc_status && (t->grpc_status == 16 || t->grpc_status == 7);
-}
-
 static void check_failed_auth(struct jp_ctx *c)
 {
     const struct kw_txn *t = c->t;
     const struct rules_detection *d = &c->m->detections.failed_auth;
-    if (!d->severity || !jp_refused(t) || !t->cred.fingerprint[0]) return;
+    if (!d->severity || !kw_txn_refused(t) || !t->cred.fingerprint[0]) return;
     struct hasher h = jp_hash_begin(c->jp, TAG_FAIL);
     jp_hash_str(&h, t->cred.fingerprint);
     struct jp_key *e = jp_key_get(c->jp, TAG_FAIL, jp_hash_done(&h), t->ts);
