@@ -517,11 +517,13 @@ static json_t *stats_record(struct run_ctx *r)
     struct baseline_stats bs;
     baseline_get_stats(r->baseline, &bs);
     json_object_set_new(s, "baseline",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "observed", (json_int_t)bs.observed,
-                                  "profiles", (json_int_t)bs.profiles, "quarantined",
-                                  (json_int_t)bs.quarantined, "profile_limit",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "observed",
+                                  (json_int_t)bs.observed, "profiles", (json_int_t)bs.profiles,
+                                  "quarantined", (json_int_t)bs.quarantined, "profile_limit",
                                   (json_int_t)bs.profile_limit, "saves", (json_int_t)bs.saves,
-                                  "save_errors", (json_int_t)bs.save_errors));
+                                  "save_errors", (json_int_t)bs.save_errors, "refused",
+                                  (json_int_t)bs.refused, "load_invalid",
+                                  (json_int_t)bs.load_invalid));
     struct dbw_stats ds;
     dbw_get_stats(r->dbw, &ds);
     json_object_set_new(
