@@ -196,8 +196,43 @@ static void emit_update(struct alerts *a, struct al_window *w)
     emit(a, r, w->kind, w->severity, w->who, w->subject, more, w->tz, w->last);
 }
 
+static int by_start_id(const void *x, const void *y)
+{
+    const struct al_window *a = *(struct al_window *const *)x, *b = *(struct al_window *const *)y;
+    if (a->start != b->start) return a->start < b->start ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+/* The updates of the windows that are due, in the order of their start
+ * (then id): the table's order follows its hash key, drawn per process, and
+ * a replay must write the same EVE lines in the same order every time. */
+static void emit_updates_sorted(struct alerts *a, kw_ts now, bool all)
+{
+    if (!a->win_used) return;
+    struct al_window **due = malloc(a->win_used * sizeof *due);
+    size_t n = 0;
+    for (size_t i = 0; i < a->win_cap; i++) {
+        struct al_window *w = &a->win[i];
+        if (w->used && w->count > w->reported &&
+            (all || now >= w->start + a->cfg.suppress_window)) {
+            if (!due) { /* out of memory: table order, nothing lost */
+                emit_update(a, w);
+                continue;
+            }
+            due[n++] = w;
+        }
+    }
+    if (due) {
+        qsort(due, n, sizeof *due, by_start_id);
+        for (size_t i = 0; i < n; i++)
+            emit_update(a, due[i]);
+        free(due);
+    }
+}
+
 static void sweep(struct alerts *a, kw_ts now, bool all)
 {
+    emit_updates_sorted(a, now, all); /* then the removals emit nothing more */
     for (size_t i = 0; i < a->win_cap;) {
         struct al_window *w = &a->win[i];
         if (w->used && (all || now >= w->start + a->cfg.suppress_window)) {
@@ -323,8 +358,7 @@ void alerts_submit(struct alerts *a, struct alert_finding *f)
 static void flush_updates(struct alerts *a)
 {
     pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->win_cap; i++)
-        if (a->win[i].used) emit_update(a, &a->win[i]);
+    emit_updates_sorted(a, 0, true);
     pthread_mutex_unlock(&a->mu);
 }
 
