@@ -32,6 +32,8 @@ import tempfile
 import threading
 import time
 
+from ops.kwtest import JsonOk  # tests/ops/kwtest.py: the shared quiet JSON server
+
 SKIP = 77
 TOKEN = "kw-e2e-escapes-bearer-0123456789abcdef"
 OSC = b"\x1b]0;pwned\x07"            # retitle the terminal
@@ -51,19 +53,8 @@ REQUESTS = [
 ]
 
 
-class Api(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Api(JsonOk):
+    BODY = b'{"ok":true}'
 
 
 def send(port, path, host, ua, authz):

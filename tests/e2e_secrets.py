@@ -38,6 +38,8 @@ import tempfile
 import threading
 import time
 
+from ops.kwtest import JsonOk  # tests/ops/kwtest.py: the shared quiet JSON server
+
 SKIP = 77
 TOKEN = "kw-e2e-secrets-bearer-0123456789abcdef"
 
@@ -50,19 +52,8 @@ NAMES = ["token", "access_token", "refresh_token", "id_token", "auth_token", "cl
          "X-Goog-Signature", "X-Goog-Credential"]
 
 
-class Api(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Api(JsonOk):
+    BODY = b'{"ok":true}'
 
 
 def secret_of(i, form):

@@ -58,6 +58,8 @@ import threading
 import time
 import urllib.request
 
+from ops.kwtest import JsonOk  # tests/ops/kwtest.py: the shared quiet JSON server
+
 SKIP = 77
 TOKEN = "kw-e2e-storage-token-0123456789abcdef"
 HOOK_SECRET = "kw-e2e-storage-hook-secret-0123456789"
@@ -136,19 +138,8 @@ def stats_of(eve):
     return recs[-1]["stats"] if recs else {}
 
 
-class Api(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Api(JsonOk):
+    BODY = b'{"ok":true}'
 
 
 def start_api():

@@ -13,11 +13,14 @@ import time
 import urllib.request
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class JsonOk(http.server.BaseHTTPRequestHandler):
+    """Answers every GET 200 with a small JSON body (BODY); quiet. The
+    e2e tests in tests/ use it too (from ops.kwtest import JsonOk)."""
     protocol_version = "HTTP/1.1"
+    BODY = b'{"ok":true}\n'
 
     def do_GET(self):
-        body = b'{"ok":true}\n'
+        body = self.BODY
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -33,7 +36,7 @@ class ApiServer:
 
     def __init__(self):
         socketserver.TCPServer.allow_reuse_address = True
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), JsonOk)
         self.port = self.srv.server_address[1]
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.thread.start()
