@@ -300,14 +300,22 @@ static bool count_repeat(struct alerts *a, const struct alert_finding *f, const 
     return false;
 }
 
+/* Who a finding is about and its suppression window's key: the same for
+ * alerts_repeat and alerts_submit, so a repeat is counted where submit
+ * would count it. */
+static void finding_key(struct alert_finding *f, char who_key[96], char who[72], uint8_t key[32])
+{
+    f->subject[sizeof f->subject - 1] = 0;
+    al_who(f, who_key, 96, who, 72);
+    al_window_key(f->kind, who_key, f->subject, key);
+}
+
 bool alerts_repeat(struct alerts *a, struct alert_finding *f)
 {
     if ((unsigned)f->kind >= ALERT__COUNT) return false;
     char who_key[96], who[72];
     uint8_t key[32];
-    f->subject[sizeof f->subject - 1] = 0;
-    al_who(f, who_key, sizeof who_key, who, sizeof who);
-    al_window_key(f->kind, who_key, f->subject, key);
+    finding_key(f, who_key, who, key);
     pthread_mutex_lock(&a->mu);
     bool rep = false;
     struct al_window *w = win_find(a, key);
@@ -329,9 +337,7 @@ void alerts_submit(struct alerts *a, struct alert_finding *f)
         f->severity >= 1 && f->severity <= 3 ? f->severity : alert_kind_default_severity(f->kind);
     char who_key[96], who[72];
     uint8_t key[32];
-    f->subject[sizeof f->subject - 1] = 0;
-    al_who(f, who_key, sizeof who_key, who, sizeof who);
-    al_window_key(f->kind, who_key, f->subject, key);
+    finding_key(f, who_key, who, key);
 
     pthread_mutex_lock(&a->mu);
     struct al_window *w;
