@@ -30,9 +30,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
-from ops.kwtest import JsonOk  # tests/ops/kwtest.py: the shared quiet JSON server
+from ops.kwtest import JsonOk, LoCapture  # tests/ops/kwtest.py: JSON server, tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-escapes-bearer-0123456789abcdef"
@@ -68,18 +67,10 @@ def send(port, path, host, ua, authz):
 
 def record(work, port):
     pcap = os.path.join(work, "escapes.pcap")
-    td = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", pcap,
-                           "tcp port %d" % port],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    td.stderr.readline()  # "listening on lo ..."
-    time.sleep(0.3)
+    cap = LoCapture(pcap, [port])
     for r in REQUESTS:
         send(port, *r)
-    time.sleep(0.5)
-    alive = td.poll() is None
-    td.terminate()
-    td.wait()
-    return pcap if alive else None
+    return pcap if cap.stop() else None
 
 
 # Anything a terminal would act on: C0 controls but newline, DEL, C1

@@ -37,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h2_oracle  # noqa: E402
+from ops.kwtest import LoCapture  # noqa: E402  (tests/ops/kwtest.py)
 
 KW = sys.argv[1]
 SAVE = sys.argv[sys.argv.index("--save") + 1] if "--save" in sys.argv else None
@@ -74,22 +75,6 @@ def wait_port(port, t=10.0):
     raise SystemExit(f"port {port} never opened")
 
 
-class Capture:
-    def __init__(self, path, ports):
-        flt = " or ".join(f"tcp port {p}" for p in ports)
-        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0",
-                                   "-w", path, flt],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.p.stderr.readline()  # "listening on lo ..."
-        time.sleep(0.3)
-
-    def stop(self):
-        """False when tcpdump was gone before we stopped it (recorded again)."""
-        time.sleep(0.5)
-        alive = self.p.poll() is None
-        self.p.terminate()
-        self.p.wait()
-        return alive
 
 
 class Servers:
@@ -133,7 +118,7 @@ def www(work):
 
 def sc_nghttp(work, pcap, srv):
     port = free_port()
-    cap = Capture(pcap, [port])
+    cap = LoCapture(pcap, [port])
     try:
         srv.start(["nghttpd", "--no-tls", "-d", www(work), "-b", "7",
                    "-p", "/index.html=/style.css", str(port)])
@@ -153,7 +138,7 @@ def sc_nghttp(work, pcap, srv):
 
 def sc_curl(work, pcap, srv):
     port = free_port()
-    cap = Capture(pcap, [port])
+    cap = LoCapture(pcap, [port])
     try:
         srv.start(["nghttpd", "--no-tls", "-d", www(work), str(port)])
         wait_port(port)
@@ -172,7 +157,7 @@ def sc_curl(work, pcap, srv):
 
 def sc_h2c(work, pcap, srv):
     port, backend = free_port(), free_port()
-    cap = Capture(pcap, [port])
+    cap = LoCapture(pcap, [port])
     try:
         srv.start([sys.executable, "-m", "http.server", str(backend), "--bind", "127.0.0.1",
                    "-d", www(work)])
@@ -201,7 +186,7 @@ def sc_tls(work, pcap, srv):
          "-addext", "subjectAltName=DNS:api.acme.internal"])
     if os.path.exists(keys):
         os.unlink(keys)
-    cap = Capture(pcap, [port])
+    cap = LoCapture(pcap, [port])
     try:
         srv.start(["nghttpd", "-d", www(work), str(port), key, crt])
         wait_port(port)
@@ -227,7 +212,7 @@ def sc_grpc(work, pcap, srv):
     (PERMISSION_DENIED)."""
     port = free_port()
     peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "h2_grpc_peer.py")
-    cap = Capture(pcap, [port])
+    cap = LoCapture(pcap, [port])
     try:
         s = srv.start(["/usr/bin/python3", peer, "server", str(port), GRPC_TOKEN])
         wait_port(port)

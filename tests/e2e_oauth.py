@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+
 KW, MINT = sys.argv[1], sys.argv[2]
 ISS = "https://idp.acme.test"
 HOST = "api.acme.test"
@@ -137,19 +139,6 @@ def mint(*args):
     return subprocess.run([MINT, *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-class Capture:
-    def __init__(self, path, port):
-        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", path,
-                                   f"tcp port {port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.p.stderr.readline()  # "listening on lo ..."
-        time.sleep(0.3)
-
-    def stop(self):
-        time.sleep(0.5)
-        alive = self.p.poll() is None
-        self.p.terminate()
-        self.p.wait()
-        return alive
 
 
 def main():
@@ -248,7 +237,7 @@ def run(work):
     cap = None
     try:
         wait_port(port)
-        cap = Capture(pcap, port)
+        cap = LoCapture(pcap, [port])
         for name, method, path, authz, dp, refuse, _ in cases:
             cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method,
                    "-H", f"Host: {HOST}", "-H", f"Authorization: {authz}",

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 
-from ops.kwtest import JsonOk  # tests/ops/kwtest.py: the shared quiet JSON server
+from ops.kwtest import JsonOk, LoCapture  # tests/ops/kwtest.py: JSON server, tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-secrets-bearer-0123456789abcdef"
@@ -75,11 +75,7 @@ def start_receiver(rx, mode, out):
 
 def record(work, port):
     pcap = os.path.join(work, "secrets.pcap")
-    td = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", pcap,
-                           "tcp port %d" % port],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    td.stderr.readline()  # "listening on lo ..."
-    time.sleep(0.3)
+    cap = LoCapture(pcap, [port])
     for i, name in enumerate(NAMES):
         q = "%s=%s&%s=%s&%s=%s&keep=visible%02d" % (
             name, secret_of(i, "a"), name.upper(), secret_of(i, "b"), pct(name),
@@ -89,11 +85,7 @@ def record(work, port):
         url = "http://127.0.0.1:%d/v1/redact/n%s?%s" % (port, seg, q)
         subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", "Authorization: Bearer " + TOKEN,
                         "-H", "Host: api.acme.internal", url], check=True)
-    time.sleep(0.5)
-    alive = td.poll() is None
-    td.terminate()
-    td.wait()
-    return pcap if alive else None
+    return pcap if cap.stop() else None
 
 
 def syslog_listener(path):

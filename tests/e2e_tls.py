@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+
 KW = sys.argv[1]
 SCHEMA = sys.argv[2] if len(sys.argv) > 2 else None
 OURS = {"ja4s", "alpn", "cert_sha256", "client_cert", "decrypted"}
@@ -72,24 +74,6 @@ def der_hashes(pem):
     return hashlib.sha1(der).hexdigest(), hashlib.sha256(der).hexdigest()
 
 
-class Capture:
-    def __init__(self, path, ports):
-        flt = " or ".join(f"tcp port {p}" for p in ports)
-        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", path, flt],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.p.stderr.readline()  # "listening on lo ..."
-        time.sleep(0.3)
-
-    def stop(self):
-        """False when tcpdump was gone before we stopped it: the recording
-        is incomplete and is made again.
-        --immediate-mode: with TPACKET_V3's block timeout (1 s) a stop
-        loses the packets of the last block."""
-        time.sleep(0.5)
-        alive = self.p.poll() is None
-        self.p.terminate()
-        self.p.wait()
-        return alive
 
 
 def keywarden(pcap, work, keylogs=(), rules=None, tag="run"):
@@ -192,7 +176,7 @@ def record(work, w, pcap, keys):
         if os.path.exists(f):
             os.unlink(f)
     p_plain, p_mtls = free_port(), free_port()
-    cap = Capture(pcap, [p_plain, p_mtls])
+    cap = LoCapture(pcap, [p_plain, p_mtls])
     srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{p_plain}",
                             "-cert", w("srv.crt"), "-key", w("srv.key"), "-WWW", "-quiet"],
                            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -379,7 +363,7 @@ def session_bytes(work):
     port = free_port()
     for attempt in range(3):
         pcap = w("sess.pcap")
-        cap = Capture(pcap, [port])
+        cap = LoCapture(pcap, [port])
         srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
                                 "-cert", w("srv.crt"), "-key", w("srv.key"), "-WWW", "-quiet"],
                                cwd=w("www"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -468,7 +452,7 @@ backend be
     for attempt in range(3):
         keys = w("haproxy.keys")
         pcap = w("haproxy.pcap")
-        cap = Capture(pcap, [fe])
+        cap = LoCapture(pcap, [fe])
         back = subprocess.Popen([sys.executable, "-m", "http.server", str(be), "--bind", "127.0.0.1"],
                                 cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(keys, "w") as kf:

@@ -36,10 +36,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import zoneinfo
 
 import yaml
+
+from kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
 
 HOSTILE_UA = "<script>alert('ua')</script> Mozilla/5.0"
 HOSTILE_HOST = "<script>alert(\"host\")</script>.evil"
@@ -83,21 +84,15 @@ def hostile_capture(work):
     port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     raw = os.path.join(work, "hostile-raw.pcap")
-    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", raw,
-                             "tcp port %d" % port],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cap = LoCapture(raw, [port])
     try:
-        dump.stderr.readline()  # "listening on lo ..."
-        time.sleep(0.3)
         for path in (HOSTILE_PATH, "/v1/orders/1"):
             subprocess.run(["curl", "-s", "-o", "/dev/null", "--path-as-is",
                             "-H", "Host: " + HOSTILE_HOST, "-A", HOSTILE_UA,
                             "-H", "Authorization: Bearer " + HOSTILE_TOKEN,
                             "http://127.0.0.1:%d%s" % (port, path)], check=True, timeout=10)
-        time.sleep(0.5)
     finally:
-        dump.terminate()
-        dump.wait()
+        cap.stop()
         srv.shutdown()
         srv.server_close()
     with open(raw, "rb") as f:

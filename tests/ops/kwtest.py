@@ -1,6 +1,7 @@
 """Helpers the operations tests share (tests/ops/): a real HTTP server on
 127.0.0.1 and a client carrying a bearer token, system users made for a
-test and removed after it, /proc status fields, waiting for a line."""
+test and removed after it, /proc status fields, waiting for a line, and
+tcpdump recordings of lo (LoCapture)."""
 import grp
 import http.server
 import os
@@ -51,6 +52,51 @@ class ApiServer:
     def close(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+class LoCapture:
+    """tcpdump recording TCP ports on lo into a pcap, for the tests that
+    record real clients and servers (tests/ and tests/ops/).
+
+    stop() does not stop after a fixed sleep: on a loaded machine the last
+    packets (a server's FIN, or the answer to the last request) may still
+    be on their way to tcpdump, and a recording cut short makes a test
+    fail on the recording, not on keywarden (seen in CI: e2e_escapes lost
+    the last response, so its unknown credential was never "accepted").
+    It waits until the file has stopped growing for `quiet` seconds (at
+    most `limit`), then stops tcpdump, which writes what it holds."""
+
+    def __init__(self, path, ports):
+        self.path = path
+        flt = " or ".join("tcp port %d" % p for p in ports)
+        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0",
+                                   "-w", path, flt],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.p.stderr.readline()  # "listening on lo ..."
+        time.sleep(0.3)
+
+    def _size(self):
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return -1
+
+    def stop(self, quiet=0.5, limit=10.0):
+        """True when tcpdump ran to our stop; False when it was gone before
+        (the recording is incomplete: record again)."""
+        end = time.monotonic() + limit
+        last, since = self._size(), time.monotonic()
+        while time.monotonic() < end and self.p.poll() is None:
+            time.sleep(0.1)
+            size = self._size()
+            if size != last:
+                last, since = size, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        alive = self.p.poll() is None
+        self.p.terminate()
+        self.p.wait()
+        return alive
 
 
 class TempUser:
