@@ -51,6 +51,8 @@ static const char *const signatures[ALERT__COUNT] = {
     [ALERT_DPOP_MISSING] = "DPoP-bound token without a valid proof of its key, accepted by the API",
     [ALERT_UNDOCUMENTED_ENDPOINT] = "Request to an endpoint the service's OpenAPI document does "
                                     "not describe",
+    [ALERT_METHOD_OVERRIDE] = "Request whose override header or parameter makes the backend run "
+                              "a forbidden method or path",
 };
 
 const char *alert_kind_name(enum alert_kind k)

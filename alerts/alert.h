@@ -43,7 +43,8 @@
     X(DPOP_REPLAY, "dpop_replay", "credential", 1)                           \
     X(DPOP_STALE, "dpop_stale", "credential", 2)                             \
     X(DPOP_MISSING, "dpop_missing", "credential", 1)                         \
-    X(UNDOCUMENTED_ENDPOINT, "undocumented_endpoint", "policy", 2)
+    X(UNDOCUMENTED_ENDPOINT, "undocumented_endpoint", "policy", 2)           \
+    X(METHOD_OVERRIDE, "method_override", "policy", 1)
 
 enum alert_kind {
 #define ALERT_KIND_ENUM(e, n, c, s) ALERT_##e,

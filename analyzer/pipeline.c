@@ -24,6 +24,7 @@
 #include "kw_log.h"
 #include "judge_session.h"
 #include "openapi.h"
+#include "persona.h"
 #include "pipeline_tls.h"
 #include "tls_rec.h"
 
@@ -317,6 +318,11 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
         return;
     }
 
+    /* the method and path the service's backend runs (persona.h), before
+     * the record is written: it keeps both */
+    const struct rules_service *svc =
+        p->model ? rules_find_service(p->model, t->hostname, t->dport) : NULL;
+    t->flags |= persona_effective(svc ? svc->backend : RULES_BACKEND_GENERIC, t);
     const struct oas_endpoint *op;
     enum oas_match m = learn_template(p, t, &op);
     write_http_record(p, t);

@@ -448,6 +448,23 @@ void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
         kw_jw_str_opt(w, "message", t->grpc_message);
         kw_jw_obj_end(w);
     }
+    /* what the request asked the backend to run instead, as sent, and
+     * what the service's backend personality says its handler ran
+     * (docs/personalities.md); absent when nothing */
+    if (t->ovr_method[0]) {
+        kw_jw_obj_begin(w, "method_override");
+        kw_jw_str(w, "from", kw_txn_ovr_src_name(t->ovr_method_src));
+        kw_jw_str(w, "method", t->ovr_method);
+        kw_jw_obj_end(w);
+    }
+    if (t->ovr_url[0]) {
+        kw_jw_obj_begin(w, "url_override");
+        kw_jw_str(w, "from", kw_txn_ovr_src_name(t->ovr_url_src));
+        kw_jw_str(w, "url", t->ovr_url);
+        kw_jw_obj_end(w);
+    }
+    if (t->eff_method[0]) kw_jw_str(w, "effective_method", t->eff_method);
+    if (t->eff_path[0]) kw_jw_str(w, "effective_path", t->eff_path);
     kw_jw_arr_begin(w, "flags");
     for (unsigned bit = 0; bit < KW_TXN_BIT__COUNT; bit++)
         if (t->flags & (UINT32_C(1) << bit))

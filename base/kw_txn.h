@@ -40,7 +40,11 @@
     X(GRPC, "grpc")                        /* HTTP/2 stream carrying gRPC */     \
     X(PUSHED, "server_push")               /* HTTP/2 stream promised by the server */ \
     X(STREAM_RESET, "stream_reset")        /* HTTP/2 RST_STREAM ended the stream */ \
-    X(HEADERS_UNDECODABLE, "headers_undecodable") /* an HPACK block could not be decoded */
+    X(HEADERS_UNDECODABLE, "headers_undecodable") /* an HPACK block could not be decoded */ \
+    X(PATH_DOUBLE_ENCODED, "path_double_encoded") /* %25 then two hex digits: %252e */ \
+    X(PATH_OVERLONG_UTF8, "path_overlong_utf8") /* %c0%ae: '.' spelt in two bytes */ \
+    X(METHOD_OVERRIDE, "method_override") /* X-HTTP-Method-Override & co., ?_method= */ \
+    X(URL_OVERRIDE, "url_override")       /* X-Original-URL, X-Rewrite-URL */
 
 enum kw_txn_flag_bit {
 #define KW_TXN_FLAG_BIT(n, s) KW_TXN_BIT_##n,
@@ -49,6 +53,21 @@ enum kw_txn_flag_bit {
     KW_TXN_BIT__COUNT
 };
 #define KW_TXN_F(n) (UINT32_C(1) << KW_TXN_BIT_##n)
+
+/* Where a request asks a backend to run another method or target
+ * (kw_txn.ovr_method_src / ovr_url_src; analyzer/path/persona.h). */
+enum kw_ovr_src {
+    KW_OVR_NONE = 0,
+    KW_OVR_X_HTTP_METHOD_OVERRIDE, /* Google APIs, Express method-override, ASP.NET Core */
+    KW_OVR_X_HTTP_METHOD,          /* OData, SharePoint, ASP.NET Web API */
+    KW_OVR_X_METHOD_OVERRIDE,      /* older REST toolkits */
+    KW_OVR_QUERY_METHOD,           /* ?_method=DELETE (Rails, Laravel, Express) */
+    KW_OVR_X_ORIGINAL_URL,         /* IIS URL Rewrite; Symfony/Zend on IIS */
+    KW_OVR_X_REWRITE_URL,          /* ISAPI_Rewrite; Symfony/Zend on IIS */
+    KW_OVR__COUNT
+};
+/* "X-HTTP-Method-Override", ..., "?_method"; "" for none or past the end. */
+const char *kw_txn_ovr_src_name(unsigned src);
 
 enum kw_cred_kind {
     KW_CRED_NONE = 0,
@@ -148,6 +167,14 @@ struct kw_txn {
     char path[2048];       /* normalised path (no query) */
     char template_[512];   /* endpoint template "/v1/orders/{id}" */
     char user_agent[256];
+    /* What the request asks the backend to run instead of its own method
+     * and target (analyzer/path/persona.h), raw as sent (cut to fit,
+     * flagged): empty when it asks nothing. */
+    char ovr_url[1024];
+    /* The request as its handler sees it, by the service's backend
+     * personality (persona_effective, judge stage): empty when the same as
+     * method and path. */
+    char eff_path[2048];
     int status;            /* 0 when no response */
     uint64_t resp_len;     /* response body bytes */
     uint64_t req_len;      /* request body bytes */
@@ -156,6 +183,12 @@ struct kw_txn {
     bool has_grpc_status;  /* a grpc-status was seen (gRPC trailers) */
     int32_t grpc_status;   /* 0 OK, 7 PERMISSION_DENIED, 16 UNAUTHENTICATED, ... */
     char grpc_message[128]; /* grpc-message, percent-encoded as sent, cut */
+    char ovr_method[24];   /* the method an override header or ?_method= names */
+    uint8_t ovr_method_src; /* enum kw_ovr_src: where ovr_method came from */
+    uint8_t ovr_url_src;    /* enum kw_ovr_src: where ovr_url came from */
+    uint8_t backend;        /* enum rules_backend of the service (judge stage) */
+    uint16_t eff_how;       /* what made eff_*: PERSONA_* path bits, PERSONA_EFF_* */
+    char eff_method[24];   /* see eff_path */
 
     struct kw_cred cred;
     struct kw_identity_ref identity;

@@ -270,6 +270,12 @@ static void enc_txn(struct wr *w, const struct kw_txn *t)
     w_var(w, t->has_grpc_status);
     w_zz(w, t->grpc_status);
     W_STR(w, t->grpc_message);
+    /* version 4 (issue 15): what the request asked the backend to run
+     * instead; the judge works out the effective method and path itself */
+    W_STR(w, t->ovr_method);
+    w_var(w, t->ovr_method_src);
+    W_STR(w, t->ovr_url);
+    w_var(w, t->ovr_url_src);
 }
 
 static void dec_txn(struct kw_rd *r, struct kw_txn *t)
@@ -313,6 +319,10 @@ static void dec_txn(struct kw_rd *r, struct kw_txn *t)
     if (g < INT32_MIN || g > INT32_MAX) r->bad = true;
     t->grpc_status = (int32_t)g;
     R_STR(r, t->grpc_message);
+    R_STR(r, t->ovr_method);
+    t->ovr_method_src = (uint8_t)r_max(r, KW_OVR__COUNT - 1);
+    R_STR(r, t->ovr_url);
+    t->ovr_url_src = (uint8_t)r_max(r, KW_OVR__COUNT - 1);
 }
 
 static void enc_flow(struct wr *w, const struct fw_flow *x)

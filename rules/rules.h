@@ -381,6 +381,12 @@ enum rules_scope_verdict {
 enum rules_scope_verdict rules_scope_check(const struct rules_identity *id, const char *method,
                                            const char *host, const char *path,
                                            const struct rules_pattern **which);
+/* The same, path literals compared ignoring ASCII case when `nocase`: for
+ * a backend whose routing ignores case (analyzer/path/persona.h). */
+enum rules_scope_verdict rules_scope_check_case(const struct rules_identity *id,
+                                                const char *method, const char *host,
+                                                const char *path, bool nocase,
+                                                const struct rules_pattern **which);
 bool rules_pattern_match(const struct rules_pattern *p, const char *method, const char *host,
                          const char *path);
 /* Path (and host) only, ignoring the method. */

@@ -195,7 +195,7 @@ static size_t split_path(const char *path, struct pseg *out)
 
 /* Glob with backtracking: `*` is one segment, `**` any run (the classic
  * two-pointer wildcard matcher, over segments instead of characters). */
-static bool segs_match(const struct rules_pattern *p, const struct pseg *ps, size_t np)
+static bool segs_match(const struct rules_pattern *p, const struct pseg *ps, size_t np, bool nocase)
 {
     size_t i = 0, j = 0, star_i = SIZE_MAX, star_j = 0;
     while (j < np) {
@@ -207,7 +207,8 @@ static bool segs_match(const struct rules_pattern *p, const struct pseg *ps, siz
         if (i < p->n_segs &&
             ((p->segs[i].kind == RULES_SEG_STAR && ps[j].n) ||
              (p->segs[i].kind == RULES_SEG_LIT && strlen(p->segs[i].lit) == ps[j].n &&
-              !memcmp(p->segs[i].lit, ps[j].p, ps[j].n)))) {
+              !(nocase ? strncasecmp(p->segs[i].lit, ps[j].p, ps[j].n)
+                       : memcmp(p->segs[i].lit, ps[j].p, ps[j].n))))) {
             i++;
             j++;
             continue;
@@ -252,40 +253,53 @@ static bool method_match(const struct rules_pattern *p, const char *method)
     return false;
 }
 
-bool rules_pattern_match_path(const struct rules_pattern *p, const char *host, const char *path)
+static bool path_match(const struct rules_pattern *p, const char *host, const char *path,
+                       bool nocase)
 {
     if (!host_match(p->host, host)) return false;
     struct pseg ps[PATH_MAX_SEGS];
     size_t np = split_path(path, ps);
     if (np && ps[np - 1].n == 0) np--; /* trailing slash */
-    return segs_match(p, ps, np);
+    return segs_match(p, ps, np, nocase);
+}
+
+bool rules_pattern_match_path(const struct rules_pattern *p, const char *host, const char *path)
+{
+    return path_match(p, host, path, false);
 }
 
 bool rules_pattern_match(const struct rules_pattern *p, const char *method, const char *host,
                          const char *path)
 {
-    return method_match(p, method) && rules_pattern_match_path(p, host, path);
+    return method_match(p, method) && path_match(p, host, path, false);
 }
 
-enum rules_scope_verdict rules_scope_check(const struct rules_identity *id, const char *method,
-                                           const char *host, const char *path,
-                                           const struct rules_pattern **which)
+enum rules_scope_verdict rules_scope_check_case(const struct rules_identity *id, const char *method,
+                                                const char *host, const char *path, bool nocase,
+                                                const struct rules_pattern **which)
 {
     *which = NULL;
     for (size_t i = 0; i < id->n_deny; i++)
-        if (rules_pattern_match(&id->deny[i], method, host, path)) {
+        if (method_match(&id->deny[i], method) && path_match(&id->deny[i], host, path, nocase)) {
             *which = &id->deny[i];
             return RULES_SCOPE_DENIED;
         }
     if (!id->n_scope) return RULES_SCOPE_OK;
     const struct rules_pattern *path_only = NULL;
     for (size_t i = 0; i < id->n_scope; i++) {
-        if (!rules_pattern_match_path(&id->scope[i], host, path)) continue;
+        if (!path_match(&id->scope[i], host, path, nocase)) continue;
         if (method_match(&id->scope[i], method)) return RULES_SCOPE_OK;
         if (!path_only) path_only = &id->scope[i];
     }
     *which = path_only;
     return path_only ? RULES_SCOPE_METHOD : RULES_SCOPE_OUT;
+}
+
+enum rules_scope_verdict rules_scope_check(const struct rules_identity *id, const char *method,
+                                           const char *host, const char *path,
+                                           const struct rules_pattern **which)
+{
+    return rules_scope_check_case(id, method, host, path, false, which);
 }
 
 /* ---- static analysis ------------------------------------------------ */

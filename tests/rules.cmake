@@ -5,3 +5,6 @@ kw_add_test(test_rules_pred SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_rules_pred.
   LABELS rules)
 kw_add_test(test_judge_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_judge_policy.c
   LIBS kw_analyzer kw_rules LABELS rules)
+# Backend personalities: raw requests through h1, persona and the judge.
+kw_add_test(test_persona SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_persona.c
+  LIBS kw_analyzer kw_rules LABELS rules unit)

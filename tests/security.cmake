@@ -31,3 +31,15 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   set_tests_properties(e2e_escapes PROPERTIES LABELS "security;e2e" TIMEOUT 120
     SKIP_RETURN_CODE 77)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # Backend personalities (issue 15): curl sends method/URL overrides and a
+  # double-encoded path to a backend that honours them, on lo; replayed as
+  # generic and as express, each forbidden effective request alerts with
+  # the trick named, and the records carry the flags and override fields.
+  # Needs root (tcpdump); skipped otherwise.
+  add_test(NAME e2e_persona
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_persona.py
+            $<TARGET_FILE:keywarden>)
+  set_tests_properties(e2e_persona PROPERTIES LABELS "security;e2e" TIMEOUT 120
+    SKIP_RETURN_CODE 77)
+endif()

@@ -119,6 +119,15 @@ static void canon_txn(struct rng *r, struct kw_txn *t)
         *flags[i] = v & 1;
     }
     CANON(r, t->grpc_message);
+    CANON(r, t->ovr_method);
+    CANON(r, t->ovr_url);
+    t->ovr_method_src = (uint8_t)(rnd(r) % KW_OVR__COUNT);
+    t->ovr_url_src = (uint8_t)(rnd(r) % KW_OVR__COUNT);
+    /* worked out by the judge (persona_effective), not carried */
+    memset(t->eff_method, 0, sizeof t->eff_method);
+    memset(t->eff_path, 0, sizeof t->eff_path);
+    t->eff_how = 0;
+    t->backend = 0;
     uint8_t b;
     memcpy(&b, &t->has_grpc_status, 1);
     t->has_grpc_status = b & 1;

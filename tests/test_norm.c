@@ -67,6 +67,17 @@ static const struct norm_case cases[] = {
     {"v1/admin", "/v1/admin", 0},
     {"/.%2e/.%2E/v1/admin", "/v1/admin", F(PATH_DOT_SEGMENTS) | F(PATH_PERCENT_ENCODED)},
     {"/v1//..//admin", "/admin", F(PATH_DOUBLE_SLASH) | F(PATH_DOT_SEGMENTS)},
+    /* decoded once, as always; what a second decode or an overlong UTF-8
+     * decoder would make of them is flagged (persona.c decides) */
+    {"/v1/orders/%252e%252e/admin", "/v1/orders/%252e%252e/admin", F(PATH_DOUBLE_ENCODED)},
+    {"/v1/admin%252fusers", "/v1/admin%252fusers", F(PATH_DOUBLE_ENCODED)},
+    {"/v1/100%25", "/v1/100%25", 0},          /* a percent sign, no hex after it */
+    {"/v1/100%25zz", "/v1/100%25zz", 0},
+    {"/v1/orders/%c0%ae%c0%ae/admin", "/v1/orders/%C0%AE%C0%AE/admin", F(PATH_OVERLONG_UTF8)},
+    {"/v1/x/%c0%af", "/v1/x/%C0%AF", F(PATH_OVERLONG_UTF8)},
+    {"/v1/x/%e0%80%ae", "/v1/x/%E0%80%AE", F(PATH_OVERLONG_UTF8)},
+    {"/v1/x/\xc0\xae", "/v1/x/%C0%AE", F(PATH_OVERLONG_UTF8)},
+    {"/v1/x/%c3%a9%e2%82%ac", "/v1/x/%C3%A9%E2%82%AC", 0}, /* well-formed: no flag */
 };
 
 /* norm_path over an exact-size heap copy (kw_exact.h): paths come from

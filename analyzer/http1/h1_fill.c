@@ -11,6 +11,7 @@
 
 #include "h1_int.h"
 #include "norm.h"
+#include "persona.h"
 
 void h1_counters_add(struct h1_counters *total, const struct h1_counters *c)
 {
@@ -91,6 +92,8 @@ static uint32_t fill_request(const struct h1_msg_view *q, struct kw_txn *out)
         f |= norm_path(q->target.p, q->target.len, out->path, sizeof(out->path), &pl);
     size_t tl = norm_template(out->path, pl, out->template_, sizeof(out->template_));
     if (tl + 1 >= sizeof(out->template_) && tl < pl) f |= KW_TXN_F(TRUNCATED_FIELD);
+    /* what the request asks a backend to run instead (persona.h) */
+    f |= persona_scan(q->hdrs, q->n_hdrs, q->target.p, q->target.len, out);
     const struct kw_hdr *ua = h1_hdr_find(q, "User-Agent");
     if (ua) f |= cpy(out->user_agent, sizeof(out->user_agent), ua->value);
     out->req_len = q->body_len;

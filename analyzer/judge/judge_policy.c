@@ -16,11 +16,7 @@
 
 #include "judge_int.h"
 #include "kw_json.h"
-
-
-
-
-
+#include "persona.h"
 
 struct judge_policy *judge_policy_new(const struct judge_policy_limits *lim)
 {
@@ -463,42 +459,88 @@ static void check_sources(struct jp_ctx *c)
     jp_fire(c, &f);
 }
 
+/* The tail of a scope summary: why the rules forbid `method path`. */
+static void scope_why(const struct jp_ctx *c, enum rules_scope_verdict v,
+                      const struct rules_pattern *p, char *buf, size_t len)
+{
+    if (v == RULES_SCOPE_DENIED)
+        jp_fmt(buf, len, ", which its deny rule \"%s\" forbids", p->text);
+    else if (v == RULES_SCOPE_METHOD)
+        jp_fmt(buf, len, "; its scope allows this path only as \"%s\"", p->text);
+    else
+        jp_fmt(buf, len, ", outside its scope (%zu pattern%s)", c->id->n_scope,
+               c->id->n_scope == 1 ? "" : "s");
+}
+
+static json_t *scope_expected(const struct jp_ctx *c, enum rules_scope_verdict v,
+                              const struct rules_pattern *p)
+{
+    if (v == RULES_SCOPE_DENIED) return json_pack("{s:s}", "deny", p->text);
+    json_t *exp = json_array();
+    for (size_t i = 0; i < c->id->n_scope; i++)
+        json_array_append_new(exp, json_string(c->id->scope[i].text));
+    return exp;
+}
+
+/* Scope, deny and method rules, on the request as sent and on what the
+ * service's backend runs for it (kw_txn.eff_*, persona.h): a personality's
+ * reading replaces the wire one; with `generic` both are judged, and an
+ * override that would make a forbidden call fires even though the wire
+ * request is allowed. The alert names the trick. */
 static void check_scope(struct jp_ctx *c)
 {
-    const struct rules_pattern *p;
     const struct kw_txn *t = c->t;
-    enum rules_scope_verdict v = rules_scope_check(c->id, t->method, t->hostname, t->path, &p);
-    if (v == RULES_SCOPE_OK) return;
-    struct alert_finding f;
-    enum alert_kind k = v == RULES_SCOPE_METHOD ? ALERT_METHOD_NOT_ALLOWED : ALERT_OUT_OF_SCOPE;
-    jp_finding_init(c, &f, k, p ? &p->loc : &c->id->scope_loc);
-    jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
-    if (jp_repeat(c, &f)) return;
+    bool eff = t->eff_method[0] || t->eff_path[0];
+    bool certain = persona_certain(t);
+    bool nocase = certain && (persona_get((enum rules_backend)t->backend)->path & PERSONA_NOCASE);
+    const char *em = t->eff_method[0] ? t->eff_method : t->method;
+    const char *ep = t->eff_path[0] ? t->eff_path : t->path;
     const char *host = t->hostname[0] ? t->hostname : "(no host)";
-    if (v == RULES_SCOPE_DENIED)
-        jp_fmt(f.summary, sizeof f.summary,
-            "%s called %s %s on %s, which its deny rule \"%s\" "
-            "forbids",
-            c->who, t->method, t->path, host, p->text);
-    else if (v == RULES_SCOPE_METHOD)
-        jp_fmt(f.summary, sizeof f.summary,
-            "%s called %s %s on %s; its scope allows this path "
-            "only as \"%s\"",
-            c->who, t->method, t->path, host, p->text);
+    const struct rules_pattern *p = NULL;
+    enum rules_scope_verdict v = RULES_SCOPE_OK;
+    bool on_eff = false;
+    if (!certain) v = rules_scope_check(c->id, t->method, t->hostname, t->path, &p);
+    if (v == RULES_SCOPE_OK && (eff || certain)) {
+        v = rules_scope_check_case(c->id, em, t->hostname, ep, nocase, &p);
+        on_eff = eff;
+    }
+    if (v == RULES_SCOPE_OK) return;
+    bool override = on_eff && (t->eff_how & (PERSONA_EFF_METHOD | PERSONA_EFF_URL));
+    enum alert_kind k = override                  ? ALERT_METHOD_OVERRIDE
+                        : v == RULES_SCOPE_METHOD ? ALERT_METHOD_NOT_ALLOWED
+                                                  : ALERT_OUT_OF_SCOPE;
+    struct alert_finding f;
+    jp_finding_init(c, &f, k, p ? &p->loc : &c->id->scope_loc);
+    if (on_eff)
+        jp_fmt(f.subject, sizeof f.subject, "%s %s", em, ep);
+    else
+        jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
+    if (jp_repeat(c, &f)) return;
+    char why[640], trick[1400] = "";
+    scope_why(c, v, p, why, sizeof why);
+    if (eff) persona_describe(t, trick, sizeof trick);
+    const char *be = rules_backend_name((enum rules_backend)t->backend);
+    if (!on_eff)
+        jp_fmt(f.summary, sizeof f.summary, "%s called %s %s on %s%s%s%s%s", c->who, t->method,
+               t->path, host, why, trick[0] ? " (it also sent " : "", trick, trick[0] ? ")" : "");
+    else if (certain)
+        jp_fmt(f.summary, sizeof f.summary, "%s called %s %s on %s; %s runs it as %s %s (%s)%s",
+               c->who, t->method, t->path, host, be, em, ep, trick, why);
     else
         jp_fmt(f.summary, sizeof f.summary,
-            "%s called %s %s on %s, outside its scope (%zu "
-            "pattern%s)",
-            c->who, t->method, t->path, host, c->id->n_scope, c->id->n_scope == 1 ? "" : "s");
-    json_t *exp = json_array();
-    if (v == RULES_SCOPE_DENIED)
-        exp = (json_decref(exp), json_pack("{s:s}", "deny", p->text));
-    else
-        for (size_t i = 0; i < c->id->n_scope; i++)
-            json_array_append_new(exp, json_string(c->id->scope[i].text));
+               "%s called %s %s on %s with %s; a backend that honours it runs %s %s%s", c->who,
+               t->method, t->path, host, trick, em, ep, why);
     char obs[2400];
     jp_fmt(obs, sizeof obs, "%s %s %s", t->method, host, t->path);
-    jp_evidence(&f, exp, kw_json_bytes((const uint8_t *)obs, strlen(obs)));
+    json_t *o = kw_json_bytes((const uint8_t *)obs, strlen(obs));
+    if (on_eff) {
+        char run[2400];
+        jp_fmt(run, sizeof run, "%s %s %s", em, host, ep);
+        o = json_pack("{s:o,s:o,s:o,s:s}", "request", o, "runs_as",
+                      kw_json_bytes((const uint8_t *)run, strlen(run)), "by",
+                      kw_json_bytes((const uint8_t *)trick, strlen(trick)), "backend", be);
+    }
+    jp_evidence(&f, scope_expected(c, v, p), o);
     jp_fire(c, &f);
 }
 

@@ -85,9 +85,23 @@ static void path_span(const char *t, size_t len, size_t *start, size_t *end)
     *end = e;
 }
 
-/* Pass 1: decode once, canonicalise, unify separators. */
+/* A lead byte and the byte after it that together spell an ASCII
+ * character (or a short code point) in more bytes than UTF-8 allows
+ * (RFC 3629 §3: C0 and C1 never appear; E0 80..9F and F0 80..8F are
+ * overlong): %c0%ae is '.', which old IIS and Tomcat decoded as one. */
+static bool overlong_pair(int lead, unsigned char next)
+{
+    return ((lead == 0xC0 || lead == 0xC1) && next >= 0x80 && next <= 0xBF) ||
+           (lead == 0xE0 && next >= 0x80 && next <= 0x9F) ||
+           (lead == 0xF0 && next >= 0x80 && next <= 0x8F);
+}
+
+/* Pass 1: decode once, canonicalise, unify separators. Also flags what a
+ * stack decoding a second time, or accepting overlong UTF-8, would read
+ * differently (persona.h decides whether the service does). */
 static void decode_pass(const char *t, size_t s, size_t e, struct norm_out *o)
 {
+    int prev = -1; /* the byte before this one, as decoded */
     if (s >= e || t[s] != '/') put(o, '/');
     for (size_t i = s; i < e; i++) {
         unsigned char c = (unsigned char)t[i];
@@ -97,10 +111,16 @@ static void decode_pass(const char *t, size_t s, size_t e, struct norm_out *o)
             if (l < 0) {
                 o->flags |= KW_TXN_F(PATH_BAD_ENCODING);
                 put_pct(o, '%'); /* kept literally, as %25 */
+                prev = '%';
                 continue;
             }
             unsigned char v = (unsigned char)(h * 16 + l);
             i += 2;
+            if (v == '%' && i + 2 < e && hexval((unsigned char)t[i + 1]) >= 0 &&
+                hexval((unsigned char)t[i + 2]) >= 0)
+                o->flags |= KW_TXN_F(PATH_DOUBLE_ENCODED);
+            if (overlong_pair(prev, v)) o->flags |= KW_TXN_F(PATH_OVERLONG_UTF8);
+            prev = v;
             if (v == '/' || v == '\\') {
                 o->flags |= KW_TXN_F(PATH_ENCODED_SLASH);
                 put(o, '/');
@@ -116,10 +136,14 @@ static void decode_pass(const char *t, size_t s, size_t e, struct norm_out *o)
         } else if (c == '\\') {
             o->flags |= KW_TXN_F(PATH_ENCODED_SLASH);
             put(o, '/');
+            prev = c;
         } else if (c == '/' || is_raw_ok(c)) {
+            prev = c;
             put(o, (char)c);
         } else {
             if (c == 0) o->flags |= KW_TXN_F(PATH_NUL);
+            if (overlong_pair(prev, c)) o->flags |= KW_TXN_F(PATH_OVERLONG_UTF8);
+            prev = c;
             put_pct(o, c);
         }
     }
