@@ -517,10 +517,11 @@ static json_t *stats_record(struct run_ctx *r)
     struct baseline_stats bs;
     baseline_get_stats(r->baseline, &bs);
     json_object_set_new(s, "baseline",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "observed",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "observed",
                                   (json_int_t)bs.observed, "profiles", (json_int_t)bs.profiles,
                                   "quarantined", (json_int_t)bs.quarantined, "profile_limit",
-                                  (json_int_t)bs.profile_limit, "saves", (json_int_t)bs.saves,
+                                  (json_int_t)bs.profile_limit, "evict_unattributed",
+                                  (json_int_t)bs.evict_unattributed, "saves", (json_int_t)bs.saves,
                                   "save_errors", (json_int_t)bs.save_errors, "refused",
                                   (json_int_t)bs.refused, "load_invalid",
                                   (json_int_t)bs.load_invalid));

@@ -98,6 +98,8 @@ static const struct metric_row rows[] = {
      "limit=\"http2_headers\"", ""},
     {"keywarden_limit_hits_total", C, "pipeline.h2_refused", NULL, "limit=\"http2_conns\"", ""},
     {"keywarden_limit_hits_total", C, "baseline.profile_limit", NULL, "limit=\"profiles\"", ""},
+    {"keywarden_limit_hits_total", C, "baseline.evict_unattributed", NULL,
+     "limit=\"unattributed_profiles\"", ""},
     {"keywarden_parse_errors_total", C, "pipeline.decode_malformed", NULL, "layer=\"packet\"",
      "Malformed input, counted and skipped, by layer"},
     {"keywarden_parse_errors_total", C, "http.parse_errors", NULL, "layer=\"http\"", ""},

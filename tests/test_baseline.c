@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "baseline.h"
 #include "baseline_int.h"
@@ -825,6 +826,103 @@ static void test_token_spray(void **state)
     baseline_destroy(w.b);
 }
 
+
+/* Rows in the profile table of a database file. */
+static int db_rows(const char *path, const char *where)
+{
+    sqlite3 *d;
+    assert_int_equal(sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM baseline_profile WHERE %s", where);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(d, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(d);
+    return n;
+}
+
+/* Accepted unknown credentials (an API that answers 200 to any token, or
+ * many users nobody configured) hold at most max_unattributed slots: past
+ * that a new one takes over the least recently seen, so a regular unknown
+ * client used all along keeps its profile, configured identities always
+ * find room (the reserve, then an unattributed slot), evicted rows leave
+ * the database, and a reload brings identities first. */
+static void test_unattributed_cap(void **state)
+{
+    (void)state;
+    char path[600];
+    db_file(path, sizeof path, "bl-unattributed");
+    unlink(path);
+    struct world w;
+    memset(&w, 0, sizeof w);
+    w.rng = 0x2545f4914f6cdd1dULL;
+    w.tz = BERLIN;
+    struct baseline_config c = {.sensitivity = BASELINE_MEDIUM, .max_profiles = 100,
+                                .db_path = path};
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK);
+    struct kw_txn *t = &w.t;
+    for (int i = 0; i < 10000; i++) {
+        memset(t, 0, sizeof *t);
+        if (i % 10 == 0) /* the regular unknown client, all along */
+            snprintf(t->cred.fingerprint, sizeof t->cred.fingerprint, "sha256:regular");
+        else
+            snprintf(t->cred.fingerprint, sizeof t->cred.fingerprint, "sha256:%016llx%016llx",
+                     (unsigned long long)rnd(&w), (unsigned long long)rnd(&w));
+        t->cred.kind = KW_CRED_BEARER;
+        t->ts = at(&w, 0, 9, 0, 0) + (kw_ts)i * 1000000;
+        assert_true(kw_addr_parse("203.0.113.66", &t->src));
+        snprintf(t->method, sizeof t->method, "GET");
+        snprintf(t->template_, sizeof t->template_, "/v1/orders");
+        t->status = 200;
+        baseline_observe(w.b, t, w.tz, false, on_finding, &w);
+        if (i == 5000) assert_int_equal(baseline_save(w.b), KW_E_OK); /* mid-flood */
+    }
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(baseline_count(w.b), 90); /* 100 - a tenth kept */
+    /* 9,000 random tokens + the regular one = 9,001 profiles made, 90 stay */
+    assert_int_equal(st.evict_unattributed, 9001 - 90);
+    assert_int_equal(st.profile_limit, 0);
+    json_t *js = baseline_show_json(w.b, "sha256:regular");
+    assert_non_null(js);
+    assert_int_equal(json_integer_value(json_object_get(js, "requests")), 1000);
+    json_decref(js);
+    /* every surviving key is still found after 8,911 index deletions */
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%02d", i);
+        req(&w, id, at(&w, 1, 10, 0, i), "GET", "/v1/orders", "198.51.100.7", 10);
+    }
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(baseline_count(w.b), 100);
+    assert_int_equal(st.profile_limit, 0);
+    assert_int_equal(st.evict_unattributed, 9001 - 90 + 2); /* c10, c11 took two over */
+    js = baseline_show_json(w.b, "sha256:regular");
+    assert_non_null(js); /* the most recently seen unknown, not taken over */
+    json_decref(js);
+    assert_int_equal(baseline_save(w.b), KW_E_OK);
+    baseline_destroy(w.b);
+    assert_int_equal(db_rows(path, "is_credential=1"), 88);
+    assert_int_equal(db_rows(path, "is_credential=0"), 12);
+    /* a reload with fewer slots: identities first, then the newest unknowns */
+    c.max_profiles = 20;
+    c.max_unattributed = 5;
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK);
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(baseline_count(w.b), 17);
+    assert_int_equal(st.profile_limit, 83);
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%02d", i);
+        js = baseline_show_json(w.b, id);
+        assert_non_null(js);
+        json_decref(js);
+    }
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
@@ -833,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_learning_quiet),
         cmocka_unit_test(test_tampered_blob),
         cmocka_unit_test(test_token_spray),
+        cmocka_unit_test(test_unattributed_cap),
         cmocka_unit_test(test_detections),
         cmocka_unit_test(test_benign),
         cmocka_unit_test(test_weekend_worker),

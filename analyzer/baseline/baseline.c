@@ -119,15 +119,93 @@ void bl_reindex(struct baseline *b)
         index_put(b, i);
 }
 
+/* Removes profile `slot` from the index (backward-shift deletion: the
+ * entries after it in its probe run move up, so no tombstones build up). */
+static void index_del(struct baseline *b, uint32_t slot)
+{
+    uint32_t mask = b->cap - 1, pos = (uint32_t)index_hash(b->p[slot].key) & mask;
+    while (b->index[pos] != slot + 1) {
+        if (!b->index[pos]) return; /* not indexed */
+        pos = (pos + 1) & mask;
+    }
+    for (uint32_t j = (pos + 1) & mask; b->index[j]; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)index_hash(b->p[b->index[j] - 1].key) & mask;
+        /* the entry at j may move to pos when its home is not in (pos, j] */
+        bool stays = pos <= j ? (home > pos && home <= j) : (home > pos || home <= j);
+        if (stays) continue;
+        b->index[pos] = b->index[j];
+        pos = j;
+    }
+    b->index[pos] = 0;
+}
+
+/* The unattributed profile seen least recently: the one a new profile
+ * takes over when room is short. -1 when there is none. */
+static long lru_unattributed(const struct baseline *b)
+{
+    long v = -1;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->p[i].is_cred && (v < 0 || b->p[i].last_seen < b->p[v].last_seen ||
+                                (b->p[i].last_seen == b->p[v].last_seen &&
+                                 strcmp(b->p[i].key, b->p[v].key) < 0)))
+            v = (long)i;
+    return v;
+}
+
+/* Frees slot i for a new profile: its key is deleted from the database
+ * by the next save (bl_db_*), and it leaves the index. */
+void bl_del_push(struct baseline *b, const char *key)
+{
+    if (b->n_del == b->cap_del) {
+        uint32_t nc = b->cap_del ? 2 * b->cap_del : 16;
+        char(*d)[BL_KEYLEN] = realloc(b->del, nc * sizeof *d);
+        if (!d) { /* the stale row stays in the database: loaded later as the
+                     old profile it was, counted */
+            b->st.save_errors++;
+            return;
+        }
+        b->del = d;
+        b->cap_del = nc;
+    }
+    memcpy(b->del[b->n_del++], key, BL_KEYLEN);
+}
+
+static void evict(struct baseline *b, uint32_t i)
+{
+    if (b->w && b->smu_ready) { /* the list goes to save jobs under smu */
+        pthread_mutex_lock(&b->smu);
+        bl_del_push(b, b->p[i].key);
+        pthread_mutex_unlock(&b->smu);
+    }
+    index_del(b, i);
+    b->n_cred -= b->p[i].is_cred;
+    b->st.evict_unattributed++;
+}
+
+/* A new profile's slot. Unattributed profiles (accepted credentials no
+ * identity claims) hold at most max_unattributed slots: past that a new
+ * one takes over the least recently seen of them, so a flood of unknown
+ * credentials the API accepts churns among themselves and never takes the
+ * room kept for configured identities. An identity that finds the table
+ * full takes over an unattributed slot too; only identities themselves
+ * filling every slot drop one (profile_limit). */
 static struct bl_profile *get_profile(struct baseline *b, const char *key, bool is_cred, kw_ts ts)
 {
     long i = bl_find(b, key);
     if (i >= 0) return &b->p[i];
-    if (b->n == b->max) {
-        b->st.profile_limit++;
-        return NULL;
+    uint32_t slot = b->n;
+    if (is_cred ? b->n_cred >= b->max_cred || b->n == b->max : b->n == b->max) {
+        long v = lru_unattributed(b);
+        if (v < 0) {
+            b->st.profile_limit++;
+            return NULL;
+        }
+        slot = (uint32_t)v;
+        evict(b, slot);
+    } else {
+        b->n++;
     }
-    struct bl_profile *p = &b->p[b->n];
+    struct bl_profile *p = &b->p[slot];
     memset(p, 0, sizeof *p);
     set_text(p->key, sizeof p->key, key);
     p->is_cred = is_cred;
@@ -135,8 +213,9 @@ static struct bl_profile *get_profile(struct baseline *b, const char *key, bool 
     p->week = floordiv(ts, BL_WEEK_US);
     p->local_hour = p->cur_hour = p->conc_hour = INT64_MIN;
     p->last_day = INT32_MIN;
-    index_put(b, b->n);
-    b->n++;
+    index_put(b, slot);
+    b->n_cred += is_cred;
+    b->dirty[slot] = 1;
     b->st.profiles = b->n;
     return p;
 }
@@ -1230,6 +1309,9 @@ enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out)
     b->sens = c->sensitivity < 0 ? 0 : c->sensitivity > 2 ? 2 : c->sensitivity;
     b->min_days = c->learning_min_days ? c->learning_min_days : 3;
     b->max = c->max_profiles ? c->max_profiles : BASELINE_DEFAULT_MAX_PROFILES;
+    /* a tenth of the slots is kept for configured identities by default */
+    b->max_cred = c->max_unattributed ? c->max_unattributed : b->max - b->max / 10;
+    if (b->max_cred > b->max) b->max_cred = b->max;
     b->swept_hour = INT64_MIN;
     b->read_only = c->read_only;
     enum kw_err e = KW_E_OK;
@@ -1273,6 +1355,7 @@ void baseline_destroy(struct baseline *b)
     free(b->p);
     free(b->dirty);
     free(b->index);
+    free(b->del);
     free(b);
 }
 

@@ -40,6 +40,9 @@ struct baseline_config {
     int sensitivity;       /* enum baseline_sensitivity */
     const char *db_path;   /* NULL: memory only (nothing loaded or saved) */
     unsigned max_profiles; /* 0: 10000 */
+    unsigned max_unattributed; /* slots for profiles of credentials no identity
+                                  claims; 0: max_profiles - max_profiles / 10 (the
+                                  rest is kept for configured identities) */
     /* additions */
     kw_ts quarantine;           /* 0: 3 days */
     unsigned learning_min_days; /* distinct active local days also needed; 0: 3 */
@@ -106,6 +109,7 @@ struct baseline_stats {
     uint64_t refused;       /* refused by the server (kw_txn_refused): not learned */
     uint64_t profiles;      /* profiles in memory */
     uint64_t profile_limit; /* dropped: max_profiles reached */
+    uint64_t evict_unattributed; /* unattributed profiles taken over by a newer one */
     uint64_t tz_unknown;    /* zone not found: UTC used */
     uint64_t learning;      /* observations inside a learning period */
     uint64_t quarantined;   /* anomalous observations held back */

@@ -106,7 +106,8 @@ enum kw_err bl_db_load(struct baseline *b)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(b->db,
-                           "SELECT format, data FROM baseline_profile ORDER BY last_seen DESC, key",
+                           "SELECT format, data FROM baseline_profile "
+                           "ORDER BY is_credential, last_seen DESC, key",
                            -1, &s, NULL) != SQLITE_OK) {
         kw_err_log("baseline: load: %s", sqlite3_errmsg(b->db));
         return KW_E_DB;
@@ -133,6 +134,14 @@ enum kw_err bl_db_load(struct baseline *b)
             b->st.load_invalid++;
             continue;
         }
+        /* identities load first (the query's order), then the most recently
+         * seen unattributed profiles up to their share */
+        if (p->is_cred && b->n_cred >= b->max_cred) {
+            memset(p, 0, sizeof *p);
+            over++;
+            continue;
+        }
+        b->n_cred += p->is_cred;
         b->n++; /* keys are unique: the table's primary key */
     }
     bl_reindex(b);
@@ -147,8 +156,9 @@ enum kw_err bl_db_load(struct baseline *b)
                 "(a damaged or modified database); they learn again from scratch",
                 (unsigned long long)b->st.load_invalid);
     if (over)
-        kw_warn("baseline: %llu stored profiles not loaded: max_profiles (%u) reached",
-                (unsigned long long)over, b->max);
+        kw_warn("baseline: %llu stored profiles not loaded: max_profiles (%u, of which %u "
+                "for unattributed credentials) reached",
+                (unsigned long long)over, b->max, b->max_cred);
     if (rc != SQLITE_DONE) {
         kw_err_log("baseline: load: %s", sqlite3_errmsg(b->db));
         return KW_E_DB;
@@ -161,7 +171,8 @@ enum kw_err bl_db_load(struct baseline *b)
 struct bl_save_job {
     struct dbw_job job;
     struct baseline *b;
-    uint32_t n;
+    char (*del)[BL_KEYLEN]; /* rows of evicted profiles, deleted first */
+    uint32_t n_del, n;
     struct bl_profile p[];
 };
 
@@ -169,7 +180,20 @@ static int save_run(struct dbw_job *jb, sqlite3 *db)
 {
     struct bl_save_job *j = (struct bl_save_job *)jb;
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db,
+    int rc = SQLITE_OK;
+    if (j->n_del) {
+        /* before the inserts: an evicted key that came back is written anew */
+        rc = sqlite3_prepare_v2(db, "DELETE FROM baseline_profile WHERE key=?", -1, &s, NULL);
+        for (uint32_t i = 0; rc == SQLITE_OK && i < j->n_del; i++) {
+            sqlite3_bind_text(s, 1, j->del[i], -1, SQLITE_STATIC);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+            sqlite3_reset(s);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc != SQLITE_OK) return rc;
+    }
+    rc = sqlite3_prepare_v2(db,
                                 "INSERT OR REPLACE INTO baseline_profile(key,is_credential,"
                                 "first_seen,last_seen,requests,format,data) VALUES(?,?,?,?,?,?,?)",
                                 -1, &s, NULL);
@@ -198,10 +222,14 @@ static void save_done(struct dbw_job *jb, int rc)
         b->st.saves++;
         b->st.saved_profiles += j->n;
     } else {
-        /* the writer named the cause; the next save writes every profile */
+        /* the writer named the cause; the next save writes every profile
+         * and deletes these rows again */
         b->st.save_errors++;
         b->save_failed = true;
+        for (uint32_t i = 0; i < j->n_del; i++)
+            bl_del_push(b, j->del[i]);
     }
+    free(j->del);
     b->last_save_rc = rc;
     b->save_inflight = false;
     pthread_mutex_unlock(&b->smu);
@@ -219,7 +247,7 @@ static bool queue_save(struct baseline *b)
     uint32_t k = 0;
     for (uint32_t i = 0; i < b->n; i++)
         k += b->dirty[i] != 0;
-    if (!k) return false;
+    if (!k && !b->n_del) return false;
     struct bl_save_job *j = malloc(sizeof *j + (size_t)k * sizeof j->p[0]);
     if (!j) {
         b->st.save_errors++;
@@ -231,6 +259,11 @@ static bool queue_save(struct baseline *b)
     j->job.lazy = true;
     j->b = b;
     j->n = 0;
+    /* the job takes the list of evicted keys; a new one starts empty */
+    j->del = b->del;
+    j->n_del = b->n_del;
+    b->del = NULL;
+    b->n_del = b->cap_del = 0;
     for (uint32_t i = 0; i < b->n; i++)
         if (b->dirty[i]) {
             j->p[j->n++] = b->p[i];
@@ -301,6 +334,7 @@ enum kw_err baseline_reset(struct baseline *b, const char *key)
         in_db = sqlite3_changes(b->db) > 0;
     }
     if (i < 0) return in_db ? KW_E_OK : KW_E_NOTFOUND;
+    b->n_cred -= b->p[i].is_cred;
     b->n--;
     if ((uint32_t)i != b->n) { /* the last profile takes the freed slot */
         memcpy(&b->p[i], &b->p[b->n], sizeof b->p[0]);

@@ -126,8 +126,10 @@ struct bl_grant {
     char text[48];
 };
 
+#define BL_KEYLEN 72 /* identity id or "sha256:" + 64 hex, NUL */
+
 struct bl_profile {
-    char key[72];
+    char key[BL_KEYLEN];
     char tz[64]; /* zone seen last, for display */
     kw_ts first_seen, last_seen;
     kw_ts last_share_alert;
@@ -170,6 +172,11 @@ struct baseline {
     kw_ts learning, quarantine, save_every, last_save, swept_hour;
     int sens;
     unsigned min_days, max;
+    unsigned max_cred; /* slots unattributed profiles may hold */
+    uint32_t n_cred;   /* unattributed profiles now */
+    /* keys of evicted profiles: the next save deletes their rows */
+    char (*del)[BL_KEYLEN];
+    uint32_t n_del, cap_del;
     struct bl_profile *p; /* [max] */
     uint8_t *dirty;       /* [max] */
     uint32_t *index;      /* open addressing, [cap]: profile index + 1 */
@@ -217,5 +224,8 @@ void bl_save_async(struct baseline *b);
 /* Waits for the last save, stops a private writer. */
 void bl_saver_stop(struct baseline *b);
 enum kw_err bl_db_load(struct baseline *b) KW_WUR;
+
+/* Queues a key whose row the next save deletes (an evicted profile). */
+void bl_del_push(struct baseline *b, const char *key);
 
 #endif
