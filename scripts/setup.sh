@@ -26,6 +26,9 @@ PKGS=(
   libnats-dev nats-server
   # bench/h2.sh: offloads off on the veth it records (1500-byte frames)
   ethtool
+  # backend personalities: the evasion suite through real reverse proxies
+  # (tests/e2e_proxies.py), curl as the client
+  nginx apache2 curl
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then

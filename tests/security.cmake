@@ -43,3 +43,16 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
   set_tests_properties(e2e_persona PROPERTIES LABELS "security;e2e" TIMEOUT 120
     SKIP_RETURN_CODE 77)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # The evasion suite through real reverse proxies (issue 15): nginx
+  # (proxy_pass with and without a URI) and Apache (ProxyPass, and
+  # nocanon) on 127.0.0.1 in front of a backend recording what reached it
+  # and what its handler ran; every request that ran a forbidden method or
+  # path was alerted by keywarden (generic). Needs root, nginx, apache2,
+  # curl; skipped otherwise.
+  add_test(NAME e2e_proxies
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_proxies.py
+            $<TARGET_FILE:keywarden>)
+  set_tests_properties(e2e_proxies PROPERTIES LABELS "security;e2e" TIMEOUT 180
+    SKIP_RETURN_CODE 77)
+endif()
