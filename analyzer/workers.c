@@ -120,6 +120,16 @@ static void *ring_reserve(struct ring *r, uint32_t kind, size_t len)
     }
 }
 
+/* Gives back the unused end of the last reservation: a record reserved at
+ * its largest (a packed transaction) takes only the bytes it used. */
+static void ring_shrink(struct ring *r, void *payload, size_t len)
+{
+    struct rec_hdr *h = (struct rec_hdr *)payload - 1;
+    uint32_t need = (uint32_t)((sizeof *h + len + 7) & ~(size_t)7);
+    r->pending -= h->len - need;
+    h->len = need;
+}
+
 static void ring_commit(struct ring *r)
 {
     atomic_store_explicit(&r->head, r->pending, memory_order_release);
@@ -170,18 +180,16 @@ struct ev_flow {
     kw_ts ts;
 };
 
-struct ev_tls {
-    struct kw_txn txn;
-    struct tls_info ti;
-};
-
+/* A transaction crosses packed (kw_txn_pack: the used bytes of its text
+ * fields, ~0.5-1 KB for an API call instead of the whole 15 KB record),
+ * after the union's fixed part for REC_TLS (the session's tls_info). */
 struct ev { /* worker/dispatcher -> judge */
     uint32_t kind;
     struct key k;
     kw_ts now; /* the producer's packet clock (a forward's time) */
     union {
-        struct kw_txn txn;
-        struct ev_tls tls;
+        uint8_t txn[1]; /* REC_TXN: kw_txn_pack's bytes */
+        struct tls_info ti; /* REC_TLS, its packed kw_txn after it */
         struct ev_flow fl;
         uint64_t cseq; /* REC_FSTART: the flow's creation seq (its id) */
         kw_ts now;     /* REC_TICK */
@@ -305,6 +313,7 @@ struct workers {
     _Atomic(struct rules_model *) new_model;
     struct idmap ids;
     uint64_t next_id;
+    struct kw_txn txn; /* the record being judged, unpacked from a ring */
     _Atomic uint64_t fin_seq;
 };
 
@@ -359,8 +368,8 @@ static void sink_txn(void *user, const struct flow *f, uint64_t seq, int why,
                      const struct kw_txn *t)
 {
     struct worker *k = user;
-    struct ev *e = out_begin(k, REC_TXN, sizeof e->u.txn, list_of(f, why), seq);
-    e->u.txn = *t;
+    struct ev *e = out_begin(k, REC_TXN, KW_TXN_PACKED_MAX, list_of(f, why), seq);
+    ring_shrink(&k->out, e, EV_HEAD + kw_txn_pack(t, e->u.txn));
     ring_commit(&k->out);
 }
 
@@ -368,9 +377,10 @@ static void sink_tls(void *user, const struct flow *f, uint64_t seq, int why,
                      const struct kw_txn *t, const struct tls_info *ti)
 {
     struct worker *k = user;
-    struct ev *e = out_begin(k, REC_TLS, sizeof e->u.tls, list_of(f, why), seq);
-    e->u.tls.txn = *t;
-    e->u.tls.ti = *ti;
+    struct ev *e =
+        out_begin(k, REC_TLS, sizeof e->u.ti + KW_TXN_PACKED_MAX, list_of(f, why), seq);
+    e->u.ti = *ti;
+    ring_shrink(&k->out, e, EV_HEAD + sizeof e->u.ti + kw_txn_pack(t, &e->u.ti + 1));
     ring_commit(&k->out);
 }
 
@@ -477,12 +487,14 @@ static void judge_one(struct workers *w, struct ev *e)
             kw_warn("workers: out of memory for flow ids");
         break;
     case REC_TXN:
-        e->u.txn.flow_id = flow_id(w, e->u.txn.flow_id, false);
-        pipeline_judge_txn(w->judge, &e->u.txn);
+        kw_txn_unpack(&w->txn, e->u.txn);
+        w->txn.flow_id = flow_id(w, w->txn.flow_id, false);
+        pipeline_judge_txn(w->judge, &w->txn);
         break;
     case REC_TLS:
-        e->u.tls.txn.flow_id = flow_id(w, e->u.tls.txn.flow_id, false);
-        pipeline_judge_tls(w->judge, &e->u.tls.txn, &e->u.tls.ti);
+        kw_txn_unpack(&w->txn, &e->u.ti + 1);
+        w->txn.flow_id = flow_id(w, w->txn.flow_id, false);
+        pipeline_judge_tls(w->judge, &w->txn, &e->u.ti);
         break;
     case REC_FEND: {
         struct ev_flow *fl = &e->u.fl;

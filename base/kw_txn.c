@@ -2,6 +2,7 @@
 #include "kw_txn.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char *const flag_names[] = {
@@ -53,4 +54,89 @@ bool kw_txn_refused(const struct kw_txn *t)
 {
     if (t->status == 401 || t->status == 403) return true;
     return t->has_grpc_status && (t->grpc_status == 16 || t->grpc_status == 7);
+}
+
+/* The text fields kw_txn_pack compacts, in struct order (kw_txn_pack walks
+ * them once, front to back). Fields under 32 bytes go as raw bytes: a
+ * length would save little there. */
+struct txn_text {
+    uint16_t off, size;
+};
+
+#define TXT(f) {offsetof(struct kw_txn, f), sizeof(((struct kw_txn *)0)->f)}
+static const struct txn_text txn_text[] = {
+    TXT(hostname),
+    TXT(url),
+    TXT(path),
+    TXT(template_),
+    TXT(user_agent),
+    TXT(ovr_url),
+    TXT(eff_path),
+    TXT(grpc_message),
+    TXT(cred.source),
+    TXT(cred.fingerprint),
+    TXT(cred.hint),
+    TXT(cred.basic_user),
+    TXT(cred.jwt.iss),
+    TXT(cred.jwt.sub),
+    TXT(cred.jwt.aud),
+    TXT(cred.jwt.client_id),
+    TXT(cred.jwt.scope),
+    TXT(cred.jwt.cnf_jkt),
+    TXT(cred.cert_subject),
+    TXT(cred.dpop.htu),
+    TXT(cred.dpop.jti),
+    TXT(cred.dpop.jkt),
+    TXT(cred.dpop.ath),
+    TXT(cred.dpop.error),
+    TXT(identity.id),
+    TXT(identity.name),
+    TXT(tls.sni),
+    TXT(tls.ja4),
+};
+#undef TXT
+
+enum { TXN_TEXTS = sizeof txn_text / sizeof txn_text[0] };
+_Static_assert(sizeof(struct kw_txn) <= UINT16_MAX, "kw_txn offsets no longer fit 16 bits");
+_Static_assert(TXN_TEXTS * sizeof(uint16_t) <= 128, "KW_TXN_PACKED_MAX: more room for lengths");
+
+size_t kw_txn_pack(const struct kw_txn *t, void *buf)
+{
+    const uint8_t *s = (const uint8_t *)t;
+    uint8_t *o = buf;
+    size_t cur = 0;
+    for (size_t i = 0; i < TXN_TEXTS; i++) {
+        const struct txn_text *x = &txn_text[i];
+        memcpy(o, s + cur, x->off - cur);
+        o += x->off - cur;
+        uint16_t n = (uint16_t)strnlen((const char *)s + x->off, x->size);
+        memcpy(o, &n, sizeof n);
+        memcpy(o + sizeof n, s + x->off, n);
+        o += sizeof n + n;
+        cur = (size_t)x->off + x->size;
+    }
+    memcpy(o, s + cur, sizeof *t - cur);
+    o += sizeof *t - cur;
+    return (size_t)(o - (uint8_t *)buf);
+}
+
+size_t kw_txn_unpack(struct kw_txn *t, const void *buf)
+{
+    uint8_t *d = (uint8_t *)t;
+    const uint8_t *p = buf;
+    size_t cur = 0;
+    for (size_t i = 0; i < TXN_TEXTS; i++) {
+        const struct txn_text *x = &txn_text[i];
+        memcpy(d + cur, p, x->off - cur);
+        p += x->off - cur;
+        uint16_t n;
+        memcpy(&n, p, sizeof n);
+        memcpy(d + x->off, p + sizeof n, n);
+        if (n < x->size) d[x->off + n] = 0;
+        p += sizeof n + n;
+        cur = (size_t)x->off + x->size;
+    }
+    memcpy(d + cur, p, sizeof *t - cur);
+    p += sizeof *t - cur;
+    return (size_t)(p - (const uint8_t *)buf);
 }
