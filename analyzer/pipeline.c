@@ -94,12 +94,28 @@ void pipeline_config_default(struct pipeline_config *c)
     memset(c, 0, sizeof *c);
     dec_config_default(&c->dec);
     flow_config_default(&c->flow);
+    defrag_config_default(&c->defrag);
     h1_limits_default(&c->h1);
     h2_limits_default(&c->h2);
     cred_config_default(&c->cred);
     tls_limits_default(&c->tls);
     c->classify = true;
     c->flow_records = true;
+}
+
+/* nDPI states at once: its default, or one per flow if the table is smaller */
+static size_t classify_active(uint32_t max_flows)
+{
+    return max_flows < CLASSIFY_DEFAULT_MAX_ACTIVE ? max_flows : CLASSIFY_DEFAULT_MAX_ACTIVE;
+}
+
+size_t pipeline_flows_mem(const struct pipeline_config *c, uint32_t max_flows)
+{
+    /* pipe_flow: malloc'd once per flow slot and recycled (16: malloc's
+     * header); classification: both pools at their most */
+    size_t m = (size_t)max_flows * (sizeof(struct pipe_flow) + 16);
+    if (c->classify) m += classify_pools_mem(max_flows, classify_active(max_flows));
+    return m;
 }
 
 /* ---- findings ---------------------------------------------------------- */
@@ -961,7 +977,10 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
     if (!(p->tls = malloc(sizeof *p->tls)))
         goto fail;
     tls_ctx_init(p->tls, &c->tls, c->tls_keylog);
-    if (c->classify && (e = classify_ctx_new(&p->cls)) != KW_E_OK)
+    /* one classification state per flow slot at most (flow.max) */
+    if (c->classify && (e = classify_ctx_new_limits(&p->cls, c->flow.max_flows,
+                                                    classify_active(c->flow.max_flows))) !=
+                           KW_E_OK)
         goto fail;
     if (c->routes && !c->sink)
         routes_set_on_merge(c->routes, on_template_merge, p);
@@ -981,9 +1000,7 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
     };
     if ((e = flow_table_new(&c->flow, &cb, &p->flows)) != KW_E_OK)
         goto fail;
-    struct defrag_config dfc;
-    defrag_config_default(&dfc);
-    if ((e = defrag_new(&dfc, &p->defrag)) != KW_E_OK)
+    if ((e = defrag_new(&c->defrag, &p->defrag)) != KW_E_OK)
         goto fail;
     *out = p;
     return KW_E_OK;

@@ -20,6 +20,7 @@
 #include "baseline.h"
 #include "cred.h"
 #include "dec.h"
+#include "defrag.h"
 #include "flow.h"
 #include "h1.h"
 #include "h2.h"
@@ -67,6 +68,7 @@ struct pipeline_forward {
 struct pipeline_config {
     struct dec_config dec;
     struct flow_config flow;
+    struct defrag_config defrag;
     struct h1_limits h1;
     struct h2_limits h2;
     struct cred_config cred;
@@ -133,6 +135,10 @@ struct pipeline_counters {
 struct pipeline;
 
 void pipeline_config_default(struct pipeline_config *c);
+/* The most bytes a pipeline with this config holds for its flows beyond
+ * the flow table (per-flow state, nDPI classification pools), for
+ * flow.memcap (analyzer/limits.c). */
+size_t pipeline_flows_mem(const struct pipeline_config *c, uint32_t max_flows);
 enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out) KW_WUR;
 /* Frees the pipeline (call pipeline_finish first to flush flows). */
 void pipeline_destroy(struct pipeline *p);

@@ -166,6 +166,15 @@ const struct flow_counters *flow_table_counters(const struct flow_table *t)
     return &t->cnt;
 }
 
+size_t flow_table_mem(uint32_t max_flows)
+{
+    uint64_t nb = 1;
+    while (nb < max_flows)
+        nb <<= 1;
+    return sizeof(struct flow_table) + (size_t)max_flows * sizeof(struct flow_node) +
+           2 * (size_t)nb * sizeof(struct flow_node *);
+}
+
 /* ---- keys and lookup ---- */
 
 static int endpoint_cmp(const struct kw_addr *a, uint16_t ap, const struct kw_addr *b, uint16_t bp)

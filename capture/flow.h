@@ -161,4 +161,8 @@ uint64_t flow_table_bucket(const struct flow_table *t, const struct dec_packet *
 
 const struct flow_counters *flow_table_counters(const struct flow_table *t);
 
+/* The most bytes a table of max_flows flows holds for them (the pool, both
+ * bucket arrays), reassembly buffers apart (those are cfg.memcap's). */
+size_t flow_table_mem(uint32_t max_flows);
+
 #endif

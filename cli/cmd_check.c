@@ -3,7 +3,8 @@
  * gcc-style (with the offending line and a caret) and a one-line summary.
  * The one thing to know: exit 0 means `run` will accept these files
  * (warnings allowed), exit 2 means it will refuse them; that includes the
- * BPF filter of capture.bpf, compiled as `run` compiles it. */
+ * BPF filter of capture.bpf, compiled as `run` compiles it, and the
+ * `limits:` as `run` splits them over its workers (printed, effective). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cli.h"
 #include "cli_specs.h"
 #include "cli_util.h"
+#include "limits.h"
 #include "rules.h"
 #include "source.h"
 
@@ -96,6 +98,20 @@ int cmd_check(int argc, char **argv)
             char buf[128];
             rules_schedule_describe(&id->schedule, buf, sizeof buf);
             printf("  %s: %s %s\n", id->id, buf, kw_tz_name(id->tz));
+        }
+    }
+    /* limits: as `run` splits them over capture.workers (a share under what
+     * one worker needs is refused there too), and what they come to */
+    if (m) {
+        struct limits_eff le;
+        char err[512];
+        unsigned w = m->config.capture.workers > 1 ? m->config.capture.workers : 1;
+        if (limits_resolve(&m->config, w, &le, err, sizeof err) != KW_E_OK) {
+            bpf_errors++;
+            e = KW_E_CONFIG;
+            if (!quiet) fprintf(stderr, "%s\n", err);
+        } else if (!quiet) {
+            limits_print(&le, stdout);
         }
     }
     /* services[].openapi: a document `run` would refuse is an error here */

@@ -32,6 +32,7 @@
 #include "routes.h"
 #include "rules.h"
 #include "source.h"
+#include "limits.h"
 #include "workers.h"
 
 /* Signal flags: the one place keywarden keeps process-wide mutable state,
@@ -221,7 +222,16 @@ struct run_ctx {
     bool saved;   /* the end of the run saved the baselines (or tried): not again */
     struct fs *fleet; /* fleet.sensor: records go to NATS, judged by `judge` */
     char spool[4096];
+    struct limits_eff lim; /* `limits:`, split over the packet workers */
 };
+
+/* Packet pipelines: --workers, else capture.workers; 0 (auto) and 1 are
+ * one packet thread for now (docs/deploy.md). */
+static unsigned n_workers(const struct run_ctx *r)
+{
+    long n = r->o.workers >= 0 ? r->o.workers : (long)r->model->config.capture.workers;
+    return n > 1 ? (unsigned)n : 1;
+}
 
 /* tcpdump -Z: the capture is open and the output folders are ready for
  * the user; then no root and no capabilities, before any thread starts
@@ -343,6 +353,7 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     struct pipeline_config pc;
     pipeline_config_default(&pc);
     pc.flow.vlan_in_key = rc->capture.vlan_tracking;
+    limits_apply(&r->lim, &pc);
     if (rc->n_cred_sources) {
         pc.cred.n = 0;
         for (size_t i = 0; i < rc->n_cred_sources; i++) {
@@ -370,9 +381,8 @@ static enum kw_err open_pipeline(struct run_ctx *r)
         pc.forward = fs_forward(r->fleet);
     }
     pc.model = rules_handle_get(r->rules);
-    /* 0 = auto: one packet thread for now (docs/deploy.md) */
-    long n = r->o.workers >= 0 ? r->o.workers : (long)rc->capture.workers;
-    enum kw_err e = n > 1 ? workers_new((unsigned)n, &pc, &r->wk) : pipeline_new(&pc, &r->pipe);
+    unsigned n = n_workers(r);
+    enum kw_err e = n > 1 ? workers_new(n, &pc, &r->wk) : pipeline_new(&pc, &r->pipe);
     if (e != KW_E_OK)
         rules_model_unref(pc.model);
     return e;
@@ -442,6 +452,7 @@ static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *
     if (!r->wk) /* the judge thread owns the profiles while workers run */
         json_object_set_new(b, "learning_profiles",
                             json_integer((json_int_t)baseline_learning_count(r->baseline, now)));
+    json_object_set_new(s, "limits", limits_stats_json(&r->lim, s));
     struct rules_model *m = rules_handle_get(r->rules);
     json_object_set_new(s, "rules",
                         json_pack("{s:I,s:I,s:I}", "reloads", (json_int_t)r->reloads,
@@ -645,6 +656,9 @@ static void print_summary(struct run_ctx *r, double secs)
             (unsigned long long)(us.dropped + us.errors), (unsigned long long)us.dropped,
             (unsigned long long)us.errors, (unsigned long long)us.duplicates, r->eve_path,
             (unsigned long long)es.written, (unsigned long long)es.dropped, r->db_path);
+    json_t *st = r->wk ? workers_stats_json(r->wk) : pipeline_stats_json(r->pipe);
+    limits_summary(&r->lim, st, stderr);
+    json_decref(st);
     if (cs.truncated_files)
         fprintf(stderr, "keywarden: %llu capture file(s) ended mid-packet (read to the last "
                         "whole packet)\n",
@@ -871,10 +885,15 @@ int cmd_run(int argc, char **argv)
         return rc;
     if ((rc = load_rules(&r)) != 0 || g_stop)
         goto out;
-    char perr[256];
+    char perr[512];
     const char *user = r.o.user ? r.o.user : r.model->config.run.user;
     if (priv_resolve(user, r.o.n_files == 0, &r.priv, perr, sizeof perr) != KW_E_OK) {
         fprintf(stderr, "keywarden run: %s\n", perr);
+        rc = 2;
+        goto out;
+    }
+    if (limits_resolve(&r.model->config, n_workers(&r), &r.lim, perr, sizeof perr) != KW_E_OK) {
+        fprintf(stderr, "%s\n", perr);
         rc = 2;
         goto out;
     }

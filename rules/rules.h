@@ -188,6 +188,26 @@ struct rules_service {
     struct rules_loc loc;
 };
 
+/* `limits:` of keywarden.yaml (docs/config.md, rules_limits.c): 0 = not
+ * written, the compiled default applies. Totals for the whole process;
+ * `run` splits them evenly across its packet workers (analyzer/limits.h),
+ * except the per-message ones (max_header_bytes, max_header_list,
+ * max_table_size, max_fragments). */
+struct rules_res_limits {
+    uint64_t flow_max;              /* flows tracked at once */
+    uint64_t flow_memcap;           /* bytes of per-flow state (table + analyzer) */
+    uint64_t stream_memcap;         /* bytes held by TCP reassembly */
+    uint64_t defrag_memcap;         /* bytes of IP fragments held */
+    uint64_t defrag_max_datagrams;  /* datagrams in reassembly at once */
+    uint64_t defrag_max_fragments;  /* fragments per datagram */
+    uint64_t http_max_header_bytes; /* one HTTP/1 head (start line + headers) */
+    uint64_t http_memcap;           /* bytes all HTTP/1 parsers hold */
+    uint64_t http2_memcap;          /* bytes all HTTP/2 parsers hold (HPACK included) */
+    uint64_t http2_max_header_list; /* request header list per stream (RFC 9113 §6.5.2) */
+    uint64_t http2_max_table_size;  /* HPACK dynamic table per direction */
+    struct rules_loc loc;           /* the `limits:` key; line 0 = none */
+};
+
 struct rules_config {
     struct {
         char *interface, *bpf;
@@ -227,6 +247,7 @@ struct rules_config {
         uint32_t max_sessions; /* client randoms kept; 0 = 65536 */
     } tls;
     char *rules_path; /* resolved against the config file's folder */
+    struct rules_res_limits limits;
     struct rules_service *services;
     size_t n_services;
     struct { /* docs/fleet.md; rules_fleet.c */

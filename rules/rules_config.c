@@ -1,5 +1,5 @@
 /* rules_config: the sections of keywarden.yaml (capture, credentials,
- * storage, outputs, alerts, rules, detections) and the embedded defaults
+ * storage, outputs, alerts, rules, detections; limits in rules_limits.c) and the embedded defaults
  * that let `keywarden run -r x.pcap` work with no config at all. The one
  * thing to know: secrets are written as env:NAME and resolved here, at
  * load; the value is kept in memory only and never printed, and a secret
@@ -591,6 +591,8 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
         rl_services(c, v, ra->dir);
     } else if (!strcmp(key, "fleet")) {
         rl_fleet(c, v, ra->dir);
+    } else if (!strcmp(key, "limits")) {
+        rl_limits(c, k, v);
     } else if (!strcmp(key, "tls")) {
         static const char *const known[] = {"keylog", "max_sessions", NULL};
         struct tls_arg ta = {cfg, ra->dir};
@@ -615,7 +617,8 @@ void rl_config_root(struct rl_ctx *c, struct fy_node *root, const char *config_d
 {
     static const char *const known[] = {"capture", "credentials", "storage",    "outputs",
                                         "alerts",  "rules",       "detections", "services",
-                                        "run",     "fleet",       "tls",        NULL};
+                                        "run",     "fleet",       "tls",        "limits",
+                                        NULL};
     struct root_arg ra = {&c->m->config, config_dir};
     if (!root) return; /* an empty file is a valid config: all defaults */
     struct rules_config *cfg = &c->m->config;

@@ -81,6 +81,8 @@ void rl_services_free(struct rules_config *cfg);
 void rl_fleet(struct rl_ctx *c, struct fy_node *n, const char *config_dir);
 void rl_fleet_defaults(struct rules_config *cfg);
 void rl_fleet_free(struct rules_config *cfg);
+/* `limits:` (rules_limits.c). */
+void rl_limits(struct rl_ctx *c, struct fy_node *k, struct fy_node *n);
 /* Typed values of the config (rules_config.c), for the sections in their
  * own files. */
 void rl_set_str(struct rl_ctx *c, struct fy_node *v, const char *what, char **dst);

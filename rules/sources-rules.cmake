@@ -5,6 +5,7 @@ list(APPEND KW_RULES_SRCS
   ${CMAKE_CURRENT_SOURCE_DIR}/rules_config.c
   ${CMAKE_CURRENT_SOURCE_DIR}/rules_services.c
   ${CMAKE_CURRENT_SOURCE_DIR}/rules_fleet.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/rules_limits.c
   ${CMAKE_CURRENT_SOURCE_DIR}/rules_ident.c
   ${CMAKE_CURRENT_SOURCE_DIR}/rules_scope.c
   ${CMAKE_CURRENT_SOURCE_DIR}/rules_oauth.c

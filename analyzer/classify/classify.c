@@ -119,6 +119,15 @@ enum kw_err classify_ctx_new_limits(struct classify_ctx **out, size_t max_flows,
     return KW_E_OK;
 }
 
+size_t classify_pools_mem(size_t max_flows, size_t max_active)
+{
+    /* whole slabs, plus the slab pointer arrays */
+    size_t sf = (max_flows + SLAB_ELEMS - 1) / SLAB_ELEMS,
+           sa = (max_active + SLAB_ELEMS - 1) / SLAB_ELEMS;
+    return sf * SLAB_ELEMS * sizeof(struct classify_flow) +
+           sa * SLAB_ELEMS * sizeof(struct nf_slot) + (sf + sa) * sizeof(void *);
+}
+
 enum kw_err classify_ctx_new(struct classify_ctx **out)
 {
     return classify_ctx_new_limits(out, CLASSIFY_DEFAULT_MAX_FLOWS, CLASSIFY_DEFAULT_MAX_ACTIVE);

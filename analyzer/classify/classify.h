@@ -54,6 +54,9 @@ KW_WUR enum kw_err classify_ctx_new(struct classify_ctx **out);
 /* Same with explicit limits (both >= 1). */
 KW_WUR enum kw_err classify_ctx_new_limits(struct classify_ctx **out, size_t max_flows,
                                            size_t max_active);
+/* The most bytes both pools hold with these limits (every slab grown):
+ * for memcaps that count per-flow state (analyzer/limits.c). */
+size_t classify_pools_mem(size_t max_flows, size_t max_active);
 /* Frees the module and both pools, including flows not yet freed. */
 void classify_ctx_destroy(struct classify_ctx *c);
 

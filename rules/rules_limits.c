@@ -1,0 +1,160 @@
+/* rules_limits: the `limits:` section of keywarden.yaml (docs/config.md),
+ * Suricata-style memcaps and table sizes for the flow table, TCP
+ * reassembly, IP defragmentation and the HTTP parsers:
+ *
+ *   limits: { flow.max: 262144, flow.memcap: 256MiB, stream.memcap: 512MiB,
+ *             defrag.memcap: 16MiB, http.max_header_bytes: 64KiB }
+ *
+ * Keys are written dotted (as above) or nested (`flow: { max: ... }`).
+ * The one thing to know: this file only checks each value against the
+ * range that makes sense for the whole process; the compiled defaults and
+ * the split of totals across packet workers (with the per-worker minimums
+ * of the modules) live in analyzer/limits.c, which `run` and `check` both
+ * call, so a value one of them refuses the other refuses too. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules_int.h"
+
+struct lim_key {
+    const char *name;
+    bool size; /* bytes with a unit (rv_size); else a count */
+    uint64_t lo, hi;
+    size_t off; /* in struct rules_res_limits */
+};
+
+#define KIB (UINT64_C(1) << 10)
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+#define TIB (UINT64_C(1) << 40)
+#define OFF(f) offsetof(struct rules_res_limits, f)
+
+/* Ranges: below `lo` a limit breaks what it protects (a memcap smaller
+ * than one maximal IP datagram, an HPACK table under RFC 7541's 4096
+ * default, a head limit no real request fits); above `hi` it is a typo. */
+static const struct lim_key keys[] = {
+    {"flow.max", false, 1024, 16777216, OFF(flow_max)},
+    {"flow.memcap", true, 1 * MIB, TIB, OFF(flow_memcap)},
+    {"stream.memcap", true, 1 * MIB, TIB, OFF(stream_memcap)},
+    {"defrag.memcap", true, 64 * KIB, 64 * GIB, OFF(defrag_memcap)},
+    {"defrag.max_datagrams", false, 16, 16777216, OFF(defrag_max_datagrams)},
+    {"defrag.max_fragments", false, 2, 8192, OFF(defrag_max_fragments)},
+    {"http.max_header_bytes", true, 1 * KIB, 512 * KIB, OFF(http_max_header_bytes)},
+    {"http.memcap", true, 1 * MIB, TIB, OFF(http_memcap)},
+    {"http2.memcap", true, 1 * MIB, TIB, OFF(http2_memcap)},
+    {"http2.max_header_list", true, 1 * KIB, 1 * MIB, OFF(http2_max_header_list)},
+    {"http2.max_table_size", true, 4 * KIB, 1 * MIB, OFF(http2_max_table_size)},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const char *const known[] = {"flow.max",
+                                    "flow.memcap",
+                                    "stream.memcap",
+                                    "defrag.memcap",
+                                    "defrag.max_datagrams",
+                                    "defrag.max_fragments",
+                                    "http.max_header_bytes",
+                                    "http.memcap",
+                                    "http2.memcap",
+                                    "http2.max_header_list",
+                                    "http2.max_table_size",
+                                    NULL};
+
+static void human(uint64_t b, char *out, size_t n)
+{
+    if (b >= TIB && b % TIB == 0)
+        snprintf(out, n, "%lluTiB", (unsigned long long)(b / TIB));
+    else if (b >= GIB && b % GIB == 0)
+        snprintf(out, n, "%lluGiB", (unsigned long long)(b / GIB));
+    else if (b >= MIB && b % MIB == 0)
+        snprintf(out, n, "%lluMiB", (unsigned long long)(b / MIB));
+    else if (b >= KIB && b % KIB == 0)
+        snprintf(out, n, "%lluKiB", (unsigned long long)(b / KIB));
+    else
+        snprintf(out, n, "%llu bytes", (unsigned long long)b);
+}
+
+static void set_value(struct rl_ctx *c, struct fy_node *v, const struct lim_key *k)
+{
+    char what[64], err[RV_ERRLEN], lo[32], hi[32], hint[128];
+    snprintf(what, sizeof what, "limits.%s", k->name);
+    const char *s = rl_scalar(c, v, what), *h;
+    uint64_t x;
+    if (!s) return;
+    bool ok = k->size ? rv_size(s, &x, err, &h) : rv_uint(s, UINT64_MAX, &x, err, &h);
+    if (!ok) {
+        rl_err(c, v, h, "%s: %s", what, err);
+        return;
+    }
+    if (k->size) {
+        human(k->lo, lo, sizeof lo);
+        human(k->hi, hi, sizeof hi);
+    } else {
+        snprintf(lo, sizeof lo, "%llu", (unsigned long long)k->lo);
+        snprintf(hi, sizeof hi, "%llu", (unsigned long long)k->hi);
+    }
+    snprintf(hint, sizeof hint, "give a value between %s and %s", lo, hi);
+    if (x < k->lo)
+        rl_err(c, v, hint, "%s: %s is too small", what, s);
+    else if (x > k->hi)
+        rl_err(c, v, hint, "%s: %s is too large", what, s);
+    else
+        *(uint64_t *)((char *)&c->m->config.limits + k->off) = x;
+}
+
+static const struct lim_key *find(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].name, name)) return &keys[i];
+    return NULL;
+}
+
+struct nest_arg {
+    const char *prefix;
+};
+
+static bool nested_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
+                        void *arg)
+{
+    (void)k;
+    const struct nest_arg *a = arg;
+    char full[64];
+    snprintf(full, sizeof full, "%s.%s", a->prefix, key);
+    const struct lim_key *lk = find(full);
+    if (!lk) return false;
+    set_value(c, v, lk);
+    return true;
+}
+
+static bool limits_pair(struct rl_ctx *c, const char *key, struct fy_node *k, struct fy_node *v,
+                        void *arg)
+{
+    (void)arg;
+    const struct lim_key *lk = find(key);
+    if (lk) {
+        set_value(c, v, lk);
+        return true;
+    }
+    /* nested: flow: { max: N, memcap: 64MiB } */
+    if (!v || fy_node_get_type(v) != FYNT_MAPPING || strchr(key, '.')) return false;
+    const char *sub[NKEYS + 1];
+    size_t n = 0, plen = strlen(key);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strncmp(keys[i].name, key, plen) && keys[i].name[plen] == '.')
+            sub[n++] = keys[i].name + plen + 1;
+    if (!n) return false;
+    sub[n] = NULL;
+    char where[48];
+    snprintf(where, sizeof where, "limits.%s", key);
+    struct nest_arg a = {key};
+    rl_walk_map(c, v, where, sub, nested_pair, &a);
+    (void)k;
+    return true;
+}
+
+void rl_limits(struct rl_ctx *c, struct fy_node *k, struct fy_node *n)
+{
+    c->m->config.limits.loc = rl_loc(c, k);
+    rl_walk_map(c, n, "limits", known, limits_pair, NULL);
+}

@@ -1,0 +1,13 @@
+# `limits:` of the config (issue 15): parsing, units, errors, the split
+# across workers (test_limits); a flood of a million tiny flows through
+# `keywarden run` with small memcaps, peak RSS and the stats' hits
+# (e2e_limits; 200,000 flows and no RSS assertion on an ASan build).
+kw_add_test(test_limits SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_limits.c
+  LIBS kw_analyzer kw_rules LABELS "rules;analyzer")
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  add_test(NAME e2e_limits
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_limits.py
+            $<TARGET_FILE:keywarden>)
+  set_tests_properties(e2e_limits PROPERTIES LABELS "security;e2e" TIMEOUT 300)
+endif()

@@ -1,0 +1,260 @@
+/* Tests of `limits:` (rules/rules_limits.c, analyzer/limits.c): the keys,
+ * dotted and nested, with units; every mistake at its line and column;
+ * the defaults when nothing is written; the split of totals across
+ * workers, flow.memcap setting the table size, a share under one worker's
+ * need refused; the pipeline that comes out of it really bounded (its flow
+ * table evicts at the computed size); hits read from the stats. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "limits.h"
+#include "rules.h"
+
+#define MIB (UINT64_C(1) << 20)
+
+static struct rules_model *load(const char *cfg, struct rules_diag *d, enum kw_err want)
+{
+    struct rules_model *m = NULL;
+    rules_diag_init(d);
+    assert_int_equal(rules_load_mem("kw.yaml", cfg, NULL, NULL, &m, d), want);
+    return m;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m = load(NULL, &d, KW_E_OK);
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_OK);
+    /* the modules' compiled defaults, flow.max binding */
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    assert_int_equal(e.total.flow_max, pc.flow.max_flows);
+    assert_int_equal(e.flow_max, pc.flow.max_flows);
+    assert_false(e.flow_by_memcap);
+    assert_true(e.flow_mem <= e.total.flow_memcap);
+    assert_int_equal(e.stream_memcap, pc.flow.memcap);
+    assert_int_equal(e.defrag_memcap, pc.defrag.memcap);
+    assert_int_equal(e.total.http_max_header_bytes, pc.h1.max_header_bytes);
+    for (size_t i = 0; i < sizeof e.written; i++)
+        assert_false(e.written[i]);
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
+static void test_full(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m =
+        load("limits:\n"
+             "  flow.max: 1000000\n"
+             "  flow.memcap: 1GiB\n"
+             "  stream: { memcap: 64MiB }\n"
+             "  defrag.memcap: 4MB\n"
+             "  defrag: { max_datagrams: 1024, max_fragments: 64 }\n"
+             "  http.max_header_bytes: 16KiB\n"
+             "  http.memcap: 100MiB\n"
+             "  http2: { memcap: 50MiB, max_header_list: 8KiB, max_table_size: 16KiB }\n",
+             &d, KW_E_OK);
+    const struct rules_res_limits *l = &m->config.limits;
+    assert_int_equal(l->flow_max, 1000000);
+    assert_int_equal(l->flow_memcap, UINT64_C(1) << 30);
+    assert_int_equal(l->stream_memcap, 64 * MIB);
+    assert_int_equal(l->defrag_memcap, 4000000); /* MB: powers of 1000 */
+    assert_int_equal(l->defrag_max_datagrams, 1024);
+    assert_int_equal(l->defrag_max_fragments, 64);
+    assert_int_equal(l->http_max_header_bytes, 16384);
+    assert_int_equal(l->http_memcap, 100 * MIB);
+    assert_int_equal(l->http2_memcap, 50 * MIB);
+    assert_int_equal(l->http2_max_header_list, 8192);
+    assert_int_equal(l->http2_max_table_size, 16384);
+    assert_int_equal(l->loc.line, 1);
+
+    /* four workers: totals split, per-message limits whole */
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 4, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(e.workers, 4);
+    assert_int_equal(e.flow_max, 250000);
+    assert_int_equal(e.stream_memcap, 16 * MIB);
+    assert_int_equal(e.defrag_memcap, 1000000);
+    assert_int_equal(e.defrag_max_datagrams, 256);
+    assert_int_equal(e.http_memcap, 25 * MIB);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    limits_apply(&e, &pc);
+    assert_int_equal(pc.flow.max_flows, 250000);
+    assert_int_equal(pc.flow.memcap, 16 * MIB);
+    assert_int_equal(pc.defrag.memcap, 1000000);
+    assert_int_equal(pc.defrag.max_datagrams, 256);
+    assert_int_equal(pc.defrag.max_fragments, 64);
+    assert_int_equal(pc.h1.max_header_bytes, 16384);
+    assert_int_equal(pc.h1.memcap, 25 * MIB);
+    assert_int_equal(pc.h2.memcap, 50 * MIB / 4);
+    assert_int_equal(pc.h2.max_header_list, 8192);
+    assert_int_equal(pc.h2.max_table_size, 16384);
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
+/* Each bad line is one error at that line; the good line 8 none. */
+static void test_errors(void **state)
+{
+    (void)state;
+    static const char cfg[] = "limits:\n"
+                              "  flow.max: 100\n"                /* 2: under 1024 */
+                              "  flow.memcap: 64\n"              /* 3: 64 bytes */
+                              "  stream.memcap: 2XB\n"           /* 4: unit */
+                              "  defrag.memcp: 1MiB\n"           /* 5: unknown key */
+                              "  http: { max_header_byte: 1 }\n" /* 6: unknown nested */
+                              "  http2.max_table_size: 2GiB\n"   /* 7: over 1 MiB */
+                              "  defrag.max_fragments: 64\n"     /* 8: fine */
+                              "  defrag.max_datagrams: many\n"   /* 9: not a number */
+                              "  bogus: { max: 1 }\n";           /* 10: unknown section */
+    struct rules_diag d;
+    struct rules_model *m = load(cfg, &d, KW_E_CONFIG);
+    int lines[16] = {0};
+    for (size_t i = 0; i < d.n; i++) {
+        assert_true(d.items[i].line >= 1 && d.items[i].line < 16);
+        assert_true(d.items[i].col > 1);
+        lines[d.items[i].line]++;
+    }
+    for (int l = 2; l <= 10; l++)
+        assert_int_equal(lines[l], l == 8 ? 0 : 1);
+    assert_int_equal(rules_diag_errors(&d), 8);
+    /* the messages say what and how */
+    for (size_t i = 0; i < d.n; i++) {
+        if (d.items[i].line == 2) {
+            assert_non_null(strstr(d.items[i].msg, "limits.flow.max: 100 is too small"));
+            assert_non_null(strstr(d.items[i].hint, "between 1024 and 16777216"));
+        }
+        if (d.items[i].line == 5) assert_non_null(strstr(d.items[i].hint, "defrag.memcap"));
+        if (d.items[i].line == 7) assert_non_null(strstr(d.items[i].hint, "4KiB and 1MiB"));
+    }
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
+/* flow.memcap smaller than flow.max's flows: the table is cut to what
+ * fits, and a share under one worker's need is an error naming the line. */
+static void test_split(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m =
+        load("capture: { workers: 2 }\nlimits: { flow.max: 1000000, flow.memcap: 64MiB }\n", &d,
+             KW_E_OK);
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 2, &e, err, sizeof err), KW_E_OK);
+    assert_true(e.flow_by_memcap);
+    assert_true(e.flow_max < 500000 && e.flow_max > 1000);
+    assert_true(e.flow_mem <= 32 * MIB);
+    /* one more flow would not fit */
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    assert_true(flow_table_mem(e.flow_max + 1) + pipeline_flows_mem(&pc, e.flow_max + 1) >
+                32 * MIB);
+    /* one worker gets the whole memcap: about twice the flows */
+    struct limits_eff e1;
+    assert_int_equal(limits_resolve(&m->config, 1, &e1, err, sizeof err), KW_E_OK);
+    assert_true(e1.flow_max > e.flow_max);
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    m = load("\nlimits: { defrag.memcap: 128KiB }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 2, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 4, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "kw.yaml:2: error: limits.defrag.memcap: 128KiB over 4 packet "
+                                "workers is 32KiB each"));
+    assert_non_null(strstr(err, "give at least 256KiB"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    m = load("limits: { flow.memcap: 1MiB }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 64, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "limits.flow.memcap"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
+/* A real pipeline built from the limits holds no more flows than computed:
+ * SYNs from e.flow_max + 100 distinct sources evict 100, and the stats'
+ * limits object puts those hits under flow.memcap (the binding one). */
+static void test_pipeline_bounded(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m = load("limits: { flow.max: 100000, flow.memcap: 2MiB }\n", &d, KW_E_OK);
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_OK);
+    assert_true(e.flow_by_memcap);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    limits_apply(&e, &pc);
+    struct pipeline *p = NULL;
+    assert_int_equal(pipeline_new(&pc, &p), KW_E_OK);
+    uint8_t frame[54];
+    uint32_t n = e.flow_max + 100;
+    for (uint32_t i = 0; i < n; i++) {
+        memset(frame, 0, sizeof frame);
+        frame[12] = 0x08; /* IPv4 */
+        uint8_t *ip = frame + 14, *tcp = ip + 20;
+        ip[0] = 0x45;
+        ip[3] = 40;
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12] = 10;
+        ip[13] = (uint8_t)(i >> 16);
+        ip[14] = (uint8_t)(i >> 8);
+        ip[15] = (uint8_t)i;
+        ip[16] = 192, ip[17] = 0, ip[18] = 2, ip[19] = 1;
+        tcp[0] = 0x9c, tcp[1] = 0x40; /* 40000 -> 443 */
+        tcp[2] = 0x01, tcp[3] = 0xbb;
+        tcp[12] = 0x50;
+        tcp[13] = 0x02; /* SYN */
+        struct cap_pkt pkt = {0};
+        pkt.data = frame;
+        pkt.caplen = pkt.wirelen = sizeof frame;
+        pkt.ts = KW_TS_SEC(1000) + i;
+        pkt.linktype = 1;
+        pipeline_packet(p, &pkt);
+    }
+    json_t *s = pipeline_stats_json(p);
+    json_t *flow = json_object_get(s, "flow");
+    assert_int_equal(json_integer_value(json_object_get(flow, "flows_created")), n);
+    assert_int_equal(json_integer_value(json_object_get(flow, "flows_active")), e.flow_max);
+    assert_int_equal(json_integer_value(json_object_get(flow, "flow_limit_hits")), 100);
+    json_t *lj = limits_stats_json(&e, s);
+    json_t *hits = json_object_get(lj, "hits");
+    assert_int_equal(json_integer_value(json_object_get(hits, "flow.memcap")), 100);
+    assert_int_equal(json_integer_value(json_object_get(hits, "flow.max")), 0);
+    assert_int_equal(json_integer_value(json_object_get(lj, "flow.memcap")), 2 * MIB);
+    json_decref(lj);
+    json_decref(s);
+    pipeline_finish(p);
+    pipeline_destroy(p);
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_split),
+        cmocka_unit_test(test_pipeline_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
