@@ -5,7 +5,8 @@
  * ending at op 0xff: op bit 0 = direction, bit 1 = gap of len bytes
  * instead of data, bit 2 = close after this chunk; then the data the
  * chunks take in order. Unconsumed bytes are kept and offered again, like
- * reassembly does. Every transaction is filled into a kw_txn. */
+ * reassembly does. Every transaction is filled into a kw_txn and read by
+ * every backend personality. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "h1.h"
 #include "kw_exact.h"
 #include "kw_txn.h"
+#include "persona.h"
 
 #define FZ_BUF (256 * 1024) /* more pending than this: the reassembly would declare a gap */
 
@@ -23,6 +25,15 @@ static void on_txn(void *user, const struct h1_txn_view *t)
     h1_txn_fill(t, &x);
     if (x.path[0] != '/' && t->req)
         abort(); /* norm_path promises a leading '/' */
+    /* every personality's reading of it (persona.h): a path or nothing */
+    for (int b = RULES_BACKEND_GENERIC; b <= RULES_BACKEND_IIS; b++) {
+        persona_effective((enum rules_backend)b, &x);
+        if (x.eff_path[0] && x.eff_path[0] != '/')
+            abort();
+        if (!memchr(x.eff_method, 0, sizeof x.eff_method) ||
+            !memchr(x.eff_path, 0, sizeof x.eff_path))
+            abort();
+    }
     if (t->req)
         for (size_t i = 0; i < t->req->n_hdrs; i++)
             if (t->req->hdrs[i].name.len && !t->req->hdrs[i].name.p)
