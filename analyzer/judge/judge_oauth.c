@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "judge_int.h"
+#include "persona.h"
 #include "kw_json.h"
 
 /* The token's grants are known: a JWT with at least one grant claim. */
@@ -48,19 +49,30 @@ static json_t *alts_json(const struct rules_scope_req *r)
 
 /* The first requirement of the request the grants do not meet: the rules
  * files' `scopes:` entries that match it, or, where none does, the
- * service's OpenAPI document (the operator's word before the document's). */
+ * service's OpenAPI document (the operator's word before the document's).
+ * The request as sent and as its backend runs it (kw_txn.eff_*,
+ * persona.h), like scope and deny rules: a personality's reading alone,
+ * generic's both; *on_eff tells which reading fell short. */
 static const struct rules_scope_req *unmet_req(struct jp_ctx *c, const char *grants,
-                                               size_t *applied)
+                                               size_t *applied, bool *on_eff)
 {
     const struct kw_txn *t = c->t;
+    bool eff = t->eff_method[0] || t->eff_path[0];
+    const struct rules_scope_req *r = NULL;
     *applied = 0;
-    const struct rules_scope_req *r =
-        c->m->n_scope_reqs
-            ? rules_scopes_unmet(c->m, t->method, t->hostname, t->path, grants, applied)
-            : NULL;
+    *on_eff = false;
+    if (c->m->n_scope_reqs && (!eff || !persona_certain(t)))
+        r = rules_scopes_unmet(c->m, t->method, t->hostname, t->path, grants, applied);
     if (!*applied && c->doc && c->doc->n_alts) {
         *applied = 1;
         r = rules_scope_req_met(c->doc, grants) ? NULL : c->doc;
+    }
+    if (!r && eff && c->m->n_scope_reqs) {
+        size_t more = 0;
+        r = rules_scopes_unmet(c->m, t->eff_method[0] ? t->eff_method : t->method, t->hostname,
+                               t->eff_path[0] ? t->eff_path : t->path, grants, &more);
+        *applied += more;
+        *on_eff = r != NULL;
     }
     return r;
 }
@@ -72,18 +84,29 @@ static void check_scopes(struct jp_ctx *c)
     bool accepted = jp_success(t), refused = kw_txn_refused(t);
     if (!accepted && !refused) return;
     size_t applied = 0;
+    bool on_eff;
     const char *grants = t->cred.jwt.scope;
     if (!grants_known(t)) {
-        if (t->cred.kind != KW_CRED_NONE && (unmet_req(c, "", &applied), applied))
+        if (t->cred.kind != KW_CRED_NONE && (unmet_req(c, "", &applied, &on_eff), applied))
             c->jp->cnt.scopes_unknown++;
         return;
     }
-    const struct rules_scope_req *r = unmet_req(c, grants, &applied);
+    const struct rules_scope_req *r = unmet_req(c, grants, &applied, &on_eff);
     if (!r) return;
     struct alert_finding f;
     jp_finding_init(c, &f, accepted ? ALERT_SCOPE_NOT_GRANTED_ACCEPTED : ALERT_SCOPE_NOT_GRANTED,
                     &r->loc);
-    jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
+    /* what ran, and the trick that made it run so, after the path */
+    char ran[2400] = "", trick[1400];
+    if (on_eff)
+        jp_fmt(ran, sizeof ran, " (run as %s %s: %s)",
+               t->eff_method[0] ? t->eff_method : t->method, t->eff_path[0] ? t->eff_path : t->path,
+               persona_describe(t, trick, sizeof trick));
+    if (on_eff)
+        jp_fmt(f.subject, sizeof f.subject, "%s %s", t->eff_method[0] ? t->eff_method : t->method,
+               t->eff_path[0] ? t->eff_path : t->path);
+    else
+        jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
     char need[256] = "";
     for (size_t i = 0; i < r->n_alts; i++)
         jp_fmt(need + strlen(need), sizeof need - strlen(need), "%s\"%s\"", i ? " or " : "",
@@ -91,15 +114,15 @@ static void check_scopes(struct jp_ctx *c)
     const char *host = t->hostname[0] ? t->hostname : "(no host)";
     if (accepted)
         jp_fmt(f.summary, sizeof f.summary,
-               "%s called %s %s on %s with %s granting \"%s\", without %s that \"%s\" requires; "
-               "the API answered %d: it did not enforce the scope",
-               actor(c), t->method, t->path, host, c->cred, grants, need, r->pattern.text,
+               "%s called %s %s%s on %s with %s granting \"%s\", without %s that \"%s\" "
+               "requires; the API answered %d: it did not enforce the scope",
+               actor(c), t->method, t->path, ran, host, c->cred, grants, need, r->pattern.text,
                t->status);
     else
         jp_fmt(f.summary, sizeof f.summary,
-               "%s called %s %s on %s with %s granting \"%s\", without %s that \"%s\" requires; "
-               "the API refused it (%d)",
-               actor(c), t->method, t->path, host, c->cred, grants, need, r->pattern.text,
+               "%s called %s %s%s on %s with %s granting \"%s\", without %s that \"%s\" "
+               "requires; the API refused it (%d)",
+               actor(c), t->method, t->path, ran, host, c->cred, grants, need, r->pattern.text,
                t->status);
     jp_evidence(&f,
                 json_pack("{s:s,s:o,s:s}", "endpoint", r->pattern.text, "any_of", alts_json(r),
