@@ -21,7 +21,8 @@ lo; keywarden replays the capture twice:
     /v1/orders", X-Original-URL is flagged and not alerted (Express does not
     route by it).
 
-Every http record carries the flags and the override fields, the same
+The same two overrides over HTTP/2 (curl by prior knowledge to nghttpd)
+alert too. Every http record carries the flags and the override fields, the same
 with two packet workers (records cross the worker->judge rings packed).
 
 Needs root (tcpdump): exits 77 (skipped) otherwise.
@@ -33,16 +34,19 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 
 from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-persona-bearer-0123456789abcdef"
+TOKEN2 = "kw-e2e-persona-h2-bearer-0123456789abcdef"  # the HTTP/2 requests
 HOST = "api.acme.internal"
 
 
@@ -88,27 +92,42 @@ REQUESTS = [
 ]
 
 
-def record(work, port):
+def record(work, port, h2port):
     pcap = os.path.join(work, "persona.pcap")
-    cap = LoCapture(pcap, [port])
+    cap = LoCapture(pcap, [port, h2port])
     for args, path in REQUESTS:
         subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "5", "-H", "Host: " + HOST,
                         "-H", "Authorization: Bearer " + TOKEN] + args +
                        ["http://127.0.0.1:%d%s" % (port, path)], check=True)
+    # HTTP/2 (prior knowledge) to nghttpd: the same overrides as h2 headers
+    for args, path in REQUESTS[0:1] + REQUESTS[2:3]:
+        subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "5", "--http2-prior-knowledge",
+                        "-H", "Host: " + HOST, "-H", "Authorization: Bearer " + TOKEN2] + args +
+                       ["http://127.0.0.1:%d%s" % (h2port, path)], check=True)
     return pcap if cap.stop() else None
 
 
-def replay(kw, work, pcap, backend, extra=()):
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def replay(kw, work, pcap, backend, extra=(), who="c02"):
     rules = os.path.join(work, "rules.yaml")
-    fp = hashlib.sha256(TOKEN.encode()).hexdigest()
     with open(rules, "w") as f:
-        f.write("identities:\n  - id: c02\n    name: Beta\n    credentials:\n"
-                "      - { sha256: \"%s\" }\n"
-                "    deny: [ \"* /v1/admin/**\", \"DELETE /v1/**\" ]\n" % fp)
+        f.write("identities:\n")
+        for ident, tok in (("c02", TOKEN), ("c03", TOKEN2)):
+            f.write("  - id: %s\n    name: Beta\n    credentials:\n"
+                    "      - { sha256: \"%s\" }\n"
+                    "    deny: [ \"* /v1/admin/**\", \"DELETE /v1/**\" ]\n" %
+                    (ident, hashlib.sha256(tok.encode()).hexdigest()))
     cfg = os.path.join(work, "kw-%s.yaml" % backend)
     with open(cfg, "w") as f:
         f.write("services:\n  - { host: %s, backend: %s }\n" % (HOST, backend))
-    tag = backend + "".join(extra)
+    tag = backend + "".join(extra) + who
     eve = os.path.join(work, "eve-%s.json" % tag)
     cmd = [kw, "run", "-c", cfg, "-r", pcap, "--rules", rules, "--db",
            os.path.join(work, "kw-%s.db" % tag), "--eve", eve, "--user", "root",
@@ -118,8 +137,10 @@ def replay(kw, work, pcap, backend, extra=()):
         raise SystemExit("FAIL: run (%s) exited %d: %s" %
                          (backend, r.returncode, r.stderr.decode("utf-8", "replace")))
     recs = [json.loads(l) for l in open(eve) if l.strip()]
-    http = [x["http"] for x in recs if x.get("event_type") == "http"]
-    alerts = [x["alert"] for x in recs if x.get("event_type") == "alert"]
+    http = [x["http"] for x in recs if x.get("event_type") == "http" and
+            x.get("identity", {}).get("id") == who]
+    alerts = [x["alert"] for x in recs if x.get("event_type") == "alert" and
+              x.get("identity", {}).get("id") == who]
     return http, alerts
 
 
@@ -139,17 +160,28 @@ def main():
     if os.geteuid() != 0:
         print("skipped: needs root for tcpdump on lo")
         return SKIP
-    for tool in ("tcpdump", "curl"):
+    for tool in ("tcpdump", "curl", "nghttpd"):
         if not shutil.which(tool):
             print("skipped: %s not installed" % tool)
             return SKIP
     work = tempfile.mkdtemp(prefix="kw-e2e-persona-")
     api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
     threading.Thread(target=api.serve_forever, daemon=True).start()
+    h2port = free_port()
+    www = os.path.join(work, "www")
+    os.makedirs(www)
+    h2 = subprocess.Popen(["nghttpd", "--no-tls", "-d", www, str(h2port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", h2port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
         for attempt in range(3):
             Backend.ran = []
-            pcap = record(work, api.server_address[1])
+            pcap = record(work, api.server_address[1], h2port)
             if pcap:
                 break
             print("note: tcpdump ended early (attempt %d); recording again" % (attempt + 1))
@@ -157,6 +189,8 @@ def main():
             raise SystemExit("tcpdump kept dying: no complete recording")
         return check(kw, work, pcap)
     finally:
+        h2.terminate()
+        h2.wait()
         api.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -213,6 +247,15 @@ def check(kw, work, pcap):
     if one != two or sorted(a["summary"] for a in fresh(alerts)) != \
             sorted(a["summary"] for a in fresh(alerts2)):
         fails.append("generic with 2 workers differs from 1 worker")
+
+    # HTTP/2: the same override headers, as h2 header fields
+    h2http, h2alerts = replay(kw, work, pcap, "generic", who="c03")
+    print("HTTP/2 generic: %s" % [a["summary"] for a in h2alerts])
+    if len(h2http) != 2 or any(h.get("protocol") != "HTTP/2" for h in h2http) or \
+            sorted(f for h in h2http for f in h["flags"] if f.endswith("_override")) != \
+            ["method_override", "url_override"] or len(fresh(h2alerts, "method_override")) != 2:
+        fails.append("HTTP/2: want 2 records flagged method_override/url_override and 2 alerts: "
+                     "%s %s" % (h2http, h2alerts))
 
     http, alerts = replay(kw, work, pcap, "express")
     print("express: %d alerts (%s)" % (len(alerts), ", ".join(a["kind"] for a in alerts)))
