@@ -183,6 +183,11 @@ static void emit_update(struct alerts *a, struct al_window *w)
         set_nonempty(o, "id", w->ident_id);
         set_nonempty(o, "name", w->ident_name);
         set_nonempty(o, "kind", w->ident_kind);
+        /* the same fields as kw_eve_jw_identity writes */
+        set_nonempty(o, "attribution", w->ident_via);
+        struct kw_identity_ref ref = {0};
+        snprintf(ref.via, sizeof ref.via, "%s", w->ident_via);
+        if (kw_identity_claimed(&ref)) json_object_set_new(o, "claimed", json_true());
         json_object_set_new(r, "identity", o);
     }
     if (w->fp[0]) {
@@ -271,6 +276,7 @@ static void window_fill(struct al_window *w, const struct alert_finding *f, int 
         snprintf(w->ident_id, sizeof w->ident_id, "%s", f->txn->identity.id);
         snprintf(w->ident_name, sizeof w->ident_name, "%s", f->txn->identity.name);
         snprintf(w->ident_kind, sizeof w->ident_kind, "%s", f->txn->identity.kind);
+        snprintf(w->ident_via, sizeof w->ident_via, "%s", f->txn->identity.via);
         snprintf(w->fp, sizeof w->fp, "%s", f->txn->cred.fingerprint);
         snprintf(w->hint, sizeof w->hint, "%s", f->txn->cred.hint);
     }

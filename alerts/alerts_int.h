@@ -74,7 +74,7 @@ struct al_window {
     char who_key[96], who[72];
     char subject[256];
     char tz[64];
-    char ident_id[64], ident_name[128], ident_kind[16];
+    char ident_id[64], ident_name[128], ident_kind[16], ident_via[16];
     char fp[72], hint[40];
 };
 

@@ -123,6 +123,18 @@ size_t pipeline_flows_mem(const struct pipeline_config *c, uint32_t max_flows)
 static void emit_finding(void *user, struct alert_finding *f)
 {
     struct pipeline *p = user;
+    /* A Basic user name or a JWT's claims name the identity; keywarden
+     * checks neither the password nor the signature, so the reader is told
+     * whose word it is (issue 15): policy and baseline findings alike. */
+    const struct kw_identity_ref *r = f->txn ? &f->txn->identity : NULL;
+    if (r && r->id[0] && kw_identity_claimed(r) && f->summary[0]) {
+        size_t n = strlen(f->summary);
+        snprintf(f->summary + n, sizeof f->summary - n,
+                 " (claimed identity: %s, not verified by keywarden)",
+                 !strcmp(r->via, "basic_user") ? "a Basic user name"
+                 : !strcmp(r->via, "jwt")      ? "the token's iss and sub claims"
+                                               : "the token's client_id claim");
+    }
     p->cnt.findings++;
     if (p->cfg.alerts)
         alerts_submit(p->cfg.alerts, f);
@@ -418,6 +430,7 @@ void pipeline_judge_tls(struct pipeline *p, struct kw_txn *t, const struct tls_i
         if (!id && svc && t->cred.kind == KW_CRED_NONE) {
             id = rules_attribute_source(p->model, &t->src);
             rules_identity_ref_fill(id, &t->identity);
+            if (id) snprintf(t->identity.via, sizeof t->identity.via, "source");
         }
     }
     if (p->cfg.forward) { /* attributed here too: a sensor partitions by identity */

@@ -546,6 +546,9 @@ void kw_eve_jw_identity(struct kw_jw *w, const struct kw_txn *t)
     kw_jw_str_opt(w, "id", t->identity.id);
     kw_jw_str_opt(w, "name", t->identity.name);
     kw_jw_str_opt(w, "kind", t->identity.kind);
+    kw_jw_str_opt(w, "attribution", t->identity.via);
+    if (kw_identity_claimed(&t->identity))
+        kw_jw_bool(w, "claimed", true);
     kw_jw_obj_end(w);
 }
 

@@ -149,7 +149,18 @@ struct kw_identity_ref {
     char id[64];   /* empty when no identity claims the credential */
     char name[128];
     char kind[16]; /* contractor | employee | service */
+    /* How it was attributed: "credential" (the secret's fingerprint or the
+     * client certificate's SHA-256: keywarden saw the thing itself),
+     * "cert_subject", "source" (the client address, TLS sessions), or a
+     * claim keywarden cannot verify: "basic_user" (the password is not
+     * checked), "jwt" (iss+sub; signatures are not verified), "client_id".
+     * kw_identity_claimed() says which. */
+    char via[16];
 };
+
+/* The attribution rests on a name the client asserts (Basic user, JWT
+ * claims): the server's answer, not keywarden, vouches for it. */
+bool kw_identity_claimed(const struct kw_identity_ref *r);
 
 struct kw_txn {
     uint64_t flow_id;

@@ -276,6 +276,8 @@ static void enc_txn(struct wr *w, const struct kw_txn *t)
     w_var(w, t->ovr_method_src);
     W_STR(w, t->ovr_url);
     w_var(w, t->ovr_url_src);
+    /* version 5 (issue 15): how the identity was attributed */
+    W_STR(w, t->identity.via);
 }
 
 static void dec_txn(struct kw_rd *r, struct kw_txn *t)
@@ -323,6 +325,7 @@ static void dec_txn(struct kw_rd *r, struct kw_txn *t)
     t->ovr_method_src = (uint8_t)r_max(r, KW_OVR__COUNT - 1);
     R_STR(r, t->ovr_url);
     t->ovr_url_src = (uint8_t)r_max(r, KW_OVR__COUNT - 1);
+    R_STR(r, t->identity.via);
 }
 
 static void enc_flow(struct wr *w, const struct fw_flow *x)

@@ -112,7 +112,10 @@ const struct rules_identity *rules_find_identity(const struct rules_model *m, co
     return by_key(m, key);
 }
 
-const struct rules_identity *rules_attribute(const struct rules_model *m, const struct kw_cred *c)
+/* rules_attribute, saying which form of the credential matched (how: a
+ * kw_identity_ref.via name). */
+static const struct rules_identity *attribute_how(const struct rules_model *m,
+                                                  const struct kw_cred *c, const char **how)
 {
     char key[600];
     const struct rules_identity *id;
@@ -120,30 +123,42 @@ const struct rules_identity *rules_attribute(const struct rules_model *m, const 
     if (c->kind == KW_CRED_CLIENT_CERT) {
         if (!strncmp(c->fingerprint, "sha256:", 7)) {
             rules_cred_key(RULES_CM_CERT_SHA256, c->fingerprint + 7, NULL, key, sizeof key);
+            *how = "credential";
             if ((id = by_key(m, key))) return id;
         }
         rules_cred_key(RULES_CM_CERT_SUBJECT, c->cert_subject, NULL, key, sizeof key);
+        *how = "cert_subject";
         return c->cert_subject[0] ? by_key(m, key) : NULL;
     }
     if (c->kind == KW_CRED_BASIC) {
         rules_cred_key(RULES_CM_BASIC_USER, c->basic_user, NULL, key, sizeof key);
+        *how = "basic_user";
         if (c->basic_user[0] && (id = by_key(m, key))) return id;
     }
     if (!strncmp(c->fingerprint, "sha256:", 7)) {
         rules_cred_key(RULES_CM_SHA256, c->fingerprint + 7, NULL, key, sizeof key);
+        *how = "credential";
         if ((id = by_key(m, key))) return id;
     }
     if (c->kind == KW_CRED_JWT) {
         if (c->jwt.iss[0] && c->jwt.sub[0]) {
             rules_cred_key(RULES_CM_JWT, c->jwt.iss, c->jwt.sub, key, sizeof key);
+            *how = "jwt";
             if ((id = by_key(m, key))) return id;
         }
         if (c->jwt.client_id[0]) {
             rules_cred_key(RULES_CM_CLIENT_ID, c->jwt.client_id, NULL, key, sizeof key);
+            *how = "client_id";
             if ((id = by_key(m, key))) return id;
         }
     }
     return NULL;
+}
+
+const struct rules_identity *rules_attribute(const struct rules_model *m, const struct kw_cred *c)
+{
+    const char *how = "";
+    return attribute_how(m, c, &how);
 }
 
 const struct rules_identity *rules_attribute_source(const struct rules_model *m,
@@ -171,7 +186,9 @@ void rules_identity_ref_fill(const struct rules_identity *id, struct kw_identity
 
 const struct rules_identity *rules_attribute_txn(const struct rules_model *m, struct kw_txn *t)
 {
-    const struct rules_identity *id = rules_attribute(m, &t->cred);
+    const char *how = "";
+    const struct rules_identity *id = attribute_how(m, &t->cred, &how);
     rules_identity_ref_fill(id, &t->identity);
+    if (id) snprintf(t->identity.via, sizeof t->identity.via, "%s", how);
     return id;
 }

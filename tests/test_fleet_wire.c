@@ -96,6 +96,7 @@ static void canon_txn(struct rng *r, struct kw_txn *t)
     CANON(r, t->identity.id);
     CANON(r, t->identity.name);
     CANON(r, t->identity.kind);
+    CANON(r, t->identity.via);
     CANON(r, t->cred.cert_subject);
     CANON(r, t->tls.sni);
     CANON(r, t->tls.ja4);
