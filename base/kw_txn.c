@@ -139,6 +139,8 @@ size_t kw_txn_unpack(struct kw_txn *t, const void *buf)
     memcpy(d + cur, p, sizeof *t - cur);
     p += sizeof *t - cur;
     return (size_t)(p - (const uint8_t *)buf);
+}
+
 bool kw_identity_claimed(const struct kw_identity_ref *r)
 {
     return !strcmp(r->via, "basic_user") || !strcmp(r->via, "jwt") ||
