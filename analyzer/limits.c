@@ -84,6 +84,12 @@ static const struct lim_row rows[] = {
      OFF(http2_max_table_size),
      {"http2.hpack_table_capped"},
      "HPACK tables broken"},
+    {"tls.memcap",
+     SIZE,
+     true,
+     OFF(tls_memcap),
+     {"tls.memcap_refusals"},
+     "TLS connections refused or buffers not grown"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 _Static_assert(NROWS <= sizeof((struct limits_eff *)0)->written, "limits_eff.written too short");
@@ -128,6 +134,7 @@ static void defaults(struct rules_res_limits *d)
     d->http2_memcap = pc.h2.memcap;
     d->http2_max_header_list = pc.h2.max_header_list;
     d->http2_max_table_size = pc.h2.max_table_size;
+    d->tls_memcap = pc.tls.memcap;
 }
 
 /* Bytes n flows take in one pipeline: the table and the per-flow state. */
@@ -219,6 +226,7 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
         {"http.memcap", t->http_memcap, h1_conn_mem(&pc.h1), &e->http_memcap},
         {"http2.memcap", t->http2_memcap,
          2 * (uint64_t)pc.h2.max_table_size + pc.h2.max_header_block, &e->http2_memcap},
+        {"tls.memcap", t->tls_memcap, tls_conn_mem(&pc.tls), &e->tls_memcap},
     };
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         if (caps[i].total / w < caps[i].need)
@@ -245,6 +253,7 @@ void limits_apply(const struct limits_eff *e, struct pipeline_config *pc)
     pc->h2.memcap = e->http2_memcap;
     pc->h2.max_header_list = (uint32_t)t->http2_max_header_list;
     pc->h2.max_table_size = (uint32_t)t->http2_max_table_size;
+    pc->tls.memcap = e->tls_memcap;
 }
 
 static void fmt_value(const struct lim_row *r, uint64_t v, char *out, size_t n)

@@ -5,7 +5,7 @@
  * The one thing to know: the configured values are totals for the
  * process. With N packet workers each worker's pipeline gets 1/N of every
  * table and memcap (flow.max, flow.memcap, stream.memcap, defrag.*, the
- * HTTP memcaps); the per-message limits (http.max_header_bytes,
+ * HTTP and TLS memcaps); the per-message limits (http.max_header_bytes,
  * http2.max_header_list, http2.max_table_size, defrag.max_fragments) are
  * the same in every worker. A share under what one worker needs is an
  * error here, for `run` and `check` alike. */
@@ -29,7 +29,7 @@ struct limits_eff {
     uint32_t flow_max;   /* min(flow.max, what flow.memcap holds) / workers */
     bool flow_by_memcap; /* flow.memcap, not flow.max, sets flow_max */
     uint64_t flow_mem;   /* bytes flow_max flows take (table + per-flow state) */
-    uint64_t stream_memcap, defrag_memcap, http_memcap, http2_memcap;
+    uint64_t stream_memcap, defrag_memcap, http_memcap, http2_memcap, tls_memcap;
     uint32_t defrag_max_datagrams;
 };
 

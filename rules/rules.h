@@ -205,6 +205,7 @@ struct rules_res_limits {
     uint64_t http2_memcap;          /* bytes all HTTP/2 parsers hold (HPACK included) */
     uint64_t http2_max_header_list; /* request header list per stream (RFC 9113 §6.5.2) */
     uint64_t http2_max_table_size;  /* HPACK dynamic table per direction */
+    uint64_t tls_memcap;            /* bytes all TLS connections hold */
     struct rules_loc loc;           /* the `limits:` key; line 0 = none */
 };
 

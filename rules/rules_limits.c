@@ -45,6 +45,7 @@ static const struct lim_key keys[] = {
     {"http2.memcap", true, 1 * MIB, TIB, OFF(http2_memcap)},
     {"http2.max_header_list", true, 1 * KIB, 1 * MIB, OFF(http2_max_header_list)},
     {"http2.max_table_size", true, 4 * KIB, 1 * MIB, OFF(http2_max_table_size)},
+    {"tls.memcap", true, 1 * MIB, TIB, OFF(tls_memcap)},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -59,6 +60,7 @@ static const char *const known[] = {"flow.max",
                                     "http2.memcap",
                                     "http2.max_header_list",
                                     "http2.max_table_size",
+                                    "tls.memcap",
                                     NULL};
 
 static void human(uint64_t b, char *out, size_t n)

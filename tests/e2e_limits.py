@@ -8,7 +8,7 @@ pipe, with a config that sets every memcap small. Asserts:
     peak RSS of the same binary and config over a 10-packet capture (the
     fixed part: code, nDPI's tables, SQLite, rings, buffers) stays under
     the sum of the configured memcaps that the traffic can fill
-    (flow.memcap + stream.memcap + defrag.memcap);
+    (flow.memcap + stream.memcap + defrag.memcap + http.memcap + tls.memcap);
   * the stats record counts the hits: flow.memcap hits = flows created -
     flows that fitted (evictions), stream.memcap hits > 0, defrag hits > 0,
     http.max_header_bytes hits = the oversized heads sent, and `check`
@@ -17,7 +17,8 @@ pipe, with a config that sets every memcap small. Asserts:
 Traffic, per flow i (10.x.y.z:40000 -> 192.0.2.1:80/443): a SYN; every
 8th flow also a 1200-byte HTTP request past a 100-byte hole (held by
 reassembly until the hole times out or memory runs out, then parsed by an
-HTTP/1 parser that http.memcap bounds); every 16th a first IPv4 fragment
+HTTP/1 parser that http.memcap bounds); every 16th (+3) a TLS record
+announcing a 60,000-byte ClientHello (a 64 KiB buffer each, tls.memcap); every 16th a first IPv4 fragment
 of a UDP datagram whose rest never comes (held by defrag); the first 50
 flows a full handshake and an HTTP request whose head is over
 http.max_header_bytes. Packet time advances 5 us per flow (5 s for a
@@ -38,7 +39,8 @@ import threading
 
 MIB = 1 << 20
 LIMITS = {"flow.max": 1000000, "flow.memcap": 64 * MIB, "stream.memcap": 16 * MIB,
-          "defrag.memcap": 4 * MIB, "http.memcap": 8 * MIB, "http.max_header_bytes": 4096}
+          "defrag.memcap": 4 * MIB, "http.memcap": 8 * MIB, "tls.memcap": 8 * MIB,
+          "http.max_header_bytes": 4096}
 BIG_HEADS = 50
 
 
@@ -67,7 +69,10 @@ def flood(out, n):
     srv = bytes([192, 0, 2, 1])
     req = b"GET /v1/items HTTP/1.1\r\nHost: api.test\r\nX-Pad: "
     req += b"p" * (1196 - len(req)) + b"\r\n\r\n"  # 1200 bytes
-    sent = {"flows": 0, "ooo": 0, "frags": 0, "big_heads": 0}
+    sent = {"flows": 0, "ooo": 0, "frags": 0, "big_heads": 0, "tls": 0}
+    # a TLS record whose handshake message says 60,000 bytes: its parser
+    # grows a 64 KiB buffer for it (tls.memcap)
+    hello = b"\x16\x03\x01\x00\x05\x01\x00\xea\x60\x03"
     step = max(5, 5_000_000 // n)  # the same 5 s of packet time for any n
 
     def pkt(ts, l3):
@@ -92,6 +97,9 @@ def flood(out, n):
             if i % 8 == 0:  # past a 100-byte hole: held
                 pkt(ts + 1, ip4(src, srv, 6, tcp(sport, 443, 1101, 0, 0x10, req)))
                 sent["ooo"] += 1
+            elif i % 16 == 3:
+                pkt(ts + 1, ip4(src, srv, 6, tcp(sport, 443, 1001, 0, 0x18, hello)))
+                sent["tls"] += 1
         if i % 16 == 1:  # the first fragment of a UDP datagram, never completed
             udp = struct.pack("!HHHH", 5353, 5353, 8 + 2000, 0) + b"u" * 1016
             pkt(ts + 4, ip4(src, srv, 17, udp, ident=i & 0xffff, frag=0x2000))
@@ -174,8 +182,8 @@ def main():
         base_rss, _, _, _ = run(kw, cfg, 10, work, "base")
         rss, st, stderr, sent = run(kw, cfg, n, work, "flood")
         fl, lim, hits = st["flow"], st["limits"], st["limits"]["hits"]
-        print("flows sent %d, ooo segments %d, fragments %d, big heads %d" %
-              (sent["flows"], sent["ooo"], sent["frags"], sent["big_heads"]))
+        print("flows sent %d, ooo segments %d, fragments %d, big heads %d, TLS hellos %d" %
+              (sent["flows"], sent["ooo"], sent["frags"], sent["big_heads"], sent["tls"]))
         print("peak RSS: %.1f MiB (10-packet run: %.1f MiB; growth %.1f MiB)" %
               (rss / 1024, base_rss / 1024, (rss - base_rss) / 1024))
         print("flow: created %d, active at end %d, evicted %d, flow_limit_hits %d; "
@@ -221,15 +229,17 @@ def main():
              "http.max_header_bytes hits %s != %d" % (hits["http.max_header_bytes"],
                                                       sent["big_heads"]))
         want(hits["http.memcap"] > 0, "no http.memcap hit")
+        want(hits["tls.memcap"] == st["tls"]["memcap_refusals"] and hits["tls.memcap"] > 0,
+             "tls.memcap hits %s" % hits["tls.memcap"])
         want("limits hit:" in stderr, "no 'limits hit' line in the run summary")
         if asan:
             print("ASan build: RSS not asserted")
         else:
             # memory: what the flood added stays under the memcaps it can fill
             budget = sum(LIMITS[k] for k in ("flow.memcap", "stream.memcap", "defrag.memcap",
-                                             "http.memcap")) // 1024
+                                             "http.memcap", "tls.memcap")) // 1024
             want(rss - base_rss <= budget,
-                 "RSS grew %d KiB, over flow+stream+defrag+http memcaps %d KiB" %
+                 "RSS grew %d KiB, over flow+stream+defrag+http+tls memcaps %d KiB" %
                  (rss - base_rss, budget))
         if bad:
             print("FAIL:\n  " + "\n  ".join(bad))

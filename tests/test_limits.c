@@ -15,6 +15,7 @@
 
 #include "limits.h"
 #include "rules.h"
+#include "tls_conn.h"
 
 #define MIB (UINT64_C(1) << 20)
 
@@ -249,12 +250,74 @@ static void test_pipeline_bounded(void **state)
     rules_diag_free(&d);
 }
 
+static void on_hs(void *user, const struct tls_info *info, kw_ts ts)
+{
+    (void)user, (void)info, (void)ts;
+}
+
+/* tls.memcap: connections whose first record announces a 60,000-byte
+ * ClientHello each grow a 64 KiB handshake buffer; under a 1 MiB memcap
+ * the ctx never holds more, refusals are counted, and everything is given
+ * back when they end. */
+static void test_tls_memcap(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m = load("limits: { tls.memcap: 2MiB }\n", &d, KW_E_OK);
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 2, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(e.tls_memcap, MIB);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    limits_apply(&e, &pc);
+    assert_int_equal(pc.tls.memcap, MIB);
+    struct tls_ctx *x = calloc(1, sizeof *x);
+    assert_non_null(x);
+    tls_ctx_init(x, &pc.tls, NULL);
+    static const uint8_t rec[] = {0x16, 0x03, 0x01, 0x00, 0x05, /* record of 5 bytes */
+                                  0x01, 0x00, 0xea, 0x60,       /* ClientHello, 60000 */
+                                  0x03};
+    struct tls_conn_cb cb = {.on_handshake = on_hs};
+    struct tls_conn *c[64];
+    size_t made = 0;
+    for (int i = 0; i < 64; i++) {
+        c[i] = tls_conn_new(x, &cb, false);
+        if (!c[i]) continue;
+        made++;
+        uint8_t *copy = malloc(sizeof rec); /* exact size: ASan sees an over-read */
+        memcpy(copy, rec, sizeof rec);
+        (void)tls_conn_feed(c[i], 0, copy, sizeof rec, KW_TS_SEC(1));
+        free(copy);
+        assert_true(x->mem <= MIB);
+    }
+    assert_true(made > 0 && made < 64);
+    assert_true(x->cnt.memcap_refusals > 0);
+    assert_true(x->mem > MIB / 2); /* the buffers were charged */
+    json_t *stats =
+        json_pack("{s:{s:I}}", "tls", "memcap_refusals", (json_int_t)x->cnt.memcap_refusals);
+    json_t *lj = limits_stats_json(&e, stats);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(lj, "hits"), "tls.memcap")),
+                     x->cnt.memcap_refusals);
+    json_decref(lj);
+    json_decref(stats);
+    for (int i = 0; i < 64; i++) {
+        if (!c[i]) continue;
+        tls_conn_close(c[i], KW_TS_SEC(2));
+        tls_conn_destroy(c[i]);
+    }
+    assert_int_equal(x->mem, 0);
+    free(x);
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_split),
-        cmocka_unit_test(test_pipeline_bounded),
+        cmocka_unit_test(test_pipeline_bounded), cmocka_unit_test(test_tls_memcap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

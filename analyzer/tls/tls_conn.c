@@ -53,11 +53,29 @@ void tls_limits_default(struct tls_limits *l)
     l->plain_bytes = 256 * 1024;
     l->wait_bytes = 512 * 1024;
     l->resync_tries = 64;
+    l->memcap = UINT64_C(512) << 20;
+}
+
+size_t tls_conn_mem(const struct tls_limits *l)
+{
+    return sizeof(struct tls_conn) + 2 * ((size_t)l->hs_bytes + l->plain_bytes);
+}
+
+/* May the connections of x hold `more` bytes? (A refusal is counted.) */
+static bool mem_take(struct tls_ctx *x, size_t more)
+{
+    if (x->lim.memcap && x->mem + more > x->lim.memcap) {
+        x->cnt.memcap_refusals++;
+        return false;
+    }
+    x->mem += more;
+    return true;
 }
 
 void tls_ctx_init(struct tls_ctx *x, const struct tls_limits *l, struct tls_keylog *kl)
 {
     memset(&x->cnt, 0, sizeof x->cnt);
+    x->mem = 0;
     if (l)
         x->lim = *l;
     else
@@ -74,9 +92,13 @@ void tls_counters_add(struct tls_counters *t, const struct tls_counters *c)
 
 struct tls_conn *tls_conn_new(struct tls_ctx *x, const struct tls_conn_cb *cb, bool midstream)
 {
-    struct tls_conn *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!mem_take(x, sizeof(struct tls_conn)))
         return NULL;
+    struct tls_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        x->mem -= sizeof *c;
+        return NULL;
+    }
     c->x = x;
     c->cb = *cb;
     c->info.midstream = midstream;
@@ -105,7 +127,9 @@ void tls_conn_destroy(struct tls_conn *c)
             OPENSSL_cleanse(c->d[i].pt, c->d[i].pt_cap);
         free(c->d[i].pt);
         free(c->d[i].hs);
+        c->x->mem -= (uint64_t)c->d[i].pt_cap + c->d[i].hs_cap;
     }
+    c->x->mem -= sizeof *c;
     free(c);
 }
 
@@ -246,8 +270,13 @@ static void deliver(struct tls_conn *c, int dir, const uint8_t *p, size_t n, kw_
         uint32_t cap = d->pt_cap ? d->pt_cap : 16384;
         while (cap < d->pt_len + n)
             cap *= 2;
+        if (!mem_take(c->x, cap - d->pt_cap)) {
+            c->x->cnt.plain_limit += n;
+            return;
+        }
         uint8_t *q = realloc(d->pt, cap);
         if (!q) {
+            c->x->mem -= cap - d->pt_cap;
             c->x->cnt.plain_limit += n;
             return;
         }
@@ -410,8 +439,14 @@ static void hs_bytes(struct tls_conn *c, int dir, const uint8_t *p, size_t n, kw
             uint32_t cap = d->hs_cap ? d->hs_cap : 4096;
             while (cap < want)
                 cap *= 2;
+            if (!mem_take(c->x, cap - d->hs_cap)) {
+                c->x->cnt.hs_limit++;
+                d->hs_len = 0;
+                return;
+            }
             uint8_t *q = realloc(d->hs, cap);
             if (!q) {
+                c->x->mem -= cap - d->hs_cap;
                 c->x->cnt.hs_limit++;
                 d->hs_len = 0;
                 return;

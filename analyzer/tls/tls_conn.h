@@ -38,8 +38,14 @@ struct tls_limits {
     uint32_t plain_bytes;  /* decrypted bytes held for the app parser per direction: 256 KiB */
     uint32_t wait_bytes;   /* encrypted bytes held per direction while keys are awaited: 512 KiB */
     uint32_t resync_tries; /* sequence numbers tried after a gap: 64 */
+    /* Bytes all connections of a ctx hold (their structs, handshake and
+     * plaintext buffers); beyond, a new connection is refused and buffers
+     * do not grow (memcap_refusals). 0: unbounded. 512 MiB */
+    uint64_t memcap;
 };
 void tls_limits_default(struct tls_limits *l);
+/* The most one connection holds with these limits (every buffer grown). */
+size_t tls_conn_mem(const struct tls_limits *l);
 
 /* Everything the `tls` record says about a session. Self-contained (no
  * pointers): it crosses the worker queue as is. */
@@ -82,7 +88,8 @@ struct tls_info {
     X(seq_recovered, "decryption resumed after a gap (sequence number found)")           \
     X(dir_lost, "directions whose decryption was given up after a gap")                   \
     X(plain_limit, "decrypted bytes dropped: the app parser did not take them")          \
-    X(app_bytes, "decrypted application bytes handed to the app parser")
+    X(app_bytes, "decrypted application bytes handed to the app parser")                  \
+    X(memcap_refusals, "connections or buffer growths refused by limits.memcap")
 
 struct tls_counters {
 #define TLS_CNT_FIELD(n, d) uint64_t n;
@@ -109,6 +116,7 @@ struct tls_ctx {
     struct tls_limits lim;
     struct tls_keylog *kl; /* borrowed; NULL: metadata only */
     struct tls_counters cnt;
+    uint64_t mem; /* bytes the connections hold now, against lim.memcap */
     uint8_t scratch[TLS_PLAIN_MAX + 256];
 };
 void tls_ctx_init(struct tls_ctx *x, const struct tls_limits *l, struct tls_keylog *kl);
