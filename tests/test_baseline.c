@@ -566,6 +566,48 @@ static void test_rename_template(void **state)
     baseline_destroy(w.b);
 }
 
+/* An identity that uses more endpoints than a profile has slots for
+ * (BL_K_END): the least used ones lose their slot but stay known by hash,
+ * so after learning none of its 150 endpoints is new again, across a save
+ * and load and a template rename; one it never used still is. */
+static void test_many_endpoints(void **state)
+{
+    (void)state;
+    char path[600], t[64];
+    db_file(path, sizeof path, "bl-many");
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, path);
+    for (int d = 0; d < 21; d++) {
+        if (d % 7 >= 5) continue;
+        work_day(&w, "c01", d, 9, 17, 10);
+        for (int k = 0; k < 150; k++) { /* endpoint k used 1 + k % 3 times a day */
+            snprintf(t, sizeof t, "/v1/reports/r%03d/rows", k);
+            for (int n = 0; n <= k % 3; n++)
+                req(&w, "c01", at(&w, d, 10, k / 3, n * 5 + k % 3), "GET", t, "198.51.100.7",
+                    900);
+        }
+    }
+    assert_int_equal(w.n[K_END], 0); /* (hour 10's volume is what it is) */
+    assert_int_equal(baseline_save(w.b), KW_E_OK);
+    baseline_destroy(w.b);
+    world_init(&w, BASELINE_MEDIUM, path);
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(st.load_incompatible, 0);
+    baseline_rename_template(w.b, "/v1/reports/r007/rows", "/v1/reports/{id}/rows");
+    for (int k = 0; k < 150; k++) {
+        snprintf(t, sizeof t, "/v1/reports/r%03d/rows", k);
+        req(&w, "c01", at(&w, 21, 9, k / 3, k % 3), "GET", k == 7 ? "/v1/reports/{id}/rows" : t,
+            "198.51.100.7", 900);
+    }
+    print_counts("150 endpoints after learning", &w);
+    assert_int_equal(w.n[K_END], 0);
+    req(&w, "c01", at(&w, 21, 11, 0, 0), "GET", "/v1/reports/r007/rows", "198.51.100.7", 900);
+    req(&w, "c01", at(&w, 21, 11, 1, 0), "DELETE", "/v1/reports/r001/rows", "198.51.100.7", 9);
+    assert_int_equal(w.n[K_END], 2); /* the old name, and a method never used */
+    baseline_destroy(w.b);
+}
+
 /* key_sharing between two networks the key has always used (office and
  * VPN, seen at once during learning, rarely: 2 % of its hours) stays
  * quiet; with a network it never used it fires, and says so. */
@@ -648,15 +690,16 @@ static void test_new_grant(void **state)
     baseline_destroy(w.b);
 
     /* the same profile as format 3 wrote it: without the grants (16 bytes
-     * of counts and start, 24 grants of 64 bytes) and the session bytes
-     * (200: format 5) at the end of the record */
+     * of counts and start, 24 grants of 64 bytes), the session bytes
+     * (200: format 5) and the evicted endpoints (8 + 128 x 32: format 6)
+     * at the end of the record */
     sqlite3 *d;
     assert_int_equal(store_db_open(path, &d), KW_E_OK);
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(d, "SELECT data FROM baseline_profile", -1, &q, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    size_t v3 = (size_t)sqlite3_column_bytes(q, 0) - 16 - 24 * 64 - 200;
+    size_t v3 = (size_t)sqlite3_column_bytes(q, 0) - 16 - 24 * 64 - 200 - 8 - 128 * 32;
     void *blob = malloc(v3);
     memcpy(blob, sqlite3_column_blob(q, 0), v3);
     sqlite3_finalize(q);
@@ -942,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_new_client),
         cmocka_unit_test(test_rename_template),
+        cmocka_unit_test(test_many_endpoints),
         cmocka_unit_test(test_sharing_known_networks),
         cmocka_unit_test(test_new_grant),
     };

@@ -262,13 +262,48 @@ static long find_end(const struct bl_profile *p, uint64_t h)
     return -1;
 }
 
+/* An evicted endpoint with hash h (or, h == 0, template hash th), or -1. */
+static long find_gone(const struct bl_profile *p, uint64_t h, uint64_t th)
+{
+    for (uint32_t i = 0; i < p->n_gone; i++)
+        if (p->gone[i].h && (h ? p->gone[i].h == h : p->gone[i].th == th)) return i;
+    return -1;
+}
+
+/* end[i] leaves the table: remembered by hash, the oldest evicted forgotten
+ * first (a slot freed by a rename is used before). */
+static void end_evict(struct bl_profile *p, uint32_t i)
+{
+    uint32_t at = p->gone_next;
+    for (uint32_t k = 0; k < p->n_gone; k++)
+        if (!p->gone[k].h) {
+            at = k;
+            break;
+        }
+    struct bl_gone *g = &p->gone[at];
+    bool ring = at == p->gone_next;
+    memset(g, 0, sizeof *g);
+    g->h = p->end[i].h;
+    g->th = p->end[i].th;
+    size_t ml = strcspn(p->end[i].text, " ");
+    if (ml >= sizeof g->method) ml = sizeof g->method - 1; /* a longer method: cut */
+    memcpy(g->method, p->end[i].text, ml);
+    if (!ring) return;
+    p->gone_next = (p->gone_next + 1) % BL_K_GONE;
+    if (p->n_gone < BL_K_GONE) p->n_gone++;
+}
+
 static void learn_end(struct baseline *b, struct bl_profile *p, uint64_t h, uint64_t th,
                       const char *text, float n, int32_t day)
 {
     long i = find_end(p, h);
     if (i < 0) {
+        /* known by hash: it stays there (bringing it back would evict
+         * another, which would churn the ring) */
+        if (find_gone(p, h, 0) >= 0) return;
         if (p->n_end == BL_K_END) {
             i = min_slot(&p->end[0].count, sizeof p->end[0], p->n_end);
+            end_evict(p, (uint32_t)i);
             b->st.evict_endpoint++;
         } else {
             i = p->n_end++;
@@ -505,16 +540,19 @@ static void check_endpoint(struct baseline *b, struct obs *o)
     uint64_t h = bl_hash(full, (size_t)fl < sizeof full ? (size_t)fl : sizeof full - 1);
     uint64_t th = bl_hash(t->template_, strlen(t->template_));
     int32_t day = (int32_t)o->local_day;
-    if (o->learning || find_end(p, h) >= 0) {
+    if (o->learning || find_end(p, h) >= 0 || find_gone(p, h, 0) >= 0) {
         learn_end(b, p, h, th, text, 1.f, day);
         return;
     }
-    if (!sens_tab[b->sens].endpoint_method)
-        for (uint32_t i = 0; i < p->n_end; i++)
-            if (p->end[i].th == th) {
-                learn_end(b, p, h, th, text, 1.f, day);
-                return;
-            }
+    if (!sens_tab[b->sens].endpoint_method) {
+        bool known = find_gone(p, 0, th) >= 0;
+        for (uint32_t i = 0; i < p->n_end && !known; i++)
+            known = p->end[i].th == th;
+        if (known) {
+            learn_end(b, p, h, th, text, 1.f, day);
+            return;
+        }
+    }
     bool fresh;
     struct bl_pending *e = pend_get(b, o, BL_P_ENDPOINT, h, &fresh);
     if (fresh) set_text(e->text, BL_TXT, text);
@@ -576,6 +614,19 @@ static bool rename_profile(struct bl_profile *p, uint64_t th_old, const char *ol
         e->h = h;
         e->th = th_new;
         method_text(e->text, e->text, new_tmpl);
+    }
+    for (uint32_t i = 0; i < p->n_gone; i++) {
+        struct bl_gone *g = &p->gone[i];
+        if (!g->h || g->th != th_old || g->h != method_hash(g->method, old_tmpl)) continue;
+        uint64_t h = method_hash(g->method, new_tmpl);
+        changed = true;
+        long k = find_gone(p, h, 0);
+        if (find_end(p, h) >= 0 || (k >= 0 && (uint32_t)k != i)) { /* known under the new name */
+            memset(g, 0, sizeof *g);
+            continue;
+        }
+        g->h = h;
+        g->th = th_new;
     }
     for (uint32_t i = 0; i < p->n_pend; i++) {
         struct bl_pending *e = &p->pend[i];

@@ -71,7 +71,7 @@ static bool profile_valid(struct bl_profile *p)
     if (p->n_end > BL_K_END || p->n_net > BL_K_NET || p->n_ua > BL_K_UA ||
         p->n_pend > BL_K_PEND || p->n_recent > BL_K_RECENT || p->n_vpend > BL_K_VPEND ||
         p->n_client > BL_K_CLIENT || p->n_pair > BL_K_PAIR || p->n_grant > BL_K_GRANT ||
-        p->cur_cls > 1 || p->is_cred > 1)
+        p->n_gone > BL_K_GONE || p->gone_next >= BL_K_GONE || p->cur_cls > 1 || p->is_cred > 1)
         return false;
     for (int c = 0; c < 2; c++)
         if (p->vol[c].n > BL_VOL_N || p->vol[c].next >= BL_VOL_N) return false;
@@ -98,6 +98,8 @@ static bool profile_valid(struct bl_profile *p)
         TERM(p->client[i].text);
     for (int i = 0; i < BL_K_GRANT; i++)
         TERM(p->grant[i].text);
+    for (int i = 0; i < BL_K_GONE; i++)
+        TERM(p->gone[i].method);
     return p->key[0] != 0;
 }
 #undef TERM
@@ -117,7 +119,8 @@ enum kw_err bl_db_load(struct baseline *b)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int fmt = sqlite3_column_int(s, 0), len = sqlite3_column_bytes(s, 1);
         bool older = (fmt == 3 && len == (int)BL_FORMAT_V3_SIZE) ||
-                     (fmt == 4 && len == (int)BL_FORMAT_V4_SIZE);
+                     (fmt == 4 && len == (int)BL_FORMAT_V4_SIZE) ||
+                     (fmt == 5 && len == (int)BL_FORMAT_V5_SIZE);
         if (!older && (fmt != BL_FORMAT || len != (int)sizeof(struct bl_profile))) {
             b->st.load_incompatible++;
             continue;

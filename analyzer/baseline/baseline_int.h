@@ -17,13 +17,15 @@
 #include "baseline.h"
 #include "baseline_tz.h"
 
-#define BL_FORMAT 5 /* 2: TLS clients (JA4); 3: network pairs seen at once; 4: OAuth grants;
-                       5: bytes per TLS session */
-/* Formats 3 and 4 are prefixes of format 5 (fields are appended): loaded
+#define BL_FORMAT 6 /* 2: TLS clients (JA4); 3: network pairs seen at once; 4: OAuth grants;
+                       5: bytes per TLS session; 6: evicted endpoints */
+/* Formats 3 to 5 are prefixes of format 6 (fields are appended): loaded
  * as they are, what they lack starting empty (baseline_db.c). */
 #define BL_FORMAT_V3_SIZE offsetof(struct bl_profile, n_grant)
 #define BL_FORMAT_V4_SIZE offsetof(struct bl_profile, sess)
+#define BL_FORMAT_V5_SIZE offsetof(struct bl_profile, n_gone)
 #define BL_K_END 32    /* endpoints (method x template) per profile */
+#define BL_K_GONE 128  /* endpoints evicted from end[], by hash (a ring) */
 #define BL_K_NET 16    /* source networks (/24, /48) */
 #define BL_K_UA 8      /* user agents */
 #define BL_K_PEND 16   /* quarantined observations */
@@ -50,6 +52,14 @@ struct bl_endpoint {
     float count;       /* decayed */
     int32_t last_day;  /* local day index */
     char text[BL_TXT]; /* "GET /v1/orders/{id}", cut to fit */
+};
+
+/* An endpoint that lost its slot in end[] (the least used goes when the
+ * table is full): its hashes and method only, enough to know it and to
+ * follow a template rename. h == 0: a free slot. */
+struct bl_gone {
+    uint64_t h, th;
+    char method[16];
 };
 
 struct bl_net {
@@ -166,6 +176,11 @@ struct bl_profile {
     float sess[BL_SESS_B];
     float n_sess;
     uint32_t pad_sess;
+    /* format 6: endpoints evicted from end[]: an identity using more than
+     * BL_K_END endpoints would otherwise find its rarer known ones new
+     * again after learning (seen on the 281 public APIs, issue 10) */
+    uint32_t n_gone, gone_next;
+    struct bl_gone gone[BL_K_GONE];
 };
 
 struct baseline {
