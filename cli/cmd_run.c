@@ -449,6 +449,8 @@ static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *
         if (bs.findings[i])
             json_object_set_new(f, bk[i], json_integer((json_int_t)bs.findings[i]));
     json_object_set_new(b, "findings", f);
+    if (bs.endpoint_folded)
+        json_object_set_new(b, "endpoint_folded", json_integer((json_int_t)bs.endpoint_folded));
     if (!r->wk) /* the judge thread owns the profiles while workers run */
         json_object_set_new(b, "learning_profiles",
                             json_integer((json_int_t)baseline_learning_count(r->baseline, now)));

@@ -608,6 +608,53 @@ static void test_many_endpoints(void **state)
     baseline_destroy(w.b);
 }
 
+/* New endpoints in one new area of the API raise one alert: a new account
+ * (a word value the learned templates keep literal) opens
+ * /v1/accounts/globex, and the other calls under it are quarantined
+ * without an alert (so is /refunds/{id} after /refunds). New collections,
+ * new first segments and new last segments each still alert, as do new
+ * areas under another prefix. */
+static void test_fold_area(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    for (int d = 0; d < 21; d++) {
+        if (d % 7 >= 5) continue;
+        work_day(&w, "c01", d, 9, 17, 10);
+        req(&w, "c01", at(&w, d, 10, 30, 0), "GET", "/v1/accounts/acme/orders", "198.51.100.7",
+            900);
+        req(&w, "c01", at(&w, d, 10, 31, 0), "GET", "/v1/accounts/acme/orders/{id}",
+            "198.51.100.7", 900);
+    }
+    assert_int_equal(w.n[K_END], 0);
+    static const struct {
+        const char *method, *tmpl;
+        unsigned alerts; /* new_endpoint so far */
+    } steps[] = {
+        {"GET", "/v1/accounts/globex/orders", 1},        /* a new area */
+        {"POST", "/v1/accounts/globex/orders/{id}", 1},  /* in it: folded */
+        {"GET", "/v1/accounts/globex/invoices/{id}", 1}, /* folded */
+        {"GET", "/v1/accounts/acme/refunds", 2},         /* a new last segment */
+        {"GET", "/v1/accounts/acme/refunds/{id}", 2},    /* in the area it opened */
+        {"GET", "/v1/cinema/search/{id}", 3},            /* a new collection */
+        {"GET", "/v1/company/search/{id}", 4},           /* another one */
+        {"GET", "/admin/keys/{id}", 5},                  /* a new first segment */
+        {"GET", "/admin/users/{id}", 6},                 /* another under it */
+        {"GET", "/v1/accounts/initech/orders/{id}", 7},  /* another new account */
+        {"DELETE", "/v1/accounts/globex/orders", 7},     /* folded */
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        req(&w, "c01", at(&w, 21, 9, (int)i, 0), steps[i].method, steps[i].tmpl, "198.51.100.7",
+            900);
+        assert_int_equal(w.n[K_END], steps[i].alerts);
+    }
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(st.endpoint_folded, 4);
+    baseline_destroy(w.b);
+}
+
 /* key_sharing between two networks the key has always used (office and
  * VPN, seen at once during learning, rarely: 2 % of its hours) stays
  * quiet; with a network it never used it fires, and says so. */
@@ -986,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_new_client),
         cmocka_unit_test(test_rename_template),
         cmocka_unit_test(test_many_endpoints),
+        cmocka_unit_test(test_fold_area),
         cmocka_unit_test(test_sharing_known_networks),
         cmocka_unit_test(test_new_grant),
     };

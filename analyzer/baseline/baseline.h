@@ -122,6 +122,7 @@ struct baseline_stats {
     uint64_t load_invalid; /* stored profiles refused by validation (tampered or damaged) */
     uint64_t save_deferred; /* periodic save skipped: the previous one was still running */
     uint64_t renamed;       /* profiles changed by template renames */
+    uint64_t endpoint_folded; /* new endpoints not alerted: in an area already alerted */
 };
 void baseline_get_stats(const struct baseline *b, struct baseline_stats *out);
 
