@@ -11,3 +11,11 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
             $<TARGET_FILE:keywarden>)
   set_tests_properties(e2e_limits PROPERTIES LABELS "security;e2e" TIMEOUT 300)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # The same flood with two packet workers: the totals split, the hits of
+  # both summed in the stats record (RSS printed, not asserted).
+  add_test(NAME e2e_limits_workers
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_limits.py
+            $<TARGET_FILE:keywarden> --workers 2)
+  set_tests_properties(e2e_limits_workers PROPERTIES LABELS "security;e2e" TIMEOUT 300)
+endif()
