@@ -240,6 +240,13 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
     return KW_E_OK;
 }
 
+bool limits_same(const struct rules_res_limits *a, const struct rules_res_limits *b)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (value(a, &rows[i]) != value(b, &rows[i])) return false;
+    return true;
+}
+
 void limits_apply(const struct limits_eff *e, struct pipeline_config *pc)
 {
     const struct rules_res_limits *t = &e->total;

@@ -39,6 +39,9 @@ struct limits_eff {
  * `limits:` key) when a worker's share is under what it needs. */
 KW_WUR enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers,
                                   struct limits_eff *e, char *err, size_t errlen);
+/* Do two configs write the same limits? (Tables are sized at start: a
+ * SIGHUP reload that changes them is told it takes a restart.) */
+bool limits_same(const struct rules_res_limits *a, const struct rules_res_limits *b);
 /* Sets one worker's share into a pipeline config (from
  * pipeline_config_default). */
 void limits_apply(const struct limits_eff *e, struct pipeline_config *pc);

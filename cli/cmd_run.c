@@ -724,6 +724,11 @@ static void reload_rules(struct run_ctx *r)
         r->reloads++;
         kw_info("rules reloaded (generation %llu)",
                 (unsigned long long)rules_handle_generation(r->rules));
+        struct rules_model *nm = rules_handle_get(r->rules);
+        if (nm && !limits_same(&r->model->config.limits, &nm->config.limits))
+            kw_warn("limits: changed in the config; the tables keep the sizes they were "
+                    "given at start until keywarden is restarted");
+        rules_model_unref(nm);
         load_specs(r, false);
     } else {
         r->reload_failures++;

@@ -189,6 +189,24 @@ static void test_split(void **state)
     rules_diag_free(&d);
 }
 
+/* limits_same: written values compared, not where they were written. */
+static void test_same(void **state)
+{
+    (void)state;
+    struct rules_diag d1, d2, d3;
+    struct rules_model *a = load("limits: { flow.max: 2048 }\n", &d1, KW_E_OK);
+    struct rules_model *b = load("\n\nlimits:\n  flow: { max: 2048 }\n", &d2, KW_E_OK);
+    struct rules_model *c = load("limits: { flow.max: 4096 }\n", &d3, KW_E_OK);
+    assert_true(limits_same(&a->config.limits, &b->config.limits));
+    assert_false(limits_same(&a->config.limits, &c->config.limits));
+    rules_model_free(a);
+    rules_model_free(b);
+    rules_model_free(c);
+    rules_diag_free(&d1);
+    rules_diag_free(&d2);
+    rules_diag_free(&d3);
+}
+
 /* A real pipeline built from the limits holds no more flows than computed:
  * SYNs from e.flow_max + 100 distinct sources evict 100, and the stats'
  * limits object puts those hits under flow.memcap (the binding one). */
@@ -315,9 +333,10 @@ static void test_tls_memcap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_full),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_split),
-        cmocka_unit_test(test_pipeline_bounded), cmocka_unit_test(test_tls_memcap),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),     cmocka_unit_test(test_split),
+        cmocka_unit_test(test_same),       cmocka_unit_test(test_pipeline_bounded),
+        cmocka_unit_test(test_tls_memcap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
