@@ -1,8 +1,12 @@
 /* audit: the audit trail writer and its queries (see audit.h).
  *
- * The ring is single-consumer: the writer reads slots [head, head+n)
- * without the lock while producers only ever write past head+count, so a
- * batch is written straight from the ring without a copy. */
+ * The ring is a byte ring of variable-length rows (the fixed fields, then
+ * the used bytes of each text, NUL-terminated): ~200 bytes for an API call
+ * where a fixed slot took 3.2 KB (issue 13), so larger batches fit in
+ * little memory. It is single-consumer: the writer reads the `count` rows
+ * from `rpos` without the lock while producers only ever write into the
+ * free space past them, so a batch is written straight from the ring
+ * without a copy, its texts bound with their known lengths. */
 #include "audit.h"
 
 #include <ctype.h>
@@ -20,8 +24,13 @@
 #include "kw_sha256.h"
 #include "store.h"
 
-/* One queued row: the kw_txn fields the trail keeps, nothing else. */
+/* One queued row: the kw_txn fields the trail keeps, nothing else; its
+ * texts follow it in the ring (rec_text). */
+enum { T_IDENTITY, T_FINGERPRINT, T_HINT, T_METHOD, T_HOST, T_PATH, T_TMPL, T__COUNT };
+
 struct audit_rec {
+    uint32_t size; /* the whole row, texts included, a multiple of 8; 0: wrap to the start */
+    uint16_t len[T__COUNT]; /* text lengths, NUL not counted */
     kw_ts ts;
     uint64_t flow_id, req_len, resp_len;
     uint32_t flags;
@@ -29,15 +38,28 @@ struct audit_rec {
     struct kw_addr src, dst;
     uint16_t sport, dport;
     uint8_t cred_kind;
-    char identity[64];
-    char fingerprint[72];
-    char hint[40];
-    char method[24];
-    char host[256];
-    char path[2048];
-    char tmpl[512];
     uint8_t key[16]; /* natural key (see natural_key) */
 };
+
+/* The row's texts, in T_* order. */
+static void rec_text(const struct audit_rec *r, const char *t[T__COUNT])
+{
+    const char *p = (const char *)(r + 1);
+    for (int i = 0; i < T__COUNT; i++) {
+        t[i] = p;
+        p += r->len[i] + 1;
+    }
+}
+
+/* Bytes of ring per row of queue_max: the rows of an API call take ~200
+ * (a row of the largest texts, ~3.1 KB, always fits besides) */
+#define AUDIT_ROW_BYTES 512
+#define AUDIT_REC_MAX                                                                              \
+    ((sizeof(struct audit_rec) + sizeof(((struct kw_txn *)0)->identity.id) +                       \
+      sizeof(((struct kw_txn *)0)->cred.fingerprint) + sizeof(((struct kw_txn *)0)->cred.hint) +    \
+      sizeof(((struct kw_txn *)0)->method) + sizeof(((struct kw_txn *)0)->hostname) +              \
+      sizeof(((struct kw_txn *)0)->path) + sizeof(((struct kw_txn *)0)->template_) + 7) &           \
+     ~(size_t)7)
 
 #define AUDIT_RECENT 64
 
@@ -46,13 +68,15 @@ struct audit {
     struct dbw *w;
     bool own_w; /* no writer given: a private one */
     kw_ts retention, retention_every, newest, last_retention;
-    unsigned batch_max, cap;
-    struct audit_rec *ring;
+    unsigned batch_max, cap; /* cap: rows */
+    uint8_t *ring;
+    size_t bsize; /* bytes */
 
     pthread_mutex_t mu;
     pthread_cond_t done_cond;
     bool stop, block_when_full;
-    unsigned head, count;
+    size_t rpos, wpos; /* the oldest row; where the next goes */
+    unsigned count;     /* rows in the ring, the writer's current batch included */
     uint64_t done; /* rows written, duplicate, or lost: for audit_flush */
     struct audit_stats st;
 
@@ -132,9 +156,11 @@ static void base_key(EVP_MD_CTX *c, const struct audit_rec *r, uint8_t out[16])
     EVP_DigestUpdate(c, nums, sizeof nums);
     EVP_DigestUpdate(c, &r->src, sizeof r->src);
     EVP_DigestUpdate(c, &r->dst, sizeof r->dst);
-    const char *txt[] = {r->method, r->host, r->path};
+    const char *t[T__COUNT];
+    rec_text(r, t);
+    static const int txt[] = {T_METHOD, T_HOST, T_PATH};
     for (size_t i = 0; i < 3; i++) /* with their NULs: no two splits hash alike */
-        EVP_DigestUpdate(c, txt[i], strlen(txt[i]) + 1);
+        EVP_DigestUpdate(c, t[txt[i]], (size_t)r->len[txt[i]] + 1);
     if (!EVP_DigestFinal_ex(c, h, &hl) || hl < 16) goto fail;
     memcpy(out, h, 16);
     return;
@@ -156,6 +182,29 @@ static void natural_key(struct audit *a, struct audit_rec *r)
     r->key[15] ^= rep; /* 0 for the first: the key of a lone transaction is its hash */
 }
 
+/* The ring position a row of `need` bytes goes to, or SIZE_MAX when it
+ * does not fit now. Called with a->mu held. */
+static size_t ring_room(struct audit *a, size_t need)
+{
+    if (a->count == 0) /* nothing queued or being written: start over */
+        a->rpos = a->wpos = 0;
+    if (a->count == a->cap) return SIZE_MAX;
+    if (a->count == 0) return need <= a->bsize ? 0 : SIZE_MAX;
+    if (a->wpos > a->rpos) {
+        if (need <= a->bsize - a->wpos) return a->wpos;
+        return need <= a->rpos ? 0 : SIZE_MAX; /* wraps: the reader skips the end */
+    }
+    return a->wpos < a->rpos && need <= a->rpos - a->wpos ? a->wpos : SIZE_MAX;
+}
+
+/* Where the row after the one at `pos` starts (the reader's side of the
+ * wrap: a zero size, or no room left for a header, means the start). */
+static size_t ring_next(const struct audit *a, size_t pos)
+{
+    if (pos + sizeof(struct audit_rec) > a->bsize) return 0;
+    return ((const struct audit_rec *)(a->ring + pos))->size ? pos : 0;
+}
+
 void audit_record(struct audit *a, const struct kw_txn *t)
 {
     if (!t->cred.fingerprint[0] && !t->identity.id[0]) {
@@ -164,15 +213,41 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         pthread_mutex_unlock(&a->mu);
         return;
     }
+    /* measured once, outside the lock */
+    const char *src[T__COUNT] = {t->identity.id, t->cred.fingerprint, t->cred.hint, t->method,
+                                 t->hostname,    t->path,             t->template_};
+    static const size_t cap[T__COUNT] = {
+        sizeof t->identity.id, sizeof t->cred.fingerprint, sizeof t->cred.hint, sizeof t->method,
+        sizeof t->hostname,    sizeof t->path,             sizeof t->template_};
+    uint16_t len[T__COUNT];
+    size_t need = sizeof(struct audit_rec);
+    for (int i = 0; i < T__COUNT; i++) {
+        len[i] = (uint16_t)strnlen(src[i], cap[i] - 1);
+        need += len[i] + 1u;
+    }
+    /* Second guard against secrets: a query never reaches the table even
+     * if a caller put the raw target in path. */
+    const char *q = memchr(t->path, '?', len[T_PATH]);
+    if (q) {
+        need -= len[T_PATH];
+        len[T_PATH] = (uint16_t)(q - t->path);
+        need += len[T_PATH];
+    }
+    need = (need + 7) & ~(size_t)7;
     pthread_mutex_lock(&a->mu);
-    while (a->block_when_full && a->count == a->cap && !a->stop)
+    size_t at;
+    while ((at = ring_room(a, need)) == SIZE_MAX && a->block_when_full && !a->stop)
         pthread_cond_wait(&a->done_cond, &a->mu);
-    if (a->count == a->cap) {
+    if (at == SIZE_MAX) {
         a->st.dropped++;
         pthread_mutex_unlock(&a->mu);
         return;
     }
-    struct audit_rec *r = &a->ring[(a->head + a->count) % a->cap];
+    if (at != a->wpos && a->wpos + sizeof(struct audit_rec) <= a->bsize)
+        ((struct audit_rec *)(a->ring + a->wpos))->size = 0; /* wrap mark */
+    struct audit_rec *r = (struct audit_rec *)(a->ring + at);
+    r->size = (uint32_t)need;
+    memcpy(r->len, len, sizeof len);
     r->ts = t->ts;
     r->flow_id = t->flow_id;
     r->req_len = t->req_len;
@@ -184,18 +259,14 @@ void audit_record(struct audit *a, const struct kw_txn *t)
     r->sport = t->sport;
     r->dport = t->dport;
     r->cred_kind = t->cred.kind;
-    cpy(r->identity, sizeof r->identity, t->identity.id);
-    cpy(r->fingerprint, sizeof r->fingerprint, t->cred.fingerprint);
-    cpy(r->hint, sizeof r->hint, t->cred.hint);
-    cpy(r->method, sizeof r->method, t->method);
-    cpy(r->host, sizeof r->host, t->hostname);
-    cpy(r->path, sizeof r->path, t->path);
-    /* Second guard against secrets: a query never reaches the table even
-     * if a caller put the raw target in path. */
-    char *q = strchr(r->path, '?');
-    if (q) *q = 0;
-    cpy(r->tmpl, sizeof r->tmpl, t->template_);
+    char *p = (char *)(r + 1);
+    for (int i = 0; i < T__COUNT; i++) {
+        memcpy(p, src[i], len[i]);
+        p[len[i]] = 0;
+        p += len[i] + 1;
+    }
     natural_key(a, r);
+    a->wpos = at + need;
     a->count++;
     a->st.queued++;
     /* One job in the writer's queue at a time; it takes up to batch_max
@@ -213,19 +284,23 @@ void audit_record(struct audit *a, const struct kw_txn *t)
  * (bound SQLITE_STATIC: no copy, no allocation per row). */
 static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r, char src[64], char dst[64])
 {
+    const char *t[T__COUNT];
+    rec_text(r, t);
+#define TXT(i) t[i], r->len[i], SQLITE_STATIC
     sqlite3_bind_int64(s, 1, r->ts);
-    sqlite3_bind_text(s, 2, r->identity, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, r->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, TXT(T_IDENTITY));
+    sqlite3_bind_text(s, 3, TXT(T_FINGERPRINT));
     sqlite3_bind_int(s, 4, r->cred_kind);
-    sqlite3_bind_text(s, 5, r->hint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, TXT(T_HINT));
     sqlite3_bind_text(s, 6, kw_addr_str(&r->src, src, 64), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, r->sport);
     sqlite3_bind_text(s, 8, kw_addr_str(&r->dst, dst, 64), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 9, r->dport);
-    sqlite3_bind_text(s, 10, r->method, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 11, r->host, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 12, r->path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 13, r->tmpl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, TXT(T_METHOD));
+    sqlite3_bind_text(s, 11, TXT(T_HOST));
+    sqlite3_bind_text(s, 12, TXT(T_PATH));
+    sqlite3_bind_text(s, 13, TXT(T_TMPL));
+#undef TXT
     sqlite3_bind_int(s, 14, r->status);
     sqlite3_bind_int64(s, 15, (sqlite3_int64)r->req_len);
     sqlite3_bind_int64(s, 16, (sqlite3_int64)r->resp_len);
@@ -263,7 +338,8 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
 {
     struct audit *a = (struct audit *)((char *)j - offsetof(struct audit, job));
     pthread_mutex_lock(&a->mu);
-    unsigned start = a->head, n = a->count < a->batch_max ? a->count : a->batch_max;
+    size_t pos = a->rpos;
+    unsigned n = a->count < a->batch_max ? a->count : a->batch_max;
     pthread_mutex_unlock(&a->mu);
     a->job_n = n;
     a->job_written = a->job_expired = 0;
@@ -272,7 +348,9 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     int rc = sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL);
     char src[64], dst[64];
     for (unsigned i = 0; rc == SQLITE_OK && i < n; i++) {
-        const struct audit_rec *r = &a->ring[(start + i) % a->cap];
+        pos = ring_next(a, pos);
+        const struct audit_rec *r = (const struct audit_rec *)(a->ring + pos);
+        pos += r->size;
         bind_rec(ins, r, src, dst);
         rc = sqlite3_step(ins);
         sqlite3_reset(ins);
@@ -292,7 +370,10 @@ static void job_done(struct dbw_job *j, int rc)
     struct audit *a = (struct audit *)((char *)j - offsetof(struct audit, job));
     pthread_mutex_lock(&a->mu);
     unsigned n = a->job_n;
-    a->head = (a->head + n) % a->cap;
+    for (unsigned i = 0; i < n; i++) { /* written, or lost for good: the rows go */
+        a->rpos = ring_next(a, a->rpos);
+        a->rpos += ((const struct audit_rec *)(a->ring + a->rpos))->size;
+    }
     a->count -= n;
     a->done += n;
     if (rc == SQLITE_OK) {
@@ -330,7 +411,8 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->batch_max = c->batch_max ? c->batch_max : AUDIT_DEFAULT_BATCH_MAX;
     a->block_when_full = c->block_when_full;
     a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
-    a->ring = calloc(a->cap, sizeof *a->ring);
+    a->bsize = (size_t)a->cap * AUDIT_ROW_BYTES + AUDIT_REC_MAX;
+    a->ring = malloc(a->bsize);
     a->md = EVP_MD_CTX_new();
     a->job.run = job_run;
     a->job.done = job_done;

@@ -5,7 +5,8 @@
  * The one thing to know: audit_record() never allocates, and never blocks
  * during live capture (a full ring drops, counted); with block_when_full
  * (offline replay) it waits for the writer instead of losing rows.
- * It copies the fields it needs into a ring allocated at audit_new(); the
+ * It copies the fields it needs (the used bytes of each text) into a ring
+ * allocated at audit_new(); the
  * database writer (dbw.h, shared with alerts and baselines) drains the
  * ring and inserts a batch per SQLite transaction (DEPENDENCIES.md: ~150k
  * rows/s that way). When the ring is full the record is dropped and
@@ -41,15 +42,16 @@
 #include "kw_txn.h"
 
 #define AUDIT_DEFAULT_RETENTION ((kw_ts)90 * 86400 * 1000000)
-#define AUDIT_DEFAULT_BATCH_MAX 1000u
-#define AUDIT_DEFAULT_QUEUE_MAX 4096u
+#define AUDIT_DEFAULT_BATCH_MAX 4096u
+#define AUDIT_DEFAULT_QUEUE_MAX 16384u
 #define AUDIT_DEFAULT_DB "./keywarden-state/keywarden.db"
 
 struct audit_config {
     const char *db_path;   /* NULL: AUDIT_DEFAULT_DB */
     kw_ts retention;       /* 0: AUDIT_DEFAULT_RETENTION (90 days), on packet time */
-    unsigned batch_max;    /* rows per SQLite transaction; 0: 1000 */
-    unsigned queue_max;    /* ring slots (~3.2 KiB each); 0: 4096 */
+    unsigned batch_max;    /* rows per SQLite transaction; 0: 4096 */
+    unsigned queue_max;    /* rows the ring holds (512 bytes of ring each, rows take their
+                              size: ~200 bytes for an API call); 0: 16384 (8 MB) */
     kw_ts retention_every; /* how often (packet time) old rows are deleted; 0: 1 hour */
     bool block_when_full;  /* offline replay: wait for the writer instead of dropping, since
                               nothing is lost by slowing a file read down */

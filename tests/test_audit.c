@@ -407,6 +407,92 @@ static void test_full_queue_drops(void **state)
     audit_destroy(a);
 }
 
+/* The ring holds rows of any size back to back and wraps around: with 4
+ * rows of room (~5 KB), 600 rows of every size, some with every text at
+ * its largest, all arrive whole and in order (the writer takes batches of
+ * 3 while the producer waits for room, as an offline replay does). */
+static void fill_text(char *dst, size_t cap, size_t n, int seed)
+{
+    n = n < cap ? n : cap - 1;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (char)('a' + (seed + (int)i) % 26);
+    dst[n] = 0;
+}
+
+static void test_ring_wraps(void **state)
+{
+    (void)state;
+    char path[600];
+    db_path(path, sizeof path, "wraps");
+    struct audit *a = NULL;
+    struct audit_config cfg = {
+        .db_path = path, .queue_max = 4, .batch_max = 3, .block_when_full = true};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    enum { N = 600 };
+    for (int i = 0; i < N; i++) {
+        struct kw_txn *t = mk("c01", "sha256:aaaa", T0 + i, "GET", "/", 200);
+        bool big = i % 50 == 7;
+        size_t pl = big ? SIZE_MAX : (size_t)(i * 37) % 1500;
+        t->path[0] = '/';
+        fill_text(t->path + 1, sizeof t->path - 1, pl, i);
+        if (big) {
+            fill_text(t->identity.id, sizeof t->identity.id, SIZE_MAX, i);
+            fill_text(t->cred.fingerprint, sizeof t->cred.fingerprint, SIZE_MAX, i);
+            fill_text(t->cred.hint, sizeof t->cred.hint, SIZE_MAX, i);
+            fill_text(t->method, sizeof t->method, SIZE_MAX, i);
+            fill_text(t->hostname, sizeof t->hostname, SIZE_MAX, i);
+            fill_text(t->template_, sizeof t->template_, SIZE_MAX, i);
+        } else {
+            fill_text(t->template_, sizeof t->template_, (size_t)i % 300, i + 1);
+        }
+        record(a, t);
+    }
+    audit_flush(a);
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    assert_int_equal(st.written, N);
+    assert_int_equal(st.dropped, 0);
+    audit_destroy(a);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT ts, identity, fingerprint, cred_hint, method, host,"
+                                        " path, template FROM audit ORDER BY id",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    int i = 0;
+    for (; sqlite3_step(q) == SQLITE_ROW; i++) {
+        struct kw_txn *t = mk("c01", "sha256:aaaa", T0 + i, "GET", "/", 200);
+        bool big = i % 50 == 7;
+        size_t pl = big ? SIZE_MAX : (size_t)(i * 37) % 1500;
+        fill_text(t->path + 1, sizeof t->path - 1, pl, i);
+        if (big) {
+            fill_text(t->identity.id, sizeof t->identity.id, SIZE_MAX, i);
+            fill_text(t->cred.fingerprint, sizeof t->cred.fingerprint, SIZE_MAX, i);
+            fill_text(t->cred.hint, sizeof t->cred.hint, SIZE_MAX, i);
+            fill_text(t->method, sizeof t->method, SIZE_MAX, i);
+            fill_text(t->hostname, sizeof t->hostname, SIZE_MAX, i);
+            fill_text(t->template_, sizeof t->template_, SIZE_MAX, i);
+        } else {
+            fill_text(t->template_, sizeof t->template_, (size_t)i % 300, i + 1);
+        }
+        assert_int_equal(sqlite3_column_int64(q, 0), T0 + i);
+        assert_string_equal((const char *)sqlite3_column_text(q, 1), t->identity.id);
+        assert_string_equal((const char *)sqlite3_column_text(q, 2), t->cred.fingerprint);
+        assert_string_equal((const char *)sqlite3_column_text(q, 3), t->cred.hint);
+        assert_string_equal((const char *)sqlite3_column_text(q, 4), t->method);
+        assert_string_equal((const char *)sqlite3_column_text(q, 5), t->hostname);
+        assert_string_equal((const char *)sqlite3_column_text(q, 6), t->path);
+        assert_string_equal((const char *)sqlite3_column_text(q, 7), t->template_);
+        free(t);
+    }
+    assert_int_equal(i, N);
+    sqlite3_finalize(q);
+    store_db_close(db);
+}
+
 static void test_parse_time(void **state)
 {
     static const struct {
@@ -453,7 +539,7 @@ int main(void)
         cmocka_unit_test(test_record_and_query),  cmocka_unit_test(test_no_query_secret),
         cmocka_unit_test(test_retention),         cmocka_unit_test(test_retention_future),
         cmocka_unit_test(test_replay_idempotent), cmocka_unit_test(test_full_queue_drops),
-        cmocka_unit_test(test_parse_time),        cmocka_unit_test(test_replay_across_v3),
+        cmocka_unit_test(test_parse_time),        cmocka_unit_test(test_ring_wraps),        cmocka_unit_test(test_replay_across_v3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
