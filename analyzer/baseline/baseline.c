@@ -6,6 +6,7 @@
  * profile saved and loaded continues exactly as if it had never left
  * memory. Old behaviour fades by a weekly decay applied lazily when a
  * profile's epoch week changes. */
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -580,6 +581,69 @@ static bool fold_endpoint(const struct bl_profile *p, const struct bl_pending *s
     return false;
 }
 
+/* The extension of the last segment of a[0..n): ".json", ".kml" (1-5
+ * letters and digits, a letter first); its offset, or n when none. */
+static size_t ext_at(const char *a, size_t n)
+{
+    size_t d = n;
+    while (d > 0 && a[d - 1] != '.' && a[d - 1] != '/')
+        d--;
+    if (d == 0 || a[d - 1] != '.' || n - d < 1 || n - d > 5 || !isalpha((unsigned char)a[d]))
+        return n;
+    for (size_t i = d; i < n; i++)
+        if (!isalnum((unsigned char)a[i])) return n;
+    return d - 1;
+}
+
+/* Two templates of one endpoint, written differently: the same but for
+ * the format extension (/distance.json, /distance.kml), or the same but
+ * for one segment before the last, a parameter in one and a literal in
+ * the other (/v2/portalingest/traces, /v2/{id}/traces: a value kept
+ * literal beside its parameter, docs/shapes.md). */
+static bool same_endpoint(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    size_t ea = ext_at(a, na), eb = ext_at(b, nb);
+    if (ea < na && eb < nb && ea == eb && !memcmp(a, b, ea) && !memchr(a + ea, '/', na - ea))
+        return na != nb || memcmp(a, b, na);
+    unsigned diff = 0, at = 0, segs = 0;
+    bool param = false;
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        size_t ie = i + 1, je = j + 1;
+        while (ie < na && a[ie] != '/')
+            ie++;
+        while (je < nb && b[je] != '/')
+            je++;
+        segs++;
+        if (ie - i != je - j || memcmp(a + i, b + j, ie - i)) {
+            diff++;
+            at = segs;
+            param = (memchr(a + i, '{', ie - i) != NULL) != (memchr(b + j, '{', je - j) != NULL);
+        }
+        i = ie;
+        j = je;
+    }
+    if (i < na || j < nb || diff != 1 || !param) return false;
+    bool slash = na > 1 && a[na - 1] == '/'; /* "/x/" ends with an empty segment */
+    return at < segs - (slash ? 1u : 0u);
+}
+
+/* A new endpoint that is one already waiting in quarantine (same method)
+ * written differently (same_endpoint). */
+static bool fold_variant(const struct bl_profile *p, const struct bl_pending *self,
+                         const char *method, const char *tmpl)
+{
+    size_t ml = strlen(method);
+    for (uint32_t i = 0; i < p->n_pend; i++) {
+        const struct bl_pending *o = &p->pend[i];
+        if (o == self || o->type != BL_P_ENDPOINT || strlen(o->text) >= BL_TXT - 1) continue;
+        if (strncmp(o->text, method, ml) || o->text[ml] != ' ') continue;
+        if (same_endpoint(tmpl, o->text + ml + 1)) return true;
+    }
+    return false;
+}
+
 /* new_endpoint: a method x template never seen (low sensitivity: a
  * template never seen under any method). */
 static void check_endpoint(struct baseline *b, struct obs *o)
@@ -617,7 +681,7 @@ static void check_endpoint(struct baseline *b, struct obs *o)
         return;
     }
     if (!fresh) return;
-    if (fold_endpoint(p, e, t->template_)) {
+    if (fold_endpoint(p, e, t->template_) || fold_variant(p, e, t->method, t->template_)) {
         b->st.endpoint_folded++; /* quarantined as any other, not alerted */
         return;
     }
