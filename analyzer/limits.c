@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "baseline.h"
 #include "classify.h"
 
 #define KIB (UINT64_C(1) << 10)
@@ -90,6 +91,19 @@ static const struct lim_row rows[] = {
      OFF(tls_memcap),
      {"tls.memcap_refusals"},
      "TLS connections refused or buffers not grown"},
+    /* the baseline lives in the judge: not split over packet workers */
+    {"baseline.max_profiles",
+     COUNT,
+     false,
+     OFF(baseline_max_profiles),
+     {"baseline.profile_limit"},
+     "identities not profiled"},
+    {"baseline.max_unattributed",
+     COUNT,
+     false,
+     OFF(baseline_max_unattributed),
+     {"baseline.evict_unattributed"},
+     "unattributed profiles taken over by newer ones"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 _Static_assert(NROWS <= sizeof((struct limits_eff *)0)->written, "limits_eff.written too short");
@@ -135,6 +149,7 @@ static void defaults(struct rules_res_limits *d)
     d->http2_max_header_list = pc.h2.max_header_list;
     d->http2_max_table_size = pc.h2.max_table_size;
     d->tls_memcap = pc.tls.memcap;
+    d->baseline_max_profiles = BASELINE_DEFAULT_MAX_PROFILES;
 }
 
 /* Bytes n flows take in one pipeline: the table and the per-flow state. */
@@ -181,6 +196,20 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
             *field(&e->total, &rows[i]) = v;
             e->written[i] = true;
         }
+    }
+    /* a tenth of the profiles is kept for configured identities unless
+     * the config says otherwise (baseline.h) */
+    if (!e->total.baseline_max_unattributed)
+        e->total.baseline_max_unattributed =
+            e->total.baseline_max_profiles - e->total.baseline_max_profiles / 10;
+    if (e->total.baseline_max_unattributed > e->total.baseline_max_profiles) {
+        const char *file = rc->limits.loc.line ? rc->limits.loc.file : NULL;
+        snprintf(err, errlen,
+                 "%s:%d: error: limits.baseline.max_unattributed: %" PRIu64
+                 " is more than baseline.max_profiles (%" PRIu64 "); give at most that",
+                 file ? file : "config", rc->limits.loc.line, e->total.baseline_max_unattributed,
+                 e->total.baseline_max_profiles);
+        return KW_E_CONFIG;
     }
     const struct rules_res_limits *t = &e->total;
     struct pipeline_config pc;
@@ -289,7 +318,7 @@ void limits_print(const struct limits_eff *e, FILE *f)
             fmt_value(r, value(&e->total, r) / e->workers, s, sizeof s);
             snprintf(each, sizeof each, ", %s per worker", s);
         }
-        fprintf(f, "  %-22s %-10s (%s%s)\n", r->name, v, e->written[i] ? "config" : "default",
+        fprintf(f, "  %-26s %-10s (%s%s)\n", r->name, v, e->written[i] ? "config" : "default",
                 each);
     }
     char m[32];

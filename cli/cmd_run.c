@@ -310,7 +310,11 @@ static enum kw_err open_outputs(struct run_ctx *r)
     if ((e = audit_new(&uc, &r->audit)) != KW_E_OK)
         return e;
 
-    struct baseline_config bc = {.db_path = r->db_path, .writer = r->dbw};
+    struct baseline_config bc = {
+        .db_path = r->db_path,
+        .writer = r->dbw,
+        .max_profiles = (unsigned)r->lim.total.baseline_max_profiles,
+        .max_unattributed = (unsigned)r->lim.total.baseline_max_unattributed};
     if (r->model->detections.baseline.learning_s > 0)
         bc.learning = KW_TS_SEC(r->model->detections.baseline.learning_s);
     bc.sensitivity = (int)r->model->detections.baseline.sensitivity - 1;

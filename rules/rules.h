@@ -206,6 +206,8 @@ struct rules_res_limits {
     uint64_t http2_max_header_list; /* request header list per stream (RFC 9113 §6.5.2) */
     uint64_t http2_max_table_size;  /* HPACK dynamic table per direction */
     uint64_t tls_memcap;            /* bytes all TLS connections hold */
+    uint64_t baseline_max_profiles; /* profiles kept (identities + unattributed) */
+    uint64_t baseline_max_unattributed; /* of them, for credentials no identity claims */
     struct rules_loc loc;           /* the `limits:` key; line 0 = none */
 };
 

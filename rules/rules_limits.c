@@ -46,6 +46,9 @@ static const struct lim_key keys[] = {
     {"http2.max_header_list", true, 1 * KIB, 1 * MIB, OFF(http2_max_header_list)},
     {"http2.max_table_size", true, 4 * KIB, 1 * MIB, OFF(http2_max_table_size)},
     {"tls.memcap", true, 1 * MIB, TIB, OFF(tls_memcap)},
+    /* a profile is ~10 KiB, all allocated at start: 10 million is 100 GB */
+    {"baseline.max_profiles", false, 16, 10000000, OFF(baseline_max_profiles)},
+    {"baseline.max_unattributed", false, 1, 10000000, OFF(baseline_max_unattributed)},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -61,6 +64,8 @@ static const char *const known[] = {"flow.max",
                                     "http2.max_header_list",
                                     "http2.max_table_size",
                                     "tls.memcap",
+                                    "baseline.max_profiles",
+                                    "baseline.max_unattributed",
                                     NULL};
 
 static void human(uint64_t b, char *out, size_t n)

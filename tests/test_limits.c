@@ -330,13 +330,45 @@ static void test_tls_memcap(void **state)
     rules_diag_free(&d);
 }
 
+/* baseline.max_profiles / max_unattributed: parsed (dotted and nested),
+ * the unattributed share defaults to nine tenths, more unattributed than
+ * profiles is refused, and they are not split over workers. */
+static void test_baseline_limits(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct limits_eff e;
+    char err[512];
+    struct rules_model *m = load(NULL, &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(e.total.baseline_max_profiles, 10000);
+    assert_int_equal(e.total.baseline_max_unattributed, 9000);
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("limits:\n  baseline: { max_profiles: 200 }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 4, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(e.total.baseline_max_profiles, 200);
+    assert_int_equal(e.total.baseline_max_unattributed, 180);
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("limits:\n  baseline.max_profiles: 200\n  baseline.max_unattributed: 300\n", &d,
+             KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "kw.yaml:1: error: limits.baseline.max_unattributed: 300"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("limits:\n  baseline.max_profiles: 3\n", &d, KW_E_CONFIG);
+    assert_null(m);
+    rules_diag_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),     cmocka_unit_test(test_split),
         cmocka_unit_test(test_same),       cmocka_unit_test(test_pipeline_bounded),
-        cmocka_unit_test(test_tls_memcap),
+        cmocka_unit_test(test_tls_memcap), cmocka_unit_test(test_baseline_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
