@@ -12,7 +12,7 @@
  * of key=value pairs; not a ctest. The writer's CPU time is the process's
  * minus the producer thread's (the dbw thread is the only other one busy).
  * KW_BATCH and KW_QUEUE set audit_config.batch_max and queue_max (0: the
- * defaults, 1000 and 4096) to see what larger transactions would buy. */
+ * defaults, 4096 and 16384) to see what other batch and ring sizes would buy. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
