@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h2_oracle  # noqa: E402
-from ops.kwtest import LoCapture  # noqa: E402  (tests/ops/kwtest.py)
+from ops.kwtest import LoCapture, wait_port  # noqa: E402  (tests/ops/kwtest.py)
 
 KW = sys.argv[1]
 SAVE = sys.argv[sys.argv.index("--save") + 1] if "--save" in sys.argv else None
@@ -62,19 +62,6 @@ def free_port():
 def run(cmd, **kw):
     kw.setdefault("text", True)
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
-
-
-def wait_port(port, t=10.0):
-    end = time.time() + t
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} never opened")
-
-
 
 
 class Servers:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
 
 KW, MINT = sys.argv[1], sys.argv[2]
 ISS = "https://idp.acme.test"
@@ -124,21 +124,8 @@ def free_port():
     return p
 
 
-def wait_port(port, t=5.0):
-    end = time.time() + t
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} never opened")
-
-
 def mint(*args):
     return subprocess.run([MINT, *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 
 
 def main():

@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.parse
 
-from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo
+from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo
 
 SKIP = 77
 HOST = "api.acme.internal"
@@ -103,19 +103,6 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
-
-
-def wait_port(port, proc, what):
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit("FAIL: %s exited %d" % (what, proc.returncode))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("FAIL: %s did not listen on %d" % (what, port))
 
 
 def start_nginx(work, backend, ports):

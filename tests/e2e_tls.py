@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
 
 KW = sys.argv[1]
 SCHEMA = sys.argv[2] if len(sys.argv) > 2 else None
@@ -58,22 +58,9 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
 
 
-def wait_port(port, t=5.0):
-    end = time.time() + t
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} never opened")
-
-
 def der_hashes(pem):
     der = run(["openssl", "x509", "-in", pem, "-outform", "der"], text=False).stdout
     return hashlib.sha1(der).hexdigest(), hashlib.sha256(der).hexdigest()
-
-
 
 
 def keywarden(pcap, work, keylogs=(), rules=None, tag="run"):

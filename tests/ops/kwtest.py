@@ -7,6 +7,7 @@ import http.server
 import os
 import pwd
 import re
+import socket
 import socketserver
 import subprocess
 import threading
@@ -97,6 +98,22 @@ class LoCapture:
         self.p.terminate()
         self.p.wait()
         return alive
+
+
+def wait_port(port, proc=None, what=None, t=10.0):
+    """Waits until something listens on 127.0.0.1:port (a server the test
+    started); fails the test when it never does, or when proc (its
+    process) exits first."""
+    end = time.monotonic() + t
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit("FAIL: %s exited %d" % (what or "server", proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("FAIL: %s did not listen on %d" % (what or "server", port))
 
 
 class TempUser:
