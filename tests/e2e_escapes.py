@@ -70,7 +70,8 @@ def record(work, port):
     cap = LoCapture(pcap, [port])
     for r in REQUESTS:
         send(port, *r)
-    return pcap if cap.stop() else None
+    # every answer recorded before tcpdump stops (Api.BODY once per answer)
+    return pcap if cap.stop(until=lambda d: d.count(Api.BODY) >= len(REQUESTS)) else None
 
 
 # Anything a terminal would act on: C0 controls but newline, DEL, C1
@@ -153,6 +154,10 @@ def check(kw, work, pcap):
     audit = outs["audit"][0]
     if b"\\x1b" not in audit or b"\\u202e" not in audit:
         print("FAIL: audit does not show the escaped host/user")
+        # what was recorded and what keywarden made of it, for the next reader
+        r = subprocess.run(["tcpdump", "-nn", "-r", pcap], capture_output=True, text=True)
+        print("recording (%d packets):\n%s" % (len(r.stdout.splitlines()), r.stdout[-3000:]))
+        print("audit:\n" + audit.decode("utf-8", "replace")[-2000:])
         return 1
     if min(shown.values()) < 1:
         print("FAIL: some hostile text was not shown escaped anywhere")

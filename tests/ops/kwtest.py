@@ -82,9 +82,14 @@ class LoCapture:
         except OSError:
             return -1
 
-    def stop(self, quiet=0.5, limit=10.0):
+    def stop(self, quiet=0.5, limit=10.0, until=None):
         """True when tcpdump ran to our stop; False when it was gone before
-        (the recording is incomplete: record again)."""
+        (the recording is incomplete: record again). until(data), when
+        given, must also hold on the file's bytes: a quiet file only says
+        tcpdump wrote nothing lately, and a tcpdump starved of CPU by a
+        busy machine writes nothing while the kernel still holds packets
+        it loses on SIGTERM (CI: e2e_escapes lost its third exchange while
+        e2e_fleet_spool_full ran beside it)."""
         end = time.monotonic() + limit
         last, since = self._size(), time.monotonic()
         while time.monotonic() < end and self.p.poll() is None:
@@ -93,7 +98,11 @@ class LoCapture:
             if size != last:
                 last, since = size, time.monotonic()
             elif time.monotonic() - since >= quiet:
-                break
+                if until is None:
+                    break
+                with open(self.path, "rb") as f:
+                    if until(f.read()):
+                        break
         alive = self.p.poll() is None
         self.p.terminate()
         self.p.wait()
