@@ -29,6 +29,8 @@ PKGS=(
   # backend personalities: the evasion suite through real reverse proxies
   # (tests/e2e_proxies.py), curl as the client
   nginx apache2 curl
+  # and against real frameworks (tests/e2e_frameworks.py)
+  node-express python3-django
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then

@@ -57,6 +57,19 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
     SKIP_RETURN_CODE 77)
 endif()
 if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # The evasion suite against real frameworks (issue 15): Debian's Express
+  # and Django (tests/frameworks/) on 127.0.0.1, three routes answering
+  # which handler ran and as what method; every request whose handler was a
+  # forbidden one is alerted with the framework's backend personality.
+  # Needs root (tcpdump) and curl; a framework not installed is left out,
+  # skipped when none is.
+  add_test(NAME e2e_frameworks
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_frameworks.py
+            $<TARGET_FILE:keywarden>)
+  set_tests_properties(e2e_frameworks PROPERTIES LABELS "security;e2e" TIMEOUT 120
+    SKIP_RETURN_CODE 77)
+endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
   # Claimed identities (issue 15): curl -u (any password) and a JWT with a
   # garbage signature as identities claimed by Basic user and iss+sub, and
   # a bearer token matched by fingerprint, on lo; alerts of the first two
