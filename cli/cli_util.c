@@ -9,22 +9,45 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "kw_yaml.h"
+
 char *cli_config_db(const char *config_path)
 {
-    struct fy_document *d = fy_document_build_from_file(NULL, config_path);
-    if (!d)
-        return NULL;
-    char buf[1024];
+    /* Only storage.database is wanted here; the full loader reports every
+     * other problem. The text goes through kw_yaml_parse like every YAML
+     * keywarden reads, so a file that crashes libfyaml yields "no
+     * database named" instead of taking the command down. */
+    FILE *f = fopen(config_path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char chunk[8192];
+    size_t n;
+    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0 && len < ((size_t)4 << 20))
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    if (!mem) return NULL;
+    fclose(mem);
+    struct fy_document *d = text ? kw_yaml_parse(text, len, NULL, 0, NULL) : NULL;
+    free(text);
+    if (!d) return NULL;
+    struct fy_node *root = fy_document_root(d), *st = NULL, *db = NULL;
+    if (root && fy_node_get_type(root) == FYNT_MAPPING)
+        st = fy_node_mapping_lookup_by_string(root, "storage", FY_NT);
+    if (st && fy_node_get_type(st) == FYNT_MAPPING)
+        db = fy_node_mapping_lookup_by_string(st, "database", FY_NT);
+    const char *buf = db && fy_node_get_type(db) == FYNT_SCALAR ? fy_node_get_scalar0(db) : NULL;
     char *out = NULL;
-    if (fy_document_scanf(d, "/storage/database %1023s", buf) == 1) {
+    if (buf && *buf) {
         const char *slash = strrchr(config_path, '/');
         if (buf[0] == '/' || !slash) {
             out = strdup(buf);
         } else {
-            size_t n = (size_t)(slash - config_path) + strlen(buf) + 2;
-            out = malloc(n);
+            size_t need = (size_t)(slash - config_path) + strlen(buf) + 2;
+            out = malloc(need);
             if (out)
-                snprintf(out, n, "%.*s/%s", (int)(slash - config_path), config_path, buf);
+                snprintf(out, need, "%.*s/%s", (int)(slash - config_path), config_path, buf);
         }
     }
     fy_document_destroy(d);

@@ -1,12 +1,15 @@
 /* fuzz_rules: arbitrary bytes as a rules file and as a config, loaded from
  * memory with rules_load_mem. The loader must never crash, leak or read
  * out of bounds, whatever the YAML; problems belong in the diag. The first
- * byte picks rules file or config, so both walkers are fuzzed. */
+ * byte picks rules file or config, so both walkers are fuzzed. The parse
+ * runs in this process (kw_yaml isolation off): the fuzzer must see
+ * libfyaml's own crashes, which in keywarden end in a child process. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kw_yaml.h"
 #include "rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -14,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 1 << 16) return 0;
+    kw_yaml_set_isolation(false);
     char *text = malloc(size + 1);
     if (!text) return 0;
     memcpy(text, data, size);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kw_json.h"
+#include "kw_yaml.h"
 #include "rules_int.h"
 
 #define RULES_FILE_MAX (16u << 20)
@@ -129,11 +130,18 @@ static struct fy_document *parse_yaml(struct rl_ctx *c)
     struct fy_diag *fd = fy_diag_create(&dc);
     if (!fd) return NULL;
     fy_diag_set_collect_errors(fd, true);
-    struct fy_parse_cfg pc = {0};
-    pc.flags = FYPCF_QUIET;
-    pc.diag = fd;
-    struct fy_document *doc = fy_document_build_from_string(&pc, c->text, c->len);
+    struct kw_yaml_fault fault;
+    struct fy_document *doc = kw_yaml_parse(c->text, c->len, fd, 0, &fault);
     size_t before = c->diag->errors;
+    if (kw_yaml_fault_crashed(&fault)) {
+        char msg[200];
+        rules_diag_add(c->diag, RULES_DIAG_ERROR, c->file, fault.line, 1, NULL,
+                       "a tab used as indentation after '-', '?' or ':' at or just before this line "
+                       "is the known trigger (libfyaml 0.7 bug): use spaces",
+                       "%s", kw_yaml_fault_text(&fault, msg, sizeof msg));
+        fy_diag_destroy(fd);
+        return NULL;
+    }
     void *it = NULL;
     struct fy_diag_error *e;
     while ((e = fy_diag_errors_iterate(fd, &it))) {

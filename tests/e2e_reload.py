@@ -7,6 +7,7 @@ The capture is fed through stdin (`-r -`) in three parts, so the test
 decides which packets are judged under which rules:
   part 1  rules: none (every credential unknown)
   SIGHUP  rules file broken        -> "reload failed", old rules kept
+  SIGHUP  a file crashing libfyaml  -> "reload failed" at its line, still running
   part 2  still no identities
   SIGHUP  rules: the simulator's    -> "rules reloaded"
   part 3  identities attributed
@@ -72,7 +73,15 @@ def run(kw, kwsim, world, work):
         f.write("identities:\n  - id: x1\n    timezone: Mars/Olympus\n")
     p.send_signal(signal.SIGHUP)
     time.sleep(0.5)
-    feed(recs[third:2 * third])
+    half = third + third // 2
+    feed(recs[third:half])  # the reload happens between packets
+    # A file that crashes Debian's libfyaml 0.7.12 (a tab as indentation
+    # after '?', upstream issue 57): keywarden must report it and go on.
+    with open(live_rules, "w") as f:
+        f.write("identities: []\n? -:\t-\n")
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    feed(recs[half:2 * third])
     shutil.copy(os.path.join(sim, "rules.d", os.listdir(os.path.join(sim, "rules.d"))[0]),
                 live_rules)
     p.send_signal(signal.SIGHUP)
@@ -85,6 +94,9 @@ def run(kw, kwsim, world, work):
     ok = rc == 0
     if "rules reload failed" not in err or "world.yaml:3:" not in err:
         print("FAIL: the broken reload was not reported with file:line:col")
+        ok = False
+    if "world.yaml:2:1: error: the YAML parser (libfyaml)" not in err:
+        print("FAIL: the file that crashes libfyaml was not reported at its line")
         ok = False
     if "rules reloaded (generation 1)" not in err:
         print("FAIL: the good reload was not reported")

@@ -118,6 +118,9 @@ static void test_broken(void **state)
         {"openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n"
          "        - $ref: '#/x'\nx: { $ref: '#/x' }\n",
          "more than 16 references"},
+        /* crashes Debian's libfyaml 0.7.12 (upstream issue 57): contained
+         * in kw_yaml's child, reported at its line */
+        {"openapi: 3.0.0\n? -:\t-\n", "broken.yaml:2:1: error: the YAML parser (libfyaml)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct oas_doc *d = NULL;

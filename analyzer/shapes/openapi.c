@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kw_yaml.h"
+
 static const char *const methods[] = {"GET",     "PUT",  "POST",  "DELETE",
                                       "OPTIONS", "HEAD", "PATCH", "TRACE"};
 #define N_METHODS 8
@@ -446,11 +448,17 @@ enum kw_err oas_load_mem(const char *name, const char *text, size_t len, struct 
         return KW_E_NOMEM;
     }
     fy_diag_set_collect_errors(fd, true);
-    struct fy_parse_cfg pc = {0};
-    pc.flags = FYPCF_QUIET;
-    pc.diag = fd;
-    struct fy_document *doc = fy_document_build_from_string(&pc, text, len);
-    enum kw_err e = load_doc(&c, doc, fd, text, len);
+    struct kw_yaml_fault fault;
+    struct fy_document *doc = kw_yaml_parse(text, len, fd, 0, &fault);
+    enum kw_err e;
+    if (kw_yaml_fault_crashed(&fault)) {
+        char msg[200];
+        snprintf(err, errlen, "%s:%d:1: error: %s", name, fault.line ? fault.line : 1,
+                 kw_yaml_fault_text(&fault, msg, sizeof msg));
+        e = KW_E_CONFIG;
+    } else {
+        e = load_doc(&c, doc, fd, text, len);
+    }
     fy_document_destroy(doc);
     fy_diag_destroy(fd);
     if (e != KW_E_OK) {
