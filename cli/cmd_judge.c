@@ -27,6 +27,7 @@
 #include "fleet_judge.h"
 #include "kw_eve.h"
 #include "kw_log.h"
+#include "limits.h"
 #include "pipeline.h"
 #include "priv.h"
 #include "rules.h"
@@ -212,8 +213,20 @@ static enum kw_err open_stage(struct judge_ctx *j)
     if (rc->storage.audit_retention_s > 0)
         uc.retention = KW_TS_SEC(rc->storage.audit_retention_s);
     if ((e = audit_new(&uc, &j->audit)) != KW_E_OK) return e;
-    struct baseline_config bc = {
-        .db_path = j->db_path, .save_every = -1, .writer = j->dbw}; /* saved per commit */
+    /* The baseline sizes are `limits:` keys (baseline.max_profiles,
+     * baseline.max_unattributed) like in `run`; a judge has no packet
+     * workers, so the totals are its own. */
+    struct limits_eff lim;
+    char lerr[512];
+    if ((e = limits_resolve(&j->model->config, 1, &lim, lerr, sizeof lerr)) != KW_E_OK) {
+        fprintf(stderr, "%s\n", lerr);
+        return e;
+    }
+    struct baseline_config bc = {.db_path = j->db_path,
+                                 .save_every = -1, /* saved per commit */
+                                 .writer = j->dbw,
+                                 .max_profiles = (unsigned)lim.total.baseline_max_profiles,
+                                 .max_unattributed = (unsigned)lim.total.baseline_max_unattributed};
     if (j->model->detections.baseline.learning_s > 0)
         bc.learning = KW_TS_SEC(j->model->detections.baseline.learning_s);
     bc.sensitivity = (int)j->model->detections.baseline.sensitivity - 1;
