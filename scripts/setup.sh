@@ -29,8 +29,10 @@ PKGS=(
   # backend personalities: the evasion suite through real reverse proxies
   # (tests/e2e_proxies.py), curl as the client
   nginx apache2 curl
-  # and against real frameworks (tests/e2e_frameworks.py)
-  node-express python3-django
+  # and against real frameworks (tests/e2e_frameworks.py): Express, Django,
+  # Spring MVC 4.3 on an embedded Tomcat 9 (compiled by the ECJ that
+  # libtomcat9-java pulls; the JRE is ~44 MB to fetch, ~190 MB installed)
+  node-express python3-django default-jre-headless libspring-web-servlet-java libtomcat9-java
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then

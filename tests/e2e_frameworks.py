@@ -111,10 +111,42 @@ def start_django(work, port):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
 
 
+JARS = "/usr/share/java"
+# Debian's jar names: libspring-*-java 4.3.30 installs spring3-*.jar
+SPRING_CP = ["spring3-%s.jar" % m for m in ("core", "beans", "context", "aop", "expression",
+                                             "web", "web.servlet")] + \
+    ["tomcat9-%s.jar" % m for m in ("catalina", "coyote", "util", "util-scan", "juli", "api",
+                                    "servlet-api", "annotations-api", "jaspic-api", "el-api",
+                                    "jsp-api")] + ["commons-logging.jar"]
+ECJ = "eclipse-jdt-core.jar"  # the Eclipse compiler Tomcat compiles JSPs with
+
+
+def start_spring(work, port):
+    cp = [os.path.join(JARS, j) for j in SPRING_CP]
+    if not shutil.which("java") or not all(os.path.exists(j) for j in cp + [
+            os.path.join(JARS, ECJ)]):
+        return None
+    out = os.path.join(work, "spring")
+    # Java 8 class files: Spring 4.3's ASM cannot enhance newer ones (its
+    # @Configuration class failed to load when compiled for 17)
+    os.makedirs(os.path.join(out, "classes"))
+    r = subprocess.run(["java", "-cp", os.path.join(JARS, ECJ),
+                        "org.eclipse.jdt.internal.compiler.batch.Main", "-8", "-proc:none",
+                        "-nowarn", "-cp", ":".join(cp), "-d", os.path.join(out, "classes"),
+                        os.path.join(APPS, "SpringApp.java")], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit("FAIL: ECJ did not compile SpringApp.java: %s" % r.stdout + r.stderr)
+    return subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp",
+                             ":".join([os.path.join(out, "classes")] + cp), "SpringApp",
+                             str(port), out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 # (name, personality its `backend:` names, start(work, port) -> Popen or None)
 FRAMEWORKS = [
     ("express", "express", start_express),
     ("django", "django", start_django),
+    ("spring", "spring", start_spring),
 ]
 
 
@@ -256,6 +288,9 @@ def check(kw, work, pcap, ports, ran, status):
                     fails.append("%s %s: the handler ran %s %s; alerted as %s: %s, as generic: "
                                  "%s" % (fw, name, got[0], ROUTES[got[1]], persona[fw],
                                          a_own or "no", a_gen or "no"))
+            if name in ("plain", "benign") and not got:
+                fails.append("%s %s: no handler ran (%s): the app is broken, the suite proves "
+                             "nothing" % (fw, name, status[(fw, name)]))
             if benign and (a_own or a_gen):
                 fails.append("%s %s: benign, alerted (%s / generic %s)" % (fw, name, a_own,
                                                                            a_gen))

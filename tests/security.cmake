@@ -57,8 +57,8 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
     SKIP_RETURN_CODE 77)
 endif()
 if(Python3_Interpreter_FOUND AND TARGET keywarden)
-  # The evasion suite against real frameworks (issue 15): Debian's Express
-  # and Django (tests/frameworks/) on 127.0.0.1, three routes answering
+  # The evasion suite against real frameworks (issue 15): Debian's Express,
+  # Django and Spring MVC on Tomcat (tests/frameworks/) on 127.0.0.1, three routes answering
   # which handler ran and as what method; every request whose handler was a
   # forbidden one is alerted with the framework's backend personality.
   # Needs root (tcpdump) and curl; a framework not installed is left out,
