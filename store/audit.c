@@ -19,6 +19,7 @@
 
 #include <openssl/evp.h>
 
+#include "audit_text.h"
 #include "dbw.h"
 #include "kw_log.h"
 #include "kw_sha256.h"
@@ -56,9 +57,9 @@ static void rec_text(const struct audit_rec *r, const char *t[T__COUNT])
 #define AUDIT_ROW_BYTES 512
 #define AUDIT_REC_MAX                                                                              \
     ((sizeof(struct audit_rec) + sizeof(((struct kw_txn *)0)->identity.id) +                       \
-      sizeof(((struct kw_txn *)0)->cred.fingerprint) + sizeof(((struct kw_txn *)0)->cred.hint) +    \
+      sizeof(((struct kw_txn *)0)->cred.fingerprint) + sizeof(((struct kw_txn *)0)->cred.hint) +   \
       sizeof(((struct kw_txn *)0)->method) + sizeof(((struct kw_txn *)0)->hostname) +              \
-      sizeof(((struct kw_txn *)0)->path) + sizeof(((struct kw_txn *)0)->template_) + 7) &           \
+      sizeof(((struct kw_txn *)0)->path) + sizeof(((struct kw_txn *)0)->template_) + 7) &          \
      ~(size_t)7)
 
 #define AUDIT_RECENT 64
@@ -76,16 +77,17 @@ struct audit {
     pthread_cond_t done_cond;
     bool stop, block_when_full;
     size_t rpos, wpos; /* the oldest row; where the next goes */
-    unsigned count;     /* rows in the ring, the writer's current batch included */
-    uint64_t done; /* rows written, duplicate, or lost: for audit_flush */
+    unsigned count;    /* rows in the ring, the writer's current batch included */
+    uint64_t done;     /* rows written, duplicate, or lost: for audit_flush */
     struct audit_stats st;
 
     /* the writer job: at most one queued at a time (job_queued, under mu);
      * the rest is touched by the writer thread only */
     uint8_t recent[AUDIT_RECENT][16]; /* base keys of the last rows, for repeats */
-    EVP_MD_CTX *md; /* natural_key's digest, made once (under mu), not per row */
+    EVP_MD_CTX *md;                   /* natural_key's digest, made once (under mu), not per row */
     unsigned recent_at;
 
+    struct audit_text *text; /* the writer's ids of repeated texts */
     struct dbw_job job;
     bool job_queued;
     unsigned job_n;
@@ -127,6 +129,60 @@ static const char *const audit_steps[] = {
     "DROP INDEX audit_natkey;"
     "DROP INDEX audit_ts;"
     "CREATE UNIQUE INDEX audit_ts_natkey ON audit(ts, natkey);",
+    /* v4 (issue 13): each repeated text stored once (audit_text.h). A row
+     * of ~330 bytes shrinks to ~90 and an index entry on the fingerprint
+     * from ~90 to ~12, which is what the writer spent its time on (page
+     * writes and memcmp of "sha256:..." keys). The view named audit shows
+     * the v3 columns, in the v3 order, to every reader; rows keep their
+     * ids and natural keys, so replays stay idempotent across the
+     * conversion. */
+    "CREATE TABLE audit_text(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+    "INSERT INTO audit_text(s)"
+    " SELECT identity FROM audit UNION SELECT fingerprint FROM audit"
+    " UNION SELECT cred_hint FROM audit UNION SELECT src_ip FROM audit"
+    " UNION SELECT dst_ip FROM audit UNION SELECT method FROM audit"
+    " UNION SELECT host FROM audit UNION SELECT template FROM audit;"
+    "CREATE TABLE audit_row("
+    " id INTEGER PRIMARY KEY,"
+    " ts INTEGER NOT NULL,"
+    " identity INTEGER NOT NULL, fingerprint INTEGER NOT NULL," /* audit_text ids */
+    " cred_kind INTEGER NOT NULL, cred_hint INTEGER NOT NULL,"
+    " src_ip INTEGER NOT NULL, src_port INTEGER NOT NULL,"
+    " dst_ip INTEGER NOT NULL, dst_port INTEGER NOT NULL,"
+    " method INTEGER NOT NULL, host INTEGER NOT NULL,"
+    " path TEXT NOT NULL," /* as in v1: nearly every path is its own */
+    " template INTEGER NOT NULL,"
+    " status INTEGER NOT NULL,"
+    " req_len INTEGER NOT NULL, resp_len INTEGER NOT NULL,"
+    " flow_id INTEGER NOT NULL, flags INTEGER NOT NULL, natkey BLOB);"
+    "INSERT INTO audit_row SELECT a.id, a.ts,"
+    " (SELECT id FROM audit_text WHERE s=a.identity),"
+    " (SELECT id FROM audit_text WHERE s=a.fingerprint), a.cred_kind,"
+    " (SELECT id FROM audit_text WHERE s=a.cred_hint),"
+    " (SELECT id FROM audit_text WHERE s=a.src_ip), a.src_port,"
+    " (SELECT id FROM audit_text WHERE s=a.dst_ip), a.dst_port,"
+    " (SELECT id FROM audit_text WHERE s=a.method),"
+    " (SELECT id FROM audit_text WHERE s=a.host), a.path,"
+    " (SELECT id FROM audit_text WHERE s=a.template), a.status, a.req_len, a.resp_len,"
+    " a.flow_id, a.flags, a.natkey FROM audit a ORDER BY a.id;"
+    "DROP TABLE audit;"
+    "CREATE INDEX audit_identity_ts ON audit_row(identity, ts);"
+    "CREATE INDEX audit_fingerprint_ts ON audit_row(fingerprint, ts);"
+    "CREATE UNIQUE INDEX audit_ts_natkey ON audit_row(ts, natkey);"
+    /* LEFT JOINs on the primary key: every id exists, so they give what
+     * inner joins would, and the planner still starts from audit_text when
+     * a query names an identity or a fingerprint (the equality rejects
+     * NULLs, so it may reorder) */
+    "CREATE VIEW audit AS SELECT r.id AS id, r.ts AS ts, i.s AS identity,"
+    " f.s AS fingerprint, r.cred_kind AS cred_kind, h.s AS cred_hint,"
+    " sa.s AS src_ip, r.src_port AS src_port, da.s AS dst_ip, r.dst_port AS dst_port,"
+    " m.s AS method, ho.s AS host, r.path AS path, t.s AS template, r.status AS status,"
+    " r.req_len AS req_len, r.resp_len AS resp_len, r.flow_id AS flow_id,"
+    " r.flags AS flags, r.natkey AS natkey FROM audit_row r"
+    " LEFT JOIN audit_text i ON i.id=r.identity LEFT JOIN audit_text f ON f.id=r.fingerprint"
+    " LEFT JOIN audit_text h ON h.id=r.cred_hint LEFT JOIN audit_text sa ON sa.id=r.src_ip"
+    " LEFT JOIN audit_text da ON da.id=r.dst_ip LEFT JOIN audit_text m ON m.id=r.method"
+    " LEFT JOIN audit_text ho ON ho.id=r.host LEFT JOIN audit_text t ON t.id=r.template;",
 };
 
 enum kw_err audit_schema(sqlite3 *db)
@@ -150,8 +206,8 @@ static void base_key(EVP_MD_CTX *c, const struct audit_rec *r, uint8_t out[16])
 {
     uint8_t h[EVP_MAX_MD_SIZE];
     unsigned hl = 0;
-    int64_t nums[6] = {r->ts, r->sport, r->dport, r->status, (int64_t)r->req_len,
-                       (int64_t)r->resp_len};
+    int64_t nums[6] = {
+        r->ts, r->sport, r->dport, r->status, (int64_t)r->req_len, (int64_t)r->resp_len};
     if (!c || !EVP_DigestInit_ex(c, kw_sha256_md(), NULL)) goto fail;
     EVP_DigestUpdate(c, nums, sizeof nums);
     EVP_DigestUpdate(c, &r->src, sizeof r->src);
@@ -214,11 +270,13 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         return;
     }
     /* measured once, outside the lock */
-    const char *src[T__COUNT] = {t->identity.id, t->cred.fingerprint, t->cred.hint, t->method,
-                                 t->hostname,    t->path,             t->template_};
-    static const size_t cap[T__COUNT] = {
-        sizeof t->identity.id, sizeof t->cred.fingerprint, sizeof t->cred.hint, sizeof t->method,
-        sizeof t->hostname,    sizeof t->path,             sizeof t->template_};
+    const char *src[T__COUNT] = {t->identity.id, t->cred.fingerprint, t->cred.hint,
+                                 t->method,      t->hostname,         t->path,
+                                 t->template_};
+    static const size_t cap[T__COUNT] = {sizeof t->identity.id, sizeof t->cred.fingerprint,
+                                         sizeof t->cred.hint,   sizeof t->method,
+                                         sizeof t->hostname,    sizeof t->path,
+                                         sizeof t->template_};
     uint16_t len[T__COUNT];
     size_t need = sizeof(struct audit_rec);
     for (int i = 0; i < T__COUNT; i++) {
@@ -280,33 +338,38 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         dbw_kick(a->w);
 }
 
-/* src and dst hold the addresses as text until the statement has run
- * (bound SQLITE_STATIC: no copy, no allocation per row). */
-static void bind_rec(sqlite3_stmt *s, const struct audit_rec *r, char src[64], char dst[64])
+/* Binds the row, its repeated texts as audit_text ids (found or added
+ * inside the writer's transaction). SQLITE_OK or the SQLite error. */
+static int bind_rec(struct audit_text *x, sqlite3_stmt *s, const struct audit_rec *r)
 {
     const char *t[T__COUNT];
     rec_text(r, t);
-#define TXT(i) t[i], r->len[i], SQLITE_STATIC
+    static const struct {
+        int col, text;
+    } ids[] = {{2, T_IDENTITY}, {3, T_FINGERPRINT}, {5, T_HINT},
+               {10, T_METHOD},  {11, T_HOST},       {13, T_TMPL}};
+    sqlite3_int64 id;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < sizeof ids / sizeof *ids && rc == SQLITE_OK; i++)
+        if ((rc = audit_text_id(x, t[ids[i].text], r->len[ids[i].text], &id)) == SQLITE_OK)
+            sqlite3_bind_int64(s, ids[i].col, id);
+    if (rc == SQLITE_OK && (rc = audit_text_addr(x, &r->src, &id)) == SQLITE_OK)
+        sqlite3_bind_int64(s, 6, id);
+    if (rc == SQLITE_OK && (rc = audit_text_addr(x, &r->dst, &id)) == SQLITE_OK)
+        sqlite3_bind_int64(s, 8, id);
+    if (rc != SQLITE_OK) return rc;
     sqlite3_bind_int64(s, 1, r->ts);
-    sqlite3_bind_text(s, 2, TXT(T_IDENTITY));
-    sqlite3_bind_text(s, 3, TXT(T_FINGERPRINT));
     sqlite3_bind_int(s, 4, r->cred_kind);
-    sqlite3_bind_text(s, 5, TXT(T_HINT));
-    sqlite3_bind_text(s, 6, kw_addr_str(&r->src, src, 64), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, r->sport);
-    sqlite3_bind_text(s, 8, kw_addr_str(&r->dst, dst, 64), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 9, r->dport);
-    sqlite3_bind_text(s, 10, TXT(T_METHOD));
-    sqlite3_bind_text(s, 11, TXT(T_HOST));
-    sqlite3_bind_text(s, 12, TXT(T_PATH));
-    sqlite3_bind_text(s, 13, TXT(T_TMPL));
-#undef TXT
+    sqlite3_bind_text(s, 12, t[T_PATH], r->len[T_PATH], SQLITE_STATIC);
     sqlite3_bind_int(s, 14, r->status);
     sqlite3_bind_int64(s, 15, (sqlite3_int64)r->req_len);
     sqlite3_bind_int64(s, 16, (sqlite3_int64)r->resp_len);
     sqlite3_bind_int64(s, 17, (sqlite3_int64)r->flow_id);
     sqlite3_bind_int64(s, 18, r->flags);
     sqlite3_bind_blob(s, 19, r->key, sizeof r->key, SQLITE_STATIC);
+    return SQLITE_OK;
 }
 
 /* Deletes rows older than the retention, measured from the newest row
@@ -318,7 +381,7 @@ static int apply_retention(struct audit *a, sqlite3 *db, kw_ts newest, uint64_t 
     if (newest - a->last_retention < a->retention_every) return SQLITE_OK;
     kw_ts wall = kw_ts_wall(), ref = newest < wall ? newest : wall;
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, "DELETE FROM audit WHERE ts < ?", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(db, "DELETE FROM audit_row WHERE ts < ?", -1, &s, NULL);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_int64(s, 1, ref - a->retention);
     rc = sqlite3_step(s);
@@ -345,13 +408,13 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     a->job_written = a->job_expired = 0;
     a->job_newest = a->newest;
     sqlite3_stmt *ins = NULL;
-    int rc = sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL);
-    char src[64], dst[64];
+    int rc = audit_text_begin(a->text, db);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL);
     for (unsigned i = 0; rc == SQLITE_OK && i < n; i++) {
         pos = ring_next(a, pos);
         const struct audit_rec *r = (const struct audit_rec *)(a->ring + pos);
         pos += r->size;
-        bind_rec(ins, r, src, dst);
+        if ((rc = bind_rec(a->text, ins, r)) != SQLITE_OK) break;
         rc = sqlite3_step(ins);
         sqlite3_reset(ins);
         if (rc != SQLITE_DONE) break;
@@ -361,6 +424,7 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     }
     if (rc != SQLITE_OK) rc = sqlite3_extended_errcode(db);
     sqlite3_finalize(ins);
+    audit_text_end(a->text);
     if (rc == SQLITE_OK) rc = apply_retention(a, db, a->job_newest, &a->job_expired);
     return rc;
 }
@@ -368,6 +432,7 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
 static void job_done(struct dbw_job *j, int rc)
 {
     struct audit *a = (struct audit *)((char *)j - offsetof(struct audit, job));
+    audit_text_done(a->text, rc == SQLITE_OK);
     pthread_mutex_lock(&a->mu);
     unsigned n = a->job_n;
     for (unsigned i = 0; i < n; i++) { /* written, or lost for good: the rows go */
@@ -398,7 +463,7 @@ static void job_done(struct dbw_job *j, int rc)
 }
 
 static const char insert_sql[] =
-    "INSERT OR IGNORE INTO audit(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
+    "INSERT OR IGNORE INTO audit_row(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
     "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags,natkey)"
     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
@@ -421,7 +486,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     pthread_cond_init(&a->done_cond, NULL);
     const char *path = c->db_path ? c->db_path : AUDIT_DEFAULT_DB;
     enum kw_err e = KW_E_NOMEM;
-    if (!a->ring || !a->md) goto fail;
+    if (!a->ring || !a->md || audit_text_new(&a->text) != KW_E_OK) goto fail;
     e = store_db_open(path, &a->db);
     if (e != KW_E_OK) goto fail;
     e = audit_schema(a->db);
@@ -468,6 +533,7 @@ void audit_destroy(struct audit *a)
     pthread_cond_destroy(&a->done_cond);
     pthread_mutex_destroy(&a->mu);
     free(a->ring);
+    audit_text_destroy(a->text);
     EVP_MD_CTX_free(a->md);
     free(a);
 }

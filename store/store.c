@@ -260,8 +260,9 @@ bool store_has_table(sqlite3 *db, const char *name)
 {
     sqlite3_stmt *st = NULL;
     bool has = false;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", -1,
-                           &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name=?",
+                           -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         has = sqlite3_step(st) == SQLITE_ROW;
     }

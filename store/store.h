@@ -24,8 +24,9 @@ enum kw_err store_db_open(const char *path, sqlite3 **out) KW_WUR;
 enum kw_err store_db_open_ro(const char *path, sqlite3 **out) KW_WUR;
 void store_db_close(sqlite3 *db);
 
-/* True when the database has a table of that name (a read-only reader
- * cannot migrate, so it checks before querying a module's table). */
+/* True when the database has a table or a view of that name (a read-only
+ * reader cannot migrate, so it checks before querying a module's table;
+ * audit is a view from its schema v4 on). */
 bool store_has_table(sqlite3 *db, const char *name);
 
 /* Names the cause of a failed SQLite call for an operator: "disk full

@@ -2,6 +2,7 @@
  * audit_record() and the writer thread, come back through the query API;
  * retention, a full ring's drops and the absence of query-string secrets
  * are checked on a real SQLite file. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "dbw.h"
 #include "store.h"
 
 #define T0 KW_TS_SEC(1774000000) /* 2026-03-20T09:46:40Z */
@@ -326,55 +328,215 @@ static void test_replay_idempotent(void **state)
     store_db_close(db);
 }
 
-/* A database written before v3 (natkey indexed alone, issue 13 moved it
- * behind ts): the migration keeps replays idempotent, since the keys
- * themselves did not change, and leaves one unique index on (ts, natkey). */
-static void test_replay_across_v3(void **state)
+/* The audit table as keywarden left it at schema v2 and v3 (v1's table
+ * with the natural key; v3 moved the key's index behind ts). Copied from
+ * store/audit.c as it was, since a test of an upgrade needs the old
+ * layout itself, not the current code's idea of it. */
+static const char old_v1[] =
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, identity TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL, cred_kind INTEGER NOT NULL, cred_hint TEXT NOT NULL,"
+    " src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL,"
+    " dst_port INTEGER NOT NULL, method TEXT NOT NULL, host TEXT NOT NULL, path TEXT NOT NULL,"
+    " template TEXT NOT NULL, status INTEGER NOT NULL, req_len INTEGER NOT NULL,"
+    " resp_len INTEGER NOT NULL, flow_id INTEGER NOT NULL, flags INTEGER NOT NULL);"
+    "CREATE INDEX audit_identity_ts ON audit(identity, ts);"
+    "CREATE INDEX audit_fingerprint_ts ON audit(fingerprint, ts);"
+    "CREATE INDEX audit_ts ON audit(ts);"
+    "ALTER TABLE audit ADD COLUMN natkey BLOB;"
+    "CREATE UNIQUE INDEX audit_natkey ON audit(natkey);";
+static const char old_v3[] = "DROP INDEX audit_natkey; DROP INDEX audit_ts;"
+                             "CREATE UNIQUE INDEX audit_ts_natkey ON audit(ts, natkey);";
+
+/* Every column of every row, natural key included, as one text. */
+static char *dump(const char *path)
 {
-    (void)state;
-    char path[600];
-    db_path(path, sizeof path, "replay-v3");
-    for (int run = 0; run < 2; run++) {
-        struct audit *a = NULL;
-        struct audit_config cfg = {.db_path = path};
-        assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
-        for (int i = 0; i < 10; i++)
-            record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/x", 200));
-        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
-        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
-        audit_flush(a);
-        struct audit_stats st;
-        audit_get_stats(a, &st);
-        audit_destroy(a);
-        assert_int_equal(st.written, run == 0 ? 12 : 0);
-        assert_int_equal(st.duplicates, run == 0 ? 0 : 12);
-        if (run == 0) { /* back to the v2 layout, as an older keywarden left it */
-            sqlite3 *db = NULL;
-            assert_int_equal(store_db_open(path, &db), KW_E_OK);
-            assert_int_equal(sqlite3_exec(db,
-                                          "DROP INDEX audit_ts_natkey;"
-                                          "CREATE INDEX audit_ts ON audit(ts);"
-                                          "CREATE UNIQUE INDEX audit_natkey ON audit(natkey);"
-                                          "UPDATE schema_versions SET version=2 WHERE module='audit';",
-                                          NULL, NULL, NULL),
-                             SQLITE_OK);
-            store_db_close(db);
-        }
-    }
     sqlite3 *db = NULL;
     assert_int_equal(store_db_open(path, &db), KW_E_OK);
-    struct collect c = run_q(db, (struct audit_query){0});
-    assert_int_equal(c.n, 12);
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT group_concat(name) FROM (SELECT name FROM "
-                                        "sqlite_master WHERE type='index' AND tbl_name='audit' "
-                                        "ORDER BY name)",
+                                        "SELECT group_concat(r, char(10)) FROM (SELECT "
+                                        "quote(id)||','||quote(ts)||','||quote(identity)||','||"
+                                        "quote(fingerprint)||','||quote(cred_kind)||','||"
+                                        "quote(cred_hint)||','||quote(src_ip)||','||"
+                                        "quote(src_port)||','||quote(dst_ip)||','||"
+                                        "quote(dst_port)||','||quote(method)||','||quote(host)"
+                                        "||','||quote(path)||','||quote(template)||','||"
+                                        "quote(status)||','||quote(req_len)||','||"
+                                        "quote(resp_len)||','||quote(flow_id)||','||"
+                                        "quote(flags)||','||quote(natkey) AS r FROM audit "
+                                        "ORDER BY id)",
                                         -1, &s, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(s, 0),
-                        "audit_fingerprint_ts,audit_identity_ts,audit_ts_natkey");
+    char *out = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    store_db_close(db);
+    return out;
+}
+
+static void replay(const char *path, uint64_t written, uint64_t dups)
+{
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    for (int i = 0; i < 10; i++)
+        record(a, mk(i % 3 ? "c01" : "", i % 2 ? "sha256:aaaa" : "sha256:bbbb", T0 + KW_TS_SEC(i),
+                     i % 4 ? "GET" : "POST", "/x", 200));
+    record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
+    record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(20), "GET", "/pipelined", 200));
+    audit_flush(a);
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    audit_destroy(a);
+    assert_int_equal(st.written, written);
+    assert_int_equal(st.duplicates, dups);
+}
+
+/* A database an older keywarden wrote (schema v2: natkey indexed alone;
+ * v3: behind ts; both with the texts in every row) is converted to v4
+ * (texts interned, a view named audit): every row reads back as it was,
+ * column for column, id and natural key included, and replaying the same
+ * capture adds nothing, since the keys themselves did not change. */
+static void test_replay_across_versions(void **state)
+{
+    (void)state;
+    char fresh[600];
+    db_path(fresh, sizeof fresh, "replay-v4");
+    replay(fresh, 12, 0);
+    replay(fresh, 0, 12);
+    char *want = dump(fresh);
+    for (int v = 2; v <= 3; v++) {
+        char path[600];
+        db_path(path, sizeof path, v == 2 ? "replay-v2" : "replay-v3");
+        sqlite3 *db = NULL;
+        assert_int_equal(store_db_open(path, &db), KW_E_OK);
+        char sql[1400];
+        snprintf(sql, sizeof sql,
+                 "%s%s CREATE TABLE schema_versions(module TEXT PRIMARY KEY, version INTEGER "
+                 "NOT NULL); INSERT INTO schema_versions VALUES('audit', %d);"
+                 "ATTACH '%s' AS v4; INSERT INTO audit SELECT * FROM v4.audit; DETACH v4;",
+                 old_v1, v == 3 ? old_v3 : "", v, fresh);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        store_db_close(db);
+        replay(path, 0, 12);
+        char *got = dump(path);
+        assert_string_equal(got, want);
+        free(got);
+
+        assert_int_equal(store_db_open(path, &db), KW_E_OK);
+        struct collect c = run_q(db, (struct audit_query){.identity = "c01"});
+        assert_int_equal(c.n, 8);
+        sqlite3_stmt *s = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT group_concat(name) FROM (SELECT name FROM "
+                                            "sqlite_master WHERE tbl_name IN ('audit',"
+                                            "'audit_row') ORDER BY name)",
+                                            -1, &s, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(s, 0),
+                            "audit,audit_fingerprint_ts,audit_identity_ts,audit_row,"
+                            "audit_ts_natkey");
+        sqlite3_finalize(s);
+        store_db_close(db);
+    }
+    free(want);
+}
+
+/* The writer's ids of texts across a rolled-back transaction: the audit
+ * job shares a transaction with a job that fails, so the writer rolls it
+ * back and runs each job alone. The texts the audit job added in the
+ * first attempt are gone; if it trusted the ids it had learned, its rows
+ * would name texts that do not exist (NULL through the view). A job that
+ * holds the writer thread until released makes the pairing certain. */
+struct gate {
+    struct dbw_job job;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool entered, open;
+};
+
+static int gate_run(struct dbw_job *j, sqlite3 *db)
+{
+    (void)db;
+    struct gate *g = (struct gate *)j;
+    pthread_mutex_lock(&g->mu);
+    g->entered = true;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return SQLITE_OK;
+}
+
+static int fail_run(struct dbw_job *j, sqlite3 *db)
+{
+    (void)j;
+    (void)db;
+    return SQLITE_CONSTRAINT;
+}
+
+static void nothing_done(struct dbw_job *j, int rc)
+{
+    (void)j;
+    (void)rc;
+}
+
+static void test_text_ids_rollback(void **state)
+{
+    (void)state;
+    char path[600];
+    db_path(path, sizeof path, "text-rollback");
+    struct dbw *w = NULL;
+    struct dbw_config wc = {.path = path};
+    assert_int_equal(dbw_new(&wc, &w), KW_E_OK);
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path, .writer = w};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    struct gate g = {.job = {.run = gate_run, .done = nothing_done}};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    struct dbw_job fail = {.run = fail_run, .done = nothing_done};
+    char id[16];
+    for (int round = 0; round < 3; round++) {
+        g.entered = g.open = false;
+        dbw_submit(w, &g.job);
+        pthread_mutex_lock(&g.mu);
+        while (!g.entered)
+            pthread_cond_wait(&g.cv, &g.mu);
+        pthread_mutex_unlock(&g.mu);
+        /* the writer is inside the gate: the next two jobs form one chain */
+        for (int i = 0; i < 4; i++) {
+            snprintf(id, sizeof id, "c%02d", round * 4 + i);
+            record(a, mk(id, id, T0 + KW_TS_SEC(round * 10 + i), "GET", "/r", 200));
+        }
+        dbw_submit(w, &fail);
+        pthread_mutex_lock(&g.mu);
+        g.open = true;
+        pthread_cond_broadcast(&g.cv);
+        pthread_mutex_unlock(&g.mu);
+        audit_flush(a);
+    }
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    assert_int_equal(st.written, 12);
+    audit_destroy(a);
+    dbw_destroy(w);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), sum(identity = fingerprint AND "
+                                        "identity GLOB 'c[0-9][0-9]' AND method = 'GET' AND "
+                                        "src_ip = '198.51.100.7') FROM audit",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 12);
+    assert_int_equal(sqlite3_column_int(s, 1), 12);
     sqlite3_finalize(s);
     store_db_close(db);
 }
@@ -536,10 +698,16 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
     mkdir(dir, 0700);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_and_query),  cmocka_unit_test(test_no_query_secret),
-        cmocka_unit_test(test_retention),         cmocka_unit_test(test_retention_future),
-        cmocka_unit_test(test_replay_idempotent), cmocka_unit_test(test_full_queue_drops),
-        cmocka_unit_test(test_parse_time),        cmocka_unit_test(test_ring_wraps),        cmocka_unit_test(test_replay_across_v3),
+        cmocka_unit_test(test_record_and_query),
+        cmocka_unit_test(test_no_query_secret),
+        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retention_future),
+        cmocka_unit_test(test_replay_idempotent),
+        cmocka_unit_test(test_full_queue_drops),
+        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_ring_wraps),
+        cmocka_unit_test(test_replay_across_versions),
+        cmocka_unit_test(test_text_ids_rollback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
