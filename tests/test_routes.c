@@ -87,6 +87,12 @@ static void test_first_sight(void **state)
                         "/amazonclouddirectory/2017-01-11/schema");
     assert_string_equal(tpl(&c, "/v1/reports/2026-03-01", T0), "/v1/reports/{id}");
     assert_string_equal(tpl(&c, "/packages/7d0c1e2f3a4b/1.2.3", T0), "/packages/{id}/{id}");
+    /* a v-version up to the fourth segment of the literal prefix is the
+     * API's; a dotted release there is a value */
+    assert_string_equal(tpl(&c, "/_ah/api/airportsapi/v1/airports/LHR", T0),
+                        "/_ah/api/airportsapi/v1/airports/LHR");
+    assert_string_equal(tpl(&c, "/bots/billing/versions/3.1.9", T0),
+                        "/bots/billing/versions/{id}");
     assert_string_equal(tpl(&c, "/", T0), "/");
     assert_string_equal(tpl(&c, "/v1/a/", T0), "/v1/a/");
     assert_int_equal(c.nren, 0);
@@ -112,6 +118,14 @@ static void test_number_waits(void **state)
     /* the API numbers, seen together, continue differently: kept */
     assert_string_equal(tpl(&c, "/api/16/documentfrequency/get", T0 + 3 * DAY),
                         "/api/16/documentfrequency/get");
+    /* route numbers have one or two digits and lie in the literal prefix,
+     * second or third segment: a longer one is an id at first sight */
+    assert_string_equal(tpl(&c, "/members/1876897/recommendations", T0),
+                        "/members/{id}/recommendations");
+    assert_string_equal(tpl(&c, "/api/merchant/1/api/createOrder", T0),
+                        "/api/merchant/1/api/createOrder");
+    assert_string_equal(tpl(&c, "/api/merchant/4711/orders", T0), "/api/merchant/{id}/orders");
+    assert_string_equal(tpl(&c, "/v2/files/7", T0), "/v2/files/{id}"); /* under a version */
     routes_destroy(c.r);
 }
 
@@ -190,6 +204,31 @@ static void test_words(void **state)
     }
     assert_string_equal(c.out, "/icons/{id}"); /* 8 leaves, 3 of them late */
     assert_string_equal(tpl(&c, "/icons/island", T0 + 9 * DAY), "/icons/{id}");
+    routes_destroy(c.r);
+}
+
+/* Rule 0: one stem in two formats (leaves) is one resource, the
+ * extension its value; stems with a continuation (Azure's providers
+ * Microsoft.Sql/servers, Microsoft.Cdn/profiles) are routes. */
+static void test_formats(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/directions.json", T0), "/directions.json");
+    assert_string_equal(tpl(&c, "/route.json", T0), "/route.json"); /* another stem */
+    assert_string_equal(tpl(&c, "/directions.kml", T0), "/directions.{id}");
+    assert_true(renamed(&c, "/directions.json", "/directions.{id}"));
+    assert_string_equal(tpl(&c, "/directions.json", T0), "/directions.{id}");
+    assert_string_equal(tpl(&c, "/directions.xml", T0), "/directions.{id}");
+    assert_string_equal(tpl(&c, "/route.json", T0), "/route.json");
+    assert_string_equal(tpl(&c, "/api/v1/pocs.csv", T0), "/api/v1/pocs.csv");
+    assert_string_equal(tpl(&c, "/api/v1/pocs.json", T0), "/api/v1/pocs.{id}");
+    tpl(&c, "/providers/Microsoft.Sql/servers", T0);
+    assert_string_equal(tpl(&c, "/providers/Microsoft.Cdn/profiles", T0),
+                        "/providers/Microsoft.Cdn/profiles");
+    assert_string_equal(tpl(&c, "/providers/Microsoft.Sql/servers", T0),
+                        "/providers/Microsoft.Sql/servers");
     routes_destroy(c.r);
 }
 
@@ -442,7 +481,7 @@ int main(void)
         cmocka_unit_test(test_words),          cmocka_unit_test(test_lookup_only),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_restart),        cmocka_unit_test(test_root_late),
-        cmocka_unit_test(test_deep_share),
+        cmocka_unit_test(test_deep_share),     cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -495,6 +495,56 @@ static bool root_late(struct routes *r, uint32_t root, struct group *g, const ch
     return false;
 }
 
+/* The '.' extension of segment s[0..n) (shape_core's suffix): its
+ * offset, or 0 when it has none. */
+static size_t ext_at(const char *s, size_t n)
+{
+    size_t core = shape_core(s, n);
+    return core && core < n && s[core] == '.' ? core : 0;
+}
+
+/* The affix of a value in the extension of a stem: "directions.\1". */
+static size_t ext_affix(const char *s, size_t stem, char *buf, size_t cap)
+{
+    if (stem + 2 > cap) return 0;
+    memcpy(buf, s, stem + 1);
+    buf[stem + 1] = AFFIX_VALUE;
+    return stem + 2;
+}
+
+/* Rule 0, formats: one stem seen with two extensions (/directions.json,
+ * /directions.kml) is one resource in several formats, and the extension
+ * is its value (/directions.{id}). Formats end a path: among the 281
+ * public APIs' route words, stems with several extensions that are leaves
+ * are one pair (europeana's search.json and search.rss, two documented
+ * endpoints); the others are Azure's providers (Microsoft.Sql/servers,
+ * Microsoft.Cdn/profiles), never leaves. */
+static bool formats(struct routes *r, uint32_t parent, kw_ts ts)
+{
+    for (uint32_t c = r->n[parent].child; c != NIL; c = r->n[c].next) {
+        const struct rt_node *x = &r->n[c];
+        const char *s = seg_of(r, x);
+        size_t e = x->alias || (x->flags & RT_PARAM) || !is_leaf(r, c) ? 0 : ext_at(s, x->seg_len);
+        if (!e) continue;
+        uint32_t lits[MAX_GROUP];
+        size_t nl = 0;
+        for (uint32_t d = r->n[parent].child; d != NIL && nl < MAX_GROUP; d = r->n[d].next) {
+            const struct rt_node *y = &r->n[d];
+            const char *t = seg_of(r, y);
+            if (!y->alias && !(y->flags & RT_PARAM) && is_leaf(r, d) &&
+                ext_at(t, y->seg_len) == e && !memcmp(s, t, e))
+                lits[nl++] = d;
+        }
+        char af[64];
+        size_t al = ext_affix(s, e, af, sizeof af);
+        if (nl >= 2 && al) {
+            merge_group(r, parent, lits, nl, af, al, ts);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Runs the evidence rules on the children of parent (docs/shapes.md):
  * 1. siblings ending in the same ":verb" are one value (AIP-136);
  * 2. id-shaped literals, and words in a value position, are one value
@@ -505,8 +555,8 @@ static bool root_late(struct routes *r, uint32_t root, struct group *g, const ch
  * a version or a first segment the thresholds of rule 3 are higher. */
 static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
 {
+    if (r->n[parent].alias || formats(r, parent, ts)) return;
     const struct rt_node *p = &r->n[parent];
-    if (p->alias) return;
     /* the root's children are the API's prefixes (/v1, /api, /users):
      * only file-like leaves there (/ohio.json) can be values */
     bool root = p->parent == NIL;
@@ -619,10 +669,15 @@ static void classify(struct segc *g, const char *s, size_t n)
 /* An API's version: the first version, date (/2015-03-31/functions,
  * /amazonclouddirectory/2017-01-11) or, as the first segment, number
  * (/2/tweets) in the literal prefix (no value above), within the first
- * three segments. Its children never merge by evidence. */
+ * three segments (a v-version: four). Its children never merge by
+ * evidence. */
 static bool is_versionish(const struct segc *g, unsigned depth, bool prefix)
 {
-    if (!prefix || depth > 2) return false;
+    if (!prefix || depth > 3) return false;
+    /* a v-version as deep as the fourth segment (/_ah/api/airportsapi/v1,
+     * the only route version that deep in the 281 public APIs); a dotted
+     * number there is a release (/bots/{name}/versions/3.1.9) */
+    if (depth == 3) return g->k == SHAPE_VERSION && (g->s[0] == 'v' || g->s[0] == 'V');
     return g->k == SHAPE_VERSION || g->k == SHAPE_DATE || (depth == 0 && g->k == SHAPE_INT);
 }
 
@@ -675,6 +730,11 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
                  * (root_late): then a first segment may be its value */
                 if (pp != NIL && (idsh || ((r->n[pp].kinds & WEAK_KINDS) && g.k != SHAPE_VERSION)))
                     next = pp;
+                /* a new format of a stem seen in several (rule 0) */
+                size_t e = next == NIL && !g.pre ? ext_at(g.s, g.n) : 0;
+                char ea[64];
+                size_t el = e ? ext_affix(g.s, e, ea, sizeof ea) : 0;
+                if (el) next = find_param(r, node, ea, el);
             }
             if (next == NIL && learn) {
                 /* a value position: after a parameter and a literal
@@ -684,9 +744,14 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
                             nd->parent != NIL &&
                             (r->n[nd->parent].flags & (RT_PARAM | RT_STRONG | RT_VPOS));
                 /* an id shape is a parameter at first sight, but for a
-                 * number right under a first segment (/api/16/..., an API
-                 * number as often as /users/42): it waits for a second */
-                bool first_sight = idsh && !(g.k == SHAPE_INT && depth == 1 && prefix);
+                 * route number: the literal numbers of the 281 public
+                 * APIs have one or two digits and lie in the literal
+                 * prefix, second or third segment (/api/16/...,
+                 * /api/merchant/1/...); such a number waits for a second
+                 * value (/users/42 may be either) */
+                bool route_number = g.k == SHAPE_INT && prefix && (depth == 1 || depth == 2) &&
+                                    g.core <= 2;
+                bool first_sight = idsh && !route_number;
                 uint8_t fl = first_sight                        ? RT_PARAM
                              : idsh                             ? RT_STRONG
                              : is_versionish(&g, depth, prefix) ? RT_VERSION
