@@ -71,13 +71,21 @@ static const struct pcase cases[] = {
      F(METHOD_OVERRIDE), ALERT_METHOD_OVERRIDE}, /* allowlist: POST only */
     {G, "c01", "GET /v1/orders HTTP/1.1\r\nX-Original-URL: /v1/admin/users\r\n", "",
      "/v1/admin/users", F(URL_OVERRIDE), ALERT_METHOD_OVERRIDE},
-    /* generic is strict: decoded once, one case, ';' is data; flagged */
+    /* generic decodes once: a second decode and overlong UTF-8 are flagged */
     {G, "c02", "GET /v1/orders/%252e%252e/admin/users HTTP/1.1\r\n", "", "", F(PATH_DOUBLE_ENCODED),
      NONE},
     {G, "c02", "GET /v1/orders/%c0%ae%c0%ae/admin/users HTTP/1.1\r\n", "", "",
      F(PATH_OVERLONG_UTF8), NONE},
-    {G, "c02", "GET /v1/admin;x=1/users HTTP/1.1\r\n", "", "", 0, NONE},
-    {G, "c02", "GET /V1/ADMIN/users HTTP/1.1\r\n", "", "", 0, NONE},
+    /* ... and judges its loose reading (case, ;params, a suffix ignored, as
+     * Express and Spring on Tomcat were measured to do: e2e_frameworks)
+     * against deny rules only */
+    {G, "c02", "GET /v1/admin;x=1/users HTTP/1.1\r\n", "", "", 0, ALERT_OUT_OF_SCOPE},
+    {G, "c02", "GET /v1/orders/..;/admin/users HTTP/1.1\r\n", "", "", 0, ALERT_OUT_OF_SCOPE},
+    {G, "c02", "GET /V1/ADMIN/users HTTP/1.1\r\n", "", "", 0, ALERT_OUT_OF_SCOPE},
+    {G, "c02", "GET /v1/export.csv HTTP/1.1\r\n", "", "", 0, ALERT_OUT_OF_SCOPE},
+    {G, "c02", "GET /v1/Orders/7.json HTTP/1.1\r\n", "", "", 0, NONE},
+    {G, "c02", "GET /v1/orders;x=1/7 HTTP/1.1\r\n", "", "", 0, NONE},
+    {G, "c01", "GET /v1/Reports/q1.pdf HTTP/1.1\r\n", "", "", 0, NONE}, /* not vs an allowlist */
     /* spring: matrix parameters, suffix patterns, _method */
     {RULES_BACKEND_SPRING, "c02", "GET /v1/admin;x=1/users HTTP/1.1\r\n", "", "/v1/admin/users", 0,
      ALERT_OUT_OF_SCOPE},
@@ -275,6 +283,15 @@ static void test_summaries(void **state)
                         "c02 called GET /v1/admin;x=1/users on api.acme.internal; spring runs it "
                         "as GET /v1/admin/users (matrix parameters dropped), which its deny rule "
                         "\"* /v1/admin/**\" forbids");
+    free(r.evidence);
+    const struct pcase loose = {G, "c02", "GET /V1/Admin;x=1/users.json HTTP/1.1\r\n", "", "", 0, 0};
+    judge_case(m, jp, &loose, 1000, t, &r);
+    assert_string_equal(r.summary,
+                        "c02 called GET /V1/Admin;x=1/users.json on api.acme.internal; a backend "
+                        "that reads it loosely (matrix parameters dropped, suffix ignored, case "
+                        "ignored) runs GET /v1/admin/users, which its deny rule \"* /v1/admin/**\" "
+                        "forbids");
+    assert_non_null(strstr(r.evidence, "\"runs_as\":\"GET api.acme.internal /v1/admin/users\""));
     free(r.evidence);
     judge_policy_destroy(jp);
     free(t);

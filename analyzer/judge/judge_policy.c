@@ -482,6 +482,44 @@ static json_t *scope_expected(const struct jp_ctx *c, enum rules_scope_verdict v
     return exp;
 }
 
+/* generic only, after the wire and override readings passed: the loose
+ * reading (persona_loose: case, ";params", a suffix ignored, as Express,
+ * Spring and Tomcat were measured to do) against the deny rules alone. A
+ * deny rule is what these tricks walk past; an allowlist already refuses
+ * the wire reading, and judging the loose one against it would refuse
+ * what a strict backend serves (an allowed "*.pdf" without its suffix). */
+static void check_loose(struct jp_ctx *c)
+{
+    const struct kw_txn *t = c->t;
+    static _Thread_local char lp[sizeof t->path];
+    size_t ll;
+    unsigned how = persona_loose(t, lp, sizeof lp, &ll);
+    const struct rules_pattern *p = NULL;
+    if (!how || rules_scope_check_case(c->id, t->method, t->hostname, lp, true, &p) !=
+                    RULES_SCOPE_DENIED)
+        return;
+    struct alert_finding f;
+    jp_finding_init(c, &f, ALERT_OUT_OF_SCOPE, &p->loc);
+    jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, lp);
+    if (jp_repeat(c, &f)) return;
+    char trick[200];
+    persona_describe_how(how, trick, sizeof trick);
+    jp_fmt(f.summary, sizeof f.summary,
+           "%s called %s %s on %s; a backend that reads it loosely (%s) runs %s %s, which its deny "
+           "rule \"%s\" forbids",
+           c->who, t->method, t->path, t->hostname[0] ? t->hostname : "(no host)", trick,
+           t->method, lp, p->text);
+    char obs[2400], run[2400];
+    jp_fmt(obs, sizeof obs, "%s %s %s", t->method, t->hostname, t->path);
+    jp_fmt(run, sizeof run, "%s %s %s", t->method, t->hostname, lp);
+    jp_evidence(&f, json_pack("{s:s}", "deny", p->text),
+                json_pack("{s:o,s:o,s:s,s:s}", "request",
+                          kw_json_bytes((const uint8_t *)obs, strlen(obs)), "runs_as",
+                          kw_json_bytes((const uint8_t *)run, strlen(run)), "by", trick,
+                          "backend", "generic"));
+    jp_fire(c, &f);
+}
+
 /* Scope, deny and method rules, on the request as sent and on what the
  * service's backend runs for it (kw_txn.eff_*, persona.h): a personality's
  * reading replaces the wire one; with `generic` both are judged, and an
@@ -504,7 +542,10 @@ static void check_scope(struct jp_ctx *c)
         v = rules_scope_check_case(c->id, em, t->hostname, ep, nocase, &p);
         on_eff = eff;
     }
-    if (v == RULES_SCOPE_OK) return;
+    if (v == RULES_SCOPE_OK) {
+        if (!certain) check_loose(c);
+        return;
+    }
     bool override = on_eff && (t->eff_how & (PERSONA_EFF_METHOD | PERSONA_EFF_URL));
     enum alert_kind k = override                  ? ALERT_METHOD_OVERRIDE
                         : v == RULES_SCOPE_METHOD ? ALERT_METHOD_NOT_ALLOWED

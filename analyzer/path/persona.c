@@ -323,6 +323,33 @@ uint32_t persona_effective(enum rules_backend b, struct kw_txn *t)
     return f;
 }
 
+/* generic's loose reading: what the measured frameworks ignore, together
+ * (docs/personalities.md, "generic"): Express's case, Spring/Tomcat's
+ * ";params" and Spring's suffix. Never a second decode or overlong UTF-8
+ * (flagged only: no measured framework reads them). */
+unsigned persona_loose(const struct kw_txn *t, char *out, size_t cap, size_t *len)
+{
+    unsigned how = PERSONA_SUFFIX | PERSONA_NOCASE;
+    size_t pl = 0;
+    out[0] = '\0';
+    if (!cap) return 0;
+    if (strchr(t->url, ';')) {
+        static _Thread_local struct buf a;
+        a.n = 0;
+        a.p[0] = '\0';
+        drop_matrix(t->url, strlen(t->url), &a);
+        (void)norm_path(a.p, a.n, out, cap, &pl);
+        if (strcmp(out, t->path)) how |= PERSONA_MATRIX;
+    } else {
+        pl = strlen(t->path) < cap ? strlen(t->path) : cap - 1;
+        memcpy(out, t->path, pl);
+        out[pl] = '\0';
+    }
+    unsigned did = route_fold(how, out, &pl) | (how & PERSONA_MATRIX);
+    if (len) *len = pl;
+    return did;
+}
+
 bool persona_certain(const struct kw_txn *t)
 {
     return t->backend != RULES_BACKEND_GENERIC;
@@ -334,21 +361,8 @@ static void add(char *buf, size_t len, size_t *w, const char *s)
     if (k > 0) *w = *w + (size_t)k < len ? *w + (size_t)k : len - 1;
 }
 
-const char *persona_describe(const struct kw_txn *t, char *buf, size_t len)
+static void describe_how(unsigned bits, char *buf, size_t len, size_t *w)
 {
-    size_t w = 0;
-    char tmp[1100];
-    buf[0] = '\0';
-    if (!len) return buf;
-    if (t->eff_how & PERSONA_EFF_METHOD) {
-        snprintf(tmp, sizeof tmp, "%s%s%.32s", kw_txn_ovr_src_name(t->ovr_method_src),
-                 t->ovr_method_src == KW_OVR_QUERY_METHOD ? "=" : ": ", t->ovr_method);
-        add(buf, len, &w, tmp);
-    }
-    if (t->eff_how & PERSONA_EFF_URL) {
-        snprintf(tmp, sizeof tmp, "%s: %.1024s", kw_txn_ovr_src_name(t->ovr_url_src), t->ovr_url);
-        add(buf, len, &w, tmp);
-    }
     static const struct {
         unsigned bit;
         const char *what;
@@ -358,6 +372,33 @@ const char *persona_describe(const struct kw_txn *t, char *buf, size_t len)
         {PERSONA_TRAILING, "trailing slash ignored"},  {PERSONA_NOCASE, "case ignored"},
     };
     for (size_t i = 0; i < sizeof how / sizeof how[0]; i++)
-        if (t->eff_how & how[i].bit) add(buf, len, &w, how[i].what);
+        if (bits & how[i].bit) add(buf, len, w, how[i].what);
+}
+
+const char *persona_describe_how(unsigned how, char *buf, size_t len)
+{
+    size_t w = 0;
+    if (!len) return buf;
+    buf[0] = '\0';
+    describe_how(how, buf, len, &w);
+    return buf;
+}
+
+const char *persona_describe(const struct kw_txn *t, char *buf, size_t len)
+{
+    size_t w = 0;
+    char tmp[1100];
+    if (!len) return buf;
+    buf[0] = '\0';
+    if (t->eff_how & PERSONA_EFF_METHOD) {
+        snprintf(tmp, sizeof tmp, "%s%s%.32s", kw_txn_ovr_src_name(t->ovr_method_src),
+                 t->ovr_method_src == KW_OVR_QUERY_METHOD ? "=" : ": ", t->ovr_method);
+        add(buf, len, &w, tmp);
+    }
+    if (t->eff_how & PERSONA_EFF_URL) {
+        snprintf(tmp, sizeof tmp, "%s: %.1024s", kw_txn_ovr_src_name(t->ovr_url_src), t->ovr_url);
+        add(buf, len, &w, tmp);
+    }
+    describe_how(t->eff_how, buf, len, &w);
     return buf;
 }

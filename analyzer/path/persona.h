@@ -64,6 +64,18 @@ uint32_t persona_effective(enum rules_backend b, struct kw_txn *t);
  * (every personality but generic, which judges both). */
 bool persona_certain(const struct kw_txn *t);
 
+/* generic's loose reading of t's path, judged by deny rules only (the
+ * judge; docs/personalities.md): ";params" dropped from the raw target
+ * before normalising (Tomcat, Spring), a last-segment suffix dropped
+ * (Spring before 5.3), case folded to lower (Express, ASP.NET, IIS).
+ * Writes it to out (cap bytes, NUL-terminated, *len its length) and
+ * returns the PERSONA_* bits that changed it, 0 when it is the wire path. */
+unsigned persona_loose(const struct kw_txn *t, char *out, size_t cap, size_t *len);
+
+/* The PERSONA_* path bits of `how` in words ("case ignored", ...), joined
+ * by ", "; returns buf. */
+const char *persona_describe_how(unsigned how, char *buf, size_t len);
+
 /* What the request did to be read that way, for an alert:
  * "X-HTTP-Method-Override: DELETE", "X-Original-URL: /v1/admin/users",
  * "matrix parameters dropped", "case ignored", ... joined by ", ";
