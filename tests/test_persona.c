@@ -284,7 +284,8 @@ static void test_summaries(void **state)
                         "as GET /v1/admin/users (matrix parameters dropped), which its deny rule "
                         "\"* /v1/admin/**\" forbids");
     free(r.evidence);
-    const struct pcase loose = {G, "c02", "GET /V1/Admin;x=1/users.json HTTP/1.1\r\n", "", "", 0, 0};
+    const struct pcase loose = {G, "c02", "GET /V1/Admin;x=1/users.json HTTP/1.1\r\n", "", "",
+                                0, 0};
     judge_case(m, jp, &loose, 1000, t, &r);
     assert_string_equal(r.summary,
                         "c02 called GET /V1/Admin;x=1/users.json on api.acme.internal; a backend "

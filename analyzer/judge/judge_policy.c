@@ -495,8 +495,8 @@ static void check_loose(struct jp_ctx *c)
     size_t ll;
     unsigned how = persona_loose(t, lp, sizeof lp, &ll);
     const struct rules_pattern *p = NULL;
-    if (!how || rules_scope_check_case(c->id, t->method, t->hostname, lp, true, &p) !=
-                    RULES_SCOPE_DENIED)
+    if (!how ||
+        rules_scope_check_case(c->id, t->method, t->hostname, lp, true, &p) != RULES_SCOPE_DENIED)
         return;
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_OUT_OF_SCOPE, &p->loc);
@@ -507,16 +507,16 @@ static void check_loose(struct jp_ctx *c)
     jp_fmt(f.summary, sizeof f.summary,
            "%s called %s %s on %s; a backend that reads it loosely (%s) runs %s %s, which its deny "
            "rule \"%s\" forbids",
-           c->who, t->method, t->path, t->hostname[0] ? t->hostname : "(no host)", trick,
-           t->method, lp, p->text);
+           c->who, t->method, t->path, t->hostname[0] ? t->hostname : "(no host)", trick, t->method,
+           lp, p->text);
     char obs[2400], run[2400];
     jp_fmt(obs, sizeof obs, "%s %s %s", t->method, t->hostname, t->path);
     jp_fmt(run, sizeof run, "%s %s %s", t->method, t->hostname, lp);
     jp_evidence(&f, json_pack("{s:s}", "deny", p->text),
                 json_pack("{s:o,s:o,s:s,s:s}", "request",
                           kw_json_bytes((const uint8_t *)obs, strlen(obs)), "runs_as",
-                          kw_json_bytes((const uint8_t *)run, strlen(run)), "by", trick,
-                          "backend", "generic"));
+                          kw_json_bytes((const uint8_t *)run, strlen(run)), "by", trick, "backend",
+                          "generic"));
     jp_fire(c, &f);
 }
 
