@@ -30,9 +30,9 @@ PKGS=(
   # (tests/e2e_proxies.py), curl as the client
   nginx apache2 curl
   # and against real frameworks (tests/e2e_frameworks.py): Express, Django,
-  # Spring MVC 4.3 on an embedded Tomcat 9 (compiled by the ECJ that
+  # Flask, Spring MVC 4.3 on an embedded Tomcat 9 (compiled by the ECJ that
   # libtomcat9-java pulls; the JRE is ~44 MB to fetch, ~190 MB installed)
-  node-express python3-django default-jre-headless libspring-web-servlet-java libtomcat9-java
+  node-express python3-django python3-flask default-jre-headless libspring-web-servlet-java libtomcat9-java
 )
 
 if [ "${KW_SKIP_APT:-0}" = 1 ]; then

@@ -112,6 +112,13 @@ def start_django(work, port):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
 
 
+def start_flask(work, port):
+    if subprocess.run([DEBIAN_PY, "-c", "import flask"], capture_output=True).returncode:
+        return None
+    return subprocess.Popen([DEBIAN_PY, os.path.join(APPS, "flask_app.py"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
+
+
 JARS = "/usr/share/java"
 # Debian's jar names: libspring-*-java 4.3.30 installs spring3-*.jar
 SPRING_CP = ["spring3-%s.jar" % m for m in ("core", "beans", "context", "aop", "expression",
@@ -148,6 +155,7 @@ FRAMEWORKS = [
     ("express", "express", start_express),
     ("django", "django", start_django),
     ("spring", "spring", start_spring),
+    ("flask", "generic", start_flask),  # no flask personality
 ]
 
 

@@ -58,7 +58,7 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
 endif()
 if(Python3_Interpreter_FOUND AND TARGET keywarden)
   # The evasion suite against real frameworks (issue 15): Debian's Express,
-  # Django and Spring MVC on Tomcat (tests/frameworks/) on 127.0.0.1, three routes answering
+  # Django, Flask and Spring MVC on Tomcat (tests/frameworks/) on 127.0.0.1, three routes answering
   # which handler ran and as what method; every request whose handler was a
   # forbidden one is alerted with the framework's backend personality.
   # Needs root (tcpdump) and curl; a framework not installed is left out,
