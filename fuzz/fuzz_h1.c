@@ -34,6 +34,12 @@ static void on_txn(void *user, const struct h1_txn_view *t)
             !memchr(x.eff_path, 0, sizeof x.eff_path))
             abort();
     }
+    /* generic's loose reading (persona_loose): a path of the length told */
+    char lp[sizeof x.path];
+    size_t ll = 0;
+    persona_loose(&x, lp, sizeof lp, &ll);
+    if (strlen(lp) != ll || (t->req && lp[0] != '/'))
+        abort();
     if (t->req)
         for (size_t i = 0; i < t->req->n_hdrs; i++)
             if (t->req->hdrs[i].name.len && !t->req->hdrs[i].name.p)
