@@ -44,7 +44,8 @@ struct kw_yaml_fault {
  * NULL; flags as fy_parse_cfg's, FYPCF_QUIET added). Returns the document,
  * or NULL: for a YAML error (diag holds it, fault->signo and exit_code 0),
  * or because the parser crashed in the child (fault says how and where;
- * this process never ran the parse). */
+ * this process never ran the parse). Like fy_document_build_from_string,
+ * the document points into text: keep text until it is destroyed. */
 struct fy_document *kw_yaml_parse(const char *text, size_t len, struct fy_diag *diag,
                                   unsigned flags, struct kw_yaml_fault *fault);
 

@@ -29,9 +29,12 @@ char *cli_config_db(const char *config_path)
     fclose(f);
     if (!mem) return NULL;
     fclose(mem);
+    /* the document points into text: text lives until it is destroyed */
     struct fy_document *d = text ? kw_yaml_parse(text, len, NULL, 0, NULL) : NULL;
-    free(text);
-    if (!d) return NULL;
+    if (!d) {
+        free(text);
+        return NULL;
+    }
     struct fy_node *root = fy_document_root(d), *st = NULL, *db = NULL;
     if (root && fy_node_get_type(root) == FYNT_MAPPING)
         st = fy_node_mapping_lookup_by_string(root, "storage", FY_NT);
@@ -51,6 +54,7 @@ char *cli_config_db(const char *config_path)
         }
     }
     fy_document_destroy(d);
+    free(text);
     return out;
 }
 
