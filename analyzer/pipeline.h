@@ -85,6 +85,7 @@ struct pipeline_config {
     /* Learned endpoint templates (judge stage): the http record's template
      * comes from here, and its merges rename the baselines' endpoints. */
     struct routes *routes;
+    bool routes_fixed;                /* the model is only read (learn_templates: false) */
     const struct pipeline_sink *sink; /* NULL: single-thread, all stages here */
     const struct pipeline_forward *forward; /* NULL: judge here (see above) */
 };

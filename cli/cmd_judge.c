@@ -243,6 +243,7 @@ static enum kw_err open_stage(struct judge_ctx *j)
     pc.audit = j->audit;
     pc.baseline = j->baseline;
     pc.routes = j->routes;
+    pc.routes_fixed = j->model->detections.baseline.fixed_templates;
     pc.model = rules_handle_get(j->rules);
     if ((e = pipeline_new(&pc, &j->pipe)) != KW_E_OK) {
         rules_model_unref(pc.model);

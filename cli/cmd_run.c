@@ -374,6 +374,7 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     pc.audit = r->audit;
     pc.baseline = r->baseline;
     pc.routes = r->routes;
+    pc.routes_fixed = r->model->detections.baseline.fixed_templates;
     pc.tls_keylog = r->keylog;
     if (r->keylog && !r->o.n_files && tls_keylog_follow(r->keylog, 200) != KW_E_OK)
         return KW_E_NOMEM;

@@ -291,6 +291,10 @@ struct rules_detections {
     struct {
         int64_t learning_s;
         enum rules_sensitivity sensitivity;
+        /* learn_templates: false: the learned endpoint model is only read
+         * (templates from OpenAPI documents, the saved model and segment
+         * shapes); it learns nothing new */
+        bool fixed_templates;
         struct rules_loc loc;
     } baseline;
     struct {

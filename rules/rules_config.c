@@ -671,6 +671,15 @@ static bool baseline_pair(struct rl_ctx *c, const char *key, struct fy_node *k, 
             rl_err(c, v, "use low, medium or high", "unknown sensitivity \"%s\"", s);
         else if (s) /* low=3 .. high=1 as severities; sensitivity is the reverse */
             d->baseline.sensitivity = (enum rules_sensitivity)(4 - sev);
+    } else if (!strcmp(key, "learn_templates")) {
+        const char *s = rl_scalar(c, v, "detections.baseline.learn_templates");
+        if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+            d->baseline.fixed_templates = false;
+        else if (s && (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")))
+            d->baseline.fixed_templates = true;
+        else if (s)
+            rl_err(c, v, "use true or false",
+                   "detections.baseline.learn_templates: \"%s\" is not a boolean", s);
     } else
         return false;
     return true;
@@ -715,7 +724,7 @@ static bool detections_pair(struct rl_ctx *c, const char *key, struct fy_node *k
         rl_walk_map(c, v, "detections.schedule", known, schedule_default_pair, d);
         return true;
     } else if (!strcmp(key, "baseline")) {
-        static const char *const known[] = {"learning", "sensitivity", NULL};
+        static const char *const known[] = {"learning", "sensitivity", "learn_templates", NULL};
         d->baseline.loc = rl_loc(c, k);
         rl_walk_map(c, v, "detections.baseline", known, baseline_pair, d);
         return true;

@@ -91,8 +91,7 @@ static void test_first_sight(void **state)
      * API's; a dotted release there is a value */
     assert_string_equal(tpl(&c, "/_ah/api/airportsapi/v1/airports/LHR", T0),
                         "/_ah/api/airportsapi/v1/airports/LHR");
-    assert_string_equal(tpl(&c, "/bots/billing/versions/3.1.9", T0),
-                        "/bots/billing/versions/{id}");
+    assert_string_equal(tpl(&c, "/bots/billing/versions/3.1.9", T0), "/bots/billing/versions/{id}");
     assert_string_equal(tpl(&c, "/", T0), "/");
     assert_string_equal(tpl(&c, "/v1/a/", T0), "/v1/a/");
     assert_int_equal(c.nren, 0);

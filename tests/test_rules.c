@@ -203,6 +203,23 @@ static void test_attribution(void **state)
     rules_model_free(m);
 }
 
+/* detections.baseline.learn_templates: false turns template learning off. */
+static void test_learn_templates(void **state)
+{
+    (void)state;
+    static const char *const text[] = {"detections:\n  baseline: { learn_templates: false }\n",
+                                       "detections:\n  baseline: { learn_templates: true }\n"};
+    for (int i = 0; i < 2; i++) {
+        struct rules_diag d;
+        rules_diag_init(&d);
+        struct rules_model *m = NULL;
+        assert_int_equal(rules_load_mem(NULL, NULL, "r.yaml", text[i], &m, &d), KW_E_OK);
+        assert_int_equal(m->detections.baseline.fixed_templates, i == 0);
+        rules_diag_free(&d);
+        rules_model_free(m);
+    }
+}
+
 static void test_defaults(void **state)
 {
     struct rules_diag d;
@@ -227,6 +244,7 @@ static void test_defaults(void **state)
     assert_int_equal(m->config.alerts.drain_timeout_s, 10);
     assert_int_equal(m->detections.baseline.learning_s, 14 * 86400);
     assert_int_equal(m->detections.baseline.sensitivity, RULES_SENS_MEDIUM);
+    assert_false(m->detections.baseline.fixed_templates); /* learning on */
     assert_int_equal(m->detections.unknown_credential.severity, 1);
     struct kw_cred c = {.kind = KW_CRED_BEARER};
     snprintf(c.fingerprint, sizeof c.fingerprint, "sha256:%s", SHA_TEST);
@@ -667,6 +685,7 @@ static void test_value_errors_table(void **state)
         {"detections:\n  enumeration: { distinct_id: 3 }\n", 2, 18, "unknown key \"distinct_id\""},
         {"detections:\n  unknown_credential: { severity: critical }\n", 2, 35, "unknown severity"},
         {"identitys: []\n", 1, 1, "unknown key \"identitys\""},
+        {"detections:\n  baseline: { learn_templates: maybe }\n", 2, 32, "not a boolean"},
         {"identities:\n  - id: a\n\tname: x\n", 3, 2, "tab"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -748,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_metrics_and_run_user),
         cmocka_unit_test(test_file_mode_warnings),   cmocka_unit_test(test_services),
         cmocka_unit_test(test_parser_crash_contained),
+        cmocka_unit_test(test_learn_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -749,8 +749,8 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
                  * prefix, second or third segment (/api/16/...,
                  * /api/merchant/1/...); such a number waits for a second
                  * value (/users/42 may be either) */
-                bool route_number = g.k == SHAPE_INT && prefix && (depth == 1 || depth == 2) &&
-                                    g.core <= 2;
+                bool route_number =
+                    g.k == SHAPE_INT && prefix && (depth == 1 || depth == 2) && g.core <= 2;
                 bool first_sight = idsh && !route_number;
                 uint8_t fl = first_sight                        ? RT_PARAM
                              : idsh                             ? RT_STRONG

@@ -289,6 +289,28 @@ def main():
             os.path.join(d, "broken.yaml"))
     check(r.returncode == 2 and broken + ":6:" in r.stderr, "run refuses to start: exit %d"
           % r.returncode)
+
+    # 4. learning off (detections.baseline.learn_templates: false): the model
+    # is only read, templates come from segment shapes
+    fd = os.path.join(work, "fixed")
+    shutil.copytree(os.path.join(d, "rules.d"), os.path.join(fd, "rules.d"))
+    rf = os.path.join(fd, "rules.d", "apis.yaml")
+    text = open(rf).read()
+    with open(rf, "w") as f:
+        f.write(text.replace("sensitivity: medium }", "sensitivity: medium, learn_templates: false }"))
+    with open(os.path.join(fd, "keywarden.yaml"), "w") as f:
+        f.write(open(os.path.join(d, "keywarden.yaml")).read().replace(
+            "rules: rules.d", "rules: %s" % os.path.join(fd, "rules.d")))
+    r = run(kw, d, os.path.join(fd, "kw.db"), os.path.join(fd, "eve.json"),
+            os.path.join(fd, "keywarden.yaml"))
+    on = records(os.path.join(r1, "eve.json"), "stats")[-1]["stats"]["shapes"]
+    off = records(os.path.join(fd, "eve.json"), "stats")[-1]["stats"]["shapes"] \
+        if r.returncode == 0 else {}
+    check("learn_templates: false" in open(rf).read() and on["learned"] > 1000 and
+          off.get("learned") == 0 and off.get("looked_up", 0) >= on["learned"] and
+          off.get("nodes") == 0 and len(templates(os.path.join(fd, "eve.json"))) > 1000,
+          "learning off: learned %s, looked up %s, nodes %s (learning on: %d learned)"
+          % (off.get("learned"), off.get("looked_up"), off.get("nodes"), on["learned"]))
     return 1 if fails else 0
 
 
