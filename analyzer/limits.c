@@ -28,8 +28,8 @@ struct lim_row {
     enum kind kind;
     bool split; /* a total shared by the workers */
     size_t off;
-    const char *hits[2];
-    const char *what; /* what a hit does, for the run summary */
+    const char *hits[2]; /* summed; a leading '-' subtracts (a shared counter) */
+    const char *what;    /* what a hit does, for the run summary */
 };
 
 #define OFF(f) offsetof(struct rules_res_limits, f)
@@ -64,7 +64,7 @@ static const struct lim_row rows[] = {
      SIZE,
      false,
      OFF(http_max_header_bytes),
-     {"http.header_limit_hits"},
+     {"http.header_limit_hits", "-http.header_count_hits"},
      "heads cut, parser resynchronised"},
     {"http.memcap",
      SIZE,
@@ -104,6 +104,42 @@ static const struct lim_row rows[] = {
      OFF(baseline_max_unattributed),
      {"baseline.evict_unattributed"},
      "unattributed profiles taken over by newer ones"},
+    {"stream.max_buffer",
+     SIZE,
+     false,
+     OFF(stream_max_buffer),
+     {"flow.buffer_limit_hits"},
+     "oldest unconsumed TCP bytes dropped as gaps"},
+    {"stream.ooo_window",
+     SIZE,
+     false,
+     OFF(stream_ooo_window),
+     {"flow.ooo_window_gaps"},
+     "holes declared gaps early"},
+    {"http.max_headers",
+     COUNT,
+     false,
+     OFF(http_max_headers),
+     {"http.header_count_hits"},
+     "header fields past it dropped"},
+    {"http.max_pending",
+     COUNT,
+     false,
+     OFF(http_max_pending),
+     {"http.pending_limit_hits"},
+     "oldest waiting requests reported without response"},
+    {"http2.max_streams",
+     COUNT,
+     false,
+     OFF(http2_max_streams),
+     {"http2.streams_refused"},
+     "streams not reported"},
+    {"classify.max_active",
+     COUNT,
+     true,
+     OFF(classify_max_active),
+     {"classify.limit_active"},
+     "flows left unclassified"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 _Static_assert(NROWS <= sizeof((struct limits_eff *)0)->written, "limits_eff.written too short");
@@ -150,6 +186,12 @@ static void defaults(struct rules_res_limits *d)
     d->http2_max_table_size = pc.h2.max_table_size;
     d->tls_memcap = pc.tls.memcap;
     d->baseline_max_profiles = BASELINE_DEFAULT_MAX_PROFILES;
+    d->stream_max_buffer = pc.flow.stream_buf_max;
+    d->stream_ooo_window = pc.flow.ooo_window;
+    d->http_max_headers = pc.h1.max_headers;
+    d->http_max_pending = pc.h1.max_pending;
+    d->http2_max_streams = pc.h2.max_streams;
+    d->classify_max_active = CLASSIFY_DEFAULT_MAX_ACTIVE;
 }
 
 /* Bytes n flows take in one pipeline: the table and the per-flow state. */
@@ -212,8 +254,31 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
         return KW_E_CONFIG;
     }
     const struct rules_res_limits *t = &e->total;
+    if (t->stream_ooo_window > t->stream_max_buffer) {
+        char w1[32], b1[32];
+        human(t->stream_ooo_window, w1, sizeof w1);
+        human(t->stream_max_buffer, b1, sizeof b1);
+        /* the window's own line (it may be within a default buffer) */
+        const struct rules_loc *l =
+            rc->limits.ooo_window_loc.line ? &rc->limits.ooo_window_loc : &rc->limits.loc;
+        snprintf(err, errlen,
+                 "%s:%d: error: limits.stream.ooo_window: %s is more than stream.max_buffer (%s), "
+                 "which holds what lies past a hole too; give at most that",
+                 l->file ? l->file : "config", l->line, w1, b1);
+        return KW_E_CONFIG;
+    }
+    if (t->classify_max_active / w < 1)
+        return share_err(rc, "classify.max_active", t->classify_max_active, w, 1, COUNT, err,
+                         errlen);
+    e->classify_max_active = (uint32_t)(t->classify_max_active / w);
     struct pipeline_config pc;
     pipeline_config_default(&pc);
+    pc.classify_max_active = e->classify_max_active;
+    pc.flow.stream_buf_max = (uint32_t)t->stream_max_buffer;
+    pc.flow.ooo_window = (uint32_t)t->stream_ooo_window;
+    pc.h1.max_headers = (uint32_t)t->http_max_headers;
+    pc.h1.max_pending = (uint32_t)t->http_max_pending;
+    pc.h2.max_streams = (uint32_t)t->http2_max_streams;
     pc.h1.max_header_bytes = (uint32_t)t->http_max_header_bytes;
     pc.h2.max_header_list = (uint32_t)t->http2_max_header_list;
     pc.h2.max_table_size = (uint32_t)t->http2_max_table_size;
@@ -290,6 +355,12 @@ void limits_apply(const struct limits_eff *e, struct pipeline_config *pc)
     pc->h2.max_header_list = (uint32_t)t->http2_max_header_list;
     pc->h2.max_table_size = (uint32_t)t->http2_max_table_size;
     pc->tls.memcap = e->tls_memcap;
+    pc->flow.stream_buf_max = (uint32_t)t->stream_max_buffer;
+    pc->flow.ooo_window = (uint32_t)t->stream_ooo_window;
+    pc->h1.max_headers = (uint32_t)t->http_max_headers;
+    pc->h1.max_pending = (uint32_t)t->http_max_pending;
+    pc->h2.max_streams = (uint32_t)t->http2_max_streams;
+    pc->classify_max_active = e->classify_max_active;
 }
 
 static void fmt_value(const struct lim_row *r, uint64_t v, char *out, size_t n)
@@ -347,8 +418,14 @@ static uint64_t hits_of(const struct limits_eff *e, size_t i, json_t *stats)
         (!strcmp(r->name, "flow.memcap") && !e->flow_by_memcap))
         return 0;
     uint64_t h = 0;
-    for (int k = 0; k < 2 && r->hits[k]; k++)
-        h += stat_at(stats, r->hits[k]);
+    for (int k = 0; k < 2 && r->hits[k]; k++) {
+        if (r->hits[k][0] != '-') {
+            h += stat_at(stats, r->hits[k]);
+            continue;
+        }
+        uint64_t sub = stat_at(stats, r->hits[k] + 1);
+        h = h > sub ? h - sub : 0;
+    }
     return h;
 }
 

@@ -5,9 +5,10 @@
  * The one thing to know: the configured values are totals for the
  * process. With N packet workers each worker's pipeline gets 1/N of every
  * table and memcap (flow.max, flow.memcap, stream.memcap, defrag.*, the
- * HTTP and TLS memcaps); the per-message limits (http.max_header_bytes,
- * http2.max_header_list, http2.max_table_size, defrag.max_fragments) are
- * the same in every worker. A share under what one worker needs is an
+ * HTTP and TLS memcaps, classify.max_active); the per-message, per-stream
+ * and per-connection limits (http.max_header_bytes, http.max_headers,
+ * http.max_pending, http2.max_*, stream.max_buffer, stream.ooo_window,
+ * defrag.max_fragments) are the same in every worker. A share under what one worker needs is an
  * error here, for `run` and `check` alike. */
 #ifndef KW_LIMITS_H
 #define KW_LIMITS_H
@@ -24,13 +25,14 @@
 struct limits_eff {
     unsigned workers;              /* pipelines the totals are split over (>= 1) */
     struct rules_res_limits total; /* every field set: as written, or the default */
-    bool written[16];              /* per key (limits_key order): from the config */
+    bool written[32];              /* per key (limits_key order): from the config */
     /* one worker's share */
     uint32_t flow_max;   /* min(flow.max, what flow.memcap holds) / workers */
     bool flow_by_memcap; /* flow.memcap, not flow.max, sets flow_max */
     uint64_t flow_mem;   /* bytes flow_max flows take (table + per-flow state) */
     uint64_t stream_memcap, defrag_memcap, http_memcap, http2_memcap, tls_memcap;
     uint32_t defrag_max_datagrams;
+    uint32_t classify_max_active;
 };
 
 /* Fills *e from the config's limits (defaults from the modules' own

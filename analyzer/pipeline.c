@@ -103,10 +103,12 @@ void pipeline_config_default(struct pipeline_config *c)
     c->flow_records = true;
 }
 
-/* nDPI states at once: its default, or one per flow if the table is smaller */
-static size_t classify_active(uint32_t max_flows)
+/* nDPI states at once: as configured (or the default), at most one per
+ * flow of the table */
+static size_t classify_active(const struct pipeline_config *c, uint32_t max_flows)
 {
-    return max_flows < CLASSIFY_DEFAULT_MAX_ACTIVE ? max_flows : CLASSIFY_DEFAULT_MAX_ACTIVE;
+    size_t a = c->classify_max_active ? c->classify_max_active : CLASSIFY_DEFAULT_MAX_ACTIVE;
+    return max_flows < a ? max_flows : a;
 }
 
 size_t pipeline_flows_mem(const struct pipeline_config *c, uint32_t max_flows)
@@ -114,7 +116,7 @@ size_t pipeline_flows_mem(const struct pipeline_config *c, uint32_t max_flows)
     /* pipe_flow: malloc'd once per flow slot and recycled (16: malloc's
      * header); classification: both pools at their most */
     size_t m = (size_t)max_flows * (sizeof(struct pipe_flow) + 16);
-    if (c->classify) m += classify_pools_mem(max_flows, classify_active(max_flows));
+    if (c->classify) m += classify_pools_mem(max_flows, classify_active(c, max_flows));
     return m;
 }
 
@@ -992,7 +994,7 @@ enum kw_err pipeline_new(const struct pipeline_config *c, struct pipeline **out)
     tls_ctx_init(p->tls, &c->tls, c->tls_keylog);
     /* one classification state per flow slot at most (flow.max) */
     if (c->classify && (e = classify_ctx_new_limits(&p->cls, c->flow.max_flows,
-                                                    classify_active(c->flow.max_flows))) !=
+                                                    classify_active(c, c->flow.max_flows))) !=
                            KW_E_OK)
         goto fail;
     if (c->routes && !c->sink)

@@ -75,6 +75,8 @@ struct pipeline_config {
     struct tls_limits tls;
     struct tls_keylog *tls_keylog; /* borrowed; NULL: TLS metadata only, no decryption */
     bool classify;         /* nDPI for flows that are not HTTP */
+    uint32_t classify_max_active; /* nDPI states at once (limits: classify.max_active);
+                                     0: CLASSIFY_DEFAULT_MAX_ACTIVE. At most flow.max_flows */
     bool flow_records;     /* EVE `flow` record per ended flow */
     /* Borrowed; each may be NULL (that stage is skipped). */
     struct kw_eve *eve;

@@ -123,6 +123,8 @@ struct flow_config {
     X(tcp_bytes_delivered)                                                   \
     X(memcap_hits)                                                           \
     X(stream_limit_hits)                                                     \
+    X(buffer_limit_hits) /* of them: stream_buf_max (limits: stream.max_buffer) */ \
+    X(ooo_window_gaps) /* holes declared gaps by ooo_window (stream.ooo_window) */ \
     X(flow_limit_hits)                                                       \
     X(tcp_before_start)                                                      \
     X(tcp_unconsumed_dropped)                                                \

@@ -211,6 +211,7 @@ static void buf_store(struct tcp_reasm *r, struct tcp_stream *s, const struct tc
     if (len > r->cfg.stream_buf_max) {
         size_t drop = len - r->cfg.stream_buf_max;
         r->cnt->stream_limit_hits++;
+        r->cnt->buffer_limit_hits++;
         drop_as_gap(r, k, drop, ts);
         p += drop;
         len -= drop;
@@ -241,10 +242,12 @@ static void deliver(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_
         if (take == 0 || !buf_reserve(r, s, s->buf_len + (uint32_t)take)) {
             /* The consumer keeps a full buffer (or memory is short): the
              * oldest bytes, already offered, are dropped as a gap. */
-            if (take == 0)
+            if (take == 0) {
                 r->cnt->stream_limit_hits++;
-            else
+                r->cnt->buffer_limit_hits++;
+            } else {
                 r->cnt->memcap_hits++;
+            }
             drop_as_gap(r, k, s->buf_len, ts);
             s->buf_len = 0;
             continue;
@@ -395,8 +398,10 @@ static bool old_bytes_differ(const struct tcp_stream *s, int64_t off, const uint
 static void enforce_window(struct tcp_reasm *r, struct tcp_stream *s, const struct tcp_sink *k,
                            kw_ts ts)
 {
-    while (s->ooo && s->ooo_tail->start + s->ooo_tail->len - s->next > r->cfg.ooo_window)
+    while (s->ooo && s->ooo_tail->start + s->ooo_tail->len - s->next > r->cfg.ooo_window) {
+        r->cnt->ooo_window_gaps++;
         force_gap(r, s, k, ts);
+    }
 }
 
 /* The new part of a segment: [off, off+len) with off >= next. */

@@ -208,7 +208,14 @@ struct rules_res_limits {
     uint64_t tls_memcap;            /* bytes all TLS connections hold */
     uint64_t baseline_max_profiles; /* profiles kept (identities + unattributed) */
     uint64_t baseline_max_unattributed; /* of them, for credentials no identity claims */
+    uint64_t stream_max_buffer;     /* unconsumed in-order bytes per TCP direction */
+    uint64_t stream_ooo_window;     /* bytes held past a hole before it becomes a gap */
+    uint64_t http_max_headers;      /* header fields kept per HTTP/1 message */
+    uint64_t http_max_pending;      /* HTTP/1 requests awaiting their responses */
+    uint64_t http2_max_streams;     /* open HTTP/2 streams followed per connection */
+    uint64_t classify_max_active;   /* flows in nDPI classification at once */
     struct rules_loc loc;           /* the `limits:` key; line 0 = none */
+    struct rules_loc ooo_window_loc; /* its value, checked against stream.max_buffer */
 };
 
 struct rules_config {

@@ -49,6 +49,18 @@ static const struct lim_key keys[] = {
     /* a profile is ~10 KiB, all allocated at start: 10 million is 100 GB */
     {"baseline.max_profiles", false, 16, 10000000, OFF(baseline_max_profiles)},
     {"baseline.max_unattributed", false, 1, 10000000, OFF(baseline_max_unattributed)},
+    /* under 4 KiB a stream buffer holds less than one ordinary request
+     * head; a window is the data held past a hole, at most the buffer
+     * (analyzer/limits.c checks the pair) */
+    {"stream.max_buffer", true, 4 * KIB, 64 * MIB, OFF(stream_max_buffer)},
+    {"stream.ooo_window", true, 4 * KIB, 64 * MIB, OFF(stream_ooo_window)},
+    /* a request with fewer than 8 fields is not a real client's */
+    {"http.max_headers", false, 8, 4096, OFF(http_max_headers)},
+    {"http.max_pending", false, 1, 4096, OFF(http_max_pending)},
+    /* RFC 9113 §6.5.2 asks servers for at least 100 concurrent streams;
+     * fewer is allowed (a smaller sensor follows fewer of them) */
+    {"http2.max_streams", false, 1, 65536, OFF(http2_max_streams)},
+    {"classify.max_active", false, 16, 16777216, OFF(classify_max_active)},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -66,6 +78,12 @@ static const char *const known[] = {"flow.max",
                                     "tls.memcap",
                                     "baseline.max_profiles",
                                     "baseline.max_unattributed",
+                                    "stream.max_buffer",
+                                    "stream.ooo_window",
+                                    "http.max_headers",
+                                    "http.max_pending",
+                                    "http2.max_streams",
+                                    "classify.max_active",
                                     NULL};
 
 static void human(uint64_t b, char *out, size_t n)
@@ -108,6 +126,7 @@ static void set_value(struct rl_ctx *c, struct fy_node *v, const struct lim_key 
         rl_err(c, v, hint, "%s: %s is too large", what, s);
     else
         *(uint64_t *)((char *)&c->m->config.limits + k->off) = x;
+    if (k->off == OFF(stream_ooo_window)) c->m->config.limits.ooo_window_loc = rl_loc(c, v);
 }
 
 static const struct lim_key *find(const char *name)

@@ -19,3 +19,13 @@ if(Python3_Interpreter_FOUND AND TARGET keywarden)
             $<TARGET_FILE:keywarden> --workers 2)
   set_tests_properties(e2e_limits_workers PROPERTIES LABELS "security;e2e" TIMEOUT 300)
 endif()
+if(Python3_Interpreter_FOUND AND TARGET keywarden)
+  # stream.max_buffer, stream.ooo_window, http.max_headers, http.max_pending,
+  # http2.max_streams, classify.max_active honoured by `run`: real traffic
+  # recorded on lo (root; else only the corpus and written-flow parts run),
+  # the nghttp corpus capture, a written flow with a hole.
+  add_test(NAME e2e_limits_keys
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/e2e_limits_keys.py
+            $<TARGET_FILE:keywarden>)
+  set_tests_properties(e2e_limits_keys PROPERTIES LABELS "security;e2e" TIMEOUT 180)
+endif()

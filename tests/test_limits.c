@@ -189,6 +189,91 @@ static void test_split(void **state)
     rules_diag_free(&d);
 }
 
+/* The stream, HTTP/1 queue, HTTP/2 stream and nDPI pool keys: parsed
+ * dotted and nested, put into every worker's pipeline config (the pool
+ * split, the rest whole), ranges and the window/buffer pair checked at
+ * their lines. */
+static void test_stream_http_keys(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m = load("limits:\n"
+                                 "  stream: { max_buffer: 256KiB, ooo_window: 64KiB }\n"
+                                 "  http: { max_headers: 32, max_pending: 8 }\n"
+                                 "  http2.max_streams: 16\n"
+                                 "  classify.max_active: 4096\n",
+                                 &d, KW_E_OK);
+    const struct rules_res_limits *l = &m->config.limits;
+    assert_int_equal(l->stream_max_buffer, 256 * 1024);
+    assert_int_equal(l->stream_ooo_window, 64 * 1024);
+    assert_int_equal(l->http_max_headers, 32);
+    assert_int_equal(l->http_max_pending, 8);
+    assert_int_equal(l->http2_max_streams, 16);
+    assert_int_equal(l->classify_max_active, 4096);
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 4, &e, err, sizeof err), KW_E_OK);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    limits_apply(&e, &pc);
+    assert_int_equal(pc.flow.stream_buf_max, 256 * 1024);
+    assert_int_equal(pc.flow.ooo_window, 64 * 1024);
+    assert_int_equal(pc.h1.max_headers, 32);
+    assert_int_equal(pc.h1.max_pending, 8);
+    assert_int_equal(pc.h2.max_streams, 16);
+    assert_int_equal(pc.classify_max_active, 1024);
+    /* a stream.memcap share must hold one full direction: the configured
+     * buffer, not the compiled one */
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("limits: { stream.memcap: 1MiB, stream.max_buffer: 512KiB }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 2, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 4, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "limits.stream.memcap"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    /* the window past a hole is held in the buffer: not larger than it,
+     * said at the window's own line (also against the default buffer) */
+    m = load("limits:\n  stream.max_buffer: 64KiB\n  stream.ooo_window: 128KiB\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "kw.yaml:3: error: limits.stream.ooo_window: 128KiB is more than "
+                                "stream.max_buffer (64KiB)"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("\nlimits: { stream.ooo_window: 2MiB }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "kw.yaml:2: error: limits.stream.ooo_window: 2MiB"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    static const char bad[] = "limits:\n"
+                              "  stream.max_buffer: 1KiB\n"     /* 2: under 4 KiB */
+                              "  http.max_headers: 4\n"         /* 3: under 8 */
+                              "  http.max_pending: 0\n"         /* 4: under 1 */
+                              "  http2: { max_streams: 1e9 }\n" /* 5: not a count */
+                              "  classify.max_active: 8\n";     /* 6: under 16 */
+    m = load(bad, &d, KW_E_CONFIG);
+    int lines[8] = {0};
+    for (size_t i = 0; i < d.n; i++) {
+        assert_true(d.items[i].line >= 2 && d.items[i].line <= 6);
+        assert_true(d.items[i].col > 1);
+        lines[d.items[i].line]++;
+    }
+    for (int i = 2; i <= 6; i++)
+        assert_int_equal(lines[i], 1);
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    /* the pool is a total: with more workers than it has states, refused */
+    m = load("limits: { classify.max_active: 16 }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 16, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 32, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "limits.classify.max_active"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
 /* limits_same: written values compared, not where they were written. */
 static void test_same(void **state)
 {
@@ -365,10 +450,11 @@ static void test_baseline_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_full),
-        cmocka_unit_test(test_errors),     cmocka_unit_test(test_split),
-        cmocka_unit_test(test_same),       cmocka_unit_test(test_pipeline_bounded),
-        cmocka_unit_test(test_tls_memcap), cmocka_unit_test(test_baseline_limits),
+        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_split),
+        cmocka_unit_test(test_stream_http_keys), cmocka_unit_test(test_same),
+        cmocka_unit_test(test_pipeline_bounded), cmocka_unit_test(test_tls_memcap),
+        cmocka_unit_test(test_baseline_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

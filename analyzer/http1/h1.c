@@ -340,7 +340,10 @@ static size_t step_head(struct h1_conn *c, int dir, const uint8_t *p, size_t n, 
         return 0;
     }
     if (end > h.line_len && !parsed) parse_hdrs(c, p, h.line_len, end, false, &h, NULL);
-    if (h.hdr_overflow) c->ctr.header_limit_hits++;
+    if (h.hdr_overflow) {
+        c->ctr.header_limit_hits++;
+        c->ctr.header_count_hits++;
+    }
     d->in_head = false;
     d->salv_len = 0;
     h.head_len = end;

@@ -91,9 +91,11 @@ typedef void (*h1_txn_cb)(void *user, const struct h1_txn_view *t);
     X(not_http1)         /* HTTP/2 preface or other version: parsing stopped */                    \
     X(tunnel_bytes)      /* bytes after CONNECT/Upgrade, not parsed */                             \
     X(header_limit_hits) /* head > max_header_bytes, or > max_headers headers */                   \
+    X(header_count_hits) /* of them: heads with more than max_headers headers */                   \
     X(arena_truncations) /* head copy cut to fit req/resp arena (TRUNCATED_FIELD) */               \
     X(pipelined)         /* requests sent before the previous response */                          \
     X(pending_evicted)   /* pending requests reported early (FIFO or arena full) */                \
+    X(pending_limit_hits) /* of them: the FIFO held max_pending requests */                        \
     X(early_responses)   /* final response complete before its request body */                     \
     X(body_truncated)    /* connection ended inside a body */                                      \
     X(http09)            /* HTTP/0.9 simple requests */                                            \

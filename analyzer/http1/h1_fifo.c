@@ -392,10 +392,22 @@ static bool evict_one(struct h1_conn *c)
     return true;
 }
 
+/* Room for one more entry, evicting the oldest while there is none. An
+ * eviction because the FIFO holds max_pending entries is that limit's hit
+ * (limits: http.max_pending); one because memory is short is not. */
+static bool make_room(struct h1_conn *c)
+{
+    while (!pend_room(c)) {
+        bool at_limit = c->pcap >= c->lim.max_pending;
+        if (!evict_one(c)) return false;
+        if (at_limit) c->ctr.pending_limit_hits++;
+    }
+    return true;
+}
+
 static struct h1_pend *pend_push(struct h1_conn *c)
 {
-    while (!pend_room(c))
-        if (!evict_one(c)) return NULL;
+    if (!make_room(c)) return NULL;
     struct h1_pend *e = h1i_pend_at(c, c->pn);
     memset(e, 0, sizeof(*e));
     c->pn++;
@@ -421,8 +433,7 @@ uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, 
         flags |= KW_TXN_F(PIPELINED);
         c->ctr.pipelined++;
     }
-    while (!pend_room(c))
-        if (!evict_one(c)) break;
+    (void)make_room(c);
     /* A head complete in one buffer is copied as sent, in one piece, when
      * that fits without evicting; otherwise field by field (and cut to
      * fit, evicting older requests first). */

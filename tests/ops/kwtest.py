@@ -70,8 +70,12 @@ class LoCapture:
     def __init__(self, path, ports):
         self.path = path
         flt = " or ".join("tcp port %d" % p for p in ports)
+        # -B: with -s 0 on lo (65536-byte MTU) every slot of the kernel's
+        # ring holds 256 KiB, so the default 2 MiB buffer holds 8 packets
+        # and a burst of small ones (40 handshakes at once) is dropped by
+        # the kernel ("234 packets dropped by kernel", e2e_limits_keys)
         self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0",
-                                   "-w", path, flt],
+                                   "-B", "32768", "-w", path, flt],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.p.stderr.readline()  # "listening on lo ..."
         time.sleep(0.3)
