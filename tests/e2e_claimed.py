@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 
-from ops.kwtest import JsonOk, LoCapture  # tests/ops/kwtest.py: JSON server, tcpdump on lo
+from ops.kwtest import JsonOk, LoCapture, recorded  # tests/ops/kwtest.py: JSON server, tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-claimed-bearer-0123456789abcdef"
@@ -79,17 +79,16 @@ def main():
     port = api.server_address[1]
     try:
         pcap = os.path.join(work, "claimed.pcap")
-        for attempt in range(3):
+
+        def record():
             cap = LoCapture(pcap, [port])
             for who, auth in CALLS:
                 subprocess.run(["curl", "-s", "-o", "/dev/null", *auth, "-H", "Host: api.acme.test",
                                 "http://127.0.0.1:%d/v1/admin/users?by=%s" % (port, who)],
                                check=True, timeout=10)
-            if cap.stop():
-                break
-            print("note: tcpdump ended early (attempt %d); recording again" % (attempt + 1))
-        else:
-            raise SystemExit("tcpdump kept dying: no complete recording")
+            return cap.stop()
+
+        recorded(record)
         return check(kw, work, pcap)
     finally:
         api.shutdown()

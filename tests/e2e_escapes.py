@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 
-from ops.kwtest import JsonOk, LoCapture  # tests/ops/kwtest.py: JSON server, tcpdump on lo
+from ops.kwtest import JsonOk, LoCapture, recorded  # tests/ops/kwtest.py: JSON server, tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-escapes-bearer-0123456789abcdef"
@@ -96,13 +96,7 @@ def main():
     api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     try:
-        for attempt in range(3):
-            pcap = record(work, api.server_address[1])
-            if pcap:
-                break
-            print("note: tcpdump ended early (attempt %d); recording again" % (attempt + 1))
-        else:
-            raise SystemExit("tcpdump kept dying: no complete recording")
+        pcap = recorded(lambda: record(work, api.server_address[1]))
         return check(kw, work, pcap)
     finally:
         api.shutdown()

@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h2_oracle  # noqa: E402
-from ops.kwtest import LoCapture, wait_port  # noqa: E402  (tests/ops/kwtest.py)
+from ops.kwtest import LoCapture, recorded, wait_port  # noqa: E402  (tests/ops/kwtest.py)
 
 KW = sys.argv[1]
 SAVE = sys.argv[sys.argv.index("--save") + 1] if "--save" in sys.argv else None
@@ -303,13 +303,7 @@ def main():
             print(f"note: python3 {module} missing (python3-grpcio): {name} scenario skipped")
             continue
         pcap = os.path.join(work, f"{name}.pcap")
-        for attempt in range(3):
-            meta = fn(work, pcap, Servers())
-            if meta:
-                break
-            print(f"{name}: tcpdump stopped early; recording again")
-        else:
-            raise SystemExit(f"{name}: could not record")
+        meta = recorded(lambda: fn(work, pcap, Servers()), name)
         n, recs, h2s = check_run(name, meta, pcap, work, rules)
         if name == "nghttp":
             assert h2s["pushes"] >= 1 and h2s["continuations"] >= 1, h2s

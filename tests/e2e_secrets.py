@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 
-from ops.kwtest import JsonOk, LoCapture  # tests/ops/kwtest.py: JSON server, tcpdump on lo
+from ops.kwtest import JsonOk, LoCapture, recorded  # tests/ops/kwtest.py: JSON server, tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-secrets-bearer-0123456789abcdef"
@@ -160,13 +160,7 @@ def main():
     threading.Thread(target=api.serve_forever, daemon=True).start()
     procs = []
     try:
-        for attempt in range(3):
-            pcap = record(work, api.server_address[1])
-            if pcap:
-                break
-            print("note: tcpdump ended early (attempt %d); recording again" % (attempt + 1))
-        else:
-            raise SystemExit("tcpdump kept dying: no complete recording")
+        pcap = recorded(lambda: record(work, api.server_address[1]))
         slack, slack_port = start_receiver(rx, "slack", os.path.join(work, "slack.jsonl"))
         hook, hook_port = start_receiver(rx, "webhook", os.path.join(work, "hook.jsonl"))
         procs = [slack, hook]

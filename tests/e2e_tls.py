@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+from ops.kwtest import LoCapture, recorded, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
 
 KW = sys.argv[1]
 SCHEMA = sys.argv[2] if len(sys.argv) > 2 else None
@@ -218,13 +218,8 @@ def main():
     for name in ["index.html"] + [f"r{i}.html" for i in range(12)]:
         with open(w(name), "w") as f:
             f.write("hello over tls\n")
-    for attempt in range(3):
-        runs = record(work, w, pcap := w("tls.pcap"), keys := w("curl.keys"))
-        if runs:
-            break
-        print(f"note: tcpdump ended early (attempt {attempt + 1}); recording again")
-    else:
-        raise SystemExit("tcpdump kept dying: no complete recording")
+    pcap, keys = w("tls.pcap"), w("curl.keys")
+    runs = recorded(lambda: record(work, w, pcap, keys))
     p_plain, p_mtls = runs.pop()
     os.chmod(keys, 0o600)
 
@@ -348,8 +343,9 @@ def session_bytes(work):
     with open(w("www/big.bin"), "wb") as f:
         f.write(os.urandom(6 << 20))
     port = free_port()
-    for attempt in range(3):
-        pcap = w("sess.pcap")
+    pcap = w("sess.pcap")
+
+    def record_sessions():
         cap = LoCapture(pcap, [port])
         srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
                                 "-cert", w("srv.crt"), "-key", w("srv.key"), "-WWW", "-quiet"],
@@ -364,10 +360,9 @@ def session_bytes(work):
         finally:
             srv.terminate()
             ok = cap.stop()
-        if ok:
-            break
-    else:
-        raise SystemExit("tcpdump kept dying: no complete recording")
+        return ok
+
+    recorded(record_sessions)
     day0 = 1772582400  # Wed 2026-03-04 00:00 UTC
     places = [d * 86400 + 10 * 3600 for d in range(26)]
     places += [26 * 86400 + 10 * 3600, 26 * 86400 + 11 * 3600, 27 * 86400 + 10 * 3600]
@@ -436,9 +431,10 @@ frontend fe
 backend be
     server s1 127.0.0.1:{be}
 """)
-    for attempt in range(3):
-        keys = w("haproxy.keys")
-        pcap = w("haproxy.pcap")
+    keys = w("haproxy.keys")
+    pcap = w("haproxy.pcap")
+
+    def record_haproxy():
         cap = LoCapture(pcap, [fe])
         back = subprocess.Popen([sys.executable, "-m", "http.server", str(be), "--bind", "127.0.0.1"],
                                 cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -460,11 +456,9 @@ backend be
             hp.terminate()
             hp.wait()
         back.terminate()
-        if cap.stop():
-            break
-        print(f"note: tcpdump ended early (attempt {attempt + 1}); recording again")
-    else:
-        raise SystemExit("tcpdump kept dying: no complete HAProxy recording")
+        return cap.stop()
+
+    recorded(record_haproxy, "HAProxy recording")
     recs = keywarden(pcap, work, [keys], None, "haproxy")
     check_tls_records(pcap, recs, certs)
     n = check_http(pcap, keys, recs)

@@ -113,6 +113,19 @@ class LoCapture:
         return alive
 
 
+def recorded(record, what="recording", attempts=3):
+    """Calls record() until it returns something (a path, the test's
+    metadata): it returns None/False when its LoCapture.stop() found that
+    tcpdump had ended early, which a loaded CI machine does now and then.
+    Fails the test after `attempts` tries."""
+    for attempt in range(attempts):
+        got = record()
+        if got:
+            return got
+        print("note: tcpdump ended early (%s, attempt %d); recording again" % (what, attempt + 1))
+    raise SystemExit("tcpdump kept dying: no complete %s" % what)
+
+
 def wait_port(port, proc=None, what=None, t=10.0):
     """Waits until something listens on 127.0.0.1:port (a server the test
     started); fails the test when it never does, or when proc (its
