@@ -17,8 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "audit_text.h"
 #include "dbw.h"
 #include "kw_log.h"
@@ -84,7 +82,6 @@ struct audit {
     /* the writer job: at most one queued at a time (job_queued, under mu);
      * the rest is touched by the writer thread only */
     uint8_t recent[AUDIT_RECENT][16]; /* base keys of the last rows, for repeats */
-    EVP_MD_CTX *md;                   /* natural_key's digest, made once (under mu), not per row */
     unsigned recent_at;
 
     struct audit_text *text; /* the writer's ids of repeated texts */
@@ -202,33 +199,30 @@ static void cpy(char *dst, size_t n, const char *src)
  * plus how many identical ones came just before it (two pipelined GETs of
  * one path in one segment share all of that). The flow id is left out: it
  * depends on which files were read. */
-static void base_key(EVP_MD_CTX *c, const struct audit_rec *r, uint8_t out[16])
+static void base_key(const struct audit_rec *r, uint8_t out[16])
 {
-    uint8_t h[EVP_MAX_MD_SIZE];
-    unsigned hl = 0;
+    struct kw_sha256_ctx c;
+    uint8_t h[32];
     int64_t nums[6] = {
         r->ts, r->sport, r->dport, r->status, (int64_t)r->req_len, (int64_t)r->resp_len};
-    if (!c || !EVP_DigestInit_ex(c, kw_sha256_md(), NULL)) goto fail;
-    EVP_DigestUpdate(c, nums, sizeof nums);
-    EVP_DigestUpdate(c, &r->src, sizeof r->src);
-    EVP_DigestUpdate(c, &r->dst, sizeof r->dst);
+    kw_sha256_init(&c);
+    kw_sha256_update(&c, nums, sizeof nums);
+    kw_sha256_update(&c, &r->src, sizeof r->src);
+    kw_sha256_update(&c, &r->dst, sizeof r->dst);
     const char *t[T__COUNT];
     rec_text(r, t);
     static const int txt[] = {T_METHOD, T_HOST, T_PATH};
     for (size_t i = 0; i < 3; i++) /* with their NULs: no two splits hash alike */
-        EVP_DigestUpdate(c, t[txt[i]], (size_t)r->len[txt[i]] + 1);
-    if (!EVP_DigestFinal_ex(c, h, &hl) || hl < 16) goto fail;
+        kw_sha256_update(&c, t[txt[i]], (size_t)r->len[txt[i]] + 1);
+    kw_sha256_final(&c, h);
     memcpy(out, h, 16);
-    return;
-fail:
-    memset(out, 0, 16); /* cannot happen in practice; a zero key still dedups exact repeats */
 }
 
 /* Called with a->mu held: numbers a repeat of a recent identical key. */
 static void natural_key(struct audit *a, struct audit_rec *r)
 {
     uint8_t k[16];
-    base_key(a->md, r, k);
+    base_key(r, k);
     uint8_t rep = 0;
     for (unsigned i = 0; i < AUDIT_RECENT; i++)
         rep += memcmp(a->recent[i], k, 16) == 0;
@@ -478,7 +472,6 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
     a->bsize = (size_t)a->cap * AUDIT_ROW_BYTES + AUDIT_REC_MAX;
     a->ring = malloc(a->bsize);
-    a->md = EVP_MD_CTX_new();
     a->job.run = job_run;
     a->job.done = job_done;
     a->job.lazy = true;
@@ -486,7 +479,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     pthread_cond_init(&a->done_cond, NULL);
     const char *path = c->db_path ? c->db_path : AUDIT_DEFAULT_DB;
     enum kw_err e = KW_E_NOMEM;
-    if (!a->ring || !a->md || audit_text_new(&a->text) != KW_E_OK) goto fail;
+    if (!a->ring || audit_text_new(&a->text) != KW_E_OK) goto fail;
     e = store_db_open(path, &a->db);
     if (e != KW_E_OK) goto fail;
     e = audit_schema(a->db);
@@ -534,7 +527,6 @@ void audit_destroy(struct audit *a)
     pthread_mutex_destroy(&a->mu);
     free(a->ring);
     audit_text_destroy(a->text);
-    EVP_MD_CTX_free(a->md);
     free(a);
 }
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,12 +12,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "kw_addr.h"
 #include "kw_hash.h"
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_rd.h"
+#include "kw_sha256.h"
 #include "kw_term.h"
 #include "kw_time.h"
 #include "kw_txn.h"
@@ -366,6 +369,61 @@ static void test_term_esc(void **state)
     free(buf);
 }
 
+/* kw_sha256 against FIPS 180-2's examples (appendix B: "abc", the
+ * two-block message, a million 'a') and against OpenSSL over every length
+ * to 300 bytes (both sides of each 64-byte block and the 55/56-byte
+ * padding edge), each fed in two pieces split at every point. */
+static void hex32(const uint8_t *h, char *out)
+{
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+static void test_sha256(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } fips[] = {
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    };
+    uint8_t h[32], o[32];
+    char hex[65];
+    for (size_t i = 0; i < sizeof fips / sizeof *fips; i++) {
+        assert_true(kw_sha256(fips[i].in, strlen(fips[i].in), h));
+        hex32(h, hex);
+        assert_string_equal(hex, fips[i].want);
+    }
+    struct kw_sha256_ctx c;
+    kw_sha256_init(&c);
+    static char as[1000];
+    memset(as, 'a', sizeof as);
+    for (int i = 0; i < 1000; i++)
+        kw_sha256_update(&c, as, sizeof as);
+    kw_sha256_final(&c, h);
+    hex32(h, hex);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+
+    uint8_t buf[300];
+    srand(13);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)rand();
+    for (size_t n = 0; n <= sizeof buf; n++) {
+        unsigned ol = 0;
+        assert_int_equal(EVP_Digest(buf, n, o, &ol, EVP_sha256(), NULL), 1);
+        for (size_t cut = 0; cut <= n; cut++) {
+            kw_sha256_init(&c);
+            kw_sha256_update(&c, buf, cut);
+            kw_sha256_update(&c, buf + cut, n - cut);
+            kw_sha256_final(&c, h);
+            assert_memory_equal(h, o, 32);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_siphash_vectors),
         cmocka_unit_test(test_hkey_per_process),
         cmocka_unit_test(test_term_esc),
+        cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
