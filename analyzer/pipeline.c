@@ -43,6 +43,7 @@ struct pipe_flow {
     bool was_h2;        /* an HTTP/2 parser ran (the flow record says http2) */
     uint8_t probes[2];  /* data chunks seen per direction while undecided */
     uint32_t probed[2]; /* bytes of them */
+    uint64_t gap[2];    /* bytes lost per direction while undecided (see cb_gap) */
     kw_ts held_ts[2];   /* when bytes held while undecided were first seen */
     uint32_t txns;
     uint64_t last_seq; /* worker mode: tag of the flow's last packet */
@@ -714,6 +715,55 @@ static void cb_packet(void *user, struct flow *f, int dir, const struct dec_pack
                                     dir == FLOW_DIR_TO_SERVER);
 }
 
+/* After a hole the bytes may begin anywhere inside a message: the offset
+ * of the first line (within the probed bytes) that is a whole HTTP/1.x
+ * start line, or -1. */
+static long find_start_line(const uint8_t *d, size_t len)
+{
+    size_t n = len < PROBE_BYTES ? len : PROBE_BYTES;
+    for (size_t i = 0; i < n;) {
+        if (looks_http_line(d + i, len - i) == 1)
+            return (long)i;
+        const uint8_t *nl = memchr(d + i, '\n', n - i);
+        if (!nl)
+            break;
+        i = (size_t)(nl - d) + 1;
+    }
+    return -1;
+}
+
+/* A flow still undecided when one of its directions lost bytes: only an
+ * HTTP/1 start line makes it HTTP (a first chunk's looser test, a method
+ * token and a space, would take any bytes after a hole; before this, the
+ * hole itself started a parser, so 1,200 bytes of 'x' after a hole were
+ * counted an HTTP flow). The parser is then told of the holes first, so
+ * it resynchronises and keeps its request FIFO in step with the loss. */
+static size_t probe_after_gap(struct pipe_flow *pf, int dir, const uint8_t *d, size_t len,
+                              kw_ts ts)
+{
+    long o = find_start_line(d, len);
+    if (o < 0) {
+        if (len < 24 && !memchr(d, '\n', len))
+            return 0; /* too few bytes to tell: wait for more */
+        pf->p->cnt.probe_chunks_skipped++;
+        pf->gap[dir] += len;
+        pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
+        if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
+            pf->http = PF_HTTP_NO;
+            pf->p->cnt.non_http_flows++;
+        }
+        return len;
+    }
+    if (!start_http(pf))
+        return len;
+    pf->gap[dir] += (uint64_t)o;
+    for (int k = 0; k < 2; k++)
+        if (pf->gap[k])
+            h1_gap(pf->h1, k, pf->gap[k], ts);
+    pf->gap[0] = pf->gap[1] = 0;
+    return (size_t)o + feed_http(pf, dir, d + o, len - (size_t)o, ts);
+}
+
 static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, size_t len,
                       kw_ts ts)
 {
@@ -724,6 +774,8 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         return len;
     if (pf->h2)
         return feed_h2(pf, dir, d, len, ts);
+    if (pf->http == PF_HTTP_UNKNOWN && (pf->gap[0] || pf->gap[1]))
+        return probe_after_gap(pf, dir, d, len, ts);
     if (pf->http == PF_HTTP_UNKNOWN && dir == 0 && !f->midstream) {
         /* prior knowledge (RFC 9113 §3.3): the preface, on any port */
         int v = h2_is_preface(d, len);
@@ -817,10 +869,12 @@ static void cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
         h2_gap(pf->h2, dir, len, ts);
         return;
     }
-    /* A hole before we saw any data: we cannot tell yet, so let the parser
-     * look for the next message after it. */
-    if (pf->http == PF_HTTP_UNKNOWN && !start_http(pf))
+    /* A hole before the flow was recognised: remembered, and what follows
+     * must hold an HTTP/1 start line (probe_after_gap). */
+    if (pf->http == PF_HTTP_UNKNOWN) {
+        pf->gap[dir] += len ? len : 1;
         return;
+    }
     h1_gap(pf->h1, dir, len, ts);
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "pipeline.h"
+#include "kw_time.h"
 #include "source.h"
 
 struct run_result {
@@ -34,8 +35,7 @@ static void run_capture(const char *name, uint32_t max_conns, struct run_result 
     pipeline_config_default(&pc);
     pc.classify = false;
     pc.eve = eve;
-    if (max_conns)
-        pc.h1.max_conns = max_conns;
+    if (max_conns) pc.h1.max_conns = max_conns;
     struct pipeline *p = NULL;
     assert_int_equal(pipeline_new(&pc, &p), KW_E_OK);
 
@@ -96,11 +96,128 @@ static void test_parser_bound(void **state)
     assert_int_equal(one.flow_lines, all.flow_lines); /* every flow still has its record */
 }
 
+/* ---- bytes after a hole, in a flow not yet recognised ------------------ */
+
+struct pkt_spec {
+    int dir; /* 0: client 10.0.0.1:40000 -> 10.0.0.2:443 */
+    uint32_t seq, ack;
+    uint8_t flags;
+    const char *data;
+    size_t len;
+};
+
+/* Feeds the packets (Ethernet, IPv4, TCP) to a pipeline writing EVE; the
+ * counters, and the EVE text in eve (cap bytes). */
+static void run_packets(const struct pkt_spec *ps, size_t n, struct pipeline_counters *cnt,
+                        char *eve_text, size_t cap)
+{
+    char eve_path[] = "/tmp/kw-pipe-gap-XXXXXX";
+    int fd = mkstemp(eve_path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct kw_eve *eve = NULL;
+    assert_int_equal(kw_eve_open(eve_path, &eve), KW_E_OK);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    pc.classify = false;
+    pc.eve = eve;
+    struct pipeline *p = NULL;
+    assert_int_equal(pipeline_new(&pc, &p), KW_E_OK);
+    static uint8_t frame[2048];
+    for (size_t i = 0; i < n; i++) {
+        const struct pkt_spec *q = &ps[i];
+        size_t plen = q->data ? q->len : 0;
+        assert_true(54 + plen <= sizeof frame);
+        memset(frame, 0, 54);
+        frame[12] = 0x08;
+        uint8_t *ip = frame + 14, *tcp = ip + 20;
+        uint16_t tot = (uint16_t)(40 + plen);
+        ip[0] = 0x45, ip[2] = (uint8_t)(tot >> 8), ip[3] = (uint8_t)tot, ip[8] = 64, ip[9] = 6;
+        uint8_t a[4] = {10, 0, 0, 1}, b[4] = {10, 0, 0, 2};
+        memcpy(ip + 12, q->dir ? b : a, 4);
+        memcpy(ip + 16, q->dir ? a : b, 4);
+        uint16_t sp = q->dir ? 443 : 40000, dp = q->dir ? 40000 : 443;
+        tcp[0] = (uint8_t)(sp >> 8), tcp[1] = (uint8_t)sp, tcp[2] = (uint8_t)(dp >> 8),
+        tcp[3] = (uint8_t)dp;
+        for (int k = 0; k < 4; k++) {
+            tcp[4 + k] = (uint8_t)(q->seq >> (24 - 8 * k));
+            tcp[8 + k] = (uint8_t)(q->ack >> (24 - 8 * k));
+        }
+        tcp[12] = 0x50, tcp[13] = q->flags, tcp[14] = 0xff, tcp[15] = 0xff;
+        if (plen) memcpy(frame + 54, q->data, plen);
+        struct cap_pkt pkt = {0};
+        pkt.data = frame;
+        pkt.caplen = pkt.wirelen = (uint32_t)(54 + plen);
+        pkt.ts = KW_TS_SEC(1000) + (kw_ts)i * 1000;
+        pkt.linktype = 1;
+        pipeline_packet(p, &pkt);
+    }
+    pipeline_finish(p);
+    *cnt = *pipeline_counters(p);
+    pipeline_destroy(p);
+    kw_eve_close(eve);
+    FILE *f = fopen(eve_path, "r");
+    assert_non_null(f);
+    size_t got = fread(eve_text, 1, cap - 1, f);
+    eve_text[got] = 0;
+    fclose(f);
+    unlink(eve_path);
+}
+
+/* A handshake, then the client's first 100 bytes lost and `after` past
+ * them; the server acknowledges everything (the hole is given up at once)
+ * and, when `resp`, answers. */
+static void hole_flow(const char *after, const char *resp, struct pipeline_counters *cnt, char *eve,
+                      size_t cap)
+{
+    size_t alen = strlen(after);
+    uint32_t end = 1101 + (uint32_t)alen;
+    struct pkt_spec ps[] = {
+        {0, 1000, 0, 0x02, NULL, 0},
+        {1, 5000, 1001, 0x12, NULL, 0},
+        {0, 1001, 5001, 0x10, NULL, 0},
+        {0, 1101, 5001, 0x18, after, alen},
+        {1, 5001, end, 0x18, resp, resp ? strlen(resp) : 0},
+    };
+    run_packets(ps, sizeof ps / sizeof ps[0], cnt, eve, cap);
+}
+
+/* 1,200 bytes of 'x' after a hole were an HTTP flow (the hole started a
+ * parser); bytes with no start line after a hole are not HTTP, and a
+ * request found inside the bytes after a hole still is, told of the loss. */
+static void test_after_hole(void **state)
+{
+    (void)state;
+    static char eve[65536], xs[1201];
+    struct pipeline_counters c;
+    memset(xs, 'x', 1200);
+    hole_flow(xs, NULL, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 0);
+    assert_int_equal(c.transactions, 0);
+    assert_null(strstr(eve, "\"event_type\":\"http\""));
+
+    /* the tail of a lost request's body, then the next request in the
+     * same segment, answered twice (the lost one and this one) */
+    hole_flow("ody-tail\r\nGET /after HTTP/1.1\r\nHost: api.test\r\n\r\n",
+              "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+              "HTTP/1.1 204 No Content\r\n\r\n",
+              &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 1);
+    assert_non_null(strstr(eve, "\"url\":\"/after\""));
+
+    /* a request at the start of the bytes after the hole */
+    hole_flow("GET /next HTTP/1.1\r\nHost: api.test\r\n\r\n",
+              "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 1);
+    assert_non_null(strstr(eve, "\"url\":\"/next\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_parser_bound),
+        cmocka_unit_test(test_after_hole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
