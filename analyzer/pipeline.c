@@ -530,6 +530,19 @@ static int looks_http_line(const uint8_t *d, size_t len)
  * given up quickly (and is never fed to the parser). */
 enum { PROBE_CHUNKS = 8, PROBE_BYTES = 16 * 1024 };
 
+/* A chunk that does not start HTTP: counted against the bounds above; the
+ * flow is given up when they are spent. Returns len (the chunk is used). */
+static size_t probe_skip(struct pipe_flow *pf, int dir, size_t len)
+{
+    pf->p->cnt.probe_chunks_skipped++;
+    pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
+    if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
+        pf->http = PF_HTTP_NO;
+        pf->p->cnt.non_http_flows++;
+    }
+    return len;
+}
+
 static bool start_http(struct pipe_flow *pf)
 {
     struct pipeline *p = pf->p;
@@ -745,14 +758,8 @@ static size_t probe_after_gap(struct pipe_flow *pf, int dir, const uint8_t *d, s
     if (o < 0) {
         if (len < 24 && !memchr(d, '\n', len))
             return 0; /* too few bytes to tell: wait for more */
-        pf->p->cnt.probe_chunks_skipped++;
         pf->gap[dir] += len;
-        pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
-        if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
-            pf->http = PF_HTTP_NO;
-            pf->p->cnt.non_http_flows++;
-        }
-        return len;
+        return probe_skip(pf, dir, len);
     }
     if (!start_http(pf))
         return len;
@@ -838,13 +845,7 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         }
         if (v <= 0) {
             /* not a start line: drop this chunk, look at the next ones */
-            pf->p->cnt.probe_chunks_skipped++;
-            pf->probed[dir] += (uint32_t)(len < PROBE_BYTES ? len : PROBE_BYTES);
-            if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
-                pf->http = PF_HTTP_NO;
-                pf->p->cnt.non_http_flows++;
-            }
-            return len;
+            return probe_skip(pf, dir, len);
         }
         if (!start_http(pf))
             return len;
