@@ -156,24 +156,53 @@ static enum kw_err open_db(struct fj *j)
     return KW_E_OK;
 }
 
-struct put_ctx {
-    sqlite3_stmt *st;
-    int rc;
+/* What a commit stores besides the audit rows: the stream positions and
+ * the windows, copied on the judge thread (the write may run on the
+ * database writer's thread, inside the baselines' transaction). */
+struct fj_ckpt {
+    struct fm_position *pos;
+    size_t n_pos, cap_pos;
+    uint8_t *policy, *alerts;
+    size_t n_policy, n_alerts;
+    int64_t tick_hour;
+    bool oom;
 };
 
-static void put_position(void *user, const struct fm_position *p)
+static void ckpt_add_position(void *user, const struct fm_position *p)
 {
-    struct put_ctx *x = user;
-    sqlite3_stmt *st = x->st;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, p->partition);
-    sqlite3_bind_text(st, 2, p->sensor, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)p->epoch);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)p->pseq);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)p->gseq);
-    sqlite3_bind_int64(st, 6, p->clock);
-    sqlite3_bind_int(st, 7, p->ended);
-    if (sqlite3_step(st) != SQLITE_DONE) x->rc = SQLITE_ERROR;
+    struct fj_ckpt *c = user;
+    if (c->n_pos == c->cap_pos) {
+        size_t cap = c->cap_pos ? c->cap_pos * 2 : 16;
+        struct fm_position *n = realloc(c->pos, cap * sizeof *n);
+        if (!n) {
+            c->oom = true;
+            return;
+        }
+        c->pos = n;
+        c->cap_pos = cap;
+    }
+    c->pos[c->n_pos++] = *p;
+}
+
+static void ckpt_free(struct fj_ckpt *c)
+{
+    free(c->pos);
+    free(c->policy);
+    free(c->alerts);
+    memset(c, 0, sizeof *c);
+}
+
+static enum kw_err ckpt_take(struct fj *j, struct fj_ckpt *c)
+{
+    memset(c, 0, sizeof *c);
+    fm_positions(j->m, ckpt_add_position, c);
+    c->tick_hour = j->tick_hour;
+    if (c->oom || judge_policy_save(pipeline_policy(j->c.pipe), &c->policy, &c->n_policy) != KW_E_OK ||
+        (j->c.alerts && alerts_state_save(j->c.alerts, &c->alerts, &c->n_alerts) != KW_E_OK)) {
+        ckpt_free(c);
+        return KW_E_NOMEM;
+    }
+    return KW_E_OK;
 }
 
 static int put_blob(sqlite3 *db, const char *name, const void *b, size_t n)
@@ -190,28 +219,32 @@ static int put_blob(sqlite3 *db, const char *name, const void *b, size_t n)
     return rc;
 }
 
-static int write_checkpoint(struct fj *j)
+/* Inside a transaction on db; may run more than once (dbw retries). */
+static int ckpt_write(void *user, sqlite3 *db)
 {
-    struct put_ctx x = {NULL, SQLITE_OK};
-    if (sqlite3_prepare_v2(j->db,
-                           "INSERT OR REPLACE INTO fleet_source(partition, sensor, epoch, pseq,"
-                           " gseq, clock, ended) VALUES(?,?,?,?,?,?,?)",
-                           -1, &x.st, NULL) != SQLITE_OK)
-        return SQLITE_ERROR;
-    fm_positions(j->m, put_position, &x);
-    sqlite3_finalize(x.st);
-    uint8_t *b = NULL;
-    size_t n = 0;
-    if (x.rc == SQLITE_OK && judge_policy_save(pipeline_policy(j->c.pipe), &b, &n) == KW_E_OK) {
-        x.rc = put_blob(j->db, "policy", b, n);
-        free(b);
+    const struct fj_ckpt *c = user;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT OR REPLACE INTO fleet_source(partition, sensor, epoch, pseq,"
+                                " gseq, clock, ended) VALUES(?,?,?,?,?,?,?)",
+                                -1, &st, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < c->n_pos; i++) {
+        const struct fm_position *p = &c->pos[i];
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, p->partition);
+        sqlite3_bind_text(st, 2, p->sensor, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)p->epoch);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)p->pseq);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)p->gseq);
+        sqlite3_bind_int64(st, 6, p->clock);
+        sqlite3_bind_int(st, 7, p->ended);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = SQLITE_ERROR;
     }
-    if (x.rc == SQLITE_OK && j->c.alerts && alerts_state_save(j->c.alerts, &b, &n) == KW_E_OK) {
-        x.rc = put_blob(j->db, "alerts", b, n);
-        free(b);
-    }
-    if (x.rc == SQLITE_OK) x.rc = put_blob(j->db, "merge", &j->tick_hour, sizeof j->tick_hour);
-    return x.rc;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK) rc = put_blob(db, "policy", c->policy, c->n_policy);
+    if (rc == SQLITE_OK && c->alerts) rc = put_blob(db, "alerts", c->alerts, c->n_alerts);
+    if (rc == SQLITE_OK) rc = put_blob(db, "merge", &c->tick_hour, sizeof c->tick_hour);
+    return rc;
 }
 
 static void acknowledge(struct fj *j)
@@ -230,18 +263,36 @@ static void acknowledge(struct fj *j)
     }
 }
 
-/* Audit rows and baselines first (their own connections), then the
- * positions with the windows in one transaction, then the acks. */
+/* Audit rows first (their natural key makes a row written again after a
+ * restart a no-op), then the positions with the windows and the baselines
+ * in one transaction, then the acks. The baselines must go with the
+ * positions: saved before them, a judge killed in between judged the
+ * records after the old positions again and learned them twice (seen once
+ * in CI as different alerts after e2e_fleet judge_kill); saved after them,
+ * it would forget what it learned. */
 static enum kw_err commit(struct fj *j)
 {
     kw_ts t0 = kw_ts_wall();
     if (j->c.audit) audit_flush(j->c.audit);
-    if (j->c.baseline && baseline_save(j->c.baseline) != KW_E_OK) return KW_E_DB;
-    if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto fail;
-    if (write_checkpoint(j) != SQLITE_OK ||
-        sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
+    struct fj_ckpt c;
+    if (ckpt_take(j, &c) != KW_E_OK) {
+        kw_warn("fleet: commit failed (out of memory): nothing acknowledged; retrying");
+        return KW_E_NOMEM;
+    }
+    int rc = SQLITE_OK;
+    if (j->c.baseline) {
+        rc = baseline_save_along(j->c.baseline, ckpt_write, &c) == KW_E_OK ? SQLITE_OK : SQLITE_ERROR;
+    } else {
+        rc = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) rc = ckpt_write(&c, j->db);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    ckpt_free(&c);
+    if (rc != SQLITE_OK) {
+        kw_warn("fleet: commit failed (%s): nothing acknowledged; retrying",
+                j->c.baseline ? "the database writer named the cause" : sqlite3_errmsg(j->db));
+        return KW_E_DB;
     }
     acknowledge(j);
     j->since_commit = 0;
@@ -249,9 +300,6 @@ static enum kw_err commit(struct fj *j)
     j->n.commits++;
     j->n.commit_ms_total += (double)(j->last_commit - t0) / 1000.0;
     return KW_E_OK;
-fail:
-    kw_warn("fleet: commit failed (%s): nothing acknowledged; retrying", sqlite3_errmsg(j->db));
-    return KW_E_DB;
 }
 
 /* ---- sources ----------------------------------------------------------- */

@@ -668,6 +668,78 @@ static void test_fold_area(void **state)
 /* key_sharing between two networks the key has always used (office and
  * VPN, seen at once during learning, rarely: 2 % of its hours) stays
  * quiet; with a network it never used it fires, and says so. */
+/* baseline_save_along: the caller's rows and the profiles commit
+ * together or not at all (a fleet judge's positions; see fleet_judge.c). */
+static int also_calls;
+
+static int also_fail(void *user, sqlite3 *db)
+{
+    (void)user;
+    also_calls++;
+    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS side(x); INSERT INTO side VALUES(1)", NULL,
+                     NULL, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    return SQLITE_CONSTRAINT; /* after writing: the whole transaction must go */
+}
+
+static int also_ok(void *user, sqlite3 *db)
+{
+    also_calls++;
+    char q[64];
+    snprintf(q, sizeof q, "CREATE TABLE IF NOT EXISTS side(x); INSERT INTO side VALUES(%d)",
+             *(int *)user);
+    return sqlite3_exec(db, q, NULL, NULL, NULL) == SQLITE_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
+static long count_rows(const char *path, const char *sql)
+{
+    sqlite3 *d;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    assert_int_equal(store_db_open(path, &d), KW_E_OK);
+    if (sqlite3_prepare_v2(d, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(d);
+    return n;
+}
+
+static void test_save_along(void **state)
+{
+    (void)state;
+    char path[600];
+    db_file(path, sizeof path, "bl-along");
+    struct world w;
+    world_init(&w, BASELINE_MEDIUM, NULL);
+    /* saved only when asked, as a fleet judge's baselines are */
+    struct baseline_config c = {.sensitivity = BASELINE_MEDIUM, .db_path = path, .save_every = -1};
+    baseline_destroy(w.b);
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK);
+    feed(&w, 0, 3);
+    also_calls = 0;
+    assert_int_equal(baseline_save_along(w.b, also_fail, NULL), KW_E_DB);
+    assert_true(also_calls >= 1);
+    /* neither the profiles nor the side rows were stored */
+    assert_int_equal(count_rows(path, "SELECT count(*) FROM baseline_profile"), 0);
+    assert_int_equal(count_rows(path, "SELECT count(*) FROM sqlite_master WHERE name='side'"), 0);
+
+    int v = 7;
+    also_calls = 0;
+    assert_int_equal(baseline_save_along(w.b, also_ok, &v), KW_E_OK);
+    assert_true(also_calls >= 1);
+    /* the failed save's profiles are written now, with the side row */
+    assert_int_equal(count_rows(path, "SELECT count(*) FROM baseline_profile"), 3);
+    assert_int_equal(count_rows(path, "SELECT count(*) FROM side WHERE x=7"), 1);
+
+    /* nothing changed: the caller's rows are still written */
+    v = 8;
+    also_calls = 0;
+    assert_int_equal(baseline_save_along(w.b, also_ok, &v), KW_E_OK);
+    assert_int_equal(also_calls, 1);
+    assert_int_equal(count_rows(path, "SELECT count(*) FROM side WHERE x=8"), 1);
+    baseline_destroy(w.b);
+}
+
 static void test_sharing_known_networks(void **state)
 {
     (void)state;
@@ -1045,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_many_endpoints),
         cmocka_unit_test(test_fold_area),
         cmocka_unit_test(test_sharing_known_networks),
+        cmocka_unit_test(test_save_along),
         cmocka_unit_test(test_new_grant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,6 +100,17 @@ void baseline_rename_template(struct baseline *b, const char *old_tmpl, const ch
  * named the cause; the next save writes every profile). */
 enum kw_err baseline_save(struct baseline *b) KW_WUR;
 
+/* baseline_save, and also(user, db) in the same transaction on the
+ * writer's connection, after the profiles (run even when no profile
+ * changed). For a caller whose own progress must be stored atomically
+ * with what was learned from it: a fleet judge's stream positions, so that
+ * a judge killed between the two writes neither learns the records it
+ * judges again twice nor forgets them. also() may run more than once (busy
+ * retries) and must only write; it runs on the writer thread while this
+ * call waits, so it should read a snapshot the caller made before. */
+enum kw_err baseline_save_along(struct baseline *b, int (*also)(void *user, sqlite3 *db),
+                                void *user) KW_WUR;
+
 /* NULL is a no-op. Does not save. */
 void baseline_destroy(struct baseline *b);
 

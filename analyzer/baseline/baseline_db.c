@@ -174,6 +174,8 @@ enum kw_err bl_db_load(struct baseline *b)
 struct bl_save_job {
     struct dbw_job job;
     struct baseline *b;
+    int (*also)(void *user, sqlite3 *db); /* baseline_save_along */
+    void *also_user;
     char (*del)[BL_KEYLEN]; /* rows of evicted profiles, deleted first */
     uint32_t n_del, n;
     struct bl_profile p[];
@@ -213,6 +215,7 @@ static int save_run(struct dbw_job *jb, sqlite3 *db)
         sqlite3_reset(s);
     }
     sqlite3_finalize(s);
+    if (rc == SQLITE_OK && j->also) rc = j->also(j->also_user, db);
     return rc;
 }
 
@@ -240,8 +243,9 @@ static void save_done(struct dbw_job *jb, int rc)
 }
 
 /* Copies the changed profiles (all of them after a failed save) into a
- * job and queues it. Called with smu held, on the thread that owns b. */
-static bool queue_save(struct baseline *b)
+ * job and queues it; with also, even when nothing changed. Called with smu
+ * held, on the thread that owns b. */
+static bool queue_save(struct baseline *b, int (*also)(void *, sqlite3 *), void *also_user)
 {
     if (b->save_failed) {
         memset(b->dirty, 1, b->n);
@@ -250,13 +254,15 @@ static bool queue_save(struct baseline *b)
     uint32_t k = 0;
     for (uint32_t i = 0; i < b->n; i++)
         k += b->dirty[i] != 0;
-    if (!k && !b->n_del) return false;
+    if (!k && !b->n_del && !also) return false;
     struct bl_save_job *j = malloc(sizeof *j + (size_t)k * sizeof j->p[0]);
     if (!j) {
         b->st.save_errors++;
         return false;
     }
     memset(&j->job, 0, sizeof j->job);
+    j->also = also;
+    j->also_user = also_user;
     j->job.run = save_run;
     j->job.done = save_done;
     j->job.lazy = true;
@@ -296,18 +302,24 @@ void bl_save_async(struct baseline *b)
     if (b->save_inflight)
         b->st.save_deferred++; /* dirty flags stay: the next save takes them */
     else
-        queue_save(b);
+        queue_save(b, NULL, NULL);
     pthread_mutex_unlock(&b->smu);
 }
 
 enum kw_err baseline_save(struct baseline *b)
 {
+    return baseline_save_along(b, NULL, NULL);
+}
+
+enum kw_err baseline_save_along(struct baseline *b, int (*also)(void *user, sqlite3 *db),
+                                void *user)
+{
     if (!b->w) return KW_E_OK;
     dbw_flush(b->w); /* a periodic save still queued ends first */
     pthread_mutex_lock(&b->smu);
-    bool queued = queue_save(b);
+    bool queued = queue_save(b, also, user);
     pthread_mutex_unlock(&b->smu);
-    if (!queued) return KW_E_OK;
+    if (!queued) return also ? KW_E_DB : KW_E_OK; /* no memory for the job */
     dbw_flush(b->w);
     pthread_mutex_lock(&b->smu);
     int rc = b->last_save_rc;
