@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 
-from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo
+from ops.kwtest import LoCapture, free_port, wait_port  # tests/ops/kwtest.py: tcpdump on lo
 
 SKIP = 77
 HOST = "api.acme.internal"
@@ -82,14 +82,6 @@ TRICKS = [
 # bodies are counted, never kept, so a form field `_method` is invisible.
 BLIND = {"form-method"}
 ROUTES = {"orders": "/v1/orders", "order": "/v1/orders/7", "admin": "/v1/admin/users"}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_express(work, port):

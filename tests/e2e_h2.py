@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h2_oracle  # noqa: E402
-from ops.kwtest import LoCapture, recorded, wait_port  # noqa: E402  (tests/ops/kwtest.py)
+from ops.kwtest import LoCapture, free_port, recorded, wait_port  # noqa: E402  (tests/ops/kwtest.py)
 
 KW = sys.argv[1]
 SAVE = sys.argv[sys.argv.index("--save") + 1] if "--save" in sys.argv else None
@@ -49,14 +49,6 @@ GRPC_TOKEN = "kw_grpc_e2e_token_91b2c3d4e5f60718"
 def skip(why):
     print("SKIP:", why)
     sys.exit(77)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def run(cmd, **kw):

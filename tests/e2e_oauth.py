@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+from ops.kwtest import LoCapture, free_port, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
 
 KW, MINT = sys.argv[1], sys.argv[2]
 ISS = "https://idp.acme.test"
@@ -114,14 +114,6 @@ paths:
 def skip(why):
     print("SKIP:", why)
     sys.exit(77)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def mint(*args):

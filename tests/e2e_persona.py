@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.parse
 
-from ops.kwtest import LoCapture  # tests/ops/kwtest.py: tcpdump on lo
+from ops.kwtest import LoCapture, free_port  # tests/ops/kwtest.py: tcpdump on lo
 
 SKIP = 77
 TOKEN = "kw-e2e-persona-bearer-0123456789abcdef"
@@ -105,14 +105,6 @@ def record(work, port, h2port):
                         "-H", "Host: " + HOST, "-H", "Authorization: Bearer " + TOKEN2] + args +
                        ["http://127.0.0.1:%d%s" % (h2port, path)], check=True)
     return pcap if cap.stop() else None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def replay(kw, work, pcap, backend, extra=(), who="c02"):

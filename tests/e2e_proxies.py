@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.parse
 
-from ops.kwtest import LoCapture, wait_port  # tests/ops/kwtest.py: tcpdump on lo
+from ops.kwtest import LoCapture, free_port, wait_port  # tests/ops/kwtest.py: tcpdump on lo
 
 SKIP = 77
 HOST = "api.acme.internal"
@@ -95,14 +95,6 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_nginx(work, backend, ports):

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from ops.kwtest import LoCapture, recorded, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
+from ops.kwtest import LoCapture, free_port, recorded, wait_port  # tests/ops/kwtest.py: tcpdump on lo, stopped when quiet
 
 KW = sys.argv[1]
 SCHEMA = sys.argv[2] if len(sys.argv) > 2 else None
@@ -43,14 +43,6 @@ OURS = {"ja4s", "alpn", "cert_sha256", "client_cert", "decrypted"}
 def skip(why):
     print("SKIP:", why)
     sys.exit(77)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def run(cmd, **kw):

@@ -43,14 +43,6 @@ def check(cond, what):
         failures.append(what)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class Gone(http.server.BaseHTTPRequestHandler):
     """A webhook receiver that answers 410 Gone: a permanent failure."""
     hits = 0
@@ -108,7 +100,7 @@ def main():
 
 
 def run(kw, doc, work, api, gone, procs):
-    mport, pport, closed = free_port(), free_port(), free_port()
+    mport, pport, closed = kwtest.free_port(), kwtest.free_port(), kwtest.free_port()
     tok = hashlib.sha256(b"tok-metrics-1").hexdigest()
     with open(os.path.join(work, "rules.yaml"), "w") as f:
         f.write("identities:\n  - id: m1\n    credentials: [ { sha256: \"%s\" } ]\n"

@@ -126,6 +126,13 @@ def recorded(record, what="recording", attempts=3):
     raise SystemExit("tcpdump kept dying: no complete %s" % what)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 free at the time of the call."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_port(port, proc=None, what=None, t=10.0):
     """Waits until something listens on 127.0.0.1:port (a server the test
     started); fails the test when it never does, or when proc (its
