@@ -58,7 +58,7 @@ static size_t slot_of(const struct alerts *a, const uint8_t key[32])
     return (size_t)(kw_siphash(kw_hkey_process(), key, 32) & (a->win_cap - 1));
 }
 
-static struct al_window *win_find(struct alerts *a, const uint8_t key[32])
+struct al_window *al_win_find(struct alerts *a, const uint8_t key[32])
 {
     for (size_t i = slot_of(a, key);; i = (i + 1) & (a->win_cap - 1)) {
         if (!a->win[i].used) return NULL;
@@ -66,7 +66,7 @@ static struct al_window *win_find(struct alerts *a, const uint8_t key[32])
     }
 }
 
-static struct al_window *win_insert(struct alerts *a, const uint8_t key[32])
+struct al_window *al_win_insert(struct alerts *a, const uint8_t key[32])
 {
     size_t i = slot_of(a, key);
     while (a->win[i].used)
@@ -295,7 +295,7 @@ static bool count_repeat(struct alerts *a, const struct alert_finding *f, const 
             a->cfg.suppress_window < KW_TS_SEC(60) ? a->cfg.suppress_window : KW_TS_SEC(60);
         a->sweep_at = f->ts + step;
     }
-    struct al_window *w = win_find(a, key);
+    struct al_window *w = al_win_find(a, key);
     *wp = w;
     if (w && f->ts < w->start + a->cfg.suppress_window) {
         w->count++;
@@ -324,7 +324,7 @@ bool alerts_repeat(struct alerts *a, struct alert_finding *f)
     finding_key(f, who_key, who, key);
     pthread_mutex_lock(&a->mu);
     bool rep = false;
-    struct al_window *w = win_find(a, key);
+    struct al_window *w = al_win_find(a, key);
     if (w && f->ts < w->start + a->cfg.suppress_window && f->ts < a->sweep_at)
         rep = count_repeat(a, f, key, &w); /* no sweep is due: exactly what submit would do */
     pthread_mutex_unlock(&a->mu);
@@ -357,7 +357,7 @@ void alerts_submit(struct alerts *a, struct alert_finding *f)
         win_remove(a, (size_t)(w - a->win));
     }
     if (a->win_used >= a->win_max) evict_oldest(a);
-    w = win_insert(a, key);
+    w = al_win_insert(a, key);
     window_fill(w, f, sev, who_key, who);
     f->evidence = ev;
     json_t *rec = al_record_new(f, sev, w->id);

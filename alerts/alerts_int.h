@@ -78,6 +78,20 @@ struct al_window {
     char fp[72], hint[40];
 };
 
+/* The windows' table (alerts.c), for alerts_state.c's load. */
+struct al_window *al_win_find(struct alerts *a, const uint8_t key[32]);
+struct al_window *al_win_insert(struct alerts *a, const uint8_t key[32]);
+
+/* The saved windows' blob (alerts_state.c): this head, then `used` times
+ * (u32 slot, struct al_window). The slot is where the saving process kept
+ * the window under its own hash key; a loading process places each window
+ * anew under its key. */
+#define AW_MAGIC 0x31574c41u /* "ALW1" */
+struct aw_head {
+    uint32_t magic, win_size, win_cap, used;
+    int64_t sweep_at;
+};
+
 struct al_counters {
     _Atomic uint64_t findings, alerts, suppressed, delivered, failed_permanent, retries;
     _Atomic uint64_t updates, digests, digested, dedup_evicted, db_errors, syslog_dropped;

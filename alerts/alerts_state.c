@@ -2,19 +2,19 @@
  * judge's checkpoint (docs/fleet.md): a judge that restarts from its last
  * commit must count repeats into the same windows, or a repeat would
  * become a new alert with a new id. The blob is this build's layout of
- * the used slots with their index; it is refused (and the table left
- * empty) for another layout or table size. */
+ * the used windows; it is refused (and the table left empty) for another
+ * layout or table size.
+ *
+ * The blob comes from the database, which a local user with write access
+ * may have changed: every window is checked before use (kind and severity
+ * index tables, every string must end inside its field), and each is
+ * placed by its key under this process's hash key, never at the slot the
+ * saving process used (its key was another: a window left there would not
+ * be found, and a repeat after a restart became a new alert). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "alerts_int.h"
-
-#define AW_MAGIC 0x31574c41u /* "ALW1" */
-
-struct aw_head {
-    uint32_t magic, win_size, win_cap, used;
-    int64_t sweep_at;
-};
 
 enum kw_err alerts_state_save(struct alerts *a, uint8_t **blob, size_t *len)
 {
@@ -40,6 +40,16 @@ enum kw_err alerts_state_save(struct alerts *a, uint8_t **blob, size_t *len)
     return KW_E_OK;
 }
 
+#define ENDS(f) (memchr((f), 0, sizeof(f)) != NULL)
+
+static bool window_valid(const struct al_window *w)
+{
+    return w->kind < ALERT__COUNT && w->severity >= 1 && w->severity <= 3 && ENDS(w->id) &&
+           ENDS(w->who_key) && ENDS(w->who) && ENDS(w->subject) && ENDS(w->tz) &&
+           ENDS(w->ident_id) && ENDS(w->ident_name) && ENDS(w->ident_kind) &&
+           ENDS(w->ident_via) && ENDS(w->fp) && ENDS(w->hint);
+}
+
 enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
 {
     struct aw_head h;
@@ -59,17 +69,17 @@ enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
     }
     const uint8_t *r = blob + sizeof h;
     for (uint32_t k = 0; k < h.used; k++, r += 4 + sizeof(struct al_window)) {
-        uint32_t i;
-        memcpy(&i, r, 4);
-        if (i >= a->win_cap || a->win[i].used) {
+        struct al_window w;
+        memcpy(&w, r + 4, sizeof w);
+        if (!window_valid(&w) || al_win_find(a, w.key)) {
             memset(a->win, 0, a->win_cap * sizeof *a->win);
             a->win_used = 0;
             e = KW_E_MALFORMED;
             goto out;
         }
-        memcpy(&a->win[i], r + 4, sizeof a->win[i]);
-        a->win[i].used = true;
-        a->win_used++;
+        struct al_window *d = al_win_insert(a, w.key);
+        *d = w;
+        d->used = true;
     }
     a->sweep_at = h.sweep_at;
 out:
