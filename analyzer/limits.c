@@ -77,7 +77,7 @@ static const struct lim_row rows[] = {
      SIZE,
      false,
      OFF(http2_max_header_list),
-     {"http2.header_list_limit"},
+     {"http2.header_list_limit", "-http2.header_count_limit"},
      "header lists cut"},
     {"http2.max_table_size",
      SIZE,
@@ -140,6 +140,42 @@ static const struct lim_row rows[] = {
      OFF(classify_max_active),
      {"classify.limit_active"},
      "flows left unclassified"},
+    {"http2.max_headers",
+     COUNT,
+     false,
+     OFF(http2_max_headers),
+     {"http2.header_count_limit"},
+     "header fields past it dropped"},
+    {"http2.max_continuations",
+     COUNT,
+     false,
+     OFF(http2_max_continuations),
+     {"http2.continuation_floods", "-http2.header_block_limit"},
+     "header blocks abandoned, HPACK tables broken"},
+    {"http2.max_header_block",
+     SIZE,
+     false,
+     OFF(http2_max_header_block),
+     {"http2.header_block_limit"},
+     "header blocks abandoned, HPACK tables broken"},
+    {"http.request_buffer",
+     SIZE,
+     false,
+     OFF(http_request_buffer),
+     {"http.req_arena_hits"},
+     "request heads cut or older waiting requests reported without response"},
+    {"http.response_buffer",
+     SIZE,
+     false,
+     OFF(http_response_buffer),
+     {"http.resp_arena_hits"},
+     "response heads cut"},
+    {"stream.ooo_max_segments",
+     COUNT,
+     false,
+     OFF(stream_ooo_max_segments),
+     {"flow.ooo_segment_hits"},
+     "segments past a hole dropped"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 _Static_assert(NROWS <= sizeof((struct limits_eff *)0)->written, "limits_eff.written too short");
@@ -192,6 +228,12 @@ static void defaults(struct rules_res_limits *d)
     d->http_max_pending = pc.h1.max_pending;
     d->http2_max_streams = pc.h2.max_streams;
     d->classify_max_active = CLASSIFY_DEFAULT_MAX_ACTIVE;
+    d->http2_max_headers = pc.h2.max_headers;
+    d->http2_max_continuations = pc.h2.max_continuations;
+    d->http2_max_header_block = pc.h2.max_header_block;
+    d->http_request_buffer = pc.h1.req_arena_bytes;
+    d->http_response_buffer = pc.h1.resp_arena_bytes;
+    d->stream_ooo_max_segments = pc.flow.ooo_max_segments;
 }
 
 /* Bytes n flows take in one pipeline: the table and the per-flow state. */
@@ -282,6 +324,12 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
     pc.h1.max_header_bytes = (uint32_t)t->http_max_header_bytes;
     pc.h2.max_header_list = (uint32_t)t->http2_max_header_list;
     pc.h2.max_table_size = (uint32_t)t->http2_max_table_size;
+    pc.h2.max_headers = (uint32_t)t->http2_max_headers;
+    pc.h2.max_continuations = (uint32_t)t->http2_max_continuations;
+    pc.h2.max_header_block = (uint32_t)t->http2_max_header_block;
+    pc.h1.req_arena_bytes = (uint32_t)t->http_request_buffer;
+    pc.h1.resp_arena_bytes = (uint32_t)t->http_response_buffer;
+    pc.flow.ooo_max_segments = (uint32_t)t->stream_ooo_max_segments;
 
     /* flows: flow.max's share, or fewer if flow.memcap's share holds fewer */
     uint64_t nmax = t->flow_max / w, mem = t->flow_memcap / w;
@@ -361,6 +409,12 @@ void limits_apply(const struct limits_eff *e, struct pipeline_config *pc)
     pc->h1.max_pending = (uint32_t)t->http_max_pending;
     pc->h2.max_streams = (uint32_t)t->http2_max_streams;
     pc->classify_max_active = e->classify_max_active;
+    pc->h2.max_headers = (uint32_t)t->http2_max_headers;
+    pc->h2.max_continuations = (uint32_t)t->http2_max_continuations;
+    pc->h2.max_header_block = (uint32_t)t->http2_max_header_block;
+    pc->h1.req_arena_bytes = (uint32_t)t->http_request_buffer;
+    pc->h1.resp_arena_bytes = (uint32_t)t->http_response_buffer;
+    pc->flow.ooo_max_segments = (uint32_t)t->stream_ooo_max_segments;
 }
 
 static void fmt_value(const struct lim_row *r, uint64_t v, char *out, size_t n)

@@ -7,7 +7,8 @@
  * table and memcap (flow.max, flow.memcap, stream.memcap, defrag.*, the
  * HTTP and TLS memcaps, classify.max_active); the per-message, per-stream
  * and per-connection limits (http.max_header_bytes, http.max_headers,
- * http.max_pending, http2.max_*, stream.max_buffer, stream.ooo_window,
+ * http.max_pending, http.request_buffer, http.response_buffer, http2.max_*,
+ * stream.max_buffer, stream.ooo_window, stream.ooo_max_segments,
  * defrag.max_fragments) are the same in every worker. A share under what one worker needs is an
  * error here, for `run` and `check` alike. */
 #ifndef KW_LIMITS_H

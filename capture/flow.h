@@ -125,6 +125,7 @@ struct flow_config {
     X(stream_limit_hits)                                                     \
     X(buffer_limit_hits) /* of them: stream_buf_max (limits: stream.max_buffer) */ \
     X(ooo_window_gaps) /* holes declared gaps by ooo_window (stream.ooo_window) */ \
+    X(ooo_segment_hits) /* of stream_limit_hits: ooo_max_segments (stream.ooo_max_segments) */ \
     X(flow_limit_hits)                                                       \
     X(tcp_before_start)                                                      \
     X(tcp_unconsumed_dropped)                                                \

@@ -358,6 +358,7 @@ static void ooo_insert(struct tcp_reasm *r, struct tcp_stream *s, uint64_t off, 
             if (s->ooo_count >= r->cfg.ooo_max_segments) {
                 res->failed = true;
                 r->cnt->stream_limit_hits++;
+                r->cnt->ooo_segment_hits++;
                 return;
             }
             uint32_t n = ue - cur > SEG_MAX_PAYLOAD ? SEG_MAX_PAYLOAD : (uint32_t)(ue - cur);

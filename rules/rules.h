@@ -214,6 +214,12 @@ struct rules_res_limits {
     uint64_t http_max_pending;      /* HTTP/1 requests awaiting their responses */
     uint64_t http2_max_streams;     /* open HTTP/2 streams followed per connection */
     uint64_t classify_max_active;   /* flows in nDPI classification at once */
+    uint64_t http2_max_headers;     /* request fields kept per HTTP/2 stream */
+    uint64_t http2_max_continuations; /* CONTINUATION frames per HTTP/2 header block */
+    uint64_t http2_max_header_block;  /* encoded bytes per HTTP/2 header block */
+    uint64_t http_request_buffer;   /* HTTP/1 request heads held awaiting answers, per connection */
+    uint64_t http_response_buffer;  /* the HTTP/1 response head copy, per connection */
+    uint64_t stream_ooo_max_segments; /* segments held past a hole per TCP direction */
     struct rules_loc loc;           /* the `limits:` key; line 0 = none */
     struct rules_loc ooo_window_loc; /* its value, checked against stream.max_buffer */
 };

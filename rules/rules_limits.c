@@ -61,6 +61,18 @@ static const struct lim_key keys[] = {
      * fewer is allowed (a smaller sensor follows fewer of them) */
     {"http2.max_streams", false, 1, 65536, OFF(http2_max_streams)},
     {"classify.max_active", false, 16, 16777216, OFF(classify_max_active)},
+    /* a browser sends ~20 fields; CONTINUATION floods (CVE-2024-27316
+     * class) send thousands of frames: a few are plenty for a real block
+     * (16 KiB frames by default) */
+    {"http2.max_headers", false, 8, 4096, OFF(http2_max_headers)},
+    {"http2.max_continuations", false, 1, 65536, OFF(http2_max_continuations)},
+    {"http2.max_header_block", true, 1 * KIB, 16 * MIB, OFF(http2_max_header_block)},
+    /* the HTTP/1 parser refuses buffers under 1 KiB (h1_fifo.c) */
+    {"http.request_buffer", true, 1 * KIB, 64 * MIB, OFF(http_request_buffer)},
+    {"http.response_buffer", true, 1 * KIB, 512 * KIB, OFF(http_response_buffer)},
+    /* tiny segments each cost a slab entry: the count bounds that,
+     * stream.ooo_window the bytes */
+    {"stream.ooo_max_segments", false, 8, 1048576, OFF(stream_ooo_max_segments)},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -84,6 +96,12 @@ static const char *const known[] = {"flow.max",
                                     "http.max_pending",
                                     "http2.max_streams",
                                     "classify.max_active",
+                                    "http2.max_headers",
+                                    "http2.max_continuations",
+                                    "http2.max_header_block",
+                                    "http.request_buffer",
+                                    "http.response_buffer",
+                                    "stream.ooo_max_segments",
                                     NULL};
 
 static void human(uint64_t b, char *out, size_t n)

@@ -14,9 +14,20 @@ Captures:
     unconsumed, the request is lost; the default 1 MiB keeps it), and
     40 connections to an echo server held open at once, each sending
     bytes no protocol claims (classify.max_active 16: the 24 beyond the
-    pool are never classified);
+    pool are never classified); a response head of 3,000 bytes
+    (http.response_buffer 1KiB cuts it; the 20,000-byte request head
+    above meets http.request_buffer 1KiB);
+  * one connection to the echo server sending 40 segments of 200 bytes,
+    recorded whole, from which the first data segment and the server's
+    packets after its SYN-ACK are then removed, as a mirror that lost
+    them would show it (loopback loses nothing): 39 segments wait past
+    a hole (stream.ooo_max_segments 16 holds 16 of them);
   * tests/data/h2/h2-nghttp.pcap (nghttp against nghttpd, several
     streams at once: http2.max_streams 1);
+  * nghttp against nghttpd recorded on lo: a request with 40 fields
+    (http2.max_headers 16) and one whose header block is ~36 KB, sent as
+    HEADERS and two CONTINUATION frames (http2.max_continuations 1,
+    http2.max_header_block 16KiB);
   * one TCP flow written here (a mirror loses packets, loopback does
     not): a 100-byte hole, then 40 KB past it (stream.ooo_window 16KiB
     declares the hole a gap as soon as 16 KiB lie past it; by default
@@ -41,6 +52,8 @@ from ops.kwtest import LoCapture, wait_port  # noqa: E402
 
 PIPELINED = 10
 ECHO_CONNS = 40
+SEGS = 40
+LONG_HEAD = 3000
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -49,6 +62,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         body = b"ok %s\n" % self.path.encode()
         self.send_response(200)
+        if self.path == "/longhead":
+            self.send_header("X-Long", "l" * LONG_HEAD)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -117,6 +132,25 @@ def record(work):
     s.sendall(head[10000:])
     read_responses(s, 1)
     s.close()
+    # a 3,000-byte response head
+    s = socket.create_connection(("127.0.0.1", hport))
+    s.sendall(b"GET /longhead HTTP/1.1\r\nHost: api.test\r\n\r\n")
+    read_responses(s, 1)
+    s.close()
+    # 40 segments of 200 bytes, one write each (TCP_NODELAY, paced)
+    s = socket.create_connection(("127.0.0.1", eport))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    seg_port = s.getsockname()[1]
+    for i in range(SEGS):
+        s.sendall(b"\xa6SEG%03d" % i + b"s" * 193)
+        time.sleep(0.005)
+    got = b""
+    while got.count(b"\xa6SEG") < SEGS:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
     # 40 connections open at once, each with bytes no protocol claims
     conns = [socket.create_connection(("127.0.0.1", eport)) for _ in range(ECHO_CONNS)]
     for i, c in enumerate(conns):
@@ -129,12 +163,97 @@ def record(work):
     # FINs): a recording cut short would test the recording, not keywarden
     marks = [bytes([0xA5, i]) for i in range(ECHO_CONNS)]
     ok = cap.stop(until=lambda d: d.count(b"ok /big") >= 1 and d.count(b"ok /pipe/") >= 10 and
+                  d.count(b"ok /longhead") >= 1 and d.count(b"\xa6SEG%03d" % (SEGS - 1)) >= 2 and
                   all(d.count(m) >= 2 for m in marks), quiet=1.0, limit=20.0)
     stop.set()
     srv.shutdown()
     if not ok:
         sys.exit("FAIL: tcpdump ended before the test stopped it")
-    return path
+    return path, eport, seg_port
+
+
+def pcap_split(src, keep, out_a, out_b):
+    """Copies the packets of pcap `src` to out_a when keep(tcp) says "a",
+    to out_b when "b", nowhere when None; tcp = (sport, dport, flags,
+    payload). IPv4 over Ethernet (tcpdump -i lo) or Linux cooked."""
+    with open(src, "rb") as f:
+        gh, data = f.read(24), f.read()
+    magic, = struct.unpack("<I", gh[:4])
+    e = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
+    link = struct.unpack(e + "I", gh[20:24])[0]
+    l2 = {1: 14, 113: 16, 276: 20}[link]
+    outs = {"a": [gh], "b": [gh]}
+    off = 0
+    while off + 16 <= len(data):
+        incl = struct.unpack(e + "I", data[off + 8:off + 12])[0]
+        rec, frame = data[off:off + 16], data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        ip = frame[l2:]
+        ihl = (ip[0] & 15) * 4
+        tl = struct.unpack("!H", ip[2:4])[0]
+        t = ip[ihl:tl]
+        doff = (t[12] >> 4) * 4
+        where = keep((struct.unpack("!H", t[0:2])[0], struct.unpack("!H", t[2:4])[0], t[13],
+                      t[doff:]))
+        if where:
+            outs[where] += [rec, frame]
+    for name, path in (("a", out_a), ("b", out_b)):
+        with open(path, "wb") as f:
+            f.write(b"".join(outs[name]))
+
+
+def lose_packets(lo, eport, seg_port, work):
+    """Splits the recording: the 40-segment flow, with its first data
+    segment and the server's packets after the SYN-ACK removed (their
+    ACKs would declare the hole at once), to ooo.pcap; the rest to
+    rest.pcap."""
+    ooo, rest = os.path.join(work, "ooo.pcap"), os.path.join(work, "rest.pcap")
+
+    def keep(t):
+        sport, dport, flags, payload = t
+        if seg_port not in (sport, dport):
+            return "b"
+        if sport == eport and not flags & 0x02:
+            return None
+        if payload.startswith(b"\xa6SEG000"):
+            return None
+        return "a"
+    pcap_split(lo, keep, ooo, rest)
+    return ooo, rest
+
+
+H2_FIELDS = 40
+
+
+def record_h2(work):
+    """nghttp against nghttpd by prior knowledge: 40 fields, then a header
+    block of ~36 KB (HEADERS + 2 CONTINUATION at the 16 KiB default frame
+    size). None when the recording was cut short."""
+    import base64
+    www = os.path.join(work, "www")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("hi\n")
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    port = ls.getsockname()[1]
+    ls.close()
+    path = os.path.join(work, "h2.pcap")
+    cap = LoCapture(path, [port])
+    srv = subprocess.Popen(["nghttpd", "--no-tls", "-d", www, str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, srv, "nghttpd")
+        url = "http://127.0.0.1:%d/index.html" % port
+        fields = sum((["-H", "x-f-%d: v%d" % (i, i)] for i in range(H2_FIELDS)), [])
+        subprocess.run(["nghttp", "-n"] + fields + [url], check=True)
+        big = base64.b64encode(os.urandom(36000)).decode()
+        subprocess.run(["nghttp", "-n", "-H", "x-big: " + big, url], check=True)
+    finally:
+        srv.terminate()
+        srv.wait()
+        ok = cap.stop()
+    return path if ok else None
 
 
 def ip4(src, dst, payload):
@@ -229,19 +348,20 @@ def main():
             return 0 if good else 1
         for attempt in range(3):
             # a busy machine's tcpdump may lose packets: record again
-            lo = record(work)
+            lo, eport, seg_port = record(work)
+            ooo, lo = lose_packets(lo, eport, seg_port, work)
             d_st, d_http, _ = run(kw, work, lo, {}, "lod")
             paths = sorted(h.get("path", "") for h in d_http)
             answered = [h for h in d_http if h.get("status") == 200 and
                         not set(h.get("flags", [])) - {"pipelined"}]
-            if len(answered) == PIPELINED + 2 and d_st["flow"]["tcp_gaps"] == 0:
+            if len(answered) == PIPELINED + 3 and d_st["flow"]["tcp_gaps"] == 0:
                 break
             print("recording %d incomplete (%d clean answers, %d gaps): again" %
                   (attempt + 1, len(answered), d_st["flow"]["tcp_gaps"]))
-        good &= check(len(answered) == PIPELINED + 2 and "/big" in paths,
+        good &= check(len(answered) == PIPELINED + 3 and "/big" in paths,
                       "default: %d answered requests, /big among them" % len(answered))
         for key in ("http.max_pending", "http.max_headers", "stream.max_buffer",
-                    "classify.max_active"):
+                    "classify.max_active", "http.request_buffer", "http.response_buffer"):
             good &= check(hits(d_st, key) == 0, "default: %s hits 0" % key)
         good &= check(d_st["classify"]["limit_active"] == 0, "default: every echo flow classified")
 
@@ -272,6 +392,66 @@ def main():
         good &= check(hits(st, "classify.max_active") >= ECHO_CONNS - 16,
                       "classify.max_active 16: hits %d (%d connections open at once)" %
                       (hits(st, "classify.max_active"), ECHO_CONNS))
+
+        # the HTTP/1 head copies: /big's 20,000-byte request head, the
+        # 3,000-byte response head of /longhead
+        # (/many's 40 fields take ~2 KB of the request buffer with their
+        # index: 4KiB keeps them)
+        for key, val, path, side in (("http.request_buffer", "4KiB", "/big", "request"),
+                                     ("http.response_buffer", "1KiB", "/longhead", "response")):
+            dflt = [h for h in d_http if h.get("path") == path]
+            st, http, _ = run(kw, work, lo, {key: val}, key.split(".")[1])
+            cut = [h for h in http if h.get("path") == path]
+            good &= check(hits(st, key) == 1 and bool(cut) and
+                          "field_truncated" in cut[0]["flags"] and bool(dflt) and
+                          "field_truncated" not in dflt[0].get("flags", []),
+                          "%s %s: hits %d, the %s head of %s flagged %s (default %s)" %
+                          (key, val, hits(st, key), side, path, cut[0]["flags"] if cut else None,
+                           dflt[0].get("flags") if dflt else None))
+
+        # stream.ooo_max_segments: 39 segments wait past the lost one
+        d_st, _, _ = run(kw, work, ooo, {}, "segd")
+        st, _, _ = run(kw, work, ooo, {"stream.ooo_max_segments": 16}, "segl")
+        # (the 17th gives the hole up as a gap: the rest are in order)
+        good &= check(hits(d_st, "stream.ooo_max_segments") == 0 and
+                      hits(st, "stream.ooo_max_segments") == 1 and
+                      st["flow"]["tcp_gap_bytes"] == d_st["flow"]["tcp_gap_bytes"] == 200,
+                      "stream.ooo_max_segments 16: hits %d (default %d), the lost 200 bytes "
+                      "a gap in both (%d, %d)" %
+                      (hits(st, "stream.ooo_max_segments"),
+                       hits(d_st, "stream.ooo_max_segments"), st["flow"]["tcp_gap_bytes"],
+                       d_st["flow"]["tcp_gap_bytes"]))
+
+        # the HTTP/2 header block keys on a recording of nghttp
+        h2r = None
+        for attempt in range(3):
+            h2r = record_h2(work)
+            if h2r:
+                break
+        if not h2r:
+            sys.exit("FAIL: tcpdump ended before the test stopped it (h2)")
+        d_st, d_http, _ = run(kw, work, h2r, {}, "h2rd")
+        keys = ("http2.max_headers", "http2.max_continuations", "http2.max_header_block")
+        good &= check(len(d_http) == 2 and all(h.get("status") == 200 for h in d_http) and
+                      all(hits(d_st, k) == 0 for k in keys),
+                      "h2 default: statuses %s, flags %s, no hit" %
+                      ([h.get("status") for h in d_http], [h.get("flags") for h in d_http]))
+        st, http, _ = run(kw, work, h2r, {"http2.max_headers": 16}, "h2hd")
+        good &= check(hits(st, "http2.max_headers") == 1 and
+                      hits(st, "http2.max_header_list") == hits(d_st, "http2.max_header_list") and
+                      sum("field_truncated" in h.get("flags", []) for h in http) >
+                      sum("field_truncated" in h.get("flags", []) for h in d_http),
+                      "http2.max_headers 16: hits %d, flags %s" %
+                      (hits(st, "http2.max_headers"), [h.get("flags") for h in http]))
+        for key, val in (("http2.max_continuations", 1), ("http2.max_header_block", "16KiB")):
+            st, http, _ = run(kw, work, h2r, {key: val}, key.split(".")[1])
+            other = [k for k in keys if k != key]
+            undec = [h for h in http if "headers_undecodable" in h.get("flags", [])]
+            good &= check(hits(st, key) == 1 and all(hits(st, k) == 0 for k in other) and
+                          st["http2"]["hpack_broken"] >= 1 and bool(undec),
+                          "%s %s: hits %d, %d of %d records with headers undecodable "
+                          "(default 0 of %d)" % (key, val, hits(st, key), len(undec), len(http),
+                                                  len(d_http)))
     return 0 if good else 1
 
 

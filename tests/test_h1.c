@@ -475,6 +475,52 @@ static void test_h1_header_limits(void **state)
     free(s.r);
 }
 
+/* A request head larger than the whole request arena (limits:
+ * http.request_buffer; 32 KiB by default, under the 64 KiB head limit):
+ * the arena is grown to its size and keeps the start line and the fields
+ * that fit. It used to keep nothing: a new connection's ring is empty and
+ * was not grown for such a head, so the request had no method and no
+ * path. A response head over its own copy is cut the same way. */
+static void test_h1_head_over_arena(void **state)
+{
+    (void)state;
+    struct h1_limits l;
+    h1_limits_default(&l);
+    struct sink s = {0};
+    struct h1_conn *c = h1_conn_new(&l, on_txn, &s);
+    assert_non_null(c);
+    struct feeder f;
+    feeder_init(&f, c);
+    size_t pad = 40000; /* over 32 KiB, under 64 KiB */
+    char *req = malloc(pad + 128);
+    assert_non_null(req);
+    int n = snprintf(req, 128, "GET /over HTTP/1.1\r\nHost: a\r\nX-Pad: ");
+    memset(req + n, 'p', pad);
+    memcpy(req + n + pad, "\r\n\r\n", 4);
+    feed(&f, 0, req, (size_t)n + pad + 4, 1);
+    /* a response head over its 8 KiB copy, its body in a later segment */
+    char *rs = malloc(pad + 128);
+    assert_non_null(rs);
+    int m = snprintf(rs, 128, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Long: ");
+    memset(rs + m, 'l', 10000);
+    memcpy(rs + m + 10000, "\r\n\r\n", 4);
+    feed(&f, 1, rs, (size_t)m + 10004, 2);
+    feed(&f, 1, "ok", 2, 3);
+    h1_close(c, 4);
+    char got[256];
+    summarize(&s, got, sizeof(got));
+    assert_string_equal(got, "GET /over 200 0/2 field_truncated\n");
+    const struct h1_counters *k = h1_conn_counters(c);
+    assert_int_equal(k->req_arena_hits, 1);
+    assert_int_equal(k->resp_arena_hits, 1);
+    assert_int_equal(k->header_limit_hits, 0);
+    feeder_free(&f);
+    h1_conn_destroy(c);
+    free(req);
+    free(rs);
+    free(s.r);
+}
+
 /* FIFO overflow: the oldest waiting requests are reported unanswered and,
  * the server being alive, their responses are reported without request
  * instead of shifting every later match by two. */
@@ -1053,7 +1099,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_h1_table),
         cmocka_unit_test(test_h1_fields),
-        cmocka_unit_test(test_h1_header_limits),
+        cmocka_unit_test(test_h1_header_limits), cmocka_unit_test(test_h1_head_over_arena),
         cmocka_unit_test(test_h1_pending_overflow),
         cmocka_unit_test(test_h1_gap_in_body_absorbed),
         cmocka_unit_test(test_h1_gap_in_head_salvaged),

@@ -274,6 +274,75 @@ static void test_stream_http_keys(void **state)
     rules_diag_free(&d);
 }
 
+/* The header-block, head-copy and segment-count keys (session 4): parsed,
+ * applied whole in every worker, and the buffers count in http.memcap's
+ * and http2.memcap's need. */
+static void test_block_keys(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m = load("limits:\n"
+                                 "  http2: { max_headers: 16, max_continuations: 2,\n"
+                                 "           max_header_block: 16KiB }\n"
+                                 "  http: { request_buffer: 4KiB, response_buffer: 1KiB }\n"
+                                 "  stream.ooo_max_segments: 16\n",
+                                 &d, KW_E_OK);
+    const struct rules_res_limits *l = &m->config.limits;
+    assert_int_equal(l->http2_max_headers, 16);
+    assert_int_equal(l->http2_max_continuations, 2);
+    assert_int_equal(l->http2_max_header_block, 16 * 1024);
+    assert_int_equal(l->http_request_buffer, 4096);
+    assert_int_equal(l->http_response_buffer, 1024);
+    assert_int_equal(l->stream_ooo_max_segments, 16);
+    struct limits_eff e;
+    char err[512];
+    assert_int_equal(limits_resolve(&m->config, 4, &e, err, sizeof err), KW_E_OK);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    limits_apply(&e, &pc);
+    assert_int_equal(pc.h2.max_headers, 16);
+    assert_int_equal(pc.h2.max_continuations, 2);
+    assert_int_equal(pc.h2.max_header_block, 16 * 1024);
+    assert_int_equal(pc.h1.req_arena_bytes, 4096);
+    assert_int_equal(pc.h1.resp_arena_bytes, 1024);
+    assert_int_equal(pc.flow.ooo_max_segments, 16);
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    /* a bigger request buffer raises what one HTTP/1 parser may take: a
+     * 1 MiB http.memcap holds one 512 KiB buffer, not two (workers) */
+    m = load("limits: { http.memcap: 1MiB, http.request_buffer: 600KiB }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 2, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "limits.http.memcap"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+    m = load("limits: { http2.memcap: 1MiB, http2.max_header_block: 900KiB }\n", &d, KW_E_OK);
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "limits.http2.memcap"));
+    rules_model_free(m);
+    rules_diag_free(&d);
+
+    static const char bad[] = "limits:\n"
+                              "  http2.max_headers: 7\n"          /* 2: under 8 */
+                              "  http2.max_continuations: 0\n"    /* 3: under 1 */
+                              "  http2.max_header_block: 32MiB\n" /* 4: over 16 MiB */
+                              "  http.request_buffer: 512\n"      /* 5: under 1 KiB */
+                              "  http.response_buffer: 1MiB\n"    /* 6: over 512 KiB */
+                              "  stream.ooo_max_segments: 4\n";   /* 7: under 8 */
+    m = load(bad, &d, KW_E_CONFIG);
+    int lines[9] = {0};
+    for (size_t i = 0; i < d.n; i++) {
+        assert_true(d.items[i].line >= 2 && d.items[i].line <= 7);
+        assert_true(d.items[i].col > 1);
+        lines[d.items[i].line]++;
+    }
+    for (int i = 2; i <= 7; i++)
+        assert_int_equal(lines[i], 1);
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
 /* limits_same: written values compared, not where they were written. */
 static void test_same(void **state)
 {
@@ -455,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_stream_http_keys), cmocka_unit_test(test_same),
         cmocka_unit_test(test_pipeline_bounded), cmocka_unit_test(test_tls_memcap),
         cmocka_unit_test(test_baseline_limits),
+        cmocka_unit_test(test_block_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

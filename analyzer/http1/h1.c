@@ -120,6 +120,7 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
     if (trunc) {
         flags |= KW_TXN_F(TRUNCATED_FIELD);
         c->ctr.arena_truncations++;
+        if (h1i_head_size(&h->v) > c->lim.resp_arena_bytes) c->ctr.resp_arena_hits++;
     }
     c->resp.flags = h->v.flags | flags;
     c->resp.ts_start = d->ts_start;

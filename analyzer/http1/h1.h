@@ -93,6 +93,10 @@ typedef void (*h1_txn_cb)(void *user, const struct h1_txn_view *t);
     X(header_limit_hits) /* head > max_header_bytes, or > max_headers headers */                   \
     X(header_count_hits) /* of them: heads with more than max_headers headers */                   \
     X(arena_truncations) /* head copy cut to fit req/resp arena (TRUNCATED_FIELD) */               \
+    X(req_arena_hits)    /* requests cut, or older ones evicted, with the request arena at its     \
+                            size (limits: http.request_buffer) */                                  \
+    X(resp_arena_hits)   /* response heads cut: longer than resp_arena_bytes                       \
+                            (limits: http.response_buffer) */                                      \
     X(pipelined)         /* requests sent before the previous response */                          \
     X(pending_evicted)   /* pending requests reported early (FIFO or arena full) */                \
     X(pending_limit_hits) /* of them: the FIFO held max_pending requests */                        \

@@ -438,18 +438,29 @@ uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, 
      * that fits without evicting; otherwise field by field (and cut to
      * fit, evicting older requests first). */
     uint32_t flat = (uint32_t)h1i_flat_size(h), off = 0, want = 0, got = 0;
+    bool evicted = false;
     bool flat_ok = flat && flat <= c->lim.req_arena_bytes &&
                    (ring_try(c, flat, &off) || (ring_grow(c, flat) && ring_try(c, flat, &off)));
     if (!flat_ok) {
         want = got = (uint32_t)h1i_head_size(&h->v);
-        if (want > c->lim.req_arena_bytes) want = UINT32_MAX;
+        if (want > c->lim.req_arena_bytes) {
+            /* more than the whole arena: grow it to its size and keep what
+             * fits (start line, then fields in order). The ring had not
+             * been grown for this head, and a new connection's is empty:
+             * without this a head over the arena kept no method and no
+             * path at all. */
+            want = UINT32_MAX;
+            while (ring_grow(c, 1)) {
+            }
+        }
         while (!ring_try(c, want, &off))
             if (want != UINT32_MAX && ring_grow(c, want))
                 continue;
             else if (want == UINT32_MAX || !evict_one(c)) {
                 got = ring_best(c, &off);
                 break;
-            }
+            } else
+                evicted = true;
     }
     struct h1_pend *e = pend_push(c);
     if (!e) return UINT64_MAX;
@@ -469,6 +480,10 @@ uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, 
         flags |= KW_TXN_F(TRUNCATED_FIELD);
         c->ctr.arena_truncations++;
     }
+    /* the arena's own hit (limits: http.request_buffer): it was at its
+     * size, not short of budget */
+    if ((trunc || evicted) && (want == UINT32_MAX || c->rcap >= c->lim.req_arena_bytes))
+        c->ctr.req_arena_hits++;
     if (got) {
         e->off = off;
         e->size = got;

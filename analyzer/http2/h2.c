@@ -369,6 +369,7 @@ static void content(struct h2_conn *c, int dir, const uint8_t *p, uint32_t n)
         d->blk_bytes += n;
         if (d->blk_bytes > c->lim.max_header_block && d->blk_decode) {
             c->ctr.continuation_floods++;
+            c->ctr.header_block_limit++;
             h2i_table_lost(c, dir);
         }
         h2i_block_bytes(c, dir, p, n, false);

@@ -113,8 +113,10 @@ typedef void (*h2_txn_cb)(void *user, const struct h2_txn_view *t);
     X(preface_missing)      /* client bytes that did not start with the preface */                 \
     X(streams_refused)      /* streams beyond max_streams (bound) */                               \
     X(header_list_limit)    /* request header lists cut (max_header_list/max_headers) */           \
+    X(header_count_limit)   /* of them: cut at max_headers fields (limits: http2.max_headers) */   \
     X(hpack_table_capped)   /* table size asked above max_table_size */                            \
     X(continuation_floods)  /* header blocks over max_continuations/max_header_block */            \
+    X(header_block_limit)   /* of them: over max_header_block bytes (http2.max_header_block) */    \
     X(rapid_resets)         /* streams reset by the client before an answer */                     \
     X(rapid_resets_dropped) /* of those, not reported (over max_resets_per_sec) */                 \
     X(memcap_refusals)      /* allocations refused by the shared budget */

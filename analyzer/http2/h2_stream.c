@@ -136,6 +136,8 @@ static void request_field(struct h2_conn *c, struct h2_dir *d, struct h2_stream 
         return;
     }
     if (s->list_bytes > c->lim.max_header_list || s->nfields >= c->lim.max_headers) {
+        /* the count's own hit when the bytes alone would have passed */
+        if (!d->blk_cut && s->list_bytes <= c->lim.max_header_list) c->ctr.header_count_limit++;
         cut(c, d);
         return;
     }
