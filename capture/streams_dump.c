@@ -384,7 +384,8 @@ static enum kw_err run_loop(struct cap_source *src, struct flow_table *ft, struc
     }
 }
 
-enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
+enum kw_err streams_dump_run(const struct cap_config *cc, const struct flow_config *fcfg_in,
+                             const struct defrag_config *dfcfg_in, const char *dir,
                              struct streams_run_stats *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof(*st));
@@ -400,7 +401,10 @@ enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
     enum kw_err e = streams_dump_new(dir, &sd, err, errlen);
     if (e != KW_E_OK) goto out;
     struct flow_config fcfg;
-    flow_config_default(&fcfg);
+    if (fcfg_in)
+        fcfg = *fcfg_in;
+    else
+        flow_config_default(&fcfg);
     struct flow_callbacks cb;
     streams_dump_callbacks(sd, &cb);
     if ((e = flow_table_new(&fcfg, &cb, &ft)) != KW_E_OK) {
@@ -408,7 +412,10 @@ enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
         goto out;
     }
     struct defrag_config dfcfg;
-    defrag_config_default(&dfcfg);
+    if (dfcfg_in)
+        dfcfg = *dfcfg_in;
+    else
+        defrag_config_default(&dfcfg);
     if ((e = defrag_new(&dfcfg, &df)) != KW_E_OK) {
         snprintf(err, errlen, "fragment reassembly: %s", kw_strerror(e));
         goto out;

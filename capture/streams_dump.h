@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "dec.h"
+#include "defrag.h"
 #include "flow.h"
 #include "kw_err.h"
 #include "source.h"
@@ -57,7 +58,10 @@ void streams_dump_name(const struct kw_addr *src, uint16_t sport, const struct k
                        uint16_t dport, uint16_t vlan, char *buf, size_t len);
 
 /* Everything `keywarden streams` does, minus argument parsing: reads the
- * captures of cc, writes the streams to dir, fills the counters. Returns
+ * captures of cc, writes the streams to dir, fills the counters. fcfg and
+ * dfcfg size the flow table, reassembly and defragmentation (`streams -c`
+ * takes them from the config's limits as `run` does); NULL: the compiled
+ * defaults. Returns
  * KW_E_CONFIG for bad input (unreadable file, bad filter: message in err),
  * KW_E_IO when the capture failed mid-way or output could not be written
  * (what was read so far is written). */
@@ -67,7 +71,8 @@ struct streams_run_stats {
     struct flow_counters flow;
     struct streams_dump_counters dump;
 };
-enum kw_err streams_dump_run(const struct cap_config *cc, const char *dir,
+enum kw_err streams_dump_run(const struct cap_config *cc, const struct flow_config *fcfg,
+                             const struct defrag_config *dfcfg, const char *dir,
                              struct streams_run_stats *st, char *err, size_t errlen) KW_WUR;
 
 #endif

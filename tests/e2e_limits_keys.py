@@ -31,7 +31,8 @@ Captures:
   * one TCP flow written here (a mirror loses packets, loopback does
     not): a 100-byte hole, then 40 KB past it (stream.ooo_window 16KiB
     declares the hole a gap as soon as 16 KiB lie past it; by default
-    the hole waits for its timeout or the flow's end).
+    the hole waits for its timeout or the flow's end); `keywarden
+    streams -c` on the same flow and config must do the same.
 
 Needs root (tcpdump on lo) for the recorded part; exits 77 without it.
 usage: e2e_limits_keys.py KEYWARDEN"""
@@ -342,6 +343,35 @@ def main():
                       hits(l_st, "stream.ooo_window") == 1,
                       "stream.ooo_window 16KiB: hits %d (default %d)" %
                       (hits(l_st, "stream.ooo_window"), hits(d_st, "stream.ooo_window")))
+
+        # `keywarden streams -c` sizes reassembly by the same limits (it
+        # used the compiled defaults whatever the config said)
+        cfg = os.path.join(work, "oool.yaml")  # written by run() above
+        sd = subprocess.run([kw, "streams", "-r", hp, "-o", os.path.join(work, "sd")],
+                            capture_output=True, text=True)
+        sl = subprocess.run([kw, "streams", "-c", cfg, "-r", hp, "-o", os.path.join(work, "sl")],
+                            capture_output=True, text=True)
+
+        def ctr(p, name):
+            for l in p.stderr.splitlines():
+                if l.split()[:1] == [name]:
+                    return int(l.split()[1])
+            return None
+        good &= check(sd.returncode == 0 and sl.returncode == 0 and
+                      ctr(sd, "flow.ooo_window_gaps") == 0 and
+                      ctr(sl, "flow.ooo_window_gaps") == 1,
+                      "streams -c (stream.ooo_window 16KiB): flow.ooo_window_gaps %s "
+                      "(without -c %s)" % (ctr(sl, "flow.ooo_window_gaps"),
+                                           ctr(sd, "flow.ooo_window_gaps")))
+        bad = os.path.join(work, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("limits:\n  stream.ooo_window: 1KiB\n")
+        sb = subprocess.run([kw, "streams", "-c", bad, "-r", hp, "-o", os.path.join(work, "sb")],
+                            capture_output=True, text=True)
+        good &= check(sb.returncode == 2 and "bad.yaml:2:" in sb.stderr and
+                      not os.path.exists(os.path.join(work, "sb")),
+                      "streams -c with a bad limit: exit %d, %s" %
+                      (sb.returncode, sb.stderr.strip().splitlines()[:1]))
 
         if os.geteuid() != 0:
             print("SKIP: the recorded part needs root (tcpdump on lo)")

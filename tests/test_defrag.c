@@ -754,7 +754,7 @@ static void test_streams(void **st)
     cc.files[cc.n_files++] = path;
     struct streams_run_stats rs;
     char err[256];
-    assert_int_equal(streams_dump_run(&cc, dir, &rs, err, sizeof(err)), KW_E_OK);
+    assert_int_equal(streams_dump_run(&cc, NULL, NULL, dir, &rs, err, sizeof(err)), KW_E_OK);
     size_t n = file_size(dir, "010.000.000.001.01637-010.000.000.002.21477", buf, sizeof(buf));
     assert_int_equal(n, 3 + 21 + 395);
     assert_non_null(memmem(buf, n, "GET / HTTP/1.1\r\nHost: www.google.com", 36));

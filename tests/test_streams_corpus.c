@@ -288,7 +288,7 @@ static void test_corpus_vs_tcpflow(void **state)
         cc.files[0] = in;
         cc.n_files = 1;
         struct streams_run_stats st;
-        enum kw_err e = streams_dump_run(&cc, kwdir, &st, err, sizeof(err));
+        enum kw_err e = streams_dump_run(&cc, NULL, NULL, kwdir, &st, err, sizeof(err));
         if (e != KW_E_OK) print_error("%s: %s\n", de->d_name, err);
         assert_int_equal(e, KW_E_OK);
         assert_true(trim_capture(in, trimmed));
@@ -342,7 +342,7 @@ static void test_encap_twins(void **state)
     cc.files[0] = orig;
     cc.n_files = 1;
     struct streams_run_stats st;
-    assert_int_equal(streams_dump_run(&cc, origdir, &st, err, sizeof(err)), KW_E_OK);
+    assert_int_equal(streams_dump_run(&cc, NULL, NULL, origdir, &st, err, sizeof(err)), KW_E_OK);
     static struct kw_entry plain[16], twin[16];
     size_t np = read_index(origdir, plain, 16);
     assert_int_equal(np, 2); /* one connection, two directions */
@@ -351,7 +351,7 @@ static void test_encap_twins(void **state)
         snprintf(in, sizeof(in), "%s/%s", dir, twins[i]);
         snprintf(out, sizeof(out), "%s/%s", root, twins[i]);
         cc.files[0] = in;
-        assert_int_equal(streams_dump_run(&cc, out, &st, err, sizeof(err)), KW_E_OK);
+        assert_int_equal(streams_dump_run(&cc, NULL, NULL, out, &st, err, sizeof(err)), KW_E_OK);
         size_t nt = read_index(out, twin, 16);
         if (nt != np) print_error("%s: %zu stream files, want %zu\n", twins[i], nt, np);
         assert_int_equal(nt, np);
