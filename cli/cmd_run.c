@@ -526,12 +526,13 @@ static json_t *stats_record(struct run_ctx *r)
     struct audit_stats us;
     audit_get_stats(r->audit, &us);
     json_object_set_new(s, "audit",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
                                   (json_int_t)us.queued, "written", (json_int_t)us.written,
                                   "dropped", (json_int_t)us.dropped, "skipped",
                                   (json_int_t)us.skipped, "errors", (json_int_t)us.errors,
                                   "duplicates", (json_int_t)us.duplicates, "expired",
-                                  (json_int_t)us.expired));
+                                  (json_int_t)us.expired, "texts_collected",
+                                  (json_int_t)us.texts_collected));
     struct baseline_stats bs;
     baseline_get_stats(r->baseline, &bs);
     json_object_set_new(s, "baseline",

@@ -67,6 +67,7 @@ struct audit {
     struct dbw *w;
     bool own_w; /* no writer given: a private one */
     kw_ts retention, retention_every, newest, last_retention;
+    kw_ts text_gc_every, last_text_gc;
     unsigned batch_max, cap; /* cap: rows */
     uint8_t *ring;
     size_t bsize; /* bytes */
@@ -90,6 +91,9 @@ struct audit {
     unsigned job_n;
     uint64_t job_written, job_expired;
     kw_ts job_newest;
+    bool gc_due;     /* rows expired since the last collection of texts */
+    bool job_gc;     /* this run collected */
+    sqlite3_int64 job_texts;
 };
 
 static const char *const audit_steps[] = {
@@ -180,6 +184,10 @@ static const char *const audit_steps[] = {
     " LEFT JOIN audit_text h ON h.id=r.cred_hint LEFT JOIN audit_text sa ON sa.id=r.src_ip"
     " LEFT JOIN audit_text da ON da.id=r.dst_ip LEFT JOIN audit_text m ON m.id=r.method"
     " LEFT JOIN audit_text ho ON ho.id=r.host LEFT JOIN audit_text t ON t.id=r.template;",
+    /* v5: texts no row names any more are collected (audit_text.h); the
+     * generation tells every writer's cache that ids went away */
+    "CREATE TABLE audit_meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+    "INSERT INTO audit_meta VALUES('text_gen', 0);",
 };
 
 enum kw_err audit_schema(sqlite3 *db)
@@ -420,6 +428,15 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     sqlite3_finalize(ins);
     audit_text_end(a->text);
     if (rc == SQLITE_OK) rc = apply_retention(a, db, a->job_newest, &a->job_expired);
+    /* The texts of expired rows (client addresses, credentials of
+     * contractors long gone) would otherwise stay for ever. */
+    a->job_gc = false;
+    a->job_texts = 0;
+    if (rc == SQLITE_OK && (a->gc_due || a->job_expired) &&
+        a->job_newest - a->last_text_gc >= a->text_gc_every) {
+        rc = audit_text_gc(db, &a->job_texts);
+        a->job_gc = true;
+    }
     return rc;
 }
 
@@ -440,6 +457,12 @@ static void job_done(struct dbw_job *j, int rc)
         a->st.duplicates += n - a->job_written;
         a->st.batches++;
         a->st.expired += a->job_expired;
+        if (a->job_expired) a->gc_due = true;
+        if (a->job_gc) {
+            a->gc_due = false;
+            a->last_text_gc = a->job_newest;
+            a->st.texts_collected += (uint64_t)a->job_texts;
+        }
         if (a->job_newest - a->last_retention >= a->retention_every)
             a->last_retention = a->job_newest;
         a->newest = a->job_newest;
@@ -467,6 +490,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     if (!a) return KW_E_NOMEM;
     a->retention = c->retention > 0 ? c->retention : AUDIT_DEFAULT_RETENTION;
     a->retention_every = c->retention_every > 0 ? c->retention_every : KW_TS_SEC(3600);
+    a->text_gc_every = c->text_gc_every > 0 ? c->text_gc_every : KW_TS_SEC(86400);
     a->batch_max = c->batch_max ? c->batch_max : AUDIT_DEFAULT_BATCH_MAX;
     a->block_when_full = c->block_when_full;
     a->cap = c->queue_max ? c->queue_max : AUDIT_DEFAULT_QUEUE_MAX;
@@ -487,6 +511,7 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     e = audit_newest(a->db, &a->newest);
     if (e != KW_E_OK) goto fail;
     a->last_retention = a->newest - a->retention_every; /* first batch applies it */
+    a->last_text_gc = a->newest - a->text_gc_every;
     if (c->writer) {
         a->w = c->writer;
     } else {

@@ -53,6 +53,8 @@ struct audit_config {
     unsigned queue_max;    /* rows the ring holds (512 bytes of ring each, rows take their
                               size: ~200 bytes for an API call); 0: 16384 (8 MB) */
     kw_ts retention_every; /* how often (packet time) old rows are deleted; 0: 1 hour */
+    kw_ts text_gc_every;   /* at most how often (packet time) the texts of deleted rows are
+                              deleted (a pass over every row); 0: 1 day */
     bool block_when_full;  /* offline replay: wait for the writer instead of dropping, since
                               nothing is lost by slowing a file read down */
     struct dbw *writer;    /* borrowed, outlives the audit; NULL: a private writer */
@@ -83,6 +85,7 @@ struct audit_stats {
     uint64_t skipped; /* no credential and no identity: not an audit event */
     uint64_t errors;  /* rows lost to a database error (logged) */
     uint64_t expired; /* rows deleted by retention */
+    uint64_t texts_collected; /* interned texts no row named any more, deleted */
 };
 void audit_get_stats(struct audit *a, struct audit_stats *out);
 

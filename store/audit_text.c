@@ -27,6 +27,7 @@ struct audit_text {
     struct slot *slots;
     uint32_t run;       /* the current (or last) run */
     uint32_t committed; /* runs up to this one committed */
+    sqlite3_int64 gen;  /* audit_meta text_gen the cache was filled under */
     bool open;          /* a run began and its outcome is not known yet */
     sqlite3 *db;
     sqlite3_stmt *sel, *ins;
@@ -67,10 +68,40 @@ int audit_text_begin(struct audit_text *c, sqlite3 *db)
     c->open = true;
     audit_text_end(c);
     c->db = db;
-    int rc = sqlite3_prepare_v2(db, "SELECT id FROM audit_text WHERE s=?", -1, &c->sel, NULL);
+    sqlite3_stmt *g = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT v FROM audit_meta WHERE k='text_gen'", -1, &g, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(g);
+        sqlite3_int64 gen = rc == SQLITE_ROW ? sqlite3_column_int64(g, 0) : 0;
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+        if (gen != c->gen) { /* texts were collected since the cache was filled */
+            forget(c);
+            c->gen = gen;
+        }
+    }
+    sqlite3_finalize(g);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "SELECT id FROM audit_text WHERE s=?", -1, &c->sel, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, "INSERT INTO audit_text(s) VALUES(?)", -1, &c->ins, NULL);
     return rc;
+}
+
+int audit_text_gc(sqlite3 *db, sqlite3_int64 *deleted)
+{
+    /* one pass over the rows (a NOT IN list built once), so it runs at most
+     * daily (audit.c); the two indexed columns alone would not do */
+    int rc = sqlite3_exec(db,
+                          "DELETE FROM audit_text WHERE id NOT IN (SELECT identity FROM audit_row"
+                          " UNION SELECT fingerprint FROM audit_row UNION SELECT cred_hint FROM"
+                          " audit_row UNION SELECT src_ip FROM audit_row UNION SELECT dst_ip FROM"
+                          " audit_row UNION SELECT method FROM audit_row UNION SELECT host FROM"
+                          " audit_row UNION SELECT template FROM audit_row)",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return sqlite3_extended_errcode(db);
+    *deleted = sqlite3_changes64(db);
+    rc = sqlite3_exec(db, "UPDATE audit_meta SET v=v+1 WHERE k='text_gen'", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? SQLITE_OK : sqlite3_extended_errcode(db);
 }
 
 void audit_text_end(struct audit_text *c)

@@ -13,7 +13,13 @@
  * job by job), so the cache trusts ids learned in a run only within that
  * run until done(committed) says the run's transaction committed; a run
  * that began without the previous run's outcome empties the cache first.
- * Committed ids never change: nothing deletes from audit_text. */
+ *
+ * Texts no row names any more (retention deleted the rows) are deleted by
+ * audit_text_gc(), which also moves a generation number stored in the
+ * database (audit_meta 'text_gen') on. Every run begins by reading it: a
+ * cache filled under another generation is emptied, whichever writer (this
+ * process or another on the same file) collected, so an id that was
+ * deleted, or given again to another text, is never used from a cache. */
 #ifndef KW_AUDIT_TEXT_H
 #define KW_AUDIT_TEXT_H
 
@@ -44,6 +50,11 @@ int audit_text_id(struct audit_text *c, const char *s, size_t len, sqlite3_int64
 /* The id of the address written as text ("" for none); the text is only
  * made when the address is not in the cache. */
 int audit_text_addr(struct audit_text *c, const struct kw_addr *x, sqlite3_int64 *id);
+
+/* Deletes every text no audit_row names and moves the generation on.
+ * Inside the writer's transaction (after the run's inserts); *deleted is
+ * the count. Returns SQLITE_OK or the SQLite error. */
+int audit_text_gc(sqlite3 *db, sqlite3_int64 *deleted);
 
 /* Ends the run (finalizes the statements); the transaction's outcome
  * follows in audit_text_done(). */

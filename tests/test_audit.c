@@ -263,6 +263,59 @@ static void test_retention(void **state)
     store_db_close(db);
 }
 
+/* The texts of rows retention deleted are deleted too (at most every
+ * text_gc_every), and a text cached before that and seen again is stored
+ * anew, not written as the id that went away. */
+static long one_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void test_text_gc(void **state)
+{
+    (void)state;
+    char path[600], id[16];
+    db_path(path, sizeof path, "text-gc");
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path,
+                               .retention = KW_TS_SEC(86400),
+                               .retention_every = KW_TS_SEC(1),
+                               .text_gc_every = KW_TS_SEC(1),
+                               .batch_max = 100};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "old%d", i);
+        record(a, mk(id, id, T0 + KW_TS_SEC(i), "GET", "/old", 200));
+    }
+    audit_flush(a);
+    /* 1.5 days later: the old rows expire, and their texts with them */
+    for (int i = 0; i < 3; i++)
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(129600 + i), "GET", "/new", 200));
+    audit_flush(a);
+    struct audit_stats st;
+    audit_get_stats(a, &st);
+    assert_int_equal(st.expired, 5);
+    assert_int_equal(st.texts_collected, 5); /* old0..old4: identity = fingerprint */
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM audit_text WHERE s GLOB 'old*'"), 0);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM audit_text WHERE s='c01'"), 1);
+    /* old0 comes back: the writer's cache still knew its old id */
+    record(a, mk("old0", "old0", T0 + KW_TS_SEC(129700), "GET", "/back", 200));
+    audit_flush(a);
+    audit_destroy(a);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM audit WHERE path='/back' AND "
+                                 "identity='old0' AND fingerprint='old0'"),
+                     1);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM audit WHERE identity IS NULL"), 0);
+    store_db_close(db);
+}
+
 /* A capture dated a year ahead must not delete the real trail: retention
  * counts from the newest row, but never from later than the wall clock. */
 static void test_retention_future(void **state)
@@ -702,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_no_query_secret),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_retention_future),
+        cmocka_unit_test(test_text_gc),
         cmocka_unit_test(test_replay_idempotent),
         cmocka_unit_test(test_full_queue_drops),
         cmocka_unit_test(test_parse_time),
