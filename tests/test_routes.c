@@ -128,6 +128,36 @@ static void test_number_waits(void **state)
     routes_destroy(c.r);
 }
 
+/* A route number still waiting heads an API, like a version: its
+ * children are routes, not values in a value position (apitore's
+ * /api/23/twitter/mytweet, a new endpoint beside /mytimeline and /search),
+ * and two of them sharing a continuation stay apart
+ * (/api/7/kuromoji-ipadic-neologd/tokenize beside
+ * /api/7/kuromoji-ipadic/tokenize). A second number makes it a value. */
+static void test_route_number_root(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    assert_string_equal(tpl(&c, "/api/23/twitter/mytimeline", T0), "/api/23/twitter/mytimeline");
+    assert_string_equal(tpl(&c, "/api/23/twitter/search", T0 + HOUR), "/api/23/twitter/search");
+    assert_string_equal(tpl(&c, "/api/23/twitter/mytweet", T0 + 4 * DAY),
+                        "/api/23/twitter/mytweet");
+    assert_string_equal(tpl(&c, "/api/7/kuromoji-ipadic/tokenize", T0),
+                        "/api/7/kuromoji-ipadic/tokenize");
+    assert_string_equal(tpl(&c, "/api/7/kuromoji-ipadic-neologd/tokenize", T0 + 4 * DAY),
+                        "/api/7/kuromoji-ipadic-neologd/tokenize");
+    assert_int_equal(c.nren, 0);
+    /* its limit: once the number is a value, words after it and a literal
+     * are in a value position again (rule 2) */
+    assert_string_equal(tpl(&c, "/teams/12/boards/alpha/cards", T0), "/teams/12/boards/alpha/cards");
+    assert_string_equal(tpl(&c, "/teams/34/boards/alpha/cards", T0 + 2 * DAY),
+                        "/teams/{id}/boards/alpha/cards");
+    assert_string_equal(tpl(&c, "/teams/34/boards/beta/cards", T0 + 4 * DAY),
+                        "/teams/{id}/boards/{id}/cards");
+    routes_destroy(c.r);
+}
+
 /* Words in a value position (/{id}/servers/x) first seen together are
  * routes; one that comes a day later and continues alike is a value. */
 static void test_value_position(void **state)
@@ -476,6 +506,7 @@ int main(void)
     mkdir(tmp, 0700);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_sight),    cmocka_unit_test(test_number_waits),
+        cmocka_unit_test(test_route_number_root),
         cmocka_unit_test(test_value_position), cmocka_unit_test(test_verb),
         cmocka_unit_test(test_words),          cmocka_unit_test(test_lookup_only),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_determinism),

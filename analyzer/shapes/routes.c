@@ -408,6 +408,18 @@ static bool share_deep(const struct routes *r, uint32_t a, uint32_t b)
     return false;
 }
 
+/* A route number still waiting for a second value (/api/7/..., rule of
+ * first sight): every literal number in the paths of the 281 public APIs
+ * is one (37: apitore's /api/{n}/, spectrocoin's /api/merchant/1/), and
+ * each heads one API, the way a version does. Until a sibling number makes
+ * it a value, its children are routes under an API root: not in a value
+ * position, and rule 3 asks for the top thresholds. */
+static bool route_number(const struct routes *r, uint32_t id)
+{
+    const struct rt_node *x = &r->n[id];
+    return (x->flags & RT_STRONG) && !x->alias && x->kinds == 1u << SHAPE_INT && x->seg_len <= 2;
+}
+
 static bool is_leaf(const struct routes *r, uint32_t a)
 {
     for (uint32_t c = r->n[a].child; c != NIL; c = r->n[c].next)
@@ -560,7 +572,8 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
     /* the root's children are the API's prefixes (/v1, /api, /users):
      * only file-like leaves there (/ohio.json) can be values */
     bool root = p->parent == NIL;
-    bool top = root || (p->flags & RT_VERSION) || r->n[p->parent].parent == NIL;
+    bool top = root || (p->flags & RT_VERSION) || route_number(r, parent) ||
+               r->n[p->parent].parent == NIL;
     uint32_t lits[MAX_GROUP];
     size_t nl = 0;
     for (uint32_t c = p->child; c != NIL && nl < MAX_GROUP; c = r->n[c].next) {
@@ -568,6 +581,10 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
         if (!x->alias && !(x->flags & (RT_PARAM | RT_VERSION))) lits[nl++] = c;
     }
     if (!nl) return;
+    /* words after a route number and a literal are in a value position
+     * only once the number is a value (it resolves to a parameter) */
+    uint8_t idf = p->parent != NIL && route_number(r, p->parent) ? RT_STRONG
+                                                                  : RT_STRONG | RT_VPOS;
     char af[64], a2[64];
     unsigned smin = top ? r->c.shared_min_top : r->c.shared_min;
     unsigned lmin = top                     ? r->c.leaves_min_top
@@ -578,7 +595,7 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
     for (int rule = 1; rule <= 3; rule++)
         for (size_t i = 0; i < nl; i++) {
             const struct rt_node *li = &r->n[lits[i]];
-            bool idv = li->flags & (RT_STRONG | RT_VPOS);
+            bool idv = li->flags & idf;
             size_t al = lit_affix(r, lits[i], af, sizeof af);
             bool verb = al >= 3 && af[0] == AFFIX_VALUE && af[1] == ':';
             if ((rule == 1 && !verb) || (rule == 2 && (verb || !idv)) ||
@@ -592,7 +609,7 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
             size_t leaves = 0;
             for (size_t k = 0; k < nl; k++) {
                 const struct rt_node *lk = &r->n[lits[k]];
-                bool idk = lk->flags & (RT_STRONG | RT_VPOS);
+                bool idk = lk->flags & idf;
                 size_t l2 = lit_affix(r, lits[k], a2, sizeof a2);
                 if (l2 != al || memcmp(a2, af, al) || (rule == 2 && !idk) || (rule == 3 && idk))
                     continue;
@@ -629,7 +646,7 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
             }
             kw_ts spread = rule == 3 ? r->c.settle : 0;
             for (size_t k = 0; rule == 2 && k < g.n; k++)
-                if (r->n[g.m[k]].flags & (RT_VPOS | RT_STRONG)) spread = r->c.settle;
+                if (r->n[g.m[k]].flags & idf) spread = r->c.settle;
             if (!root &&
                 merge_component(r, parent, &g, x, rule == 3 ? smin : 2, spread, af, al, ts))
                 return;
