@@ -32,7 +32,19 @@
  * timeout scan walks three lists (TCP, UDP, closed) oldest first, then the
  * flows with holes: the (list, last packet) key reproduces that walk over
  * N tables. A datagram rebuilt from fragments does not move the
- * dispatcher's table time (it cannot tell which fragment completes one). */
+ * dispatcher's table time (it cannot tell which fragment completes one).
+ *
+ * Live (fanout): each worker reads its own socket of the capture's
+ * PACKET_FANOUT group; the kernel has placed the packets (a symmetric flow
+ * hash, IPv4 fragments reassembled first; capture/source.c). A worker tags
+ * a packet with its kernel timestamp in microseconds, the worker's index in
+ * the low 6 bits, bumped to stay increasing: unique across workers, so it
+ * is still the creation tag of a flow. Each table ticks on its own packets,
+ * and a quiet worker (nothing within CAP_MEMBER_WAIT_MS) runs its timers on
+ * wall time and claims progress up to cap_settled(): a packet stamped
+ * earlier that still turns up gets a later tag, so the merge stays sound
+ * and only that packet's place in time moves. Judge ticks come from every
+ * worker; the judge takes each second once. */
 #include "workers.h"
 
 #include <pthread.h>
@@ -53,7 +65,6 @@ enum rec_kind {
     REC_PAD = 0,
     REC_PKT,    /* dispatcher -> worker */
     REC_ADV,    /* flow-table tick before a packet */
-    REC_LADV,   /* quiet live link: pipeline_advance */
     REC_MARK,   /* progress: nothing more up to seq */
     REC_FIN,    /* end of input */
     REC_FSTART, /* worker -> judge */
@@ -157,7 +168,7 @@ static void ring_release(struct ring *r, const struct rec_hdr *h)
 
 /* ---- records ----------------------------------------------------------- */
 
-struct in_rec { /* REC_PKT, REC_ADV, REC_LADV, REC_MARK, REC_FIN */
+struct in_rec { /* REC_PKT, REC_ADV, REC_MARK, REC_FIN */
     uint64_t seq;
     kw_ts ts;
     uint32_t caplen, wirelen;
@@ -188,7 +199,7 @@ struct ev { /* worker/dispatcher -> judge */
     struct key k;
     kw_ts now; /* the producer's packet clock (a forward's time) */
     union {
-        uint8_t txn[1]; /* REC_TXN: kw_txn_pack's bytes */
+        uint8_t txn[1];     /* REC_TXN: kw_txn_pack's bytes */
         struct tls_info ti; /* REC_TLS, its packed kw_txn after it */
         struct ev_flow fl;
         uint64_t cseq; /* REC_FSTART: the flow's creation seq (its id) */
@@ -290,17 +301,23 @@ struct worker {
     uint64_t seq;
     uint32_t phase, idx;
     bool started;
+    /* live: this worker reads its own socket */
+    uint64_t base;         /* time part of the last tag (seq = base << 6 | index) */
+    int64_t tick_sec;      /* the last judge tick it sent */
+    _Atomic bool cap_done; /* its socket ended; it waits for REC_FIN */
+    bool cap_failed;
 };
 
 struct workers {
     unsigned n;
     struct worker *wk;
+    struct cap_source *live; /* fanout: the workers read its sockets; NULL: dispatcher */
     /* dispatcher */
     struct dec_ctx dec;
     uint64_t seq, mark_bytes;
     kw_ts now;
     int64_t last_sec;
-    kw_ts tick_us; /* the judge tick's period: a second, or the forward's */
+    kw_ts tick_us;           /* the judge tick's period: a second, or the forward's */
     kw_ts tbl_now, tbl_last; /* the flow table's clock, as one table would run it */
     bool tbl_have;
     struct ring ticks; /* dispatcher -> judge */
@@ -314,6 +331,7 @@ struct workers {
     struct idmap ids;
     uint64_t next_id;
     struct kw_txn txn; /* the record being judged, unpacked from a ring */
+    int64_t judge_sec; /* the last baseline tick judged (live: every worker sends them) */
     _Atomic uint64_t fin_seq;
 };
 
@@ -325,6 +343,7 @@ struct workers {
  * 64 MB (issue 13: +59 MB measured on the small-API capture). */
 enum {
     IN_RING = 4 << 20,
+    IN_RING_LIVE = 64 << 10, /* only REC_FIN goes in */
     OUT_RING = 4 << 20,
     MARK_EVERY = 64,
     MARK_BYTES = 1 << 20,
@@ -377,8 +396,7 @@ static void sink_tls(void *user, const struct flow *f, uint64_t seq, int why,
                      const struct kw_txn *t, const struct tls_info *ti)
 {
     struct worker *k = user;
-    struct ev *e =
-        out_begin(k, REC_TLS, sizeof e->u.ti + KW_TXN_PACKED_MAX, list_of(f, why), seq);
+    struct ev *e = out_begin(k, REC_TLS, sizeof e->u.ti + KW_TXN_PACKED_MAX, list_of(f, why), seq);
     e->u.ti = *ti;
     ring_shrink(&k->out, e, EV_HEAD + sizeof e->u.ti + kw_txn_pack(t, &e->u.ti + 1));
     ring_commit(&k->out);
@@ -432,9 +450,6 @@ static void *worker_main(void *arg)
             pipeline_flow_advance(k->pipe, r->ts);
             done = 2 * r->seq; /* the packet it precedes is still to come */
             break;
-        case REC_LADV:
-            pipeline_advance(k->pipe, r->ts);
-            break;
         case REC_FIN:
             pipeline_finish_at(k->pipe, r->ts);
             break;
@@ -452,6 +467,63 @@ static void *worker_main(void *arg)
     }
 }
 
+/* ---- live worker (fanout) ---------------------------------------------- */
+
+/* The tag of what a live worker does next at kernel time ts: increasing,
+ * unique across workers (WORKERS_MAX = 64: 6 bits of index). */
+static uint64_t live_seq(struct worker *k, kw_ts ts)
+{
+    uint64_t t = ts > 0 ? (uint64_t)ts : 0;
+    if (t <= k->base) t = k->base + 1;
+    k->base = t;
+    return t << 6 | k->index;
+}
+
+/* The baselines' tick, as judge_tick for the dispatcher: each worker sends
+ * its own; the judge keeps the first of each second (judge_one). */
+static void live_tick(struct worker *k, kw_ts now)
+{
+    int64_t sec = now / k->w->tick_us;
+    if (sec == k->tick_sec) return;
+    k->tick_sec = sec;
+    uint32_t phase = k->phase;
+    k->phase = 2;
+    struct ev *e = out_begin(k, REC_TICK, sizeof e->u.now, 0, 0);
+    e->now = e->u.now = now;
+    ring_commit(&k->out);
+    k->phase = phase;
+}
+
+static void *live_main(void *arg)
+{
+    struct worker *k = arg;
+    struct workers *w = k->w;
+    struct cap_pkt pkt;
+    for (;;) {
+        enum cap_next n = cap_next_member(w->live, k->index, &pkt);
+        if (n == CAP_EOF || n == CAP_ERROR) {
+            k->cap_failed = n == CAP_ERROR;
+            break;
+        }
+        kw_ts wall = n == CAP_PACKET ? 0 : kw_ts_wall();
+        uint64_t seq = live_seq(k, n == CAP_PACKET ? pkt.ts : cap_settled(w->live, wall));
+        k->seq = seq;
+        k->idx = 0;
+        if (n == CAP_PACKET) {
+            k->phase = 1;
+            pipeline_set_seq(k->pipe, seq);
+            pipeline_packet(k->pipe, &pkt);
+        } else { /* quiet: its timers on wall time, as one packet thread runs them */
+            k->phase = 0;
+            pipeline_advance(k->pipe, wall);
+        }
+        live_tick(k, pipeline_now(k->pipe));
+        atomic_store_explicit(&k->progress, 2 * seq + 1, memory_order_release);
+    }
+    atomic_store_explicit(&k->cap_done, true, memory_order_release);
+    return worker_main(k); /* until workers_finish's REC_FIN */
+}
+
 /* ---- judge side -------------------------------------------------------- */
 
 static int key_cmp(const struct key *x, const struct key *y)
@@ -459,7 +531,8 @@ static int key_cmp(const struct key *x, const struct key *y)
 #define KC(f)                                                                                      \
     if (x->f != y->f) return x->f < y->f ? -1 : 1;
     KC(seq)
-    KC(phase) KC(list) KC(last) KC(worker) KC(idx)
+    KC(phase)
+    KC(list) KC(last) KC(worker) KC(idx)
 #undef KC
         return 0;
 }
@@ -504,7 +577,10 @@ static void judge_one(struct workers *w, struct ev *e)
         break;
     }
     case REC_TICK:
-        pipeline_judge_tick(w->judge, e->u.now);
+        if (e->u.now / w->tick_us > w->judge_sec) {
+            w->judge_sec = e->u.now / w->tick_us;
+            pipeline_judge_tick(w->judge, e->u.now);
+        }
         break;
     default:
         break;
@@ -646,16 +722,6 @@ void workers_packet(struct workers *w, const struct cap_pkt *pkt)
     }
 }
 
-void workers_advance(struct workers *w, kw_ts now)
-{
-    uint64_t seq = ++w->seq;
-    if (now > w->now) w->now = now;
-    if (now > w->tbl_now) w->tbl_now = now;
-    w->tbl_last = w->tbl_now;
-    broadcast(w, REC_LADV, seq, now);
-    judge_tick(w, seq);
-}
-
 void workers_set_specs(struct workers *w, struct oas_set *s)
 {
     pipeline_set_specs(w->judge, s);
@@ -669,12 +735,16 @@ void workers_set_model(struct workers *w, struct rules_model *m)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct workers **out)
+enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap_source *live,
+                        struct workers **out)
 {
     if (n > WORKERS_MAX) return KW_E_LIMIT; /* as run --workers and capture.workers */
+    if (live && cap_members(live) != n) return KW_E_INVAL;
     struct workers *w = calloc(1, sizeof *w);
     if (!w) return KW_E_NOMEM;
     w->n = n;
+    w->live = live;
+    w->judge_sec = -1;
     w->tick_us = pc->forward && pc->forward->tick_us > 0 ? pc->forward->tick_us : KW_TS_SEC(1);
     dec_ctx_init(&w->dec, &pc->dec);
     enum kw_err e = KW_E_NOMEM;
@@ -694,12 +764,11 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct wor
         struct worker *k = &w->wk[i];
         k->w = w;
         k->index = i;
-        k->sink = (struct pipeline_sink){
-            .user = k,
-            .flow_start = sink_flow_start,
-            .txn = sink_txn,
-            .flow_end = sink_flow_end,
-            .tls = sink_tls};
+        k->sink = (struct pipeline_sink){.user = k,
+                                         .flow_start = sink_flow_start,
+                                         .txn = sink_txn,
+                                         .flow_end = sink_flow_end,
+                                         .tls = sink_tls};
         struct pipeline_config wc = *pc;
         wc.eve = NULL;
         wc.model = NULL;
@@ -710,13 +779,14 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct wor
         wc.sink = &k->sink;
         wc.forward = NULL; /* the judge thread forwards, in order */
         e = KW_E_NOMEM;
-        if (!ring_init(&k->in, IN_RING) || !ring_init(&k->out, OUT_RING) ||
+        if (!ring_init(&k->in, live ? IN_RING_LIVE : IN_RING) || !ring_init(&k->out, OUT_RING) ||
             (e = pipeline_new(&wc, &k->pipe)) != KW_E_OK)
             goto fail;
     }
     e = KW_E_NOMEM;
     for (unsigned i = 0; i < n; i++) {
-        if (pthread_create(&w->wk[i].thread, NULL, worker_main, &w->wk[i]) != 0) goto fail;
+        if (pthread_create(&w->wk[i].thread, NULL, live ? live_main : worker_main, &w->wk[i]) != 0)
+            goto fail;
         w->wk[i].started = true;
     }
     if (pthread_create(&w->judge_thread, NULL, judge_main, w) != 0) goto fail;
@@ -750,6 +820,18 @@ void workers_finish(struct workers *w)
 {
     if (w->finished) return;
     w->finished = true;
+    if (w->live) { /* every socket to the end of its ring; then the last tag and time */
+        cap_break(w->live);
+        for (unsigned i = 0; i < w->n; i++) {
+            struct worker *k = &w->wk[i];
+            unsigned spins = 0;
+            while (k->started && !atomic_load_explicit(&k->cap_done, memory_order_acquire))
+                backoff(&spins);
+            if (!k->started) continue;
+            if ((k->base << 6 | i) > w->seq) w->seq = k->base << 6 | i;
+            if (pipeline_now(k->pipe) > w->now) w->now = pipeline_now(k->pipe);
+        }
+    }
     uint64_t fin = ++w->seq;
     for (unsigned i = 0; i < w->n; i++)
         if (w->wk[i].started) send_in(&w->wk[i], REC_FIN, fin, w->now, NULL);
@@ -790,6 +872,18 @@ void workers_destroy(struct workers *w)
     free(w->ids.k);
     free(w->ids.v);
     free(w);
+}
+
+bool workers_capturing(const struct workers *w, bool *failed)
+{
+    bool all = true;
+    for (unsigned i = 0; i < w->n; i++) {
+        const struct worker *k = &w->wk[i];
+        if (!atomic_load_explicit(&k->cap_done, memory_order_acquire)) continue;
+        all = false;
+        if (k->cap_failed) *failed = true;
+    }
+    return all;
 }
 
 kw_ts workers_now(const struct workers *w)

@@ -13,7 +13,14 @@
  * timeout list and the flow's last packet, as the one flow table would
  * order them); the judge releases a tag only when every worker has passed
  * it. Flow ids are renumbered in creation order, so a replay (-r) gives the
- * same EVE and alerts with 1, 2 or 4 workers. */
+ * same EVE and alerts with 1, 2 or 4 workers.
+ *
+ * Live (fanout): no dispatcher. Each worker reads its own socket of the
+ * capture's PACKET_FANOUT group (cap_next_member: its own kernel ring, no
+ * copy), and tags its packets itself from their kernel timestamps; the
+ * judge merges the same way. The order across workers then follows the
+ * kernel's clock, as far as each quiet worker has said it got; what N
+ * workers judge is the same set of transactions and flows as one. */
 #ifndef KW_WORKERS_H
 #define KW_WORKERS_H
 
@@ -23,17 +30,22 @@ struct workers;
 
 /* n >= 2 workers. `pc` as for pipeline_new: its EVE writer, rules model
  * (the reference is taken over), alerts, audit and baselines are used by
- * the judge thread only. */
-enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct workers **out) KW_WUR;
+ * the judge thread only. `live`: a live capture whose cap_members()
+ * sockets (n of them) the workers read themselves (borrowed, open until
+ * workers_destroy); NULL: the caller dispatches with workers_packet. */
+enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap_source *live,
+                        struct workers **out) KW_WUR;
+/* Live: false once a worker's socket ended (a stop, or an error: then
+ * *failed is set). The caller waits while it is true. */
+bool workers_capturing(const struct workers *w, bool *failed);
 /* Dispatcher thread (the caller's): one captured frame. */
 void workers_packet(struct workers *w, const struct cap_pkt *pkt);
-/* Dispatcher: a quiet live link; run timeouts up to wall time `now`. */
-void workers_advance(struct workers *w, kw_ts now);
 /* Hand a reloaded rules model to the judge thread (takes the reference). */
 void workers_set_model(struct workers *w, struct rules_model *m);
 /* OpenAPI documents for the judge thread (pipeline_set_specs). */
 void workers_set_specs(struct workers *w, struct oas_set *s);
-/* End of input: flush every flow, wait for the judge, join the threads. */
+/* End of input: flush every flow, wait for the judge, join the threads
+ * (live: stops every socket first, each read to the end of its ring). */
 void workers_finish(struct workers *w);
 void workers_destroy(struct workers *w);
 

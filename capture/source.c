@@ -1,6 +1,7 @@
 /* source: libpcap inputs. Offline, any number of pcap/pcapng files (or
  * stdin) merged by timestamp; live, one interface read through TPACKET_V3
- * with a non-blocking fd and poll().
+ * with a non-blocking fd and poll(), by one socket per packet worker in a
+ * PACKET_FANOUT group.
  *
  * The one thing to know about the merge: each input keeps exactly one
  * pending packet, and only the input whose packet was handed out is
@@ -11,12 +12,15 @@
 #include "source.h"
 
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <poll.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <pcap/pcap.h>
 
@@ -32,15 +36,19 @@ struct cap_input {
     struct cap_pkt pending;
     uint64_t size; /* 0 when unknown (stdin, pipes) */
     char *fbuf;    /* stdio buffer of a named file (freed after pcap_close) */
+    /* live: each socket is read by one thread; these are that thread's */
+    int fd;            /* pcap_get_selectable_fd */
+    kw_ts joined;      /* wall time the socket joined the fanout group */
+    kw_ts drain_until; /* once stopped: wall time the ring is read until */
+    /* written by the socket's thread only, read by cap_get_stats anytime */
+    _Atomic uint64_t packets, bytes, read_errors;
 };
 
 struct cap_source {
     bool live;
     int poll_ms;
-    int fd; /* live: pcap_get_selectable_fd */
-    volatile sig_atomic_t stop;
-    kw_ts drain_until; /* live, once stopped: wall time the ring is read until */
-    int consumed; /* offline: input whose packet was last returned, or -1 */
+    atomic_int stop; /* lock-free: set from a signal handler, read by every reader */
+    int consumed;    /* offline: input whose packet was last returned, or -1 */
     unsigned n_inputs;
     bool size_unknown;
     struct cap_stats st;
@@ -243,8 +251,45 @@ static void cap_activate_error(pcap_t *pc, int rc, const char *ifname, char *err
     }
 }
 
-static enum kw_err cap_open_live(struct cap_source *s, const struct cap_config *cfg, char *errbuf,
-                                 size_t errlen)
+/* PACKET_FANOUT_HASH: the kernel's symmetric flow hash (addresses and
+ * ports sorted, so both directions of a TCP/UDP flow meet; through VLAN
+ * tags, GRE and IP-in-IP to the inner packet). The defrag flag reassembles
+ * IPv4 fragments before the hash: without it a fragment (no ports) would
+ * go where its address pair hashes, not where its flow's other packets
+ * go. The first socket asks the kernel for an unused group id (two
+ * keywardens on one interface must not share, and split, one group);
+ * the others join it. */
+static enum kw_err join_fanout(struct cap_input *in, unsigned i, int *group, char *errbuf,
+                               size_t errlen)
+{
+    int fd = pcap_fileno(in->pc);
+    /* the id in the low 16 bits, type and flags in the high 16 */
+    uint32_t type = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG;
+    uint32_t arg = i == 0 ? (type | PACKET_FANOUT_FLAG_UNIQUEID) << 16
+                          : ((uint32_t)*group & 0xffff) | type << 16;
+    int val = (int)arg;
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, sizeof val) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot join a PACKET_FANOUT group (socket %u): %s", in->name,
+                 i + 1, strerror(errno));
+        return KW_E_IO;
+    }
+    if (i == 0) {
+        socklen_t len = sizeof val;
+        if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, &len) != 0) {
+            snprintf(errbuf, errlen, "%s: cannot read the PACKET_FANOUT group id: %s", in->name,
+                     strerror(errno));
+            return KW_E_IO;
+        }
+        *group = val & 0xffff;
+    }
+    /* Until now the socket got every packet of the interface; those
+     * (stamped before this instant) are the other sockets' too. */
+    in->joined = kw_ts_wall();
+    return KW_E_OK;
+}
+
+static enum kw_err open_member(struct cap_source *s, const struct cap_config *cfg, unsigned i,
+                               int *group, char *errbuf, size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     const char *ifname = cfg->interface;
@@ -253,12 +298,11 @@ static enum kw_err cap_open_live(struct cap_source *s, const struct cap_config *
         snprintf(errbuf, errlen, "%s: %s", ifname, perr);
         return KW_E_IO;
     }
-    struct cap_input *in = &s->in[0];
+    struct cap_input *in = &s->in[i];
     in->pc = pc;
     in->name = ifname;
-    s->n_inputs = 1;
-    s->live = true;
-    s->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 100;
+    in->fd = -1;
+    s->n_inputs = i + 1;
     /* Not immediate mode: libpcap then uses TPACKET_V3, whose blocks are
      * handed over when full or when this timeout retires them. */
     if (pcap_set_snaplen(pc, cfg->snaplen > 0 ? cfg->snaplen : 262144) != 0 ||
@@ -272,9 +316,16 @@ static enum kw_err cap_open_live(struct cap_source *s, const struct cap_config *
         cap_activate_error(pc, rc, ifname, errbuf, errlen);
         return rc == PCAP_ERROR_NO_SUCH_DEVICE ? KW_E_NOTFOUND : KW_E_IO;
     }
-    if (rc > 0) kw_warn("%s: %s (%s)", ifname, pcap_statustostr(rc), pcap_geterr(pc));
+    if (rc > 0 && i == 0) kw_warn("%s: %s (%s)", ifname, pcap_statustostr(rc), pcap_geterr(pc));
     in->linktype = pcap_datalink(pc);
-    enum kw_err e = cap_set_filter(pc, cfg->bpf, ifname, errbuf, errlen);
+    enum kw_err e = join_fanout(in, i, group, errbuf, errlen);
+    if (e != KW_E_OK && cfg->fanout > 1) return e;
+    if (e != KW_E_OK) /* one socket works without a group, as before fanout */
+    {
+        kw_warn("%s; IPv4 fragments are reassembled by keywarden", errbuf);
+        errbuf[0] = '\0';
+    }
+    e = cap_set_filter(pc, cfg->bpf, ifname, errbuf, errlen);
     if (e != KW_E_OK) return e;
     /* pcap_dispatch can block forever on a quiet link despite the timeout
      * (DEPENDENCIES.md): read non-blocking and wait in poll() ourselves. */
@@ -282,29 +333,62 @@ static enum kw_err cap_open_live(struct cap_source *s, const struct cap_config *
         snprintf(errbuf, errlen, "%s: cannot set non-blocking mode: %s", ifname, perr);
         return KW_E_IO;
     }
-    s->fd = pcap_get_selectable_fd(pc);
-    if (s->fd < 0) {
+    in->fd = pcap_get_selectable_fd(pc);
+    if (in->fd < 0) {
         snprintf(errbuf, errlen, "%s: capture has no selectable descriptor", ifname);
         return KW_E_UNSUPPORTED;
     }
     return KW_E_OK;
 }
 
-static enum cap_next cap_next_live(struct cap_source *s, struct cap_pkt *pkt)
+static enum kw_err cap_open_live(struct cap_source *s, const struct cap_config *cfg, char *errbuf,
+                                 size_t errlen)
 {
-    struct cap_input *in = &s->in[0];
+    unsigned n = cfg->fanout ? cfg->fanout : 1;
+    if (n > CAP_MAX_FILES) {
+        snprintf(errbuf, errlen, "too many capture sockets (%u); at most %d", n, CAP_MAX_FILES);
+        return KW_E_LIMIT;
+    }
+    s->live = true;
+    s->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 100;
+    int group = 0;
+    for (unsigned i = 0; i < n; i++) {
+        enum kw_err e = open_member(s, cfg, i, &group, errbuf, errlen);
+        if (e != KW_E_OK) return e;
+    }
+    return KW_E_OK;
+}
+
+/* One writer (the socket's thread): a plain load and store, no locked
+ * add per packet, and cap_get_stats may read it from another thread. */
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* `wait_ms`: how long poll() may wait. One socket read by the only packet
+ * thread waits poll_ms (its timers run at that pace); a group member waits
+ * CAP_MEMBER_WAIT_MS, so a quiet worker tells the judge soon that it has
+ * nothing older (analyzer/workers.c). */
+static enum cap_next cap_next_live(struct cap_source *s, unsigned i, int wait_ms,
+                                   struct cap_pkt *pkt)
+{
+    struct cap_input *in = &s->in[i];
     for (int waited = 0;;) {
-        if (s->stop) {
+        bool stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
+        if (stop) {
             /* Stopped: what the kernel already put in the ring is read and
              * processed, not thrown away (a loaded sensor can be seconds
              * behind its ring), for at most 2 s: a flood keeps it full. */
-            if (!s->drain_until) s->drain_until = kw_ts_wall() + 2000000;
-            if (kw_ts_wall() > s->drain_until) return CAP_EOF;
+            if (!in->drain_until) in->drain_until = kw_ts_wall() + 2000000;
+            if (kw_ts_wall() > in->drain_until) return CAP_EOF;
         }
         struct pcap_pkthdr *h;
         const u_char *data;
         int rc = pcap_next_ex(in->pc, &h, &data);
-        if (rc != 1 && s->stop) return CAP_EOF; /* the ring is empty */
+        if (rc == 1 && cap_ts(h) < in->joined) continue; /* before it joined: a copy */
+        if (rc != 1 && stop) return CAP_EOF;             /* the ring is empty */
         if (rc == 1) {
             pkt->ts = cap_ts(h);
             pkt->caplen = h->caplen;
@@ -312,26 +396,28 @@ static enum cap_next cap_next_live(struct cap_source *s, struct cap_pkt *pkt)
             pkt->linktype = in->linktype;
             pkt->data = data;
             pkt->file_index = 0;
+            count(&in->packets, 1);
+            count(&in->bytes, pkt->wirelen);
             return CAP_PACKET;
         }
         if (rc == PCAP_ERROR_BREAK) return CAP_EOF;
         if (rc < 0) {
-            s->st.read_errors++;
+            count(&in->read_errors, 1);
             kw_warn("%s: capture error: %s", in->name, pcap_geterr(in->pc));
             return CAP_ERROR;
         }
         if (waited) /* woke up but the block held nothing for us */
             return CAP_TIMEOUT;
-        struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, s->poll_ms);
+        struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, wait_ms);
         if (pr == 0) return CAP_TIMEOUT;
         if (pr < 0) {
             if (errno == EINTR) continue; /* a signal: the loop re-checks the stop flag */
-            s->st.read_errors++;
+            count(&in->read_errors, 1);
             return CAP_ERROR;
         }
         if (pfd.revents & (POLLERR | POLLNVAL)) {
-            s->st.read_errors++;
+            count(&in->read_errors, 1);
             kw_warn("%s: capture descriptor reported an error (interface gone?)", in->name);
             return CAP_ERROR;
         }
@@ -356,7 +442,6 @@ enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char
         snprintf(errbuf, errlen, "out of memory opening capture");
         return KW_E_NOMEM;
     }
-    s->fd = -1;
     s->consumed = -1;
     enum kw_err e = cfg->interface ? cap_open_live(s, cfg, errbuf, errlen)
                                    : cap_open_files(s, cfg, errbuf, errlen);
@@ -370,8 +455,9 @@ enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char
 
 enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt)
 {
-    if (s->stop && !s->live) return CAP_EOF;
-    enum cap_next r = s->live ? cap_next_live(s, pkt) : cap_next_offline(s, pkt);
+    if (s->live) return cap_next_live(s, 0, s->poll_ms, pkt);
+    if (atomic_load_explicit(&s->stop, memory_order_relaxed)) return CAP_EOF;
+    enum cap_next r = cap_next_offline(s, pkt);
     if (r == CAP_PACKET) {
         s->st.packets++;
         s->st.bytes += pkt->wirelen;
@@ -379,22 +465,57 @@ enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt)
     return r;
 }
 
+unsigned cap_members(const struct cap_source *s)
+{
+    return s->live ? s->n_inputs : 0;
+}
+
+enum cap_next cap_next_member(struct cap_source *s, unsigned i, struct cap_pkt *pkt)
+{
+    int wait = s->poll_ms < CAP_MEMBER_WAIT_MS ? s->poll_ms : CAP_MEMBER_WAIT_MS;
+    return cap_next_live(s, i, wait, pkt);
+}
+
+kw_ts cap_settled(const struct cap_source *s, kw_ts wall)
+{
+    return wall - (kw_ts)s->poll_ms * 1000 - 10000; /* + 10 ms for the kernel's timer */
+}
+
 void cap_break(struct cap_source *s)
 {
-    s->stop = 1;
+    atomic_store_explicit(&s->stop, 1, memory_order_relaxed);
+}
+
+unsigned cap_workers_auto(unsigned configured, bool live)
+{
+    if (configured) return configured;
+    if (!live) return 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 2 ? (unsigned)(cores - 1 > 64 ? 64 : cores - 1) : 1;
 }
 
 void cap_get_stats(struct cap_source *s, struct cap_stats *st)
 {
     *st = s->st;
     if (!s->live) return;
-    /* Kernel counters since open. On Linux `lo` each packet is seen on
-     * both its way out and in, so ps_recv counts it twice (docs/capture.md). */
-    struct pcap_stat ps;
-    if (pcap_stats(s->in[0].pc, &ps) == 0) {
-        st->kernel_recv = ps.ps_recv;
-        st->kernel_drop = ps.ps_drop;
-        st->iface_drop = ps.ps_ifdrop;
+    /* Kernel counters since open, every socket's. On Linux `lo` each packet
+     * is seen on both its way out and in, so ps_recv counts it twice
+     * (docs/capture.md). ps_ifdrop is the interface's, the same for every
+     * socket: taken once. */
+    for (unsigned i = 0; i < s->n_inputs; i++) {
+        struct cap_input *in = &s->in[i];
+        uint64_t pk = atomic_load_explicit(&in->packets, memory_order_relaxed);
+        st->packets += pk;
+        st->bytes += atomic_load_explicit(&in->bytes, memory_order_relaxed);
+        st->read_errors += atomic_load_explicit(&in->read_errors, memory_order_relaxed);
+        st->socket_packets[i] = pk;
+        st->sockets = i + 1;
+        struct pcap_stat ps;
+        if (pcap_stats(in->pc, &ps) == 0) {
+            st->kernel_recv += ps.ps_recv;
+            st->kernel_drop += ps.ps_drop;
+            if (i == 0) st->iface_drop = ps.ps_ifdrop;
+        }
     }
 }
 

@@ -101,11 +101,12 @@ int cmd_check(int argc, char **argv)
         }
     }
     /* limits: as `run` splits them over capture.workers (a share under what
-     * one worker needs is refused there too), and what they come to */
+     * one worker needs is refused there too), and what they come to; auto
+     * as `run -i capture.interface` would resolve it on this machine */
     if (m) {
         struct limits_eff le;
         char err[512];
-        unsigned w = m->config.capture.workers > 1 ? m->config.capture.workers : 1;
+        unsigned w = cap_workers_auto(m->config.capture.workers, m->config.capture.interface);
         if (limits_resolve(&m->config, w, &le, err, sizeof err) != KW_E_OK) {
             bpf_errors++;
             e = KW_E_CONFIG;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alerts.h"
@@ -225,12 +226,12 @@ struct run_ctx {
     struct limits_eff lim; /* `limits:`, split over the packet workers */
 };
 
-/* Packet pipelines: --workers, else capture.workers; 0 (auto) and 1 are
- * one packet thread for now (docs/deploy.md). */
+/* Packet pipelines: --workers, else capture.workers; 0 is auto (one per
+ * core but one when live, else 1: cap_workers_auto), 1 one packet thread. */
 static unsigned n_workers(const struct run_ctx *r)
 {
     long n = r->o.workers >= 0 ? r->o.workers : (long)r->model->config.capture.workers;
-    return n > 1 ? (unsigned)n : 1;
+    return cap_workers_auto((unsigned)n, r->o.n_files == 0);
 }
 
 /* tcpdump -Z: the capture is open and the output folders are ready for
@@ -387,7 +388,9 @@ static enum kw_err open_pipeline(struct run_ctx *r)
     }
     pc.model = rules_handle_get(r->rules);
     unsigned n = n_workers(r);
-    enum kw_err e = n > 1 ? workers_new(n, &pc, &r->wk) : pipeline_new(&pc, &r->pipe);
+    /* live: the workers read the capture's fanout sockets themselves */
+    enum kw_err e = n > 1 ? workers_new(n, &pc, r->o.n_files ? NULL : r->src, &r->wk)
+                          : pipeline_new(&pc, &r->pipe);
     if (e != KW_E_OK)
         rules_model_unref(pc.model);
     return e;
@@ -407,6 +410,7 @@ static int open_capture(struct run_ctx *r)
         cc.snaplen = (int)rc->capture.snaplen;
     if (rc->capture.buffer_mb)
         cc.buffer_mb = (int)rc->capture.buffer_mb;
+    cc.fanout = n_workers(r); /* live: a socket (and kernel ring) per worker */
     if (!cc.n_files && !cc.interface) {
         fprintf(stderr, "keywarden run: nothing to read: give -r FILE or -i IFACE (or "
                         "capture.interface in the config)\n");
@@ -507,6 +511,12 @@ static json_t *stats_record(struct run_ctx *r)
                                   (json_int_t)cs.iface_drop, "truncated_files",
                                   (json_int_t)cs.truncated_files, "read_errors",
                                   (json_int_t)cs.read_errors));
+    if (cs.sockets) { /* live: the fanout group's balance */
+        json_t *sk = json_array();
+        for (unsigned i = 0; i < cs.sockets; i++)
+            json_array_append_new(sk, json_integer((json_int_t)cs.socket_packets[i]));
+        json_object_set_new(json_object_get(s, "capture"), "socket_packets", sk);
+    }
     struct alerts_stats as;
     alerts_get_stats(r->alerts, &as);
     json_t *aj =
@@ -754,6 +764,18 @@ static void publish_metrics(struct run_ctx *r, kw_ts wall)
     metrics_publish(r->metrics, s, wall);
 }
 
+/* Live with workers: a nap (a signal cuts it short), or how the workers'
+ * sockets ended. */
+static enum cap_next fanout_wait(struct run_ctx *r)
+{
+    bool failed = false;
+    if (!workers_capturing(r->wk, &failed))
+        return failed ? CAP_ERROR : CAP_EOF;
+    struct timespec nap = {0, 50 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    return CAP_TIMEOUT;
+}
+
 static int loop(struct run_ctx *r)
 {
     bool tty = isatty(STDERR_FILENO) && !r->o.quiet && !r->o.no_progress;
@@ -767,18 +789,19 @@ static int loop(struct run_ctx *r)
     int rc = 0;
     struct cap_pkt pkt;
     /* live: a stop lets the capture hand over what its ring already holds
-     * (cap_next ends it, docs/capture.md); files stop at once */
-    while (!g_stop || (live && g_src)) {
-        enum cap_next n = cap_next(r->src, &pkt);
+     * (cap_next ends it, docs/capture.md); files stop at once. Live with
+     * workers, the workers read the sockets (and drain them at the end,
+     * workers_finish); this thread minds reloads, metrics and progress. */
+    bool fanout = live && r->wk;
+    while (!g_stop || (live && g_src && !fanout)) {
+        enum cap_next n = fanout ? fanout_wait(r) : cap_next(r->src, &pkt);
         if (n == CAP_PACKET) {
             if (r->wk)
                 workers_packet(r->wk, &pkt);
             else
                 pipeline_packet(r->pipe, &pkt);
         } else if (n == CAP_TIMEOUT) {
-            if (live && r->wk)
-                workers_advance(r->wk, kw_ts_wall());
-            else if (live)
+            if (live && !fanout)
                 pipeline_advance(r->pipe, kw_ts_wall());
         } else if (n == CAP_EOF) {
             break;

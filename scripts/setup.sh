@@ -12,7 +12,8 @@ PKGS=(
   libnghttp2-dev  # HTTP/2: HPACK inflater
   # packaging: man pages, .deb (dpkg-shlibdeps), privilege tests
   scdoc dpkg-dev groff-base util-linux libcap2-bin
-  # tests: unit framework, differential oracle, peers and test rig
+  # tests: unit framework, differential oracle, peers and test rig (tcpreplay:
+  # e2e_live_lo on lo, e2e_fanout over a veth pair between namespaces)
   libcmocka-dev libhtp-dev tshark tcpdump tcpreplay tcpflow httpry
   # HTTP/2 tests: real servers and clients (nghttpd, nghttp, nghttpx for
   # h2c), a gRPC service and client
