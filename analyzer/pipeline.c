@@ -4,9 +4,10 @@
  * HTTP is recognised by content, never by port: the first bytes a
  * connection carries decide whether its HTTP parser is created (a request
  * line or a status line), so HTTP on any port is seen and TLS on port 80
- * is not fed to the parser. Flows picked up midstream go to the parser
- * anyway, since their first bytes may be the middle of a body and the
- * parser resynchronises on the next message. Everything that is not HTTP
+ * is not fed to the parser. Flows picked up midstream (and bytes after a
+ * hole) may begin anywhere inside a message: they become HTTP at the first
+ * whole HTTP/1.x start line found at a line start, and the parser starts
+ * there. Everything that is not HTTP
  * is offered to nDPI for its first packets, so the `flow` record says what
  * it was (and its TLS SNI) instead of leaving a silent hole. */
 #include "pipeline.h"
@@ -771,6 +772,69 @@ static size_t probe_after_gap(struct pipe_flow *pf, int dir, const uint8_t *d, s
     return (size_t)o + feed_http(pf, dir, d + o, len - (size_t)o, ts);
 }
 
+/* Has a direction of a midstream flow spent its probe budget? */
+static bool probe_spent(const struct pipe_flow *pf, int dir)
+{
+    return pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES;
+}
+
+/* A flow picked up midstream (no handshake seen), not yet recognised: its
+ * first bytes may be the middle of a body, so only a whole HTTP/1.x start
+ * line at a line start makes it HTTP, and the parser starts there (before,
+ * any midstream flow was taken as HTTP on its first byte: every such flow
+ * counted in pipeline.http_flows and held a parser whatever it carried).
+ * A trailing line that may be a start line still arriving is kept for the
+ * next call. The budget is per direction, and the flow is given up only
+ * when both directions have spent theirs: picked up inside a long
+ * download, the server's direction spends its budget in the body, and the
+ * client's next request must still be found. */
+static size_t probe_midstream(struct pipe_flow *pf, int dir, const uint8_t *d, size_t len,
+                              kw_ts ts)
+{
+    if (probe_spent(pf, dir)) {
+        pf->p->cnt.probe_chunks_skipped++;
+        return len; /* this direction's say is over: wait for the other's */
+    }
+    size_t n = len < PROBE_BYTES ? len : PROBE_BYTES, keep = len;
+    for (size_t i = 0; i < n;) {
+        int v = looks_http_line(d + i, len - i);
+        if (v == 1) {
+            if (!start_http(pf))
+                return len;
+            if (pf->held_ts[dir]) {
+                ts = pf->held_ts[dir];
+                pf->held_ts[dir] = 0;
+            }
+            return i + feed_http(pf, dir, d + i, len - i, ts);
+        }
+        const uint8_t *nl = memchr(d + i, '\n', n - i);
+        if (!nl) {
+            if (v < 0)
+                keep = i; /* the last line may still become a start line */
+            break;
+        }
+        i = (size_t)(nl - d) + 1;
+    }
+    if (keep == 0) {
+        /* a start line's first bytes, nothing else: wait for the rest (not
+         * a probe; looks_http_line decides by a newline or 2 KiB) */
+        if (!pf->held_ts[dir])
+            pf->held_ts[dir] = ts;
+        return 0;
+    }
+    pf->held_ts[dir] = keep < len ? ts : 0;
+    pf->p->cnt.probe_chunks_skipped++;
+    pf->probed[dir] += (uint32_t)(keep < PROBE_BYTES ? keep : PROBE_BYTES);
+    if (++pf->probes[dir] >= PROBE_CHUNKS || pf->probed[dir] >= PROBE_BYTES) {
+        if (probe_spent(pf, !dir)) {
+            pf->http = PF_HTTP_NO;
+            pf->p->cnt.non_http_flows++;
+            return len;
+        }
+    }
+    return keep;
+}
+
 static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, size_t len,
                       kw_ts ts)
 {
@@ -832,8 +896,10 @@ static size_t cb_data(void *user, struct flow *f, int dir, const uint8_t *d, siz
         }
         return feed_h2(pf, dir, d, len, ts);
     }
+    if (pf->http == PF_HTTP_UNKNOWN && f->midstream)
+        return probe_midstream(pf, dir, d, len, ts);
     if (pf->http == PF_HTTP_UNKNOWN) {
-        int v = f->midstream ? 1 : looks_http(d, len);
+        int v = looks_http(d, len);
         if (v > 0 && (pf->probes[0] || pf->probes[1]))
             v = looks_http_line(d, len); /* a later chunk: a whole start line */
         if (v < 0 && len < PROBE_BYTES) {

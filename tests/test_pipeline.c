@@ -212,12 +212,95 @@ static void test_after_hole(void **state)
     assert_non_null(strstr(eve, "\"url\":\"/next\""));
 }
 
+/* ---- flows picked up midstream (no handshake seen) -------------------- */
+
+/* Feeds chunks alternately as given: dir, data; no SYN, so the flow is
+ * midstream (the server is the side on port 443). */
+struct chunk {
+    int dir;
+    const char *data;
+    size_t len; /* 0: strlen */
+};
+
+static void midstream_flow(const struct chunk *cs, size_t n, struct pipeline_counters *cnt,
+                           char *eve, size_t cap)
+{
+    struct pkt_spec ps[64];
+    uint32_t seq[2] = {1000, 5000};
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = cs[i].len ? cs[i].len : strlen(cs[i].data);
+        int d = cs[i].dir;
+        ps[i] = (struct pkt_spec){d, seq[d], seq[!d], 0x18, cs[i].data, len};
+        seq[d] += (uint32_t)len;
+    }
+    run_packets(ps, n, cnt, eve, cap);
+}
+
+/* Midstream flows were taken as HTTP on their first byte: 1,200 bytes of
+ * 'x' were an HTTP flow with a parser. Now a whole start line at a line
+ * start decides, as after a hole; a request after a body's tail, a start
+ * line split over two segments, and a request after a long response body
+ * (more chunks and bytes than one direction's probe budget) are still
+ * found; bytes no side ever makes HTTP are given up. */
+static void test_midstream(void **state)
+{
+    (void)state;
+    static char eve[65536], xs[1201], body[1001];
+    struct pipeline_counters c;
+    memset(xs, 'x', 1200);
+    struct chunk junk[] = {{0, xs, 0}, {1, "ok\r\n", 0}};
+    midstream_flow(junk, 2, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 0);
+    assert_null(strstr(eve, "\"event_type\":\"http\""));
+
+    struct chunk tail[] = {
+        {0, "ody-tail\r\nGET /after HTTP/1.1\r\nHost: api.test\r\n\r\n", 0},
+        {1, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0},
+    };
+    midstream_flow(tail, 2, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 1);
+    assert_non_null(strstr(eve, "\"url\":\"/after\""));
+    assert_non_null(strstr(eve, "\"status\":200"));
+
+    struct chunk split[] = {
+        {0, "GET /spl", 0},
+        {0, "it HTTP/1.1\r\nHost: api.test\r\n\r\n", 0},
+        {1, "HTTP/1.1 204 No Content\r\n\r\n", 0},
+    };
+    midstream_flow(split, 3, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 1);
+    assert_non_null(strstr(eve, "\"url\":\"/split\""));
+
+    /* picked up inside a 20 KB download: 20 chunks of body, then the
+     * client's next request and its answer */
+    memset(body, 'b', 1000);
+    struct chunk dl[23];
+    for (int i = 0; i < 20; i++)
+        dl[i] = (struct chunk){1, body, 1000};
+    dl[20] = (struct chunk){0, "GET /next HTTP/1.1\r\nHost: api.test\r\n\r\n", 0};
+    dl[21] = (struct chunk){1, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0};
+    midstream_flow(dl, 22, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 1);
+    assert_int_equal(c.non_http_flows, 0);
+    assert_non_null(strstr(eve, "\"url\":\"/next\""));
+
+    /* both directions spend their budget on bytes with no start line */
+    struct chunk both[20];
+    for (int i = 0; i < 20; i++)
+        both[i] = (struct chunk){i & 1, body, 1000};
+    midstream_flow(both, 20, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 0);
+    assert_int_equal(c.non_http_flows, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_parser_bound),
         cmocka_unit_test(test_after_hole),
+        cmocka_unit_test(test_midstream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
