@@ -86,7 +86,9 @@ struct audit {
     unsigned recent_at;
 
     struct audit_text *text; /* the writer's ids of repeated texts */
-    struct dbw_job job;
+    sqlite3 *st_db;          /* the connection ins_one and ins_multi belong to */
+    sqlite3_stmt *ins_one, *ins_multi;
+    struct dbw_job job, release;
     bool job_queued;
     unsigned job_n;
     uint64_t job_written, job_expired;
@@ -340,9 +342,10 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         dbw_kick(a->w);
 }
 
-/* Binds the row, its repeated texts as audit_text ids (found or added
- * inside the writer's transaction). SQLITE_OK or the SQLite error. */
-static int bind_rec(struct audit_text *x, sqlite3_stmt *s, const struct audit_rec *r)
+/* Binds the row as parameters base+1 .. base+AUDIT_COLS, its repeated
+ * texts as audit_text ids (found or added inside the writer's
+ * transaction). SQLITE_OK or the SQLite error. */
+static int bind_rec(struct audit_text *x, sqlite3_stmt *s, int base, const struct audit_rec *r)
 {
     const char *t[T__COUNT];
     rec_text(r, t);
@@ -354,23 +357,23 @@ static int bind_rec(struct audit_text *x, sqlite3_stmt *s, const struct audit_re
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof ids / sizeof *ids && rc == SQLITE_OK; i++)
         if ((rc = audit_text_id(x, t[ids[i].text], r->len[ids[i].text], &id)) == SQLITE_OK)
-            sqlite3_bind_int64(s, ids[i].col, id);
+            sqlite3_bind_int64(s, base + ids[i].col, id);
     if (rc == SQLITE_OK && (rc = audit_text_addr(x, &r->src, &id)) == SQLITE_OK)
-        sqlite3_bind_int64(s, 6, id);
+        sqlite3_bind_int64(s, base + 6, id);
     if (rc == SQLITE_OK && (rc = audit_text_addr(x, &r->dst, &id)) == SQLITE_OK)
-        sqlite3_bind_int64(s, 8, id);
+        sqlite3_bind_int64(s, base + 8, id);
     if (rc != SQLITE_OK) return rc;
-    sqlite3_bind_int64(s, 1, r->ts);
-    sqlite3_bind_int(s, 4, r->cred_kind);
-    sqlite3_bind_int(s, 7, r->sport);
-    sqlite3_bind_int(s, 9, r->dport);
-    sqlite3_bind_text(s, 12, t[T_PATH], r->len[T_PATH], SQLITE_STATIC);
-    sqlite3_bind_int(s, 14, r->status);
-    sqlite3_bind_int64(s, 15, (sqlite3_int64)r->req_len);
-    sqlite3_bind_int64(s, 16, (sqlite3_int64)r->resp_len);
-    sqlite3_bind_int64(s, 17, (sqlite3_int64)r->flow_id);
-    sqlite3_bind_int64(s, 18, r->flags);
-    sqlite3_bind_blob(s, 19, r->key, sizeof r->key, SQLITE_STATIC);
+    sqlite3_bind_int64(s, base + 1, r->ts);
+    sqlite3_bind_int(s, base + 4, r->cred_kind);
+    sqlite3_bind_int(s, base + 7, r->sport);
+    sqlite3_bind_int(s, base + 9, r->dport);
+    sqlite3_bind_text(s, base + 12, t[T_PATH], r->len[T_PATH], SQLITE_STATIC);
+    sqlite3_bind_int(s, base + 14, r->status);
+    sqlite3_bind_int64(s, base + 15, (sqlite3_int64)r->req_len);
+    sqlite3_bind_int64(s, base + 16, (sqlite3_int64)r->resp_len);
+    sqlite3_bind_int64(s, base + 17, (sqlite3_int64)r->flow_id);
+    sqlite3_bind_int64(s, base + 18, r->flags);
+    sqlite3_bind_blob(s, base + 19, r->key, sizeof r->key, SQLITE_STATIC);
     return SQLITE_OK;
 }
 
@@ -395,7 +398,58 @@ static int apply_retention(struct audit *a, sqlite3 *db, kw_ts newest, uint64_t 
     return rc;
 }
 
-static const char insert_sql[];
+static const char insert_head[] =
+    "INSERT OR IGNORE INTO audit_row(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
+    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags,natkey)"
+    " VALUES";
+static const char insert_values[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+/* Rows per INSERT statement. Each execution of an INSERT opens a cursor on
+ * the table and on each of its three indexes and builds their records in
+ * memory cells that sqlite3_reset releases: eight malloc calls per run
+ * (heaptrack, 32 MB small-API capture), so one run per row cost eight
+ * allocations per transaction. A run of AUDIT_MULTI rows shares them. */
+#define AUDIT_MULTI 16
+#define AUDIT_COLS 19
+
+static int prepare_insert(sqlite3 *db, unsigned rows, sqlite3_stmt **out)
+{
+    char sql[sizeof insert_head + AUDIT_MULTI * sizeof insert_values];
+    size_t n = strlen(insert_head), v = strlen(insert_values);
+    memcpy(sql, insert_head, n);
+    for (unsigned i = 0; i < rows; i++) {
+        if (i) sql[n++] = ',';
+        memcpy(sql + n, insert_values, v);
+        n += v;
+    }
+    sql[n] = 0;
+    return sqlite3_prepare_v3(db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, out, NULL);
+}
+
+/* The kept statements go on the writer's thread (the connection is its),
+ * before the writer closes it: run() or, when the transaction could not
+ * even begin, done(). */
+static void release_stmts(struct audit *a)
+{
+    sqlite3_finalize(a->ins_one);
+    sqlite3_finalize(a->ins_multi);
+    a->ins_one = a->ins_multi = NULL;
+    a->st_db = NULL;
+    audit_text_release(a->text);
+}
+
+static int release_run(struct dbw_job *j, sqlite3 *db)
+{
+    (void)db;
+    release_stmts((struct audit *)((char *)j - offsetof(struct audit, release)));
+    return SQLITE_OK;
+}
+
+static void release_done(struct dbw_job *j, int rc)
+{
+    (void)rc;
+    release_stmts((struct audit *)((char *)j - offsetof(struct audit, release)));
+}
 
 /* The writer job: inserts ring slots [head, head+n) (read without the
  * lock: producers only write past head+count) and applies retention. */
@@ -409,23 +463,32 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     a->job_n = n;
     a->job_written = a->job_expired = 0;
     a->job_newest = a->newest;
-    sqlite3_stmt *ins = NULL;
+    if (a->st_db != db) release_stmts(a);
+    a->st_db = db;
     int rc = audit_text_begin(a->text, db);
-    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL);
-    for (unsigned i = 0; rc == SQLITE_OK && i < n; i++) {
-        pos = ring_next(a, pos);
-        const struct audit_rec *r = (const struct audit_rec *)(a->ring + pos);
-        pos += r->size;
-        if ((rc = bind_rec(a->text, ins, r)) != SQLITE_OK) break;
+    if (rc == SQLITE_OK && !a->ins_one) rc = prepare_insert(db, 1, &a->ins_one);
+    if (rc == SQLITE_OK && n >= AUDIT_MULTI && !a->ins_multi)
+        rc = prepare_insert(db, AUDIT_MULTI, &a->ins_multi);
+    sqlite3_stmt *one = a->ins_one, *multi = a->ins_multi;
+    for (unsigned i = 0; rc == SQLITE_OK && i < n;) {
+        unsigned k = n - i >= AUDIT_MULTI ? AUDIT_MULTI : 1;
+        sqlite3_stmt *ins = k == AUDIT_MULTI ? multi : one;
+        for (unsigned m = 0; m < k && rc == SQLITE_OK; m++) {
+            pos = ring_next(a, pos);
+            const struct audit_rec *r = (const struct audit_rec *)(a->ring + pos);
+            pos += r->size;
+            rc = bind_rec(a->text, ins, (int)m * AUDIT_COLS, r);
+            if (r->ts > a->job_newest) a->job_newest = r->ts;
+        }
+        if (rc != SQLITE_OK) break;
         rc = sqlite3_step(ins);
         sqlite3_reset(ins);
         if (rc != SQLITE_DONE) break;
         rc = SQLITE_OK;
         a->job_written += (uint64_t)sqlite3_changes(db); /* 0: recorded before (a replay) */
-        if (r->ts > a->job_newest) a->job_newest = r->ts;
+        i += k;
     }
     if (rc != SQLITE_OK) rc = sqlite3_extended_errcode(db);
-    sqlite3_finalize(ins);
     audit_text_end(a->text);
     if (rc == SQLITE_OK) rc = apply_retention(a, db, a->job_newest, &a->job_expired);
     /* The texts of expired rows (client addresses, credentials of
@@ -479,10 +542,6 @@ static void job_done(struct dbw_job *j, int rc)
     if (full) dbw_kick(a->w);
 }
 
-static const char insert_sql[] =
-    "INSERT OR IGNORE INTO audit_row(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
-    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags,natkey)"
-    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 enum kw_err audit_new(const struct audit_config *c, struct audit **out)
 {
@@ -499,6 +558,8 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->job.run = job_run;
     a->job.done = job_done;
     a->job.lazy = true;
+    a->release.run = release_run;
+    a->release.done = release_done;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->done_cond, NULL);
     const char *path = c->db_path ? c->db_path : AUDIT_DEFAULT_DB;
@@ -545,7 +606,11 @@ void audit_flush(struct audit *a)
 void audit_destroy(struct audit *a)
 {
     if (!a) return;
-    if (a->w) audit_flush(a);
+    if (a->w) {
+        audit_flush(a);
+        dbw_submit(a->w, &a->release);
+        dbw_flush(a->w);
+    }
     if (a->own_w) dbw_destroy(a->w);
     if (a->db) store_db_close(a->db);
     pthread_cond_destroy(&a->done_cond);

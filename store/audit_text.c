@@ -27,6 +27,7 @@ struct audit_text {
     struct slot *slots;
     uint32_t run;       /* the current (or last) run */
     uint32_t committed; /* runs up to this one committed */
+    sqlite3_stmt *gen_st; /* the three statements, prepared once per connection */
     sqlite3_int64 gen;  /* audit_meta text_gen the cache was filled under */
     bool open;          /* a run began and its outcome is not known yet */
     sqlite3 *db;
@@ -48,7 +49,7 @@ enum kw_err audit_text_new(struct audit_text **out)
 void audit_text_destroy(struct audit_text *c)
 {
     if (!c) return;
-    audit_text_end(c);
+    audit_text_release(c);
     free(c->slots);
     free(c);
 }
@@ -66,24 +67,27 @@ int audit_text_begin(struct audit_text *c, sqlite3 *db)
     if (c->open) forget(c);
     c->run++;
     c->open = true;
-    audit_text_end(c);
+    if (c->db != db) audit_text_release(c);
     c->db = db;
-    sqlite3_stmt *g = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT v FROM audit_meta WHERE k='text_gen'", -1, &g, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(g);
-        sqlite3_int64 gen = rc == SQLITE_ROW ? sqlite3_column_int64(g, 0) : 0;
-        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
-        if (gen != c->gen) { /* texts were collected since the cache was filled */
-            forget(c);
-            c->gen = gen;
-        }
+    /* persistent: kept from run to run (a prepare costs dozens of mallocs) */
+    const unsigned f = SQLITE_PREPARE_PERSISTENT;
+    int rc = SQLITE_OK;
+    if (!c->gen_st)
+        rc = sqlite3_prepare_v3(db, "SELECT v FROM audit_meta WHERE k='text_gen'", -1, f,
+                                &c->gen_st, NULL);
+    if (rc == SQLITE_OK && !c->sel)
+        rc = sqlite3_prepare_v3(db, "SELECT id FROM audit_text WHERE s=?", -1, f, &c->sel, NULL);
+    if (rc == SQLITE_OK && !c->ins)
+        rc = sqlite3_prepare_v3(db, "INSERT INTO audit_text(s) VALUES(?)", -1, f, &c->ins, NULL);
+    if (rc != SQLITE_OK) return rc;
+    rc = sqlite3_step(c->gen_st);
+    sqlite3_int64 gen = rc == SQLITE_ROW ? sqlite3_column_int64(c->gen_st, 0) : 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+    sqlite3_reset(c->gen_st);
+    if (gen != c->gen) { /* texts were collected since the cache was filled */
+        forget(c);
+        c->gen = gen;
     }
-    sqlite3_finalize(g);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "SELECT id FROM audit_text WHERE s=?", -1, &c->sel, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "INSERT INTO audit_text(s) VALUES(?)", -1, &c->ins, NULL);
     return rc;
 }
 
@@ -106,9 +110,17 @@ int audit_text_gc(sqlite3 *db, sqlite3_int64 *deleted)
 
 void audit_text_end(struct audit_text *c)
 {
+    sqlite3_reset(c->sel);
+    sqlite3_reset(c->ins);
+}
+
+void audit_text_release(struct audit_text *c)
+{
+    sqlite3_finalize(c->gen_st);
     sqlite3_finalize(c->sel);
     sqlite3_finalize(c->ins);
-    c->sel = c->ins = NULL;
+    c->gen_st = c->sel = c->ins = NULL;
+    c->db = NULL;
 }
 
 void audit_text_done(struct audit_text *c, bool committed)
