@@ -242,6 +242,16 @@ static uint64_t flows_cost(const struct pipeline_config *pc, uint32_t n)
     return flow_table_mem(n) + pipeline_flows_mem(pc, n);
 }
 
+/* Appends one error line to err (every error is reported, not only the
+ * first: an operator fixing a config for more workers learns all the
+ * values to raise at once). */
+static enum kw_err add_err(char *err, size_t errlen, const char *line)
+{
+    size_t n = strnlen(err, errlen);
+    if (n + 1 < errlen) snprintf(err + n, errlen - n, "%s%s", n ? "\n" : "", line);
+    return KW_E_CONFIG;
+}
+
 static enum kw_err share_err(const struct rules_config *rc, const char *key, uint64_t total,
                              unsigned w, uint64_t need, enum kind k, char *err, size_t errlen)
 {
@@ -260,17 +270,20 @@ static enum kw_err share_err(const struct rules_config *rc, const char *key, uin
     const char *file = rc->limits.loc.line ? rc->limits.loc.file : "limits";
     char where[64] = "";
     if (rc->limits.loc.line) snprintf(where, sizeof where, ":%d", rc->limits.loc.line);
-    snprintf(err, errlen,
+    char line[512];
+    snprintf(line, sizeof line,
              "%s%s: error: limits.%s: %s over %u packet workers is %s each, under the %s one "
              "worker needs; give at least %s or use fewer workers",
              file ? file : "config", where, key, t, w, each, nd, fix);
-    return KW_E_CONFIG;
+    return add_err(err, errlen, line);
 }
 
 enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, struct limits_eff *e,
                            char *err, size_t errlen)
 {
     memset(e, 0, sizeof *e);
+    if (errlen) err[0] = 0;
+    enum kw_err rv = KW_E_OK;
     e->workers = workers > 1 ? workers : 1;
     unsigned w = e->workers;
     defaults(&e->total);
@@ -288,12 +301,13 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
             e->total.baseline_max_profiles - e->total.baseline_max_profiles / 10;
     if (e->total.baseline_max_unattributed > e->total.baseline_max_profiles) {
         const char *file = rc->limits.loc.line ? rc->limits.loc.file : NULL;
-        snprintf(err, errlen,
+        char line[512];
+        snprintf(line, sizeof line,
                  "%s:%d: error: limits.baseline.max_unattributed: %" PRIu64
                  " is more than baseline.max_profiles (%" PRIu64 "); give at most that",
                  file ? file : "config", rc->limits.loc.line, e->total.baseline_max_unattributed,
                  e->total.baseline_max_profiles);
-        return KW_E_CONFIG;
+        rv = add_err(err, errlen, line);
     }
     const struct rules_res_limits *t = &e->total;
     if (t->stream_ooo_window > t->stream_max_buffer) {
@@ -303,15 +317,16 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
         /* the window's own line (it may be within a default buffer) */
         const struct rules_loc *l =
             rc->limits.ooo_window_loc.line ? &rc->limits.ooo_window_loc : &rc->limits.loc;
-        snprintf(err, errlen,
+        char line[512];
+        snprintf(line, sizeof line,
                  "%s:%d: error: limits.stream.ooo_window: %s is more than stream.max_buffer (%s), "
                  "which holds what lies past a hole too; give at most that",
                  l->file ? l->file : "config", l->line, w1, b1);
-        return KW_E_CONFIG;
+        rv = add_err(err, errlen, line);
     }
     if (t->classify_max_active / w < 1)
-        return share_err(rc, "classify.max_active", t->classify_max_active, w, 1, COUNT, err,
-                         errlen);
+        rv = share_err(rc, "classify.max_active", t->classify_max_active, w, 1, COUNT, err,
+                       errlen);
     e->classify_max_active = (uint32_t)(t->classify_max_active / w);
     struct pipeline_config pc;
     pipeline_config_default(&pc);
@@ -334,9 +349,12 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
     /* flows: flow.max's share, or fewer if flow.memcap's share holds fewer */
     uint64_t nmax = t->flow_max / w, mem = t->flow_memcap / w;
     if (nmax > UINT32_MAX) nmax = UINT32_MAX;
-    if (nmax < FLOW_MIN_PER_WORKER)
-        return share_err(rc, "flow.max", t->flow_max, w, FLOW_MIN_PER_WORKER, COUNT, err, errlen);
     uint32_t n = (uint32_t)nmax;
+    if (nmax < FLOW_MIN_PER_WORKER) {
+        /* flow.memcap is checked against the fewest flows a worker may have */
+        rv = share_err(rc, "flow.max", t->flow_max, w, FLOW_MIN_PER_WORKER, COUNT, err, errlen);
+        n = FLOW_MIN_PER_WORKER;
+    }
     if (flows_cost(&pc, n) > mem) {
         uint32_t lo = 0, hi = n; /* largest n with cost(n) <= mem */
         while (lo < hi) {
@@ -349,8 +367,8 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
         n = lo;
         e->flow_by_memcap = true;
         if (n < FLOW_MIN_PER_WORKER)
-            return share_err(rc, "flow.memcap", t->flow_memcap, w,
-                             flows_cost(&pc, FLOW_MIN_PER_WORKER), SIZE, err, errlen);
+            rv = share_err(rc, "flow.memcap", t->flow_memcap, w,
+                           flows_cost(&pc, FLOW_MIN_PER_WORKER), SIZE, err, errlen);
     }
     e->flow_max = n;
     e->flow_mem = flows_cost(&pc, n);
@@ -372,14 +390,14 @@ enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers, stru
     };
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         if (caps[i].total / w < caps[i].need)
-            return share_err(rc, caps[i].key, caps[i].total, w, caps[i].need, SIZE, err, errlen);
+            rv = share_err(rc, caps[i].key, caps[i].total, w, caps[i].need, SIZE, err, errlen);
         *caps[i].share = caps[i].total / w;
     }
     if (t->defrag_max_datagrams / w < 4)
-        return share_err(rc, "defrag.max_datagrams", t->defrag_max_datagrams, w, 4, COUNT, err,
-                         errlen);
+        rv = share_err(rc, "defrag.max_datagrams", t->defrag_max_datagrams, w, 4, COUNT, err,
+                       errlen);
     e->defrag_max_datagrams = (uint32_t)(t->defrag_max_datagrams / w);
-    return KW_E_OK;
+    return rv;
 }
 
 bool limits_same(const struct rules_res_limits *a, const struct rules_res_limits *b)

@@ -39,7 +39,8 @@ struct limits_eff {
 /* Fills *e from the config's limits (defaults from the modules' own
  * *_default functions) for `workers` packet pipelines (0 or 1: one).
  * KW_E_CONFIG with `err` saying what and how to fix (file:line of the
- * `limits:` key) when a worker's share is under what it needs. */
+ * `limits:` key) when a worker's share is under what it needs: every such
+ * error, one per line (give err room: ~250 bytes each). */
 KW_WUR enum kw_err limits_resolve(const struct rules_config *rc, unsigned workers,
                                   struct limits_eff *e, char *err, size_t errlen);
 /* Do two configs write the same limits? (Tables are sized at start: a

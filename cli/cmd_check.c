@@ -105,10 +105,13 @@ int cmd_check(int argc, char **argv)
      * as `run -i capture.interface` would resolve it on this machine */
     if (m) {
         struct limits_eff le;
-        char err[512];
+        char err[4096];
         unsigned w = cap_workers_auto(m->config.capture.workers, m->config.capture.interface);
         if (limits_resolve(&m->config, w, &le, err, sizeof err) != KW_E_OK) {
+            /* every share too small, one line each, each an error */
             bpf_errors++;
+            for (const char *q = strchr(err, '\n'); q; q = strchr(q + 1, '\n'))
+                bpf_errors++;
             e = KW_E_CONFIG;
             if (!quiet) fprintf(stderr, "%s\n", err);
         } else if (!quiet) {

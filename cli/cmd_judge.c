@@ -217,7 +217,7 @@ static enum kw_err open_stage(struct judge_ctx *j)
      * baseline.max_unattributed) like in `run`; a judge has no packet
      * workers, so the totals are its own. */
     struct limits_eff lim;
-    char lerr[512];
+    char lerr[4096];
     if ((e = limits_resolve(&j->model->config, 1, &lim, lerr, sizeof lerr)) != KW_E_OK) {
         fprintf(stderr, "%s\n", lerr);
         return e;

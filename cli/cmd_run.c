@@ -921,7 +921,7 @@ int cmd_run(int argc, char **argv)
         return rc;
     if ((rc = load_rules(&r)) != 0 || g_stop)
         goto out;
-    char perr[512];
+    char perr[4096];
     const char *user = r.o.user ? r.o.user : r.model->config.run.user;
     if (priv_resolve(user, r.o.n_files == 0, &r.priv, perr, sizeof perr) != KW_E_OK) {
         fprintf(stderr, "keywarden run: %s\n", perr);

@@ -92,7 +92,7 @@ static int config_limits(const char *config, struct pipeline_config *pc)
         return e == KW_E_NOMEM ? 1 : 2;
     }
     struct limits_eff le;
-    char err[512];
+    char err[4096];
     if (limits_resolve(&m->config, 1, &le, err, sizeof err) != KW_E_OK) {
         fprintf(stderr, "%s\n", err);
         rules_model_free(m);

@@ -343,6 +343,38 @@ static void test_block_keys(void **state)
     rules_diag_free(&d);
 }
 
+/* Every share under one worker's need is reported, one line each (only
+ * the first was: an operator raising the workers fixed one value per run
+ * of check). */
+static void test_all_share_errors(void **state)
+{
+    (void)state;
+    struct rules_diag d;
+    struct rules_model *m = load("limits:\n"
+                                 "  stream.memcap: 4MiB\n"
+                                 "  tls.memcap: 2MiB\n"
+                                 "  classify.max_active: 16\n",
+                                 &d, KW_E_OK);
+    struct limits_eff e;
+    char err[4096];
+    assert_int_equal(limits_resolve(&m->config, 32, &e, err, sizeof err), KW_E_CONFIG);
+    assert_non_null(strstr(err, "limits.classify.max_active"));
+    assert_non_null(strstr(err, "limits.stream.memcap"));
+    assert_non_null(strstr(err, "limits.tls.memcap"));
+    int lines = 1;
+    for (const char *q = strchr(err, '\n'); q; q = strchr(q + 1, '\n'))
+        lines++;
+    assert_int_equal(lines, 3);
+    /* a short buffer holds what fits, never overruns */
+    char small[100];
+    assert_int_equal(limits_resolve(&m->config, 32, &e, small, sizeof small), KW_E_CONFIG);
+    assert_true(strlen(small) < sizeof small);
+    /* and with fewer workers, none */
+    assert_int_equal(limits_resolve(&m->config, 1, &e, err, sizeof err), KW_E_OK);
+    rules_model_free(m);
+    rules_diag_free(&d);
+}
+
 /* limits_same: written values compared, not where they were written. */
 static void test_same(void **state)
 {
@@ -525,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_bounded), cmocka_unit_test(test_tls_memcap),
         cmocka_unit_test(test_baseline_limits),
         cmocka_unit_test(test_block_keys),
+        cmocka_unit_test(test_all_share_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
