@@ -102,19 +102,17 @@ static int store_run(struct dbw_job *jb, sqlite3 *db)
     struct alerts *a = j->a;
     const struct al_msg *m = j->m;
     kw_ts now = kw_ts_wall();
-    sqlite3_stmt *st = NULL, *row = NULL;
+    static const char alert_sql[] =
+        "INSERT OR IGNORE INTO alerts(id,ts,created,kind,severity,who,subject,findings,tz,record)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?)";
+    static const char row_sql[] =
+        "INSERT OR IGNORE INTO alert_outbox(alert_id,sink,next_attempt_at,updated) VALUES(?,?,?,?)";
+    sqlite3_stmt *st = NULL, *row = NULL; /* kept by the writer (dbw_stmt) */
     j->rows = 0;
     j->inserted = false;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT OR IGNORE INTO alerts(id,ts,created,kind,severity,who,"
-                                "subject,findings,tz,record) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT OR IGNORE INTO alert_outbox(alert_id,sink,next_attempt_at,"
-                                "updated) VALUES(?,?,?,?)",
-                                -1, &row, NULL);
-    if (rc != SQLITE_OK) goto out;
+    int rc = dbw_stmt(db, alert_sql, &st);
+    if (rc == SQLITE_OK) rc = dbw_stmt(db, row_sql, &row);
+    if (rc != SQLITE_OK) return rc;
     sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, m->ts);
     sqlite3_bind_int64(st, 3, now);
@@ -142,8 +140,8 @@ static int store_run(struct dbw_job *jb, sqlite3 *db)
     }
 out:
     if (rc != SQLITE_OK) rc = sqlite3_extended_errcode(db);
-    sqlite3_finalize(st);
-    sqlite3_finalize(row);
+    sqlite3_reset(st); /* the bindings point into the message */
+    sqlite3_reset(row);
     return rc;
 }
 

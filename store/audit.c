@@ -86,9 +86,7 @@ struct audit {
     unsigned recent_at;
 
     struct audit_text *text; /* the writer's ids of repeated texts */
-    sqlite3 *st_db;          /* the connection ins_one and ins_multi belong to */
-    sqlite3_stmt *ins_one, *ins_multi;
-    struct dbw_job job, release;
+    struct dbw_job job;
     bool job_queued;
     unsigned job_n;
     uint64_t job_written, job_expired;
@@ -412,9 +410,14 @@ static const char insert_values[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 #define AUDIT_MULTI 16
 #define AUDIT_COLS 19
 
-static int prepare_insert(sqlite3 *db, unsigned rows, sqlite3_stmt **out)
+/* The INSERT of 1 and of AUDIT_MULTI rows, made once (kept statements
+ * are keyed by the SQL's address: dbw_stmt). */
+static char insert_one_sql[sizeof insert_head + sizeof insert_values];
+static char insert_multi_sql[sizeof insert_head + AUDIT_MULTI * sizeof insert_values];
+static pthread_once_t insert_once = PTHREAD_ONCE_INIT;
+
+static void make_insert(char *sql, unsigned rows)
 {
-    char sql[sizeof insert_head + AUDIT_MULTI * sizeof insert_values];
     size_t n = strlen(insert_head), v = strlen(insert_values);
     memcpy(sql, insert_head, n);
     for (unsigned i = 0; i < rows; i++) {
@@ -423,32 +426,12 @@ static int prepare_insert(sqlite3 *db, unsigned rows, sqlite3_stmt **out)
         n += v;
     }
     sql[n] = 0;
-    return sqlite3_prepare_v3(db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, out, NULL);
 }
 
-/* The kept statements go on the writer's thread (the connection is its),
- * before the writer closes it: run() or, when the transaction could not
- * even begin, done(). */
-static void release_stmts(struct audit *a)
+static void make_inserts(void)
 {
-    sqlite3_finalize(a->ins_one);
-    sqlite3_finalize(a->ins_multi);
-    a->ins_one = a->ins_multi = NULL;
-    a->st_db = NULL;
-    audit_text_release(a->text);
-}
-
-static int release_run(struct dbw_job *j, sqlite3 *db)
-{
-    (void)db;
-    release_stmts((struct audit *)((char *)j - offsetof(struct audit, release)));
-    return SQLITE_OK;
-}
-
-static void release_done(struct dbw_job *j, int rc)
-{
-    (void)rc;
-    release_stmts((struct audit *)((char *)j - offsetof(struct audit, release)));
+    make_insert(insert_one_sql, 1);
+    make_insert(insert_multi_sql, AUDIT_MULTI);
 }
 
 /* The writer job: inserts ring slots [head, head+n) (read without the
@@ -463,13 +446,11 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     a->job_n = n;
     a->job_written = a->job_expired = 0;
     a->job_newest = a->newest;
-    if (a->st_db != db) release_stmts(a);
-    a->st_db = db;
+    sqlite3_stmt *one = NULL, *multi = NULL;
+    pthread_once(&insert_once, make_inserts);
     int rc = audit_text_begin(a->text, db);
-    if (rc == SQLITE_OK && !a->ins_one) rc = prepare_insert(db, 1, &a->ins_one);
-    if (rc == SQLITE_OK && n >= AUDIT_MULTI && !a->ins_multi)
-        rc = prepare_insert(db, AUDIT_MULTI, &a->ins_multi);
-    sqlite3_stmt *one = a->ins_one, *multi = a->ins_multi;
+    if (rc == SQLITE_OK) rc = dbw_stmt(db, insert_one_sql, &one);
+    if (rc == SQLITE_OK && n >= AUDIT_MULTI) rc = dbw_stmt(db, insert_multi_sql, &multi);
     for (unsigned i = 0; rc == SQLITE_OK && i < n;) {
         unsigned k = n - i >= AUDIT_MULTI ? AUDIT_MULTI : 1;
         sqlite3_stmt *ins = k == AUDIT_MULTI ? multi : one;
@@ -558,8 +539,6 @@ enum kw_err audit_new(const struct audit_config *c, struct audit **out)
     a->job.run = job_run;
     a->job.done = job_done;
     a->job.lazy = true;
-    a->release.run = release_run;
-    a->release.done = release_done;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->done_cond, NULL);
     const char *path = c->db_path ? c->db_path : AUDIT_DEFAULT_DB;
@@ -606,11 +585,7 @@ void audit_flush(struct audit *a)
 void audit_destroy(struct audit *a)
 {
     if (!a) return;
-    if (a->w) {
-        audit_flush(a);
-        dbw_submit(a->w, &a->release);
-        dbw_flush(a->w);
-    }
+    if (a->w) audit_flush(a);
     if (a->own_w) dbw_destroy(a->w);
     if (a->db) store_db_close(a->db);
     pthread_cond_destroy(&a->done_cond);

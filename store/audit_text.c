@@ -6,6 +6,8 @@
  * slot holds are not cached (a miss each time, still correct). */
 #include "audit_text.h"
 
+#include "dbw.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,6 @@ struct audit_text {
     struct slot *slots;
     uint32_t run;       /* the current (or last) run */
     uint32_t committed; /* runs up to this one committed */
-    sqlite3_stmt *gen_st; /* the three statements, prepared once per connection */
     sqlite3_int64 gen;  /* audit_meta text_gen the cache was filled under */
     bool open;          /* a run began and its outcome is not known yet */
     sqlite3 *db;
@@ -49,7 +50,7 @@ enum kw_err audit_text_new(struct audit_text **out)
 void audit_text_destroy(struct audit_text *c)
 {
     if (!c) return;
-    audit_text_release(c);
+    audit_text_end(c);
     free(c->slots);
     free(c);
 }
@@ -60,6 +61,10 @@ static void forget(struct audit_text *c)
         c->slots[i].epoch = 0;
 }
 
+static const char gen_sql[] = "SELECT v FROM audit_meta WHERE k='text_gen'",
+                  sel_sql[] = "SELECT id FROM audit_text WHERE s=?",
+                  ins_sql[] = "INSERT INTO audit_text(s) VALUES(?)";
+
 int audit_text_begin(struct audit_text *c, sqlite3 *db)
 {
     /* the last run's transaction was rolled back (or is in doubt): what it
@@ -67,26 +72,21 @@ int audit_text_begin(struct audit_text *c, sqlite3 *db)
     if (c->open) forget(c);
     c->run++;
     c->open = true;
-    if (c->db != db) audit_text_release(c);
     c->db = db;
-    /* persistent: kept from run to run (a prepare costs dozens of mallocs) */
-    const unsigned f = SQLITE_PREPARE_PERSISTENT;
-    int rc = SQLITE_OK;
-    if (!c->gen_st)
-        rc = sqlite3_prepare_v3(db, "SELECT v FROM audit_meta WHERE k='text_gen'", -1, f,
-                                &c->gen_st, NULL);
-    if (rc == SQLITE_OK && !c->sel)
-        rc = sqlite3_prepare_v3(db, "SELECT id FROM audit_text WHERE s=?", -1, f, &c->sel, NULL);
-    if (rc == SQLITE_OK && !c->ins)
-        rc = sqlite3_prepare_v3(db, "INSERT INTO audit_text(s) VALUES(?)", -1, f, &c->ins, NULL);
+    /* kept on the writer's connection (dbw_stmt): a prepare costs dozens of
+     * mallocs, and a run is one batch of rows */
+    sqlite3_stmt *gen = NULL;
+    int rc = dbw_stmt(db, gen_sql, &gen);
+    if (rc == SQLITE_OK) rc = dbw_stmt(db, sel_sql, &c->sel);
+    if (rc == SQLITE_OK) rc = dbw_stmt(db, ins_sql, &c->ins);
     if (rc != SQLITE_OK) return rc;
-    rc = sqlite3_step(c->gen_st);
-    sqlite3_int64 gen = rc == SQLITE_ROW ? sqlite3_column_int64(c->gen_st, 0) : 0;
+    rc = sqlite3_step(gen);
+    sqlite3_int64 g = rc == SQLITE_ROW ? sqlite3_column_int64(gen, 0) : 0;
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
-    sqlite3_reset(c->gen_st);
-    if (gen != c->gen) { /* texts were collected since the cache was filled */
+    sqlite3_reset(gen);
+    if (g != c->gen) { /* texts were collected since the cache was filled */
         forget(c);
-        c->gen = gen;
+        c->gen = g;
     }
     return rc;
 }
@@ -110,17 +110,9 @@ int audit_text_gc(sqlite3 *db, sqlite3_int64 *deleted)
 
 void audit_text_end(struct audit_text *c)
 {
-    sqlite3_reset(c->sel);
+    sqlite3_reset(c->sel); /* the writer keeps them (dbw_stmt) */
     sqlite3_reset(c->ins);
-}
-
-void audit_text_release(struct audit_text *c)
-{
-    sqlite3_finalize(c->gen_st);
-    sqlite3_finalize(c->sel);
-    sqlite3_finalize(c->ins);
-    c->gen_st = c->sel = c->ins = NULL;
-    c->db = NULL;
+    c->sel = c->ins = NULL;
 }
 
 void audit_text_done(struct audit_text *c, bool committed)

@@ -40,9 +40,9 @@ struct audit_text;
 enum kw_err audit_text_new(struct audit_text **out) KW_WUR;
 void audit_text_destroy(struct audit_text *c); /* NULL is a no-op */
 
-/* Starts a run of the writer job on db (inside its transaction); its
- * statements are prepared at the first run on a connection and kept.
- * Returns SQLITE_OK or the SQLite error. */
+/* Starts a run of the writer job on db (inside its transaction, on the
+ * writer's thread: its statements are the writer's, dbw_stmt). Returns
+ * SQLITE_OK or the SQLite error. */
 int audit_text_begin(struct audit_text *c, sqlite3 *db);
 
 /* The id of s[0..len) (inserted the first time). SQLITE_OK or the error. */
@@ -60,10 +60,6 @@ int audit_text_gc(sqlite3 *db, sqlite3_int64 *deleted);
 /* Ends the run (resets the statements); the transaction's outcome
  * follows in audit_text_done(). */
 void audit_text_end(struct audit_text *c);
-
-/* Finalizes the kept statements: on the thread that owns the connection
- * (the writer), before it closes. audit_text_destroy() calls it too. */
-void audit_text_release(struct audit_text *c);
 
 /* The run's transaction committed (its ids are kept) or failed for good
  * (they are forgotten). */

@@ -42,6 +42,11 @@ struct dbw {
     bool announce;       /* a cause was named in this failing stretch: say when it ends */
     uint64_t fail_count; /* transactions failed in this stretch */
     kw_ts busy_since;    /* 0: not waiting for the lock */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmts[DBW_STMTS]; /* dbw_stmt() */
+    unsigned n_stmts;
 };
 
 static bool is_busy(int rc)
@@ -200,9 +205,40 @@ static void gather(struct dbw *w)
         if (pthread_cond_timedwait(&w->work, &w->mu, &until) != 0) break;
 }
 
+/* The writer whose thread this is (dbw_stmt finds its cache). */
+static _Thread_local struct dbw *tl_writer;
+
+int dbw_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out)
+{
+    struct dbw *w = tl_writer;
+    *out = NULL;
+    if (!w || w->db != db) return SQLITE_MISUSE; /* not inside a job's run() */
+    for (unsigned i = 0; i < w->n_stmts; i++)
+        if (w->stmts[i].sql == sql) {
+            sqlite3_reset(w->stmts[i].st);
+            *out = w->stmts[i].st;
+            return SQLITE_OK;
+        }
+    if (w->n_stmts == DBW_STMTS) {
+        kw_err_log("database writer: more than %d kept statements (a bug)", DBW_STMTS);
+        return SQLITE_MISUSE;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sqlite3_extended_errcode(db);
+    }
+    w->stmts[w->n_stmts].sql = sql;
+    w->stmts[w->n_stmts++].st = st;
+    *out = st;
+    return SQLITE_OK;
+}
+
 static void *thread_main(void *arg)
 {
     struct dbw *w = arg;
+    tl_writer = w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !atomic_load(&w->stop))
@@ -352,6 +388,8 @@ void dbw_destroy(struct dbw *w)
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->thr, NULL);
     }
+    for (unsigned i = 0; i < w->n_stmts; i++) /* the thread has ended: they are ours */
+        sqlite3_finalize(w->stmts[i].st);
     if (w->db) store_db_close(w->db);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->idle);

@@ -73,6 +73,17 @@ uint64_t dbw_pending(struct dbw *w);
 
 const char *dbw_path(const struct dbw *w);
 
+/* A statement on the writer's connection, prepared the first time a job
+ * asks for it (SQLITE_PREPARE_PERSISTENT) and kept until the writer closes
+ * the connection: a prepare costs dozens of allocations, and a writer job
+ * runs thousands of times. For a job's run() only (the writer's thread);
+ * sql must be a string that lives as long as the writer (its address is
+ * the key). *out is reset, with the bindings of its last use. Returns
+ * SQLITE_OK, the SQLite error of the prepare, or SQLITE_MISUSE outside a
+ * job's run() or past DBW_STMTS distinct statements. */
+#define DBW_STMTS 64
+int dbw_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+
 struct dbw_stats {
     uint64_t transactions; /* committed */
     uint64_t jobs_done;    /* committed jobs */
