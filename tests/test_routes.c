@@ -261,7 +261,7 @@ static void test_formats(void **state)
     routes_destroy(c.r);
 }
 
-/* First segments that are values (S3's path-style buckets): 8 continuing
+/* First segments that are values (S3's path-style buckets): 6 or more continuing
  * alike, 3 of them first seen a day or more after the service, become one
  * parameter; newcomers then resolve to it. Routes of an API seen on its
  * first day, however many, stay. */
@@ -305,6 +305,48 @@ static void test_root_late(void **state)
     assert_string_equal(tpl(&c, "/media-west-85/obj123456", T0 + 4 * DAY), "/{id}/{id}");
     assert_string_equal(tpl(&c, "/prod-search", T0 + 4 * DAY), "/{id}");
     assert_string_equal(tpl(&c, "/v1/objects", T0 + 4 * DAY), "/v1/objects"); /* a version */
+    routes_destroy(c.r);
+
+    /* root_min is 6: six continuing alike, three late, merge; five do not */
+    for (int n = 5; n <= 6; n++) {
+        setup(&c, 0);
+        for (int i = 0; i < n; i++) {
+            char p[64];
+            snprintf(p, sizeof p, "/%s/obj%06d", buckets[i], 4000 + i);
+            tpl(&c, p, T0 + (i < n - 3 ? i * HOUR : (i - 1) * DAY));
+        }
+        assert_string_equal(c.out, n == 6 ? "/{id}/{id}" : "/payments/{id}");
+        routes_destroy(c.r);
+    }
+
+    /* Buckets used only as a whole (S3's /{Bucket}?acl) are leaves: five
+     * leaf first segments, three of them late, are values; five leaves
+     * used from the first day are routes, and so are four with three late */
+    const char *leaves[] = {"greendelta", "red-nova-72", "backend-alpha-24", "nova-payments-16",
+                            "east-assets-58"};
+    kw_ts lw[] = {0, HOUR, DAY + HOUR, 2 * DAY, 3 * DAY};
+    char lp[64];
+    setup(&c, 0); /* four, three of them late */
+    for (int i = 1; i < 5; i++) {
+        snprintf(lp, sizeof lp, "/%s", leaves[i]);
+        assert_string_equal(tpl(&c, lp, T0 + lw[i]), lp);
+    }
+    routes_destroy(c.r);
+    setup(&c, 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(lp, sizeof lp, "/%s", leaves[i]);
+        assert_string_equal(tpl(&c, lp, T0 + lw[i]), lp);
+    }
+    snprintf(lp, sizeof lp, "/%s", leaves[4]);
+    assert_string_equal(tpl(&c, lp, T0 + lw[4]), "/{id}");
+    assert_true(renamed(&c, "/greendelta", "/{id}"));
+    assert_string_equal(tpl(&c, "/north-reports", T0 + 4 * DAY), "/{id}");
+    routes_destroy(c.r);
+    setup(&c, 0);
+    for (int i = 0; i < 5; i++) {
+        snprintf(lp, sizeof lp, "/%s", leaves[i]);
+        assert_string_equal(tpl(&c, lp, T0 + i * HOUR), lp);
+    }
     routes_destroy(c.r);
 }
 

@@ -36,8 +36,9 @@ struct routes_config {
     unsigned leaves_min;       /* distinct leaf siblings under a literal: 5 */
     unsigned leaves_min_top;   /* ... under a first segment: 8 */
     unsigned leaves_min_param; /* ... under a parameter (actions): 10 */
-    unsigned root_min;         /* first segments continuing alike: 8 */
+    unsigned root_min;         /* first segments continuing alike: 6 */
     unsigned root_late;        /* ... of which first seen after `settle`: 3 */
+    unsigned root_leaves_min;  /* first segments that are leaves (S3 buckets): 5 */
     /* Words become values only with time: siblings first seen within
      * `settle` of each other are routes of the API; a sibling first seen
      * later that continues like them is a value. 0: 24 hours. */
