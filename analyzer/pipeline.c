@@ -729,18 +729,26 @@ static void cb_packet(void *user, struct flow *f, int dir, const struct dec_pack
                                     dir == FLOW_DIR_TO_SERVER);
 }
 
-/* After a hole the bytes may begin anywhere inside a message: the offset
- * of the first line (within the probed bytes) that is a whole HTTP/1.x
- * start line, or -1. */
-static long find_start_line(const uint8_t *d, size_t len)
+/* After a hole, or picked up midstream, the bytes may begin anywhere
+ * inside a message: the offset of the first line (within the probed
+ * bytes) that is a whole HTTP/1.x start line, or -1. *keep, when asked:
+ * where a last line that may still become one begins (len when none),
+ * what the caller may hold for the next call. */
+static long find_start_line(const uint8_t *d, size_t len, size_t *keep)
 {
     size_t n = len < PROBE_BYTES ? len : PROBE_BYTES;
+    if (keep)
+        *keep = len;
     for (size_t i = 0; i < n;) {
-        if (looks_http_line(d + i, len - i) == 1)
+        int v = looks_http_line(d + i, len - i);
+        if (v == 1)
             return (long)i;
         const uint8_t *nl = memchr(d + i, '\n', n - i);
-        if (!nl)
+        if (!nl) {
+            if (v < 0 && keep)
+                *keep = i;
             break;
+        }
         i = (size_t)(nl - d) + 1;
     }
     return -1;
@@ -755,7 +763,7 @@ static long find_start_line(const uint8_t *d, size_t len)
 static size_t probe_after_gap(struct pipe_flow *pf, int dir, const uint8_t *d, size_t len,
                               kw_ts ts)
 {
-    long o = find_start_line(d, len);
+    long o = find_start_line(d, len, NULL);
     if (o < 0) {
         if (len < 24 && !memchr(d, '\n', len))
             return 0; /* too few bytes to tell: wait for more */
@@ -795,25 +803,16 @@ static size_t probe_midstream(struct pipe_flow *pf, int dir, const uint8_t *d, s
         pf->p->cnt.probe_chunks_skipped++;
         return len; /* this direction's say is over: wait for the other's */
     }
-    size_t n = len < PROBE_BYTES ? len : PROBE_BYTES, keep = len;
-    for (size_t i = 0; i < n;) {
-        int v = looks_http_line(d + i, len - i);
-        if (v == 1) {
-            if (!start_http(pf))
-                return len;
-            if (pf->held_ts[dir]) {
-                ts = pf->held_ts[dir];
-                pf->held_ts[dir] = 0;
-            }
-            return i + feed_http(pf, dir, d + i, len - i, ts);
+    size_t keep;
+    long o = find_start_line(d, len, &keep);
+    if (o >= 0) {
+        if (!start_http(pf))
+            return len;
+        if (pf->held_ts[dir]) {
+            ts = pf->held_ts[dir];
+            pf->held_ts[dir] = 0;
         }
-        const uint8_t *nl = memchr(d + i, '\n', n - i);
-        if (!nl) {
-            if (v < 0)
-                keep = i; /* the last line may still become a start line */
-            break;
-        }
-        i = (size_t)(nl - d) + 1;
+        return (size_t)o + feed_http(pf, dir, d + o, len - (size_t)o, ts);
     }
     if (keep == 0) {
         /* a start line's first bytes, nothing else: wait for the rest (not
