@@ -49,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from ops.kwtest import LoCapture, wait_port  # noqa: E402
+from ops.kwtest import LoCapture, free_port, wait_port  # noqa: E402
 
 PIPELINED = 10
 ECHO_CONNS = 40
@@ -235,10 +235,7 @@ def record_h2(work):
     os.makedirs(www, exist_ok=True)
     with open(os.path.join(www, "index.html"), "w") as f:
         f.write("hi\n")
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    port = ls.getsockname()[1]
-    ls.close()
+    port = free_port()
     path = os.path.join(work, "h2.pcap")
     cap = LoCapture(path, [port])
     srv = subprocess.Popen(["nghttpd", "--no-tls", "-d", www, str(port)],
