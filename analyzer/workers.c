@@ -104,31 +104,36 @@ static void backoff(unsigned *spins)
     nanosleep(&ts, NULL);
 }
 
+/* Room for `len` payload bytes, or NULL while the ring is full. */
+static void *ring_try_reserve(struct ring *r, uint32_t kind, size_t len)
+{
+    uint64_t need = (sizeof(struct rec_hdr) + len + 7) & ~(uint64_t)7;
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint64_t pos = head % r->size;
+    uint64_t pad = pos + need > r->size ? r->size - pos : 0;
+    if (head + pad + need - tail > r->size) return NULL;
+    if (pad) {
+        struct rec_hdr *p = (struct rec_hdr *)(r->buf + pos);
+        p->len = (uint32_t)pad;
+        p->kind = REC_PAD;
+        pos = 0;
+    }
+    struct rec_hdr *h = (struct rec_hdr *)(r->buf + pos);
+    h->len = (uint32_t)need;
+    h->kind = kind;
+    r->pending = head + pad + need;
+    return h + 1;
+}
+
 /* Room for `len` payload bytes; waits while the ring is full. */
 static void *ring_reserve(struct ring *r, uint32_t kind, size_t len)
 {
-    uint64_t need = (sizeof(struct rec_hdr) + len + 7) & ~(uint64_t)7;
     unsigned spins = 0;
-    for (;;) {
-        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-        uint64_t pos = head % r->size;
-        uint64_t pad = pos + need > r->size ? r->size - pos : 0;
-        if (head + pad + need - tail <= r->size) {
-            if (pad) {
-                struct rec_hdr *p = (struct rec_hdr *)(r->buf + pos);
-                p->len = (uint32_t)pad;
-                p->kind = REC_PAD;
-                pos = 0;
-            }
-            struct rec_hdr *h = (struct rec_hdr *)(r->buf + pos);
-            h->len = (uint32_t)need;
-            h->kind = kind;
-            r->pending = head + pad + need;
-            return h + 1;
-        }
+    void *p;
+    while (!(p = ring_try_reserve(r, kind, len)))
         backoff(&spins);
-    }
+    return p;
 }
 
 /* Gives back the unused end of the last reservation: a record reserved at
@@ -306,12 +311,21 @@ struct worker {
     int64_t tick_sec;      /* the last judge tick it sent */
     _Atomic bool cap_done; /* its socket ended; it waits for REC_FIN */
     bool cap_failed;
+    struct dec_ctx dec; /* finds tunnelled packets (live_owner) */
+    /* kernel time up to which it read its socket: every tunnelled packet
+     * stamped earlier is in a ring (the owners merge by time) */
+    _Alignas(64) _Atomic int64_t xr_time;
+    uint64_t redirected, redirect_drops; /* tunnelled packets handed to / lost for another */
 };
 
 struct workers {
     unsigned n;
     struct worker *wk;
     struct cap_source *live; /* fanout: the workers read its sockets; NULL: dispatcher */
+    /* live: xr[from * n + to], the ring a worker hands another worker's
+     * tunnelled packets in; made by the sender when it first needs it */
+    _Atomic(struct ring *) *xr;
+    _Atomic unsigned eof; /* workers whose socket ended */
     /* dispatcher */
     struct dec_ctx dec;
     uint64_t seq, mark_bytes;
@@ -344,6 +358,7 @@ struct workers {
 enum {
     IN_RING = 4 << 20,
     IN_RING_LIVE = 64 << 10, /* only REC_FIN goes in */
+    X_RING = 1 << 20,        /* worker -> worker: tunnelled packets */
     OUT_RING = 4 << 20,
     MARK_EVERY = 64,
     MARK_BYTES = 1 << 20,
@@ -469,6 +484,62 @@ static void *worker_main(void *arg)
 
 /* ---- live worker (fanout) ---------------------------------------------- */
 
+static unsigned pick(struct workers *w, enum dec_result r, const struct dec_packet *d);
+
+/* Where a packet is judged. The kernel's hash keeps a flow together
+ * unless it is tunnelled: it hashes a UDP tunnel (VXLAN, GENEVE) on the
+ * outer header, whose source port a VTEP picks per direction, so the two
+ * directions of one inner connection can reach two sockets. Every
+ * tunnelled packet therefore goes where its inner address pair hashes
+ * (pick, as the dispatcher places packets): all of an inner flow's packets
+ * are tunnelled, so they all meet there. */
+static int live_owner(struct worker *k, const struct cap_pkt *pkt)
+{
+    struct dec_packet d;
+    memset(&d.src, 0, sizeof d.src);
+    memset(&d.tunnel, 0, sizeof d.tunnel);
+    enum dec_result r =
+        dec_packet(&k->dec, pkt->linktype, pkt->ts, pkt->data, pkt->caplen, pkt->wirelen, &d);
+    if (r == DEC_MALFORMED || d.tunnel.type == DEC_TUN_NONE || k->w->n < 2) return -1;
+    return (int)pick(k->w, r, &d);
+}
+
+/* A copy into the owner's ring (its own too: the owner takes the rings
+ * in kernel-time order, so the two directions of a connection that came
+ * through two sockets are parsed in the order they were on the wire).
+ * Never waits: two workers handing each
+ * other packets, both full, would wait on each other; a full ring loses
+ * the packet and counts it (stats workers.redirect_drops), as a full
+ * kernel ring does. */
+static void live_redirect(struct worker *k, unsigned to, const struct cap_pkt *pkt)
+{
+    struct workers *w = k->w;
+    _Atomic(struct ring *) *slot = &w->xr[k->index * w->n + to];
+    struct ring *r = atomic_load_explicit(slot, memory_order_relaxed);
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r || !ring_init(r, X_RING)) {
+            free(r);
+            k->redirect_drops++;
+            return;
+        }
+        atomic_store_explicit(slot, r, memory_order_release);
+    }
+    struct in_rec *x = ring_try_reserve(r, REC_PKT, sizeof *x + pkt->caplen);
+    if (!x) {
+        k->redirect_drops++;
+        return;
+    }
+    x->seq = 0;
+    x->ts = pkt->ts;
+    x->caplen = pkt->caplen;
+    x->wirelen = pkt->wirelen;
+    x->linktype = pkt->linktype;
+    memcpy(x->data, pkt->data, pkt->caplen);
+    ring_commit(r);
+    k->redirected++;
+}
+
 /* The tag of what a live worker does next at kernel time ts: increasing,
  * unique across workers (WORKERS_MAX = 64: 6 bits of index). */
 static uint64_t live_seq(struct worker *k, kw_ts ts)
@@ -494,31 +565,120 @@ static void live_tick(struct worker *k, kw_ts now)
     k->phase = phase;
 }
 
+/* One packet (or, with none, a quiet moment at wall time) at the next tag. */
+static void live_step(struct worker *k, const struct cap_pkt *pkt)
+{
+    kw_ts wall = pkt ? 0 : kw_ts_wall();
+    uint64_t seq = live_seq(k, pkt ? pkt->ts : cap_settled(k->w->live, wall));
+    k->seq = seq;
+    k->idx = 0;
+    if (pkt) {
+        k->phase = 1;
+        pipeline_set_seq(k->pipe, seq);
+        pipeline_packet(k->pipe, pkt);
+    } else { /* quiet: its timers on wall time, as one packet thread runs them */
+        k->phase = 0;
+        pipeline_advance(k->pipe, wall);
+    }
+    live_tick(k, pipeline_now(k->pipe));
+    atomic_store_explicit(&k->progress, 2 * seq + 1, memory_order_release);
+}
+
+/* The tunnelled packets handed to this worker, oldest first: one is
+ * taken when every sender whose ring is empty has read its socket past
+ * it. Returns how many. */
+static size_t live_take(struct worker *k)
+{
+    struct workers *w = k->w;
+    size_t got = 0;
+    for (; got < 1024; got++) {
+        struct ring *best = NULL;
+        struct rec_hdr *bh = NULL;
+        kw_ts bts = 0;
+        bool wait = false;
+        int64_t upto[WORKERS_MAX];
+        for (unsigned from = 0; from < w->n; from++) {
+            /* the time first: what the sender put in the ring before
+             * raising it is then visible */
+            upto[from] = atomic_load_explicit(&w->wk[from].xr_time, memory_order_acquire);
+            struct ring *r =
+                atomic_load_explicit(&w->xr[from * w->n + k->index], memory_order_acquire);
+            struct rec_hdr *h = r ? ring_peek(r) : NULL;
+            if (!h) {
+                upto[from] = -upto[from] - 1; /* empty: only its time counts */
+                continue;
+            }
+            kw_ts ts = ((const struct in_rec *)(h + 1))->ts;
+            if (!bh || ts < bts) {
+                best = r;
+                bh = h;
+                bts = ts;
+            }
+        }
+        if (!bh) break;
+        for (unsigned from = 0; from < w->n && !wait; from++)
+            wait = upto[from] < 0 && -(upto[from] + 1) < bts;
+        if (wait) break;
+        const struct in_rec *x = (const struct in_rec *)(bh + 1);
+        struct cap_pkt pkt = {.ts = x->ts,
+                              .caplen = x->caplen,
+                              .wirelen = x->wirelen,
+                              .linktype = x->linktype,
+                              .data = x->data};
+        live_step(k, &pkt);
+        ring_release(best, bh);
+    }
+    return got;
+}
+
+static void raise_time(struct worker *k, kw_ts t)
+{
+    if (t > atomic_load_explicit(&k->xr_time, memory_order_relaxed))
+        atomic_store_explicit(&k->xr_time, t, memory_order_release);
+}
+
 static void *live_main(void *arg)
 {
     struct worker *k = arg;
     struct workers *w = k->w;
     struct cap_pkt pkt;
     for (;;) {
+        live_take(k);
         enum cap_next n = cap_next_member(w->live, k->index, &pkt);
         if (n == CAP_EOF || n == CAP_ERROR) {
             k->cap_failed = n == CAP_ERROR;
             break;
         }
-        kw_ts wall = n == CAP_PACKET ? 0 : kw_ts_wall();
-        uint64_t seq = live_seq(k, n == CAP_PACKET ? pkt.ts : cap_settled(w->live, wall));
-        k->seq = seq;
-        k->idx = 0;
         if (n == CAP_PACKET) {
-            k->phase = 1;
-            pipeline_set_seq(k->pipe, seq);
-            pipeline_packet(k->pipe, &pkt);
-        } else { /* quiet: its timers on wall time, as one packet thread runs them */
-            k->phase = 0;
-            pipeline_advance(k->pipe, wall);
+            int to = live_owner(k, &pkt);
+            if (to >= 0) {
+                live_redirect(k, (unsigned)to, &pkt);
+                raise_time(k, pkt.ts);
+                /* nothing of ours at this tag: say so, or a worker that
+                 * only hands packets on would hold the judge back */
+                uint64_t seq = live_seq(k, pkt.ts);
+                atomic_store_explicit(&k->progress, 2 * seq + 1, memory_order_release);
+                continue;
+            }
         }
-        live_tick(k, pipeline_now(k->pipe));
-        atomic_store_explicit(&k->progress, 2 * seq + 1, memory_order_release);
+        live_step(k, n == CAP_PACKET ? &pkt : NULL);
+        raise_time(k, n == CAP_PACKET ? pkt.ts : cap_settled(w->live, kw_ts_wall()));
+    }
+    raise_time(k, INT64_MAX); /* its socket is done: nobody waits on it */
+    /* Others may still hand this worker packets until their sockets end:
+     * take them, and say how far it got while it waits. */
+    atomic_fetch_add(&w->eof, 1);
+    unsigned spins = 0;
+    for (bool last = false;;) {
+        last = atomic_load(&w->eof) == w->n;
+        if (live_take(k))
+            spins = 0;
+        else if (last)
+            break;
+        else {
+            live_step(k, NULL);
+            backoff(&spins);
+        }
     }
     atomic_store_explicit(&k->cap_done, true, memory_order_release);
     return worker_main(k); /* until workers_finish's REC_FIN */
@@ -532,7 +692,9 @@ static int key_cmp(const struct key *x, const struct key *y)
     if (x->f != y->f) return x->f < y->f ? -1 : 1;
     KC(seq)
     KC(phase)
-    KC(list) KC(last) KC(worker) KC(idx)
+    KC(list)
+    KC(last)
+    KC(worker) KC(idx)
 #undef KC
         return 0;
 }
@@ -745,6 +907,10 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
     w->n = n;
     w->live = live;
     w->judge_sec = -1;
+    if (live && !(w->xr = calloc((size_t)n * n, sizeof *w->xr))) {
+        free(w);
+        return KW_E_NOMEM;
+    }
     w->tick_us = pc->forward && pc->forward->tick_us > 0 ? pc->forward->tick_us : KW_TS_SEC(1);
     dec_ctx_init(&w->dec, &pc->dec);
     enum kw_err e = KW_E_NOMEM;
@@ -764,6 +930,7 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
         struct worker *k = &w->wk[i];
         k->w = w;
         k->index = i;
+        dec_ctx_init(&k->dec, &pc->dec);
         k->sink = (struct pipeline_sink){.user = k,
                                          .flow_start = sink_flow_start,
                                          .txn = sink_txn,
@@ -864,6 +1031,12 @@ void workers_destroy(struct workers *w)
         free(w->wk[i].in.buf);
         free(w->wk[i].out.buf);
     }
+    for (size_t i = 0; w->xr && i < (size_t)w->n * w->n; i++) {
+        struct ring *r = atomic_load(&w->xr[i]);
+        if (r) free(r->buf);
+        free(r);
+    }
+    free(w->xr);
     free(w->wk);
     pipeline_destroy(w->judge);
     struct rules_model *m = atomic_exchange(&w->new_model, NULL);
@@ -907,5 +1080,15 @@ json_t *workers_stats_json(const struct workers *w)
         json_decref(x);
     }
     json_object_set_new(s, "workers", json_integer((json_int_t)w->n));
+    if (w->live) { /* tunnelled packets placed by their inner addresses */
+        uint64_t moved = 0, lost = 0;
+        for (unsigned i = 0; i < w->n; i++) {
+            moved += w->wk[i].redirected;
+            lost += w->wk[i].redirect_drops;
+        }
+        json_object_set_new(s, "fanout",
+                            json_pack("{s:I,s:I}", "redirected", (json_int_t)moved,
+                                      "redirect_drops", (json_int_t)lost));
+    }
     return s;
 }
