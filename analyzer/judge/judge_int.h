@@ -72,12 +72,20 @@ struct jp_ctx {
     const struct kw_txn *t;
     judge_policy_emit_fn emit;
     void *user;
+    /* jp_who(), jp_cred(): made on first use (most transactions raise
+     * nothing and need neither) */
     char who[224];  /* "c01 Acme Data Ltd" */
     char cred[192]; /* "key sk_l…9f2c" */
+    bool have_who, have_cred;
     /* the scopes the service's OpenAPI document requires of this
      * operation (NULL: none known); rules files' `scopes:` win */
     const struct rules_scope_req *doc;
 };
+
+/* The identity ("c01 Acme Data Ltd") and the credential ("key sk_l…9f2c")
+ * as a finding's summary names them. */
+const char *jp_who(struct jp_ctx *c);
+const char *jp_cred(struct jp_ctx *c);
 
 void jp_hash_bytes(struct hasher *s, const void *p, size_t n);
 void jp_hash_str(struct hasher *s, const char *str);

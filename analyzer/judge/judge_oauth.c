@@ -34,9 +34,9 @@ static bool grants_known(const struct kw_txn *t)
     return t->cred.kind == KW_CRED_JWT && t->cred.jwt.has_scope;
 }
 
-static const char *actor(const struct jp_ctx *c)
+static const char *actor(struct jp_ctx *c)
 {
-    return c->id ? c->who : "An unattributed client";
+    return c->id ? jp_who(c) : "An unattributed client";
 }
 
 static json_t *alts_json(const struct rules_scope_req *r)
@@ -116,13 +116,13 @@ static void check_scopes(struct jp_ctx *c)
         jp_fmt(f.summary, sizeof f.summary,
                "%s called %s %s%s on %s with %s granting \"%s\", without %s that \"%s\" "
                "requires; the API answered %d: it did not enforce the scope",
-               actor(c), t->method, t->path, ran, host, c->cred, grants, need, r->pattern.text,
+               actor(c), t->method, t->path, ran, host, jp_cred(c), grants, need, r->pattern.text,
                t->status);
     else
         jp_fmt(f.summary, sizeof f.summary,
                "%s called %s %s%s on %s with %s granting \"%s\", without %s that \"%s\" "
                "requires; the API refused it (%d)",
-               actor(c), t->method, t->path, ran, host, c->cred, grants, need, r->pattern.text,
+               actor(c), t->method, t->path, ran, host, jp_cred(c), grants, need, r->pattern.text,
                t->status);
     jp_evidence(&f,
                 json_pack("{s:s,s:o,s:s}", "endpoint", r->pattern.text, "any_of", alts_json(r),
@@ -150,7 +150,7 @@ static void check_escalation(struct jp_ctx *c)
     }
     jp_fmt(f.summary, sizeof f.summary,
            "%s used %s holding %zu grant%s beyond its cap (\"%s\"): \"%s\"; %s %s answered %d",
-           c->who, c->cred, n, n == 1 ? "" : "s", caps, over, t->method, t->path, t->status);
+           jp_who(c), jp_cred(c), n, n == 1 ? "" : "s", caps, over, t->method, t->path, t->status);
     jp_evidence(&f, json_pack("{s:o}", "max_scopes", cap),
                 json_pack("{s:s,s:s}", "grants", t->cred.jwt.scope, "beyond_cap", over));
     jp_fire(c, &f);
@@ -198,7 +198,7 @@ static void check_session(struct jp_ctx *c)
     jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
     jp_fmt(f.summary, sizeof f.summary,
            "%s used %s %s %s (%s ago), past its %s session limit; %s %s answered %d",
-           c->who, c->cred,
+           jp_who(c), jp_cred(c),
            !strcmp(from, "first_seen") ? "first seen at" : !strcmp(from, "iat") ? "issued at"
                                                                                  : "authenticated at",
            since, ages, maxs, t->method, t->path, t->status);
@@ -299,7 +299,7 @@ static void dpop_fire(struct jp_ctx *c, enum alert_kind k, const char *subject, 
     jp_finding_init(c, &f, k, &d->loc);
     f.severity = jp_det_severity(d);
     jp_fmt(f.subject, sizeof f.subject, "%s", subject);
-    jp_fmt(f.summary, sizeof f.summary, "%s sent %s with %s; %s %s answered %d", actor(c), c->cred,
+    jp_fmt(f.summary, sizeof f.summary, "%s sent %s with %s; %s %s answered %d", actor(c), jp_cred(c),
            what, t->method, t->path, t->status);
     jp_evidence(&f, expected, observed);
     jp_fire(c, &f);

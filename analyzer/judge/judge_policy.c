@@ -326,6 +326,37 @@ int jp_det_severity(const struct rules_detection *d)
     return d->severity < 0 ? 0 : d->severity;
 }
 
+const char *jp_who(struct jp_ctx *c)
+{
+    if (!c->have_who && c->id) {
+        if (strcmp(c->id->id, c->id->name))
+            snprintf(c->who, sizeof c->who, "%s %s", c->id->id, c->id->name);
+        else
+            snprintf(c->who, sizeof c->who, "%s", c->id->id);
+    }
+    c->have_who = true;
+    return c->who;
+}
+
+static void describe_cred(const struct kw_txn *t, char *buf, size_t len);
+
+const char *jp_cred(struct jp_ctx *c)
+{
+    if (c->have_cred) return c->cred;
+    c->have_cred = true;
+    describe_cred(c->t, c->cred, sizeof c->cred);
+    if (jp_is_session(c->t) && c->id) {
+        /* no HTTP to show: say plainly what was seen */
+        char what[sizeof c->cred];
+        snprintf(what, sizeof what, "%s", c->cred);
+        jp_fmt(c->cred, sizeof c->cred, "an encrypted TLS session to %s (%s)",
+               c->t->tls.sni[0] ? c->t->tls.sni : "(no SNI)",
+               c->t->cred.kind == KW_CRED_NONE ? "no credential visible; known by its source address"
+                                               : what);
+    }
+    return c->cred;
+}
+
 static void describe_cred(const struct kw_txn *t, char *buf, size_t len)
 {
     const struct kw_cred *c = &t->cred;
@@ -390,7 +421,7 @@ static void check_schedule(struct jp_ctx *c)
     jp_fmt(f.subject, sizeof f.subject, "%.2s:00 %s", when, when + 6);
     if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s outside its schedule; allowed %s",
-        c->who, c->cred, when, kw_tz_name(c->id->tz), far, allowed);
+        jp_who(c), jp_cred(c), when, kw_tz_name(c->id->tz), far, allowed);
     json_t *obs = json_pack("{s:s,s:I}", "local_time", when, "minutes_outside",
                             (json_int_t)(dist / 60));
     json_t *exp = json_pack("{s:s,s:I}", "schedule", allowed, "grace_minutes",
@@ -411,7 +442,7 @@ static void check_access(struct jp_ctx *c)
     jp_finding_init(c, &f, ALERT_OUTSIDE_ACCESS_WINDOW, &a->loc);
     jp_fmt(f.subject, sizeof f.subject, "%s", r < 0 ? "before_from" : "after_until");
     if (jp_repeat(c, &f)) return;
-    jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", c->who, c->cred, now,
+    jp_fmt(f.summary, sizeof f.summary, "%s used %s at %s (%s), %s (%s)", jp_who(c), jp_cred(c), now,
         kw_tz_name(c->id->tz), r < 0 ? "before its access starts" : "after its access ended",
         edge);
     json_t *exp = json_object();
@@ -453,8 +484,8 @@ static void check_sources(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_SOURCE_NOT_ALLOWED, &id->sources_loc);
     jp_fmt(f.subject, sizeof f.subject, "%s/%u", net, plen);
-    jp_fmt(f.summary, sizeof f.summary, "%s used %s from %s, outside its allowed sources (%s)", c->who,
-        c->cred, src, list);
+    jp_fmt(f.summary, sizeof f.summary, "%s used %s from %s, outside its allowed sources (%s)", jp_who(c),
+        jp_cred(c), src, list);
     jp_evidence(&f, exp, json_string(src));
     jp_fire(c, &f);
 }
@@ -507,7 +538,7 @@ static void check_loose(struct jp_ctx *c)
     jp_fmt(f.summary, sizeof f.summary,
            "%s called %s %s on %s; a backend that reads it loosely (%s) runs %s %s, which its deny "
            "rule \"%s\" forbids",
-           c->who, t->method, t->path, t->hostname[0] ? t->hostname : "(no host)", trick, t->method,
+           jp_who(c), t->method, t->path, t->hostname[0] ? t->hostname : "(no host)", trick, t->method,
            lp, p->text);
     char obs[2400], run[2400];
     jp_fmt(obs, sizeof obs, "%s %s %s", t->method, t->hostname, t->path);
@@ -562,14 +593,14 @@ static void check_scope(struct jp_ctx *c)
     if (eff) persona_describe(t, trick, sizeof trick);
     const char *be = rules_backend_name((enum rules_backend)t->backend);
     if (!on_eff)
-        jp_fmt(f.summary, sizeof f.summary, "%s called %s %s on %s%s%s%s%s", c->who, t->method,
+        jp_fmt(f.summary, sizeof f.summary, "%s called %s %s on %s%s%s%s%s", jp_who(c), t->method,
                t->path, host, why, trick[0] ? " (it also sent " : "", trick, trick[0] ? ")" : "");
     else if (certain)
         jp_fmt(f.summary, sizeof f.summary, "%s called %s %s on %s; %s runs it as %s %s (%s)%s",
-               c->who, t->method, t->path, host, be, em, ep, trick, why);
+               jp_who(c), t->method, t->path, host, be, em, ep, trick, why);
     else
         jp_fmt(f.summary, sizeof f.summary,
-               "%s called %s %s on %s with %s; a backend that honours it runs %s %s%s", c->who,
+               "%s called %s %s on %s with %s; a backend that honours it runs %s %s%s", jp_who(c),
                t->method, t->path, host, trick, em, ep, why);
     char obs[2400];
     jp_fmt(obs, sizeof obs, "%s %s %s", t->method, host, t->path);
@@ -596,12 +627,12 @@ static void rate_fire(struct jp_ctx *c, const char *what, uint64_t seen, uint64_
         jp_fmt(f.summary, sizeof f.summary,
             "%s made %llu requests in the hour from %.16s UTC; "
             "limit %llu per hour",
-            c->who, (unsigned long long)seen, start, (unsigned long long)limit);
+            jp_who(c), (unsigned long long)seen, start, (unsigned long long)limit);
     else
         jp_fmt(f.summary, sizeof f.summary,
             "%s received %llu response bytes in the hour from "
             "%.16s UTC; limit %llu per hour",
-            c->who, (unsigned long long)seen, start, (unsigned long long)limit);
+            jp_who(c), (unsigned long long)seen, start, (unsigned long long)limit);
     jp_evidence(&f, json_pack("{sI}", what, (json_int_t)limit),
              json_pack("{sIss}", what, (json_int_t)seen, "hour", start));
     jp_fire(c, &f);
@@ -672,12 +703,12 @@ static void check_unknown(struct jp_ctx *c)
         jp_fmt(f.summary, sizeof f.summary,
             "Unknown %s from %s was accepted in an encrypted TLS session to %s; no identity "
             "claims it",
-            c->cred, src, t->tls.sni[0] ? t->tls.sni : "(no SNI)");
+            jp_cred(c), src, t->tls.sni[0] ? t->tls.sni : "(no SNI)");
     else
         jp_fmt(f.summary, sizeof f.summary,
             "Unknown %s from %s was accepted: %s %s answered %d; "
             "no identity claims it",
-            c->cred, src, t->method, t->path, t->status);
+            jp_cred(c), src, t->method, t->path, t->status);
     jp_evidence(&f, json_string("a credential claimed by an identity"),
              json_pack("{ssss}", "fingerprint", t->cred.fingerprint, "source", t->cred.source));
     jp_fire(c, &f);
@@ -704,12 +735,12 @@ static void check_failed_auth(struct jp_ctx *c)
     jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
     if (jp_repeat(c, &f)) return;
     char cred[192];
-    snprintf(cred, sizeof cred, "%s", c->cred);
+    snprintf(cred, sizeof cred, "%s", jp_cred(c));
     if (!c->id) cred[0] = (char)toupper((unsigned char)cred[0]);
     jp_fmt(f.summary, sizeof f.summary,
         "%s%s%s was refused %u times (401/403, gRPC 16/7) within %llds; "
         "last from %s",
-        c->id ? c->who : "", c->id ? " " : "", cred, est, (long long)d->window_s, src);
+        c->id ? jp_who(c) : "", c->id ? " " : "", cred, est, (long long)d->window_s, src);
     jp_evidence(&f,
              json_pack("{sisI}", "max_failures", d->threshold, "window_s", (json_int_t)d->window_s),
              t->has_grpc_status
@@ -803,7 +834,7 @@ static void check_enumeration(struct jp_ctx *c)
     jp_fmt(f.summary, sizeof f.summary,
         "%s requested %u different ids under %s %s within "
         "%llds",
-        c->id ? c->who : src, est, t->method, t->template_, (long long)d->window_s);
+        c->id ? jp_who(c) : src, est, t->method, t->template_, (long long)d->window_s);
     jp_evidence(
         &f,
         json_pack("{sisI}", "max_distinct_ids", d->threshold, "window_s", (json_int_t)d->window_s),
@@ -831,13 +862,13 @@ static void check_expired(struct jp_ctx *c)
         jp_fmt(f.summary, sizeof f.summary,
             "%s%sunsigned JWT (alg none) %s was accepted: %s %s "
             "answered %d; the server is not checking signatures",
-            c->id ? c->who : "", c->id ? " used an " : "An ", t->cred.hint, t->method, t->path,
+            c->id ? jp_who(c) : "", c->id ? " used an " : "An ", t->cred.hint, t->method, t->path,
             t->status);
     else
         jp_fmt(f.summary, sizeof f.summary,
             "%s%sJWT %s that expired at %s was accepted at %s: "
             "%s %s answered %d; the server is not checking exp",
-            c->id ? c->who : "", c->id ? " used a " : "A ", t->cred.hint, exp, now, t->method,
+            c->id ? jp_who(c) : "", c->id ? " used a " : "A ", t->cred.hint, exp, now, t->method,
             t->path, t->status);
     jp_evidence(&f, json_string(none ? "a signed token" : "a token used before its exp"),
              json_pack("{ss*ss}", "exp", j->has_exp ? exp : NULL, "alg", j->alg));
@@ -856,23 +887,9 @@ void judge_policy_check_doc(struct judge_policy *jp, const struct rules_model *m
                             const struct rules_scope_req *doc, judge_policy_emit_fn emit,
                             void *user)
 {
-    struct jp_ctx c = {jp, m, id, t, emit, user, "", "", doc};
+    struct jp_ctx c = {.jp = jp, .m = m, .id = id, .t = t, .emit = emit, .user = user, .doc = doc};
     jp->cnt.checked++;
-    describe_cred(t, c.cred, sizeof c.cred);
-    if (jp_is_session(t) && id) {
-        /* no HTTP to show: say plainly what was seen */
-        char what[sizeof c.cred];
-        snprintf(what, sizeof what, "%s", c.cred);
-        jp_fmt(c.cred, sizeof c.cred, "an encrypted TLS session to %s (%s)",
-            t->tls.sni[0] ? t->tls.sni : "(no SNI)",
-            t->cred.kind == KW_CRED_NONE ? "no credential visible; known by its source address"
-                                         : what);
-    }
     if (id) {
-        if (strcmp(id->id, id->name))
-            snprintf(c.who, sizeof c.who, "%s %s", id->id, id->name);
-        else
-            snprintf(c.who, sizeof c.who, "%s", id->id);
         check_access(&c);
         check_schedule(&c);
         check_sources(&c);
