@@ -510,6 +510,8 @@ static int looks_http_line(const uint8_t *d, size_t len)
 {
     if (len >= 7 && memcmp(d, "HTTP/1.", 7) == 0)
         return 1;
+    if (len < 7 && len && memcmp(d, "HTTP/1.", len) == 0)
+        return -1; /* a status line's first bytes */
     size_t n = len < 2048 ? len : 2048, i = 0;
     while (i < n && ((d[i] >= 'A' && d[i] <= 'Z') || d[i] == '-' || d[i] == '_'))
         i++;
@@ -763,12 +765,14 @@ static long find_start_line(const uint8_t *d, size_t len, size_t *keep)
 static size_t probe_after_gap(struct pipe_flow *pf, int dir, const uint8_t *d, size_t len,
                               kw_ts ts)
 {
-    long o = find_start_line(d, len, NULL);
+    size_t keep;
+    long o = find_start_line(d, len, &keep);
     if (o < 0) {
-        if (len < 24 && !memchr(d, '\n', len))
-            return 0; /* too few bytes to tell: wait for more */
-        pf->gap[dir] += len;
-        return probe_skip(pf, dir, len);
+        if (keep == 0)
+            return 0; /* a start line's first bytes: wait for the rest */
+        pf->gap[dir] += keep;
+        (void)probe_skip(pf, dir, keep);
+        return keep; /* a last line that may become a start line is held */
     }
     if (!start_http(pf))
         return len;

@@ -205,6 +205,25 @@ static void test_after_hole(void **state)
     assert_int_equal(c.http_flows, 1);
     assert_non_null(strstr(eve, "\"url\":\"/after\""));
 
+    /* a request line cut at the end of a segment after the hole: held,
+     * found when its rest arrives (it was dropped with its segment) */
+    {
+        const char *a1 = "ody-tail\r\nGET /spl", *a2 = "it HTTP/1.1\r\nHost: api.test\r\n\r\n";
+        uint32_t s2 = 1101 + (uint32_t)strlen(a1), e2 = s2 + (uint32_t)strlen(a2);
+        const char *rs = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        struct pkt_spec ps[] = {
+            {0, 1000, 0, 0x02, NULL, 0},
+            {1, 5000, 1001, 0x12, NULL, 0},
+            {0, 1001, 5001, 0x10, NULL, 0},
+            {0, 1101, 5001, 0x18, a1, strlen(a1)},
+            {0, s2, 5001, 0x18, a2, strlen(a2)},
+            {1, 5001, e2, 0x18, rs, strlen(rs)},
+        };
+        run_packets(ps, sizeof ps / sizeof ps[0], &c, eve, sizeof eve);
+        assert_int_equal(c.http_flows, 1);
+        assert_non_null(strstr(eve, "\"url\":\"/split\""));
+    }
+
     /* a request at the start of the bytes after the hole */
     hole_flow("GET /next HTTP/1.1\r\nHost: api.test\r\n\r\n",
               "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &c, eve, sizeof eve);
@@ -271,6 +290,15 @@ static void test_midstream(void **state)
     midstream_flow(split, 3, &c, eve, sizeof eve);
     assert_int_equal(c.http_flows, 1);
     assert_non_null(strstr(eve, "\"url\":\"/split\""));
+
+    /* a status line cut after "HTTP/1" (a response seen first) */
+    struct chunk status[] = {
+        {1, "HTTP/1", 0},
+        {1, ".1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0},
+    };
+    midstream_flow(status, 2, &c, eve, sizeof eve);
+    assert_int_equal(c.http_flows, 1);
+    assert_non_null(strstr(eve, "\"status\":404"));
 
     /* picked up inside a 20 KB download: 20 chunks of body, then the
      * client's next request and its answer */
