@@ -233,6 +233,23 @@ static void test_no_query_secret(void **state)
     store_db_close(db);
 }
 
+/* Five rows at T0 (of c01, or each of its own identity old0..old4), then,
+ * 1.5 days later in packet time, three of c01: the five are past a day's
+ * retention. */
+static void old_then_new(struct audit *a, bool own_ids)
+{
+    char id[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "old%d", i);
+        record(a, own_ids ? mk(id, id, T0 + KW_TS_SEC(i), "GET", "/old", 200)
+                          : mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/old", 200));
+    }
+    audit_flush(a);
+    for (int i = 0; i < 3; i++)
+        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(129600 + i), "GET", "/new", 200));
+    audit_flush(a);
+}
+
 static void test_retention(void **state)
 {
     char path[600];
@@ -243,13 +260,7 @@ static void test_retention(void **state)
                                .retention_every = KW_TS_SEC(1),
                                .batch_max = 100};
     assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
-    for (int i = 0; i < 5; i++)
-        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(i), "GET", "/old", 200));
-    audit_flush(a);
-    /* 1.5 days later (packet time): the old rows are past retention */
-    for (int i = 0; i < 3; i++)
-        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(129600 + i), "GET", "/new", 200));
-    audit_flush(a);
+    old_then_new(a, false);
     struct audit_stats st;
     audit_get_stats(a, &st);
     assert_int_equal(st.expired, 5);
@@ -279,7 +290,7 @@ static long one_int(sqlite3 *db, const char *sql)
 static void test_text_gc(void **state)
 {
     (void)state;
-    char path[600], id[16];
+    char path[600];
     db_path(path, sizeof path, "text-gc");
     struct audit *a = NULL;
     struct audit_config cfg = {.db_path = path,
@@ -288,15 +299,7 @@ static void test_text_gc(void **state)
                                .text_gc_every = KW_TS_SEC(1),
                                .batch_max = 100};
     assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
-    for (int i = 0; i < 5; i++) {
-        snprintf(id, sizeof id, "old%d", i);
-        record(a, mk(id, id, T0 + KW_TS_SEC(i), "GET", "/old", 200));
-    }
-    audit_flush(a);
-    /* 1.5 days later: the old rows expire, and their texts with them */
-    for (int i = 0; i < 3; i++)
-        record(a, mk("c01", "sha256:aaaa", T0 + KW_TS_SEC(129600 + i), "GET", "/new", 200));
-    audit_flush(a);
+    old_then_new(a, true); /* old0..old4 */
     struct audit_stats st;
     audit_get_stats(a, &st);
     assert_int_equal(st.expired, 5);
