@@ -22,14 +22,12 @@ static int upd_run(struct dbw_job *jb, sqlite3 *db)
         "UPDATE alert_outbox SET next_attempt_at=?3, last_status=?4, last_error=?6, updated=?5 "
         "WHERE alert_id=?1 AND sink=?2",
     };
-    sqlite3_stmt *st[3] = {NULL, NULL, NULL};
     int rc = SQLITE_OK;
     kw_ts now = kw_ts_wall();
     for (size_t i = 0; rc == SQLITE_OK && i < j->n; i++) {
         const struct dl_upd *u = &j->u[i];
-        if (!st[u->op] && (rc = sqlite3_prepare_v2(db, sql[u->op], -1, &st[u->op], NULL))) break;
-        sqlite3_stmt *s = st[u->op];
-        sqlite3_reset(s);
+        sqlite3_stmt *s = NULL; /* kept by the writer (dbw_stmt), returned reset */
+        if ((rc = dbw_stmt(db, sql[u->op], &s)) != SQLITE_OK) break;
         sqlite3_bind_text(s, 1, u->alert_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, j->d->a->sink_keys[u->sink], -1, SQLITE_STATIC);
         if (u->op == DL_LEASE) {
@@ -42,9 +40,8 @@ static int upd_run(struct dbw_job *jb, sqlite3 *db)
         }
         sqlite3_bind_int64(s, 5, now);
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+        sqlite3_reset(s); /* its bindings point into this job */
     }
-    for (int i = 0; i < 3; i++)
-        sqlite3_finalize(st[i]);
     return rc;
 }
 
