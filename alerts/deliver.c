@@ -11,7 +11,9 @@
  * writer (dbw.h) and never read back, so a database that is locked, full
  * or read-only neither stops delivery nor makes it send an alert twice
  * (the issue saw one alert POSTed 67 times in 0.43 s when its lease could
- * not be written). The lease in the outbox row is still the in-flight
+ * not be written). An answer keeps its request slot until the writer has
+ * committed it (except while the lock is held elsewhere), which bounds the
+ * repeats after a kill by max_inflight. The lease in the outbox row is still the in-flight
  * marker between processes: a process that dies mid-request leaves rows
  * whose lease expires after timeout + 1 s, and the next run (or an
  * `alerts flush`) sends them again with the same alert id; before sending
@@ -28,9 +30,9 @@
 #include "kw_log.h"
 #include "store.h"
 
-    /* ---- HTTP requests ---- */
+/* ---- HTTP requests ---- */
 
-    static size_t on_header(char *b, size_t size, size_t n, void *ud)
+static size_t on_header(char *b, size_t size, size_t n, void *ud)
 {
     struct dl_job *j = ud;
     size_t len = size * n;
@@ -256,6 +258,15 @@ static void start_digest(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *nex
     }
 }
 
+/* Answers of the sink not yet committed: they hold a request slot, so a
+ * process killed at any moment repeats at most max_inflight deliveries per
+ * sink. Not while another connection holds the database's lock: alerts go
+ * out at once even then (a kill in that stretch may repeat more). */
+static unsigned in_doubt(struct al_deliver *d, struct dl_sink *s)
+{
+    return d->a->w && dbw_locked(d->a->w) ? 0 : atomic_load(&s->doubt);
+}
+
 /* Starts what sink i may send now; lowers *next to when it may send more. */
 static void dispatch(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *next)
 {
@@ -268,14 +279,15 @@ static void dispatch(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *next)
         scan(d, i, now, next, cand, 0); /* still drop finished items */
         return;
     }
-    if (s->digest_inflight || s->inflight >= max_inflight) {
+    unsigned busy = s->inflight + in_doubt(d, s);
+    if (s->digest_inflight || busy >= max_inflight) {
         scan(d, i, now, next, cand, 0);
         return;
     }
     int64_t ndue = (int64_t)scan(d, i, now, next, cand, 64);
     if (ndue <= 0) return;
     bool limited = c->rate_per_min > 0, storm = false;
-    int64_t k = ndue, room = max_inflight - s->inflight;
+    int64_t k = ndue, room = (int64_t)max_inflight - busy;
     if (limited) {
         refill(s, c, now);
         if (s->tokens < 1) {
@@ -304,7 +316,7 @@ static void dispatch(struct al_deliver *d, unsigned i, kw_ts now, kw_ts *next)
         start_single(d, it, now);
         s->tokens -= 1;
     }
-    if (storm && s->inflight < max_inflight) {
+    if (storm && s->inflight + in_doubt(d, s) < max_inflight) {
         start_digest(d, i, now, next);
         s->tokens -= 1;
         s->last_digest = now;

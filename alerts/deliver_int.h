@@ -45,6 +45,10 @@ struct dl_sink {
     double tokens;
     kw_ts refilled, paused_until, last_digest;
     unsigned inflight;
+    /* answered, the answer not yet committed by the writer: in doubt for a
+     * process killed now, so they count against max_inflight (a kill
+     * repeats at most max_inflight deliveries per sink) */
+    atomic_uint doubt;
     bool digest_inflight;
     struct dl_item *head, *tail; /* its items, oldest first */
 };

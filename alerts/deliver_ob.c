@@ -52,6 +52,13 @@ static void upd_done(struct dbw_job *jb, int rc)
         j->d->a->n.state_unsaved += j->n;
         j->d->a->n.db_errors++;
     }
+    bool freed = false;
+    for (size_t i = 0; i < j->n; i++)
+        if (j->u[i].op == DL_STATE) {
+            atomic_fetch_sub(&j->d->sinks[j->u[i].sink].doubt, 1);
+            freed = true;
+        }
+    if (freed) curl_multi_wakeup(j->d->multi); /* room for the next request */
     atomic_fetch_sub(&j->d->upd_pending, 1);
     free(j);
 }
@@ -84,6 +91,7 @@ void dl_upd_add(struct al_deliver *d, const struct dl_item *it, enum dl_op op, e
     u->status = status;
     u->at = at;
     snprintf(u->err, sizeof u->err, "%s", err ? err : "");
+    if (op == DL_STATE) atomic_fetch_add(&d->sinks[it->sink].doubt, 1);
 }
 
 void dl_upd_submit(struct al_deliver *d)

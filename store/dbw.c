@@ -42,6 +42,7 @@ struct dbw {
     bool announce;       /* a cause was named in this failing stretch: say when it ends */
     uint64_t fail_count; /* transactions failed in this stretch */
     kw_ts busy_since;    /* 0: not waiting for the lock */
+    atomic_bool locked;  /* busy_since != 0, for other threads (dbw_locked) */
     struct {
         const char *sql;
         sqlite3_stmt *st;
@@ -80,6 +81,7 @@ static void busy_note(struct dbw *w, kw_ts now)
 {
     if (!w->busy_since) {
         w->busy_since = now;
+        atomic_store(&w->locked, true);
         kw_warn("database %s is locked by another connection; writes wait for it (nothing is "
                 "dropped)",
                 w->path);
@@ -98,6 +100,7 @@ static void busy_over(struct dbw *w, kw_ts now)
     pthread_mutex_unlock(&w->mu);
     kw_info("database %s: the lock was released after %.1f s", w->path, (double)waited / 1e6);
     w->busy_since = 0;
+    atomic_store(&w->locked, false);
 }
 
 /* attempt() until it is not busy, or until a flush or stop has waited
@@ -203,6 +206,11 @@ static void gather(struct dbw *w)
     }
     while (!w->eager && !w->kicked && !atomic_load(&w->stop) && !atomic_load(&w->flushers))
         if (pthread_cond_timedwait(&w->work, &w->mu, &until) != 0) break;
+}
+
+bool dbw_locked(struct dbw *w)
+{
+    return atomic_load(&w->locked);
 }
 
 /* The writer whose thread this is (dbw_stmt finds its cache). */

@@ -68,6 +68,9 @@ void dbw_flush(struct dbw *w);
 /* Flushes, stops the thread, closes the connection. NULL is a no-op. */
 void dbw_destroy(struct dbw *w);
 
+/* The writer is waiting for another connection's lock (any thread). */
+bool dbw_locked(struct dbw *w);
+
 /* Jobs queued and not yet done (all owners). */
 uint64_t dbw_pending(struct dbw *w);
 
