@@ -11,7 +11,9 @@
  *
  * Rings: one single-producer single-consumer byte ring per direction
  * (dispatcher -> worker: packet copies; worker -> judge: records), sized
- * at start; a full ring makes its producer wait, so memory is bounded by
+ * at start; a full ring makes its producer sleep (an empty one its
+ * consumer; kw_wake.h: no spinning, so idle threads cost nothing and busy
+ * ones keep the cores of a small machine), so memory is bounded by
  * the rings whatever the judge's speed (back-pressure up to the reader).
  * Each worker's records leave in key order (below), so the judge merges
  * the rings in place, the smallest head first, without copying or sorting
@@ -40,7 +42,8 @@
  * a packet with its kernel timestamp in microseconds, the worker's index in
  * the low 6 bits, bumped to stay increasing: unique across workers, so it
  * is still the creation tag of a flow. Each table ticks on its own packets,
- * and a quiet worker (nothing within CAP_MEMBER_WAIT_MS) runs its timers on
+ * and a quiet worker (nothing within poll_ms, or CAP_MEMBER_WAIT_MS while
+ * the judge waits for it: judge_need) runs its timers on
  * wall time and claims progress up to cap_settled(): a packet stamped
  * earlier that still turns up gets a later tag, so the merge stays sound
  * and only that packet's place in time moves. Judge ticks come from every
@@ -58,6 +61,7 @@
 #include "dpop.h"
 #include "kw_hash.h"
 #include "kw_log.h"
+#include "kw_wake.h"
 
 /* ---- SPSC byte ring ---------------------------------------------------- */
 
@@ -79,29 +83,42 @@ struct rec_hdr {
     uint32_t kind;
 };
 
+/* Waiting: a consumer with an empty ring and a producer with a full one
+ * sleep on their thread's kw_wake (cons, prod). A commit kicks the
+ * consumer if it sleeps; a release kicks the producer once the room it
+ * asked for (`room`: at least a quarter of the ring, so it is woken once
+ * per batch, not once per record) is free. */
 struct ring {
     _Alignas(64) _Atomic uint64_t head;
     _Alignas(64) _Atomic uint64_t tail;
+    _Atomic uint64_t room; /* free bytes the sleeping producer waits for; 0: none */
     _Alignas(64) uint8_t *buf;
     uint64_t size, pending;
+    struct kw_wake *prod, *cons; /* borrowed; NULL: that side never sleeps */
 };
 
-static bool ring_init(struct ring *r, uint64_t size)
+static bool ring_init(struct ring *r, uint64_t size, struct kw_wake *prod, struct kw_wake *cons)
 {
     memset(r, 0, sizeof *r);
     r->buf = aligned_alloc(64, size);
     r->size = size;
+    r->prod = prod;
+    r->cons = cons;
     return r->buf != NULL;
 }
 
-static void backoff(unsigned *spins)
+/* Free bytes needed for `len` payload bytes now (a record never wraps:
+ * the end of the ring is padded first), or 0 when they fit. */
+static uint64_t ring_lacks(struct ring *r, size_t len, uint64_t *pos_out, uint64_t *pad_out)
 {
-    if (++*spins < 64) {
-        sched_yield();
-        return;
-    }
-    struct timespec ts = {0, *spins < 1000 ? 20000 : 200000};
-    nanosleep(&ts, NULL);
+    uint64_t need = (sizeof(struct rec_hdr) + len + 7) & ~(uint64_t)7;
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint64_t pos = head % r->size;
+    uint64_t pad = pos + need > r->size ? r->size - pos : 0;
+    *pos_out = pos;
+    *pad_out = pad;
+    return head + pad + need - tail > r->size ? pad + need : 0;
 }
 
 /* Room for `len` payload bytes, or NULL while the ring is full. */
@@ -109,10 +126,8 @@ static void *ring_try_reserve(struct ring *r, uint32_t kind, size_t len)
 {
     uint64_t need = (sizeof(struct rec_hdr) + len + 7) & ~(uint64_t)7;
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    uint64_t pos = head % r->size;
-    uint64_t pad = pos + need > r->size ? r->size - pos : 0;
-    if (head + pad + need - tail > r->size) return NULL;
+    uint64_t pos, pad;
+    if (ring_lacks(r, len, &pos, &pad)) return NULL;
     if (pad) {
         struct rec_hdr *p = (struct rec_hdr *)(r->buf + pos);
         p->len = (uint32_t)pad;
@@ -126,13 +141,24 @@ static void *ring_try_reserve(struct ring *r, uint32_t kind, size_t len)
     return h + 1;
 }
 
-/* Room for `len` payload bytes; waits while the ring is full. */
+/* Room for `len` payload bytes; sleeps while the ring is full (at most a
+ * second at a time: a safety net, every release that makes the room
+ * kicks). */
 static void *ring_reserve(struct ring *r, uint32_t kind, size_t len)
 {
-    unsigned spins = 0;
     void *p;
-    while (!(p = ring_try_reserve(r, kind, len)))
-        backoff(&spins);
+    while (!(p = ring_try_reserve(r, kind, len))) {
+        uint64_t pos, pad, lack = ring_lacks(r, len, &pos, &pad);
+        atomic_store_explicit(&r->room, lack > r->size / 4 ? lack : r->size / 4,
+                              memory_order_relaxed);
+        kw_wake_prepare(r->prod);
+        if ((p = ring_try_reserve(r, kind, len))) {
+            kw_wake_cancel(r->prod);
+            break;
+        }
+        kw_wake_wait(r->prod, 1000);
+    }
+    atomic_store_explicit(&r->room, 0, memory_order_relaxed);
     return p;
 }
 
@@ -149,6 +175,17 @@ static void ring_shrink(struct ring *r, void *payload, size_t len)
 static void ring_commit(struct ring *r)
 {
     atomic_store_explicit(&r->head, r->pending, memory_order_release);
+    if (r->cons) kw_wake_notify(r->cons);
+}
+
+/* Consumer: the ring's new tail; kicks a producer whose room is free. */
+static void ring_set_tail(struct ring *r, uint64_t tail)
+{
+    atomic_store_explicit(&r->tail, tail, memory_order_release);
+    if (!r->prod || !kw_wake_sleeping(r->prod)) return;
+    uint64_t room = atomic_load_explicit(&r->room, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (room && r->size - (head - tail) >= room) kw_wake_kick(r->prod);
 }
 
 /* The next record, or NULL when empty. */
@@ -160,7 +197,7 @@ static struct rec_hdr *ring_peek(struct ring *r)
         struct rec_hdr *h = (struct rec_hdr *)(r->buf + tail % r->size);
         if (h->kind != REC_PAD) return h;
         tail += h->len;
-        atomic_store_explicit(&r->tail, tail, memory_order_release);
+        ring_set_tail(r, tail);
     }
     return NULL;
 }
@@ -168,7 +205,7 @@ static struct rec_hdr *ring_peek(struct ring *r)
 static void ring_release(struct ring *r, const struct rec_hdr *h)
 {
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    atomic_store_explicit(&r->tail, tail + h->len, memory_order_release);
+    ring_set_tail(r, tail + h->len);
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -303,6 +340,12 @@ struct worker {
     struct pipeline_sink sink;
     struct ring in, out;
     _Alignas(64) _Atomic uint64_t progress; /* 2*seq(+1): records up to there are out */
+    /* the progress the sleeping judge waits for from this worker (UINT64_MAX:
+     * none; live: a quiet worker then claims progress every
+     * CAP_MEMBER_WAIT_MS instead of every poll_ms) */
+    _Atomic uint64_t judge_need;
+    struct kw_wake wake; /* its in ring, its out ring's room; live: xr rings, the judge, a stop */
+    bool wake_ok;
     uint64_t seq;
     uint32_t phase, idx;
     bool started;
@@ -347,6 +390,9 @@ struct workers {
     struct kw_txn txn; /* the record being judged, unpacked from a ring */
     int64_t judge_sec; /* the last baseline tick judged (live: every worker sends them) */
     _Atomic uint64_t fin_seq;
+    struct kw_wake judge_wake; /* workers' records and progress, ticks, fin, a model */
+    struct kw_wake disp_wake;  /* the dispatcher (the caller's thread): ring room, a socket's end */
+    bool judge_wake_ok, disp_wake_ok;
 };
 
 /* A mark every 64 packets or 1 MB of them, whichever comes first: a worker
@@ -433,17 +479,36 @@ static void sink_flow_end(void *user, const struct flow *f, uint64_t seq, enum f
     ring_commit(&k->out);
 }
 
+/* Publishes how far the worker got; kicks the judge if it sleeps waiting
+ * for this much (merge's need) from it. */
+static void progress_set(struct worker *k, uint64_t done)
+{
+    atomic_store_explicit(&k->progress, done, memory_order_release);
+    if (kw_wake_sleeping(&k->w->judge_wake) &&
+        done >= atomic_load_explicit(&k->judge_need, memory_order_relaxed))
+        kw_wake_kick(&k->w->judge_wake);
+}
+
+/* The next record of the worker's in ring; sleeps while it is empty. */
+static struct rec_hdr *in_next(struct worker *k)
+{
+    struct rec_hdr *h;
+    while (!(h = ring_peek(&k->in))) {
+        kw_wake_prepare(&k->wake);
+        if ((h = ring_peek(&k->in))) {
+            kw_wake_cancel(&k->wake);
+            break;
+        }
+        kw_wake_wait(&k->wake, 1000);
+    }
+    return h;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *k = arg;
-    unsigned spins = 0;
     for (;;) {
-        struct rec_hdr *h = ring_peek(&k->in);
-        if (!h) {
-            backoff(&spins);
-            continue;
-        }
-        spins = 0;
+        struct rec_hdr *h = in_next(k);
         const struct in_rec *r = (const struct in_rec *)(h + 1);
         uint64_t done = 2 * r->seq + 1;
         k->seq = r->seq;
@@ -473,8 +538,7 @@ static void *worker_main(void *arg)
         }
         uint32_t kind = h->kind;
         ring_release(&k->in, h);
-        if (done > atomic_load_explicit(&k->progress, memory_order_relaxed))
-            atomic_store_explicit(&k->progress, done, memory_order_release);
+        if (done > atomic_load_explicit(&k->progress, memory_order_relaxed)) progress_set(k, done);
         if (kind == REC_FIN) {
             dpop_thread_cleanup(); /* the proof keys this worker built */
             return NULL;
@@ -518,7 +582,7 @@ static void live_redirect(struct worker *k, unsigned to, const struct cap_pkt *p
     struct ring *r = atomic_load_explicit(slot, memory_order_relaxed);
     if (!r) {
         r = calloc(1, sizeof *r);
-        if (!r || !ring_init(r, X_RING)) {
+        if (!r || !ring_init(r, X_RING, NULL, &w->wk[to].wake)) {
             free(r);
             k->redirect_drops++;
             return;
@@ -581,16 +645,18 @@ static void live_step(struct worker *k, const struct cap_pkt *pkt)
         pipeline_advance(k->pipe, wall);
     }
     live_tick(k, pipeline_now(k->pipe));
-    atomic_store_explicit(&k->progress, 2 * seq + 1, memory_order_release);
+    progress_set(k, 2 * seq + 1);
 }
 
 /* The tunnelled packets handed to this worker, oldest first: one is
  * taken when every sender whose ring is empty has read its socket past
- * it. Returns how many. */
-static size_t live_take(struct worker *k)
+ * it. Returns how many; *held: some are left (a sender's time must move,
+ * which kicks nobody: look again soon). */
+static size_t live_take(struct worker *k, bool *held)
 {
     struct workers *w = k->w;
     size_t got = 0;
+    *held = true;
     for (; got < 1024; got++) {
         struct ring *best = NULL;
         struct rec_hdr *bh = NULL;
@@ -615,7 +681,10 @@ static size_t live_take(struct worker *k)
                 bts = ts;
             }
         }
-        if (!bh) break;
+        if (!bh) {
+            *held = false;
+            break;
+        }
         for (unsigned from = 0; from < w->n && !wait; from++)
             wait = upto[from] < 0 && -(upto[from] + 1) < bts;
         if (wait) break;
@@ -637,14 +706,50 @@ static void raise_time(struct worker *k, kw_ts t)
         atomic_store_explicit(&k->xr_time, t, memory_order_release);
 }
 
+/* Live: should a quiet worker claim progress soon (the judge waits for
+ * it, or packets handed to it wait for a sender's time)? */
+static bool live_soon(struct worker *k, bool held)
+{
+    return held || atomic_load_explicit(&k->judge_need, memory_order_relaxed) != UINT64_MAX;
+}
+
+/* Its socket ended: others may still hand this worker packets until
+ * theirs end. Take them, and say how far it got while it waits (asleep:
+ * the others kick it when they hand it a packet or end). */
+static void live_drain_others(struct worker *k)
+{
+    struct workers *w = k->w;
+    for (;;) {
+        bool last = atomic_load(&w->eof) == w->n, held;
+        kw_wake_prepare(&k->wake);
+        if (live_take(k, &held)) {
+            kw_wake_cancel(&k->wake);
+            continue;
+        }
+        if (last && !held) {
+            kw_wake_cancel(&k->wake);
+            return;
+        }
+        live_step(k, NULL);
+        /* held: a sender's time lets them go, and that kicks nobody */
+        kw_wake_wait(&k->wake, live_soon(k, held) ? CAP_MEMBER_WAIT_MS : 100);
+    }
+}
+
 static void *live_main(void *arg)
 {
     struct worker *k = arg;
     struct workers *w = k->w;
     struct cap_pkt pkt;
+    int wfd = kw_wake_fd(&k->wake);
     for (;;) {
-        live_take(k);
-        enum cap_next n = cap_next_member(w->live, k->index, &pkt);
+        bool held;
+        /* announced before looking at the rings and the socket: a packet
+         * handed over, a stop or the judge's call then cuts the poll short */
+        kw_wake_prepare(&k->wake);
+        live_take(k, &held);
+        enum cap_next n = cap_next_member(w->live, k->index, wfd, live_soon(k, held), &pkt);
+        kw_wake_cancel(&k->wake);
         if (n == CAP_EOF || n == CAP_ERROR) {
             k->cap_failed = n == CAP_ERROR;
             break;
@@ -657,7 +762,7 @@ static void *live_main(void *arg)
                 /* nothing of ours at this tag: say so, or a worker that
                  * only hands packets on would hold the judge back */
                 uint64_t seq = live_seq(k, pkt.ts);
-                atomic_store_explicit(&k->progress, 2 * seq + 1, memory_order_release);
+                progress_set(k, 2 * seq + 1);
                 continue;
             }
         }
@@ -665,23 +770,13 @@ static void *live_main(void *arg)
         raise_time(k, n == CAP_PACKET ? pkt.ts : cap_settled(w->live, kw_ts_wall()));
     }
     raise_time(k, INT64_MAX); /* its socket is done: nobody waits on it */
-    /* Others may still hand this worker packets until their sockets end:
-     * take them, and say how far it got while it waits. */
     atomic_fetch_add(&w->eof, 1);
-    unsigned spins = 0;
-    for (bool last = false;;) {
-        last = atomic_load(&w->eof) == w->n;
-        if (live_take(k))
-            spins = 0;
-        else if (last)
-            break;
-        else {
-            live_step(k, NULL);
-            backoff(&spins);
-        }
-    }
+    for (unsigned i = 0; i < w->n; i++)
+        if (i != k->index) kw_wake_notify(&w->wk[i].wake);
+    live_drain_others(k);
     atomic_store_explicit(&k->cap_done, true, memory_order_release);
-    return worker_main(k); /* until workers_finish's REC_FIN */
+    kw_wake_notify(&w->disp_wake); /* workers_finish waits for it */
+    return worker_main(k);         /* until workers_finish's REC_FIN */
 }
 
 /* ---- judge side -------------------------------------------------------- */
@@ -694,7 +789,8 @@ static int key_cmp(const struct key *x, const struct key *y)
     KC(phase)
     KC(list)
     KC(last)
-    KC(worker) KC(idx)
+    KC(worker)
+    KC(idx)
 #undef KC
         return 0;
 }
@@ -753,7 +849,8 @@ static void judge_one(struct workers *w, struct ev *e)
  * how many. Streams 0..n-1 are the workers' rings, n the dispatcher's
  * ticks (written before any later packet is handed out, so an empty ticks
  * ring holds nothing older than what the workers' rings show). */
-static size_t merge(struct workers *w, struct rec_hdr **head, uint64_t *prog)
+static size_t merge(struct workers *w, struct rec_hdr **head, uint64_t *prog, unsigned *blocker,
+                    uint64_t *blocked_at)
 {
     unsigned n = w->n;
     for (unsigned i = 0; i < n; i++) /* progress first: an empty ring is then conclusive */
@@ -766,11 +863,17 @@ static size_t merge(struct workers *w, struct rec_hdr **head, uint64_t *prog)
         for (unsigned i = 0; i <= n; i++)
             if (head[i] && (best > n || key_cmp(&ev_of(head[i])->k, &ev_of(head[best])->k) < 0))
                 best = i;
+        *blocker = n; /* nothing to judge: any record wakes it */
+        *blocked_at = 0;
         if (best > n) return judged;
         const struct key *k = &ev_of(head[best])->k;
         uint64_t need = 2 * k->seq + (k->phase ? 1 : 0);
         for (unsigned i = 0; i < n; i++)
-            if (!head[i] && prog[i] < need) return judged;
+            if (!head[i] && prog[i] < need) {
+                *blocker = i; /* a record or this much progress from it */
+                *blocked_at = need;
+                return judged;
+            }
         judge_one(w, ev_of(head[best]));
         struct ring *r = best < n ? &w->wk[best].out : &w->ticks;
         ring_release(r, head[best]);
@@ -779,27 +882,60 @@ static size_t merge(struct workers *w, struct rec_hdr **head, uint64_t *prog)
     }
 }
 
+/* Every worker finished `fin` and its rings are drained (prog: merge's). */
+static bool judge_done(struct workers *w, uint64_t fin, const uint64_t *prog)
+{
+    if (!fin || ring_peek(&w->ticks)) return false;
+    for (unsigned i = 0; i < w->n; i++)
+        if (prog[i] < 2 * fin + 1 || ring_peek(&w->wk[i].out)) return false;
+    return true;
+}
+
+/* What the sleeping judge waits for from each worker: the blocker's
+ * progress up to `at`; at the end, any progress. A live blocker is kicked
+ * once so that it claims progress soon (live_soon). */
+static void judge_wants(struct workers *w, unsigned blocker, uint64_t at, uint64_t fin)
+{
+    for (unsigned i = 0; i < w->n; i++) {
+        struct worker *k = &w->wk[i];
+        uint64_t want = fin ? 0 : i == blocker ? at : UINT64_MAX;
+        uint64_t was = atomic_exchange_explicit(&k->judge_need, want, memory_order_relaxed);
+        if (w->live && want != UINT64_MAX && was == UINT64_MAX) kw_wake_notify(&k->wake);
+    }
+}
+
 static void *judge_main(void *arg)
 {
     struct workers *w = arg;
-    unsigned spins = 0;
     struct rec_hdr *head[WORKERS_MAX + 1];
     uint64_t prog[WORKERS_MAX];
-    for (;;) {
+    for (unsigned idle = 0;;) {
         struct rules_model *m = atomic_exchange(&w->new_model, NULL);
         if (m) pipeline_set_model(w->judge, m);
-        uint64_t fin = atomic_load(&w->fin_seq);
-        size_t got = merge(w, head, prog);
-        if (fin) {
-            bool all = !ring_peek(&w->ticks);
-            for (unsigned i = 0; i < w->n && all; i++)
-                all = prog[i] >= 2 * fin + 1 && !ring_peek(&w->wk[i].out);
-            if (all) return NULL; /* every worker finished and its rings are drained */
+        uint64_t fin = atomic_load(&w->fin_seq), at, at2;
+        unsigned b, b2;
+        size_t got = merge(w, head, prog, &b, &at);
+        if (judge_done(w, fin, prog)) return NULL;
+        if (got) {
+            idle = 0;
+            continue;
         }
-        if (got)
-            spins = 0;
-        else
-            backoff(&spins);
+        if (idle++ < 4) { /* a worker busy on another core may be about to hand more */
+            sched_yield();
+            continue;
+        }
+        /* sleep until a worker hands a record or the progress merge
+         * needs; looking again after announcing it (kw_wake.h) */
+        judge_wants(w, b, at, fin);
+        kw_wake_prepare(&w->judge_wake);
+        got = merge(w, head, prog, &b2, &at2);
+        if (got || b2 != b || at2 != at || atomic_load(&w->fin_seq) != fin ||
+            atomic_load(&w->new_model) || judge_done(w, fin, prog)) {
+            kw_wake_cancel(&w->judge_wake);
+            continue;
+        }
+        kw_wake_wait(&w->judge_wake, 1000);
+        idle = 0;
     }
 }
 
@@ -893,6 +1029,7 @@ void workers_set_model(struct workers *w, struct rules_model *m)
 {
     struct rules_model *old = atomic_exchange(&w->new_model, m);
     if (old) rules_model_unref(old);
+    kw_wake_notify(&w->judge_wake);
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -918,7 +1055,10 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
     jc.classify = false;
     jc.sink = NULL;
     w->wk = calloc(n, sizeof *w->wk);
-    if (!w->wk || !ring_init(&w->ticks, 1 << 20)) goto fail;
+    if (!w->wk || !(w->judge_wake_ok = kw_wake_init(&w->judge_wake) == KW_E_OK) ||
+        !(w->disp_wake_ok = kw_wake_init(&w->disp_wake) == KW_E_OK) ||
+        !ring_init(&w->ticks, 1 << 20, &w->disp_wake, &w->judge_wake))
+        goto fail;
     if ((e = pipeline_new(&jc, &w->judge)) != KW_E_OK) {
         w->judge = NULL;
         goto fail;
@@ -930,6 +1070,7 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
         struct worker *k = &w->wk[i];
         k->w = w;
         k->index = i;
+        atomic_init(&k->judge_need, UINT64_MAX);
         dec_ctx_init(&k->dec, &pc->dec);
         k->sink = (struct pipeline_sink){.user = k,
                                          .flow_start = sink_flow_start,
@@ -946,7 +1087,9 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
         wc.sink = &k->sink;
         wc.forward = NULL; /* the judge thread forwards, in order */
         e = KW_E_NOMEM;
-        if (!ring_init(&k->in, live ? IN_RING_LIVE : IN_RING) || !ring_init(&k->out, OUT_RING) ||
+        if (!(k->wake_ok = kw_wake_init(&k->wake) == KW_E_OK) ||
+            !ring_init(&k->in, live ? IN_RING_LIVE : IN_RING, &w->disp_wake, &k->wake) ||
+            !ring_init(&k->out, OUT_RING, &k->wake, &w->judge_wake) ||
             (e = pipeline_new(&wc, &k->pipe)) != KW_E_OK)
             goto fail;
     }
@@ -989,11 +1132,18 @@ void workers_finish(struct workers *w)
     w->finished = true;
     if (w->live) { /* every socket to the end of its ring; then the last tag and time */
         cap_break(w->live);
+        for (unsigned i = 0; i < w->n; i++) /* out of their poll(): the stop is seen at once */
+            if (w->wk[i].started) kw_wake_notify(&w->wk[i].wake);
         for (unsigned i = 0; i < w->n; i++) {
             struct worker *k = &w->wk[i];
-            unsigned spins = 0;
-            while (k->started && !atomic_load_explicit(&k->cap_done, memory_order_acquire))
-                backoff(&spins);
+            while (k->started && !atomic_load_explicit(&k->cap_done, memory_order_acquire)) {
+                kw_wake_prepare(&w->disp_wake);
+                if (atomic_load_explicit(&k->cap_done, memory_order_acquire)) {
+                    kw_wake_cancel(&w->disp_wake);
+                    break;
+                }
+                kw_wake_wait(&w->disp_wake, 1000);
+            }
             if (!k->started) continue;
             if ((k->base << 6 | i) > w->seq) w->seq = k->base << 6 | i;
             if (pipeline_now(k->pipe) > w->now) w->now = pipeline_now(k->pipe);
@@ -1003,6 +1153,7 @@ void workers_finish(struct workers *w)
     for (unsigned i = 0; i < w->n; i++)
         if (w->wk[i].started) send_in(&w->wk[i], REC_FIN, fin, w->now, NULL);
     atomic_store(&w->fin_seq, fin); /* before the judge can see any worker done with it */
+    if (w->judge_started) kw_wake_notify(&w->judge_wake);
     for (unsigned i = 0; i < w->n; i++)
         if (w->wk[i].started) pthread_join(w->wk[i].thread, NULL);
     if (w->judge_started) {
@@ -1028,6 +1179,7 @@ void workers_destroy(struct workers *w)
     if (!w) return;
     for (unsigned i = 0; w->wk && i < w->n; i++) {
         pipeline_destroy(w->wk[i].pipe);
+        if (w->wk[i].wake_ok) kw_wake_free(&w->wk[i].wake);
         free(w->wk[i].in.buf);
         free(w->wk[i].out.buf);
     }
@@ -1042,6 +1194,8 @@ void workers_destroy(struct workers *w)
     struct rules_model *m = atomic_exchange(&w->new_model, NULL);
     if (m) rules_model_unref(m);
     free(w->ticks.buf);
+    if (w->judge_wake_ok) kw_wake_free(&w->judge_wake);
+    if (w->disp_wake_ok) kw_wake_free(&w->disp_wake);
     free(w->ids.k);
     free(w->ids.v);
     free(w);

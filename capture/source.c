@@ -26,6 +26,7 @@
 
 #include "kw_log.h"
 #include "kw_time.h"
+#include "kw_wake.h"
 
 struct cap_input {
     pcap_t *pc;
@@ -369,9 +370,8 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 
 /* `wait_ms`: how long poll() may wait. One socket read by the only packet
  * thread waits poll_ms (its timers run at that pace); a group member waits
- * CAP_MEMBER_WAIT_MS, so a quiet worker tells the judge soon that it has
- * nothing older (analyzer/workers.c). */
-static enum cap_next cap_next_live(struct cap_source *s, unsigned i, int wait_ms,
+ * as its worker asks (cap_next_member), and also wakes on `wake_fd`. */
+static enum cap_next cap_next_live(struct cap_source *s, unsigned i, int wait_ms, int wake_fd,
                                    struct cap_pkt *pkt)
 {
     struct cap_input *in = &s->in[i];
@@ -408,15 +408,17 @@ static enum cap_next cap_next_live(struct cap_source *s, unsigned i, int wait_ms
         }
         if (waited) /* woke up but the block held nothing for us */
             return CAP_TIMEOUT;
-        struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, wait_ms);
+        struct pollfd pfd[2] = {{.fd = in->fd, .events = POLLIN},
+                                {.fd = wake_fd, .events = POLLIN}};
+        int pr = poll(pfd, wake_fd >= 0 ? 2 : 1, wait_ms);
         if (pr == 0) return CAP_TIMEOUT;
         if (pr < 0) {
             if (errno == EINTR) continue; /* a signal: the loop re-checks the stop flag */
             count(&in->read_errors, 1);
             return CAP_ERROR;
         }
-        if (pfd.revents & (POLLERR | POLLNVAL)) {
+        if (wake_fd >= 0 && (pfd[1].revents & POLLIN)) kw_wake_drain(wake_fd);
+        if (pfd[0].revents & (POLLERR | POLLNVAL)) {
             count(&in->read_errors, 1);
             kw_warn("%s: capture descriptor reported an error (interface gone?)", in->name);
             return CAP_ERROR;
@@ -455,7 +457,7 @@ enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char
 
 enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt)
 {
-    if (s->live) return cap_next_live(s, 0, s->poll_ms, pkt);
+    if (s->live) return cap_next_live(s, 0, s->poll_ms, -1, pkt);
     if (atomic_load_explicit(&s->stop, memory_order_relaxed)) return CAP_EOF;
     enum cap_next r = cap_next_offline(s, pkt);
     if (r == CAP_PACKET) {
@@ -470,10 +472,11 @@ unsigned cap_members(const struct cap_source *s)
     return s->live ? s->n_inputs : 0;
 }
 
-enum cap_next cap_next_member(struct cap_source *s, unsigned i, struct cap_pkt *pkt)
+enum cap_next cap_next_member(struct cap_source *s, unsigned i, int wake_fd, bool soon,
+                              struct cap_pkt *pkt)
 {
-    int wait = s->poll_ms < CAP_MEMBER_WAIT_MS ? s->poll_ms : CAP_MEMBER_WAIT_MS;
-    return cap_next_live(s, i, wait, pkt);
+    int wait = soon && s->poll_ms > CAP_MEMBER_WAIT_MS ? CAP_MEMBER_WAIT_MS : s->poll_ms;
+    return cap_next_live(s, i, wait, wake_fd, pkt);
 }
 
 kw_ts cap_settled(const struct cap_source *s, kw_ts wall)

@@ -74,11 +74,16 @@ enum cap_next cap_next(struct cap_source *s, struct cap_pkt *pkt);
  * i, for the one thread that reads it (each socket has its own thread; a
  * packet stays valid until that thread's next call). Packets the socket
  * had before it joined the group (the kernel gave them to every socket)
- * are skipped. A socket that waited for nothing returns CAP_TIMEOUT within
- * CAP_MEMBER_WAIT_MS, so its thread can say how far it got. */
+ * are skipped. A socket with nothing waits in poll() for poll_ms (the
+ * pace its thread runs timers at), or CAP_MEMBER_WAIT_MS when `soon` (its
+ * thread owes the others a word on how far it got), and returns
+ * CAP_TIMEOUT; also, at once, when `wake_fd` (>= 0: the thread's eventfd,
+ * kw_wake.h) becomes readable, which it then drains. The thread sleeps
+ * there: no back-off loop while the link is quiet. */
 #define CAP_MEMBER_WAIT_MS 10
 unsigned cap_members(const struct cap_source *s);
-enum cap_next cap_next_member(struct cap_source *s, unsigned i, struct cap_pkt *pkt);
+enum cap_next cap_next_member(struct cap_source *s, unsigned i, int wake_fd, bool soon,
+                              struct cap_pkt *pkt);
 /* Live: a wall time before which every packet the kernel took has been
  * handed out or is in a ring block about to be (a block is retired at most
  * poll_ms after its first packet): what a quiet socket's thread may claim. */

@@ -23,6 +23,10 @@
 #include "kw_term.h"
 #include "kw_time.h"
 #include "kw_txn.h"
+#include "kw_wake.h"
+
+#include <poll.h>
+#include <pthread.h>
 
 static void test_json_bytes(void **state)
 {
@@ -424,6 +428,78 @@ static void test_sha256(void **state)
     }
 }
 
+/* kw_wake: a notifier kicks only an announced waiter, once per
+ * announcement, and the kick makes the eventfd readable. */
+static void test_wake_kicks(void **state)
+{
+    (void)state;
+    struct kw_wake w;
+    assert_int_equal(kw_wake_init(&w), KW_E_OK);
+    kw_wake_notify(&w); /* nobody waits: no system call */
+    assert_int_equal(atomic_load(&w.kicks), 0);
+    kw_wake_prepare(&w);
+    kw_wake_notify(&w);
+    kw_wake_notify(&w);
+    assert_int_equal(atomic_load(&w.kicks), 1);
+    struct pollfd p = {.fd = kw_wake_fd(&w), .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 1);
+    kw_wake_wait(&w, -1); /* returns at once: drains the kick */
+    assert_int_equal(poll(&p, 1, 0), 0);
+    kw_wake_prepare(&w);
+    kw_wake_cancel(&w);
+    kw_wake_notify(&w);
+    assert_int_equal(atomic_load(&w.kicks), 1);
+    kw_wake_free(&w);
+}
+
+/* Two threads hand a counter back and forth 20,000 times, each sleeping
+ * with no timeout until the other moved it: a lost wakeup hangs the test
+ * (ctest's timeout fails it). */
+struct pingpong {
+    struct kw_wake wake[2];
+    _Atomic unsigned turn; /* even: thread 0 moves it, odd: thread 1 */
+};
+
+enum { PINGPONG_ROUNDS = 20000 };
+
+static void pingpong_run(struct pingpong *pp, unsigned me)
+{
+    for (unsigned i = 0; i < PINGPONG_ROUNDS; i++) {
+        while (atomic_load(&pp->turn) % 2 != me) {
+            kw_wake_prepare(&pp->wake[me]);
+            if (atomic_load(&pp->turn) % 2 == me) {
+                kw_wake_cancel(&pp->wake[me]);
+                break;
+            }
+            kw_wake_wait(&pp->wake[me], -1);
+        }
+        atomic_fetch_add(&pp->turn, 1);
+        kw_wake_notify(&pp->wake[!me]);
+    }
+}
+
+static void *pingpong_thread(void *arg)
+{
+    pingpong_run(arg, 1);
+    return NULL;
+}
+
+static void test_wake_pingpong(void **state)
+{
+    (void)state;
+    struct pingpong pp;
+    atomic_init(&pp.turn, 0);
+    assert_int_equal(kw_wake_init(&pp.wake[0]), KW_E_OK);
+    assert_int_equal(kw_wake_init(&pp.wake[1]), KW_E_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pingpong_thread, &pp), 0);
+    pingpong_run(&pp, 0);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&pp.turn), 2 * PINGPONG_ROUNDS);
+    kw_wake_free(&pp.wake[0]);
+    kw_wake_free(&pp.wake[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +516,8 @@ int main(void)
         cmocka_unit_test(test_hkey_per_process),
         cmocka_unit_test(test_term_esc),
         cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_wake_kicks),
+        cmocka_unit_test(test_wake_pingpong),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
