@@ -279,8 +279,8 @@ static enum oas_match learn_template(struct pipeline *p, struct kw_txn *t,
         snprintf(svc, sizeof svc, "%s:%u", kw_addr_str(&t->dst, a, sizeof a), t->dport);
     }
     bool learn = !p->cfg.routes_fixed && t->status >= 200 && t->status < 400;
-    routes_template(p->cfg.routes, svc, t->path, strlen(t->path), learn, t->ts, t->template_,
-                    sizeof t->template_);
+    routes_template(p->cfg.routes, svc, t->method, t->path, strlen(t->path), learn, t->ts,
+                    t->template_, sizeof t->template_);
     return m;
 }
 

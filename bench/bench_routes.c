@@ -92,8 +92,8 @@ int main(int argc, char **argv)
         if (routes_new(&rc, &r) != KW_E_OK) return 1;
         double t2 = now_s();
         for (size_t i = 0; i < n; i++)
-            sink += routes_template(r, v[i].svc, v[i].path, v[i].len, v[i].learn, v[i].ts, out,
-                                    sizeof out);
+            sink += routes_template(r, v[i].svc, "GET", v[i].path, v[i].len, v[i].learn, v[i].ts,
+                                    out, sizeof out);
         double t3 = now_s();
         routes_get_stats(r, &st);
         routes_destroy(r);

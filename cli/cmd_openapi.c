@@ -215,7 +215,8 @@ static void exp_row(void *user, const struct kw_txn *t)
     snprintf(meth, sizeof meth, "%.15s", t->method);
     snprintf(svc, sizeof svc, "%s:%u", t->hostname, t->dport);
     if (c->model)
-        routes_template(c->model, svc, t->path, strlen(t->path), false, t->ts, tmpl, sizeof tmpl);
+        routes_template(c->model, svc, t->method, t->path, strlen(t->path), false, t->ts, tmpl,
+                        sizeof tmpl);
     else
         snprintf(tmpl, sizeof tmpl, "%s", t->template_);
     struct op *o = op_get(c, svc, tmpl, meth);

@@ -90,7 +90,8 @@ static void row(void *user, const struct kw_txn *t)
     char svc[300], tmpl[512], pat[512];
     snprintf(svc, sizeof svc, "%s:%u", t->hostname, t->dport);
     if (g->model)
-        routes_template(g->model, svc, t->path, strlen(t->path), false, t->ts, tmpl, sizeof tmpl);
+        routes_template(g->model, svc, t->method, t->path, strlen(t->path), false, t->ts, tmpl,
+                        sizeof tmpl);
     else
         snprintf(tmpl, sizeof tmpl, "%s", t->template_);
     to_pattern(tmpl, pat, sizeof pat);

@@ -26,6 +26,7 @@ struct ctx {
     char renames[32][2][256];
     int nren;
     char out[512];
+    const char *method; /* of the next tpl() calls: GET unless set */
 };
 
 static void on_merge(void *user, const char *svc, const char *o, const char *n)
@@ -42,6 +43,7 @@ static void on_merge(void *user, const char *svc, const char *o, const char *n)
 static void setup(struct ctx *c, uint32_t max_nodes)
 {
     memset(c, 0, sizeof *c);
+    c->method = "GET";
     struct routes_config rc = {.max_nodes = max_nodes, .on_merge = on_merge, .user = c};
     assert_int_equal(routes_new(&rc, &c->r), KW_E_OK);
 }
@@ -50,8 +52,8 @@ static const char *tpl(struct ctx *c, const char *path, kw_ts ts)
 {
     size_t pl = strlen(path);
     uint8_t *x = kw_exact_dup(path, pl); /* the wire has no NUL after a path */
-    size_t n = routes_template(c->r, "api.example:443", (const char *)x, pl, true, ts, c->out,
-                               sizeof c->out);
+    size_t n = routes_template(c->r, "api.example:443", c->method, (const char *)x, pl, true, ts,
+                               c->out, sizeof c->out);
     free(x);
     assert_int_equal(n, strlen(c->out));
     return c->out;
@@ -150,7 +152,8 @@ static void test_route_number_root(void **state)
     assert_int_equal(c.nren, 0);
     /* its limit: once the number is a value, words after it and a literal
      * are in a value position again (rule 2) */
-    assert_string_equal(tpl(&c, "/teams/12/boards/alpha/cards", T0), "/teams/12/boards/alpha/cards");
+    assert_string_equal(tpl(&c, "/teams/12/boards/alpha/cards", T0),
+                        "/teams/12/boards/alpha/cards");
     assert_string_equal(tpl(&c, "/teams/34/boards/alpha/cards", T0 + 2 * DAY),
                         "/teams/{id}/boards/alpha/cards");
     assert_string_equal(tpl(&c, "/teams/34/boards/beta/cards", T0 + 4 * DAY),
@@ -270,8 +273,8 @@ static void test_root_late(void **state)
     (void)state;
     struct ctx c;
     setup(&c, 0);
-    const char *routes[] = {"users", "orders", "invoices", "refunds", "payouts",
-                            "charges", "disputes", "events", "files", "tokens"};
+    const char *routes[] = {"users",   "orders",   "invoices", "refunds", "payouts",
+                            "charges", "disputes", "events",   "files",   "tokens"};
     for (int i = 0; i < 10; i++)
         for (int k = 0; k < 2; k++) {
             char p[64], want[64];
@@ -290,9 +293,9 @@ static void test_root_late(void **state)
     routes_destroy(c.r);
 
     setup(&c, 0);
-    const char *buckets[] = {"edge_portal", "mobile_gateway", "devorders", "assets",
-                             "payments",    "acme-mail-91",   "east-orders", "payments-api",
-                             "green_frontend"};
+    const char *buckets[] = {"edge_portal", "mobile_gateway", "devorders",
+                             "assets",      "payments",       "acme-mail-91",
+                             "east-orders", "payments-api",   "green_frontend"};
     kw_ts when[] = {0, HOUR, 2 * HOUR, 3 * HOUR, 4 * HOUR, 5 * HOUR, DAY + HOUR, 2 * DAY, 3 * DAY};
     for (int i = 0; i < 9; i++)
         for (int k = 0; k < 2; k++) {
@@ -394,11 +397,12 @@ static void test_lookup_only(void **state)
     struct routes_stats st;
     routes_get_stats(c.r, &st);
     uint64_t nodes = st.nodes;
-    size_t n = routes_template(c.r, "api.example:443", "/v1/orders/12/admin/9f3c2a7b11", 27, false,
-                               T0, c.out, sizeof c.out);
+    size_t n = routes_template(c.r, "api.example:443", "GET", "/v1/orders/12/admin/9f3c2a7b11", 27,
+                               false, T0, c.out, sizeof c.out);
     assert_int_equal(n, strlen(c.out));
     assert_string_equal(c.out, "/v1/orders/{id}/admin/{id}");
-    n = routes_template(c.r, "other:80", "/wp-login.php", 13, false, T0, c.out, sizeof c.out);
+    n = routes_template(c.r, "other:80", "GET", "/wp-login.php", 13, false, T0, c.out,
+                        sizeof c.out);
     assert_string_equal(c.out, "/wp-login.php");
     routes_get_stats(c.r, &st);
     assert_int_equal(st.nodes, nodes);
@@ -428,8 +432,8 @@ static void test_limits(void **state)
     assert_int_equal(st.nodes, 8);
     /* a cut output buffer stays terminated */
     char small[8];
-    size_t n = routes_template(c.r, "api.example:443", "/v1/colla/items/5", 17, true, T0, small,
-                               sizeof small);
+    size_t n = routes_template(c.r, "api.example:443", "GET", "/v1/colla/items/5", 17, true, T0,
+                               small, sizeof small);
     assert_int_equal(n, strlen(small));
     assert_true(n < sizeof small);
     routes_destroy(c.r);
@@ -483,6 +487,47 @@ static void stream(struct ctx *c, uint64_t *x, int from, int to, char *log, size
         o += (size_t)snprintf(log + o, cap - o, "%s\n",
                               tpl(c, p, T0 + (kw_ts)i * 600 * 1000000)); /* 10 min apart */
     }
+}
+
+/* Rule 5: two sibling words each the target of a DELETE are items, not
+ * routes (Google's /v1/{name}, a contractor deleting two of its
+ * lexicons); GETs alone prove nothing; first segments are rule 4's; the
+ * DELETE seen before a restart still counts after it. */
+static void test_item_methods(void **state)
+{
+    (void)state;
+    char db[512];
+    snprintf(db, sizeof db, "%s/test-tmp/routes-items.db", KW_BINARY_DIR);
+    unlink(db);
+    struct ctx c;
+    setup(&c, 0);
+    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    assert_string_equal(tpl(&c, "/v1/lexicons", T0), "/v1/lexicons");
+    assert_string_equal(tpl(&c, "/v1/lexicons/reports-prod", T0), "/v1/lexicons/reports-prod");
+    assert_string_equal(tpl(&c, "/v1/lexicons/ledger-west", T0), "/v1/lexicons/ledger-west");
+    c.method = "DELETE";
+    assert_string_equal(tpl(&c, "/v1/lexicons/reports-prod", T0 + HOUR),
+                        "/v1/lexicons/reports-prod");
+    /* first segments: never by this rule */
+    tpl(&c, "/cache", T0 + HOUR);
+    assert_string_equal(tpl(&c, "/session", T0 + HOUR), "/session");
+    assert_int_equal(routes_save(c.r), KW_E_OK);
+    routes_destroy(c.r);
+    setup(&c, 0);
+    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    c.method = "GET";
+    assert_string_equal(tpl(&c, "/v1/lexicons/ledger-west", T0 + 2 * HOUR),
+                        "/v1/lexicons/ledger-west"); /* a GET: nothing new */
+    c.method = "DELETE";
+    assert_string_equal(tpl(&c, "/v1/lexicons/ledger-west", T0 + 3 * HOUR), "/v1/lexicons/{id}");
+    assert_true(renamed(&c, "/v1/lexicons/reports-prod", "/v1/lexicons/{id}"));
+    assert_true(renamed(&c, "/v1/lexicons/ledger-west", "/v1/lexicons/{id}"));
+    /* the collection itself stays; a word deleted later joins the parameter */
+    c.method = "GET";
+    assert_string_equal(tpl(&c, "/v1/lexicons", T0 + 4 * HOUR), "/v1/lexicons");
+    assert_string_equal(tpl(&c, "/v1/lexicons/mail-assets", T0 + 4 * HOUR), "/v1/lexicons/{id}");
+    assert_string_equal(tpl(&c, "/session", T0 + 4 * HOUR), "/session");
+    routes_destroy(c.r);
 }
 
 /* Learning over two runs (save, new object, load) equals learning over
@@ -547,13 +592,20 @@ int main(void)
     snprintf(tmp, sizeof tmp, "%s/test-tmp", KW_BINARY_DIR);
     mkdir(tmp, 0700);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_sight),    cmocka_unit_test(test_number_waits),
+        cmocka_unit_test(test_first_sight),
+        cmocka_unit_test(test_number_waits),
         cmocka_unit_test(test_route_number_root),
-        cmocka_unit_test(test_value_position), cmocka_unit_test(test_verb),
-        cmocka_unit_test(test_words),          cmocka_unit_test(test_lookup_only),
-        cmocka_unit_test(test_limits),         cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_restart),        cmocka_unit_test(test_root_late),
-        cmocka_unit_test(test_deep_share),     cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_value_position),
+        cmocka_unit_test(test_verb),
+        cmocka_unit_test(test_words),
+        cmocka_unit_test(test_lookup_only),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_root_late),
+        cmocka_unit_test(test_deep_share),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_item_methods),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

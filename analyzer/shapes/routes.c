@@ -299,6 +299,7 @@ static void merge_into(struct routes *r, uint32_t src, uint32_t dst)
     d->ends_slash += s->ends_slash;
     d->flags |= s->flags & (RT_END | RT_END_SLASH);
     d->kinds |= s->kinds;
+    d->methods |= s->methods;
     if (s->first < d->first) d->first = s->first;
     if (s->last > d->last) d->last = s->last;
     uint32_t c = s->child;
@@ -480,8 +481,8 @@ static bool merge_component(struct routes *r, uint32_t parent, struct group *g, 
  * ones keep coming: a component of root_min or more first segments that
  * continue alike, root_late of them first seen `settle` or more after the
  * service's first request, is one parameter. */
-static bool root_late(struct routes *r, uint32_t root, struct group *g, const char *suf,
-                      size_t sl, kw_ts ts)
+static bool root_late(struct routes *r, uint32_t root, struct group *g, const char *suf, size_t sl,
+                      kw_ts ts)
 {
     kw_ts t0 = r->n[root].first;
     for (size_t c = 0; c < g->n; c++) {
@@ -588,8 +589,8 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
     /* the root's children are the API's prefixes (/v1, /api, /users):
      * only file-like leaves there (/ohio.json) can be values */
     bool root = p->parent == NIL;
-    bool top = root || (p->flags & RT_VERSION) || route_number(r, parent) ||
-               r->n[p->parent].parent == NIL;
+    bool top =
+        root || (p->flags & RT_VERSION) || route_number(r, parent) || r->n[p->parent].parent == NIL;
     uint32_t lits[MAX_GROUP];
     size_t nl = 0;
     for (uint32_t c = p->child; c != NIL && nl < MAX_GROUP; c = r->n[c].next) {
@@ -599,8 +600,7 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
     if (!nl) return;
     /* words after a route number and a literal are in a value position
      * only once the number is a value (it resolves to a parameter) */
-    uint8_t idf = p->parent != NIL && route_number(r, p->parent) ? RT_STRONG
-                                                                  : RT_STRONG | RT_VPOS;
+    uint8_t idf = p->parent != NIL && route_number(r, p->parent) ? RT_STRONG : RT_STRONG | RT_VPOS;
     char af[64], a2[64];
     unsigned smin = top ? r->c.shared_min_top : r->c.shared_min;
     unsigned lmin = top                     ? r->c.leaves_min_top
@@ -681,6 +681,52 @@ static void evidence(struct routes *r, uint32_t parent, kw_ts ts)
         }
 }
 
+#define WEAK_KINDS ((1u << SHAPE_WORD) | (1u << SHAPE_NAME))
+
+/* Rule 5, item methods: two sibling words each the target of a DELETE are
+ * items of a collection, not its routes (DELETE removes the one resource
+ * the path names). Among the 281 public APIs, 12 parents have two or more
+ * literal children that are documented DELETE targets: 8 of them are
+ * parameters, whose children are an item's sub-resources (box's
+ * /files/{id}/trash and /watermark, workdocs, spotify, clarify,
+ * bitbucket), so a parameter's children are left alone; the 4 literal
+ * ones (sendgrid /v3/suppression and /v3/contactdb, spotify /v1/me,
+ * gitlab's repository/{files,merged_branches}) merge when a contractor
+ * deletes two of their routes. A parameter of word values already there
+ * counts as one. Not at the root (rule 4 decides first segments). */
+static void items(struct routes *r, uint32_t parent, kw_ts ts)
+{
+    const struct rt_node *p = &r->n[parent];
+    if (p->alias || p->parent == NIL || (p->flags & RT_PARAM)) return;
+    for (uint32_t c = p->child; c != NIL; c = r->n[c].next) {
+        const struct rt_node *x = &r->n[c];
+        if (x->alias || (x->flags & (RT_PARAM | RT_VERSION)) || !(x->methods & RT_M_DELETE))
+            continue;
+        char af[64], a2[64];
+        size_t al = lit_affix(r, c, af, sizeof af);
+        uint32_t lits[MAX_GROUP];
+        size_t nl = 0;
+        for (uint32_t d = c; d != NIL && nl < MAX_GROUP; d = r->n[d].next) {
+            const struct rt_node *y = &r->n[d];
+            if (y->alias || (y->flags & (RT_PARAM | RT_VERSION)) || !(y->methods & RT_M_DELETE))
+                continue;
+            size_t l2 = lit_affix(r, d, a2, sizeof a2);
+            if (l2 == al && !memcmp(a2, af, al)) lits[nl++] = d;
+        }
+        uint32_t xp = find_param(r, parent, af, al);
+        bool with_x = xp != NIL && (r->n[xp].kinds & WEAK_KINDS);
+        if (nl + with_x >= 2) {
+            merge_group(r, parent, lits, nl, af, al, ts);
+            return;
+        }
+    }
+}
+
+static unsigned method_bit(const char *m)
+{
+    return m && !strcmp(m, "DELETE") ? RT_M_DELETE : 0;
+}
+
 /* ---- the walk ---- */
 
 struct segc {
@@ -723,10 +769,8 @@ static bool id_shaped(const struct segc *g, unsigned depth, bool prefix)
     return shape_is_strong(g->k) || g->k == SHAPE_VERSION;
 }
 
-#define WEAK_KINDS ((1u << SHAPE_WORD) | (1u << SHAPE_NAME))
-
-size_t routes_template(struct routes *r, const char *service, const char *path, size_t len,
-                       bool learn, kw_ts ts, char *out, size_t cap)
+size_t routes_template(struct routes *r, const char *service, const char *method, const char *path,
+                       size_t len, bool learn, kw_ts ts, char *out, size_t cap)
 {
     struct tbuf t = {out, cap, 0};
     if (cap) out[0] = 0;
@@ -838,7 +882,11 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
         e->flags |= RT_END;
         e->ends++;
     }
-    if (!created) return t.len;
+    /* a word first seen as the target of an item method (rule 5) */
+    unsigned mb = method_bit(method);
+    bool item = mb && !(e->methods & mb) && !(e->flags & (RT_PARAM | RT_VERSION));
+    e->methods |= (uint8_t)mb;
+    if (!created && !item) return t.len;
     /* New literals: the evidence at their parents (a new sibling) and
      * grandparents (a sibling's continuation grew) may merge them. */
     for (unsigned k = 0; k < nnew; k++) {
@@ -849,6 +897,10 @@ size_t routes_template(struct routes *r, const char *service, const char *path, 
         x = resolve(r, news[k]);
         par = r->n[x].parent;
         if (par != NIL && r->n[par].parent != NIL) evidence(r, r->n[par].parent, ts);
+    }
+    if (item) {
+        uint32_t x = resolve(r, node);
+        if (!(r->n[x].flags & RT_PARAM) && r->n[x].parent != NIL) items(r, r->n[x].parent, ts);
     }
     return node_template(r, resolve(r, node), slash, out, cap);
 }

@@ -98,11 +98,11 @@ enum kw_err routes_load_ro(const char *path, const struct routes_config *c,
 
 /* The endpoint template of normalised path[0..len) on service `service`
  * ("host:port"), written NUL-terminated to out (cut to fit); returns its
- * length. learn: the request was routed by the service (not a 404), so
- * what the path shows enters the model; otherwise the model is only read
- * and what it does not know is classified by shape alone. */
-size_t routes_template(struct routes *r, const char *service, const char *path, size_t len,
-                       bool learn, kw_ts ts, char *out, size_t cap);
+ * length. method: the request's (learning only; NULL: unknown). learn: the request was routed by
+ * the service (not a 404), so what the path shows enters the model; otherwise the model is only
+ * read and what it does not know is classified by shape alone. */
+size_t routes_template(struct routes *r, const char *service, const char *method, const char *path,
+                       size_t len, bool learn, kw_ts ts, char *out, size_t cap);
 
 /* Replaces the config's on_merge (the pipeline that owns the baselines
  * hooks itself here). */

@@ -33,8 +33,8 @@ static const char *const rt_steps[] = {
     " first INTEGER NOT NULL, last INTEGER NOT NULL);", /* µs, packet time */
     /* v2: OpenAPI documents imported with `keywarden openapi import` */
     "CREATE TABLE shapes_openapi("
-    " service TEXT PRIMARY KEY," /* host:port, or host for any port */
-    " source TEXT NOT NULL,"     /* the file it came from */
+    " service TEXT PRIMARY KEY,"  /* host:port, or host for any port */
+    " source TEXT NOT NULL,"      /* the file it came from */
     " imported INTEGER NOT NULL," /* wall clock, µs */
     " text BLOB NOT NULL);",
 };
@@ -100,7 +100,9 @@ static enum kw_err load(struct routes *r, sqlite3 *db)
         x->alias = alias == NIL ? 0 : alias + 1;
         x->hnext = NIL;
         x->seg_len = (uint16_t)sl;
-        x->flags = (uint8_t)sqlite3_column_int(s, 6);
+        int fl = sqlite3_column_int(s, 6);
+        x->flags = (uint8_t)fl;
+        x->methods = (uint8_t)(fl >> 8);
         x->kinds = (uint16_t)sqlite3_column_int(s, 7);
         x->depth = (uint16_t)sqlite3_column_int(s, 8);
         x->count = (uint32_t)sqlite3_column_int64(s, 9);
@@ -231,7 +233,7 @@ static int save_run(struct dbw_job *jb, sqlite3 *db)
         sqlite3_bind_int64(s, 4, link_out(w->x.next));
         sqlite3_bind_int64(s, 5, w->x.alias);
         sqlite3_bind_blob(s, 6, j->text + w->seg, w->x.seg_len, SQLITE_STATIC);
-        sqlite3_bind_int(s, 7, w->x.flags);
+        sqlite3_bind_int(s, 7, w->x.flags | w->x.methods << 8);
         sqlite3_bind_int(s, 8, w->x.kinds);
         sqlite3_bind_int(s, 9, w->x.depth);
         sqlite3_bind_int64(s, 10, w->x.count);

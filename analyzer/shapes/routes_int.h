@@ -23,14 +23,19 @@ enum {
     RT_VPOS = 32      /* a literal word in a value position (/{id}/servers/x) */
 };
 
+/* Methods that address one item of a collection (RFC 9110 9.3.4-5,
+ * RFC 5789): seen ending at two sibling words, they say the words are
+ * items (rule 5). Saved in bits 8-15 of the flags column. */
+enum { RT_M_DELETE = 1 };
+
 struct rt_node {
     uint32_t parent, child, next; /* tree: first child, next sibling */
     uint32_t hnext;               /* hash chain of literals */
     uint32_t alias;               /* merged into (node + 1); 0: live */
     uint32_t seg;                 /* arena offset: the literal, or a parameter's suffix */
     uint16_t seg_len, depth;
-    uint16_t kinds; /* value shapes seen (1 << SHAPE_x); a literal: its own */
-    uint8_t flags, pad;
+    uint16_t kinds;         /* value shapes seen (1 << SHAPE_x); a literal: its own */
+    uint8_t flags, methods; /* methods: RT_M_x of the requests that ended here */
     uint32_t count, ends, ends_slash;
     kw_ts first, last;
 };
