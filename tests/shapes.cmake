@@ -10,15 +10,16 @@ kw_add_test(test_openapi SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_openapi.c
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)
   # All 281 APIs, learn 4 days, detect 1, seed 1 (docs/detection-results.md:
-  # 87.5 %, 0.217, 94.4 %). The bounds are what the learner reaches today
-  # (not yet the issue's targets: agreement >= 90 %, false <= 0.1, recall
-  # >= 95 %); they catch regressions (0.35: S3's path-style buckets, 0.41
-  # per identity-day alone, would not fit).
+  # 90.8 %, 0.085, 95.8 % since rule 5). The bounds are the issue's targets
+  # (agreement >= 90 %, false <= 0.1 per identity-day, recall >= 95 %),
+  # which seed 1 meets; the held-out seeds 2 and 3 do not yet meet the
+  # false-alert one (0.135, 0.128). The run is deterministic (seeded
+  # simulator, one worker).
   add_test(NAME shapes_api_eval
     COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/shapes/api_eval.py
             $<TARGET_FILE:kwsim> $<TARGET_FILE:keywarden>
             ${CMAKE_CURRENT_SOURCE_DIR}/data/apis/apis.jsonl ${CMAKE_BINARY_DIR}/shapes-eval
-            --check 85,0.35,93)
+            --check 90,0.1,95)
   set_tests_properties(shapes_api_eval PROPERTIES LABELS "shapes;e2e;slow" TIMEOUT 900)
 endif()
 if(Python3_Interpreter_FOUND)
