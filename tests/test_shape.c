@@ -38,6 +38,8 @@ static const struct shape_case cases[] = {
     {"cus_NffrFeUfNV2Hib", SHAPE_PREFIXED},
     {"ope_eacnkO6kubkwKFP", SHAPE_PREFIXED}, /* few case changes, not words */
     {"fil_mozbgXSHLqzdppjQGk", SHAPE_PREFIXED},
+    {"cer_uxQkwxumqVaen9OZAS", SHAPE_PREFIXED}, /* every piece has a vowel */
+    {"sub_YPLAblUBBBvNLWReknJyf", SHAPE_PREFIXED},
     {"red-east-90", SHAPE_PREFIXED},
     {"i-0abc123def4567890", SHAPE_PREFIXED},
     {"TQbxUHKuVvEI8VazN2Tac5", SHAPE_TOKEN},

@@ -110,15 +110,19 @@ static bool idish(const char *s, size_t n)
 
 /* The id part of a prefixed id (cus_..., ope_...): after a short prefix
  * and a separator, ten or more mixed-case letters that do not read as
- * words are minted even when they change case rarely. */
+ * words are minted even when they change case rarely; fourteen or more
+ * that change class (lower, upper, digit) every third character are
+ * minted even when each piece happens to hold a vowel
+ * (cer_uxQkwxumqVaen9OZAS: ux|Qkwxumq|Vaen|9|OZAS reads as words). */
 static bool minted_part(const char *s, size_t n)
 {
-    size_t lo = 0, up = 0;
+    size_t lo = 0, up = 0, changes = 0;
     for (size_t i = 0; i < n; i++) {
         lo += is_lower(s[i]);
         up += is_upper(s[i]);
+        changes += i && cls(s[i]) != cls(s[i - 1]);
     }
-    return n >= 10 && lo && up && !wordlike(s, n);
+    return n >= 10 && lo && up && (!wordlike(s, n) || (n >= 14 && changes * 3 >= n));
 }
 
 static bool all(const char *s, size_t n, bool (*f)(char))
