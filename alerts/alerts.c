@@ -120,10 +120,13 @@ static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, c
                  const char *subject, uint64_t findings, const char *tz, kw_ts ts)
 {
     const char *id = json_string_value(json_object_get(json_object_get(rec, "alert"), "id"));
+    /* one serialisation for the outbox and EVE: jansson keeps insertion
+     * order (2.8+), so the record's text is the same for both */
     char *body = json_dumps(rec, JSON_COMPACT);
     a->n.alerts++;
     a->n.by_kind[kind < ALERT__COUNT ? kind : 0]++;
     a->n.by_severity[sev >= 1 && sev <= 3 ? sev : 3]++;
+    if (body) kw_eve_write_text(a->eve, body, strlen(body));
     if (body) {
         al_route(a, id, body, kind, sev, who, subject, findings, tz, ts); /* takes body */
     } else {
@@ -140,7 +143,8 @@ static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, c
         }
         if (a->cfg.syslog) syslog_push(a, line);
     }
-    kw_eve_write(a->eve, rec);
+    if (!body) kw_eve_write(a->eve, json_incref(rec)); /* counted as dropped if it fails again */
+    json_decref(rec);
     kw_eve_flush(a->eve); /* an alert is on disk at once, not with the next batch */
 }
 
