@@ -37,6 +37,7 @@ struct audit_rec {
     struct kw_addr src, dst;
     uint16_t sport, dport;
     uint8_t cred_kind;
+    bool keyed;      /* key computed (by the writer: a job's run may repeat) */
     uint8_t key[16]; /* natural key (see natural_key) */
 };
 
@@ -226,7 +227,9 @@ static void base_key(const struct audit_rec *r, uint8_t out[16])
     memcpy(out, h, 16);
 }
 
-/* Called with a->mu held: numbers a repeat of a recent identical key. */
+/* Numbers a repeat of a recent identical key. On the writer's thread, in
+ * ring order (the only user of a->recent): the SHA-256 was a sixth of the
+ * judge thread's time when the judge computed it (docs/performance.md). */
 static void natural_key(struct audit *a, struct audit_rec *r)
 {
     uint8_t k[16];
@@ -325,7 +328,7 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         p[len[i]] = 0;
         p += len[i] + 1;
     }
-    natural_key(a, r);
+    r->keyed = false;
     a->wpos = at + need;
     a->count++;
     a->st.queued++;
@@ -456,8 +459,12 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
         sqlite3_stmt *ins = k == AUDIT_MULTI ? multi : one;
         for (unsigned m = 0; m < k && rc == SQLITE_OK; m++) {
             pos = ring_next(a, pos);
-            const struct audit_rec *r = (const struct audit_rec *)(a->ring + pos);
+            struct audit_rec *r = (struct audit_rec *)(a->ring + pos);
             pos += r->size;
+            if (!r->keyed) {
+                natural_key(a, r);
+                r->keyed = true;
+            }
             rc = bind_rec(a->text, ins, (int)m * AUDIT_COLS, r);
             if (r->ts > a->job_newest) a->job_newest = r->ts;
         }
