@@ -1,5 +1,9 @@
-/* baseline_int: the profile record shared by baseline.c (learning and
- * detections), baseline_db.c (persistence) and baseline_show.c (summaries).
+/* baseline_int: the profile record shared by baseline.c (the profile
+ * table and the observation flow), the detection files (baseline_hours.c,
+ * baseline_endpoints.c, baseline_sources.c, baseline_clients.c,
+ * baseline_grants.c, baseline_volume.c, over baseline_quarantine.c),
+ * baseline_db.c (persistence) and baseline_show.c (summaries), and what
+ * those files share with one another (the end of this file).
  *
  * The one thing to know: struct bl_profile is persisted as its raw bytes
  * (a versioned blob, BL_FORMAT), so it holds no pointers, every slot is
@@ -10,6 +14,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <string.h>
 #include <sqlite3.h>
 
 #include "dbw.h"
@@ -242,5 +247,92 @@ enum kw_err bl_db_load(struct baseline *b) KW_WUR;
 
 /* Queues a key whose row the next save deletes (an evicted profile). */
 void bl_del_push(struct baseline *b, const char *key);
+
+/* ---- shared by the detection files (baseline.c and baseline_*.c) ----
+ * Each detection lives in a file of its own; what they share is below:
+ * the sensitivity table, the per-observation context, the finding
+ * emitter, the quarantine and a few small helpers. */
+
+/* Thresholds per sensitivity (low, medium, high); see docs/baselines.md.
+ * The table itself is in baseline.c. */
+struct bl_sens {
+    int hour_tol;         /* neighbouring hours that count as usual */
+    float hour_support;   /* decayed active-hour count that makes an hour usual */
+    float vol_k;          /* robust z: median + k * 1.4826 * MAD */
+    float vol_ratio;      /* and at least ratio x median */
+    float vol_min_req;    /* and at least median + this many requests */
+    float vol_min_bytes;  /* bytes: at least median + this */
+    kw_ts share_window;   /* two networks within this = concurrent */
+    bool endpoint_method; /* a known template under a new method is new */
+    bool net_wide;        /* low: a new /24 inside a known /16 is not new */
+    uint32_t roam_nets;   /* a /16 (/32) with this many known /24s (/48s) is
+                           * one roaming network (a campus handing out
+                           * addresses by DHCP); 0 = off */
+};
+extern const struct bl_sens bl_sens_tab[3];
+
+/* Findings, in the order of baseline_stats.findings[]. */
+enum { BL_F_HOUR, BL_F_ENDPOINT, BL_F_SOURCE, BL_F_VOLUME, BL_F_SHARING, BL_F_CLIENT, BL_F_GRANT };
+
+/* Per-observation context: the transaction in local time. */
+struct bl_obs {
+    const struct kw_txn *t;
+    struct bl_profile *p;
+    const char *tz;
+    int64_t local_sec, local_day, local_hour; /* since the epoch, local time */
+    int wd, hod, cls;                         /* Mon=0..Sun=6, 0..23, weekend? */
+    bool learning;
+    void (*emit)(void *user, struct alert_finding *f);
+    void *user;
+};
+
+/* Copies src into dst[n], cut to fit, the rest zeroed (profiles are
+ * persisted as raw bytes: no stale bytes after the text). */
+static inline void bl_set_text(char *dst, size_t n, const char *src)
+{
+    memset(dst, 0, n);
+    size_t l = strnlen(src, n - 1);
+    memcpy(dst, src, l);
+}
+
+/* a / b rounded towards minus infinity (times before 1970 stay in order). */
+static inline int64_t bl_floordiv(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* Index of the smallest count among n float fields spaced `stride` apart
+ * (the slot a full table gives up). */
+uint32_t bl_min_slot(const float *first, size_t stride, uint32_t n);
+bool bl_in_learning(const struct baseline *b, const struct bl_profile *p, kw_ts ts);
+/* Fills o's local time fields from o->t->ts in zone tz. */
+void bl_local_time(struct baseline *b, struct bl_obs *o, const char *tz);
+/* Reports finding f (BL_F_*) to o->emit; takes expected and observed. */
+void bl_emit(struct baseline *b, struct bl_obs *o, int f, const char *subject, json_t *expected,
+             json_t *observed, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+/* How a finding names the profile: the credential's hint when it has one. */
+const char *bl_who(const struct bl_obs *o);
+
+/* Quarantine (baseline_quarantine.c). */
+struct bl_pending *bl_pend_get(struct baseline *b, struct bl_obs *o, int type, uint64_t h,
+                               bool *fresh);
+bool bl_pend_see(struct baseline *b, struct bl_obs *o, struct bl_pending *e);
+void bl_pend_drop(struct bl_profile *p, struct bl_pending *e);
+
+/* The detections, in the order baseline_observe runs them. */
+void bl_check_hour(struct baseline *b, struct bl_obs *o, bool has_schedule,
+                   bool *learn_hour);                         /* baseline_hours.c */
+void bl_check_endpoint(struct baseline *b, struct bl_obs *o); /* baseline_endpoints.c */
+void bl_check_source(struct baseline *b, struct bl_obs *o);   /* baseline_sources.c */
+void bl_check_sharing(struct baseline *b, struct bl_obs *o);  /* baseline_sources.c */
+void bl_check_client(struct baseline *b, struct bl_obs *o);   /* baseline_clients.c */
+void bl_check_grants(struct baseline *b, struct bl_obs *o);   /* baseline_grants.c */
+void bl_learn_agent(struct baseline *b, struct bl_profile *p, const char *ua);
+
+/* Hourly volume (baseline_volume.c): the open hour's bucket. */
+void bl_open_bucket(struct baseline *b, struct bl_profile *p, int64_t hour, int cls);
+void bl_close_bucket(struct baseline *b, struct bl_profile *p);
+void bl_hourtop_add(struct bl_profile *p, const char *text);
+void bl_check_volume(struct baseline *b, struct bl_obs *o);
 
 #endif
