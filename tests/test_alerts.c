@@ -511,6 +511,18 @@ static void test_down_then_up(void **state)
     rx_stop(&hook);
 }
 
+
+/* 40 distinct alerts (subjects prefix/0..39), for the kill tests' child. */
+static void submit_40(struct alerts *a, const char *prefix)
+{
+    for (int i = 0; i < 40; i++) {
+        struct kw_txn t;
+        make_txn(&t, i % 3, i);
+        struct alert_finding f = {.kind = ALERT_OFF_HOURS, .ts = T0 + KW_TS_SEC(i), .txn = &t};
+        snprintf(f.subject, sizeof f.subject, "%s/%d", prefix, i);
+        alerts_submit(a, &f);
+    }
+}
 /* A delivering process is SIGKILLed mid-delivery; a new one on the same
  * DB delivers the rest. Duplicates only with the same id. */
 static void test_restart_after_sigkill(void **state)
@@ -529,13 +541,7 @@ static void test_restart_after_sigkill(void **state)
     if (child == 0) {
         struct alerts *a = NULL;
         if (alerts_new(&c, NULL, &a) != KW_E_OK) _exit(3);
-        for (int i = 0; i < 40; i++) { /* no cmocka asserts in the child */
-            struct kw_txn t;
-            make_txn(&t, i % 3, i);
-            struct alert_finding f = {.kind = ALERT_OFF_HOURS, .ts = T0 + KW_TS_SEC(i), .txn = &t};
-            snprintf(f.subject, sizeof f.subject, "/v1/kill/%d", i);
-            alerts_submit(a, &f);
-        }
+        submit_40(a, "/v1/kill"); /* no cmocka asserts in the child */
         for (;;)
             pause();
     }
@@ -619,13 +625,7 @@ static void test_kill_while_writer_slow(void **state)
         if (dbw_new(&wc, &w) != KW_E_OK) _exit(3);
         c.writer = w;
         if (alerts_new(&c, NULL, &a) != KW_E_OK) _exit(3);
-        for (int i = 0; i < 40; i++) {
-            struct kw_txn t;
-            make_txn(&t, i % 3, i);
-            struct alert_finding f = {.kind = ALERT_OFF_HOURS, .ts = T0 + KW_TS_SEC(i), .txn = &t};
-            snprintf(f.subject, sizeof f.subject, "/v1/slow/%d", i);
-            alerts_submit(a, &f);
-        }
+        submit_40(a, "/v1/slow");
         dbw_flush(w); /* all 40 stored */
         static struct dbw_job slow = {.run = slow_run, .done = slow_done};
         dbw_submit(w, &slow);
