@@ -511,7 +511,6 @@ static void test_down_then_up(void **state)
     rx_stop(&hook);
 }
 
-
 /* 40 distinct alerts (subjects prefix/0..39), for the kill tests' child. */
 static void submit_40(struct alerts *a, const char *prefix)
 {
@@ -841,7 +840,7 @@ static void test_repeat_counts(void **state)
         static const struct {
             int ident, sec;
             bool repeat;
-        } in[] = {{1, 0, false},    {1, 30, true},    {1, 59, true}, {2, 10, false},
+        } in[] = {{1, 0, false},    {1, 30, true},   {1, 59, true},   {2, 10, false},
                   {1, 3600, false}, {1, 3630, true}, {1, 3700, false}};
         /* a sweep is due 60 s (packet time) after the last one: then a
          * repeat is not taken (3700), submit sweeps and counts it */
@@ -1082,13 +1081,21 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_windows), cmocka_unit_test(test_repeat_counts), cmocka_unit_test(test_update_order), cmocka_unit_test(test_delivered_once_signed),
-        cmocka_unit_test(test_500_then_ok),   cmocka_unit_test(test_429_retry_after),
-        cmocka_unit_test(test_hang_timeout),  cmocka_unit_test(test_permanent_4xx),
-        cmocka_unit_test(test_down_then_up),  cmocka_unit_test(test_restart_after_sigkill),
+        cmocka_unit_test(test_dedup_windows),
+        cmocka_unit_test(test_repeat_counts),
+        cmocka_unit_test(test_update_order),
+        cmocka_unit_test(test_delivered_once_signed),
+        cmocka_unit_test(test_500_then_ok),
+        cmocka_unit_test(test_429_retry_after),
+        cmocka_unit_test(test_hang_timeout),
+        cmocka_unit_test(test_permanent_4xx),
+        cmocka_unit_test(test_down_then_up),
+        cmocka_unit_test(test_restart_after_sigkill),
         cmocka_unit_test(test_kill_while_writer_slow),
-        cmocka_unit_test(test_storm),         cmocka_unit_test(test_cli_flush),
-        cmocka_unit_test(test_retention),     cmocka_unit_test(test_state_restore),
+        cmocka_unit_test(test_storm),
+        cmocka_unit_test(test_cli_flush),
+        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_state_restore),
     };
     if (getenv("KW_TEST_FILTER")) cmocka_set_test_filter(getenv("KW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
