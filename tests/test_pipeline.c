@@ -1,4 +1,4 @@
-/* Tests of the pipeline glue (analyzer/pipeline.c) on real captures:
+/* Tests of the pipeline glue (analyzer/pipeline*.c) on real captures:
  * what reaches the EVE file, and the bound on live HTTP parsers (a
  * connection beyond it is not parsed, and is counted, never silent). */
 #include <setjmp.h>

@@ -9,6 +9,7 @@
 
 #include "dbw.h"
 #include "routes.h"
+#include "shape.h"
 
 #define NIL UINT32_MAX
 #define MAX_SEG 1024
@@ -74,6 +75,40 @@ static inline void rt_touch(struct routes *r, uint32_t id)
 {
     if (id != NIL && r->dirty) r->dirty[id] = 1;
 }
+
+/* A parameter's segment is its affix: what surrounds the value, with
+ * AFFIX_VALUE where the value goes ("\1" plain, "\1.json", "\1:cancel",
+ * "Updates('\1')"); no normalised path holds that byte. */
+#define AFFIX_VALUE '\1'
+/* Value shapes that only evidence makes a parameter (words, names). */
+#define WEAK_KINDS ((1u << SHAPE_WORD) | (1u << SHAPE_NAME))
+
+/* routes.c: the tree, shared with routes_merge.c. */
+static inline const char *rt_seg_of(const struct routes *r, const struct rt_node *x)
+{
+    return r->arena + x->seg;
+}
+uint32_t rt_node_new(struct routes *r, uint32_t parent, const char *seg, size_t n, uint8_t flags,
+                     kw_ts ts);
+/* The live node an alias chain ends at. */
+uint32_t rt_resolve(const struct routes *r, uint32_t id);
+uint32_t rt_find_literal(const struct routes *r, uint32_t parent, const char *s, size_t n);
+uint32_t rt_find_param(const struct routes *r, uint32_t parent, const char *suf, size_t n);
+void rt_hash_unlink(struct routes *r, uint32_t id);
+const char *rt_service_key_of(const struct routes *r, uint32_t node);
+/* The affix of segment s[0..n) into buf (cap >= 64); its length. */
+size_t rt_affix_of(const char *s, size_t n, char *buf, size_t cap);
+size_t rt_node_template(const struct routes *r, uint32_t id, bool slash, char *out, size_t cap);
+
+/* routes_merge.c: the evidence rules (docs/shapes.md). */
+/* Rules 0-4 on the children of parent (a literal appeared below it). */
+void rt_evidence(struct routes *r, uint32_t parent, kw_ts ts);
+/* Rule 5: sibling words each the target of a DELETE. */
+void rt_items(struct routes *r, uint32_t parent, kw_ts ts);
+/* The '.' extension of s[0..n): its offset, or 0 when it has none. */
+size_t rt_ext_at(const char *s, size_t n);
+/* The affix of a value in the extension of a stem: "directions.\1". */
+size_t rt_ext_affix(const char *s, size_t stem, char *buf, size_t cap);
 
 /* Shared with routes_db.c: grow the node arrays to hold n nodes. */
 bool rt_reserve(struct routes *r, uint32_t n);
