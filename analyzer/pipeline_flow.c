@@ -212,21 +212,6 @@ void pl_cb_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
     h1_gap(pf->h1, dir, len, ts);
 }
 
-static const char *end_reason_name(enum flow_end_reason r)
-{
-    switch (r) {
-    case FLOW_END_CLOSED:
-        return "closed";
-    case FLOW_END_TIMEOUT:
-        return "timeout";
-    case FLOW_END_EVICTED:
-        return "evicted";
-    case FLOW_END_SHUTDOWN:
-        return "shutdown";
-    }
-    return "unknown";
-}
-
 static const char *tcp_state_name(uint8_t s)
 {
     static const char *const names[] = {"none",        "syn_sent", "syn_recv",
@@ -268,7 +253,7 @@ size_t pipeline_format_flow(char *buf, size_t size, const struct flow *f, const 
     kw_jw_int(&w, "bytes_toclient", (int64_t)f->bytes[1]);
     kw_jw_str(&w, "start", kw_ts_format(f->first_ts, tsb, sizeof tsb));
     kw_jw_str(&w, "end", kw_ts_format(f->last_ts, tsb, sizeof tsb));
-    kw_jw_str(&w, "reason", end_reason_name(why));
+    kw_jw_str(&w, "reason", flow_end_reason_name(why));
     if (f->proto == 6) {
         kw_jw_str(&w, "state", tcp_state_name(f->tcp_state));
         kw_jw_bool(&w, "midstream", f->midstream);

@@ -88,6 +88,21 @@ void flow_config_default(struct flow_config *cfg)
     cfg->hash_key = kw_hkey_random(); /* tests may set a fixed one */
 }
 
+const char *flow_end_reason_name(enum flow_end_reason r)
+{
+    switch (r) {
+    case FLOW_END_CLOSED:
+        return "closed";
+    case FLOW_END_TIMEOUT:
+        return "timeout";
+    case FLOW_END_EVICTED:
+        return "evicted";
+    case FLOW_END_SHUTDOWN:
+        return "shutdown";
+    }
+    return "unknown";
+}
+
 enum kw_err flow_table_new(const struct flow_config *cfg, const struct flow_callbacks *cb,
                            struct flow_table **out)
 {

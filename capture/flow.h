@@ -46,6 +46,10 @@ enum flow_end_reason {
     FLOW_END_SHUTDOWN /* end of input */
 };
 
+/* "closed", "timeout", "evicted", "shutdown": the EVE flow record's
+ * `reason` and `streams`' end column. */
+const char *flow_end_reason_name(enum flow_end_reason r);
+
 /* What a consumer may read of a flow. Owned by the table; valid from
  * on_flow_start until on_flow_end returns. */
 struct flow {

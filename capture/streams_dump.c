@@ -291,21 +291,6 @@ static void sd_gap(void *user, struct flow *f, int dir, uint64_t len, kw_ts ts)
     d->cnt.gap_bytes += len;
 }
 
-static const char *end_name(enum flow_end_reason why)
-{
-    switch (why) {
-    case FLOW_END_CLOSED:
-        return "closed";
-    case FLOW_END_TIMEOUT:
-        return "timeout";
-    case FLOW_END_EVICTED:
-        return "evicted";
-    case FLOW_END_SHUTDOWN:
-        return "shutdown";
-    }
-    return "?";
-}
-
 static void sd_end(void *user, struct flow *f, enum flow_end_reason why, kw_ts ts)
 {
     struct streams_dump *d = user;
@@ -317,7 +302,7 @@ static void sd_end(void *user, struct flow *f, enum flow_end_reason why, kw_ts t
         dir_close(d, x);
         fprintf(d->index, "%s\t%llu\t%llu\t%llu\t%llu\t%s\n", x->name, (unsigned long long)f->id,
                 (unsigned long long)x->bytes, (unsigned long long)x->gaps,
-                (unsigned long long)x->gap_bytes, end_name(why));
+                (unsigned long long)x->gap_bytes, flow_end_reason_name(why));
     }
     free(sf);
     f->app = NULL;
