@@ -1,8 +1,9 @@
 /* judge_int: what the files of analyzer/judge share and nobody else sees:
- * the bounded tables, the hasher, and the finding helpers. judge_policy.c
- * owns the tables and the rules' policy checks; judge_oauth.c the OAuth
- * checks (scopes, session age, DPoP). The public contract is
- * judge_policy.h. */
+ * the bounded tables, the hasher, and the finding helpers. judge_table.c
+ * owns the tables and their checkpoint; judge_policy.c the finding helpers
+ * and the rules' policy checks; judge_cred.c the credential detections;
+ * judge_oauth.c the OAuth checks (scopes, session age, DPoP). The public
+ * contract is judge_policy.h. */
 #ifndef KW_JUDGE_INT_H
 #define KW_JUDGE_INT_H
 
@@ -96,6 +97,11 @@ struct hasher jp_hash_begin(const struct judge_policy *jp, enum jp_tag tag);
 struct jp_key *jp_key_get(struct judge_policy *jp, enum jp_tag tag, uint64_t h, kw_ts now);
 /* True when h was not seen within `window` (and remembers it now). */
 bool jp_pair_new(struct judge_policy *jp, uint64_t h, kw_ts now, kw_ts window);
+int64_t jp_floor_div(int64_t a, int64_t b);
+/* Adds n events to e's sliding window of length win; true once when the
+ * estimate reaches threshold (*est: the estimated count ending now). */
+bool jp_slide_add(struct judge_policy *jp, struct jp_key *e, kw_ts now, kw_ts win, uint32_t n,
+                  uint32_t threshold, uint32_t *est);
 
 /* snprintf whose cut is intended: summaries and subjects are bounded. */
 void jp_fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
@@ -112,6 +118,12 @@ const char *jp_endpoint(const struct kw_txn *t);
 bool jp_success(const struct kw_txn *t); /* 2xx/3xx, and grpc-status 0 if any */
 bool jp_is_session(const struct kw_txn *t);
 void jp_local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len);
+
+/* judge_cred.c: an unknown credential accepted (HTTP and TLS sessions),
+ * and the rest for HTTP requests: refusal bursts, stuffing, enumeration,
+ * expired or unsigned JWTs. */
+void jp_check_unknown(struct jp_ctx *c);
+void jp_check_credential(struct jp_ctx *c);
 
 /* judge_oauth.c: scopes, session age and DPoP proofs of one transaction. */
 void jp_check_oauth(struct jp_ctx *c);
