@@ -1,4 +1,5 @@
-list(APPEND KW_CLI_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/cmd_run.c)
+list(APPEND KW_CLI_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/cmd_run.c
+     ${CMAKE_CURRENT_SOURCE_DIR}/run_report.c)
 list(APPEND KW_CLI_DEFS KW_HAVE_CMD_RUN)
 # run's least privilege (priv: libcap) and Prometheus endpoint (metrics:
 # libmicrohttpd), issue 14.
