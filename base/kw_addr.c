@@ -5,10 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Dotted quad by hand: glibc's inet_ntop formats IPv4 with sprintf, and
+ * an address is written several times per transaction (issue 13). */
+static void ntop4(const uint8_t *a, char *buf, size_t len)
+{
+    char b[16], *q = b;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *q++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *q++ = (char)('0' + v / 10 % 10);
+        *q++ = (char)('0' + v % 10);
+        *q++ = i < 3 ? '.' : 0;
+    }
+    size_t n = (size_t)(q - b); /* NUL included */
+    if (n > len) { /* as inet_ntop: too small a buffer gets nothing */
+        if (len)
+            buf[0] = 0;
+        return;
+    }
+    memcpy(buf, b, n);
+}
+
 char *kw_addr_str(const struct kw_addr *x, char *buf, size_t len)
 {
     if (x->family == 4)
-        inet_ntop(AF_INET, x->a, buf, (socklen_t)len);
+        ntop4(x->a, buf, len);
     else if (x->family == 6)
         inet_ntop(AF_INET6, x->a, buf, (socklen_t)len);
     else if (len)

@@ -435,7 +435,7 @@ void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
     kw_jw_str_opt(w, "path", t->path);
     kw_jw_str_opt(w, "template", t->template_);
     if (t->resp_ts && t->ts && t->resp_ts >= t->ts)
-        kw_jw_ms(w, "duration_ms", (double)(t->resp_ts - t->ts) / 1000.0);
+        kw_jw_ms(w, "duration_ms", t->resp_ts - t->ts);
     if (t->stream_id) { /* as Suricata's http record of an HTTP/2 stream */
         kw_jw_obj_begin(w, "http2");
         kw_jw_int(w, "stream_id", t->stream_id);

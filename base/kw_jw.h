@@ -43,7 +43,8 @@ void kw_jw_str(struct kw_jw *w, const char *key, const char *s);
 void kw_jw_str_opt(struct kw_jw *w, const char *key, const char *s);
 void kw_jw_int(struct kw_jw *w, const char *key, int64_t v);
 void kw_jw_bool(struct kw_jw *w, const char *key, bool v);
-/* Fixed-point with 3 decimals (durations in ms). */
-void kw_jw_ms(struct kw_jw *w, const char *key, double v);
+/* A duration in microseconds as milliseconds with 3 decimals ("12.345"),
+ * what "%.3f" of us / 1000.0 prints. */
+void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +71,61 @@ static void test_addr_prefix(void **state)
     char buf[64];
     assert_true(kw_addr_parse("::ffff:1.2.3.4", &a));
     assert_string_equal(kw_addr_str(&a, buf, sizeof buf), "::ffff:1.2.3.4");
+}
+
+/* The hand-made dotted quad prints what inet_ntop prints, for the edges
+ * of every octet's digit count and a spread of others. */
+static void test_addr_str_ipv4(void **state)
+{
+    (void)state;
+    struct kw_addr a = {.family = 4};
+    char got[64], want[64];
+    static const uint8_t edge[] = {0, 1, 9, 10, 11, 99, 100, 101, 199, 200, 249, 250, 255};
+    size_t ne = sizeof edge;
+    for (size_t i = 0; i < ne * ne * ne * ne; i++) {
+        size_t k = i;
+        for (int o = 0; o < 4; o++) {
+            a.a[o] = edge[k % ne];
+            k /= ne;
+        }
+        assert_non_null(inet_ntop(AF_INET, a.a, want, sizeof want));
+        assert_string_equal(kw_addr_str(&a, got, sizeof got), want);
+    }
+    uint32_t x = 2463534242u; /* xorshift32 */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        memcpy(a.a, &x, 4);
+        inet_ntop(AF_INET, a.a, want, sizeof want);
+        assert_string_equal(kw_addr_str(&a, got, sizeof got), want);
+    }
+    /* exactly large enough, and one byte short: nothing (as inet_ntop) */
+    memcpy(a.a, "\xff\xff\xff\xff", 4);
+    assert_string_equal(kw_addr_str(&a, got, 16), "255.255.255.255");
+    assert_string_equal(kw_addr_str(&a, got, 15), "");
+}
+
+/* kw_jw_ms prints what "%.3f" of us / 1000.0 prints. */
+static void test_jw_ms(void **state)
+{
+    (void)state;
+    static const int64_t v[] = {0, 1, 9, 10, 999, 1000, 1001, 12345, -1, -999, -1000, -1500,
+                                86400000000LL, 123456789012LL, -123456789012LL};
+    char buf[128], want[64];
+    for (size_t i = 0; i < sizeof v / sizeof v[0] + 100000; i++) {
+        int64_t us = i < sizeof v / sizeof v[0] ? v[i] : (int64_t)(i * 7919 % 5000000) - 1000000;
+        struct kw_jw w;
+        kw_jw_init(&w, buf, sizeof buf);
+        kw_jw_obj_begin(&w, NULL);
+        kw_jw_ms(&w, "d", us);
+        kw_jw_obj_end(&w);
+        assert_true(kw_jw_ok(&w));
+        char *q = want + snprintf(want, sizeof want, "{\"d\":");
+        snprintf(q, sizeof want - (size_t)(q - want), "%.3f}", (double)us / 1000.0);
+        assert_int_equal(w.len, strlen(want));
+        assert_memory_equal(buf, want, w.len);
+    }
 }
 
 static void test_addr_hostport(void **state)
@@ -506,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_json_bytes),
         cmocka_unit_test(test_addr_prefix),
         cmocka_unit_test(test_addr_hostport),
+        cmocka_unit_test(test_addr_str_ipv4),
+        cmocka_unit_test(test_jw_ms),
         cmocka_unit_test(test_ts_format),
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_jw_matches_jansson),
