@@ -10,6 +10,8 @@
 #include "alerts_int.h"
 #include "al_util.h"
 #include "kw_addr.h"
+#include "kw_eve.h"
+#include "kw_jw.h"
 #include "kw_term.h"
 #include "kw_sha256.h"
 
@@ -139,64 +141,69 @@ void al_alert_id(enum alert_kind k, const char *who_key, const char *subject, kw
     out[AL_ID_LEN] = 0;
 }
 
-json_t *al_record_new(const struct alert_finding *f, int sev, const char *id)
+void al_record_write(struct kw_jw *w, const struct alert_finding *f, int sev, const char *id)
 {
     char tsb[40];
     const struct kw_txn *t = f->txn;
-    json_t *r;
+    w->ms_as_jansson = true; /* see kw_jw.h: the record's duration_ms form */
+    kw_jw_obj_begin(w, NULL);
     if (t) {
-        r = kw_eve_txn_header(t, "alert", f->ts);
+        kw_eve_jw_txn_header(w, t, "alert", f->ts);
     } else {
-        r = json_object();
-        json_object_set_new(r, "timestamp", json_string(kw_ts_format(f->ts, tsb, sizeof tsb)));
-        json_object_set_new(r, "event_type", json_string("alert"));
+        kw_jw_str(w, "timestamp", kw_ts_format(f->ts, tsb, sizeof tsb));
+        kw_jw_str(w, "event_type", "alert");
     }
-    json_t *a = json_object();
-    json_object_set_new(a, "kind", json_string(alert_kind_name(f->kind)));
-    json_object_set_new(a, "signature", json_string(al_kind_signature(f->kind)));
-    json_object_set_new(a, "category", json_string(alert_kind_category(f->kind)));
-    json_object_set_new(a, "severity", json_integer(sev));
-    kw_json_set_bytes(a, "summary", (const uint8_t *)f->summary,
-                      strnlen(f->summary, sizeof f->summary));
-    if (f->rule[0])
-        kw_json_set_bytes(a, "rule", (const uint8_t *)f->rule, strnlen(f->rule, sizeof f->rule));
-    kw_json_set_bytes(a, "subject", (const uint8_t *)f->subject,
-                      strnlen(f->subject, sizeof f->subject));
-    json_object_set_new(a, "count", json_integer(1));
-    json_object_set_new(a, "id", json_string(id));
-    json_object_set_new(r, "alert", a);
+    kw_jw_obj_begin(w, "alert");
+    kw_jw_str(w, "kind", alert_kind_name(f->kind));
+    kw_jw_str(w, "signature", al_kind_signature(f->kind));
+    kw_jw_str(w, "category", alert_kind_category(f->kind));
+    kw_jw_int(w, "severity", sev);
+    kw_jw_strn(w, "summary", f->summary, strnlen(f->summary, sizeof f->summary));
+    if (f->rule[0]) kw_jw_strn(w, "rule", f->rule, strnlen(f->rule, sizeof f->rule));
+    kw_jw_strn(w, "subject", f->subject, strnlen(f->subject, sizeof f->subject));
+    kw_jw_int(w, "count", 1);
+    kw_jw_str(w, "id", id);
+    kw_jw_obj_end(w);
     if (t) {
-        json_t *o;
-        if ((o = kw_eve_identity_obj(t))) json_object_set_new(r, "identity", o);
-        if ((o = kw_eve_cred_obj(t))) json_object_set_new(r, "credential", o);
-        json_object_set_new(r, "http", kw_eve_http_obj(t));
+        kw_eve_jw_identity(w, t);
+        kw_eve_jw_cred(w, t);
+        kw_eve_jw_http(w, t);
     }
-    if (f->evidence) json_object_set(r, "evidence", f->evidence);
-    return r;
+    if (f->evidence) kw_jw_json(w, "evidence", f->evidence);
+    kw_jw_obj_end(w);
 }
 
-void al_human_line(const json_t *rec, char *buf, size_t len)
+/* The string the record holds for s (invalid UTF-8 as the text \xNN), the
+ * form this line has always shown. */
+static const char *shown(char *out, size_t cap, const char *s, size_t n)
 {
-    const json_t *a = json_object_get(rec, "alert");
-    const json_t *h = json_object_get(rec, "http");
-    const json_t *who = json_object_get(json_object_get(rec, "identity"), "id");
-    const char *sv = al_severity_name((int)json_integer_value(json_object_get(a, "severity")));
+    kw_json_text(out, cap, (const uint8_t *)s, n);
+    return out;
+}
+
+void al_human_line(const struct al_line *l, char *buf, size_t len)
+{
+    /* each field's buffer holds more than the line keeps of it (req 1200,
+     * raw 2048), so cutting it changes nothing */
+    char who[300], method[100], host[1100], url[1400], summary[2100];
+    const struct kw_txn *t = l->t;
     /* "GET host/path -> 200: " when there is a request to show; a repeat
      * count update has none. */
     char req[1200] = "";
-    const char *method = json_string_value(json_object_get(h, "http_method"));
-    if (method)
-        snprintf(req, sizeof req, "%s %s%s -> %lld: ", method,
-                 json_string_value(json_object_get(h, "hostname")) ?: "",
-                 json_string_value(json_object_get(h, "url")) ?: "",
-                 (long long)json_integer_value(json_object_get(h, "status")));
+    /* both lines are cut where they always were (the return values are
+     * looked at only to say so to the compiler) */
+    if (t && t->method[0] &&
+        snprintf(req, sizeof req,
+                 "%s %s%s -> %lld: ", shown(method, sizeof method, t->method, strlen(t->method)),
+                 shown(host, sizeof host, t->hostname, strlen(t->hostname)),
+                 shown(url, sizeof url, t->url, strlen(t->url)), (long long)t->status) < 0)
+        req[0] = 0;
     char raw[2048];
-    snprintf(raw, sizeof raw, "%s ALERT %s %s %s %s%s [id %s]",
-             json_string_value(json_object_get(rec, "timestamp")) ?: "?", sv,
-             json_string_value(json_object_get(a, "kind")) ?: "?",
-             who ? json_string_value(who) : "-", req,
-             json_string_value(json_object_get(a, "summary")) ?: "",
-             json_string_value(json_object_get(a, "id")) ?: "?");
+    if (snprintf(raw, sizeof raw, "%s ALERT %s %s %s %s%s [id %s]", l->ts, al_severity_name(l->sev),
+                 alert_kind_name(l->kind),
+                 l->who[0] ? shown(who, sizeof who, l->who, strlen(l->who)) : "-", req,
+                 shown(summary, sizeof summary, l->summary, l->summary_len), l->id) < 0)
+        raw[0] = 0;
     /* host, path, names and summaries quote the wire: this line goes to a
      * terminal and to syslog, so control bytes are escaped (kw_term.h) */
     kw_term_esc(buf, len, raw);

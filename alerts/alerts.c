@@ -15,6 +15,7 @@
 #include "alerts_int.h"
 #include "al_util.h"
 #include "kw_hash.h"
+#include "kw_jw.h"
 #include "kw_log.h"
 #include "store.h"
 
@@ -115,27 +116,33 @@ static void syslog_push(struct alerts *a, const char *line)
     pthread_mutex_unlock(&a->sl_mu);
 }
 
-/* Writes rec (reference taken) to the outbox, EVE, stdout and syslog. */
-static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, const char *who,
+/* Hands the record written in w (a->rec) to EVE, the outbox, stdout and
+ * syslog. */
+static void emit(struct alerts *a, const struct kw_jw *w, const struct al_line *hl, const char *who,
                  const char *subject, uint64_t findings, const char *tz, kw_ts ts)
 {
-    const char *id = json_string_value(json_object_get(json_object_get(rec, "alert"), "id"));
-    /* one serialisation for the outbox and EVE: jansson keeps insertion
-     * order (2.8+), so the record's text is the same for both */
-    char *body = json_dumps(rec, JSON_COMPACT);
     a->n.alerts++;
-    a->n.by_kind[kind < ALERT__COUNT ? kind : 0]++;
-    a->n.by_severity[sev >= 1 && sev <= 3 ? sev : 3]++;
-    if (body) kw_eve_write_text(a->eve, body, strlen(body));
+    a->n.by_kind[hl->kind < ALERT__COUNT ? hl->kind : 0]++;
+    a->n.by_severity[hl->sev >= 1 && hl->sev <= 3 ? hl->sev : 3]++;
+    /* one text for the outbox and EVE */
+    char *body = NULL;
+    if (kw_jw_ok(w)) {
+        kw_eve_write_text(a->eve, w->buf, w->len);
+        if ((body = malloc(w->len + 1))) memcpy(body, w->buf, w->len + 1);
+    } else {
+        /* never a cut record: say which alert is missing (counted lost) */
+        kw_warn("alerts: the record of alert %s (%s) is larger than %zu bytes; not written", hl->id,
+                alert_kind_name(hl->kind), (size_t)AL_RECORD_CAP);
+    }
     if (body) {
-        al_route(a, id, body, kind, sev, who, subject, findings, tz, ts); /* takes body */
+        al_route(a, hl->id, body, hl->kind, hl->sev, who, subject, findings, tz, ts); /* takes */
     } else {
         a->n.not_stored++;
         a->n.lost++;
     }
     if (a->cfg.stdout_alerts || a->cfg.syslog) {
         char line[1024];
-        al_human_line(rec, line, sizeof line);
+        al_human_line(hl, line, sizeof line);
         if (a->cfg.stdout_alerts) {
             FILE *f = a->cfg.human_stderr ? stderr : stdout;
             fprintf(f, "%s\n", line);
@@ -143,14 +150,50 @@ static void emit(struct alerts *a, json_t *rec, enum alert_kind kind, int sev, c
         }
         if (a->cfg.syslog) syslog_push(a, line);
     }
-    if (!body) kw_eve_write(a->eve, json_incref(rec)); /* counted as dropped if it fails again */
-    json_decref(rec);
     kw_eve_flush(a->eve); /* an alert is on disk at once, not with the next batch */
 }
 
-static void set_nonempty(json_t *o, const char *k, const char *v)
+/* The "N more" follow-up record of window w, into jw. */
+static void write_update(struct kw_jw *jw, const struct al_window *w, uint64_t more, const char *id,
+                         const char *summary, const char *last)
 {
-    if (v[0]) json_object_set_new(o, k, kw_json_bytes((const uint8_t *)v, strlen(v)));
+    char t0[40];
+    kw_jw_obj_begin(jw, NULL);
+    kw_jw_str(jw, "timestamp", last);
+    kw_jw_str(jw, "event_type", "alert");
+    kw_jw_obj_begin(jw, "alert");
+    kw_jw_str(jw, "kind", alert_kind_name(w->kind));
+    kw_jw_str(jw, "signature", al_kind_signature(w->kind));
+    kw_jw_str(jw, "category", alert_kind_category(w->kind));
+    kw_jw_int(jw, "severity", w->severity);
+    kw_jw_str_opt(jw, "summary", summary);
+    kw_jw_str_opt(jw, "subject", w->subject);
+    kw_jw_int(jw, "count", (int64_t)w->count);
+    kw_jw_int(jw, "more", (int64_t)more);
+    kw_jw_str(jw, "first_seen", kw_ts_format(w->start, t0, sizeof t0));
+    kw_jw_str(jw, "last_seen", last);
+    kw_jw_str(jw, "id", id);
+    kw_jw_str(jw, "update_of", w->id);
+    kw_jw_obj_end(jw);
+    if (w->ident_id[0]) {
+        /* the same fields as kw_eve_jw_identity writes */
+        kw_jw_obj_begin(jw, "identity");
+        kw_jw_str_opt(jw, "id", w->ident_id);
+        kw_jw_str_opt(jw, "name", w->ident_name);
+        kw_jw_str_opt(jw, "kind", w->ident_kind);
+        kw_jw_str_opt(jw, "attribution", w->ident_via);
+        struct kw_identity_ref ref = {0};
+        snprintf(ref.via, sizeof ref.via, "%s", w->ident_via);
+        if (kw_identity_claimed(&ref)) kw_jw_bool(jw, "claimed", true);
+        kw_jw_obj_end(jw);
+    }
+    if (w->fp[0]) {
+        kw_jw_obj_begin(jw, "credential");
+        kw_jw_str_opt(jw, "fingerprint", w->fp);
+        kw_jw_str_opt(jw, "hint", w->hint);
+        kw_jw_obj_end(jw);
+    }
+    kw_jw_obj_end(jw);
 }
 
 /* The "N more" follow-up of a window whose repeats were not reported. */
@@ -165,44 +208,20 @@ static void emit_update(struct alerts *a, struct al_window *w)
     snprintf(summary, sizeof summary, "%llu more %s by %s on %s since %s (%llu in all)",
              (unsigned long long)more, alert_kind_name(w->kind), w->who, w->subject, t0,
              (unsigned long long)w->count);
-    json_t *r = json_object();
-    json_object_set_new(r, "timestamp", json_string(kw_ts_format(w->last, t1, sizeof t1)));
-    json_object_set_new(r, "event_type", json_string("alert"));
-    json_t *al = json_object();
-    json_object_set_new(al, "kind", json_string(alert_kind_name(w->kind)));
-    json_object_set_new(al, "signature", json_string(al_kind_signature(w->kind)));
-    json_object_set_new(al, "category", json_string(alert_kind_category(w->kind)));
-    json_object_set_new(al, "severity", json_integer(w->severity));
-    set_nonempty(al, "summary", summary);
-    set_nonempty(al, "subject", w->subject);
-    json_object_set_new(al, "count", json_integer((json_int_t)w->count));
-    json_object_set_new(al, "more", json_integer((json_int_t)more));
-    json_object_set_new(al, "first_seen", json_string(kw_ts_format(w->start, t0, sizeof t0)));
-    json_object_set_new(al, "last_seen", json_string(t1));
-    json_object_set_new(al, "id", json_string(id));
-    json_object_set_new(al, "update_of", json_string(w->id));
-    json_object_set_new(r, "alert", al);
-    if (w->ident_id[0]) {
-        json_t *o = json_object();
-        set_nonempty(o, "id", w->ident_id);
-        set_nonempty(o, "name", w->ident_name);
-        set_nonempty(o, "kind", w->ident_kind);
-        /* the same fields as kw_eve_jw_identity writes */
-        set_nonempty(o, "attribution", w->ident_via);
-        struct kw_identity_ref ref = {0};
-        snprintf(ref.via, sizeof ref.via, "%s", w->ident_via);
-        if (kw_identity_claimed(&ref)) json_object_set_new(o, "claimed", json_true());
-        json_object_set_new(r, "identity", o);
-    }
-    if (w->fp[0]) {
-        json_t *o = json_object();
-        set_nonempty(o, "fingerprint", w->fp);
-        set_nonempty(o, "hint", w->hint);
-        json_object_set_new(r, "credential", o);
-    }
+    kw_ts_format(w->last, t1, sizeof t1);
+    struct kw_jw jw;
+    kw_jw_init(&jw, a->rec, AL_RECORD_CAP);
+    write_update(&jw, w, more, id, summary, t1);
     a->n.updates++;
     w->reported = w->count;
-    emit(a, r, w->kind, w->severity, w->who, w->subject, more, w->tz, w->last);
+    struct al_line hl = {.ts = t1,
+                         .sev = w->severity,
+                         .kind = w->kind,
+                         .who = w->ident_id,
+                         .summary = summary,
+                         .summary_len = strlen(summary),
+                         .id = id};
+    emit(a, &jw, &hl, w->who, w->subject, more, w->tz, w->last);
 }
 
 static int by_start_id(const void *x, const void *y)
@@ -364,10 +383,21 @@ void alerts_submit(struct alerts *a, struct alert_finding *f)
     w = al_win_insert(a, key);
     window_fill(w, f, sev, who_key, who);
     f->evidence = ev;
-    json_t *rec = al_record_new(f, sev, w->id);
+    struct kw_jw jw;
+    kw_jw_init(&jw, a->rec, AL_RECORD_CAP);
+    al_record_write(&jw, f, sev, w->id);
     f->evidence = NULL;
     json_decref(ev);
-    emit(a, rec, f->kind, sev, who, f->subject, 1, f->timezone, f->ts);
+    char tsb[40];
+    struct al_line hl = {.ts = kw_ts_format(f->ts, tsb, sizeof tsb),
+                         .sev = sev,
+                         .kind = f->kind,
+                         .who = f->txn ? f->txn->identity.id : "",
+                         .t = f->txn,
+                         .summary = f->summary,
+                         .summary_len = strnlen(f->summary, sizeof f->summary),
+                         .id = w->id};
+    emit(a, &jw, &hl, who, f->subject, 1, f->timezone, f->ts);
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -410,7 +440,8 @@ static enum kw_err alloc_tables(struct alerts *a)
         a->win_cap *= 2;
     a->win = calloc(a->win_cap, sizeof *a->win);
     a->sl_ring = calloc(AL_SYSLOG_RING, sizeof *a->sl_ring);
-    return a->win && a->sl_ring ? KW_E_OK : KW_E_NOMEM;
+    a->rec = malloc(AL_RECORD_CAP);
+    return a->win && a->sl_ring && a->rec ? KW_E_OK : KW_E_NOMEM;
 }
 
 enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct alerts **out)
@@ -493,6 +524,7 @@ void alerts_destroy(struct alerts *a)
     if (a->cfg.syslog) closelog();
     free(a->win);
     free(a->sl_ring);
+    free(a->rec);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->bl_mu);
     pthread_cond_destroy(&a->bl_cv);

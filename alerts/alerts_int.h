@@ -47,6 +47,11 @@ enum al_verdict {
  * outbox (stored) or are lost (not stored), both counted. */
 #define AL_MEM_MAX 20000
 #define AL_FAIL_LIST 32
+/* The alert record buffer (struct alerts, used under mu): every string of
+ * a transaction at its worst escaping (a control byte is written as six
+ * characters), with room for the finding's texts and its evidence. A
+ * record larger than this is not written (counted lost, and said). */
+#define AL_RECORD_CAP (6 * sizeof(struct kw_txn) + (64u << 10))
 
 /* One alert: the exact EVE record and what delivery and digests need. */
 struct al_msg {
@@ -119,6 +124,7 @@ struct alerts {
     bool own_w;
     struct al_window *win;
     unsigned win_cap, win_used, win_max;
+    char *rec; /* the record being written (AL_RECORD_CAP) */
     kw_ts sweep_at;
 
     struct al_counters n;
@@ -155,8 +161,25 @@ void al_who(const struct alert_finding *f, char *key, size_t klen, char *label, 
 void al_window_key(enum alert_kind k, const char *who_key, const char *subject, uint8_t out[32]);
 void al_alert_id(enum alert_kind k, const char *who_key, const char *subject, kw_ts start,
                  const char *extra, char out[AL_ID_LEN + 1]);
-json_t *al_record_new(const struct alert_finding *f, int sev, const char *id);
-void al_human_line(const json_t *rec, char *buf, size_t len);
+/* Writes the EVE alert record of f, with its alert id, into w as one
+ * object (the text the outbox, EVE and webhooks get). */
+struct kw_jw;
+void al_record_write(struct kw_jw *w, const struct alert_finding *f, int sev, const char *id);
+/* What the human line of an alert shows, taken from the values the record
+ * is written from. */
+struct al_line {
+    const char *ts; /* the record's timestamp */
+    int sev;
+    enum alert_kind kind;
+    const char *who;        /* identity id, "" when none */
+    const struct kw_txn *t; /* the request shown, NULL for an update */
+    const char *summary;
+    size_t summary_len;
+    const char *id;
+};
+/* "TS ALERT high kind who GET host/url -> 200: summary [id ...]", control
+ * bytes escaped for a terminal (kw_term.h). */
+void al_human_line(const struct al_line *l, char *buf, size_t len);
 
 /* outbox.c */
 enum kw_err al_ob_open(const char *path, sqlite3 **out) KW_WUR;

@@ -8,6 +8,7 @@
 
 #include "alerts_int.h"
 #include "al_util.h"
+#include "kw_jw.h"
 
 static size_t keep_body(char *b, size_t size, size_t n, void *ud)
 {
@@ -49,7 +50,16 @@ static json_t *sample_record(const char *id)
              "This is a test alert sent by `keywarden alerts test`; no action needed.");
     f.evidence =
         json_pack("{s:s,s:s}", "expected", "a delivered test message", "observed", "this message");
-    json_t *r = al_record_new(&f, 3, id);
+    /* the record as alerts_submit writes it, then marked as a test */
+    char *text = malloc(AL_RECORD_CAP);
+    json_t *r = NULL;
+    if (text) {
+        struct kw_jw w;
+        kw_jw_init(&w, text, AL_RECORD_CAP);
+        al_record_write(&w, &f, 3, id);
+        r = kw_jw_ok(&w) ? json_loadb(text, w.len, 0, NULL) : NULL;
+        free(text);
+    }
     json_decref(f.evidence);
     json_object_set_new(json_object_get(r, "alert"), "test", json_true());
     free(x);

@@ -35,18 +35,13 @@ size_t kw_utf8_seq(const uint8_t *p, size_t left)
     return n;
 }
 
-json_t *kw_json_bytes(const uint8_t *p, size_t len)
+size_t kw_json_text(char *out, size_t cap, const uint8_t *p, size_t len)
 {
-    char stackbuf[512] = {0};
-    if (len == 0)
-        return json_string("");
-    size_t cap = len * 4 + 1;
-    char *out = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
-    if (!out)
-        return NULL;
     size_t o = 0;
+    if (cap == 0) return 0;
     for (size_t i = 0; i < len;) {
         size_t n = kw_utf8_seq(p + i, len - i);
+        if (n ? o + n >= cap : o + 4 >= cap) break; /* cut at a whole character or \xNN */
         if (n) {
             memcpy(out + o, p + i, n);
             o += n;
@@ -56,9 +51,20 @@ json_t *kw_json_bytes(const uint8_t *p, size_t len)
             i++;
         }
     }
+    out[o] = 0;
+    return o;
+}
+
+json_t *kw_json_bytes(const uint8_t *p, size_t len)
+{
+    char stackbuf[512];
+    if (len == 0) return json_string("");
+    size_t cap = len * 4 + 1;
+    char *out = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
+    if (!out) return NULL;
+    size_t o = kw_json_text(out, cap, p, len);
     json_t *s = json_stringn(out, o);
-    if (out != stackbuf)
-        free(out);
+    if (out != stackbuf) free(out);
     return s;
 }
 

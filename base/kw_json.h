@@ -16,6 +16,11 @@ size_t kw_utf8_seq(const uint8_t *p, size_t left);
 /* New reference; never NULL unless out of memory. */
 json_t *kw_json_bytes(const uint8_t *p, size_t len);
 
+/* The text kw_json_bytes(p, len) holds, written into out (NUL-terminated;
+ * cut at a whole character or \xNN when cap is short). Returns its
+ * length. For lines built from the same values without jansson. */
+size_t kw_json_text(char *out, size_t cap, const uint8_t *p, size_t len);
+
 /* Set obj[key] to kw_json_bytes(p,len); no-op when p is NULL. */
 void kw_json_set_bytes(json_t *obj, const char *key, const uint8_t *p, size_t len);
 

@@ -2,7 +2,8 @@
  * backoff bounds, Retry-After, HMAC signatures, UTF-8
 
  * truncation, TZif time zones, Slack Block Kit limits and digest text,
- * and the kind table. No network. */
+ * the kind table, and the alert record and human line against the jansson
+ * path they replaced. No network. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,10 @@
 
 #include "al_util.h"
 #include "alerts_int.h"
+#include "kw_addr.h"
+#include "kw_eve.h"
+#include "kw_jw.h"
+#include "kw_term.h"
 
 static void test_classify(void **state)
 {
@@ -238,6 +243,202 @@ static void test_sink_filter_and_key(void **state)
     assert_string_not_equal(k1, k2);
 }
 
+/* ---- the alert record and its human line, against the jansson path ----
+ * The record used to be a jansson tree (the transaction's parts parsed back
+ * from kw_jw text, the finding's strings through kw_json_bytes) dumped
+ * compact, and the human line read its fields back from that tree. These
+ * oracles are that path; the record now written directly must give the same
+ * bytes, and the line the same text, for any bytes in the strings. */
+
+static json_t *oracle_record(const struct alert_finding *f, int sev, const char *id)
+{
+    const struct kw_txn *t = f->txn;
+    json_t *r = kw_eve_txn_header(t, "alert", f->ts);
+    json_t *a = json_object();
+    json_object_set_new(a, "kind", json_string(alert_kind_name(f->kind)));
+    json_object_set_new(a, "signature", json_string(al_kind_signature(f->kind)));
+    json_object_set_new(a, "category", json_string(alert_kind_category(f->kind)));
+    json_object_set_new(a, "severity", json_integer(sev));
+    kw_json_set_bytes(a, "summary", (const uint8_t *)f->summary,
+                      strnlen(f->summary, sizeof f->summary));
+    if (f->rule[0])
+        kw_json_set_bytes(a, "rule", (const uint8_t *)f->rule, strnlen(f->rule, sizeof f->rule));
+    kw_json_set_bytes(a, "subject", (const uint8_t *)f->subject,
+                      strnlen(f->subject, sizeof f->subject));
+    json_object_set_new(a, "count", json_integer(1));
+    json_object_set_new(a, "id", json_string(id));
+    json_object_set_new(r, "alert", a);
+    json_t *o;
+    if ((o = kw_eve_identity_obj(t))) json_object_set_new(r, "identity", o);
+    if ((o = kw_eve_cred_obj(t))) json_object_set_new(r, "credential", o);
+    json_object_set_new(r, "http", kw_eve_http_obj(t));
+    if (f->evidence) json_object_set(r, "evidence", f->evidence);
+    return r;
+}
+
+static void oracle_line(const json_t *rec, char *buf, size_t len)
+{
+    const json_t *a = json_object_get(rec, "alert");
+    const json_t *h = json_object_get(rec, "http");
+    const json_t *who = json_object_get(json_object_get(rec, "identity"), "id");
+    const char *sv = al_severity_name((int)json_integer_value(json_object_get(a, "severity")));
+    char req[1200] = "";
+    const char *method = json_string_value(json_object_get(h, "http_method"));
+    if (method && snprintf(req, sizeof req, "%s %s%s -> %lld: ", method,
+                           json_string_value(json_object_get(h, "hostname")) ?: "",
+                           json_string_value(json_object_get(h, "url")) ?: "",
+                           (long long)json_integer_value(json_object_get(h, "status"))) < 0)
+        req[0] = 0;
+    char raw[2048];
+    if (snprintf(raw, sizeof raw, "%s ALERT %s %s %s %s%s [id %s]",
+                 json_string_value(json_object_get(rec, "timestamp")) ?: "?", sv,
+                 json_string_value(json_object_get(a, "kind")) ?: "?",
+                 who ? json_string_value(who) : "-", req,
+                 json_string_value(json_object_get(a, "summary")) ?: "",
+                 json_string_value(json_object_get(a, "id")) ?: "?") < 0)
+        raw[0] = 0;
+    kw_term_esc(buf, len, raw);
+}
+
+static uint64_t rng_next(uint64_t *r)
+{
+    *r = *r * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *r >> 33;
+}
+
+/* n bytes drawn from what a wire string can hold that JSON writers treat
+ * differently: quotes, backslash, '/', control characters (with and
+ * without a short escape), DEL, valid and broken UTF-8. */
+static void fill(uint64_t *r, char *dst, size_t cap, size_t n)
+{
+    static const uint8_t alphabet[] = {'a',  'Z',  '0',  ' ',  '"',  '\\', '/',  '\n', '\t', 0x01,
+                                       0x1b, 0x0b, 0x1f, 0x7f, 0xc3, 0xa9, 0xe2, 0x80, 0xa6, 0xf0,
+                                       0x9f, 0x98, 0x80, 0xff, 0xed, 0xa0, 0xc0, '%'};
+    if (n >= cap) n = cap - 1;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (char)alphabet[rng_next(r) % sizeof alphabet];
+    dst[n] = 0;
+}
+
+static void random_txn(uint64_t *r, struct kw_txn *t, int round)
+{
+    memset(t, 0, sizeof *t);
+    t->flow_id = rng_next(r) << 20;
+    t->ts = KW_TS_SEC(1774252800) + (kw_ts)rng_next(r);
+    t->resp_ts = round % 4 ? t->ts + (kw_ts)(rng_next(r) % (round % 3 ? 5000000 : 900)) : 0;
+    kw_addr_parse(round & 1 ? "10.4.174.63" : "2001:db8::7", &t->src);
+    kw_addr_parse("10.20.0.10", &t->dst);
+    t->sport = (uint16_t)rng_next(r);
+    t->dport = 8080;
+    t->vlan = round % 5 == 0 ? 42 : 0;
+    t->status = round % 6 ? (uint16_t)(100 + rng_next(r) % 500) : 0;
+    t->resp_len = rng_next(r);
+    fill(r, t->method, sizeof t->method, round % 7 ? 1 + rng_next(r) % 8 : 0);
+    fill(r, t->protocol, sizeof t->protocol, 8);
+    fill(r, t->hostname, sizeof t->hostname, rng_next(r) % 300);
+    /* up to the whole url: the line is cut at its end, the record not */
+    fill(r, t->url, sizeof t->url, round % 10 == 0 ? sizeof t->url : rng_next(r) % 2000);
+    fill(r, t->path, sizeof t->path, rng_next(r) % 200);
+    fill(r, t->template_, sizeof t->template_, rng_next(r) % 50);
+    fill(r, t->user_agent, sizeof t->user_agent, rng_next(r) % 80);
+    if (round % 3) {
+        t->cred.kind = (uint8_t)(1 + round % 6);
+        fill(r, t->cred.source, sizeof t->cred.source, 20);
+        fill(r, t->cred.fingerprint, sizeof t->cred.fingerprint, 71);
+        fill(r, t->cred.hint, sizeof t->cred.hint, 12);
+        fill(r, t->cred.basic_user, sizeof t->cred.basic_user, rng_next(r) % 30);
+        fill(r, t->cred.jwt.iss, sizeof t->cred.jwt.iss, rng_next(r) % 40);
+        fill(r, t->cred.jwt.sub, sizeof t->cred.jwt.sub, rng_next(r) % 40);
+        t->cred.jwt.has_exp = round & 2;
+        t->cred.jwt.exp = (int64_t)rng_next(r);
+    }
+    if (round % 4 == 1) {
+        fill(r, t->identity.id, sizeof t->identity.id, 1 + rng_next(r) % 60);
+        fill(r, t->identity.name, sizeof t->identity.name, rng_next(r) % 60);
+        snprintf(t->identity.kind, sizeof t->identity.kind, "service");
+        snprintf(t->identity.via, sizeof t->identity.via, round & 8 ? "jwt" : "credential");
+    }
+}
+
+static void test_record_matches_jansson(void **state)
+{
+    (void)state;
+    uint64_t rng = 7;
+    struct kw_txn *t = malloc(sizeof *t);
+    char *buf = malloc(AL_RECORD_CAP);
+    assert_non_null(t);
+    assert_non_null(buf);
+    for (int round = 0; round < 400; round++) {
+        random_txn(&rng, t, round);
+        struct alert_finding f = {
+            .kind = (enum alert_kind)(round % ALERT__COUNT), .ts = t->ts, .txn = t};
+        fill(&rng, f.summary, sizeof f.summary,
+             round % 9 == 0 ? sizeof f.summary : rng_next(&rng) % 400);
+        fill(&rng, f.subject, sizeof f.subject, rng_next(&rng) % 300);
+        fill(&rng, f.rule, sizeof f.rule, round & 1 ? rng_next(&rng) % 40 : 0);
+        char ev[64];
+        fill(&rng, ev, sizeof ev, 30);
+        f.evidence = round % 5 ? json_pack("{s:s,s:o,s:f}", "expected", "a credential", "observed",
+                                           kw_json_bytes((const uint8_t *)ev, strlen(ev)), "ratio",
+                                           0.1 * round)
+                               : NULL;
+        int sev = 1 + round % 3;
+        const char *id = "3fc32e1123d2afcf525ade82a5ed6983";
+
+        struct kw_jw w;
+        kw_jw_init(&w, buf, AL_RECORD_CAP);
+        al_record_write(&w, &f, sev, id);
+        assert_true(kw_jw_ok(&w));
+        json_t *want = oracle_record(&f, sev, id);
+        char *wtext = json_dumps(want, JSON_COMPACT);
+        assert_non_null(wtext);
+        assert_string_equal(buf, wtext);
+        assert_int_equal(w.len, strlen(wtext));
+        /* and it is JSON whose strings read back as the values the jansson
+         * path held (with the oracle, that also checks the oracle) */
+        json_t *back = json_loadb(buf, w.len, 0, NULL);
+        assert_non_null(back);
+        assert_true(json_equal(back, want));
+
+        char tsb[40], got[1024], exp[1024];
+        struct al_line hl = {.ts = kw_ts_format(f.ts, tsb, sizeof tsb),
+                             .sev = sev,
+                             .kind = f.kind,
+                             .who = t->identity.id,
+                             .t = t,
+                             .summary = f.summary,
+                             .summary_len = strnlen(f.summary, sizeof f.summary),
+                             .id = id};
+        al_human_line(&hl, got, sizeof got);
+        oracle_line(want, exp, sizeof exp);
+        assert_string_equal(got, exp);
+        free(wtext);
+        json_decref(back);
+        json_decref(want);
+        json_decref(f.evidence);
+    }
+    free(buf);
+    free(t);
+}
+
+/* A record that does not fit is refused whole, never cut. */
+static void test_record_overflow(void **state)
+{
+    (void)state;
+    struct kw_txn *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    snprintf(t->url, sizeof t->url, "/v1/orders");
+    struct alert_finding f = {.kind = ALERT_OFF_HOURS, .txn = t};
+    char small[300];
+    for (size_t cap = 1; cap < sizeof small; cap += 37) {
+        struct kw_jw w;
+        kw_jw_init(&w, small, cap);
+        al_record_write(&w, &f, 2, "x");
+        assert_false(kw_jw_ok(&w));
+    }
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +453,8 @@ int main(void)
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_sink_filter_and_key),
+        cmocka_unit_test(test_record_matches_jansson),
+        cmocka_unit_test(test_record_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

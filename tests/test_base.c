@@ -186,9 +186,9 @@ static void test_reader(void **state)
  * control characters, quotes, backslashes, valid and broken UTF-8. */
 static void test_jw_matches_jansson(void **state)
 {
-    static const uint8_t alphabet[] = {'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', 0x01,
-                                       0x00, 0x7f, 0xc3, 0xa9, 0xe2, 0x80, 0xa6, 0xf0, 0x9f,
-                                       0x98, 0x80, 0xff, 0xed, 0xa0};
+    static const uint8_t alphabet[] = {'a',  'Z',  '0',  ' ',  '"',  '\\', '/',  '\n', '\t',
+                                       0x01, 0x1b, 0x0b, 0x00, 0x7f, 0xc3, 0xa9, 0xe2, 0x80,
+                                       0xa6, 0xf0, 0x9f, 0x98, 0x80, 0xff, 0xed, 0xa0};
     uint64_t rng = 42;
     char buf[4096];
     for (int round = 0; round < 2000; round++) {
