@@ -21,6 +21,7 @@ struct dbw {
     char *path;
     sqlite3 *db;
     kw_ts stop_wait;
+    long gather_ns; /* dbw_config.gather */
 
     pthread_t thr;
     bool started;
@@ -29,6 +30,8 @@ struct dbw {
     struct dbw_job *head, *tail;
     uint64_t submitted, finished;
     unsigned eager; /* queued jobs that are not lazy */
+    unsigned lazy;  /* queued lazy jobs */
+    struct timespec lazy_due; /* CLOCK_REALTIME: the oldest queued lazy job's gathering ends */
     bool kicked;
     atomic_bool stop;
     atomic_uint flushers;
@@ -193,19 +196,60 @@ static void run_chain(struct dbw *w, struct dbw_job *list, unsigned n)
     }
 }
 
-/* Lazy jobs alone wait up to DBW_GATHER_MS for company: one transaction
- * costs about as much as hundreds of rows. Called with mu held. */
+/* Lazy jobs wait up to the gathering time from the oldest one's submission for
+ * company: one transaction costs about as much as hundreds of rows. Called
+ * with mu held; returns when an eager job, a kick, a flush or a stop came,
+ * or when the gathering time is over. */
 static void gather(struct dbw *w)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += DBW_GATHER_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     while (!w->eager && !w->kicked && !atomic_load(&w->stop) && !atomic_load(&w->flushers))
-        if (pthread_cond_timedwait(&w->work, &w->mu, &until) != 0) break;
+        if (pthread_cond_timedwait(&w->work, &w->mu, &w->lazy_due) != 0) break;
+}
+
+static bool lazy_due(const struct dbw *w)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec > w->lazy_due.tv_sec ||
+           (now.tv_sec == w->lazy_due.tv_sec && now.tv_nsec >= w->lazy_due.tv_nsec);
+}
+
+/* Takes the jobs to run now off the queue, in submission order: all of
+ * them, or, when eager jobs (alerts) came while lazy ones (audit rows,
+ * saves) are still gathering, the eager ones alone. The lazy jobs then
+ * keep gathering to their own deadline instead of being committed in
+ * every alert's transaction: with an alert every few dozen requests that
+ * cut audit batches to ~300 rows, and each commit rewrites the index
+ * pages it touched (issue 13). Lazy jobs are background persistence that
+ * no eager job reads, so their order against eager jobs does not matter;
+ * among themselves order is kept. Called with mu held. */
+static struct dbw_job *take(struct dbw *w, unsigned *n)
+{
+    bool all = !w->eager || !w->lazy || w->kicked || atomic_load(&w->stop) ||
+               atomic_load(&w->flushers) || lazy_due(w);
+    struct dbw_job *run = NULL, **rt = &run, *keep = NULL, **kt = &keep, *ktail = NULL;
+    *n = 0;
+    for (struct dbw_job *j = w->head, *nx; j; j = nx) {
+        nx = j->next;
+        j->next = NULL;
+        if (all || !j->lazy) {
+            *rt = j;
+            rt = &j->next;
+            ++*n;
+        } else {
+            *kt = j;
+            kt = &j->next;
+            ktail = j;
+        }
+    }
+    w->head = keep;
+    w->tail = ktail;
+    w->eager = 0;
+    if (all) {
+        w->lazy = 0;
+        w->kicked = false;
+    }
+    return run;
 }
 
 bool dbw_locked(struct dbw *w)
@@ -253,13 +297,8 @@ static void *thread_main(void *arg)
             pthread_cond_wait(&w->work, &w->mu);
         if (!w->head) break;
         gather(w);
-        w->kicked = false;
-        struct dbw_job *list = w->head;
-        unsigned n = 0;
-        for (struct dbw_job *j = list; j; j = j->next)
-            n++;
-        w->head = w->tail = NULL;
-        w->eager = 0;
+        unsigned n;
+        struct dbw_job *list = take(w, &n);
         pthread_mutex_unlock(&w->mu);
         run_chain(w, list, n);
         pthread_mutex_lock(&w->mu);
@@ -280,7 +319,17 @@ void dbw_submit(struct dbw *w, struct dbw_job *j)
         w->head = j;
     w->tail = j;
     w->submitted++;
-    if (!j->lazy) w->eager++;
+    if (!j->lazy) {
+        w->eager++;
+    } else if (!w->lazy++) { /* the first lazy job waiting: its gathering starts */
+        clock_gettime(CLOCK_REALTIME, &w->lazy_due);
+        w->lazy_due.tv_sec += w->gather_ns / 1000000000L;
+        w->lazy_due.tv_nsec += w->gather_ns % 1000000000L;
+        if (w->lazy_due.tv_nsec >= 1000000000L) {
+            w->lazy_due.tv_sec++;
+            w->lazy_due.tv_nsec -= 1000000000L;
+        }
+    }
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
 }
@@ -366,6 +415,7 @@ enum kw_err dbw_new(const struct dbw_config *c, struct dbw **out)
         return KW_E_NOMEM;
     }
     w->stop_wait = c->stop_wait > 0 ? c->stop_wait : DBW_DEFAULT_STOP_WAIT;
+    w->gather_ns = (c->gather > 0 ? c->gather : (kw_ts)DBW_GATHER_MS * 1000) * 1000;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->idle, NULL);

@@ -36,7 +36,11 @@ struct dbw_job {
      * when the job failed for good (rc the SQLite error). May free the job
      * or submit it again. */
     void (*done)(struct dbw_job *j, int rc);
-    bool lazy; /* may wait up to DBW_GATHER_MS for company (audit batches) */
+    /* May wait up to the gathering time (DBW_GATHER_MS) for company
+     * (audit batches, saves); eager jobs (alerts) run at once, without the
+     * lazy ones still gathering. Lazy jobs must not be something an eager
+     * job reads: their order against eager jobs is not kept. */
+    bool lazy;
 };
 
 #define DBW_GATHER_MS 100
@@ -46,6 +50,7 @@ struct dbw_config {
     const char *path;
     kw_ts stop_wait;  /* how long a flush or stop waits for a busy lock; 0: 60 s */
     bool quick_check; /* run PRAGMA quick_check at open; a damaged file is refused */
+    kw_ts gather;     /* how long lazy jobs wait for company; 0: DBW_GATHER_MS */
 };
 
 struct dbw;

@@ -552,7 +552,9 @@ static void test_text_ids_rollback(void **state)
     struct gate g = {.job = {.run = gate_run, .done = nothing_done}};
     pthread_mutex_init(&g.mu, NULL);
     pthread_cond_init(&g.cv, NULL);
-    struct dbw_job fail = {.run = fail_run, .done = nothing_done};
+    /* lazy like the audit job, so the two gather into one chain (an eager
+     * job runs at once without the lazy ones still gathering) */
+    struct dbw_job fail = {.run = fail_run, .done = nothing_done, .lazy = true};
     char id[16];
     for (int round = 0; round < 3; round++) {
         g.entered = g.open = false;
@@ -595,6 +597,88 @@ static void test_text_ids_rollback(void **state)
     assert_int_equal(sqlite3_column_int(s, 1), 12);
     sqlite3_finalize(s);
     store_db_close(db);
+}
+
+/* Eager jobs (alerts) run at once without the lazy jobs still gathering
+ * (audit batches), which wait for their own gathering time, a kick or a
+ * flush, and keep their order among themselves; nothing is lost. The
+ * gathering time is a minute here, so what runs first does not depend on
+ * the machine's speed; the flush at the end runs the rest at once. */
+struct order_job {
+    struct dbw_job job;
+    int name;
+    int *log, *n;
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+};
+
+static int order_run(struct dbw_job *j, sqlite3 *db)
+{
+    (void)j;
+    (void)db;
+    return SQLITE_OK;
+}
+
+static void order_done(struct dbw_job *j, int rc)
+{
+    struct order_job *o = (struct order_job *)j;
+    assert_int_equal(rc, SQLITE_OK);
+    pthread_mutex_lock(o->mu);
+    o->log[(*o->n)++] = o->name;
+    pthread_cond_broadcast(o->cv);
+    pthread_mutex_unlock(o->mu);
+}
+
+static void test_eager_skips_gathering(void **state)
+{
+    (void)state;
+    char path[600];
+    db_path(path, sizeof path, "eager");
+    struct dbw *w = NULL;
+    struct dbw_config wc = {.path = path, .gather = KW_TS_SEC(60)};
+    assert_int_equal(dbw_new(&wc, &w), KW_E_OK);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    int log[8], n = 0;
+    struct order_job jobs[5];
+    /* lazy 1, lazy 2, eager 3, lazy 4, eager 5 */
+    static const bool lazy[5] = {true, true, false, true, false};
+    for (int i = 0; i < 5; i++)
+        jobs[i] = (struct order_job){.job = {.run = order_run, .done = order_done, .lazy = lazy[i]},
+                                     .name = i + 1, .log = log, .n = &n, .mu = &mu, .cv = &cv};
+    for (int i = 0; i < 3; i++)
+        dbw_submit(w, &jobs[i].job);
+    pthread_mutex_lock(&mu);
+    while (n < 1)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    dbw_submit(w, &jobs[3].job);
+    dbw_submit(w, &jobs[4].job);
+    pthread_mutex_lock(&mu);
+    while (n < 2)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(log[0], 3);
+    assert_int_equal(log[1], 5);
+    pthread_mutex_lock(&mu);
+    assert_int_equal(n, 2); /* the lazy ones still gather */
+    pthread_mutex_unlock(&mu);
+    dbw_flush(w);
+    assert_int_equal(n, 5);
+    assert_int_equal(log[2], 1);
+    assert_int_equal(log[3], 2);
+    assert_int_equal(log[4], 4);
+    /* a kick ends the gathering too */
+    n = 0;
+    jobs[0].job.next = NULL;
+    dbw_submit(w, &jobs[0].job);
+    dbw_kick(w);
+    pthread_mutex_lock(&mu);
+    while (n < 1)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(log[0], 1);
+    dbw_destroy(w);
 }
 
 /* Another connection holds the write lock, so the writer is stuck on its
@@ -765,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_ring_wraps),
         cmocka_unit_test(test_replay_across_versions),
         cmocka_unit_test(test_text_ids_rollback),
+        cmocka_unit_test(test_eager_skips_gathering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
