@@ -320,12 +320,17 @@ static void mint(struct minter *m, struct sim_rng *r, int64_t now_us, char *out,
         rand_str(r, a, 14 + sim_rng_below(r, 11), b62, 62);
         snprintf(out, cap, "%s_%s", m->prefix, a);
         break;
-    case M_INVOICE:
-        for (int i = 0; m->prefix[i] && i < 3; i++)
+    case M_INVOICE: {
+        /* up to three letters of the prefix; a shorter one ends at its
+         * own end (b[2] was left unset for "id": release builds minted
+         * "ID4-2026-..." from stack garbage, sanitized ones "ID\xf5-...") */
+        int i = 0;
+        for (; m->prefix[i] && i < 3; i++)
             b[i] = (char)toupper((unsigned char)m->prefix[i]);
-        b[3] = 0;
+        b[i] = 0;
         snprintf(out, cap, "%s-2026-%06lld", b, (long long)sim_rng_range(r, 1, 999999));
         break;
+    }
     case M_SKU:
         snprintf(out, cap, "%s-%05lld", sim_rng_chance(r, 0.5) ? "SKU" : "PRD",
                  (long long)sim_rng_range(r, 10000, 99999));

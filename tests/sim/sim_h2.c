@@ -383,7 +383,8 @@ static void wire(struct h2w *h, int dir, struct sim_buf *b)
 static void group(struct h2w *h, int first, int n)
 {
     struct sim_gen *g = h->g;
-    struct sim_truth *tr[3];
+    /* indices, not pointers: a later sim_truth_add may move the array */
+    size_t tr[3];
     struct answer an[3];
     int64_t sent = h->t;
     for (int k = 0; k < n; k++) {
@@ -405,7 +406,8 @@ static void group(struct h2w *h, int first, int n)
             ns = 1 + (int)sim_rng_below(h->r, 2);
         }
         wire(h, 0, &b);
-        struct sim_truth *t = tr[k] = sim_truth_add(g);
+        struct sim_truth *t = sim_truth_add(g);
+        tr[k] = (size_t)(t - g->truth);
         t->ts = k ? sent + 40 : h->t;
         t->cip = h->c->cli.ip;
         t->sip = h->c->srv.ip;
@@ -436,9 +438,9 @@ static void group(struct h2w *h, int first, int n)
     for (int k = 0; k < n; k++) {
         struct sim_req *q = &g->reqs[h->s->first_req + (size_t)(first + k)];
         memset(&an[k], 0, sizeof an[k]);
-        an[k].sid = tr[k]->stream_id;
-        answer_begin(h, q, tr[k], &an[k], at, &b);
-        ident += tr[k]->resp_identity;
+        an[k].sid = g->truth[tr[k]].stream_id;
+        answer_begin(h, q, &g->truth[tr[k]], &an[k], at, &b);
+        ident += g->truth[tr[k]].resp_identity;
     }
     for (bool more = true; more;) {
         more = false;
@@ -452,7 +454,7 @@ static void group(struct h2w *h, int first, int n)
     at += (int64_t)(ident / 4000); /* producing a big export takes time */
     int64_t done = sim_conn_server_send(h->c, at, b.p, b.len, &lost);
     for (int k = 0; k < n; k++)
-        tr[k]->lost |= lost;
+        g->truth[tr[k]].lost |= lost;
     sim_buf_free(&b);
     h->t = done + 1000 + (int64_t)sim_rng_below(h->r, 80000);
 }

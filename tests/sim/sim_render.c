@@ -212,7 +212,8 @@ static void wire_bytes(struct http_run *h, int dir, struct sim_buf *b)
 static void http_group(struct http_run *h, int first, int n)
 {
     struct sim_gen *g = h->g;
-    struct sim_truth *tr[3];
+    /* indices, not pointers: a later sim_truth_add may move the array */
+    size_t tr[3];
     int64_t sent = h->t;
     for (int k = 0; k < n; k++) {
         struct sim_req *q = &g->reqs[h->s->first_req + (size_t)(first + k)];
@@ -225,7 +226,8 @@ static void http_group(struct http_run *h, int first, int n)
             wire_bytes(h, 0, &b);
             ns = 0; /* the splits were offsets into the clear request */
         }
-        struct sim_truth *t = tr[k] = sim_truth_add(g);
+        struct sim_truth *t = sim_truth_add(g);
+        tr[k] = (size_t)(t - g->truth);
         t->ts = k ? sent + 40 : h->t;
         t->cip = h->c.cli.ip;
         t->sip = h->c.srv.ip;
@@ -266,10 +268,10 @@ static void http_group(struct http_run *h, int first, int n)
         struct sim_resp_out ro;
         sim_http_response(&b, h->r, &rs, &ro);
         wire_bytes(h, 1, &b);
-        tr[k]->resp_body = ro.body_wire;
-        tr[k]->resp_identity = ro.body_identity;
+        g->truth[tr[k]].resp_body = ro.body_wire;
+        g->truth[tr[k]].resp_identity = ro.body_identity;
         at += (int64_t)(ro.body_identity / 4000); /* producing a big export takes time */
-        done = sim_conn_server_send(&h->c, at, b.p, b.len, &tr[k]->lost);
+        done = sim_conn_server_send(&h->c, at, b.p, b.len, &g->truth[tr[k]].lost);
         at = done - h->c.rtt + 30 + (int64_t)sim_rng_below(h->r, 3000);
         sim_buf_free(&b);
         if (rs.close) {
