@@ -57,10 +57,21 @@ SITES = {"fra": FRA, "bom": "not (%s)" % FRA}
 PARTITIONS = 16
 
 
+_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 free now and not handed out before by this
+    test: the kernel may give a port just closed again, and two servers
+    handed the same one fail to start (a CI run saw nats-server's client
+    and monitoring ports collide)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 class Nats:

@@ -126,11 +126,20 @@ def recorded(record, what="recording", attempts=3):
     raise SystemExit("tcpdump kept dying: no complete %s" % what)
 
 
+_given = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 free at the time of the call."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 free at the time of the call and not handed
+    out before in this process (the kernel may give a port just closed
+    again: two servers of one test would then collide)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 def wait_port(port, proc=None, what=None, t=10.0):
