@@ -36,6 +36,12 @@ static void putc1(struct kw_jw *w, char c)
     put(w, &c, 1);
 }
 
+/* Bytes written as they are: printable ASCII but '"' and '\\'. A table,
+ * so the common case (keys, paths, hosts) costs one load per byte. */
+static const uint8_t plain[256] = {
+    [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
+
 /* A JSON string body: valid UTF-8 as is (with JSON's escapes), other bytes
  * as the text \xNN. */
 static void put_escaped(struct kw_jw *w, const uint8_t *p, size_t n)
@@ -44,8 +50,10 @@ static void put_escaped(struct kw_jw *w, const uint8_t *p, size_t n)
     for (size_t i = 0; i < n;) {
         uint8_t c = p[i];
         /* printable ASCII is the common case: no UTF-8 decoding for it */
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (plain[c]) {
             i++;
+            while (i < n && plain[p[i]])
+                i++;
             continue;
         }
         size_t k = c < 0x80 ? (c ? 1 : 0) : kw_utf8_seq(p + i, n - i);
