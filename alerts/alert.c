@@ -14,6 +14,7 @@
 #include "kw_jw.h"
 #include "kw_term.h"
 #include "kw_sha256.h"
+#include "kw_str.h"
 
 static const struct {
     const char *name, *category, *signature;
@@ -92,20 +93,21 @@ const char *al_severity_name(int sev)
 void al_who(const struct alert_finding *f, char *key, size_t klen, char *label, size_t llen)
 {
     const struct kw_txn *t = f->txn;
-    char ip[64];
+    char ip[64], *ke = key + klen, *le = label + llen;
+    /* on every finding, repeats included: joined without printf */
     if (t && t->identity.id[0]) {
-        snprintf(key, klen, "id:%s", t->identity.id);
-        snprintf(label, llen, "%s", t->identity.id);
+        kw_stpecpy(kw_stpecpy(key, ke, "id:"), ke, t->identity.id);
+        kw_stpecpy(label, le, t->identity.id);
     } else if (t && t->cred.fingerprint[0]) {
-        snprintf(key, klen, "cred:%s", t->cred.fingerprint);
-        snprintf(label, llen, "%s", t->cred.hint[0] ? t->cred.hint : "unknown credential");
+        kw_stpecpy(kw_stpecpy(key, ke, "cred:"), ke, t->cred.fingerprint);
+        kw_stpecpy(label, le, t->cred.hint[0] ? t->cred.hint : "unknown credential");
     } else if (t && t->src.family) {
         kw_addr_str(&t->src, ip, sizeof ip);
-        snprintf(key, klen, "src:%s", ip);
-        snprintf(label, llen, "%s", ip);
+        kw_stpecpy(kw_stpecpy(key, ke, "src:"), ke, ip);
+        kw_stpecpy(label, le, ip);
     } else {
-        snprintf(key, klen, "none");
-        snprintf(label, llen, "unknown");
+        kw_stpecpy(key, ke, "none");
+        kw_stpecpy(label, le, "unknown");
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include "kw_addr.h"
 #include "pipeline_int.h"
+#include "kw_str.h"
 
 /* The template of a transaction (judge stage): a service's OpenAPI
  * document is authoritative (its template, its parameter names); else the
@@ -28,19 +29,15 @@ enum oas_match pl_learn_template(struct pipeline *p, struct kw_txn *t,
     enum oas_match m =
         oas_set_lookup(p->specs, t->hostname, t->dport, t->method, t->path, &tmpl, op);
     if (m == OAS_MATCH) {
-        snprintf(t->template_, sizeof t->template_, "%s", tmpl);
+        kw_stpecpy(t->template_, t->template_ + sizeof t->template_, tmpl);
         p->cnt.documented++;
         return m;
     }
     if (m != OAS_NO_SPEC) p->cnt.undocumented++;
     if (!p->cfg.routes) return m;
-    char svc[300];
-    if (t->hostname[0])
-        snprintf(svc, sizeof svc, "%s:%u", t->hostname, t->dport);
-    else {
-        char a[64];
-        snprintf(svc, sizeof svc, "%s:%u", kw_addr_str(&t->dst, a, sizeof a), t->dport);
-    }
+    char svc[300], *se = svc + sizeof svc, a[64];
+    const char *host = t->hostname[0] ? t->hostname : kw_addr_str(&t->dst, a, sizeof a);
+    kw_stpeu(kw_stpecpy(kw_stpecpy(svc, se, host), se, ":"), se, t->dport); /* "host:port" */
     bool learn = !p->cfg.routes_fixed && t->status >= 200 && t->status < 400;
     routes_template(p->cfg.routes, svc, t->method, t->path, strlen(t->path), learn, t->ts,
                     t->template_, sizeof t->template_);

@@ -13,6 +13,7 @@
 #include "rules_int.h"
 
 #include "kw_hash.h"
+#include "kw_str.h"
 
 struct ix_slot {
     char *key;
@@ -93,10 +94,12 @@ size_t rules_index_get(const struct rules_index *ix, const char *key)
 void rules_cred_key(enum rules_cred_match kind, const char *a, const char *b, char *out, size_t len)
 {
     static const char pre[] = {'f', 'b', 'j', 'c', 'x', 's'};
-    if (kind == RULES_CM_JWT)
-        snprintf(out, len, "j:%s\x1f%s", a, b ? b : "");
-    else
-        snprintf(out, len, "%c:%s", pre[kind], a);
+    char *e = out + len;
+    if (kind == RULES_CM_JWT) /* "j:iss\x1fsub" */
+        kw_stpecpy(kw_stpechr(kw_stpecpy(kw_stpecpy(out, e, "j:"), e, a), e, '\x1f'), e,
+                   b ? b : "");
+    else /* "f:value" */
+        kw_stpecpy(kw_stpechr(kw_stpechr(out, e, pre[kind]), e, ':'), e, a);
 }
 
 static const struct rules_identity *by_key(const struct rules_model *m, const char *key)
@@ -108,7 +111,7 @@ static const struct rules_identity *by_key(const struct rules_model *m, const ch
 const struct rules_identity *rules_find_identity(const struct rules_model *m, const char *id)
 {
     char key[80];
-    snprintf(key, sizeof key, "i:%s", id);
+    kw_stpecpy(kw_stpecpy(key, key + sizeof key, "i:"), key + sizeof key, id);
     return by_key(m, key);
 }
 

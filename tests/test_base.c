@@ -21,6 +21,7 @@
 #include "kw_jw.h"
 #include "kw_rd.h"
 #include "kw_sha256.h"
+#include "kw_str.h"
 #include "kw_term.h"
 #include "kw_time.h"
 #include "kw_txn.h"
@@ -125,6 +126,53 @@ static void test_jw_ms(void **state)
         snprintf(q, sizeof want - (size_t)(q - want), "%.3f}", (double)us / 1000.0);
         assert_int_equal(w.len, strlen(want));
         assert_memory_equal(buf, want, w.len);
+    }
+}
+
+/* kw_str's joins write what snprintf writes, at every buffer size from 1
+ * byte up, cut or not: "%s%s", "%c:%s", "%s %.*s" and "%s:%u". */
+static void test_str_joins(void **state)
+{
+    (void)state;
+    uint32_t x = 88172645u;
+    char a[40], b[40], got[64], want[64];
+    for (int round = 0; round < 3000; round++) {
+        size_t la = 0, lb = 0;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        la = x % sizeof a;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        lb = x % sizeof b;
+        for (size_t i = 0; i < la; i++)
+            a[i] = (char)('a' + (x >> (i % 24)) % 26);
+        for (size_t i = 0; i < lb; i++)
+            b[i] = (char)('A' + (x >> (i % 20)) % 26);
+        a[la] = b[lb] = '\0';
+        unsigned u = x % 70000;
+        size_t prec = x % 12;
+        for (size_t cap = 1; cap <= sizeof got; cap++) {
+            char *e = got + cap;
+            memset(got, 'Z', sizeof got);
+            memset(want, 'Z', sizeof want);
+            char *p = kw_stpecpy(kw_stpecpy(got, e, a), e, b);
+            int n = snprintf(want, cap, "%s%s", a, b);
+            assert_memory_equal(got, want, sizeof got);
+            assert_int_equal(kw_str_len(got, e, p), (size_t)n < cap ? (size_t)n : cap - 1);
+            memset(got, 'Z', sizeof got);
+            memset(want, 'Z', sizeof want);
+            kw_stpecpy(kw_stpechr(kw_stpechr(got, e, 'j'), e, ':'), e, a);
+            snprintf(want, cap, "%c:%s", 'j', a);
+            assert_memory_equal(got, want, sizeof got);
+            memset(got, 'Z', sizeof got);
+            memset(want, 'Z', sizeof want);
+            kw_stpencpy(kw_stpecpy(kw_stpecpy(got, e, a), e, " "), e, b, prec);
+            snprintf(want, cap, "%s %.*s", a, (int)prec, b);
+            assert_memory_equal(got, want, sizeof got);
+            memset(got, 'Z', sizeof got);
+            memset(want, 'Z', sizeof want);
+            kw_stpeu(kw_stpecpy(kw_stpecpy(got, e, b), e, ":"), e, u);
+            snprintf(want, cap, "%s:%u", b, u);
+            assert_memory_equal(got, want, sizeof got);
+        }
     }
 }
 
@@ -564,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_addr_hostport),
         cmocka_unit_test(test_addr_str_ipv4),
         cmocka_unit_test(test_jw_ms),
+        cmocka_unit_test(test_str_joins),
         cmocka_unit_test(test_ts_format),
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_jw_matches_jansson),

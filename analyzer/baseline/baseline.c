@@ -21,6 +21,7 @@
 #include "kw_hash.h"
 #include "kw_log.h"
 #include "store.h"
+#include "kw_str.h"
 
 #define DECAY_PER_WEEK 0.9f /* half-life ~6.6 weeks */
 
@@ -314,8 +315,9 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
     p->cur_req++;
     p->cur_bytes += t->resp_len;
     if (t->method[0] && t->template_[0]) {
-        char text[BL_TXT + 32];
-        snprintf(text, sizeof text, "%s %.*s", t->method, BL_TXT, t->template_);
+        char text[BL_TXT + 32], *te = text + sizeof text;
+        kw_stpencpy(kw_stpecpy(kw_stpecpy(text, te, t->method), te, " "), te, t->template_,
+                    BL_TXT);
         bl_hourtop_add(p, text);
     }
     bl_check_volume(b, &o);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "baseline_int.h"
+#include "kw_str.h"
 
 /* ---- the endpoint table ---- */
 
@@ -216,11 +217,11 @@ void bl_check_endpoint(struct baseline *b, struct bl_obs *o)
     struct bl_profile *p = o->p;
     if (!t->method[0] || !t->template_[0])
         return; /* a response without its request has no endpoint */
-    char text[BL_TXT + 32];
-    snprintf(text, sizeof text, "%s %.*s", t->method, BL_TXT, t->template_);
-    char full[600];
-    int fl = snprintf(full, sizeof full, "%s %s", t->method, t->template_);
-    uint64_t h = bl_hash(full, (size_t)fl < sizeof full ? (size_t)fl : sizeof full - 1);
+    char text[BL_TXT + 32], *te = text + sizeof text;
+    kw_stpencpy(kw_stpecpy(kw_stpecpy(text, te, t->method), te, " "), te, t->template_, BL_TXT);
+    char full[600], *fe = full + sizeof full;
+    char *fp = kw_stpecpy(kw_stpecpy(kw_stpecpy(full, fe, t->method), fe, " "), fe, t->template_);
+    uint64_t h = bl_hash(full, kw_str_len(full, fe, fp));
     uint64_t th = bl_hash(t->template_, strlen(t->template_));
     int32_t day = (int32_t)o->local_day;
     if (o->learning || find_end(p, h) >= 0 || find_gone(p, h, 0) >= 0) {

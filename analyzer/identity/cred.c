@@ -22,6 +22,7 @@
 
 #include "dpop.h"
 #include "jwt.h"
+#include "kw_str.h"
 
 #define CRED_STAT(st, n)                                                                           \
     do {                                                                                           \
@@ -93,7 +94,7 @@ void cred_hint(const uint8_t *p, size_t len, char *out, size_t outlen)
     for (size_t i = len - k; i < len; i++)
         buf[o++] = hint_char(p[i]);
     buf[o] = '\0';
-    snprintf(out, outlen, "%s", buf);
+    kw_stpecpy(out, out + outlen, buf);
 }
 
 /* Length of a valid, printable UTF-8 sequence at p (1..4), 0 if it must be
@@ -136,7 +137,8 @@ cut:
 static void set_source(struct kw_cred *out, const struct cred_source *src)
 {
     static const char *const pfx[] = {"header:", "query:", "cookie:"};
-    snprintf(out->source, sizeof out->source, "%s%s", pfx[src->kind], src->name);
+    char *e = out->source + sizeof out->source;
+    kw_stpecpy(kw_stpecpy(out->source, e, pfx[src->kind]), e, src->name);
 }
 
 /* A secret sent as is (bearer token, API key, cookie value): fingerprint
