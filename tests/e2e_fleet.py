@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -51,27 +50,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e
 import detect  # noqa: E402
 from detect import Fail, log  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# never the same port twice in one test (nats-server's client and
+# monitoring ports once collided in CI)
+from ops.kwtest import free_port  # noqa: E402  (tests/ops/kwtest.py)
+
 # Client networks of each site, as in tests/sim/worlds/fleet.yaml.
 FRA = "net 203.0.113.0/28 or net 198.51.100.64/27 or net 10.50.0.0/16 or net 2001:db8:50::/64"
 SITES = {"fra": FRA, "bom": "not (%s)" % FRA}
 PARTITIONS = 16
-
-
-_given = set()
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 free now and not handed out before by this
-    test: the kernel may give a port just closed again, and two servers
-    handed the same one fail to start (a CI run saw nats-server's client
-    and monitoring ports collide)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _given:
-            _given.add(port)
-            return port
 
 
 class Nats:
