@@ -147,7 +147,6 @@ void al_record_write(struct kw_jw *w, const struct alert_finding *f, int sev, co
 {
     char tsb[40];
     const struct kw_txn *t = f->txn;
-    w->ms_as_jansson = true; /* see kw_jw.h: the record's duration_ms form */
     kw_jw_obj_begin(w, NULL);
     if (t) {
         kw_eve_jw_txn_header(w, t, "alert", f->ts);

@@ -17,7 +17,6 @@ void kw_jw_init(struct kw_jw *w, char *buf, size_t cap)
     w->overflow = cap == 0;
     w->depth = 0;
     w->first[0] = true;
-    w->ms_as_jansson = false;
 }
 
 static void put(struct kw_jw *w, const char *s, size_t n)
@@ -180,33 +179,6 @@ void kw_jw_bool(struct kw_jw *w, const char *key, bool v)
     put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
-/* What jansson (2.14, dump.c/strconv.c) prints for the double the text
- * ms (what "%.3f" prints) reads back as: %.17g, ".0" added when it has
- * neither '.' nor 'e', the exponent without '+' and leading zeros. */
-static size_t ms_as_jansson(char *b, size_t cap, const char *ms)
-{
-    int n = snprintf(b, cap, "%.17g", strtod(ms, NULL));
-    if (n < 0 || (size_t)n + 3 > cap) return 0;
-    size_t len = (size_t)n;
-    char *e = strchr(b, 'e');
-    if (!e && !strchr(b, '.')) {
-        memcpy(b + len, ".0", 3);
-        return len + 2;
-    }
-    if (e) {
-        char *from = e + 1, *to = e + 1;
-        if (*from == '-')
-            from++, to++;
-        else if (*from == '+')
-            from++;
-        while (*from == '0' && from[1])
-            from++;
-        memmove(to, from, strlen(from) + 1);
-        len = strlen(b);
-    }
-    return len;
-}
-
 void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us)
 {
     /* "%.3f" of us / 1000, by hand: one per transaction (issue 13) */
@@ -224,13 +196,6 @@ void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us)
     } while (u);
     if (us < 0) *--q = '-';
     member(w, key);
-    if (w->ms_as_jansson) {
-        char j[40];
-        size_t n = ms_as_jansson(j, sizeof j, q);
-        if (!n) w->overflow = true;
-        put(w, j, n);
-        return;
-    }
     put(w, q, (size_t)(e - q));
 }
 

@@ -26,11 +26,6 @@ struct kw_jw {
     bool overflow;
     int depth;
     bool first[KW_JW_MAX_DEPTH]; /* no comma needed before the next member */
-    /* kw_jw_ms writes what jansson prints for the value read back (1.5,
-     * 0.27500000000000002, 2.0) instead of "%.3f": the alert record's form
-     * since it was built with jansson, kept so its bytes (which webhook
-     * signatures cover) did not change when it moved to this writer */
-    bool ms_as_jansson;
 };
 
 void kw_jw_init(struct kw_jw *w, char *buf, size_t cap);
@@ -51,7 +46,7 @@ void kw_jw_str_opt(struct kw_jw *w, const char *key, const char *s);
 void kw_jw_int(struct kw_jw *w, const char *key, int64_t v);
 void kw_jw_bool(struct kw_jw *w, const char *key, bool v);
 /* A duration in microseconds as milliseconds with 3 decimals ("12.345"),
- * what "%.3f" of us / 1000.0 prints; see ms_as_jansson. */
+ * what "%.3f" of us / 1000.0 prints. */
 void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us);
 /* A jansson value, dumped compact (as json_dumps(v, JSON_COMPACT) writes
  * it) straight into the buffer; for the few parts still built as jansson
