@@ -37,6 +37,18 @@ enum kw_err audit_newest(sqlite3 *db, kw_ts *out)
     return e;
 }
 
+/* Ends a query whose last sqlite3_step returned rc: an error is named. */
+static enum kw_err query_done(sqlite3 *db, sqlite3_stmt *s, int rc)
+{
+    enum kw_err e = KW_E_OK;
+    if (rc != SQLITE_DONE) {
+        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
+        e = KW_E_DB;
+    }
+    sqlite3_finalize(s);
+    return e;
+}
+
 static void col_text(sqlite3_stmt *s, int i, char *dst, size_t n)
 {
     const char *v = (const char *)sqlite3_column_text(s, i);
@@ -140,13 +152,7 @@ enum kw_err audit_query_run(sqlite3 *db, const struct audit_query *q,
         row(user, t);
     }
     free(t);
-    enum kw_err e = KW_E_OK;
-    if (rc != SQLITE_DONE) {
-        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
-        e = KW_E_DB;
-    }
-    sqlite3_finalize(s);
-    return e;
+    return query_done(db, s, rc);
 }
 
 /* ---- grouped counts ---- */
@@ -220,13 +226,7 @@ enum kw_err audit_group_run(sqlite3 *db, const struct audit_query *q, enum audit
         group_row(s, g, &r);
         fn(user, &r);
     }
-    enum kw_err e = KW_E_OK;
-    if (rc != SQLITE_DONE) {
-        kw_err_log("audit: query: %s", sqlite3_errmsg(db));
-        e = KW_E_DB;
-    }
-    sqlite3_finalize(s);
-    return e;
+    return query_done(db, s, rc);
 }
 
 /* ---- time arguments ---- */
