@@ -150,7 +150,7 @@ static void emit(struct alerts *a, const struct kw_jw *w, const struct al_line *
         }
         if (a->cfg.syslog) syslog_push(a, line);
     }
-    kw_eve_flush(a->eve); /* an alert is on disk at once, not with the next batch */
+    kw_eve_push(a->eve); /* an alert goes to disk at once, not with the next batch */
 }
 
 /* The "N more" follow-up record of window w, into jw. */

@@ -29,13 +29,19 @@ void kw_eve_close(struct kw_eve *e);
  * old file. */
 enum kw_err kw_eve_reopen(struct kw_eve *e);
 /* Writes and releases the caller's reference to rec. NULL e: just releases.
- * Never blocks on a failing output: while a write fails (full disk,
- * read-only file system, file-size limit) records wait in a 256 KiB
- * buffer, then are dropped and counted; the failure is logged once with
+ * Records are written by a thread of the writer's own, 256 KiB at a time;
+ * when both buffers are full the caller waits for the write under way
+ * (back-pressure). Never blocks on a failing output: while a write fails
+ * (full disk, read-only file system, file-size limit) records wait in the
+ * two 256 KiB buffers, then are dropped and counted; the failure is logged once with
  * its cause and writing resumes (retried every second) when it works. */
 void kw_eve_write(struct kw_eve *e, json_t *rec);
-/* Writes what is buffered now (after an alert, at the end of a run). */
+/* Writes what is buffered now and returns when it was written (or the
+ * output failed): the end of a run, a test. */
 void kw_eve_flush(struct kw_eve *e);
+/* Hands what is buffered to the writing thread now, without waiting for
+ * the write (after an alert: on disk within the time of a write). */
+void kw_eve_push(struct kw_eve *e);
 struct kw_eve_stats {
     uint64_t written;      /* records written to the output */
     uint64_t dropped;      /* records lost: output failing and buffer full, or at close */

@@ -1,8 +1,8 @@
 /* kw_eve's writer under real output failures: a file-size limit
  * (RLIMIT_FSIZE) that makes writes fail with EFBIG and is then lifted, a
  * process SIGKILLed while it writes, a torn last line left by an older
- * run, log rotation (rename + reopen), the once-a-second flush and the
- * mode of a new file. Each failing case runs in a forked child so limits
+ * run, log rotation (rename + reopen), a reader slower than the writer
+ * (back-pressure), the once-a-second flush and the mode of a new file. Each failing case runs in a forked child so limits
  * and kills stay there. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +254,69 @@ static void test_reopen_after_rename(void **state)
     assert_int_equal(max_n, 3);
 }
 
+/* A reader slower than the writer (a FIFO nobody reads for a while): the
+ * writer's thread blocks in write(2), both 256 KiB buffers fill, and
+ * kw_eve_write then waits for room (back-pressure) instead of growing or
+ * dropping. Once the reader reads, every record arrives, whole and in
+ * order. */
+struct slow {
+    struct kw_eve *e;
+    int n, done;
+};
+
+static void *slow_writer(void *arg)
+{
+    struct slow *s = arg;
+    for (int i = 0; i < s->n; i++)
+        kw_eve_write(s->e, rec(i, 1000));
+    kw_eve_flush(s->e);
+    __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_slow_reader(void **state)
+{
+    char p[300];
+    path_of(p, sizeof p, "slow.fifo");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    int rfd = open(p, O_RDONLY | O_NONBLOCK); /* the read side first: no wait */
+    assert_true(rfd >= 0);
+    struct kw_eve *e = NULL;
+    assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
+    struct slow s = {.e = e, .n = 3000}; /* ~3 MB: far over the pipe and both buffers */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_writer, &s), 0);
+    usleep(300000);
+    struct kw_eve_stats st;
+    kw_eve_get_stats(e, &st);
+    assert_int_equal(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE), 0); /* waiting, not dropping */
+    assert_int_equal(st.dropped, 0);
+    assert_true(st.buffered <= 2 * (256 << 10) / 1000); /* two buffers, no more */
+    fprintf(stderr, "slow reader: writer waits with %llu records buffered\n",
+            (unsigned long long)st.buffered);
+    assert_int_equal(fcntl(rfd, F_SETFL, 0), 0); /* now read, blocking */
+    FILE *f = fdopen(rfd, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int next = 0;
+    while (next < s.n && getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "n")), next);
+        json_decref(j);
+        next++;
+    }
+    free(line);
+    assert_int_equal(next, s.n);
+    pthread_join(th, NULL);
+    kw_eve_get_stats(e, &st);
+    assert_int_equal(st.written, (uint64_t)s.n);
+    assert_int_equal(st.dropped, 0);
+    kw_eve_close(e);
+    fclose(f);
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kw-eve-test-XXXXXX");
@@ -272,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_new_file_mode),     cmocka_unit_test(test_flushed_within_a_second),
         cmocka_unit_test(test_torn_tail_cut),     cmocka_unit_test(test_sigkill_mid_write),
         cmocka_unit_test(test_file_size_limit),   cmocka_unit_test(test_reopen_after_rename),
+        cmocka_unit_test(test_slow_reader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
