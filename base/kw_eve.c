@@ -31,6 +31,13 @@
 #define EVE_BUF (256u << 10)
 #define EVE_FLUSH_US 500000 /* the flusher thread's period: at least once a second */
 #define EVE_RETRY_US 1000000
+/* After a write the flusher looks for pushed records (alerts) again this
+ * soon without being woken: in a storm of alerts, one wake-up (a system
+ * call on both sides) per write, not one per alert. */
+#define EVE_PUSH_US 2000
+
+/* What the flusher is doing, so that others wake it only when they must. */
+enum eve_fstate { F_BUSY, F_SHORT, F_LONG };
 
 struct kw_eve {
     int fd;
@@ -44,6 +51,7 @@ struct kw_eve {
     uint64_t wbuf_records;
     bool writing;         /* the flusher is writing wbuf without mu: nobody else writes */
     bool push;            /* kw_eve_push: hand buf over as soon as wbuf is written */
+    enum eve_fstate fstate;
     off_t good;           /* regular file: size after the last complete write */
     bool failing, closed; /* closed: the reader went away (EPIPE), no retries */
     int err;              /* errno of the current failure */
@@ -174,7 +182,8 @@ static void flush_locked(struct kw_eve *e)
 }
 
 /* buf becomes the flusher's wbuf (which must be empty). Called with e->mu
- * held. */
+ * held; the caller wakes the flusher (after unlocking) when it is not
+ * the flusher. */
 static void hand_over(struct kw_eve *e)
 {
     char *t = e->wbuf;
@@ -185,46 +194,48 @@ static void hand_over(struct kw_eve *e)
     e->len = 0;
     e->buf_records = 0;
     e->push = false;
-    pthread_cond_signal(&e->cv);
 }
 
 /* Frees buf for `need` more bytes when it can: hands it to the flusher,
  * waiting for the write under way if there is one. Not while the output
  * fails: records are then dropped, never waited for. Called with e->mu
- * held. */
-static void make_room(struct kw_eve *e, size_t need)
+ * held; true when the flusher must be woken. */
+static bool make_room(struct kw_eve *e, size_t need)
 {
     while (e->len + need > EVE_BUF && e->len) {
         if (!e->wlen) {
             hand_over(e);
-            return;
+            return e->fstate != F_BUSY;
         }
         if (e->failing || e->closed || e->stop || !e->started)
-            return;
+            return false;
         pthread_cond_wait(&e->room, &e->mu);
     }
+    return false;
 }
 
-/* Appends one record (text without newline). Called with e->mu held. */
-static void append_locked(struct kw_eve *e, const char *text, size_t n)
+/* Appends one record (text without newline). Called with e->mu held;
+ * true when the flusher must be woken (after unlocking). */
+static bool append_locked(struct kw_eve *e, const char *text, size_t n)
 {
     if (e->closed) {
         e->st.dropped++;
-        return;
+        return false;
     }
+    bool wake = false;
     if (e->len + n + 1 > EVE_BUF)
-        make_room(e, n + 1);
+        wake = make_room(e, n + 1);
     if (e->len + n + 1 > EVE_BUF) {
         if (e->failing || e->len) { /* no room while the output fails */
             e->st.dropped++;
-            return;
+            return wake;
         }
         /* one record larger than the buffer: written on its own, after
          * what the flusher holds */
         flush_locked(e);
         if (e->failing || e->closed) {
             e->st.dropped++;
-            return;
+            return false;
         }
         char *line = malloc(n + 1);
         int err = line ? 0 : ENOMEM;
@@ -240,12 +251,13 @@ static void append_locked(struct kw_eve *e, const char *text, size_t n)
             e->st.dropped++;
         }
         settle(e, err, err ? 0 : 1);
-        return;
+        return false;
     }
     memcpy(e->buf + e->len, text, n);
     e->buf[e->len + n] = '\n';
     e->len += n + 1;
     e->buf_records++;
+    return wake;
 }
 
 /* A record cut short by a kill (SIGKILL, power loss) is the last line of
@@ -318,7 +330,7 @@ static void *flusher_main(void *arg)
 {
     struct kw_eve *e = arg;
     pthread_mutex_lock(&e->mu);
-    kw_ts tick = kw_ts_wall() + EVE_FLUSH_US;
+    kw_ts tick = kw_ts_wall() + EVE_FLUSH_US, wrote = 0;
     while (!e->stop) {
         kw_ts now = kw_ts_wall();
         bool due = !e->failing || now >= e->next_try;
@@ -331,6 +343,7 @@ static void *flusher_main(void *arg)
             int err = put_block(e, e->wbuf, n, after_failure);
             pthread_mutex_lock(&e->mu);
             e->writing = false;
+            wrote = kw_ts_wall();
             settle(e, err, err ? 0 : records);
             if (!err) {
                 e->wlen = 0;
@@ -351,9 +364,15 @@ static void *flusher_main(void *arg)
         kw_ts until = tick;
         if (e->wlen && e->failing && e->next_try < until)
             until = e->next_try;
+        e->fstate = F_LONG;
+        if (now < wrote + EVE_PUSH_US && wrote + EVE_PUSH_US < until) {
+            until = wrote + EVE_PUSH_US;
+            e->fstate = F_SHORT;
+        }
         struct timespec ts;
         deadline(&ts, until);
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        e->fstate = F_BUSY;
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -457,12 +476,15 @@ void kw_eve_write(struct kw_eve *e, json_t *rec)
 {
     if (e && rec) {
         char *s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        bool wake = false;
         pthread_mutex_lock(&e->mu);
         if (s)
-            append_locked(e, s, strlen(s));
+            wake = append_locked(e, s, strlen(s));
         else
             e->st.dropped++;
         pthread_mutex_unlock(&e->mu);
+        if (wake)
+            pthread_cond_signal(&e->cv);
         free(s);
     }
     json_decref(rec);
@@ -473,8 +495,10 @@ void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len)
     if (!e)
         return;
     pthread_mutex_lock(&e->mu);
-    append_locked(e, text, len);
+    bool wake = append_locked(e, text, len);
     pthread_mutex_unlock(&e->mu);
+    if (wake)
+        pthread_cond_signal(&e->cv);
 }
 
 uint64_t kw_eve_dropped(struct kw_eve *e)
@@ -510,12 +534,15 @@ void kw_eve_push(struct kw_eve *e)
 {
     if (!e)
         return;
+    bool wake = false;
     pthread_mutex_lock(&e->mu);
     if (e->len && !e->closed) {
         e->push = true;
-        pthread_cond_signal(&e->cv);
+        wake = e->fstate == F_LONG; /* busy or looking again shortly: no need */
     }
     pthread_mutex_unlock(&e->mu);
+    if (wake)
+        pthread_cond_signal(&e->cv);
 }
 
 const char *kw_tunnel_type_name(unsigned type)

@@ -37,13 +37,21 @@ struct dbw_job {
      * or submit it again. */
     void (*done)(struct dbw_job *j, int rc);
     /* May wait up to the gathering time (DBW_GATHER_MS) for company
-     * (audit batches, saves); eager jobs (alerts) run at once, without the
-     * lazy ones still gathering. Lazy jobs must not be something an eager
-     * job reads: their order against eager jobs is not kept. */
+     * (audit batches, saves); eager jobs (alerts) wait only
+     * DBW_EAGER_GATHER_US for each other (or until DBW_EAGER_MAX are
+     * queued), without the lazy ones still gathering. Lazy jobs must not
+     * be something an eager job reads: their order against eager jobs is
+     * not kept. */
     bool lazy;
 };
 
 #define DBW_GATHER_MS 100
+/* An alert is stored within milliseconds either way; a storm of them
+ * (credential stuffing from many sources: ~2,000 alerts a second in
+ * bench/run.sh's small capture) commits several per transaction instead
+ * of one each. */
+#define DBW_EAGER_GATHER_US 2000
+#define DBW_EAGER_MAX 256
 #define DBW_DEFAULT_STOP_WAIT KW_TS_SEC(60)
 
 struct dbw_config {
@@ -51,6 +59,7 @@ struct dbw_config {
     kw_ts stop_wait;  /* how long a flush or stop waits for a busy lock; 0: 60 s */
     bool quick_check; /* run PRAGMA quick_check at open; a damaged file is refused */
     kw_ts gather;     /* how long lazy jobs wait for company; 0: DBW_GATHER_MS */
+    kw_ts eager_gather; /* how long eager jobs wait for company; 0: DBW_EAGER_GATHER_US */
 };
 
 struct dbw;

@@ -681,6 +681,61 @@ static void test_eager_skips_gathering(void **state)
     dbw_destroy(w);
 }
 
+/* Eager jobs wait for each other for a moment (DBW_EAGER_GATHER_US; 300 ms
+ * here so that the machine's speed does not matter): an alert storm
+ * commits several alerts per transaction, not one each. The first job is
+ * not done 50 ms after it came; the 19 that follow join its transaction.
+ * DBW_EAGER_MAX queued end the wait at once (a minute here). */
+static void test_eager_gather(void **state)
+{
+    (void)state;
+    char path[600];
+    db_path(path, sizeof path, "eagergather");
+    struct dbw *w = NULL;
+    struct dbw_config wc = {.path = path, .eager_gather = 300000};
+    assert_int_equal(dbw_new(&wc, &w), KW_E_OK);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    static int log[DBW_EAGER_MAX];
+    int n = 0;
+    static struct order_job jobs[DBW_EAGER_MAX];
+    for (int i = 0; i < DBW_EAGER_MAX; i++)
+        jobs[i] = (struct order_job){.job = {.run = order_run, .done = order_done},
+                                     .name = i + 1, .log = log, .n = &n, .mu = &mu, .cv = &cv};
+    dbw_submit(w, &jobs[0].job);
+    usleep(50000);
+    pthread_mutex_lock(&mu);
+    assert_int_equal(n, 0); /* still waiting for company */
+    pthread_mutex_unlock(&mu);
+    for (int i = 1; i < 20; i++)
+        dbw_submit(w, &jobs[i].job);
+    pthread_mutex_lock(&mu);
+    while (n < 20)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    struct dbw_stats st;
+    dbw_get_stats(w, &st);
+    assert_int_equal(st.transactions, 1);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(log[i], i + 1);
+    dbw_destroy(w);
+
+    wc.eager_gather = KW_TS_SEC(60);
+    assert_int_equal(dbw_new(&wc, &w), KW_E_OK);
+    n = 0;
+    for (int i = 0; i < DBW_EAGER_MAX; i++) {
+        jobs[i].job.next = NULL;
+        dbw_submit(w, &jobs[i].job);
+    }
+    pthread_mutex_lock(&mu);
+    while (n < DBW_EAGER_MAX) /* without the limit: a minute */
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    dbw_get_stats(w, &st);
+    assert_true(st.transactions <= 2); /* the writer may have taken the first alone */
+    dbw_destroy(w);
+}
+
 /* Another connection holds the write lock, so the writer is stuck on its
  * first batch and the 4-slot ring fills: the rest is dropped and counted,
  * and audit_record() returns at once instead of waiting. */
@@ -850,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_replay_across_versions),
         cmocka_unit_test(test_text_ids_rollback),
         cmocka_unit_test(test_eager_skips_gathering),
+        cmocka_unit_test(test_eager_gather),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
