@@ -87,6 +87,18 @@ struct al_window {
 struct al_window *al_win_find(struct alerts *a, const uint8_t key[32]);
 struct al_window *al_win_insert(struct alerts *a, const uint8_t key[32]);
 
+/* The windows by start, for evicting the oldest when dedup_max are open:
+ * a min-heap of (start, key) entries. A window that closes leaves its
+ * entry behind; an entry whose window is gone or started again is
+ * skipped when it comes up. al_age_reset empties it (the table was
+ * emptied or loaded); al_age_push adds a window whose start is set. */
+struct al_age {
+    kw_ts start;
+    uint8_t key[32];
+};
+void al_age_reset(struct alerts *a);
+void al_age_push(struct alerts *a, const struct al_window *w);
+
 /* The saved windows' blob (alerts_state.c): this head, then `used` times
  * (u32 slot, struct al_window). The slot is where the saving process kept
  * the window under its own hash key; a loading process places each window
@@ -124,6 +136,9 @@ struct alerts {
     bool own_w;
     struct al_window *win;
     unsigned win_cap, win_used, win_max;
+    struct al_age *age; /* al_age_push */
+    unsigned age_n, age_cap;
+    bool age_lost; /* a push found no memory: eviction scans the table */
     char *rec; /* the record being written (AL_RECORD_CAP) */
     kw_ts sweep_at;
 

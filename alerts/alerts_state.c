@@ -57,6 +57,7 @@ enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
     pthread_mutex_lock(&a->mu);
     memset(a->win, 0, a->win_cap * sizeof *a->win);
     a->win_used = 0;
+    al_age_reset(a);
     if (len < sizeof h) {
         e = KW_E_UNSUPPORTED;
         goto out;
@@ -74,12 +75,14 @@ enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
         if (!window_valid(&w) || al_win_find(a, w.key)) {
             memset(a->win, 0, a->win_cap * sizeof *a->win);
             a->win_used = 0;
+            al_age_reset(a);
             e = KW_E_MALFORMED;
             goto out;
         }
         struct al_window *d = al_win_insert(a, w.key);
         *d = w;
         d->used = true;
+        al_age_push(a, d);
     }
     a->sweep_at = h.sweep_at;
 out:

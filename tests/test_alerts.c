@@ -765,6 +765,43 @@ static void test_dedup_windows(void **state)
     assert_true(file_contains(eve_path, "\"more\":2"));
 }
 
+/* With dedup_max windows open, a new one closes the window that started
+ * first, whatever order they came in (windows by age, alerts_int.h); a
+ * repeat of an evicted subject alerts again, a repeat of one still open
+ * is suppressed. */
+static void test_evict_oldest(void **state)
+{
+    (void)state;
+    char db[300];
+    dbpath(db, sizeof db, "evict");
+    struct alerts_config c;
+    base_config(&c, db);
+    c.no_delivery = true;
+    c.dedup_max = 8;
+    struct alerts *a = NULL;
+    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    static const int start_s[8] = {5, 3, 7, 1, 8, 2, 6, 4}; /* s3 first, then s5, s1 */
+    char s[32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(s, sizeof s, "/v1/s%d", i);
+        submit(a, ALERT_OFF_HOURS, 1, s, T0 + KW_TS_SEC(start_s[i]));
+    }
+    submit(a, ALERT_OFF_HOURS, 1, "/v1/s8", T0 + KW_TS_SEC(10)); /* closes s3 */
+    submit(a, ALERT_OFF_HOURS, 1, "/v1/s3", T0 + KW_TS_SEC(11)); /* alerts again; closes s5 */
+    submit(a, ALERT_OFF_HOURS, 1, "/v1/s0", T0 + KW_TS_SEC(12)); /* open: suppressed */
+    submit(a, ALERT_OFF_HOURS, 1, "/v1/s5", T0 + KW_TS_SEC(13)); /* alerts again; closes s1 */
+    submit(a, ALERT_OFF_HOURS, 1, "/v1/s7", T0 + KW_TS_SEC(14)); /* open: suppressed */
+    submit(a, ALERT_OFF_HOURS, 1, "/v1/s1", T0 + KW_TS_SEC(15)); /* alerts again; closes s7 */
+    struct alerts_stats st;
+    alerts_get_stats(a, &st);
+    assert_int_equal(st.findings, 14);
+    assert_int_equal(st.suppressed, 2);
+    assert_int_equal(st.dedup_evicted, 4);
+    assert_int_equal(st.updates, 1); /* s7's repeat, reported when it closed */
+    assert_int_equal(st.alerts, 12 + 1);
+    alerts_destroy(a);
+}
+
 /* alerts_repeat (the judge's check before it builds a finding) counts a
  * repeat exactly as alerts_submit does and says no to anything else: the
  * same findings fed either way give the same stats and the same EVE. */
@@ -1081,7 +1118,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_windows),
+        cmocka_unit_test(test_dedup_windows), cmocka_unit_test(test_evict_oldest),
         cmocka_unit_test(test_repeat_counts),
         cmocka_unit_test(test_update_order),
         cmocka_unit_test(test_delivered_once_signed),
