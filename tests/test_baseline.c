@@ -1095,6 +1095,75 @@ static void test_unattributed_cap(void **state)
     baseline_destroy(w.b);
 }
 
+/* Which unattributed profile a new one takes over: the least recently
+ * seen, equal times by key, whatever order packets came in (a late one
+ * moves a profile back) and after a reload (the order is rebuilt). */
+static void cred_seen(struct world *w, const char *fp, kw_ts ts)
+{
+    struct kw_txn *t = &w->t;
+    memset(t, 0, sizeof *t);
+    snprintf(t->cred.fingerprint, sizeof t->cred.fingerprint, "sha256:%s", fp);
+    t->cred.kind = KW_CRED_BEARER;
+    t->ts = ts;
+    assert_true(kw_addr_parse("203.0.113.66", &t->src));
+    snprintf(t->method, sizeof t->method, "GET");
+    snprintf(t->template_, sizeof t->template_, "/v1/orders");
+    t->status = 200;
+    baseline_observe(w->b, t, w->tz, false, on_finding, w);
+}
+
+static void expect_profiles(struct world *w, const char *have, const char *gone)
+{
+    char key[32];
+    for (const char *c = have; *c; c++) {
+        snprintf(key, sizeof key, "sha256:%c", *c);
+        json_t *js = baseline_show_json(w->b, key);
+        if (!js) fprintf(stderr, "missing %s\n", key);
+        assert_non_null(js);
+        json_decref(js);
+    }
+    for (const char *c = gone; *c; c++) {
+        snprintf(key, sizeof key, "sha256:%c", *c);
+        json_t *js = baseline_show_json(w->b, key);
+        if (js) fprintf(stderr, "still there: %s\n", key);
+        assert_null(js);
+    }
+}
+
+static void test_unattributed_order(void **state)
+{
+    (void)state;
+    char path[600];
+    db_file(path, sizeof path, "bl-unattr-order");
+    unlink(path);
+    struct world w;
+    memset(&w, 0, sizeof w);
+    w.tz = BERLIN;
+    struct baseline_config c = {.sensitivity = BASELINE_MEDIUM, .max_profiles = 10,
+                                .max_unattributed = 4, .db_path = path};
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK);
+    kw_ts t0 = at(&w, 0, 9, 0, 0);
+    cred_seen(&w, "a", t0 + 10);
+    cred_seen(&w, "b", t0 + 30);
+    cred_seen(&w, "d", t0 + 20); /* d and c tie: c goes first (key) */
+    cred_seen(&w, "c", t0 + 20);
+    cred_seen(&w, "a", t0 + 25); /* late: a moves back, behind c and d */
+    cred_seen(&w, "e", t0 + 40); /* takes over c */
+    expect_profiles(&w, "abde", "c");
+    cred_seen(&w, "f", t0 + 41); /* d */
+    cred_seen(&w, "g", t0 + 42); /* a */
+    expect_profiles(&w, "befg", "acd");
+    assert_int_equal(baseline_save(w.b), KW_E_OK);
+    baseline_destroy(w.b);
+    assert_int_equal(baseline_new(&c, &w.b), KW_E_OK); /* the order rebuilt from the rows */
+    cred_seen(&w, "h", t0 + 50); /* b, seen at +30 */
+    expect_profiles(&w, "efgh", "abcd");
+    struct baseline_stats st;
+    baseline_get_stats(w.b, &st);
+    assert_int_equal(st.evict_unattributed, 1);
+    baseline_destroy(w.b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/test-tmp", KW_BINARY_DIR);
@@ -1104,6 +1173,7 @@ int main(void)
         cmocka_unit_test(test_tampered_blob),
         cmocka_unit_test(test_token_spray),
         cmocka_unit_test(test_unattributed_cap),
+        cmocka_unit_test(test_unattributed_order),
         cmocka_unit_test(test_detections),
         cmocka_unit_test(test_benign),
         cmocka_unit_test(test_weekend_worker),

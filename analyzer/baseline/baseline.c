@@ -75,11 +75,77 @@ static void index_put(struct baseline *b, uint32_t slot)
     b->index[i] = slot + 1;
 }
 
+/* ---- the eviction order of unattributed profiles ---- */
+
+/* x goes before y: seen less recently, or as recently and a smaller key
+ * (the key makes the order the same in every run). */
+static bool lru_before(const struct baseline *b, uint32_t x, uint32_t y)
+{
+    const struct bl_profile *p = &b->p[x], *q = &b->p[y];
+    return p->last_seen < q->last_seen || (p->last_seen == q->last_seen && strcmp(p->key, q->key) < 0);
+}
+
+static void lru_unlink(struct baseline *b, uint32_t i)
+{
+    uint32_t pv = b->lru_prev[i], nx = b->lru_next[i];
+    if (pv != BL_LRU_NONE)
+        b->lru_next[pv] = nx;
+    else
+        b->lru_head = nx;
+    if (nx != BL_LRU_NONE)
+        b->lru_prev[nx] = pv;
+    else
+        b->lru_tail = pv;
+}
+
+/* Links i at its place, looking from the most recent end: a profile just
+ * seen goes there at once; only packets out of time order walk back. */
+static void lru_place(struct baseline *b, uint32_t i)
+{
+    uint32_t at = b->lru_tail;
+    while (at != BL_LRU_NONE && lru_before(b, i, at))
+        at = b->lru_prev[at];
+    uint32_t nx = at == BL_LRU_NONE ? b->lru_head : b->lru_next[at];
+    b->lru_prev[i] = at;
+    b->lru_next[i] = nx;
+    if (at != BL_LRU_NONE)
+        b->lru_next[at] = i;
+    else
+        b->lru_head = i;
+    if (nx != BL_LRU_NONE)
+        b->lru_prev[nx] = i;
+    else
+        b->lru_tail = i;
+}
+
+static int lru_cmp(const void *x, const void *y, void *arg)
+{
+    const struct baseline *b = arg;
+    uint32_t a = *(const uint32_t *)x, c = *(const uint32_t *)y;
+    return lru_before(b, a, c) ? -1 : lru_before(b, c, a) ? 1 : 0;
+}
+
+static void lru_rebuild(struct baseline *b)
+{
+    b->lru_head = b->lru_tail = BL_LRU_NONE;
+    uint32_t n = 0, *order = b->lru_prev; /* sorted in place, then linked */
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->p[i].is_cred) order[n++] = i;
+    qsort_r(order, n, sizeof *order, lru_cmp, b);
+    for (uint32_t k = 0; k < n; k++)
+        b->lru_next[order[k]] = k + 1 < n ? order[k + 1] : BL_LRU_NONE;
+    b->lru_head = n ? order[0] : BL_LRU_NONE;
+    b->lru_tail = n ? order[n - 1] : BL_LRU_NONE;
+    for (uint32_t k = b->lru_head, pv = BL_LRU_NONE; k != BL_LRU_NONE; pv = k, k = b->lru_next[k])
+        b->lru_prev[k] = pv;
+}
+
 void bl_reindex(struct baseline *b)
 {
     memset(b->index, 0, b->cap * sizeof *b->index);
     for (uint32_t i = 0; i < b->n; i++)
         index_put(b, i);
+    lru_rebuild(b);
 }
 
 /* Removes profile `slot` from the index (backward-shift deletion: the
@@ -106,13 +172,7 @@ static void index_del(struct baseline *b, uint32_t slot)
  * takes over when room is short. -1 when there is none. */
 static long lru_unattributed(const struct baseline *b)
 {
-    long v = -1;
-    for (uint32_t i = 0; i < b->n; i++)
-        if (b->p[i].is_cred &&
-            (v < 0 || b->p[i].last_seen < b->p[v].last_seen ||
-             (b->p[i].last_seen == b->p[v].last_seen && strcmp(b->p[i].key, b->p[v].key) < 0)))
-            v = (long)i;
-    return v;
+    return b->lru_head == BL_LRU_NONE ? -1 : (long)b->lru_head;
 }
 
 /* Frees slot i for a new profile: its key is deleted from the database
@@ -141,6 +201,7 @@ static void evict(struct baseline *b, uint32_t i)
         pthread_mutex_unlock(&b->smu);
     }
     index_del(b, i);
+    if (b->p[i].is_cred) lru_unlink(b, i);
     b->n_cred -= b->p[i].is_cred;
     b->st.evict_unattributed++;
 }
@@ -177,6 +238,7 @@ static struct bl_profile *get_profile(struct baseline *b, const char *key, bool 
     p->local_hour = p->cur_hour = p->conc_hour = INT64_MIN;
     p->last_day = INT32_MIN;
     index_put(b, slot);
+    if (is_cred) lru_place(b, slot);
     b->n_cred += is_cred;
     b->dirty[slot] = 1;
     b->st.profiles = b->n;
@@ -328,7 +390,14 @@ void baseline_observe(struct baseline *b, const struct kw_txn *t, const char *tz
     }
     bl_learn_agent(b, p, t->user_agent);
     p->requests++;
-    if (t->ts > p->last_seen) p->last_seen = t->ts;
+    if (t->ts > p->last_seen) {
+        p->last_seen = t->ts;
+        if (p->is_cred) { /* later in the eviction order */
+            uint32_t slot = (uint32_t)(p - b->p);
+            lru_unlink(b, slot);
+            lru_place(b, slot);
+        }
+    }
     bl_set_text(p->tz, sizeof p->tz, tz ? tz : "");
     b->dirty[p - b->p] = 1;
 }
@@ -384,8 +453,11 @@ enum kw_err baseline_new(const struct baseline_config *c, struct baseline **out)
     b->p = calloc(b->max, sizeof *b->p);
     b->dirty = calloc(b->max, 1);
     b->index = calloc(b->cap, sizeof *b->index);
+    b->lru_prev = malloc(b->max * sizeof *b->lru_prev);
+    b->lru_next = malloc(b->max * sizeof *b->lru_next);
+    b->lru_head = b->lru_tail = BL_LRU_NONE;
     e = KW_E_NOMEM;
-    if (!b->p || !b->dirty || !b->index) goto fail;
+    if (!b->p || !b->dirty || !b->index || !b->lru_prev || !b->lru_next) goto fail;
     e = KW_E_OK;
     if (c->db_path && c->read_only) {
         if (have_table) e = bl_db_load(b);
@@ -410,6 +482,8 @@ void baseline_destroy(struct baseline *b)
     free(b->p);
     free(b->dirty);
     free(b->index);
+    free(b->lru_prev);
+    free(b->lru_next);
     free(b->del);
     free(b);
 }

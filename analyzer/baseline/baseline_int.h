@@ -201,6 +201,12 @@ struct baseline {
     uint8_t *dirty;       /* [max] */
     uint32_t *index;      /* open addressing, [cap]: profile index + 1 */
     uint32_t cap, n;
+    /* The unattributed profiles in the order eviction takes them
+     * (last_seen, then key): a list through [max] slots, so finding the
+     * least recently seen is O(1), not a pass over every profile (which a
+     * stream of new credentials paid on each one: 4.5 s of a 6 s run with
+     * 40,000). BL_LRU_NONE ends it. */
+    uint32_t *lru_prev, *lru_next, lru_head, lru_tail;
     struct bl_tzcache tzc;
     sqlite3 *db; /* load, reset; saves go through the writer */
     bool read_only; /* db opened read-only: saves and resets are refused */
@@ -218,7 +224,9 @@ struct baseline {
 uint64_t bl_hash(const char *s, size_t n);
 /* Slot of key or -1. */
 long bl_find(const struct baseline *b, const char *key);
+/* Rebuilds the index and the eviction order from b->p[0..n). */
 void bl_reindex(struct baseline *b);
+#define BL_LRU_NONE UINT32_MAX
 /* Volume statistics of a day class (pooled when it has too few hours):
  * median, MAD and p10/p90 of requests and bytes; false when < 8 hours. */
 struct bl_volstat {
