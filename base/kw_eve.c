@@ -156,29 +156,29 @@ static void wait_idle(struct kw_eve *e)
         pthread_cond_wait(&e->room, &e->mu);
 }
 
+/* Writes one buffer out in the calling thread and empties it; false when
+ * the write failed (what it holds stays, to be retried). Called with e->mu
+ * held while nobody else writes. */
+static bool put_buffer(struct kw_eve *e, const char *p, size_t *len, uint64_t *records)
+{
+    if (!*len || e->closed)
+        return true;
+    int err = put_block(e, p, *len, e->failing);
+    settle(e, err, err ? 0 : *records);
+    if (err)
+        return false;
+    *len = 0;
+    *records = 0;
+    return true;
+}
+
 /* Writes out both buffers in order, in the calling thread. Called with
  * e->mu held. */
 static void flush_locked(struct kw_eve *e)
 {
     wait_idle(e);
-    if (e->closed)
-        return;
-    if (e->wlen) {
-        int err = put_block(e, e->wbuf, e->wlen, e->failing);
-        settle(e, err, err ? 0 : e->wbuf_records);
-        if (err)
-            return;
-        e->wlen = 0;
-        e->wbuf_records = 0;
-    }
-    if (e->len && !e->closed) {
-        int err = put_block(e, e->buf, e->len, e->failing);
-        settle(e, err, err ? 0 : e->buf_records);
-        if (err)
-            return;
-        e->len = 0;
-        e->buf_records = 0;
-    }
+    if (put_buffer(e, e->wbuf, &e->wlen, &e->wbuf_records))
+        put_buffer(e, e->buf, &e->len, &e->buf_records);
 }
 
 /* buf becomes the flusher's wbuf (which must be empty). Called with e->mu
