@@ -14,6 +14,7 @@
 
 #include "alerts_int.h"
 #include "al_util.h"
+#include "kw_cond.h"
 #include "kw_hash.h"
 #include "kw_jw.h"
 #include "kw_log.h"
@@ -531,7 +532,7 @@ enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct
     a->eve = eve;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->bl_mu, NULL);
-    pthread_cond_init(&a->bl_cv, NULL);
+    kw_cond_init(&a->bl_cv); /* alerts_drain's deadline is on the monotonic clock */
     pthread_mutex_init(&a->sl_mu, NULL);
     pthread_mutex_init(&a->fail_mu, NULL);
     for (unsigned i = 0; i < c->n_sinks; i++)
@@ -573,15 +574,14 @@ void alerts_drain(struct alerts *a)
     /* the verdicts first (a locked database may hold them a while): the
      * drain timeout is for delivery, not for the lock */
     dbw_flush(a->w);
-    kw_ts deadline = kw_ts_wall() + a->cfg.drain_timeout;
+    kw_ts deadline = kw_mono_now() + a->cfg.drain_timeout;
     if (a->dl) {
         pthread_mutex_lock(&a->bl_mu);
         while (a->n.backlog > 0) {
-            kw_ts now = kw_ts_wall();
+            kw_ts now = kw_mono_now();
             if (now >= deadline) break;
             kw_ts until = now + KW_TS_SEC(1) / 10 < deadline ? now + KW_TS_SEC(1) / 10 : deadline;
-            struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = until % 1000000 * 1000};
-            pthread_cond_timedwait(&a->bl_cv, &a->bl_mu, &ts);
+            kw_cond_wait_until(&a->bl_cv, &a->bl_mu, until);
         }
         pthread_mutex_unlock(&a->bl_mu);
         al_deliver_stop(a->dl);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kw_addr.h"
+#include "kw_cond.h"
 #include "kw_json.h"
 #include "kw_jw.h"
 #include "kw_log.h"
@@ -55,7 +56,7 @@ struct kw_eve {
     off_t good;           /* regular file: size after the last complete write */
     bool failing, closed; /* closed: the reader went away (EPIPE), no retries */
     int err;              /* errno of the current failure */
-    kw_ts fail_since, next_try;
+    kw_ts fail_since, next_try; /* kw_mono_now() times */
     uint64_t dropped_before; /* dropped when the current failure began */
     struct kw_eve_stats st;
     pthread_mutex_t mu;
@@ -134,7 +135,7 @@ static void fail(struct kw_eve *e, int err, kw_ts now)
 /* The outcome of writing `records` records. Called with e->mu held. */
 static void settle(struct kw_eve *e, int err, uint64_t records)
 {
-    kw_ts now = kw_ts_wall();
+    kw_ts now = kw_mono_now();
     if (err) {
         fail(e, err, now);
         return;
@@ -317,12 +318,6 @@ static int open_file(struct kw_eve *e)
     return 0;
 }
 
-static void deadline(struct timespec *t, kw_ts at)
-{
-    t->tv_sec = (time_t)(at / 1000000);
-    t->tv_nsec = (long)(at % 1000000) * 1000L;
-}
-
 /* The flusher: writes wbuf without holding mu, hands buf over when asked
  * (kw_eve_push), every EVE_FLUSH_US, and retries a failing output every
  * EVE_RETRY_US. */
@@ -330,9 +325,9 @@ static void *flusher_main(void *arg)
 {
     struct kw_eve *e = arg;
     pthread_mutex_lock(&e->mu);
-    kw_ts tick = kw_ts_wall() + EVE_FLUSH_US, wrote = 0;
+    kw_ts tick = kw_mono_now() + EVE_FLUSH_US, wrote = 0;
     while (!e->stop) {
-        kw_ts now = kw_ts_wall();
+        kw_ts now = kw_mono_now();
         bool due = !e->failing || now >= e->next_try;
         if (e->wlen && due && !e->closed) {
             bool after_failure = e->failing;
@@ -343,7 +338,7 @@ static void *flusher_main(void *arg)
             int err = put_block(e, e->wbuf, n, after_failure);
             pthread_mutex_lock(&e->mu);
             e->writing = false;
-            wrote = kw_ts_wall();
+            wrote = kw_mono_now();
             settle(e, err, err ? 0 : records);
             if (!err) {
                 e->wlen = 0;
@@ -369,9 +364,7 @@ static void *flusher_main(void *arg)
             until = wrote + EVE_PUSH_US;
             e->fstate = F_SHORT;
         }
-        struct timespec ts;
-        deadline(&ts, until);
-        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        kw_cond_wait_until(&e->cv, &e->mu, until);
         e->fstate = F_BUSY;
     }
     pthread_mutex_unlock(&e->mu);
@@ -403,7 +396,7 @@ enum kw_err kw_eve_open(const char *path, struct kw_eve **out)
         }
     }
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
+    kw_cond_init(&e->cv); /* the flusher's deadlines are on the monotonic clock */
     pthread_cond_init(&e->room, NULL);
     e->started = pthread_create(&e->flusher, NULL, flusher_main, e) == 0;
     if (!e->started) {
@@ -525,7 +518,7 @@ void kw_eve_flush(struct kw_eve *e)
     if (!e)
         return;
     pthread_mutex_lock(&e->mu);
-    if (!e->failing || kw_ts_wall() >= e->next_try)
+    if (!e->failing || kw_mono_now() >= e->next_try)
         flush_locked(e);
     pthread_mutex_unlock(&e->mu);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kw_cond.h"
 #include "kw_log.h"
 #include "rules.h"
 #include "kw_time.h"
@@ -169,7 +170,7 @@ enum kw_err fn_open(const struct fn_opts *o, int64_t wait_ms, struct fn_conn **o
     struct fn_conn *c = calloc(1, sizeof *c);
     if (!c) return KW_E_NOMEM;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    kw_cond_init(&c->cv);
     c->o = *o;
     snprintf(c->stream, sizeof c->stream, "%s", o->stream ? o->stream : "KW_TXN");
     natsStatus s = make_opts(c, o, wait_ms == 0);
@@ -216,12 +217,10 @@ void fn_close(struct fn_conn *c)
     if (c->nc) {
         natsConnection_Close(c->nc);
         /* bounded: a wedged callback thread must not hang shutdown */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 5;
+        kw_ts until = kw_mono_now() + KW_TS_SEC(5);
         pthread_mutex_lock(&c->mu);
         while (!c->closed)
-            if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0) break;
+            if (kw_cond_wait_until(&c->cv, &c->mu, until) != 0) break;
         settled = c->closed;
         pthread_mutex_unlock(&c->mu);
         natsConnection_Destroy(c->nc);

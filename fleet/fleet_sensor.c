@@ -10,6 +10,7 @@
 
 #include "fleet_spool.h"
 #include "fleet_wire.h"
+#include "kw_cond.h"
 #include "kw_log.h"
 #include "rules.h"
 
@@ -354,14 +355,7 @@ static void spool_one(struct fs *s, const uint8_t *rec, size_t len)
 /* Up to 20 ms for the packet path or libnats (s->mu held). */
 static void wait_work_locked(struct fs *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 20 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&s->cv_work, &s->mu, &ts);
+    kw_cond_wait_until(&s->cv_work, &s->mu, kw_mono_now() + 20000);
 }
 
 /* The acknowledgements libnats queued become the publisher's (s->mu held). */
@@ -573,7 +567,7 @@ enum kw_err fs_new(const struct fs_config *c, struct fs **out)
         .tick_us = TICK_US};
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_space, NULL);
-    pthread_cond_init(&s->cv_work, NULL);
+    kw_cond_init(&s->cv_work);
     enum kw_err e = alloc_all(s);
     if (e != KW_E_OK || (e = fsp_open(c->spool_dir, c->spool_max, &s->spool)) != KW_E_OK)
         goto fail;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kw_cond.h"
 #include "kw_log.h"
 #include "store.h"
 
@@ -27,8 +28,8 @@ struct dbw {
     char *path;
     sqlite3 *db;
     kw_ts stop_wait;
-    long gather_ns; /* dbw_config.gather */
-    long eager_ns;  /* dbw_config.eager_gather */
+    kw_ts gather_us; /* dbw_config.gather */
+    kw_ts eager_us;  /* dbw_config.eager_gather */
 
     pthread_t thr;
     bool started;
@@ -38,8 +39,8 @@ struct dbw {
     uint64_t submitted, finished;
     unsigned eager; /* queued jobs that are not lazy */
     unsigned lazy;  /* queued lazy jobs */
-    struct timespec lazy_due; /* CLOCK_REALTIME: the oldest queued lazy job's gathering ends */
-    struct timespec eager_due; /* the same for the oldest queued eager job */
+    kw_ts lazy_due;  /* kw_mono_now() time: the oldest queued lazy job's gathering ends */
+    kw_ts eager_due; /* the same for the oldest queued eager job */
     enum dbw_state state;
     bool kicked;
     atomic_bool stop;
@@ -205,29 +206,6 @@ static void run_chain(struct dbw *w, struct dbw_job *list, unsigned n)
     }
 }
 
-static bool is_due(const struct timespec *due)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return now.tv_sec > due->tv_sec || (now.tv_sec == due->tv_sec && now.tv_nsec >= due->tv_nsec);
-}
-
-static bool before(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-static void due_in(struct timespec *t, long ns)
-{
-    clock_gettime(CLOCK_REALTIME, t);
-    t->tv_sec += ns / 1000000000L;
-    t->tv_nsec += ns % 1000000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Lazy jobs wait up to the gathering time from the oldest one's submission
  * for company: one transaction costs about as much as hundreds of rows.
  * Eager jobs wait DBW_EAGER_GATHER_US (or until DBW_EAGER_MAX are queued).
@@ -238,14 +216,14 @@ static void gather(struct dbw *w)
     for (;;) {
         if (w->kicked || atomic_load(&w->stop) || atomic_load(&w->flushers)) return;
         if (!w->eager && !w->lazy) return;
-        const struct timespec *until = &w->lazy_due;
+        kw_ts now = kw_mono_now(), until = w->lazy_due;
         if (w->eager) {
-            if (w->eager >= DBW_EAGER_MAX || is_due(&w->eager_due)) return;
-            if (!w->lazy || before(&w->eager_due, &w->lazy_due)) until = &w->eager_due;
+            if (w->eager >= DBW_EAGER_MAX || now >= w->eager_due) return;
+            if (!w->lazy || w->eager_due < w->lazy_due) until = w->eager_due;
         }
-        if (w->lazy && is_due(&w->lazy_due)) return;
+        if (w->lazy && now >= w->lazy_due) return;
         w->state = W_GATHER;
-        int rc = pthread_cond_timedwait(&w->work, &w->mu, until);
+        int rc = kw_cond_wait_until(&w->work, &w->mu, until);
         w->state = W_BUSY;
         if (rc == ETIMEDOUT) return;
     }
@@ -253,7 +231,7 @@ static void gather(struct dbw *w)
 
 static bool lazy_due(const struct dbw *w)
 {
-    return is_due(&w->lazy_due);
+    return kw_mono_now() >= w->lazy_due;
 }
 
 /* Takes the jobs to run now off the queue, in submission order: all of
@@ -367,12 +345,12 @@ void dbw_submit(struct dbw *w, struct dbw_job *j)
     bool wake = w->state == W_IDLE;
     if (!j->lazy) {
         if (!w->eager++) { /* the first eager job waiting: its gathering starts */
-            due_in(&w->eager_due, w->eager_ns);
+            w->eager_due = kw_mono_now() + w->eager_us;
             wake |= w->state == W_GATHER; /* an earlier deadline than the lazy one */
         }
         wake |= w->eager == DBW_EAGER_MAX;
     } else if (!w->lazy++) { /* the first lazy job waiting: its gathering starts */
-        due_in(&w->lazy_due, w->gather_ns);
+        w->lazy_due = kw_mono_now() + w->gather_us;
     }
     pthread_mutex_unlock(&w->mu);
     /* after the unlock: the writer wakes to a free mutex */
@@ -460,10 +438,10 @@ enum kw_err dbw_new(const struct dbw_config *c, struct dbw **out)
         return KW_E_NOMEM;
     }
     w->stop_wait = c->stop_wait > 0 ? c->stop_wait : DBW_DEFAULT_STOP_WAIT;
-    w->gather_ns = (c->gather > 0 ? c->gather : (kw_ts)DBW_GATHER_MS * 1000) * 1000;
-    w->eager_ns = (c->eager_gather > 0 ? c->eager_gather : DBW_EAGER_GATHER_US) * 1000;
+    w->gather_us = c->gather > 0 ? c->gather : (kw_ts)DBW_GATHER_MS * 1000;
+    w->eager_us = c->eager_gather > 0 ? c->eager_gather : DBW_EAGER_GATHER_US;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->work, NULL);
+    kw_cond_init(&w->work); /* gathering deadlines on the monotonic clock */
     pthread_cond_init(&w->idle, NULL);
     enum kw_err e = store_db_open(c->path, &w->db);
     if (e == KW_E_OK && c->quick_check) e = check_open(w);

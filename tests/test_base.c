@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "kw_addr.h"
+#include "kw_cond.h"
 #include "kw_hash.h"
 #include "kw_json.h"
 #include "kw_jw.h"
@@ -604,6 +606,52 @@ static void test_wake_pingpong(void **state)
     kw_wake_free(&pp.wake[1]);
 }
 
+/* kw_cond: timed waits run on the monotonic clock. A deadline 200 ms
+ * ahead on that clock is waited for (a condition on the wall clock, the
+ * pthread default, would read the small monotonic value as a moment in
+ * 1970 and time out at once), then ETIMEDOUT; a signal ends a wait with 0. */
+struct cond_sig {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int flag;
+};
+
+static void *cond_signaller(void *arg)
+{
+    struct cond_sig *x = arg;
+    usleep(20000);
+    pthread_mutex_lock(&x->m);
+    x->flag = 1;
+    pthread_cond_signal(&x->c);
+    pthread_mutex_unlock(&x->m);
+    return NULL;
+}
+
+static void test_cond_monotonic(void **state)
+{
+    (void)state;
+    struct cond_sig x = {.m = PTHREAD_MUTEX_INITIALIZER};
+    assert_int_equal(kw_cond_init(&x.c), 0);
+    pthread_mutex_lock(&x.m);
+    kw_ts t0 = kw_mono_now();
+    int rc;
+    do /* a wakeup may be spurious */
+        rc = kw_cond_wait_until(&x.c, &x.m, t0 + 200000);
+    while (rc == 0);
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(kw_mono_now() - t0 >= 199000);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cond_signaller, &x), 0);
+    rc = 0;
+    while (!x.flag && rc == 0)
+        rc = kw_cond_wait_until(&x.c, &x.m, kw_mono_now() + KW_TS_SEC(30));
+    assert_int_equal(rc, 0);
+    assert_int_equal(x.flag, 1);
+    pthread_mutex_unlock(&x.m);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&x.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_addr_str_ipv4),
         cmocka_unit_test(test_jw_ms),
         cmocka_unit_test(test_str_joins),
+        cmocka_unit_test(test_cond_monotonic),
         cmocka_unit_test(test_ts_format),
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_jw_matches_jansson),
