@@ -372,6 +372,13 @@ if sc:
               f"{r['rss'] if r else 0:.1f} | {b['med']/r['med']:.2f} |")
 print("\nMB = 10^6 bytes of captured data (pcap record payloads). Wall time includes process "
       "start-up (keywarden run: ~0.1 s opening SQLite and nDPI). Peak RSS is the maximum over runs.")
+# keywarden runs on ~1.5 cores (packet thread and database writer), httpry and
+# tcpflow on one: other load on the box slows the peers more, so ratios
+# against them are only comparable between runs at the same load
+loads = [l for l in open(os.path.join(res, "machine.txt")) if l.startswith("load")]
+print("Load (1, 5, 15 min): " + "; ".join(l.strip() for l in loads) +
+      ". Ratios against single-threaded peers move with it (docs/performance.md, "
+      "\"Session of 2026-12-06 11:00\"): compare runs made at the same load.")
 PY
 }
 
