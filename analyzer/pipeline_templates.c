@@ -39,8 +39,8 @@ enum oas_match pl_learn_template(struct pipeline *p, struct kw_txn *t,
     const char *host = t->hostname[0] ? t->hostname : kw_addr_str(&t->dst, a, sizeof a);
     kw_stpeu(kw_stpecpy(kw_stpecpy(svc, se, host), se, ":"), se, t->dport); /* "host:port" */
     bool learn = !p->cfg.routes_fixed && t->status >= 200 && t->status < 400;
-    routes_template(p->cfg.routes, svc, t->method, t->path, strlen(t->path), learn, t->ts,
-                    t->template_, sizeof t->template_);
+    routes_template_echo(p->cfg.routes, svc, t->method, t->path, strlen(t->path), learn,
+                         t->resp_echo, t->ts, t->template_, sizeof t->template_);
     return m;
 }
 

@@ -191,6 +191,11 @@ struct kw_txn {
     uint64_t resp_len;     /* response body bytes */
     uint64_t req_len;      /* request body bytes */
     uint32_t flags;        /* KW_TXN_F(...) */
+    /* Bit i: segment i of `path` came back whole as a JSON string value in
+     * the start of a 2xx JSON answer (analyzer/path/echo.h): evidence that
+     * it is a value, not a route word (docs/shapes.md rule 6). The body
+     * itself is never kept. */
+    uint32_t resp_echo;
     uint32_t stream_id;    /* HTTP/2 stream id; 0 for HTTP/1 */
     bool has_grpc_status;  /* a grpc-status was seen (gRPC trailers) */
     int32_t grpc_status;   /* 0 OK, 7 PERMISSION_DENIED, 16 UNAUTHENTICATED, ... */

@@ -151,10 +151,11 @@ json_t *run_stats_record(struct run_ctx *r)
         routes_get_stats(r->routes, &rs);
         json_object_set_new(
             s, "shapes",
-            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "learned",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "learned",
                       (json_int_t)rs.learned,
                       "looked_up", (json_int_t)rs.looked_up, "services", (json_int_t)rs.services,
-                      "nodes", (json_int_t)rs.nodes, "merges", (json_int_t)rs.merges, "renamed",
+                      "nodes", (json_int_t)rs.nodes, "merges", (json_int_t)rs.merges,
+                      "echoed", (json_int_t)rs.echoed, "renamed",
                       (json_int_t)rs.renamed, "limit_nodes", (json_int_t)rs.limit_nodes,
                       "limit_services", (json_int_t)rs.limit_services, "too_deep",
                       (json_int_t)rs.too_deep, "loaded", (json_int_t)rs.loaded, "load_refused",

@@ -278,6 +278,9 @@ static void enc_txn(struct wr *w, const struct kw_txn *t)
     w_var(w, t->ovr_url_src);
     /* version 5 (issue 15): how the identity was attributed */
     W_STR(w, t->identity.via);
+    /* version 6 (issue 10): the path segments the answer named back
+     * (echo.h), so central judges learn templates as a sensor would */
+    w_var(w, t->resp_echo);
 }
 
 static void dec_txn(struct kw_rd *r, struct kw_txn *t)
@@ -326,6 +329,7 @@ static void dec_txn(struct kw_rd *r, struct kw_txn *t)
     R_STR(r, t->ovr_url);
     t->ovr_url_src = (uint8_t)r_max(r, KW_OVR__COUNT - 1);
     R_STR(r, t->identity.via);
+    t->resp_echo = (uint32_t)r_max(r, UINT32_MAX);
 }
 
 static void enc_flow(struct wr *w, const struct fw_flow *x)

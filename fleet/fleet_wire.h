@@ -26,7 +26,7 @@
 
 /* 2: JWT grants, auth_time, cnf.jkt, DPoP (issue 17); 3: HTTP/2 stream id,
  * gRPC status and message (issue 11); 4: method and URL overrides (issue 15) */
-#define FW_VERSION 5
+#define FW_VERSION 6
 
 enum fw_kind {
     FW_TXN = 1,  /* a transaction (or a TLS session record) for the judge */

@@ -17,6 +17,7 @@
 #include "h1.h"
 #include "h1_int.h"
 #include "kw_exact.h"
+#include "echo.h"
 #include "kw_txn.h"
 
 #define F(n) KW_TXN_F(n)
@@ -435,6 +436,70 @@ static void test_h1_fields(void **state)
     assert_string_equal(s.r[0].auth, "Bearer t0k");
     assert_string_equal(s.r[0].t.hostname, "x");
     free(s.r);
+}
+
+/* The start of a 2xx JSON answer is looked at for the path segments it
+ * names back (echo.h): across feeds and chunks, whole or not; not a
+ * gzip-coded, non-JSON or 404 answer, and not past a hole. status_hdrs:
+ * the status line and headers before Content-Length (added unless
+ * chunked) and the blank line. */
+static uint32_t echo_of(const char *status_hdrs, const char *const *body, int nbody, bool hole)
+{
+    struct sink s = {0};
+    struct h1_conn *c = h1_conn_new(NULL, on_txn, &s);
+    struct feeder f;
+    feeder_init(&f, c);
+    const char *q = "GET /api/users/alice HTTP/1.1\r\nHost: x\r\n\r\n";
+    feed(&f, 0, q, strlen(q), 1);
+    size_t cl = 0;
+    for (int i = 0; i < nbody; i++)
+        cl += strlen(body[i]);
+    char head[512];
+    if (strstr(status_hdrs, "chunked"))
+        snprintf(head, sizeof head, "%s\r\n", status_hdrs);
+    else
+        snprintf(head, sizeof head, "%sContent-Length: %zu\r\n\r\n", status_hdrs,
+                 cl + (hole ? 8 : 0));
+    feed(&f, 1, head, strlen(head), 2);
+    for (int i = 0; i < nbody; i++) {
+        if (hole && i == 1) gap(&f, 1, 8, 3);
+        feed(&f, 1, body[i], strlen(body[i]), 3);
+    }
+    assert_int_equal(s.n, 1);
+    uint32_t m = s.r[0].t.resp_echo;
+    feeder_free(&f);
+    h1_conn_destroy(c);
+    free(s.r);
+    return m;
+}
+
+static void test_h1_echo(void **state)
+{
+    (void)state;
+    const char *json = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    const char *two[] = {"{\"x\":1,\"name\":", "\"alice\",\"y\":12345}"};
+    assert_int_equal(echo_of(json, two, 2, false), (1u << 2) | ECHO_WHOLE);
+    /* a hole inside the body: what was seen before it only */
+    assert_int_equal(echo_of(json, two, 2, true), 0);
+    const char *chunked = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n";
+    const char *ch[] = {"e\r\n{\"x\":1,\"name\":\r\n", "12\r\n\"alice\",\"y\":12345}\r\n0\r\n\r\n"};
+    assert_int_equal(echo_of(chunked, ch, 2, false), (1u << 2) | ECHO_WHOLE);
+    /* a body longer than the look: named, but not whole */
+    static char big[ECHO_HEAD + 64];
+    const char *start = "{\"name\":\"alice\",\"pad\":1";
+    memset(big, ' ', sizeof big);
+    memcpy(big, start, strlen(start));
+    big[sizeof big - 2] = '}';
+    big[sizeof big - 1] = 0;
+    const char *b1[] = {big};
+    assert_int_equal(echo_of(json, b1, 1, false), 1u << 2);
+    const char *gz = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n";
+    assert_int_equal(echo_of(gz, two, 2, false), 0);
+    const char *html = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n";
+    assert_int_equal(echo_of(html, two, 2, false), 0);
+    const char *nf = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n";
+    assert_int_equal(echo_of(nf, two, 2, false), 0);
 }
 
 static void test_h1_header_limits(void **state)
@@ -1099,6 +1164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_h1_table),
         cmocka_unit_test(test_h1_fields),
+        cmocka_unit_test(test_h1_echo),
         cmocka_unit_test(test_h1_header_limits), cmocka_unit_test(test_h1_head_over_arena),
         cmocka_unit_test(test_h1_pending_overflow),
         cmocka_unit_test(test_h1_gap_in_body_absorbed),

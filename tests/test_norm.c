@@ -13,6 +13,7 @@
 
 #include "kw_exact.h"
 #include "kw_txn.h"
+#include "echo.h"
 #include "norm.h"
 
 #define F(n) KW_TXN_F(n)
@@ -172,9 +173,61 @@ static void test_template_table(void **state)
     assert_string_equal(small, "/v1/c");
 }
 
+/* echo.h: a segment counts when it is the whole string value of a member
+ * named like an id or a name; not a member name, not part of a longer
+ * string, not under "type" (JSON:API names collections there), not cut. */
+static uint32_t echo(const char *path, const char *body)
+{
+    size_t n = strlen(body);
+    uint8_t *b = kw_exact_dup(body, n); /* bodies have no NUL */
+    uint32_t m = echo_segments(path, strlen(path), b, n);
+    free(b);
+    return m;
+}
+
+static void test_echo_segments(void **state)
+{
+    (void)state;
+    assert_int_equal(echo("/policies/api-green", "{\"policyName\":\"api-green\",\"x\":1}"),
+                     1u << 1);
+    assert_int_equal(echo("/api/queues/prod/orders", "{\"name\" : \"orders\" }"), 1u << 3);
+    assert_int_equal(echo("/u/octo", "{\"login\":\"octo\",\"id\":1}"), 1u << 1);
+    assert_int_equal(echo("/a/b/orders", "{\"meta\":{\"order_id\":\"orders\"}}"), 1u << 2);
+    /* a member name, a collection named under "type", a longer string */
+    assert_int_equal(echo("/x/orders", "{\"orders\":[]}"), 0);
+    assert_int_equal(echo("/api/articles", "{\"data\":[{\"type\":\"articles\",\"id\":\"1\"}]}"), 0);
+    assert_int_equal(echo("/x/red", "{\"name\":\"red-east\"}"), 0);
+    assert_int_equal(echo("/x/red", "{\"name\":\"a \\\"red\\\" b\"}"), 0);
+    /* array elements, and a value cut by the end of the look */
+    assert_int_equal(echo("/x/red", "{\"names\":[\"red\",\"blue\"]}"), 0);
+    assert_int_equal(echo("/x/red", "{\"name\":\"red\""), 0);
+    /* one character, or a byte JSON escapes: never */
+    assert_int_equal(echo("/x/a", "{\"id\":\"a\"}"), 0);
+    assert_int_equal(echo("/x/a\"b", "{\"id\":\"a\\\"b\"}"), 0);
+    /* several segments; the same text twice sets both */
+    assert_int_equal(echo("/v/prod/orders/prod", "{\"vhostName\":\"prod\",\"name\":\"orders\"}"),
+                     (1u << 1) | (1u << 2) | (1u << 3));
+    assert_int_equal(echo_segments("/x/y", 4, NULL, 0), 0);
+}
+
+static void test_echo_wanted(void **state)
+{
+    (void)state;
+    const char *j = "application/json; charset=utf-8", *p = "application/problem+json";
+    assert_true(echo_wanted(200, j, strlen(j), NULL, 0));
+    assert_true(echo_wanted(201, p, strlen(p), " identity", 9));
+    assert_false(echo_wanted(404, j, strlen(j), NULL, 0));
+    assert_false(echo_wanted(200, j, strlen(j), "gzip", 4));
+    assert_false(echo_wanted(200, "text/html", 9, NULL, 0));
+    assert_false(echo_wanted(200, "text/plain; x=json", 18, NULL, 0));
+    assert_false(echo_wanted(200, NULL, 0, NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_segments),
+        cmocka_unit_test(test_echo_wanted),
         cmocka_unit_test(test_norm_table),
         cmocka_unit_test(test_norm_evasions_converge),
         cmocka_unit_test(test_norm_truncation),

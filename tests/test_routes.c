@@ -16,6 +16,7 @@
 
 #include "kw_exact.h"
 #include "routes.h"
+#include "echo.h"
 
 #define T0 ((kw_ts)1772438400 * 1000000) /* 2026-03-02T08:00Z */
 #define HOUR ((kw_ts)3600 * 1000000)
@@ -54,6 +55,18 @@ static const char *tpl(struct ctx *c, const char *path, kw_ts ts)
     uint8_t *x = kw_exact_dup(path, pl); /* the wire has no NUL after a path */
     size_t n = routes_template(c->r, "api.example:443", c->method, (const char *)x, pl, true, ts,
                                c->out, sizeof c->out);
+    free(x);
+    assert_int_equal(n, strlen(c->out));
+    return c->out;
+}
+
+/* tpl with the segments the answer named back (echo.h) */
+static const char *tpl_echo(struct ctx *c, const char *path, uint32_t echo, kw_ts ts)
+{
+    size_t pl = strlen(path);
+    uint8_t *x = kw_exact_dup(path, pl);
+    size_t n = routes_template_echo(c->r, "api.example:443", c->method, (const char *)x, pl, true,
+                                    echo, ts, c->out, sizeof c->out);
     free(x);
     assert_int_equal(n, strlen(c->out));
     return c->out;
@@ -533,6 +546,54 @@ static void test_item_methods(void **state)
 /* Learning over two runs (save, new object, load) equals learning over
  * one: the same templates after the cut, the same model, old literal
  * names still resolving to the parameters they were merged into. */
+/* Rule 6: a word its own answer names back is a value, where REST puts
+ * an item: under a literal collection or a version, not under a parameter
+ * nor as the first segment. Words join that parameter after it, but a
+ * GET answered whole without naming its word is a route word; beside a
+ * version only an echo makes a word a value. */
+static void test_echo(void **state)
+{
+    (void)state;
+    struct ctx c;
+    setup(&c, 0);
+    kw_ts t = T0;
+    assert_string_equal(tpl(&c, "/api/users", t), "/api/users");
+    /* PUT answered without a body: a literal, as before */
+    c.method = "PUT";
+    assert_string_equal(tpl(&c, "/api/users/alice", t), "/api/users/alice");
+    c.method = "GET";
+    /* GET /api/users/alice answered {"name":"alice",...}: bit 2 */
+    assert_string_equal(tpl_echo(&c, "/api/users/alice", 1u << 2, t), "/api/users/{id}");
+    assert_true(renamed(&c, "/api/users/alice", "/api/users/{id}"));
+    /* a whole segment: no extension is split off */
+    assert_string_equal(tpl_echo(&c, "/api/users/bob.smith", 1u << 2, t), "/api/users/{id}");
+    /* another user, its answer not looked at (DELETE, 204): joins */
+    c.method = "DELETE";
+    assert_string_equal(tpl(&c, "/api/users/carol", t), "/api/users/{id}");
+    c.method = "GET";
+    /* a GET answered whole ([]) that does not name it: a route word */
+    assert_string_equal(tpl_echo(&c, "/api/users/without-permissions", ECHO_WHOLE, t),
+                        "/api/users/without-permissions");
+    /* ... and an answer seen only in part says nothing */
+    assert_string_equal(tpl_echo(&c, "/api/users/dave", 0, t), "/api/users/{id}");
+    /* under a parameter: an action ("status":"void"), not an item */
+    assert_string_equal(tpl(&c, "/v1/invoices/in_1MtHbELkdIwHu7ix/send", t),
+                        "/v1/invoices/{id}/send");
+    assert_string_equal(tpl_echo(&c, "/v1/invoices/in_1MtHbELkdIwHu7iy/void", 1u << 3, t),
+                        "/v1/invoices/{id}/void");
+    /* the first segment: never */
+    assert_string_equal(tpl_echo(&c, "/status", 1u << 0, t), "/status");
+    /* beside a version: the echoed word is a value; a word without its
+     * own echo stays a literal (/v1/{name} beside /v1/projects) */
+    assert_string_equal(tpl_echo(&c, "/v2/east-delta", 1u << 1, t), "/v2/{id}");
+    assert_string_equal(tpl(&c, "/v2/projects", t), "/v2/projects");
+    assert_string_equal(tpl_echo(&c, "/v2/west-gamma", 1u << 1, t), "/v2/{id}");
+    struct routes_stats st;
+    routes_get_stats(c.r, &st);
+    assert_int_equal(st.echoed, 4);
+    routes_destroy(c.r);
+}
+
 static void test_restart(void **state)
 {
     (void)state;
@@ -606,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_deep_share),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_item_methods),
+        cmocka_unit_test(test_echo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

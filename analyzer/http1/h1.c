@@ -9,6 +9,7 @@
  * in the request FIFO and server-side loss a count of lost responses; the
  * matcher resolves both with packet time (docs/http.md, "matching"). */
 #include "h1_int.h"
+#include "echo.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,20 @@ static void resp_keep(struct h1_conn *c, const struct h1_msg_view *src, bool fol
     c->resp.hdrs = NULL;
     c->resp.n_hdrs = 0;
     *trunc = true;
+}
+
+/* Look at the start of this response's body (echo.h): a 2xx JSON answer,
+ * not content-coded, and a buffer the budget grants (else not looked at). */
+static bool echo_want(struct h1_conn *c, const struct h1_msg_view *v, int status)
+{
+    if (status < 200 || status >= 300) return false;
+    const struct kw_hdr *ct = h1_hdr_find(v, "Content-Type");
+    const struct kw_hdr *ce = h1_hdr_find(v, "Content-Encoding");
+    if (!ct || !echo_wanted(status, ct->value.p, ct->value.len, ce ? ce->value.p : NULL,
+                            ce ? ce->value.len : 0))
+        return false;
+    if (!c->echo_buf) c->echo_buf = h1i_mem_alloc(c, ECHO_HEAD, false);
+    return c->echo_buf != NULL;
 }
 
 static void head_request(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
@@ -125,6 +140,10 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
     c->resp.flags = h->v.flags | flags;
     c->resp.ts_start = d->ts_start;
     c->resp.body_len = 0;
+    c->resp.body_head = NULL;
+    c->resp.body_head_len = 0;
+    c->echo_len = 0;
+    c->echo_on = echo_want(c, &h->v, status);
     c->resp_active = true;
     c->resp_matched = req != NULL;
     c->ctr.responses++;
@@ -216,6 +235,7 @@ static bool http09_answer(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts t
     if (!c->pn || !h1i_pend_at(c, 0)->http09 || lit_prefix(p, n, "HTTP/", need) || *need)
         return false;
     memset(&c->resp, 0, sizeof(c->resp));
+    c->echo_on = false;
     c->resp.flags = KW_TXN_F(HTTP09);
     c->resp.ts_start = ts;
     c->resp_active = c->resp_matched = true;
@@ -371,7 +391,7 @@ static size_t step_known(struct h1_conn *c, int dir, const uint8_t *p, size_t n,
         d->peek_bodyless = false;
     }
     uint64_t k = n < d->remain ? n : d->remain;
-    h1i_msg_body(c, dir, k);
+    h1i_msg_body(c, dir, p, k);
     d->remain -= k;
     if (d->remain == 0) {
         if (d->st == ST_BODY_CL)
@@ -473,7 +493,7 @@ static size_t step_close(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts ts
         if (*need) return 0;
         d->peek_bodyless = false;
     }
-    h1i_msg_body(c, 1, n);
+    h1i_msg_body(c, 1, p, n);
     return n;
 }
 
@@ -661,7 +681,7 @@ static void gap_dir(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
     case ST_TUNNEL:
         return;
     case ST_BODY_CLOSE: /* everything up to the close is body anyway */
-        h1i_msg_body(c, dir, len);
+        h1i_msg_body(c, dir, NULL, len);
         h1i_msg_flag(c, dir, gf);
         c->ctr.gaps_absorbed++;
         return;
@@ -670,7 +690,7 @@ static void gap_dir(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
         h1i_msg_flag(c, dir, gf);
         if (len <= d->remain) {
             d->remain -= len;
-            h1i_msg_body(c, dir, len);
+            h1i_msg_body(c, dir, NULL, len);
             c->ctr.gaps_absorbed++;
             if (d->remain == 0 && d->st == ST_BODY_CL)
                 h1i_msg_done(c, dir, ts);
@@ -686,7 +706,7 @@ static void gap_dir(struct h1_conn *c, int dir, uint64_t len, kw_ts ts)
          * more framing of the same message, so a hole past it says
          * nothing of the next one. */
         bool past_end = d->st == ST_BODY_CL && len - d->remain > 2;
-        h1i_msg_body(c, dir, d->remain);
+        h1i_msg_body(c, dir, NULL, d->remain);
         h1i_msg_done(c, dir, ts);
         lost_after(c, dir, ts, !past_end);
         return;

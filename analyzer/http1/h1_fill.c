@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "h1_int.h"
+#include "echo.h"
 #include "norm.h"
 #include "persona.h"
 
@@ -115,6 +116,13 @@ void h1_txn_fill(const struct h1_txn_view *t, struct kw_txn *out)
         out->status = r->status;
         out->resp_len = r->body_len;
         out->resp_ts = r->ts_end;
+        /* which path segments the answer named back (echo.h); the body
+         * goes no further than this */
+        if (q && r->body_head_len) {
+            out->resp_echo = echo_segments(out->path, strlen(out->path), r->body_head,
+                                           r->body_head_len);
+            if (r->body_head_len == r->body_len) out->resp_echo |= ECHO_WHOLE;
+        }
     }
     out->flags |= f;
 }

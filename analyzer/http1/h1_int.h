@@ -183,6 +183,11 @@ struct h1_conn {
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */
     uint32_t lost_resp; /* a response was lost at lost_resp_ts */
+    /* the start of the current response's body, for echo.h (allocated at
+     * the first JSON answer; freed with the connection) */
+    uint8_t *echo_buf;
+    uint32_t echo_len;
+    bool echo_on; /* this response: keep filling echo_buf */
     kw_ts lost_resp_ts;
 };
 
@@ -204,7 +209,8 @@ uint64_t h1i_push_request(struct h1_conn *c, const struct h1_head *h, kw_ts t0, 
 struct h1_pend *h1i_match_response(struct h1_conn *c, kw_ts ts, bool resync);
 void h1i_tunnel_all(struct h1_conn *c);
 void h1i_resp_done(struct h1_conn *c, kw_ts ts);
-void h1i_msg_body(struct h1_conn *c, int dir, uint64_t n);
+/* n body bytes of direction dir; p: the bytes, NULL for a hole. */
+void h1i_msg_body(struct h1_conn *c, int dir, const uint8_t *p, uint64_t n);
 void h1i_msg_flag(struct h1_conn *c, int dir, uint32_t f);
 void h1i_msg_done(struct h1_conn *c, int dir, kw_ts ts);
 void h1i_enter_resync(struct h1_conn *c, int dir, kw_ts ts, bool lost);

@@ -8,6 +8,7 @@
  * keyed by (parent, segment); parameters, few per node, by walking the
  * node's children. */
 #include "routes_int.h"
+#include "echo.h"
 
 #include "kw_hash.h"
 
@@ -305,6 +306,13 @@ static bool id_shaped(const struct segc *g, unsigned depth, bool prefix)
 size_t routes_template(struct routes *r, const char *service, const char *method, const char *path,
                        size_t len, bool learn, kw_ts ts, char *out, size_t cap)
 {
+    return routes_template_echo(r, service, method, path, len, learn, 0, ts, out, cap);
+}
+
+size_t routes_template_echo(struct routes *r, const char *service, const char *method,
+                            const char *path, size_t len, bool learn, uint32_t echo, kw_ts ts,
+                            char *out, size_t cap)
+{
     struct tbuf t = {out, cap, 0};
     if (cap) out[0] = 0;
     uint32_t node = service_get(r, service, learn, ts);
@@ -314,8 +322,8 @@ size_t routes_template(struct routes *r, const char *service, const char *method
     else
         r->st.looked_up++;
     bool prefix = true, created = false, off_tree = node == NIL;
-    uint32_t news[64];
-    unsigned nnew = 0, depth = 0;
+    uint32_t news[64], walked[32]; /* walked[d]: the node of segment d */
+    unsigned nnew = 0, depth = 0, nwalk = 0;
     size_t i = 0;
     while (i < len) {
         while (i < len && path[i] == '/')
@@ -338,7 +346,23 @@ size_t routes_template(struct routes *r, const char *service, const char *method
                 uint32_t pp = rt_find_param(r, node, g.affix, g.alen);
                 /* a plain parameter at the root exists only by evidence
                  * (root_late): then a first segment may be its value */
-                if (pp != NIL && (idsh || ((r->n[pp].kinds & WEAK_KINDS) && g.k != SHAPE_VERSION)))
+                /* a word is taken for a value of a parameter of words,
+                 * but not of one only echoes made beside a version
+                 * (/v1/{name} and /v1/projects side by side, Google's
+                 * shape): there only its own echo makes it one (rule 6) */
+                const struct rt_node *nd = &r->n[node];
+                bool echo_pp = pp != NIL && (r->n[pp].flags & RT_ECHO);
+                bool by_echo_only = echo_pp && (nd->flags & RT_VERSION) && nd->parent != NIL;
+                /* and not when a GET of it, answered whole, did not name
+                 * it: a route word beside the items, not one of them
+                 * (RabbitMQ's /api/users/without-permissions answers []) */
+                bool last = true;
+                for (size_t k = j; k < len && last; k++)
+                    last = path[k] == '/';
+                bool not_item = echo_pp && last && method && !strcmp(method, "GET") &&
+                                (echo & ECHO_WHOLE) && !(echo & (1u << (depth & 31)));
+                if (pp != NIL && (idsh || ((r->n[pp].kinds & WEAK_KINDS) &&
+                                           g.k != SHAPE_VERSION && !by_echo_only && !not_item)))
                     next = pp;
                 /* a new format of a stem seen in several (rule 0) */
                 size_t e = next == NIL && !g.pre ? rt_ext_at(g.s, g.n) : 0;
@@ -398,6 +422,7 @@ size_t routes_template(struct routes *r, const char *service, const char *method
             }
             put_node(r, &t, x);
             node = next;
+            if (nwalk == depth && nwalk < 32) walked[nwalk++] = next;
             if (x->flags & (RT_PARAM | RT_VERSION | RT_STRONG)) prefix = false;
         }
         depth++;
@@ -419,7 +444,9 @@ size_t routes_template(struct routes *r, const char *service, const char *method
     unsigned mb = method_bit(method);
     bool item = mb && !(e->methods & mb) && !(e->flags & (RT_PARAM | RT_VERSION));
     e->methods |= (uint8_t)mb;
-    if (!created && !item) return t.len;
+    /* words the answer named back are values (rule 6) */
+    bool echoed = echo && rt_echo(r, walked, nwalk, echo, ts);
+    if (!created && !item && !echoed) return t.len;
     /* New literals: the evidence at their parents (a new sibling) and
      * grandparents (a sibling's continuation grew) may merge them. */
     for (unsigned k = 0; k < nnew; k++) {

@@ -55,6 +55,7 @@ struct routes_stats {
     uint64_t nodes;     /* live and merged nodes in use */
     uint64_t services;
     uint64_t merges;      /* literals merged into a parameter */
+    uint64_t echoed;      /* ... of them named back by the answer (rule 6) */
     uint64_t renamed;     /* endpoint templates renamed by merges */
     uint64_t limit_nodes; /* paths not (fully) learned: max_nodes reached */
     uint64_t limit_services;
@@ -103,6 +104,13 @@ enum kw_err routes_load_ro(const char *path, const struct routes_config *c,
  * read and what it does not know is classified by shape alone. */
 size_t routes_template(struct routes *r, const char *service, const char *method, const char *path,
                        size_t len, bool learn, kw_ts ts, char *out, size_t cap);
+
+/* routes_template with the segments the response named back (bit i:
+ * segment i; analyzer/path/echo.h): a literal word among them, under a
+ * literal collection, is a value (docs/shapes.md rule 6). */
+size_t routes_template_echo(struct routes *r, const char *service, const char *method,
+                            const char *path, size_t len, bool learn, uint32_t echo, kw_ts ts,
+                            char *out, size_t cap);
 
 /* Replaces the config's on_merge (the pipeline that owns the baselines
  * hooks itself here). */

@@ -21,7 +21,8 @@ enum {
     RT_END = 4,       /* a request ended here */
     RT_END_SLASH = 8, /* a request ended here with a trailing '/' */
     RT_STRONG = 16,   /* a literal of an id shape, waiting for a second value */
-    RT_VPOS = 32      /* a literal word in a value position (/{id}/servers/x) */
+    RT_VPOS = 32,     /* a literal word in a value position (/{id}/servers/x) */
+    RT_ECHO = 64      /* a parameter only rule 6 (echo) made */
 };
 
 /* Methods that address one item of a collection (RFC 9110 9.3.4-5,
@@ -103,6 +104,10 @@ size_t rt_node_template(const struct routes *r, uint32_t id, bool slash, char *o
 /* routes_merge.c: the evidence rules (docs/shapes.md). */
 /* Rules 0-4 on the children of parent (a literal appeared below it). */
 void rt_evidence(struct routes *r, uint32_t parent, kw_ts ts);
+/* Rule 6: the literals among nodes[0..n) (nodes[d] holds segment d) whose
+ * bit in echo is set, named back by the answer, become parameters. True
+ * when one did. */
+bool rt_echo(struct routes *r, const uint32_t *nodes, unsigned n, uint32_t echo, kw_ts ts);
 /* Rule 5: sibling words each the target of a DELETE. */
 void rt_items(struct routes *r, uint32_t parent, kw_ts ts);
 /* The '.' extension of s[0..n): its offset, or 0 when it has none. */

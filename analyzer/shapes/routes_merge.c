@@ -88,11 +88,16 @@ static void collect_ends(const struct routes *r, uint32_t id, struct endref **v,
 
 /* Merges the weak literals lits[0..n) of parent into its parameter with
  * suffix `suf` (created when missing) and reports renamed templates. */
-static void merge_group(struct routes *r, uint32_t parent, const uint32_t *lits, size_t n,
-                        const char *suf, size_t suflen, kw_ts ts)
+static void merge_group_by(struct routes *r, uint32_t parent, const uint32_t *lits, size_t n,
+                           const char *suf, size_t suflen, kw_ts ts, bool echo)
 {
     uint32_t p = rt_find_param(r, parent, suf, suflen);
-    if (p == NIL) p = rt_node_new(r, parent, suf, suflen, RT_PARAM, ts);
+    if (p == NIL) {
+        p = rt_node_new(r, parent, suf, suflen, RT_PARAM | (echo ? RT_ECHO : 0), ts);
+    } else if (!echo && (r->n[p].flags & RT_ECHO)) {
+        r->n[p].flags &= (uint8_t)~RT_ECHO; /* proved by the other rules too */
+        rt_touch(r, p);
+    }
     if (p == NIL) {
         r->st.limit_nodes++;
         return;
@@ -120,6 +125,12 @@ static void merge_group(struct routes *r, uint32_t parent, const uint32_t *lits,
         free(v[i].old);
     }
     free(v);
+}
+
+static void merge_group(struct routes *r, uint32_t parent, const uint32_t *lits, size_t n,
+                        const char *suf, size_t suflen, kw_ts ts)
+{
+    merge_group_by(r, parent, lits, n, suf, suflen, ts, false);
 }
 
 static size_t lit_affix(const struct routes *r, uint32_t id, char *buf, size_t cap)
@@ -467,4 +478,34 @@ void rt_items(struct routes *r, uint32_t parent, kw_ts ts)
             return;
         }
     }
+}
+
+/* Rule 6 (echo.h): REST answers a request for an item with the item, and
+ * the item carries its own name or id, while a route word is not returned
+ * as the id or name of its own answer. A literal the answer named back
+ * that way is a value when it sits where REST puts an item: below the
+ * first segment, under a literal (a collection, or a version: Google's
+ * /v1/{name}; stronger evidence than rule 3's, which never merges a
+ * version's children) (/policies/api-green, /api/queues/%2F/orders).
+ * Under a parameter it is an action or a sub-collection, so it does not
+ * count there. One echo is enough: it is what the item said of itself.
+ * Its siblings wait for their own echo or the other rules. */
+bool rt_echo(struct routes *r, const uint32_t *nodes, unsigned n, uint32_t echo, kw_ts ts)
+{
+    bool any = false;
+    for (unsigned d = 1; d < n && d < 32; d++) {
+        if (!(echo & (1u << d))) continue;
+        uint32_t x = rt_resolve(r, nodes[d]);
+        const struct rt_node *nx = &r->n[x];
+        if (nx->flags & (RT_PARAM | RT_VERSION) || nx->parent == NIL) continue;
+        const struct rt_node *p = &r->n[nx->parent];
+        if (p->alias || p->parent == NIL || (p->flags & RT_PARAM)) continue;
+        /* the whole segment came back: a plain value, whatever its
+         * shape suggests of an extension (ines.rossi is not ines + .rossi) */
+        const char af[] = {AFFIX_VALUE};
+        merge_group_by(r, nx->parent, &x, 1, af, 1, ts, true);
+        r->st.echoed++;
+        any = true;
+    }
+    return any;
 }

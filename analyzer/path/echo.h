@@ -1,0 +1,45 @@
+/* echo: which segments of a request path the response named back.
+ *
+ * REST APIs answer a request for one item with that item, and the item
+ * carries its own name or id: GET /policies/api-green returns
+ * {"policyName":"api-green",...}, RabbitMQ's GET /api/queues/%2F/orders
+ * returns {"name":"orders",...}. A route word (/v1/users/me,
+ * /orders/export) is not returned as a value of its own answer. So a path
+ * segment that comes back whole as a JSON string value is evidence that
+ * the segment is a value (analyzer/shapes, docs/shapes.md rule 6), the
+ * one kind of evidence that separates a small pool of word values from an
+ * API's route words, which look alike by shape (docs/detection-results.md).
+ *
+ * The one thing to know: only the mask leaves the HTTP parsers; the body
+ * bytes are looked at while the response streams by and never stored. */
+#ifndef KW_ECHO_H
+#define KW_ECHO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of a response body looked at (the start of it): an item's name
+ * or id comes early in its JSON, and a bounded look keeps the cost flat. */
+#define ECHO_HEAD 1024
+
+/* Is this response's body worth looking at: a 2xx answer whose
+ * Content-Type is JSON (application/json, application/problem+json,
+ * application/vnd.x+json, ...) and whose Content-Encoding, if any, is
+ * identity. ctype / cenc: the header values, NULL when absent. */
+bool echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc,
+                 size_t cenc_len);
+
+/* Set in a mask when the whole answer was looked at (its body fit in
+ * ECHO_HEAD and arrived without a hole): a segment it does not name, it
+ * does not name at all. */
+#define ECHO_WHOLE (1u << 31)
+
+/* Bit i set: segment i (0 = first) of the normalised path path[0..len)
+ * appears in body[0..n) as the whole string value of a member named like
+ * an id or a name ("policyName": "seg", "id": "seg"; echo.c says which). Segments of 1 character, over 128,
+ * or holding a byte JSON would escape are never reported; segments past
+ * the 31st neither (bit 31 is ECHO_WHOLE). */
+uint32_t echo_segments(const char *path, size_t len, const uint8_t *body, size_t n);
+
+#endif
