@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -80,6 +81,7 @@ struct api {
     int *used, nused; /* endpoints of the contractor's work, by weight */
     double *w;
     int fresh[2], nfresh; /* called only on the last day */
+    bool echo;            /* names an item back in its answer (3 APIs in 4) */
     int label_base;
 };
 
@@ -563,6 +565,20 @@ static int add_label(struct sim_gen *g, const struct api *a, const struct aep *e
     return (int)g->nlabels++;
 }
 
+/* The member an item names itself under: the parameter's own name when
+ * it reads as one (policyName, location-id, FunctionName), else "name",
+ * as Azure, Kubernetes and RabbitMQ answer. */
+static const char *echo_member(const char *param)
+{
+    static const char *const ends[] = {"id", "name", "key", "slug", "login", "code"};
+    size_t n = strlen(param);
+    for (size_t i = 0; i < sizeof ends / sizeof *ends; i++) {
+        size_t l = strlen(ends[i]);
+        if (n >= l && !strcasecmp(param + n - l, ends[i])) return param;
+    }
+    return "name";
+}
+
 static void fill_req(struct sim_gen *g, struct api *a, struct sim_rng *r, int epi, bool fresh,
                      bool learn, struct sim_req *q, int cred)
 {
@@ -570,8 +586,19 @@ static void fill_req(struct sim_gen *g, struct api *a, struct sim_rng *r, int ep
     snprintf(q->method, sizeof q->method, "%s", e->method);
     size_t o = 0;
     int k = 0;
+    q->echo_key = NULL;
     for (const char *p = e->tmpl; *p && o + 1 < sizeof q->target; p++) {
         if (*p == '{' && strchr(p, '}') && k < e->npar) {
+            /* an item (/collection/{name}, its last segment a bare
+             * parameter): an API that names items back (a->echo) answers
+             * GET, PUT and PATCH with it */
+            const char *close = strchr(p, '}');
+            if (a->echo && p > e->tmpl && p[-1] == '/' && !close[1] && o < 65535 &&
+                (!strcmp(e->method, "GET") || !strcmp(e->method, "PUT") ||
+                 !strcmp(e->method, "PATCH"))) {
+                q->echo_key = echo_member(a->m[e->par[k]].name);
+                q->echo_off = (uint16_t)o;
+            }
             const char *v = value(&a->m[e->par[k++]], r, q->want);
             o += (size_t)snprintf(q->target + o, sizeof q->target - o, "%s", v);
             if (o >= sizeof q->target) o = sizeof q->target - 1;
@@ -581,6 +608,12 @@ static void fill_req(struct sim_gen *g, struct api *a, struct sim_rng *r, int ep
         q->target[o++] = *p;
     }
     q->target[o] = 0;
+    if (q->echo_key) {
+        q->echo_len = (uint16_t)(o - q->echo_off);
+        /* 0-4 records first (0 to ~1.1 KB), from the target's hash so the
+         * traffic's random stream is the same with or without echo */
+        q->echo_skip = (uint8_t)((sim_hash_str(q->target) >> 11) % 5);
+    }
     q->cred = cred;
     q->label = add_label(g, a, e, fresh, learn);
     q->resp_size = (uint32_t)sim_rng_range(r, 150, 1200);
@@ -608,6 +641,9 @@ static void plan_api(struct sim_gen *g, struct api *a, const struct opts *o)
     struct sim_rng r;
     sim_rng_fork(&r, g->seed, sim_hash_str(a->name) * 7 + 1);
     pick_work(a, &r);
+    struct sim_rng er; /* its own stream: the traffic stays as it was */
+    sim_rng_fork(&er, g->seed, sim_hash_str(a->name) * 7 + 3);
+    a->echo = sim_rng_below(&er, 4) != 0;
     const struct sim_identity *id = &g->w->id[a->ident];
     for (int d = 0; d < o->days; d++) {
         int64_t day0 = g->start_us + (int64_t)d * 86400000000LL;

@@ -30,6 +30,11 @@ struct sim_req {
     uint8_t dpop;     /* enum sim_dpop_mode, for a cred with a DPoP key */
     int64_t dpop_iat; /* SIM_DPOP_REPLAY: the proof's iat (µs) */
     int32_t label;    /* kwsim apis: index into gen->labels, or -1 */
+    /* kwsim apis: the answer names the item back (target[echo_off..+echo_len)
+     * under the member echo_key, after echo_skip records); echo_key NULL: no */
+    const char *echo_key;
+    uint16_t echo_off, echo_len;
+    uint8_t echo_skip;
 };
 
 /* How a request of a DPoP-bound cred carries its proof. */

@@ -123,6 +123,25 @@ void sim_json_body(struct sim_buf *b, struct sim_rng *r, const char *res, size_t
                    sim_rng_chance(r, 0.3) ? "true" : "false");
 }
 
+/* One item, as REST answers GET/PUT/PATCH of /collection/{name}: its
+ * name among its fields, after echo_skip nested records (a policy
+ * document, a spec) that may push it past what a reader looks at. */
+static void item_body(struct sim_buf *b, struct sim_rng *r, const struct sim_resp_spec *s)
+{
+    size_t start = b->len;
+    sim_buf_printf(b, "{");
+    for (unsigned k = 0; k < s->echo_skip; k++) {
+        sim_buf_printf(b, "\"part%u\":", k);
+        json_record(b, r, s->resource, s->now);
+        sim_buf_add(b, ",", 1);
+    }
+    sim_buf_printf(b, "\"%s\": \"%.*s\",\"detail\":", s->echo_key, (int)s->echo_len,
+                   s->echo_val);
+    size_t used = b->len - start;
+    sim_json_body(b, r, s->resource, s->body_size > used + 60 ? s->body_size - used : 60, s->now);
+    sim_buf_add(b, "}", 1);
+}
+
 static void gzip_buf(const struct sim_buf *in, struct sim_buf *out)
 {
     z_stream z;
@@ -155,7 +174,9 @@ bool sim_http_body(struct sim_buf *body, struct sim_buf *coded, struct sim_rng *
 {
     bool has_body = s->status != 204;
     if (has_body) {
-        if (s->status >= 200 && s->status < 300)
+        if (s->status >= 200 && s->status < 300 && s->echo_key)
+            item_body(body, r, s);
+        else if (s->status >= 200 && s->status < 300)
             sim_json_body(body, r, s->resource, s->body_size, s->now);
         else
             error_body(body, s->status);

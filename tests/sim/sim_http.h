@@ -32,6 +32,11 @@ struct sim_resp_spec {
     bool gzip, chunked, close;
     const char *resource;
     int64_t now; /* µs epoch, for the Date header (RFC 9110 §6.6.1) */
+    /* a 2xx answer for one item: {"<echo_key>":"<echo_val>", ...} with
+     * echo_skip records before the member; echo_key NULL: a listing */
+    const char *echo_key, *echo_val;
+    size_t echo_len;
+    unsigned echo_skip;
 };
 
 struct sim_resp_out {

@@ -264,6 +264,12 @@ static void http_group(struct http_run *h, int first, int n)
                                    .now = at};
         const struct sim_endpoint *ep = &g->w->srv[h->s->server].ep[0];
         rs.resource = ep->resource;
+        if (q->echo_key) {
+            rs.echo_key = q->echo_key;
+            rs.echo_val = q->target + q->echo_off;
+            rs.echo_len = q->echo_len;
+            rs.echo_skip = q->echo_skip;
+        }
         struct sim_buf b = {0};
         struct sim_resp_out ro;
         sim_http_response(&b, h->r, &rs, &ro);
