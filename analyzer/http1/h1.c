@@ -56,12 +56,19 @@ static void resp_keep(struct h1_conn *c, const struct h1_msg_view *src, bool fol
 static bool echo_want(struct h1_conn *c, const struct h1_msg_view *v, int status)
 {
     if (status < 200 || status >= 300) return false;
-    const struct kw_hdr *ct = h1_hdr_find(v, "Content-Type");
-    const struct kw_hdr *ce = h1_hdr_find(v, "Content-Encoding");
+    /* both headers in one pass, by length first */
+    const struct kw_hdr *ct = NULL, *ce = NULL;
+    for (size_t i = 0; i < v->n_hdrs; i++) {
+        struct kw_slice n = v->hdrs[i].name;
+        if (n.len == 12 && !ct && kw_slice_ieq(n, "Content-Type"))
+            ct = &v->hdrs[i];
+        else if (n.len == 16 && !ce && kw_slice_ieq(n, "Content-Encoding"))
+            ce = &v->hdrs[i];
+    }
     if (!ct || !echo_wanted(status, ct->value.p, ct->value.len, ce ? ce->value.p : NULL,
                             ce ? ce->value.len : 0))
         return false;
-    if (!c->echo_buf) c->echo_buf = h1i_mem_alloc(c, ECHO_HEAD, false);
+    if (!c->echo_buf) c->echo_buf = h1i_mem_alloc(c, ECHO_HEAD + 1, false);
     return c->echo_buf != NULL;
 }
 

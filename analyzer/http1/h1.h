@@ -61,8 +61,9 @@ struct h1_msg_view {
                                known length included, flagged GAP_*) */
     kw_ts ts_start, ts_end; /* first byte of the head; last byte of the message */
     uint32_t flags;         /* KW_TXN_F(...) */
-    /* response: the start of a 2xx JSON body (echo.h), valid for the
-     * callback only; NULL when not looked at */
+    /* response: the start of a 2xx JSON body (echo.h), NUL after its
+     * body_head_len bytes, valid for the callback only; NULL when not
+     * looked at */
     const uint8_t *body_head;
     uint32_t body_head_len;
 };

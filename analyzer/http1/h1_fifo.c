@@ -114,7 +114,7 @@ void h1_conn_destroy(struct h1_conn *c)
     h1i_mem_free(c, c->pend, c->pcap * sizeof(*c->pend));
     h1i_mem_free(c, c->ring, c->rcap);
     h1i_mem_free(c, c->rbuf, c->rbuf_cap);
-    if (c->echo_buf) h1i_mem_free(c, c->echo_buf, ECHO_HEAD);
+    if (c->echo_buf) h1i_mem_free(c, c->echo_buf, ECHO_HEAD + 1);
     h1i_mem_free(c, c->scratch, c->scratch_cap * sizeof(*c->scratch));
     h1i_mem_free(c, c->d[0].salv, c->d[0].salv_cap);
     h1i_mem_free(c, c->d[1].salv, c->d[1].salv_cap);
@@ -589,6 +589,7 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts)
     c->d[1].peek_bodyless = false;
     if (c->d[1].st != ST_TUNNEL) c->d[1].st = ST_IDLE;
     if (c->resp.flags & KW_TXN_F(PARSE_ERROR)) c->ctr.parse_errors++;
+    if (c->echo_len) c->echo_buf[c->echo_len] = 0; /* echo_segments' strstr */
     c->resp.body_head = c->echo_len ? c->echo_buf : NULL;
     c->resp.body_head_len = c->echo_len;
     c->echo_on = false;

@@ -119,8 +119,8 @@ void h1_txn_fill(const struct h1_txn_view *t, struct kw_txn *out)
         /* which path segments the answer named back (echo.h); the body
          * goes no further than this */
         if (q && r->body_head_len) {
-            out->resp_echo = echo_segments(out->path, strlen(out->path), r->body_head,
-                                           r->body_head_len);
+            out->resp_echo = echo_segments(out->path, strlen(out->path),
+                                           (const char *)r->body_head, r->body_head_len);
             if (r->body_head_len == r->body_len) out->resp_echo |= ECHO_WHOLE;
         }
     }

@@ -183,8 +183,8 @@ struct h1_conn {
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */
     uint32_t lost_resp; /* a response was lost at lost_resp_ts */
-    /* the start of the current response's body, for echo.h (allocated at
-     * the first JSON answer; freed with the connection) */
+    /* the start of the current response's body, for echo.h (ECHO_HEAD + 1
+     * bytes allocated at the first JSON answer; freed with the connection) */
     uint8_t *echo_buf;
     uint32_t echo_len;
     bool echo_on; /* this response: keep filling echo_buf */

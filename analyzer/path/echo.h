@@ -39,7 +39,11 @@ bool echo_wanted(int status, const char *ctype, size_t ctype_len, const char *ce
  * appears in body[0..n) as the whole string value of a member named like
  * an id or a name ("policyName": "seg", "id": "seg"; echo.c says which). Segments of 1 character, over 128,
  * or holding a byte JSON would escape are never reported; segments past
- * the 31st neither (bit 31 is ECHO_WHOLE). */
-uint32_t echo_segments(const char *path, size_t len, const uint8_t *body, size_t n);
+ * the 31st neither (bit 31 is ECHO_WHOLE). Only segments rule 6 can use
+ * are looked for: the last, not the first, not a number, not after a
+ * number.
+ * body[n] must be NUL: the search is strstr's (a NUL inside the body ends
+ * the look there). */
+uint32_t echo_segments(const char *path, size_t len, const char *body, size_t n);
 
 #endif
