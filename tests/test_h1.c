@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "h1.h"
 #include "h1_int.h"
@@ -500,6 +501,56 @@ static void test_h1_echo(void **state)
     assert_int_equal(echo_of(html, two, 2, false), 0);
     const char *nf = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n";
     assert_int_equal(echo_of(nf, two, 2, false), 0);
+}
+
+/* A gzip- or deflate-coded JSON answer is decoded for the look: whole
+ * when its stream ends within it, named anyway when it is longer; a
+ * stream that is not zlib's is not looked at (and nothing breaks). */
+static uint32_t echo_coded(const char *coding, int wbits, size_t pad, bool garbage)
+{
+    char body[ECHO_HEAD * 3];
+    int bl = snprintf(body, sizeof body, "{\"x\":1,\"name\":\"alice\",\"pad\":\"%*s\"}", (int)pad, "");
+    uint8_t z[sizeof body + 64];
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)body;
+    zs.avail_in = (uInt)bl;
+    zs.next_out = z;
+    zs.avail_out = sizeof z;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t zl = sizeof z - zs.avail_out;
+    deflateEnd(&zs);
+    if (garbage) memset(z, 'G', zl);
+    struct sink s = {0};
+    struct h1_conn *c = h1_conn_new(NULL, on_txn, &s);
+    struct feeder f;
+    feeder_init(&f, c);
+    const char *q = "GET /api/users/alice HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
+    feed(&f, 0, q, strlen(q), 1);
+    char head[256];
+    snprintf(head, sizeof head,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: %s\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             coding, zl);
+    feed(&f, 1, head, strlen(head), 2);
+    for (size_t o = 0; o < zl; o += 7) /* a few bytes at a time: decoding resumes */
+        feed(&f, 1, z + o, zl - o < 7 ? zl - o : 7, 3);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.r[0].t.resp_len, zl);
+    uint32_t m = s.r[0].t.resp_echo;
+    feeder_free(&f);
+    h1_conn_destroy(c);
+    free(s.r);
+    return m;
+}
+
+static void test_h1_echo_coded(void **state)
+{
+    (void)state;
+    assert_int_equal(echo_coded("gzip", 15 + 16, 10, false), (1u << 2) | ECHO_WHOLE);
+    assert_int_equal(echo_coded("deflate", 15, 10, false), (1u << 2) | ECHO_WHOLE);
+    assert_int_equal(echo_coded("gzip", 15 + 16, ECHO_HEAD * 2, false), 1u << 2);
+    assert_int_equal(echo_coded("gzip", 15 + 16, 10, true), 0);
 }
 
 static void test_h1_header_limits(void **state)
@@ -1165,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_h1_table),
         cmocka_unit_test(test_h1_fields),
         cmocka_unit_test(test_h1_echo),
+        cmocka_unit_test(test_h1_echo_coded),
         cmocka_unit_test(test_h1_header_limits), cmocka_unit_test(test_h1_head_over_arena),
         cmocka_unit_test(test_h1_pending_overflow),
         cmocka_unit_test(test_h1_gap_in_body_absorbed),

@@ -218,13 +218,23 @@ static void test_echo_wanted(void **state)
 {
     (void)state;
     const char *j = "application/json; charset=utf-8", *p = "application/problem+json";
-    assert_true(echo_wanted(200, j, strlen(j), NULL, 0));
-    assert_true(echo_wanted(201, p, strlen(p), " identity", 9));
-    assert_false(echo_wanted(404, j, strlen(j), NULL, 0));
-    assert_false(echo_wanted(200, j, strlen(j), "gzip", 4));
-    assert_false(echo_wanted(200, "text/html", 9, NULL, 0));
-    assert_false(echo_wanted(200, "text/plain; x=json", 18, NULL, 0));
-    assert_false(echo_wanted(200, NULL, 0, NULL, 0));
+    assert_int_equal(echo_wanted(200, j, strlen(j), NULL, 0), ECHO_PLAIN);
+    assert_int_equal(echo_wanted(201, p, strlen(p), " identity", 9), ECHO_PLAIN);
+    assert_int_equal(echo_wanted(404, j, strlen(j), NULL, 0), ECHO_NONE);
+    assert_int_equal(echo_wanted(200, j, strlen(j), "gzip", 4), ECHO_INFLATE);
+    assert_int_equal(echo_wanted(200, j, strlen(j), "Deflate ", 8), ECHO_INFLATE);
+    assert_int_equal(echo_wanted(200, j, strlen(j), "br", 2), ECHO_NONE);
+    assert_int_equal(echo_wanted(200, j, strlen(j), "gzip, br", 8), ECHO_NONE);
+    assert_int_equal(echo_wanted(200, "text/html", 9, NULL, 0), ECHO_NONE);
+    assert_int_equal(echo_wanted(200, "text/plain; x=json", 18, NULL, 0), ECHO_NONE);
+    assert_int_equal(echo_wanted(200, NULL, 0, NULL, 0), ECHO_NONE);
+    /* targets whose last segment an answer may usefully name */
+    assert_true(echo_target("/api/users/alice?x=1", 20));
+    assert_true(echo_target("http://h/api/users/alice/", 25));
+    assert_false(echo_target("/api/users/42", 13));
+    assert_false(echo_target("/api/users/42/roles", 19));
+    assert_false(echo_target("/users", 6));
+    assert_false(echo_target("/", 1));
 }
 
 int main(void)

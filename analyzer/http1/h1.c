@@ -9,7 +9,6 @@
  * in the request FIFO and server-side loss a count of lost responses; the
  * matcher resolves both with packet time (docs/http.md, "matching"). */
 #include "h1_int.h"
-#include "echo.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,27 +48,6 @@ static void resp_keep(struct h1_conn *c, const struct h1_msg_view *src, bool fol
     c->resp.hdrs = NULL;
     c->resp.n_hdrs = 0;
     *trunc = true;
-}
-
-/* Look at the start of this response's body (echo.h): a 2xx JSON answer,
- * not content-coded, and a buffer the budget grants (else not looked at). */
-static bool echo_want(struct h1_conn *c, const struct h1_msg_view *v, int status)
-{
-    if (status < 200 || status >= 300) return false;
-    /* both headers in one pass, by length first */
-    const struct kw_hdr *ct = NULL, *ce = NULL;
-    for (size_t i = 0; i < v->n_hdrs; i++) {
-        struct kw_slice n = v->hdrs[i].name;
-        if (n.len == 12 && !ct && kw_slice_ieq(n, "Content-Type"))
-            ct = &v->hdrs[i];
-        else if (n.len == 16 && !ce && kw_slice_ieq(n, "Content-Encoding"))
-            ce = &v->hdrs[i];
-    }
-    if (!ct || !echo_wanted(status, ct->value.p, ct->value.len, ce ? ce->value.p : NULL,
-                            ce ? ce->value.len : 0))
-        return false;
-    if (!c->echo_buf) c->echo_buf = h1i_mem_alloc(c, ECHO_HEAD + 1, false);
-    return c->echo_buf != NULL;
 }
 
 static void head_request(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
@@ -149,8 +127,7 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
     c->resp.body_len = 0;
     c->resp.body_head = NULL;
     c->resp.body_head_len = 0;
-    c->echo_len = 0;
-    c->echo_on = echo_want(c, &h->v, status);
+    h1i_echo_start(c, req, &h->v);
     c->resp_active = true;
     c->resp_matched = req != NULL;
     c->ctr.responses++;
@@ -242,7 +219,7 @@ static bool http09_answer(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts t
     if (!c->pn || !h1i_pend_at(c, 0)->http09 || lit_prefix(p, n, "HTTP/", need) || *need)
         return false;
     memset(&c->resp, 0, sizeof(c->resp));
-    c->echo_on = false;
+    h1i_echo_start(c, NULL, &c->resp);
     c->resp.flags = KW_TXN_F(HTTP09);
     c->resp.ts_start = ts;
     c->resp_active = c->resp_matched = true;

@@ -66,6 +66,7 @@ struct h1_msg_view {
      * looked at */
     const uint8_t *body_head;
     uint32_t body_head_len;
+    bool body_head_whole; /* the whole body (decoded) is in it */
 };
 
 struct h1_txn_view {

@@ -8,7 +8,6 @@
  * when known lost, when evicted because the FIFO or ring is full, or at
  * close. */
 #include "h1_int.h"
-#include "echo.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +113,7 @@ void h1_conn_destroy(struct h1_conn *c)
     h1i_mem_free(c, c->pend, c->pcap * sizeof(*c->pend));
     h1i_mem_free(c, c->ring, c->rcap);
     h1i_mem_free(c, c->rbuf, c->rbuf_cap);
-    if (c->echo_buf) h1i_mem_free(c, c->echo_buf, ECHO_HEAD + 1);
+    h1i_echo_free(c);
     h1i_mem_free(c, c->scratch, c->scratch_cap * sizeof(*c->scratch));
     h1i_mem_free(c, c->d[0].salv, c->d[0].salv_cap);
     h1i_mem_free(c, c->d[1].salv, c->d[1].salv_cap);
@@ -589,10 +588,7 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts)
     c->d[1].peek_bodyless = false;
     if (c->d[1].st != ST_TUNNEL) c->d[1].st = ST_IDLE;
     if (c->resp.flags & KW_TXN_F(PARSE_ERROR)) c->ctr.parse_errors++;
-    if (c->echo_len) c->echo_buf[c->echo_len] = 0; /* echo_segments' strstr */
-    c->resp.body_head = c->echo_len ? c->echo_buf : NULL;
-    c->resp.body_head_len = c->echo_len;
-    c->echo_on = false;
+    h1i_echo_done(c, &c->resp);
     emit(c, e, &c->resp);
     if (!e) return;
     pend_pop(c);
@@ -616,15 +612,7 @@ void h1i_msg_body(struct h1_conn *c, int dir, const uint8_t *p, uint64_t n)
     struct h1_pend *e;
     if (dir == 1) {
         c->resp.body_len += n;
-        if (!c->echo_on) return;
-        if (!p) { /* a hole: what follows is not the next bytes */
-            c->echo_on = false;
-            return;
-        }
-        size_t k = ECHO_HEAD - c->echo_len < n ? ECHO_HEAD - c->echo_len : (size_t)n;
-        memcpy(c->echo_buf + c->echo_len, p, k);
-        c->echo_len += (uint32_t)k;
-        if (c->echo_len == ECHO_HEAD) c->echo_on = false;
+        h1i_echo_body(c, p, n);
         return;
     }
     if ((e = cur_req(c))) e->v.body_len += n;

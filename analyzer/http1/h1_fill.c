@@ -121,7 +121,7 @@ void h1_txn_fill(const struct h1_txn_view *t, struct kw_txn *out)
         if (q && r->body_head_len) {
             out->resp_echo = echo_segments(out->path, strlen(out->path),
                                            (const char *)r->body_head, r->body_head_len);
-            if (r->body_head_len == r->body_len) out->resp_echo |= ECHO_WHOLE;
+            if (r->body_head_whole) out->resp_echo |= ECHO_WHOLE;
         }
     }
     out->flags |= f;

@@ -24,21 +24,28 @@ static bool has_token(const char *s, size_t n, const char *tok)
     return false;
 }
 
-bool echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc, size_t cenc_len)
+enum echo_coding echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc,
+                             size_t cenc_len)
 {
-    if (status < 200 || status >= 300 || !ctype) return false;
+    if (status < 200 || status >= 300 || !ctype) return ECHO_NONE;
     /* the media type only, parameters (charset) aside */
     const char *semi = memchr(ctype, ';', ctype_len);
     size_t mt = semi ? (size_t)(semi - ctype) : ctype_len;
-    if (!has_token(ctype, mt, "json")) return false;
-    if (!cenc) return true;
+    if (!has_token(ctype, mt, "json")) return ECHO_NONE;
+    if (!cenc) return ECHO_PLAIN;
     while (cenc_len && (*cenc == ' ' || *cenc == '\t')) {
         cenc++;
         cenc_len--;
     }
     while (cenc_len && (cenc[cenc_len - 1] == ' ' || cenc[cenc_len - 1] == '\t'))
         cenc_len--;
-    return !cenc_len || (cenc_len == 8 && !strncasecmp(cenc, "identity", 8));
+    if (!cenc_len || (cenc_len == 8 && !strncasecmp(cenc, "identity", 8))) return ECHO_PLAIN;
+    /* one coding, zlib's: gzip (x-gzip, RFC 9110 8.4.1.3) or deflate */
+    if ((cenc_len == 4 && !strncasecmp(cenc, "gzip", 4)) ||
+        (cenc_len == 6 && !strncasecmp(cenc, "x-gzip", 6)) ||
+        (cenc_len == 7 && !strncasecmp(cenc, "deflate", 7)))
+        return ECHO_INFLATE;
+    return ECHO_NONE;
 }
 
 static bool is_ws(uint8_t c)
@@ -120,40 +127,60 @@ static bool candidate(const char *s, size_t n, unsigned k, bool after_id)
     return !all_digits(s, n);
 }
 
-uint32_t echo_segments(const char *path, size_t len, const char *body, size_t n)
+/* The last segment of path[0..len) (a '?' or '#' ends the path) and its
+ * index, and whether it may be named (candidate). False when it may not. */
+static bool last_segment(const char *path, size_t len, size_t *at, size_t *n, unsigned *k)
 {
-    if (!body || n < 4) return 0;
-    uint32_t mask = 0;
-    bool after_id = false;
-    size_t i = 0;
-    for (unsigned k = 0; i < len && k < 31; k++) {
+    const char *q = memchr(path, '?', len);
+    if (q) len = (size_t)(q - path);
+    const char *h = memchr(path, '#', len);
+    if (h) len = (size_t)(h - path);
+    unsigned idx = 0;
+    size_t i = 0, ls = 0, ll = 0, ps = 0, pl = 0;
+    bool any = false;
+    while (i < len) {
         while (i < len && path[i] == '/')
             i++;
         if (i >= len) break;
         size_t j = i;
         while (j < len && path[j] != '/')
             j++;
-        size_t l = j - i;
-        /* the item a request addresses is its last segment */
-        size_t e = j;
-        while (e < len && path[e] == '/')
-            e++;
-        if (e >= len && candidate(path + i, l, k, after_id)) {
-            /* "seg" by strstr (SSE2 in glibc, ~35 ns a KiB against ~250
-             * for memmem), each hit checked in its place */
-            char needle[132];
-            needle[0] = '"';
-            memcpy(needle + 1, path + i, l);
-            needle[l + 1] = '"';
-            needle[l + 2] = 0;
-            for (const char *h = strstr(body, needle); h; h = strstr(h + 1, needle))
-                if (member_value((const uint8_t *)body, n, (size_t)(h - body), l)) {
-                    mask |= 1u << k;
-                    break;
-                }
-        }
-        after_id = all_digits(path + i, l);
+        if (any) idx++;
+        ps = ls;
+        pl = ll;
+        ls = i;
+        ll = j - i;
+        any = true;
         i = j;
     }
-    return mask;
+    if (!any || idx >= 31 || !candidate(path + ls, ll, idx, idx && all_digits(path + ps, pl)))
+        return false;
+    *at = ls;
+    *n = ll;
+    *k = idx;
+    return true;
+}
+
+bool echo_target(const char *target, size_t len)
+{
+    size_t at, n;
+    unsigned k;
+    return last_segment(target, len, &at, &n, &k);
+}
+
+uint32_t echo_segments(const char *path, size_t len, const char *body, size_t n)
+{
+    size_t at, l;
+    unsigned k;
+    if (!body || n < 4 || !last_segment(path, len, &at, &l, &k)) return 0;
+    /* "seg" by strstr (SSE2 in glibc, ~35 ns a KiB against ~250 for
+     * memmem), each hit checked in its place */
+    char needle[132];
+    needle[0] = '"';
+    memcpy(needle + 1, path + at, l);
+    needle[l + 1] = '"';
+    needle[l + 2] = 0;
+    for (const char *h = strstr(body, needle); h; h = strstr(h + 1, needle))
+        if (member_value((const uint8_t *)body, n, (size_t)(h - body), l)) return 1u << k;
+    return 0;
 }

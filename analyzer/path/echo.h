@@ -23,12 +23,19 @@
  * or id comes early in its JSON, and a bounded look keeps the cost flat. */
 #define ECHO_HEAD 1024
 
-/* Is this response's body worth looking at: a 2xx answer whose
+/* How to read a response's body for echo_segments: not at all, as it is,
+ * or through zlib (gzip, x-gzip, deflate). Looked at: a 2xx answer whose
  * Content-Type is JSON (application/json, application/problem+json,
- * application/vnd.x+json, ...) and whose Content-Encoding, if any, is
- * identity. ctype / cenc: the header values, NULL when absent. */
-bool echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc,
-                 size_t cenc_len);
+ * application/vnd.x+json, ...). ctype / cenc: the header values, NULL
+ * when absent. */
+enum echo_coding { ECHO_NONE, ECHO_PLAIN, ECHO_INFLATE };
+enum echo_coding echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc,
+                             size_t cenc_len);
+
+/* May the answer to a request for this target (raw, as sent; a query
+ * ignored) name its last segment usefully: the same test echo_segments
+ * makes, so a parser keeps no body it would not use. */
+bool echo_target(const char *target, size_t len);
 
 /* Set in a mask when the whole answer was looked at (its body fit in
  * ECHO_HEAD and arrived without a hole): a segment it does not name, it

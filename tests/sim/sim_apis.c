@@ -82,6 +82,7 @@ struct api {
     double *w;
     int fresh[2], nfresh; /* called only on the last day */
     bool echo;            /* names an item back in its answer (3 APIs in 4) */
+    bool gzip;            /* gzip-codes its answers over 200 bytes (1 API in 3) */
     int label_base;
 };
 
@@ -617,7 +618,7 @@ static void fill_req(struct sim_gen *g, struct api *a, struct sim_rng *r, int ep
     q->cred = cred;
     q->label = add_label(g, a, e, fresh, learn);
     q->resp_size = (uint32_t)sim_rng_range(r, 150, 1200);
-    q->gzip = 0;
+    q->gzip = a->gzip;
     q->chunked = (uint8_t)sim_rng_chance(r, 0.1);
     q->status = !strcmp(q->method, "POST") ? 201 : !strcmp(q->method, "DELETE") ? 204 : 200;
     if (sim_rng_chance(r, 0.01)) q->status = 500;
@@ -644,6 +645,7 @@ static void plan_api(struct sim_gen *g, struct api *a, const struct opts *o)
     struct sim_rng er; /* its own stream: the traffic stays as it was */
     sim_rng_fork(&er, g->seed, sim_hash_str(a->name) * 7 + 3);
     a->echo = sim_rng_below(&er, 4) != 0;
+    a->gzip = sim_rng_below(&er, 3) == 0;
     const struct sim_identity *id = &g->w->id[a->ident];
     for (int d = 0; d < o->days; d++) {
         int64_t day0 = g->start_us + (int64_t)d * 86400000000LL;
