@@ -1,5 +1,5 @@
 /* routes_merge: the evidence rules that turn literal route words into
- * parameters, and the merge that does it (docs/shapes.md, rules 0-5).
+ * parameters, and the merge that does it (docs/shapes.md, rules 0-6).
  * routes.c walks each request down the tree and calls rt_evidence when
  * new literals appeared (at their parent and grandparent) and rt_items
  * when a word was first the target of a DELETE.
