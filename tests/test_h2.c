@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 #include <nghttp2/nghttp2.h>
 
+#include "echo.h"
 #include "h2.h"
 #include "kw_exact.h"
 #include "kw_txn.h"
@@ -168,6 +170,21 @@ static void data(struct conv *c, int dir, uint32_t sid, uint8_t flags, size_t n,
     size_t k = 0;
     if (pad) b[k++] = pad;
     memset(b + k, 'x', n);
+    k += n;
+    memset(b + k, 0, pad);
+    k += pad;
+    frame(c, dir, 0x0, flags | (pad ? 0x8 : 0), sid, b, k);
+}
+
+/* DATA carrying these bytes (padded when pad). */
+static void data_bytes(struct conv *c, int dir, uint32_t sid, uint8_t flags, const void *p,
+                       size_t n, uint8_t pad)
+{
+    uint8_t b[4096];
+    size_t k = 0;
+    assert_true(n + pad + 1 <= sizeof b);
+    if (pad) b[k++] = pad;
+    memcpy(b + k, p, n);
     k += n;
     memset(b + k, 0, pad);
     k += pad;
@@ -437,6 +454,64 @@ static void test_h2_grpc(void **state)
     assert_int_equal(t->resp_len, 5);
     assert_int_equal(s.r[1].t.grpc_status, 7);
     assert_int_equal(h2_conn_counters(h)->grpc_calls, 2);
+    h2_conn_destroy(h);
+    conv_free(&c);
+}
+
+/* Rule 6 over HTTP/2 (echo.h): a JSON answer's DATA, across frames and
+ * padding, gzip-coded or not, names the item of the request's last
+ * segment; a gRPC answer and a numeric last segment are not looked at. */
+static void test_h2_echo(void **state)
+{
+    (void)state;
+    struct conv c;
+    conv_init(&c);
+    preface(&c);
+    static const char *const rq[] = {":method", "GET", ":scheme", "http", ":path",
+                                     "/api/users/alice", ":authority", "api", NULL};
+    static const char *const rq2[] = {":method", "GET", ":scheme", "http", ":path",
+                                      "/api/users/alice", ":authority", "api",
+                                      "accept-encoding", "gzip", NULL};
+    static const char *const rq3[] = {":method", "GET", ":scheme", "http", ":path",
+                                      "/api/users/42", ":authority", "api", NULL};
+    static const char *const rs[] = {":status", "200", "content-type", "application/json", NULL};
+    static const char *const rsz[] = {":status", "200", "content-type", "application/json",
+                                      "content-encoding", "gzip", NULL};
+    const char *b1 = "{\"x\":1,\"na", *b2 = "me\":\"alice\"}";
+    headers(&c, 0, 1, 0x1, rq);
+    headers(&c, 1, 1, 0, rs);
+    data_bytes(&c, 1, 1, 0, b1, strlen(b1), 3);
+    data_bytes(&c, 1, 1, 0x1, b2, strlen(b2), 0);
+    /* the same answer gzip-coded */
+    uint8_t z[256];
+    uLongf zl = sizeof z;
+    char plain[64];
+    snprintf(plain, sizeof plain, "%s%s", b1, b2);
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)plain;
+    zs.avail_in = (uInt)strlen(plain);
+    zs.next_out = z;
+    zs.avail_out = (uInt)zl;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    zl = zl - zs.avail_out;
+    deflateEnd(&zs);
+    headers(&c, 0, 3, 0x1, rq2);
+    headers(&c, 1, 3, 0, rsz);
+    data_bytes(&c, 1, 3, 0, z, 5, 0);
+    data_bytes(&c, 1, 3, 0x1, z + 5, zl - 5, 0);
+    /* a number: never looked for */
+    headers(&c, 0, 5, 0x1, rq3);
+    headers(&c, 1, 5, 0, rs);
+    const char *b3 = "{\"id\":\"42\"}";
+    data_bytes(&c, 1, 5, 0x1, b3, strlen(b3), 0);
+    static struct sink s;
+    struct h2_conn *h = run(&c, &s, 0, NULL);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.r[0].t.resp_echo, (1u << 2) | ECHO_WHOLE);
+    assert_int_equal(s.r[1].t.resp_echo, (1u << 2) | ECHO_WHOLE);
+    assert_int_equal(s.r[1].t.resp_len, zl);
+    assert_int_equal(s.r[2].t.resp_echo, 0);
     h2_conn_destroy(h);
     conv_free(&c);
 }
@@ -860,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_h2_basic_split),
         cmocka_unit_test(test_h2_continuation_push_reset),
         cmocka_unit_test(test_h2_grpc),
+        cmocka_unit_test(test_h2_echo),
         cmocka_unit_test(test_h2_upgrade),
         cmocka_unit_test(test_h2_gap_in_data),
         cmocka_unit_test(test_h2_gap_in_headers),

@@ -127,7 +127,9 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
     c->resp.body_len = 0;
     c->resp.body_head = NULL;
     c->resp.body_head_len = 0;
-    h1i_echo_start(c, req, &h->v);
+    h1_echo_begin(&c->echo, &c->echo_mem,
+                  req && !req->is_head ? h1_echo_coding(status, h->v.hdrs, h->v.n_hdrs) : ECHO_NONE,
+                  req ? req->v.target : (struct kw_slice){"", 0});
     c->resp_active = true;
     c->resp_matched = req != NULL;
     c->ctr.responses++;
@@ -219,7 +221,7 @@ static bool http09_answer(struct h1_conn *c, const uint8_t *p, size_t n, kw_ts t
     if (!c->pn || !h1i_pend_at(c, 0)->http09 || lit_prefix(p, n, "HTTP/", need) || *need)
         return false;
     memset(&c->resp, 0, sizeof(c->resp));
-    h1i_echo_start(c, NULL, &c->resp);
+    h1_echo_begin(&c->echo, &c->echo_mem, ECHO_NONE, (struct kw_slice){"", 0});
     c->resp.flags = KW_TXN_F(HTTP09);
     c->resp.ts_start = ts;
     c->resp_active = c->resp_matched = true;
@@ -767,6 +769,7 @@ static void conn_reset(struct h1_conn *c)
     c->resp_active = c->resp_matched = c->server_seen = c->resp_borrowed = c->handoff = false;
     c->nreq = c->unpiped = 0;
     c->skip_resp = c->lost_resp = 0;
+    h1_echo_begin(&c->echo, &c->echo_mem, ECHO_NONE, (struct kw_slice){"", 0}); /* zlib's state goes */
 }
 
 void h1_close(struct h1_conn *c, kw_ts ts)

@@ -23,6 +23,7 @@
 
 #include "kw_slice.h"
 #include "kw_time.h"
+#include "echo.h"
 #include "kw_txn.h"
 
 struct h1_limits {
@@ -183,5 +184,36 @@ void h1_txn_fill(const struct h1_txn_view *t, struct kw_txn *out);
 
 /* First header named `name` (case-insensitive) in a message, or NULL. */
 const struct kw_hdr *h1_hdr_find(const struct h1_msg_view *m, const char *name);
+
+/* ---- the start of an answer's body, for echo.h (h1_echo.c) ----------
+ * Shared with HTTP/2 streams. An owner's allocator: charged to its budget
+ * (NULL when refused), wiped when freed. */
+struct h1_echo_mem {
+    void *(*alloc)(void *user, size_t n);
+    void (*free)(void *user, void *p, size_t n);
+    void *user;
+};
+struct z_stream_s;
+struct h1_echo {
+    const struct h1_echo_mem *m; /* NULL: never begun */
+    uint8_t *buf;                /* ECHO_HEAD + 1 bytes, kept for the next answer */
+    struct z_stream_s *z;        /* while a coded answer is decoded */
+    uint32_t len;
+    bool on;    /* keep taking body bytes */
+    bool whole; /* the coded stream ended within the look */
+};
+/* How to read an answer with these headers (echo_wanted). */
+enum echo_coding h1_echo_coding(int status, const struct kw_hdr *hdrs, size_t n);
+/* An answer's head arrived: look at its body when k says so and the
+ * request's target (raw) could be named (echo_target). */
+void h1_echo_begin(struct h1_echo *e, const struct h1_echo_mem *m, enum echo_coding k,
+                   struct kw_slice target);
+/* Body bytes in order; p NULL: a hole of n bytes. */
+void h1_echo_feed(struct h1_echo *e, const uint8_t *p, uint64_t n);
+/* The answer ended (r->body_len set): fills r->body_head*, valid until the
+ * next begin or release. */
+void h1_echo_end(struct h1_echo *e, struct h1_msg_view *r);
+/* Frees what it holds. */
+void h1_echo_release(struct h1_echo *e);
 
 #endif

@@ -1,26 +1,27 @@
 /* h1_echo: the start of an answer's body, for echo.h (rule 6 of the
- * learned templates): kept only for a 2xx JSON answer to a request whose
- * last path segment could be named, at most ECHO_HEAD bytes, decoded
- * through zlib when the answer is gzip- or deflate-coded (clients such as
- * Go's and Python's ask for it, so much API traffic is coded).
+ * learned templates), for HTTP/1 connections and HTTP/2 streams alike:
+ * kept only for a 2xx JSON answer to a request whose last path segment
+ * could be named, at most ECHO_HEAD bytes, decoded through zlib when the
+ * answer is gzip- or deflate-coded (clients such as Go's and Python's ask
+ * for it, so much API traffic is coded).
  *
- * The one thing to know: the bytes stay in the connection (its buffer is
- * charged to the HTTP/1 budget and wiped when freed, like every buffer
- * here: an answer may carry a token); only the mask echo_segments makes
- * of them leaves the parser. zlib's state (~40 KB with its window) lives
- * only while a coded answer's first bytes are decoded. */
+ * The one thing to know: the bytes stay with the connection or stream
+ * (charged to its budget and wiped when freed, like every buffer of the
+ * parsers: an answer may carry a token); only the mask echo_segments
+ * makes of them leaves the parser. zlib's state (~40 KB with its window)
+ * lives only while a coded answer's first bytes are decoded. */
 #include <string.h>
 #include <zlib.h>
 
-#include "echo.h"
-#include "h1_int.h"
+#include "h1.h"
 
-/* zlib's allocations, charged and wiped as the connection's others; the
- * size is kept in front (two words, so the alignment stays malloc's). */
+/* zlib's allocations through the owner's; the size is kept in front (two
+ * words, so the alignment stays malloc's). */
 static voidpf z_alloc(voidpf op, uInt items, uInt size)
 {
+    const struct h1_echo_mem *m = op;
     size_t n = (size_t)items * size + 2 * sizeof(size_t);
-    size_t *p = h1i_mem_alloc(op, n, false);
+    size_t *p = m->alloc(m->user, n);
     if (!p) return Z_NULL;
     p[0] = n;
     return p + 2;
@@ -28,108 +29,118 @@ static voidpf z_alloc(voidpf op, uInt items, uInt size)
 
 static void z_free(voidpf op, voidpf a)
 {
+    const struct h1_echo_mem *m = op;
     size_t *p = (size_t *)a - 2;
-    h1i_mem_free(op, p, p[0]);
+    m->free(m->user, p, p[0]);
 }
 
-static void z_end(struct h1_conn *c)
+static void z_end(struct h1_echo *e)
 {
-    if (!c->echo_z) return;
-    inflateEnd(c->echo_z);
-    h1i_mem_free(c, c->echo_z, sizeof *c->echo_z);
-    c->echo_z = NULL;
+    if (!e->z) return;
+    inflateEnd(e->z);
+    e->m->free(e->m->user, e->z, sizeof *e->z);
+    e->z = NULL;
 }
 
-void h1i_echo_start(struct h1_conn *c, const struct h1_pend *req, const struct h1_msg_view *v)
+enum echo_coding h1_echo_coding(int status, const struct kw_hdr *hdrs, size_t n)
 {
-    z_end(c);
-    c->echo_on = c->echo_whole = false;
-    c->echo_len = 0;
-    if (!req || req->is_head || v->status < 200 || v->status >= 300) return;
+    if (status < 200 || status >= 300) return ECHO_NONE;
     /* both headers in one pass, by length first */
     const struct kw_hdr *ct = NULL, *ce = NULL;
-    for (size_t i = 0; i < v->n_hdrs; i++) {
-        struct kw_slice n = v->hdrs[i].name;
-        if (n.len == 12 && !ct && kw_slice_ieq(n, "Content-Type"))
-            ct = &v->hdrs[i];
-        else if (n.len == 16 && !ce && kw_slice_ieq(n, "Content-Encoding"))
-            ce = &v->hdrs[i];
+    for (size_t i = 0; i < n; i++) {
+        struct kw_slice nm = hdrs[i].name;
+        if (nm.len == 12 && !ct && kw_slice_ieq(nm, "Content-Type"))
+            ct = &hdrs[i];
+        else if (nm.len == 16 && !ce && kw_slice_ieq(nm, "Content-Encoding"))
+            ce = &hdrs[i];
     }
-    enum echo_coding k = ct ? echo_wanted(v->status, ct->value.p, ct->value.len,
-                                          ce ? ce->value.p : NULL, ce ? ce->value.len : 0)
-                            : ECHO_NONE;
-    if (k == ECHO_NONE || !echo_target(req->v.target.p, req->v.target.len)) return;
-    if (!c->echo_buf) c->echo_buf = h1i_mem_alloc(c, ECHO_HEAD + 1, false);
-    if (!c->echo_buf) return;
+    if (!ct) return ECHO_NONE;
+    return echo_wanted(status, ct->value.p, ct->value.len, ce ? ce->value.p : NULL,
+                       ce ? ce->value.len : 0);
+}
+
+void h1_echo_begin(struct h1_echo *e, const struct h1_echo_mem *m, enum echo_coding k,
+                   struct kw_slice target)
+{
+    if (e->m) z_end(e);
+    e->m = m;
+    e->on = e->whole = false;
+    e->len = 0;
+    if (k == ECHO_NONE || !echo_target(target.p, target.len)) return;
+    if (!e->buf) e->buf = m->alloc(m->user, ECHO_HEAD + 1);
+    if (!e->buf) return;
     if (k == ECHO_INFLATE) {
-        c->echo_z = h1i_mem_alloc(c, sizeof *c->echo_z, false);
-        if (!c->echo_z) return;
-        memset(c->echo_z, 0, sizeof *c->echo_z);
-        c->echo_z->zalloc = z_alloc;
-        c->echo_z->zfree = z_free;
-        c->echo_z->opaque = c;
-        if (inflateInit2(c->echo_z, 15 + 32) != Z_OK) { /* gzip or zlib, by header */
-            h1i_mem_free(c, c->echo_z, sizeof *c->echo_z);
-            c->echo_z = NULL;
+        e->z = m->alloc(m->user, sizeof *e->z);
+        if (!e->z) return;
+        memset(e->z, 0, sizeof *e->z);
+        e->z->zalloc = z_alloc;
+        e->z->zfree = z_free;
+        e->z->opaque = (voidpf)(uintptr_t)m;
+        if (inflateInit2(e->z, 15 + 32) != Z_OK) { /* gzip or zlib, by header */
+            m->free(m->user, e->z, sizeof *e->z);
+            e->z = NULL;
             return;
         }
     }
-    c->echo_on = true;
+    e->on = true;
 }
 
-void h1i_echo_body(struct h1_conn *c, const uint8_t *p, uint64_t n)
+void h1_echo_feed(struct h1_echo *e, const uint8_t *p, uint64_t n)
 {
-    if (!c->echo_on) return;
+    if (!e->on || !n) return;
     if (!p) { /* a hole: what follows is not the next bytes */
-        c->echo_on = false;
-        z_end(c);
+        e->on = false;
+        z_end(e);
         return;
     }
-    if (!c->echo_z) {
-        size_t k = ECHO_HEAD - c->echo_len < n ? ECHO_HEAD - c->echo_len : (size_t)n;
-        memcpy(c->echo_buf + c->echo_len, p, k);
-        c->echo_len += (uint32_t)k;
-        if (c->echo_len == ECHO_HEAD) c->echo_on = false;
+    if (!e->z) {
+        size_t k = ECHO_HEAD - e->len < n ? ECHO_HEAD - e->len : (size_t)n;
+        memcpy(e->buf + e->len, p, k);
+        e->len += (uint32_t)k;
+        if (e->len == ECHO_HEAD) e->on = false;
         return;
     }
-    z_stream *z = c->echo_z;
+    z_stream *z = e->z;
     while (n) {
         uInt in = n > UINT32_MAX ? UINT32_MAX : (uInt)n;
         z->next_in = (Bytef *)(uintptr_t)p; /* zlib reads through a non-const pointer */
         z->avail_in = in;
-        z->next_out = c->echo_buf + c->echo_len;
-        z->avail_out = ECHO_HEAD - c->echo_len;
+        z->next_out = e->buf + e->len;
+        z->avail_out = ECHO_HEAD - e->len;
         int rc = inflate(z, Z_NO_FLUSH);
-        c->echo_len = ECHO_HEAD - z->avail_out;
-        if (rc == Z_STREAM_END) c->echo_whole = true;
+        e->len = ECHO_HEAD - z->avail_out;
+        if (rc == Z_STREAM_END) e->whole = true;
         if (rc != Z_OK || !z->avail_out) { /* the end, the look full, or not zlib */
-            c->echo_on = false;
-            z_end(c);
+            e->on = false;
+            z_end(e);
             return;
         }
         p += in - z->avail_in;
         n -= in - z->avail_in;
-        if (z->avail_in) break; /* zlib wants more room, and had none: cannot happen */
+        if (z->avail_in) break; /* room left and input left: cannot happen */
     }
 }
 
-void h1i_echo_done(struct h1_conn *c, struct h1_msg_view *r)
+void h1_echo_end(struct h1_echo *e, struct h1_msg_view *r)
 {
     /* an answer sent as it is was seen whole when every byte of it was
-     * kept (a hole counts in body_len, not in echo_len); a coded one when
-     * its stream ended within the look */
-    if (!c->echo_z && c->echo_len == r->body_len) c->echo_whole = true;
-    z_end(c);
-    c->echo_on = false;
-    if (c->echo_len) c->echo_buf[c->echo_len] = 0; /* echo_segments' strstr */
-    r->body_head = c->echo_len ? c->echo_buf : NULL;
-    r->body_head_len = c->echo_len;
-    r->body_head_whole = c->echo_len && c->echo_whole;
+     * kept (a hole counts in body_len, not in len); a coded one when its
+     * stream ended within the look */
+    if (!e->z && e->len == r->body_len) e->whole = true;
+    if (e->m) z_end(e);
+    e->on = false;
+    if (e->len) e->buf[e->len] = 0; /* echo_segments' strstr */
+    r->body_head = e->len ? e->buf : NULL;
+    r->body_head_len = e->len;
+    r->body_head_whole = e->len && e->whole;
 }
 
-void h1i_echo_free(struct h1_conn *c)
+void h1_echo_release(struct h1_echo *e)
 {
-    z_end(c);
-    if (c->echo_buf) h1i_mem_free(c, c->echo_buf, ECHO_HEAD + 1);
-    c->echo_buf = NULL;
+    if (!e->m) return;
+    z_end(e);
+    if (e->buf) e->m->free(e->m->user, e->buf, ECHO_HEAD + 1);
+    e->buf = NULL;
+    e->len = 0;
+    e->on = false;
 }

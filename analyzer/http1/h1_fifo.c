@@ -73,6 +73,16 @@ bool h1i_more_headers(struct h1_conn *c)
     return true;
 }
 
+static void *echo_alloc(void *c, size_t n)
+{
+    return h1i_mem_alloc(c, n, false);
+}
+
+static void echo_free(void *c, void *p, size_t n)
+{
+    h1i_mem_free(c, p, n);
+}
+
 struct h1_conn *h1_conn_new_in(const struct h1_limits *l, struct h1_budget *b, h1_txn_cb cb,
                                void *user)
 {
@@ -89,6 +99,7 @@ struct h1_conn *h1_conn_new_in(const struct h1_limits *l, struct h1_budget *b, h
     c->lim = *l;
     c->budget = b;
     c->mem = sizeof(*c);
+    c->echo_mem = (struct h1_echo_mem){echo_alloc, echo_free, c};
     if (b) b->bytes += sizeof(*c);
     c->pcap = min_u32(PEND_BASE, l->max_pending);
     c->scratch_cap = min_u32(HDRS_BASE, l->max_headers);
@@ -113,7 +124,7 @@ void h1_conn_destroy(struct h1_conn *c)
     h1i_mem_free(c, c->pend, c->pcap * sizeof(*c->pend));
     h1i_mem_free(c, c->ring, c->rcap);
     h1i_mem_free(c, c->rbuf, c->rbuf_cap);
-    h1i_echo_free(c);
+    h1_echo_release(&c->echo);
     h1i_mem_free(c, c->scratch, c->scratch_cap * sizeof(*c->scratch));
     h1i_mem_free(c, c->d[0].salv, c->d[0].salv_cap);
     h1i_mem_free(c, c->d[1].salv, c->d[1].salv_cap);
@@ -588,7 +599,7 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts)
     c->d[1].peek_bodyless = false;
     if (c->d[1].st != ST_TUNNEL) c->d[1].st = ST_IDLE;
     if (c->resp.flags & KW_TXN_F(PARSE_ERROR)) c->ctr.parse_errors++;
-    h1i_echo_done(c, &c->resp);
+    h1_echo_end(&c->echo, &c->resp);
     emit(c, e, &c->resp);
     if (!e) return;
     pend_pop(c);
@@ -612,7 +623,7 @@ void h1i_msg_body(struct h1_conn *c, int dir, const uint8_t *p, uint64_t n)
     struct h1_pend *e;
     if (dir == 1) {
         c->resp.body_len += n;
-        h1i_echo_body(c, p, n);
+        h1_echo_feed(&c->echo, p, n);
         return;
     }
     if ((e = cur_req(c))) e->v.body_len += n;

@@ -183,14 +183,10 @@ struct h1_conn {
     struct kw_hdr *scratch;
     uint32_t skip_resp; /* next responses answer evicted requests */
     uint32_t lost_resp; /* a response was lost at lost_resp_ts */
-    /* the start of the current response's body, for echo.h (h1_echo.c:
-     * ECHO_HEAD + 1 bytes allocated at the first answer kept; freed with
-     * the connection), and zlib's state while a coded one is decoded */
-    uint8_t *echo_buf;
-    struct z_stream_s *echo_z;
-    uint32_t echo_len;
-    bool echo_on;    /* this response: keep filling echo_buf */
-    bool echo_whole; /* ... the coded stream ended within it */
+    /* the start of the current response's body, for echo.h (h1_echo.c;
+     * its buffer kept for the next answer, freed with the connection) */
+    struct h1_echo echo;
+    struct h1_echo_mem echo_mem;
     kw_ts lost_resp_ts;
 };
 
@@ -216,14 +212,7 @@ void h1i_resp_done(struct h1_conn *c, kw_ts ts);
 void h1i_msg_body(struct h1_conn *c, int dir, const uint8_t *p, uint64_t n);
 void h1i_msg_flag(struct h1_conn *c, int dir, uint32_t f);
 
-/* h1_echo.c: the start of an answer's body for echo.h. start: a final
- * answer's head arrived (req: its request, NULL when none); body: its
- * body bytes (p NULL: a hole); done: fills r->body_head*; free: with the
- * connection. */
-void h1i_echo_start(struct h1_conn *c, const struct h1_pend *req, const struct h1_msg_view *v);
-void h1i_echo_body(struct h1_conn *c, const uint8_t *p, uint64_t n);
-void h1i_echo_done(struct h1_conn *c, struct h1_msg_view *r);
-void h1i_echo_free(struct h1_conn *c);
+
 void h1i_msg_done(struct h1_conn *c, int dir, kw_ts ts);
 void h1i_enter_resync(struct h1_conn *c, int dir, kw_ts ts, bool lost);
 void h1i_pop_lone(struct h1_conn *c, uint32_t flags);

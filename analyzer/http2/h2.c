@@ -54,6 +54,18 @@ int h2_is_preface(const uint8_t *p, size_t len)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/* the streams' echo buffers (h1_echo.c), through the connection's budget */
+static void *echo_alloc(void *c, size_t n)
+{
+    return h2i_alloc(c, NULL, 0, n);
+}
+
+static void echo_free(void *c, void *p, size_t n)
+{
+    if (p) explicit_bzero(p, n); /* an answer may carry a token */
+    h2i_free(c, p, n);
+}
+
 struct h2_conn *h2_conn_new_in(const struct h2_limits *l, struct h2_budget *b, bool midstream,
                                h2_txn_cb cb, void *user)
 {
@@ -90,6 +102,7 @@ struct h2_conn *h2_conn_new_in(const struct h2_limits *l, struct h2_budget *b, b
         }
     }
     c->reset_sec = -1;
+    c->echo_mem = (struct h1_echo_mem){echo_alloc, echo_free, c};
     return c;
 }
 
@@ -356,10 +369,12 @@ static void content(struct h2_conn *c, int dir, const uint8_t *p, uint32_t n)
         c->ctr.data_bytes += n;
         struct h2_stream *s = h2i_stream_find(c, d->sid);
         if (s) {
-            if (dir == 0)
+            if (dir == 0) {
                 s->req_body += n;
-            else
+            } else {
                 s->resp_body += n;
+                h1_echo_feed(&s->echo, p, n);
+            }
         }
         break;
     }
@@ -616,10 +631,12 @@ void h2_gap(struct h2_conn *c, int dir, uint64_t len, kw_ts ts)
         struct h2_stream *s = h2i_stream_find(c, d->sid);
         if (s) {
             s->flags |= flag;
-            if (dir == 0)
+            if (dir == 0) {
                 s->req_body += body;
-            else
+            } else {
                 s->resp_body += body;
+                h1_echo_feed(&s->echo, NULL, body);
+            }
         }
         c->ctr.gaps_absorbed++;
         d->off += (uint32_t)len;

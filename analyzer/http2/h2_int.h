@@ -76,6 +76,10 @@ struct h2_stream {
     char *buf;
     uint32_t blen, bcap;
     uint32_t list_bytes; /* RFC 9113 §6.5.2 size of the request list so far */
+    /* the answer's body start for echo.h (h1_echo.c): JSON, its coding */
+    bool resp_json;
+    uint8_t resp_coding; /* enum echo_coding of its Content-Encoding; 0: none sent */
+    struct h1_echo echo;
 };
 
 /* One direction of the connection. */
@@ -130,6 +134,7 @@ struct h2_conn {
     /* scratch for the callback: the header array, views */
     struct kw_hdr *hdrs;
     uint32_t hdrs_cap;
+    struct h1_echo_mem echo_mem; /* streams' echo buffers, charged as the rest */
 };
 
 /* ---- h2_hpack.c ---- */

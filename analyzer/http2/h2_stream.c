@@ -57,6 +57,7 @@ struct h2_stream *h2i_stream_open(struct h2_conn *c, uint32_t sid, kw_ts ts)
     for (uint32_t i = 0; i < c->nstreams_cap; i++) {
         struct h2_stream *s = &c->streams[i];
         if (s->id) continue;
+        h1_echo_release(&s->echo); /* a stream dropped unreported left its own */
         stream_clear(s);
         s->id = sid;
         s->ts_req = ts;
@@ -70,6 +71,7 @@ struct h2_stream *h2i_stream_open(struct h2_conn *c, uint32_t sid, kw_ts ts)
 void h2i_streams_free(struct h2_conn *c)
 {
     for (uint32_t i = 0; i < c->nstreams_cap; i++) {
+        h1_echo_release(&c->streams[i].echo);
         h2i_free(c, c->streams[i].buf, c->streams[i].bcap);
         h2i_free(c, c->streams[i].fields, c->streams[i].fields_cap * sizeof(struct h2_field));
     }
@@ -176,6 +178,11 @@ static int parse_int(const uint8_t *p, size_t n, int max)
 
 static void response_field(struct h2_stream *s, uint8_t part, const nghttp2_nv *nv)
 {
+    if (part == PART_RESP && name_is(nv, "content-type"))
+        s->resp_json = echo_wanted(200, (const char *)nv->value, nv->valuelen, NULL, 0) != ECHO_NONE;
+    else if (part == PART_RESP && name_is(nv, "content-encoding"))
+        s->resp_coding = (uint8_t)echo_wanted(200, "application/json", 16,
+                                              (const char *)nv->value, nv->valuelen);
     if (part == PART_RESP && name_is(nv, ":status")) {
         int st = nv->valuelen == 3 ? parse_int(nv->value, 3, 999) : -1;
         s->status = st >= 100 ? st : 0;
@@ -236,6 +243,13 @@ void h2i_block_done(struct h2_conn *c, int dir, bool decoded, kw_ts ts)
         } else {
             s->resp_final = true;
             s->ts_resp = d->blk_ts;
+            /* the start of its body, for echo.h, when a JSON answer */
+            enum echo_coding k = !s->resp_json || s->status < 200 || s->status >= 300
+                                     ? ECHO_NONE
+                                 : s->resp_coding ? (enum echo_coding)s->resp_coding
+                                                  : ECHO_PLAIN;
+            h1_echo_begin(&s->echo, &c->echo_mem, k,
+                          (struct kw_slice){s->buf ? s->buf + s->path.off : "", s->path.len});
         }
         break;
     default:
@@ -339,6 +353,7 @@ void h2i_stream_report(struct h2_conn *c, struct h2_stream *s, uint32_t flags, k
         r.flags = s->flags | flags;
         if (!s->resp_end && !(s->flags & KW_TXN_F(STREAM_RESET)))
             r.flags |= KW_TXN_F(BODY_TRUNCATED);
+        h1_echo_end(&s->echo, &r);
         v.resp = &r;
     }
     s->id = 0; /* the buffers stay until the next stream opens: after the callback */
@@ -347,4 +362,5 @@ void h2i_stream_report(struct h2_conn *c, struct h2_stream *s, uint32_t flags, k
     if (v.grpc) c->ctr.grpc_calls++;
     c->ctr.transactions++;
     c->cb(c->user, &v);
+    h1_echo_release(&s->echo); /* streams are many: no buffer kept per slot */
 }
