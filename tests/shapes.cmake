@@ -41,3 +41,12 @@ if(Python3_Interpreter_FOUND)
             $<TARGET_FILE:keywarden> ${CMAKE_BINARY_DIR}/shapes-rabbitmq --min 17)
   set_tests_properties(shapes_rabbitmq_real PROPERTIES LABELS "shapes;e2e" TIMEOUT 120)
 endif()
+if(Python3_Interpreter_FOUND)
+  # The same workload over HTTP/2 without TLS (curl --http2-prior-knowledge,
+  # nghttpx in front of the same RabbitMQ): the same templates as HTTP/1.
+  add_test(NAME shapes_rabbitmq_real_h2
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/shapes/rabbitmq/check.py
+            $<TARGET_FILE:keywarden> ${CMAKE_BINARY_DIR}/shapes-rabbitmq-h2 --min 17
+            --pcap ${CMAKE_CURRENT_SOURCE_DIR}/data/real/rabbitmq-mgmt-h2.pcap)
+  set_tests_properties(shapes_rabbitmq_real_h2 PROPERTIES LABELS "shapes;e2e;http2" TIMEOUT 120)
+endif()

@@ -6,12 +6,14 @@
 # tests/data/real/rabbitmq-mgmt.pcap.
 set -eu
 API=${API:-http://127.0.0.1:15672/api}
+# CURL_OPTS: e.g. --http2-prior-knowledge (HTTP/2 without TLS, through nghttpx)
+read -r -a OPTS <<<"${CURL_OPTS:-}"
 c() { # METHOD PATH [JSON]
     if [ $# -ge 3 ]; then
-        curl -s -o /dev/null -u guest:guest -X "$1" -H 'content-type: application/json' \
-            --data "$3" "$API$2"
+        curl -s -o /dev/null "${OPTS[@]}" -u guest:guest -X "$1" \
+            -H 'content-type: application/json' --data "$3" "$API$2"
     else
-        curl -s -o /dev/null -u guest:guest -X "$1" "$API$2"
+        curl -s -o /dev/null "${OPTS[@]}" -u guest:guest -X "$1" "$API$2"
     fi
 }
 VHOSTS="prod staging dev-eu"
