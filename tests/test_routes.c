@@ -588,9 +588,20 @@ static void test_echo(void **state)
     assert_string_equal(tpl_echo(&c, "/v2/east-delta", 1u << 1, t), "/v2/{id}");
     assert_string_equal(tpl(&c, "/v2/projects", t), "/v2/projects");
     assert_string_equal(tpl_echo(&c, "/v2/west-gamma", 1u << 1, t), "/v2/{id}");
+    /* a route word proved so stays, even where another rule would take
+     * it for a value (rule 2: a word after a parameter and a literal) */
+    assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/alice", 1u << 4, t),
+                        "/v3/accounts/{id}/members/{id}");
+    assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/me", ECHO_WHOLE, t + KW_TS_SEC(90000)),
+                        "/v3/accounts/{id}/members/me");
+    assert_string_equal(tpl(&c, "/v3/accounts/8812/members/me", t + KW_TS_SEC(90001)),
+                        "/v3/accounts/{id}/members/me");
+    /* ... until its own answer names it */
+    assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/me", 1u << 4, t + KW_TS_SEC(90002)),
+                        "/v3/accounts/{id}/members/{id}");
     struct routes_stats st;
     routes_get_stats(c.r, &st);
-    assert_int_equal(st.echoed, 4);
+    assert_int_equal(st.echoed, 6);
     routes_destroy(c.r);
 }
 

@@ -339,6 +339,7 @@ size_t routes_template_echo(struct routes *r, const char *service, const char *m
             off_tree = true;
         }
         bool idsh = id_shaped(&g, depth, prefix);
+        bool not_item = false; /* rule 6: a GET answered whole without naming it */
         uint32_t next = NIL;
         if (!off_tree) {
             next = rt_find_literal(r, node, g.s, g.n);
@@ -359,8 +360,8 @@ size_t routes_template_echo(struct routes *r, const char *service, const char *m
                 bool last = true;
                 for (size_t k = j; k < len && last; k++)
                     last = path[k] == '/';
-                bool not_item = echo_pp && last && method && !strcmp(method, "GET") &&
-                                (echo & ECHO_WHOLE) && !(echo & (1u << (depth & 31)));
+                not_item = echo_pp && last && method && !strcmp(method, "GET") &&
+                           (echo & ECHO_WHOLE) && !(echo & (1u << (depth & 31)));
                 if (pp != NIL && (idsh || ((r->n[pp].kinds & WEAK_KINDS) &&
                                            g.k != SHAPE_VERSION && !by_echo_only && !not_item)))
                     next = pp;
@@ -391,6 +392,7 @@ size_t routes_template_echo(struct routes *r, const char *service, const char *m
                              : is_versionish(&g, depth, prefix) ? RT_VERSION
                              : vpos                             ? RT_VPOS
                                                                 : 0;
+                if (not_item && !first_sight) fl |= RT_ROUTE;
                 next = first_sight ? rt_node_new(r, node, g.affix, g.alen, fl, ts)
                                    : rt_node_new(r, node, g.s, g.n, fl, ts);
                 if (next == NIL) {

@@ -22,7 +22,8 @@ enum {
     RT_END_SLASH = 8, /* a request ended here with a trailing '/' */
     RT_STRONG = 16,   /* a literal of an id shape, waiting for a second value */
     RT_VPOS = 32,     /* a literal word in a value position (/{id}/servers/x) */
-    RT_ECHO = 64      /* a parameter only rule 6 (echo) made */
+    RT_ECHO = 64,     /* a parameter only rule 6 (echo) made */
+    RT_ROUTE = 128    /* a word rule 6 proved a route: no rule merges it */
 };
 
 /* Methods that address one item of a collection (RFC 9110 9.3.4-5,

@@ -88,9 +88,15 @@ static void collect_ends(const struct routes *r, uint32_t id, struct endref **v,
 
 /* Merges the weak literals lits[0..n) of parent into its parameter with
  * suffix `suf` (created when missing) and reports renamed templates. */
-static void merge_group_by(struct routes *r, uint32_t parent, const uint32_t *lits, size_t n,
+static void merge_group_by(struct routes *r, uint32_t parent, const uint32_t *in, size_t nin,
                            const char *suf, size_t suflen, kw_ts ts, bool echo)
 {
+    /* words an answer proved routes (rule 6) stay, whatever rule asks */
+    uint32_t lits[MAX_GROUP + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < nin && n < MAX_GROUP + 1; i++)
+        if (!(r->n[in[i]].flags & RT_ROUTE)) lits[n++] = in[i];
+    if (!n) return;
     uint32_t p = rt_find_param(r, parent, suf, suflen);
     if (p == NIL) {
         p = rt_node_new(r, parent, suf, suflen, RT_PARAM | (echo ? RT_ECHO : 0), ts);
@@ -503,6 +509,7 @@ bool rt_echo(struct routes *r, const uint32_t *nodes, unsigned n, uint32_t echo,
         /* the whole segment came back: a plain value, whatever its
          * shape suggests of an extension (ines.rossi is not ines + .rossi) */
         const char af[] = {AFFIX_VALUE};
+        r->n[x].flags &= (uint8_t)~RT_ROUTE; /* named now: its own answer says so */
         merge_group_by(r, nx->parent, &x, 1, af, 1, ts, true);
         r->st.echoed++;
         any = true;
