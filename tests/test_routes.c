@@ -605,6 +605,35 @@ static void test_echo(void **state)
     routes_destroy(c.r);
 }
 
+/* Rule 6's marks survive a restart: a parameter only echoes made beside
+ * a version still takes only echoed words, a word proved a route stays. */
+static void test_echo_restart(void **state)
+{
+    (void)state;
+    char db[512];
+    snprintf(db, sizeof db, "%s/test-tmp/routes-echo.db", KW_BINARY_DIR);
+    unlink(db);
+    struct ctx c;
+    setup(&c, 0);
+    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    kw_ts t = T0;
+    assert_string_equal(tpl_echo(&c, "/v2/east-delta", 1u << 1, t), "/v2/{id}");
+    assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/alice", 1u << 4, t),
+                        "/v3/accounts/{id}/members/{id}");
+    assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/me", ECHO_WHOLE, t),
+                        "/v3/accounts/{id}/members/me");
+    assert_int_equal(routes_save(c.r), KW_E_OK);
+    routes_destroy(c.r);
+    struct routes_config rc = {.on_merge = on_merge, .user = &c};
+    assert_int_equal(routes_new(&rc, &c.r), KW_E_OK);
+    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    t += KW_TS_SEC(90000);
+    assert_string_equal(tpl(&c, "/v2/projects", t), "/v2/projects");
+    assert_string_equal(tpl(&c, "/v3/accounts/8812/members/bob", t), "/v3/accounts/{id}/members/{id}");
+    assert_string_equal(tpl(&c, "/v3/accounts/8812/members/me", t), "/v3/accounts/{id}/members/me");
+    routes_destroy(c.r);
+}
+
 static void test_restart(void **state)
 {
     (void)state;
@@ -679,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_item_methods),
         cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_echo_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
