@@ -196,9 +196,9 @@ struct h1_echo_mem {
 struct z_stream_s;
 struct h1_echo {
     const struct h1_echo_mem *m; /* NULL: never begun */
-    uint8_t *buf;                /* ECHO_HEAD + 1 bytes, kept for the next answer */
+    uint8_t *buf;                /* cap + 1 bytes, grown as needed, kept for the next answer */
     struct z_stream_s *z;        /* while a coded answer is decoded */
-    uint32_t len;
+    uint32_t len, cap;
     bool on;    /* keep taking body bytes */
     bool whole; /* the coded stream ended within the look */
 };

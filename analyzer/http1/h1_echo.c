@@ -59,6 +59,35 @@ enum echo_coding h1_echo_coding(int status, const struct kw_hdr *hdrs, size_t n)
                        ce ? ce->value.len : 0);
 }
 
+/* Room for `want` more bytes (ECHO_HEAD in all at most): the buffer grows
+ * from ECHO_FIRST, doubling, like the parser's other buffers, so a small
+ * answer costs a small buffer (a 4 KiB one per connection, touched and
+ * wiped, cost more than the look). False when the budget refused. */
+#define ECHO_FIRST 512
+static bool room(struct h1_echo *e, size_t want)
+{
+    size_t need = e->len + want;
+    if (need > ECHO_HEAD) need = ECHO_HEAD;
+    if (need <= e->cap) return true;
+    size_t nc = e->cap ? e->cap : ECHO_FIRST;
+    while (nc < need)
+        nc *= 2;
+    if (nc > ECHO_HEAD) nc = ECHO_HEAD;
+    uint8_t *b = e->m->alloc(e->m->user, nc + 1);
+    if (!b) return false;
+    if (e->len) memcpy(b, e->buf, e->len);
+    if (e->buf) e->m->free(e->m->user, e->buf, e->cap + 1);
+    e->buf = b;
+    e->cap = (uint32_t)nc;
+    return true;
+}
+
+static void stop(struct h1_echo *e)
+{
+    e->on = false;
+    z_end(e);
+}
+
 void h1_echo_begin(struct h1_echo *e, const struct h1_echo_mem *m, enum echo_coding k,
                    struct kw_slice target)
 {
@@ -67,8 +96,6 @@ void h1_echo_begin(struct h1_echo *e, const struct h1_echo_mem *m, enum echo_cod
     e->on = e->whole = false;
     e->len = 0;
     if (k == ECHO_NONE || !echo_target(target.p, target.len)) return;
-    if (!e->buf) e->buf = m->alloc(m->user, ECHO_HEAD + 1);
-    if (!e->buf) return;
     if (k == ECHO_INFLATE) {
         e->z = m->alloc(m->user, sizeof *e->z);
         if (!e->z) return;
@@ -89,35 +116,43 @@ void h1_echo_feed(struct h1_echo *e, const uint8_t *p, uint64_t n)
 {
     if (!e->on || !n) return;
     if (!p) { /* a hole: what follows is not the next bytes */
-        e->on = false;
-        z_end(e);
+        stop(e);
         return;
     }
     if (!e->z) {
         size_t k = ECHO_HEAD - e->len < n ? ECHO_HEAD - e->len : (size_t)n;
+        if (!room(e, k)) {
+            stop(e);
+            return;
+        }
         memcpy(e->buf + e->len, p, k);
         e->len += (uint32_t)k;
         if (e->len == ECHO_HEAD) e->on = false;
         return;
     }
     z_stream *z = e->z;
-    while (n) {
+    for (;;) {
+        if (e->len == e->cap && !room(e, e->cap ? e->cap : ECHO_FIRST)) {
+            stop(e);
+            return;
+        }
         uInt in = n > UINT32_MAX ? UINT32_MAX : (uInt)n;
         z->next_in = (Bytef *)(uintptr_t)p; /* zlib reads through a non-const pointer */
         z->avail_in = in;
         z->next_out = e->buf + e->len;
-        z->avail_out = ECHO_HEAD - e->len;
+        z->avail_out = e->cap - e->len;
         int rc = inflate(z, Z_NO_FLUSH);
-        e->len = ECHO_HEAD - z->avail_out;
-        if (rc == Z_STREAM_END) e->whole = true;
-        if (rc != Z_OK || !z->avail_out) { /* the end, the look full, or not zlib */
-            e->on = false;
-            z_end(e);
-            return;
-        }
+        e->len = e->cap - z->avail_out;
         p += in - z->avail_in;
         n -= in - z->avail_in;
-        if (z->avail_in) break; /* room left and input left: cannot happen */
+        if (rc == Z_STREAM_END) e->whole = true;
+        if (rc == Z_BUF_ERROR) return; /* no progress: it waits for more input */
+        if (rc != Z_OK || e->len == ECHO_HEAD) { /* the end, the look full, or not zlib */
+            stop(e);
+            return;
+        }
+        if (z->avail_out) return; /* all input taken, room left: more comes later */
+        /* the buffer is full and zlib may have more: grow, go on */
     }
 }
 
@@ -139,8 +174,9 @@ void h1_echo_release(struct h1_echo *e)
 {
     if (!e->m) return;
     z_end(e);
-    if (e->buf) e->m->free(e->m->user, e->buf, ECHO_HEAD + 1);
+    if (e->buf) e->m->free(e->m->user, e->buf, e->cap + 1);
     e->buf = NULL;
+    e->cap = 0;
     e->len = 0;
     e->on = false;
 }
