@@ -505,13 +505,20 @@ static void test_h2_echo(void **state)
     headers(&c, 1, 5, 0, rs);
     const char *b3 = "{\"id\":\"42\"}";
     data_bytes(&c, 1, 5, 0x1, b3, strlen(b3), 0);
+    /* a coding zlib cannot read: not looked at, so not "answered whole" */
+    static const char *const rsb[] = {":status", "200", "content-type", "application/json",
+                                      "content-encoding", "br", NULL};
+    headers(&c, 0, 7, 0x1, rq);
+    headers(&c, 1, 7, 0, rsb);
+    data_bytes(&c, 1, 7, 0x1, "\x1b\x0f\x00\xf8", 4, 0);
     static struct sink s;
     struct h2_conn *h = run(&c, &s, 0, NULL);
-    assert_int_equal(s.n, 3);
+    assert_int_equal(s.n, 4);
     assert_int_equal(s.r[0].t.resp_echo, (1u << 2) | ECHO_WHOLE);
     assert_int_equal(s.r[1].t.resp_echo, (1u << 2) | ECHO_WHOLE);
     assert_int_equal(s.r[1].t.resp_len, zl);
     assert_int_equal(s.r[2].t.resp_echo, 0);
+    assert_int_equal(s.r[3].t.resp_echo, 0); /* br */
     h2_conn_destroy(h);
     conv_free(&c);
 }

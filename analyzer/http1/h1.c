@@ -128,7 +128,7 @@ static void head_response(struct h1_conn *c, const struct h1_head *h, kw_ts ts)
     c->resp.body_head = NULL;
     c->resp.body_head_len = 0;
     h1_echo_begin(&c->echo, &c->echo_mem,
-                  req && !req->is_head ? h1_echo_coding(status, h->v.hdrs, h->v.n_hdrs) : ECHO_NONE,
+                  req && !req->is_head ? h1_echo_coding(&h->v) : ECHO_NONE,
                   req ? req->v.target : (struct kw_slice){"", 0});
     c->resp_active = true;
     c->resp_matched = req != NULL;

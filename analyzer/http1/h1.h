@@ -202,8 +202,8 @@ struct h1_echo {
     bool on;    /* keep taking body bytes */
     bool whole; /* the coded stream ended within the look */
 };
-/* How to read an answer with these headers (echo_wanted). */
-enum echo_coding h1_echo_coding(int status, const struct kw_hdr *hdrs, size_t n);
+/* How to read this answer's body (echo_wanted of its status and headers). */
+enum echo_coding h1_echo_coding(const struct h1_msg_view *v);
 /* An answer's head arrived: look at its body when k says so and the
  * request's target (raw) could be named (echo_target). */
 void h1_echo_begin(struct h1_echo *e, const struct h1_echo_mem *m, enum echo_coding k,

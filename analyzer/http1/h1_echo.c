@@ -42,20 +42,13 @@ static void z_end(struct h1_echo *e)
     e->z = NULL;
 }
 
-enum echo_coding h1_echo_coding(int status, const struct kw_hdr *hdrs, size_t n)
+enum echo_coding h1_echo_coding(const struct h1_msg_view *v)
 {
-    if (status < 200 || status >= 300) return ECHO_NONE;
-    /* both headers in one pass, by length first */
-    const struct kw_hdr *ct = NULL, *ce = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct kw_slice nm = hdrs[i].name;
-        if (nm.len == 12 && !ct && kw_slice_ieq(nm, "Content-Type"))
-            ct = &hdrs[i];
-        else if (nm.len == 16 && !ce && kw_slice_ieq(nm, "Content-Encoding"))
-            ce = &hdrs[i];
-    }
+    if (v->status < 200 || v->status >= 300) return ECHO_NONE;
+    const struct kw_hdr *ct = h1_hdr_find(v, "Content-Type");
+    const struct kw_hdr *ce = h1_hdr_find(v, "Content-Encoding");
     if (!ct) return ECHO_NONE;
-    return echo_wanted(status, ct->value.p, ct->value.len, ce ? ce->value.p : NULL,
+    return echo_wanted(v->status, ct->value.p, ct->value.len, ce ? ce->value.p : NULL,
                        ce ? ce->value.len : 0);
 }
 

@@ -78,7 +78,7 @@ struct h2_stream {
     uint32_t list_bytes; /* RFC 9113 §6.5.2 size of the request list so far */
     /* the answer's body start for echo.h (h1_echo.c): JSON, its coding */
     bool resp_json;
-    uint8_t resp_coding; /* enum echo_coding of its Content-Encoding; 0: none sent */
+    uint8_t resp_coding; /* 1 + enum echo_coding of its Content-Encoding; 0: none sent */
     struct h1_echo echo;
 };
 

@@ -179,10 +179,9 @@ static int parse_int(const uint8_t *p, size_t n, int max)
 static void response_field(struct h2_stream *s, uint8_t part, const nghttp2_nv *nv)
 {
     if (part == PART_RESP && name_is(nv, "content-type"))
-        s->resp_json = echo_wanted(200, (const char *)nv->value, nv->valuelen, NULL, 0) != ECHO_NONE;
+        s->resp_json = echo_json_type((const char *)nv->value, nv->valuelen);
     else if (part == PART_RESP && name_is(nv, "content-encoding"))
-        s->resp_coding = (uint8_t)echo_wanted(200, "application/json", 16,
-                                              (const char *)nv->value, nv->valuelen);
+        s->resp_coding = (uint8_t)(1 + echo_coding_of((const char *)nv->value, nv->valuelen));
     if (part == PART_RESP && name_is(nv, ":status")) {
         int st = nv->valuelen == 3 ? parse_int(nv->value, 3, 999) : -1;
         s->status = st >= 100 ? st : 0;
@@ -246,7 +245,7 @@ void h2i_block_done(struct h2_conn *c, int dir, bool decoded, kw_ts ts)
             /* the start of its body, for echo.h, when a JSON answer */
             enum echo_coding k = !s->resp_json || s->status < 200 || s->status >= 300
                                      ? ECHO_NONE
-                                 : s->resp_coding ? (enum echo_coding)s->resp_coding
+                                 : s->resp_coding ? (enum echo_coding)(s->resp_coding - 1)
                                                   : ECHO_PLAIN;
             h1_echo_begin(&s->echo, &c->echo_mem, k,
                           (struct kw_slice){s->buf ? s->buf + s->path.off : "", s->path.len});

@@ -24,28 +24,36 @@ static bool has_token(const char *s, size_t n, const char *tok)
     return false;
 }
 
+bool echo_json_type(const char *ctype, size_t len)
+{
+    /* the media type only, parameters (charset) aside */
+    const char *semi = ctype ? memchr(ctype, ';', len) : NULL;
+    return ctype && has_token(ctype, semi ? (size_t)(semi - ctype) : len, "json");
+}
+
+enum echo_coding echo_coding_of(const char *cenc, size_t len)
+{
+    if (!cenc) return ECHO_PLAIN;
+    while (len && (*cenc == ' ' || *cenc == '\t')) {
+        cenc++;
+        len--;
+    }
+    while (len && (cenc[len - 1] == ' ' || cenc[len - 1] == '\t'))
+        len--;
+    if (!len || (len == 8 && !strncasecmp(cenc, "identity", 8))) return ECHO_PLAIN;
+    /* one coding, zlib's: gzip (x-gzip, RFC 9110 8.4.1.3) or deflate */
+    if ((len == 4 && !strncasecmp(cenc, "gzip", 4)) ||
+        (len == 6 && !strncasecmp(cenc, "x-gzip", 6)) ||
+        (len == 7 && !strncasecmp(cenc, "deflate", 7)))
+        return ECHO_INFLATE;
+    return ECHO_NONE;
+}
+
 enum echo_coding echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc,
                              size_t cenc_len)
 {
-    if (status < 200 || status >= 300 || !ctype) return ECHO_NONE;
-    /* the media type only, parameters (charset) aside */
-    const char *semi = memchr(ctype, ';', ctype_len);
-    size_t mt = semi ? (size_t)(semi - ctype) : ctype_len;
-    if (!has_token(ctype, mt, "json")) return ECHO_NONE;
-    if (!cenc) return ECHO_PLAIN;
-    while (cenc_len && (*cenc == ' ' || *cenc == '\t')) {
-        cenc++;
-        cenc_len--;
-    }
-    while (cenc_len && (cenc[cenc_len - 1] == ' ' || cenc[cenc_len - 1] == '\t'))
-        cenc_len--;
-    if (!cenc_len || (cenc_len == 8 && !strncasecmp(cenc, "identity", 8))) return ECHO_PLAIN;
-    /* one coding, zlib's: gzip (x-gzip, RFC 9110 8.4.1.3) or deflate */
-    if ((cenc_len == 4 && !strncasecmp(cenc, "gzip", 4)) ||
-        (cenc_len == 6 && !strncasecmp(cenc, "x-gzip", 6)) ||
-        (cenc_len == 7 && !strncasecmp(cenc, "deflate", 7)))
-        return ECHO_INFLATE;
-    return ECHO_NONE;
+    if (status < 200 || status >= 300 || !echo_json_type(ctype, ctype_len)) return ECHO_NONE;
+    return echo_coding_of(cenc, cenc_len);
 }
 
 static bool is_ws(uint8_t c)

@@ -33,6 +33,11 @@
 enum echo_coding { ECHO_NONE, ECHO_PLAIN, ECHO_INFLATE };
 enum echo_coding echo_wanted(int status, const char *ctype, size_t ctype_len, const char *cenc,
                              size_t cenc_len);
+/* Its two halves, for a parser that meets the headers one by one: is the
+ * Content-Type JSON; how is a body with this Content-Encoding read (NULL:
+ * none sent, as it is). */
+bool echo_json_type(const char *ctype, size_t len);
+enum echo_coding echo_coding_of(const char *cenc, size_t len);
 
 /* May the answer to a request for this target (raw, as sent; a query
  * ignored) name its last segment usefully: the same test echo_segments
