@@ -439,6 +439,32 @@ static void test_h1_fields(void **state)
     free(s.r);
 }
 
+/* GET /api/users/alice answered with `head`, then the body in parts (a
+ * hole of 8 bytes before part hole_at; -1: none): the transaction's
+ * resp_echo; its resp_len in *resp_len. */
+static uint32_t echo_answer(const char *head, const uint8_t *const *part, const size_t *len,
+                            int n, int hole_at, uint64_t *resp_len)
+{
+    struct sink s = {0};
+    struct h1_conn *c = h1_conn_new(NULL, on_txn, &s);
+    struct feeder f;
+    feeder_init(&f, c);
+    const char *q = "GET /api/users/alice HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
+    feed(&f, 0, q, strlen(q), 1);
+    feed(&f, 1, head, strlen(head), 2);
+    for (int i = 0; i < n; i++) {
+        if (i == hole_at) gap(&f, 1, 8, 3);
+        feed(&f, 1, part[i], len[i], 3);
+    }
+    assert_int_equal(s.n, 1);
+    uint32_t m = s.r[0].t.resp_echo;
+    if (resp_len) *resp_len = s.r[0].t.resp_len;
+    feeder_free(&f);
+    h1_conn_destroy(c);
+    free(s.r);
+    return m;
+}
+
 /* The start of a 2xx JSON answer is looked at for the path segments it
  * names back (echo.h): across feeds and chunks, whole or not; not a
  * gzip-coded, non-JSON or 404 answer, and not past a hole. status_hdrs:
@@ -446,32 +472,20 @@ static void test_h1_fields(void **state)
  * chunked) and the blank line. */
 static uint32_t echo_of(const char *status_hdrs, const char *const *body, int nbody, bool hole)
 {
-    struct sink s = {0};
-    struct h1_conn *c = h1_conn_new(NULL, on_txn, &s);
-    struct feeder f;
-    feeder_init(&f, c);
-    const char *q = "GET /api/users/alice HTTP/1.1\r\nHost: x\r\n\r\n";
-    feed(&f, 0, q, strlen(q), 1);
-    size_t cl = 0;
-    for (int i = 0; i < nbody; i++)
-        cl += strlen(body[i]);
+    const uint8_t *part[4];
+    size_t len[4], cl = 0;
+    assert_true(nbody <= 4);
+    for (int i = 0; i < nbody; i++) {
+        part[i] = (const uint8_t *)body[i];
+        cl += len[i] = strlen(body[i]);
+    }
     char head[512];
     if (strstr(status_hdrs, "chunked"))
         snprintf(head, sizeof head, "%s\r\n", status_hdrs);
     else
         snprintf(head, sizeof head, "%sContent-Length: %zu\r\n\r\n", status_hdrs,
                  cl + (hole ? 8 : 0));
-    feed(&f, 1, head, strlen(head), 2);
-    for (int i = 0; i < nbody; i++) {
-        if (hole && i == 1) gap(&f, 1, 8, 3);
-        feed(&f, 1, body[i], strlen(body[i]), 3);
-    }
-    assert_int_equal(s.n, 1);
-    uint32_t m = s.r[0].t.resp_echo;
-    feeder_free(&f);
-    h1_conn_destroy(c);
-    free(s.r);
-    return m;
+    return echo_answer(head, part, len, nbody, hole ? 1 : -1, NULL);
 }
 
 static void test_h1_echo(void **state)
@@ -521,26 +535,22 @@ static uint32_t echo_coded(const char *coding, int wbits, size_t pad, bool garba
     size_t zl = sizeof z - zs.avail_out;
     deflateEnd(&zs);
     if (garbage) memset(z, 'G', zl);
-    struct sink s = {0};
-    struct h1_conn *c = h1_conn_new(NULL, on_txn, &s);
-    struct feeder f;
-    feeder_init(&f, c);
-    const char *q = "GET /api/users/alice HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
-    feed(&f, 0, q, strlen(q), 1);
     char head[256];
     snprintf(head, sizeof head,
              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: %s\r\n"
              "Content-Length: %zu\r\n\r\n",
              coding, zl);
-    feed(&f, 1, head, strlen(head), 2);
-    for (size_t o = 0; o < zl; o += 7) /* a few bytes at a time: decoding resumes */
-        feed(&f, 1, z + o, zl - o < 7 ? zl - o : 7, 3);
-    assert_int_equal(s.n, 1);
-    assert_int_equal(s.r[0].t.resp_len, zl);
-    uint32_t m = s.r[0].t.resp_echo;
-    feeder_free(&f);
-    h1_conn_destroy(c);
-    free(s.r);
+    /* a few bytes at a time: decoding resumes */
+    static const uint8_t *part[sizeof z / 7 + 1];
+    static size_t len[sizeof z / 7 + 1];
+    int n = 0;
+    for (size_t o = 0; o < zl; o += 7, n++) {
+        part[n] = z + o;
+        len[n] = zl - o < 7 ? zl - o : 7;
+    }
+    uint64_t rl = 0;
+    uint32_t m = echo_answer(head, part, len, n, -1, &rl);
+    assert_int_equal(rl, zl);
     return m;
 }
 
