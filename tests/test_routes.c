@@ -502,6 +502,24 @@ static void stream(struct ctx *c, uint64_t *x, int from, int to, char *log, size
     }
 }
 
+/* A fresh model saved in test-tmp/NAME (db gets the path). */
+static void open_db(struct ctx *c, const char *name, char *db, size_t cap)
+{
+    snprintf(db, cap, "%s/test-tmp/%s", KW_BINARY_DIR, name);
+    unlink(db);
+    setup(c, 0);
+    assert_int_equal(routes_db_open(c->r, db, NULL), KW_E_OK);
+}
+
+/* Saved, closed and loaded again, as at a restart. */
+static void reopen(struct ctx *c, const char *db)
+{
+    assert_int_equal(routes_save(c->r), KW_E_OK);
+    routes_destroy(c->r);
+    setup(c, 0);
+    assert_int_equal(routes_db_open(c->r, db, NULL), KW_E_OK);
+}
+
 /* Rule 5: two sibling words each the target of a DELETE are items, not
  * routes (Google's /v1/{name}, a contractor deleting two of its
  * lexicons); GETs alone prove nothing; first segments are rule 4's; the
@@ -510,11 +528,8 @@ static void test_item_methods(void **state)
 {
     (void)state;
     char db[512];
-    snprintf(db, sizeof db, "%s/test-tmp/routes-items.db", KW_BINARY_DIR);
-    unlink(db);
     struct ctx c;
-    setup(&c, 0);
-    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    open_db(&c, "routes-items.db", db, sizeof db);
     assert_string_equal(tpl(&c, "/v1/lexicons", T0), "/v1/lexicons");
     assert_string_equal(tpl(&c, "/v1/lexicons/reports-prod", T0), "/v1/lexicons/reports-prod");
     assert_string_equal(tpl(&c, "/v1/lexicons/ledger-west", T0), "/v1/lexicons/ledger-west");
@@ -524,10 +539,7 @@ static void test_item_methods(void **state)
     /* first segments: never by this rule */
     tpl(&c, "/cache", T0 + HOUR);
     assert_string_equal(tpl(&c, "/session", T0 + HOUR), "/session");
-    assert_int_equal(routes_save(c.r), KW_E_OK);
-    routes_destroy(c.r);
-    setup(&c, 0);
-    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    reopen(&c, db);
     c.method = "GET";
     assert_string_equal(tpl(&c, "/v1/lexicons/ledger-west", T0 + 2 * HOUR),
                         "/v1/lexicons/ledger-west"); /* a GET: nothing new */
@@ -611,22 +623,15 @@ static void test_echo_restart(void **state)
 {
     (void)state;
     char db[512];
-    snprintf(db, sizeof db, "%s/test-tmp/routes-echo.db", KW_BINARY_DIR);
-    unlink(db);
     struct ctx c;
-    setup(&c, 0);
-    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    open_db(&c, "routes-echo.db", db, sizeof db);
     kw_ts t = T0;
     assert_string_equal(tpl_echo(&c, "/v2/east-delta", 1u << 1, t), "/v2/{id}");
     assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/alice", 1u << 4, t),
                         "/v3/accounts/{id}/members/{id}");
     assert_string_equal(tpl_echo(&c, "/v3/accounts/8812/members/me", ECHO_WHOLE, t),
                         "/v3/accounts/{id}/members/me");
-    assert_int_equal(routes_save(c.r), KW_E_OK);
-    routes_destroy(c.r);
-    struct routes_config rc = {.on_merge = on_merge, .user = &c};
-    assert_int_equal(routes_new(&rc, &c.r), KW_E_OK);
-    assert_int_equal(routes_db_open(c.r, db, NULL), KW_E_OK);
+    reopen(&c, db);
     t += KW_TS_SEC(90000);
     assert_string_equal(tpl(&c, "/v2/projects", t), "/v2/projects");
     assert_string_equal(tpl(&c, "/v3/accounts/8812/members/bob", t), "/v3/accounts/{id}/members/{id}");
