@@ -664,7 +664,7 @@ static void plan_api(struct sim_gen *g, struct api *a, const struct opts *o)
                 ts[j - 1] = t;
             }
         /* the new endpoints: a few calls each, somewhere in the last day */
-        int fresh_at[2][6], nf[2] = {0, 0};
+        int fresh_at[2][6] = {{0}}, nf[2] = {0, 0};
         if (!learn)
             for (int f = 0; f < a->nfresh && n > 10; f++) {
                 nf[f] = 2 + (int)sim_rng_below(&r, 4);

@@ -11,6 +11,7 @@
 #ifndef KW_EXACT_H
 #define KW_EXACT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
  * ASan still guards). Free it with free(). Aborts when out of memory. */
 static inline uint8_t *kw_exact_dup(const void *p, size_t n)
 {
+    /* also tells GCC's -O3 range analysis that n is a real size */
+    if (n > PTRDIFF_MAX) abort();
     uint8_t *b = malloc(n);
     if (!b && n) abort();
     if (n) memcpy(b, p, n);
