@@ -41,20 +41,42 @@ static const uint8_t plain[256] = {
     [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
 };
 
+/* True when one of the 8 bytes of x is not plain: below 0x20, '"', '\\'
+ * or 0x80 and above. The classic zero-byte tests (exact about whether some
+ * byte matches, not about which): a word of plain bytes, the common case
+ * in keys, URLs, fingerprints and user agents, costs a few operations
+ * instead of eight table loads and branches (issue 13: the EVE http record
+ * was ~10k instructions a transaction, most of them here and in member). */
+static inline bool word_special(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t low = (x - ones * 0x20) & ~x;
+    uint64_t zq = (q - ones) & ~q, zb = (b - ones) & ~b;
+    return ((low | zq | zb | x) & high) != 0;
+}
+
+/* The first i >= from where p[i] is not plain (n when none). */
+static inline size_t plain_run(const uint8_t *p, size_t from, size_t n)
+{
+    size_t i = from;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (word_special(x)) break;
+    }
+    while (i < n && plain[p[i]])
+        i++;
+    return i;
+}
+
 /* A JSON string body: valid UTF-8 as is (with JSON's escapes), other bytes
  * as the text \xNN. */
 static void put_escaped(struct kw_jw *w, const uint8_t *p, size_t n)
 {
-    size_t run = 0; /* start of the pending run of plain bytes */
-    for (size_t i = 0; i < n;) {
+    size_t run = 0; /* start of the pending run of bytes written as they are */
+    for (size_t i = plain_run(p, 0, n); i < n; i = plain_run(p, i, n)) {
         uint8_t c = p[i];
-        /* printable ASCII is the common case: no UTF-8 decoding for it */
-        if (plain[c]) {
-            i++;
-            while (i < n && plain[p[i]])
-                i++;
-            continue;
-        }
         size_t k = c < 0x80 ? (c ? 1 : 0) : kw_utf8_seq(p + i, n - i);
         if (k > 1) {
             i += k;
@@ -87,14 +109,30 @@ static void put_escaped(struct kw_jw *w, const uint8_t *p, size_t n)
 
 static void member(struct kw_jw *w, const char *key)
 {
-    if (!w->first[w->depth])
-        putc1(w, ',');
+    bool comma = !w->first[w->depth];
     w->first[w->depth] = false;
-    if (key) {
-        putc1(w, '"');
-        put_escaped(w, (const uint8_t *)key, strlen(key));
-        put(w, "\":", 2);
+    if (!key) {
+        if (comma) putc1(w, ',');
+        return;
     }
+    size_t kl = strlen(key);
+    /* keys are nearly always literals of plain bytes: written in one go */
+    if (!w->overflow && w->cap - w->len > kl + 4 && plain_run((const uint8_t *)key, 0, kl) == kl) {
+        char *o = w->buf + w->len;
+        if (comma) *o++ = ',';
+        *o++ = '"';
+        memcpy(o, key, kl);
+        o += kl;
+        *o++ = '"';
+        *o++ = ':';
+        *o = 0;
+        w->len = (size_t)(o - w->buf);
+        return;
+    }
+    if (comma) putc1(w, ',');
+    putc1(w, '"');
+    put_escaped(w, (const uint8_t *)key, kl);
+    put(w, "\":", 2);
 }
 
 static void open_(struct kw_jw *w, const char *key, char c)

@@ -233,7 +233,10 @@ static void test_reader(void **state)
 
 /* kw_jw writes exactly what jansson writes for the same values, for every
  * kind of byte: random strings over a byte alphabet that mixes ASCII,
- * control characters, quotes, backslashes, valid and broken UTF-8. */
+ * control characters, quotes, backslashes, valid and broken UTF-8. Half the
+ * rounds are mostly plain letters with a rare special byte, up to 95 bytes
+ * long, so the word-at-a-time scan meets specials at every position of a
+ * word and words of plain bytes before and after them. */
 static void test_jw_matches_jansson(void **state)
 {
     static const uint8_t alphabet[] = {'a',  'Z',  '0',  ' ',  '"',  '\\', '/',  '\n', '\t',
@@ -241,12 +244,14 @@ static void test_jw_matches_jansson(void **state)
                                        0xa6, 0xf0, 0x9f, 0x98, 0x80, 0xff, 0xed, 0xa0};
     uint64_t rng = 42;
     char buf[4096];
-    for (int round = 0; round < 2000; round++) {
-        uint8_t in[48];
-        size_t n = (size_t)(round % 48);
+    for (int round = 0; round < 4000; round++) {
+        uint8_t in[96];
+        bool sparse = round & 1;
+        size_t n = (size_t)(round % (sparse ? 96 : 48));
         for (size_t i = 0; i < n; i++) {
             rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-            in[i] = alphabet[(rng >> 33) % sizeof alphabet];
+            uint64_t r = rng >> 33;
+            in[i] = sparse && r % 16 ? (uint8_t)('a' + r % 26) : alphabet[r % sizeof alphabet];
         }
         struct kw_jw w;
         kw_jw_init(&w, buf, sizeof buf);
@@ -257,6 +262,17 @@ static void test_jw_matches_jansson(void **state)
         kw_jw_arr_begin(&w, "a");
         kw_jw_bool(&w, NULL, round & 1);
         kw_jw_arr_end(&w);
+        /* a key with bytes that need escaping (valid UTF-8: jansson's keys) */
+        char key[24];
+        size_t kl = 1 + (size_t)round % (sizeof key - 2);
+        static const char kbytes[] = "abcxyz\"\\\n\x1b/";
+        key[0] = '_'; /* no other member's name */
+        for (size_t i = 1; i < kl; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            key[i] = kbytes[(rng >> 33) % (sizeof kbytes - 1)];
+        }
+        key[kl] = 0;
+        kw_jw_int(&w, key, round);
         kw_jw_obj_end(&w);
         assert_true(kw_jw_ok(&w));
 
@@ -267,10 +283,41 @@ static void test_jw_matches_jansson(void **state)
                                                  : round == 1 ? INT64_MAX
                                                               : round));
         json_object_set_new(o, "a", json_pack("[b]", round & 1));
+        json_object_set_new(o, key, json_integer(round));
         char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         assert_string_equal(buf, want);
         free(want);
         json_decref(o);
+    }
+}
+
+/* Whatever the buffer's size, the writer gives the whole text or says it
+ * overflowed: never a cut text it calls good (the one-go key write checks
+ * its room itself). */
+static void test_jw_every_size(void **state)
+{
+    (void)state;
+    char full[512], buf[512];
+    size_t want = 0;
+    for (size_t cap = sizeof buf; cap-- > 0;) {
+        struct kw_jw w;
+        kw_jw_init(&w, buf, cap);
+        kw_jw_obj_begin(&w, NULL);
+        kw_jw_str(&w, "hostname", "api.example.com");
+        kw_jw_int(&w, "status", 200);
+        kw_jw_str(&w, "url", "/v1/a\"b?q=\xc3\xa9\x01");
+        kw_jw_arr_begin(&w, "flags");
+        kw_jw_str(&w, NULL, "gap");
+        kw_jw_arr_end(&w);
+        kw_jw_ms(&w, "duration_ms", 1234);
+        kw_jw_obj_end(&w);
+        if (cap == sizeof buf - 1) {
+            assert_true(kw_jw_ok(&w));
+            want = w.len;
+            memcpy(full, buf, want + 1);
+        }
+        assert_int_equal(kw_jw_ok(&w), cap > want);
+        if (kw_jw_ok(&w)) assert_string_equal(buf, full);
     }
 }
 
@@ -666,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_jw_matches_jansson),
         cmocka_unit_test(test_jw_overflow),
+        cmocka_unit_test(test_jw_every_size),
         cmocka_unit_test(test_txn_clear),
         cmocka_unit_test(test_txn_pack),
         cmocka_unit_test(test_siphash_vectors),
