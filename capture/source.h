@@ -34,6 +34,7 @@ struct cap_config {
     bool promisc;          /* default true */
     int poll_ms;           /* live: poll timeout; default 100 */
     unsigned fanout;       /* live: sockets in the fanout group; 0 = 1 */
+    bool read_ahead;       /* offline: a reader thread reads batches ahead (source.c) */
 };
 
 struct cap_pkt {

@@ -374,6 +374,8 @@ static int open_capture(struct run_ctx *r)
     if (rc->capture.buffer_mb)
         cc.buffer_mb = (int)rc->capture.buffer_mb;
     cc.fanout = n_workers(r); /* live: a socket (and kernel ring) per worker */
+    /* files: reading on another core, where there is one (source.c) */
+    cc.read_ahead = sysconf(_SC_NPROCESSORS_ONLN) > 1;
     if (!cc.n_files && !cc.interface) {
         fprintf(stderr, "keywarden run: nothing to read: give -r FILE or -i IFACE (or "
                         "capture.interface in the config)\n");
