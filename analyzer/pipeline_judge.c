@@ -48,31 +48,6 @@ bool pl_repeat_finding(void *user, struct alert_finding *f)
 
 /* ---- transactions ------------------------------------------------------ */
 
-static void write_http_record(struct pipeline *p, const struct kw_txn *t)
-{
-    if (!p->cfg.eve) return;
-    struct kw_jw w;
-    kw_jw_init(&w, p->eve_buf, sizeof p->eve_buf);
-    kw_jw_obj_begin(&w, NULL);
-    kw_eve_jw_txn_header(&w, t, "http", t->ts);
-    kw_eve_jw_http(&w, t);
-    if (t->flags & KW_TXN_F(TLS)) {
-        kw_jw_obj_begin(&w, "tls");
-        kw_jw_str_opt(&w, "sni", t->tls.sni);
-        kw_jw_str(&w, "version", t->tls.version);
-        kw_jw_str_opt(&w, "ja4", t->tls.ja4);
-        kw_jw_bool(&w, "decrypted", t->tls.decrypted);
-        kw_jw_obj_end(&w);
-    }
-    kw_eve_jw_cred(&w, t);
-    kw_eve_jw_identity(&w, t);
-    kw_jw_obj_end(&w);
-    if (kw_jw_ok(&w))
-        kw_eve_write_text(p->cfg.eve, w.buf, w.len);
-    else
-        p->cnt.eve_overflow++;
-}
-
 void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
 {
     const struct rules_identity *id = p->model ? rules_attribute_txn(p->model, t) : NULL;
@@ -113,7 +88,7 @@ void pipeline_judge_txn(struct pipeline *p, struct kw_txn *t)
     t->flags |= persona_effective(svc ? svc->backend : RULES_BACKEND_GENERIC, t);
     const struct oas_endpoint *op;
     enum oas_match m = pl_learn_template(p, t, &op);
-    write_http_record(p, t);
+    kw_eve_write_txn(p->cfg.eve, t); /* rendered by the EVE writer's thread */
     if (p->model && p->judge) {
         /* the document's `security` as a requirement the judge reads like
          * a rules file's `scopes:` entry, named by the document's line */

@@ -16,6 +16,9 @@
 
 struct kw_eve;
 
+/* Each of the writer's two buffers (records, or packed transactions). */
+#define KW_EVE_BUF (1024u << 10)
+
 /* path "-" is stdout. The directory must exist. A new file is created
  * 0600. An incomplete last line (a run killed mid-write) is cut off
  * before anything is appended. A thread writes buffered records at least
@@ -29,11 +32,11 @@ void kw_eve_close(struct kw_eve *e);
  * old file. */
 enum kw_err kw_eve_reopen(struct kw_eve *e);
 /* Writes and releases the caller's reference to rec. NULL e: just releases.
- * Records are written by a thread of the writer's own, 256 KiB at a time;
+ * Records are written by a thread of the writer's own, a buffer at a time;
  * when both buffers are full the caller waits for the write under way
  * (back-pressure). Never blocks on a failing output: while a write fails
  * (full disk, read-only file system, file-size limit) records wait in the
- * two 256 KiB buffers, then are dropped and counted; the failure is logged once with
+ * two KW_EVE_BUF buffers, then are dropped and counted; the failure is logged once with
  * its cause and writing resumes (retried every second) when it works. */
 void kw_eve_write(struct kw_eve *e, json_t *rec);
 /* Writes what is buffered now and returns when it was written (or the
@@ -57,6 +60,10 @@ void kw_eve_get_stats(struct kw_eve *e, struct kw_eve_stats *out);
 uint64_t kw_eve_dropped(struct kw_eve *e);
 /* Writes one record already rendered as JSON text (no newline). */
 void kw_eve_write_text(struct kw_eve *e, const char *text, size_t len);
+/* Writes the "http" record of t (kw_eve_jw_http_record), rendered by the
+ * writer's thread from a packed copy: the caller pays for the copy only.
+ * In order with every other record written through e. */
+void kw_eve_write_txn(struct kw_eve *e, const struct kw_txn *t);
 
 struct kw_jw;
 /* The common fields of a flow-bound record, written as members of the
@@ -71,6 +78,9 @@ void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t);
 /* The `dpop` object of a credential (RFC 9449 proof, what was read of it). */
 void kw_eve_jw_dpop(struct kw_jw *w, const struct kw_dpop *d);
 void kw_eve_jw_identity(struct kw_jw *w, const struct kw_txn *t);
+/* The whole EVE "http" record of a transaction, as one object: header,
+ * http, tls (when on TLS), credential, identity. */
+void kw_eve_jw_http_record(struct kw_jw *w, const struct kw_txn *t);
 
 /* {"timestamp":..,"flow_id":..,"event_type":..,"src_ip":..,...,"tunnel":..}
  * for a transaction. New reference. */

@@ -2,7 +2,9 @@
  * (RLIMIT_FSIZE) that makes writes fail with EFBIG and is then lifted, a
  * process SIGKILLed while it writes, a torn last line left by an older
  * run, log rotation (rename + reopen), a reader slower than the writer
- * (back-pressure), the once-a-second flush and the mode of a new file. Each failing case runs in a forked child so limits
+ * (back-pressure), the once-a-second flush and the mode of a new file;
+ * and transactions whose http records the writer's thread renders, in
+ * order with the other records, through a failing output. Each failing case runs in a forked child so limits
  * and kills stay there. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include <jansson.h>
 
 #include "kw_eve.h"
+#include "kw_jw.h"
 
 static char tmpdir[256];
 
@@ -188,13 +191,15 @@ static int fsize_child(const char *p)
     struct rlimit low = {.rlim_cur = 100 * 1024, .rlim_max = rl.rlim_max};
     if (setrlimit(RLIMIT_FSIZE, &low) != 0) return 11;
     int i = 0;
-    for (; i < 600; i++) /* ~600 KiB: past the 100 KiB limit and the 256 KiB buffer */
+    /* past the 100 KiB limit and both buffers */
+    const int n = (int)(2 * KW_EVE_BUF / 1000) + 600;
+    for (; i < n; i++)
         kw_eve_write(e, rec(i, 1000));
     kw_eve_flush(e);
     struct kw_eve_stats st;
     kw_eve_get_stats(e, &st);
     if (!st.failing || st.write_errors == 0 || st.dropped == 0) return 12;
-    if (st.written + st.dropped + st.buffered != 600) return 13;
+    if (st.written + st.dropped + st.buffered != (uint64_t)n) return 13;
     struct stat fs;
     if (stat(p, &fs) != 0 || fs.st_size > 100 * 1024) return 14;
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 15; /* the cause goes away */
@@ -207,7 +212,7 @@ static int fsize_child(const char *p)
             (unsigned long long)st.written, (unsigned long long)st.dropped,
             (unsigned long long)st.write_errors, (unsigned long long)st.recoveries);
     if (st.failing || st.recoveries != 1) return 16;
-    if (st.written + st.dropped != 610) return 17;
+    if (st.written + st.dropped != (uint64_t)n + 10) return 17;
     kw_eve_close(e);
     return 0;
 }
@@ -228,7 +233,7 @@ static void test_file_size_limit(void **state)
     long n = check_lines(p, &torn, &max_n);
     assert_false(torn);
     assert_true(n > 10);
-    assert_int_equal(max_n, 609); /* the records after the recovery are there */
+    assert_int_equal(max_n, (long)(2 * KW_EVE_BUF / 1000) + 609); /* after the recovery */
 }
 
 /* logrotate: the file is renamed, kw_eve_reopen() starts a new one; the
@@ -283,7 +288,8 @@ static void test_slow_reader(void **state)
     assert_true(rfd >= 0);
     struct kw_eve *e = NULL;
     assert_int_equal(kw_eve_open(p, &e), KW_E_OK);
-    struct slow s = {.e = e, .n = 3000}; /* ~3 MB: far over the pipe and both buffers */
+    /* far over the pipe and both buffers */
+    struct slow s = {.e = e, .n = (int)(3 * KW_EVE_BUF / 1000)};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, slow_writer, &s), 0);
     usleep(300000);
@@ -291,7 +297,7 @@ static void test_slow_reader(void **state)
     kw_eve_get_stats(e, &st);
     assert_int_equal(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE), 0); /* waiting, not dropping */
     assert_int_equal(st.dropped, 0);
-    assert_true(st.buffered <= 2 * (256 << 10) / 1000); /* two buffers, no more */
+    assert_true(st.buffered <= 2 * KW_EVE_BUF / 1000); /* two buffers, no more */
     fprintf(stderr, "slow reader: writer waits with %llu records buffered\n",
             (unsigned long long)st.buffered);
     assert_int_equal(fcntl(rfd, F_SETFL, 0), 0); /* now read, blocking */
@@ -317,6 +323,150 @@ static void test_slow_reader(void **state)
     fclose(f);
 }
 
+/* Random text: any byte but NUL (control bytes, quotes, broken UTF-8), up
+ * to the whole field, or mostly plain letters. */
+static void fill(char *f, size_t size, unsigned *seed)
+{
+    size_t n = (size_t)rand_r(seed) % size;
+    bool plain = rand_r(seed) & 1;
+    for (size_t i = 0; i < n; i++)
+        f[i] = plain && rand_r(seed) % 8 ? (char)('a' + rand_r(seed) % 26)
+                                         : (char)(1 + rand_r(seed) % 255);
+    f[n] = 0;
+}
+#define FILL(t, f, seed) fill((t)->f, sizeof((t)->f), seed)
+
+static void random_txn(struct kw_txn *t, unsigned *seed, int i)
+{
+    kw_txn_clear(t);
+    t->flow_id = (uint64_t)rand_r(seed) << 20;
+    t->ts = 1700000000000000 + (kw_ts)i * 1000;
+    t->resp_ts = rand_r(seed) & 1 ? t->ts + rand_r(seed) % 100000 : 0;
+    t->src.family = 4;
+    t->dst.family = rand_r(seed) & 1 ? 4 : 6;
+    for (size_t k = 0; k < sizeof t->src.a; k++) {
+        t->src.a[k] = (uint8_t)rand_r(seed);
+        t->dst.a[k] = (uint8_t)rand_r(seed);
+    }
+    t->sport = (uint16_t)rand_r(seed);
+    t->dport = 443;
+    t->vlan = rand_r(seed) % 3 ? 0 : (uint16_t)(rand_r(seed) % 4095);
+    t->status = rand_r(seed) % 600;
+    t->resp_len = (uint64_t)rand_r(seed);
+    t->flags = (uint32_t)rand_r(seed) & ((1u << KW_TXN_BIT__COUNT) - 1);
+    t->stream_id = rand_r(seed) & 1 ? (uint32_t)rand_r(seed) : 0;
+    t->cred.kind = (uint8_t)(rand_r(seed) % 7);
+    FILL(t, method, seed);
+    FILL(t, protocol, seed);
+    FILL(t, hostname, seed);
+    FILL(t, url, seed);
+    FILL(t, path, seed);
+    FILL(t, template_, seed);
+    FILL(t, user_agent, seed);
+    FILL(t, cred.source, seed);
+    FILL(t, cred.fingerprint, seed);
+    FILL(t, cred.hint, seed);
+    FILL(t, cred.basic_user, seed);
+    FILL(t, cred.jwt.iss, seed);
+    FILL(t, cred.jwt.sub, seed);
+    FILL(t, identity.id, seed);
+    FILL(t, identity.name, seed);
+    FILL(t, tls.sni, seed);
+    FILL(t, tls.version, seed);
+}
+
+/* kw_eve_write_txn gives, line for line, what rendering the record at once
+ * gives, in the order the records were written, text records between
+ * them; fields full of control bytes (the worst escaping: six characters a
+ * byte) are whole; and through an output that fails (RLIMIT_FSIZE, in a
+ * child) and comes back, the transactions kept are rendered again, intact.
+ * The expected lines are rendered here with the same kw_jw functions: the
+ * test is about what the writer's thread does with the packed copies. */
+static int txn_child(const char *p, int n, bool fail)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct kw_eve *e = NULL;
+    if (kw_eve_open(p, &e) != KW_E_OK) return 10;
+    struct rlimit rl;
+    getrlimit(RLIMIT_FSIZE, &rl);
+    struct rlimit low = {.rlim_cur = 64 * 1024, .rlim_max = rl.rlim_max};
+    if (fail && setrlimit(RLIMIT_FSIZE, &low) != 0) return 11;
+    static struct kw_txn t;
+    unsigned seed = 99;
+    for (int i = 0; i < n; i++) {
+        random_txn(&t, &seed, i);
+        if (i % 5 == 0) {
+            char text[64];
+            int k = snprintf(text, sizeof text, "{\"event_type\":\"mark\",\"n\":%d}", i);
+            kw_eve_write_text(e, text, (size_t)k);
+        }
+        kw_eve_write_txn(e, &t);
+        if (fail && i == n / 2) {
+            kw_eve_flush(e); /* fails: the file is full */
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 15;
+            usleep(1100000); /* the retry is at most 1 s later */
+        }
+    }
+    kw_eve_flush(e);
+    struct kw_eve_stats st;
+    kw_eve_get_stats(e, &st);
+    if (st.dropped || st.written != (uint64_t)(n + (n + 4) / 5)) return 12;
+    if (fail && (!st.write_errors || st.recoveries != 1)) return 13;
+    kw_eve_close(e);
+    return 0;
+}
+
+static void check_txn_file(const char *p, int n)
+{
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    static struct kw_txn t;
+    static char want[6 * sizeof(struct kw_txn) + 8192];
+    unsigned seed = 99;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < n; i++) {
+        random_txn(&t, &seed, i);
+        if (i % 5 == 0) {
+            assert_true(getline(&line, &cap, f) > 0);
+            char mark[64];
+            snprintf(mark, sizeof mark, "{\"event_type\":\"mark\",\"n\":%d}\n", i);
+            assert_string_equal(line, mark);
+        }
+        struct kw_jw w;
+        kw_jw_init(&w, want, sizeof want - 1);
+        kw_eve_jw_http_record(&w, &t);
+        assert_true(kw_jw_ok(&w));
+        want[w.len] = '\n';
+        want[w.len + 1] = 0;
+        assert_true(getline(&line, &cap, f) > 0);
+        assert_string_equal(line, want);
+        json_t *j = json_loads(line, 0, NULL); /* and it is JSON */
+        assert_non_null(j);
+        json_decref(j);
+    }
+    assert_int_equal(getline(&line, &cap, f), -1);
+    free(line);
+    fclose(f);
+}
+
+static void test_txn_records(void **state)
+{
+    for (int fail = 0; fail < 2; fail++) {
+        char p[300];
+        path_of(p, sizeof p, fail ? "txn-fail.json" : "txn.json");
+        const int n = fail ? 60 : 400;
+        pid_t c = fork();
+        assert_true(c >= 0);
+        if (c == 0) _exit(txn_child(p, n, fail));
+        int status;
+        waitpid(c, &status, 0);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        check_txn_file(p, n);
+    }
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kw-eve-test-XXXXXX");
@@ -337,7 +487,7 @@ int main(void)
         cmocka_unit_test(test_new_file_mode),     cmocka_unit_test(test_flushed_within_a_second),
         cmocka_unit_test(test_torn_tail_cut),     cmocka_unit_test(test_sigkill_mid_write),
         cmocka_unit_test(test_file_size_limit),   cmocka_unit_test(test_reopen_after_rename),
-        cmocka_unit_test(test_slow_reader),
+        cmocka_unit_test(test_slow_reader),       cmocka_unit_test(test_txn_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
