@@ -17,7 +17,7 @@
 struct kw_eve;
 
 /* Each of the writer's two buffers (records, or packed transactions). */
-#define KW_EVE_BUF (1024u << 10)
+#define KW_EVE_BUF (512u << 10)
 
 /* path "-" is stdout. The directory must exist. A new file is created
  * 0600. An incomplete last line (a run killed mid-write) is cut off

@@ -11,7 +11,7 @@
  * next call" promise of source.h holds.
  *
  * With cap_config.read_ahead, a reader thread runs that merge and copies
- * the packets into batches of 1 MiB (8 at most in flight) that cap_next
+ * the packets into batches of 1 MiB (4 at most in flight) that cap_next
  * hands out; a packet then stays valid until the next call as well (its
  * batch is given back only then). Reading a file (the read(2) copies and
  * libpcap's record walk) was a tenth of the packet thread's time on the
@@ -58,7 +58,7 @@ struct cap_input {
 
 /* Read-ahead batches: records of a header and the packet's bytes. */
 #define RA_BATCH (1u << 20)
-#define RA_BATCHES 8
+#define RA_BATCHES 4
 struct ra_rec {
     kw_ts ts;
     uint32_t caplen, wirelen;
@@ -638,7 +638,10 @@ enum kw_err cap_open(const struct cap_config *cfg, struct cap_source **out, char
     s->consumed = -1;
     enum kw_err e = cfg->interface ? cap_open_live(s, cfg, errbuf, errlen)
                                    : cap_open_files(s, cfg, errbuf, errlen);
-    if (e == KW_E_OK && !cfg->interface && cfg->read_ahead && (e = ra_start(s)) != KW_E_OK)
+    /* regular files only: a pipe (`tcpdump -w - | keywarden run -r -`) is
+     * read as it comes, not held back until a batch is full */
+    if (e == KW_E_OK && !cfg->interface && cfg->read_ahead && !s->size_unknown &&
+        (e = ra_start(s)) != KW_E_OK)
         snprintf(errbuf, errlen, "out of memory for the read-ahead of the capture files");
     if (e != KW_E_OK) {
         cap_close(s);
