@@ -70,10 +70,39 @@ static inline size_t plain_run(const uint8_t *p, size_t from, size_t n)
     return i;
 }
 
+/* True when all n bytes are plain: words, the last one overlapping the
+ * one before (bytes checked twice are still plain); under 8 bytes two
+ * overlapping halves. No call and no byte loop for a short key. */
+static inline bool all_plain(const uint8_t *p, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, p + i, 8);
+            if (word_special(x)) return false;
+        }
+        memcpy(&x, p + n - 8, 8);
+        return !word_special(x);
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return !word_special((uint64_t)lo | (uint64_t)hi << 32);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!plain[p[i]]) return false;
+    return true;
+}
+
 /* A JSON string body: valid UTF-8 as is (with JSON's escapes), other bytes
  * as the text \xNN. */
 static void put_escaped(struct kw_jw *w, const uint8_t *p, size_t n)
 {
+    if (all_plain(p, n)) { /* the common case: written as it is */
+        put(w, (const char *)p, n);
+        return;
+    }
     size_t run = 0; /* start of the pending run of bytes written as they are */
     for (size_t i = plain_run(p, 0, n); i < n; i = plain_run(p, i, n)) {
         uint8_t c = p[i];
@@ -117,7 +146,7 @@ static void member(struct kw_jw *w, const char *key)
     }
     size_t kl = strlen(key);
     /* keys are nearly always literals of plain bytes: written in one go */
-    if (!w->overflow && w->cap - w->len > kl + 4 && plain_run((const uint8_t *)key, 0, kl) == kl) {
+    if (!w->overflow && w->cap - w->len > kl + 4 && all_plain((const uint8_t *)key, kl)) {
         char *o = w->buf + w->len;
         if (comma) *o++ = ',';
         *o++ = '"';

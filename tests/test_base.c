@@ -291,6 +291,40 @@ static void test_jw_matches_jansson(void **state)
     }
 }
 
+/* One special byte at every position of plain strings of every length up
+ * to 40, as a value and as a key: the word-at-a-time tests (whole words,
+ * an overlapping last word, two overlapping halves under 8 bytes) must
+ * see it wherever it is. */
+static void test_jw_special_every_position(void **state)
+{
+    (void)state;
+    static const uint8_t specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x7f, 0x80, 0xc3, 0xff};
+    char buf[512];
+    for (size_t n = 1; n <= 40; n++)
+        for (size_t at = 0; at < n; at++)
+            for (size_t k = 0; k < sizeof specials; k++) {
+                uint8_t in[41];
+                memset(in, 'q', n);
+                in[at] = specials[k];
+                in[n] = 0;
+                bool key_ok = specials[k] < 0x80; /* jansson's keys are UTF-8 */
+                struct kw_jw w;
+                kw_jw_init(&w, buf, sizeof buf);
+                kw_jw_obj_begin(&w, NULL);
+                kw_jw_strn(&w, "v", (const char *)in, n);
+                if (key_ok) kw_jw_int(&w, (const char *)in, 1);
+                kw_jw_obj_end(&w);
+                assert_true(kw_jw_ok(&w));
+                json_t *o = json_object();
+                json_object_set_new(o, "v", kw_json_bytes(in, n));
+                if (key_ok) json_object_set_new(o, (const char *)in, json_integer(1));
+                char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                assert_string_equal(buf, want);
+                free(want);
+                json_decref(o);
+            }
+}
+
 /* Whatever the buffer's size, the writer gives the whole text or says it
  * overflowed: never a cut text it calls good (the one-go key write checks
  * its room itself). */
@@ -714,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_jw_matches_jansson),
         cmocka_unit_test(test_jw_overflow),
         cmocka_unit_test(test_jw_every_size),
+        cmocka_unit_test(test_jw_special_every_position),
         cmocka_unit_test(test_txn_clear),
         cmocka_unit_test(test_txn_pack),
         cmocka_unit_test(test_siphash_vectors),
