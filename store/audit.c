@@ -61,6 +61,10 @@ static void rec_text(const struct audit_rec *r, const char *t[T__COUNT])
      ~(size_t)7)
 
 #define AUDIT_RECENT 64
+/* (fingerprint, identity) pairs one run of the writer remembers (a power
+ * of two): the credentials a batch of rows carries, many times over */
+#define AUDIT_PAIRS 512u
+static const char pair_sql[] = "INSERT OR IGNORE INTO audit_cred VALUES(?,?)";
 
 struct audit {
     sqlite3 *db; /* reads and migrations; rows go through the writer */
@@ -86,6 +90,12 @@ struct audit {
     unsigned recent_at;
 
     struct audit_text *text; /* the writer's ids of repeated texts */
+    struct audit_pair {
+        sqlite3_int64 fp, ident;
+        uint64_t run; /* the run that stored it; other values: a free slot */
+    } pairs[AUDIT_PAIRS];   /* note_pair */
+    uint64_t pair_run;      /* this run's number (from 1) */
+    sqlite3_stmt *pair_ins; /* the writer's (dbw_stmt) */
     struct dbw_job job;
     bool job_queued;
     unsigned job_n;
@@ -188,6 +198,24 @@ static const char *const audit_steps[] = {
      * generation tells every writer's cache that ids went away */
     "CREATE TABLE audit_meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "INSERT INTO audit_meta VALUES('text_gen', 0);",
+    /* v6 (issue 13): one index for identities and credentials. A row is
+     * found by `who`: its identity's text id, or its fingerprint's when
+     * unattributed; audit_cred names the identities each fingerprint was
+     * attributed to, so a credential's rows are its own `who` range plus
+     * its identities' ranges (audit_query.c). Two indexes scattered over
+     * the active identities and credentials cost the writer ~0.3 s of CPU
+     * in 2 on the small-API capture (dropping either one: 1.69 -> 1.56 s
+     * wall, 2.94 -> 2.62 s CPU); now each row enters one of them. */
+    "ALTER TABLE audit_row ADD COLUMN who INTEGER;"
+    "UPDATE audit_row SET who = CASE WHEN identity IN (SELECT id FROM audit_text WHERE s='')"
+    " THEN fingerprint ELSE identity END;"
+    "CREATE TABLE audit_cred(fingerprint INTEGER NOT NULL, identity INTEGER NOT NULL,"
+    " PRIMARY KEY(fingerprint, identity)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO audit_cred SELECT fingerprint, identity FROM audit_row"
+    " WHERE who = identity AND fingerprint NOT IN (SELECT id FROM audit_text WHERE s='');"
+    "DROP INDEX audit_identity_ts;"
+    "DROP INDEX audit_fingerprint_ts;"
+    "CREATE INDEX audit_who_ts ON audit_row(who, ts);",
 };
 
 enum kw_err audit_schema(sqlite3 *db)
@@ -335,22 +363,55 @@ void audit_record(struct audit *a, const struct kw_txn *t)
         dbw_kick(a->w);
 }
 
+/* A (fingerprint, identity) pair of this run's rows into audit_cred, once
+ * per run: a small set, emptied when a run begins (a run's inserts may be
+ * rolled back, so nothing is trusted across runs; a pair already stored is
+ * ignored by the table, at one lookup per pair and run). */
+static int note_pair(struct audit *a, sqlite3_int64 fp, sqlite3_int64 ident)
+{
+    uint64_t h = ((uint64_t)fp * 0x9e3779b97f4a7c15u) ^ (uint64_t)ident * 0xc2b2ae3d27d4eb4fu;
+    for (unsigned i = 0; i < AUDIT_PAIRS; i++) {
+        struct audit_pair *p = &a->pairs[(h + i) & (AUDIT_PAIRS - 1)];
+        if (p->run != a->pair_run) { /* free in this run: a new pair */
+            p->run = a->pair_run;
+            p->fp = fp;
+            p->ident = ident;
+            break;
+        }
+        if (p->fp == fp && p->ident == ident) return SQLITE_OK; /* done in this run */
+        /* a full set stores every further pair (the table ignores repeats) */
+    }
+    sqlite3_bind_int64(a->pair_ins, 1, fp);
+    sqlite3_bind_int64(a->pair_ins, 2, ident);
+    int rc = sqlite3_step(a->pair_ins);
+    sqlite3_reset(a->pair_ins);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Binds the row as parameters base+1 .. base+AUDIT_COLS, its repeated
  * texts as audit_text ids (found or added inside the writer's
  * transaction). SQLITE_OK or the SQLite error. */
-static int bind_rec(struct audit_text *x, sqlite3_stmt *s, int base, const struct audit_rec *r)
+static int bind_rec(struct audit *a, sqlite3_stmt *s, int base, const struct audit_rec *r)
 {
+    struct audit_text *x = a->text;
     const char *t[T__COUNT];
     rec_text(r, t);
     static const struct {
         int col, text;
     } ids[] = {{2, T_IDENTITY}, {3, T_FINGERPRINT}, {5, T_HINT},
                {10, T_METHOD},  {11, T_HOST},       {13, T_TMPL}};
-    sqlite3_int64 id;
+    sqlite3_int64 id, ident = 0, fp = 0;
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof ids / sizeof *ids && rc == SQLITE_OK; i++)
-        if ((rc = audit_text_id(x, t[ids[i].text], r->len[ids[i].text], &id)) == SQLITE_OK)
+        if ((rc = audit_text_id(x, t[ids[i].text], r->len[ids[i].text], &id)) == SQLITE_OK) {
             sqlite3_bind_int64(s, base + ids[i].col, id);
+            if (ids[i].text == T_IDENTITY) ident = id;
+            if (ids[i].text == T_FINGERPRINT) fp = id;
+        }
+    /* who: the identity, or the credential when nobody claims it (v6) */
+    bool attributed = r->len[T_IDENTITY] > 0;
+    sqlite3_bind_int64(s, base + 20, attributed ? ident : fp);
+    if (rc == SQLITE_OK && attributed && r->len[T_FINGERPRINT]) rc = note_pair(a, fp, ident);
     if (rc == SQLITE_OK && (rc = audit_text_addr(x, &r->src, &id)) == SQLITE_OK)
         sqlite3_bind_int64(s, base + 6, id);
     if (rc == SQLITE_OK && (rc = audit_text_addr(x, &r->dst, &id)) == SQLITE_OK)
@@ -393,21 +454,21 @@ static int apply_retention(struct audit *a, sqlite3 *db, kw_ts newest, uint64_t 
 
 static const char insert_head[] =
     "INSERT OR IGNORE INTO audit_row(ts,identity,fingerprint,cred_kind,cred_hint,src_ip,src_port,"
-    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags,natkey)"
+    "dst_ip,dst_port,method,host,path,template,status,req_len,resp_len,flow_id,flags,natkey,who)"
     " VALUES";
-static const char insert_values[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char insert_values[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 /* Rows per INSERT statement. Each execution of an INSERT opens a cursor on
  * the table and on each of its three indexes and builds their records in
  * memory cells that sqlite3_reset releases: eight malloc calls per run
  * (heaptrack, 32 MB small-API capture), so one run per row cost eight
  * allocations per transaction. A run of AUDIT_MULTI rows shares them: 16
- * took it to ~1.25 per row, 64 (1,216 parameters, far below SQLite's
+ * took it to ~1.25 per row, 64 (1,280 parameters, far below SQLite's
  * 32,766) to ~0.75 (whole run 1.98 -> 1.48 allocations per transaction,
  * heaptrack 32M minus 4M over 14,212). The tail of a batch goes row by
  * row. */
 #define AUDIT_MULTI 64
-#define AUDIT_COLS 19
+#define AUDIT_COLS 20
 
 /* The INSERT of 1 and of AUDIT_MULTI rows, made once (kept statements
  * are keyed by the SQL's address: dbw_stmt). */
@@ -448,6 +509,8 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     sqlite3_stmt *one = NULL, *multi = NULL;
     pthread_once(&insert_once, make_inserts);
     int rc = audit_text_begin(a->text, db);
+    a->pair_run++;
+    if (rc == SQLITE_OK) rc = dbw_stmt(db, pair_sql, &a->pair_ins);
     if (rc == SQLITE_OK) rc = dbw_stmt(db, insert_one_sql, &one);
     if (rc == SQLITE_OK && n >= AUDIT_MULTI) rc = dbw_stmt(db, insert_multi_sql, &multi);
     for (unsigned i = 0; rc == SQLITE_OK && i < n;) {
@@ -461,7 +524,7 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
                 natural_key(a, r);
                 r->keyed = true;
             }
-            rc = bind_rec(a->text, ins, (int)m * AUDIT_COLS, r);
+            rc = bind_rec(a, ins, (int)m * AUDIT_COLS, r);
             if (r->ts > a->job_newest) a->job_newest = r->ts;
         }
         if (rc != SQLITE_OK) break;
@@ -482,6 +545,13 @@ static int job_run(struct dbw_job *j, sqlite3 *db)
     if (rc == SQLITE_OK && (a->gc_due || a->job_expired) &&
         a->job_newest - a->last_text_gc >= a->text_gc_every) {
         rc = audit_text_gc(db, &a->job_texts);
+        /* and the pairs that name a text no more */
+        if (rc == SQLITE_OK &&
+            sqlite3_exec(db,
+                         "DELETE FROM audit_cred WHERE fingerprint NOT IN (SELECT id FROM audit_text)"
+                         " OR identity NOT IN (SELECT id FROM audit_text)",
+                         NULL, NULL, NULL) != SQLITE_OK)
+            rc = sqlite3_extended_errcode(db);
         a->job_gc = true;
     }
     return rc;

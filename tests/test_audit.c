@@ -86,6 +86,17 @@ static struct collect run_q(sqlite3 *db, struct audit_query q)
     return c;
 }
 
+/* The first column of the first row of sql, as a number. */
+static long long count_sql(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    long long n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
 static void record(struct audit *a, struct kw_txn *t)
 {
     audit_record(a, t);
@@ -491,12 +502,95 @@ static void test_replay_across_versions(void **state)
                          SQLITE_OK);
         assert_int_equal(sqlite3_step(s), SQLITE_ROW);
         assert_string_equal((const char *)sqlite3_column_text(s, 0),
-                            "audit,audit_fingerprint_ts,audit_identity_ts,audit_row,"
-                            "audit_ts_natkey");
+                            "audit,audit_row,audit_ts_natkey,audit_who_ts");
         sqlite3_finalize(s);
+        /* v6: every converted row has its who, every attributed
+         * credential its pair, and a credential's rows are all found */
+        assert_int_equal(count_sql(db, "SELECT count(*) FROM audit_row r WHERE who IS NOT "
+                                       "(CASE WHEN (SELECT s FROM audit_text WHERE id=r.identity)"
+                                       "='' THEN fingerprint ELSE identity END)"),
+                         0);
+        assert_int_equal(count_sql(db, "SELECT count(*) FROM audit_cred"), 2);
+        assert_int_equal(run_q(db, (struct audit_query){.fingerprint = "sha256:aaaa"}).n, 7);
+        assert_int_equal(run_q(db, (struct audit_query){.fingerprint = "sha256:bbbb"}).n, 5);
+        assert_int_equal(run_q(db, (struct audit_query){.identity = ""}).n, 4);
         store_db_close(db);
     }
     free(want);
+}
+
+/* Queries by identity and by credential find exactly the rows a plain
+ * scan of the view finds (the definition), whatever the attribution did:
+ * a credential used unattributed, then claimed by c01, then by c02 (a
+ * rules change), a credential only ever unattributed, one identity with
+ * two credentials; with and without time bounds, and for unattributed
+ * rows (--identity ''). The index on who is an access path, never a
+ * filter. */
+static void test_who_queries(void **state)
+{
+    (void)state;
+    char path[600];
+    db_path(path, sizeof path, "who");
+    struct audit *a = NULL;
+    struct audit_config cfg = {.db_path = path};
+    assert_int_equal(audit_new(&cfg, &a), KW_E_OK);
+    static const char *const ids[] = {"", "c01", "c02"};
+    static const char *const fps[] = {"sha256:aaaa", "sha256:bbbb", "sha256:cccc"};
+    unsigned seed = 5;
+    for (int i = 0; i < 300; i++) {
+        int f = rand_r(&seed) % 3, who = rand_r(&seed) % 3;
+        if (f == 2) who = 0;               /* cccc: never claimed */
+        if (f == 0 && i < 100) who = 0;    /* aaaa: unattributed first, */
+        if (f == 0 && i >= 100) who = 1 + (i >= 200); /* then c01, then c02 */
+        if (f == 1) who = 1;               /* bbbb: c01's second key */
+        record(a, mk(ids[who], fps[f], T0 + KW_TS_SEC(i), "GET", "/v1/a", 200));
+    }
+    audit_flush(a);
+    audit_destroy(a);
+    sqlite3 *db = NULL;
+    assert_int_equal(store_db_open(path, &db), KW_E_OK);
+    const kw_ts bounds[][2] = {{0, 0}, {T0 + KW_TS_SEC(50), 0}, {0, T0 + KW_TS_SEC(250)},
+                               {T0 + KW_TS_SEC(150), T0 + KW_TS_SEC(210)}};
+    for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
+        char range[160];
+        snprintf(range, sizeof range, " AND ts >= %lld AND ts < %lld",
+                 (long long)(bounds[b][0] ? bounds[b][0] : INT64_MIN),
+                 (long long)(bounds[b][1] ? bounds[b][1] : INT64_MAX));
+        for (size_t k = 0; k < 3; k++) {
+            char sql[400];
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE identity='%s'%s", ids[k],
+                     range);
+            struct audit_query q = {.identity = ids[k], .since = bounds[b][0],
+                                    .until = bounds[b][1]};
+            assert_int_equal(run_q(db, q).n, (unsigned)count_sql(db, sql));
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE fingerprint='%s'%s",
+                     fps[k], range);
+            q = (struct audit_query){.fingerprint = fps[k], .since = bounds[b][0],
+                                     .until = bounds[b][1]};
+            assert_int_equal(run_q(db, q).n, (unsigned)count_sql(db, sql));
+            snprintf(sql, sizeof sql,
+                     "SELECT count(*) FROM audit WHERE identity='c01' AND fingerprint='%s'%s",
+                     fps[k], range);
+            q = (struct audit_query){.identity = "c01", .fingerprint = fps[k],
+                                     .since = bounds[b][0], .until = bounds[b][1]};
+            assert_int_equal(run_q(db, q).n, (unsigned)count_sql(db, sql));
+        }
+    }
+    /* the pairs: aaaa with c01 and c02, bbbb with c01; cccc with nobody */
+    assert_int_equal(count_sql(db, "SELECT count(*) FROM audit_cred"), 3);
+    /* and the plan goes through the index on who */
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM audit_row WHERE who IN "
+                                        "(SELECT id FROM audit_text WHERE s='c01') AND ts>=0",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    bool uses = false;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        uses |= strstr((const char *)sqlite3_column_text(s, 3), "audit_who_ts") != NULL;
+    sqlite3_finalize(s);
+    assert_true(uses);
+    store_db_close(db);
 }
 
 /* The writer's ids of texts across a rolled-back transaction: the audit
@@ -903,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_ring_wraps),
         cmocka_unit_test(test_replay_across_versions),
+        cmocka_unit_test(test_who_queries),
         cmocka_unit_test(test_text_ids_rollback),
         cmocka_unit_test(test_eager_skips_gathering),
         cmocka_unit_test(test_eager_gather),
