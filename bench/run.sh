@@ -123,8 +123,8 @@ measure() {
         cmd=("$KW" streams -r "$file" -o "$SHM/kw-bench-streams") ;;
     base-w*)
         rm -f "$OUT"/eve.json "$OUT"/bench.db*
-        cmd=("$BASE_KW" run -q -r "$file" --eve "$OUT/eve.json" --db "$OUT/bench.db"
-            --workers "${name#base-w}") ;;
+        cmd=("$BASE_KW" run -q "${KW_RUN_EXTRA[@]}" -r "$file" --eve "$OUT/eve.json"
+            --db "$OUT/bench.db" --workers "${name#base-w}") ;;
     run | run-w*)
         rm -f "$OUT"/eve.json "$OUT"/bench.db*
         cmd=("$KW" run -q "${KW_RUN_EXTRA[@]}" -r "$file" --eve "$OUT/eve.json" --db "$OUT/bench.db")
@@ -275,7 +275,8 @@ def table(g, title):
 
 for g in dict.fromkeys(g for g, _ in order):
     title = {"main": "Main dense capture",
-             "small": "Small API transactions"}.get(g, g)
+             "small": "Small API transactions",
+             "small-rules": "Small API transactions with rules (44 of 48 credentials claimed)"}.get(g, g)
     if g.startswith("scale-"):
         continue
     table(g, title)
@@ -399,6 +400,15 @@ fi
 if [ "$SMALL" = 1 ]; then
     SMALLF=$(dense "$SMALL_SIZE" --small)
     series small "$SMALLF" bare decode flow http "${WORKER_CASES[@]}" "${PEER_CASES[@]}"
+    # The same capture with rules that claim 44 of its 48 credentials: the
+    # path of a deployed sensor (attribution, schedule, sources, scope,
+    # limits), where the run above, without rules, is an unconfigured
+    # install whose every credential is unknown (bench/small_rules.py).
+    RULES=$RES/small-rules.yaml
+    python3 "$ROOT/bench/small_rules.py" "$KW" "$(dense 8M --small)" "$RULES" >>"$RES/run.log"
+    KW_RUN_EXTRA=(--rules "$RULES")
+    series small-rules "$SMALLF" "${WORKER_CASES[@]}" httpry
+    KW_RUN_EXTRA=()
 fi
 
 # ---- 1. the main capture: every stage and the fast peers -----------------
