@@ -107,11 +107,15 @@ size_t kw_txn_pack(const struct kw_txn *t, void *buf)
     size_t cur = 0;
     for (size_t i = 0; i < TXN_TEXTS; i++) {
         const struct txn_text *x = &txn_text[i];
-        memcpy(o, s + cur, x->off - cur);
-        o += x->off - cur;
-        uint16_t n = (uint16_t)strnlen((const char *)s + x->off, x->size);
+        /* most of the 28 texts are empty and most gaps none: no call for
+         * those (a packed copy per transaction goes to the EVE writer) */
+        if (x->off > cur) {
+            memcpy(o, s + cur, x->off - cur);
+            o += x->off - cur;
+        }
+        uint16_t n = s[x->off] ? (uint16_t)strnlen((const char *)s + x->off, x->size) : 0;
         memcpy(o, &n, sizeof n);
-        memcpy(o + sizeof n, s + x->off, n);
+        if (n) memcpy(o + sizeof n, s + x->off, n);
         o += sizeof n + n;
         cur = (size_t)x->off + x->size;
     }
@@ -127,11 +131,13 @@ size_t kw_txn_unpack(struct kw_txn *t, const void *buf)
     size_t cur = 0;
     for (size_t i = 0; i < TXN_TEXTS; i++) {
         const struct txn_text *x = &txn_text[i];
-        memcpy(d + cur, p, x->off - cur);
-        p += x->off - cur;
+        if (x->off > cur) {
+            memcpy(d + cur, p, x->off - cur);
+            p += x->off - cur;
+        }
         uint16_t n;
         memcpy(&n, p, sizeof n);
-        memcpy(d + x->off, p + sizeof n, n);
+        if (n) memcpy(d + x->off, p + sizeof n, n);
         if (n < x->size) d[x->off + n] = 0;
         p += sizeof n + n;
         cur = (size_t)x->off + x->size;

@@ -182,9 +182,11 @@ void rules_identity_ref_fill(const struct rules_identity *id, struct kw_identity
 {
     memset(ref, 0, sizeof *ref);
     if (!id) return;
-    snprintf(ref->id, sizeof ref->id, "%s", id->id);
-    snprintf(ref->name, sizeof ref->name, "%s", id->name);
-    snprintf(ref->kind, sizeof ref->kind, "%s", id->kind);
+    /* per attributed transaction: no printf (snprintf here was ~3 % of the
+     * packet thread with rules, issue 13); the same cut texts */
+    kw_stpecpy(ref->id, ref->id + sizeof ref->id, id->id);
+    kw_stpecpy(ref->name, ref->name + sizeof ref->name, id->name);
+    kw_stpecpy(ref->kind, ref->kind + sizeof ref->kind, id->kind);
 }
 
 const struct rules_identity *rules_attribute_txn(const struct rules_model *m, struct kw_txn *t)
@@ -192,6 +194,6 @@ const struct rules_identity *rules_attribute_txn(const struct rules_model *m, st
     const char *how = "";
     const struct rules_identity *id = attribute_how(m, &t->cred, &how);
     rules_identity_ref_fill(id, &t->identity);
-    if (id) snprintf(t->identity.via, sizeof t->identity.via, "%s", how);
+    if (id) kw_stpecpy(t->identity.via, t->identity.via + sizeof t->identity.via, how);
     return id;
 }
