@@ -156,7 +156,6 @@ static void count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-
 /* Reads the next packet of one input into its pending slot. A read error
  * ends that input only: a file cut mid-packet (a capture still being
  * written, a copy that ran out of disk) keeps all its whole packets. */
