@@ -184,6 +184,9 @@ static bool is_date(const char *s, size_t n)
 /* local@domain.tld, '@' raw or as %40 (norm_path keeps it encoded). */
 static bool is_email(const char *s, size_t n)
 {
+    /* nearly every segment has neither: two memchr instead of a test of
+     * each byte (this was ~2 % of the packet thread, issue 13) */
+    if (!memchr(s, '@', n) && !memchr(s, '%', n)) return false;
     size_t at = n, alen = 1;
     for (size_t i = 0; i < n; i++) {
         size_t l = s[i] == '@' ? 1 : (i + 3 <= n && !memcmp(s + i, "%40", 3)) ? 3 : 0;
