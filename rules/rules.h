@@ -336,6 +336,10 @@ struct rules_model {
     struct kw_tz **tzs;
     size_t n_tzs;
     int refs; /* atomic */
+    /* unique in the process (never reused, unlike an address): what a
+     * cache of results over a model keys on, so a reload is never mistaken
+     * for the model before it */
+    uint64_t serial;
 };
 
 /* ---- loading ---------------------------------------------------------- */
@@ -405,6 +409,13 @@ const struct rules_identity *rules_attribute_txn(const struct rules_model *m, st
 /* True when ts lies in an allowed window of the schedule (or no schedule),
  * widened by grace on both sides, in the identity's time zone. */
 bool rules_schedule_allows(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts);
+/* The same answer, and *until: the answer holds for every instant in
+ * [ts, *until) (the next edge of a window, widened by grace, after ts; at
+ * most an hour on), so a caller may keep it that long instead of asking
+ * again for every request (the judge: ~2 % of the packet thread with
+ * rules, issue 13). */
+bool rules_schedule_allows_span(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts,
+                                kw_ts *until);
 /* 0 inside; -1 before `from`; +1 at or after `until`. */
 int rules_access_check(const struct rules_access *a, kw_ts ts);
 /* True when the address is in one of the sources (or there are none). */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,8 @@ static struct rules_model *model_new(void)
     struct rules_model *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->refs = 1;
+    static _Atomic uint64_t serials;
+    m->serial = atomic_fetch_add(&serials, 1) + 1;
     m->index = rules_index_new(64);
     m->tzs = calloc(1, sizeof *m->tzs);
     if (m->tzs) m->tzs[0] = kw_tz_utc();

@@ -20,22 +20,36 @@ static int weekday(int64_t days)
     return (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
 }
 
-bool rules_schedule_allows(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts)
+bool rules_schedule_allows_span(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts,
+                                kw_ts *until)
 {
-    if (!s->set) return true;
     int64_t t = floor_div(ts, 1000000);
+    int64_t next = t + 3600; /* the next edge after t, or an hour on */
+    *until = next * 1000000;
+    if (!s->set) return true;
     int64_t local = t + kw_tz_offset(tz, t);
     int64_t today = floor_div(local, 86400);
-    bool crosses = s->end_min <= s->start_min;
+    bool crosses = s->end_min <= s->start_min, in = false;
     /* Windows that can reach `t`: started yesterday (crossing midnight),
-     * today, or tomorrow (grace before its start); grace is at most 12h. */
+     * today, or tomorrow (grace before its start); grace is at most 12h.
+     * The answer only changes at an edge of one of them: a window from
+     * another day has none within the hour after t. */
     for (int64_t d = today - 2; d <= today + 1; d++) {
         if (!(s->days & (1u << weekday(d)))) continue;
-        int64_t ws = kw_tz_local_to_utc(tz, d * 86400 + s->start_min * 60);
-        int64_t we = kw_tz_local_to_utc(tz, (d + crosses) * 86400 + s->end_min * 60);
-        if (t >= ws - s->grace_s && t < we + s->grace_s) return true;
+        int64_t ws = kw_tz_local_to_utc(tz, d * 86400 + s->start_min * 60) - s->grace_s;
+        int64_t we = kw_tz_local_to_utc(tz, (d + crosses) * 86400 + s->end_min * 60) + s->grace_s;
+        if (t >= ws && t < we) in = true;
+        if (ws > t && ws < next) next = ws;
+        if (we > t && we < next) next = we;
     }
-    return false;
+    *until = next * 1000000;
+    return in;
+}
+
+bool rules_schedule_allows(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts)
+{
+    kw_ts until;
+    return rules_schedule_allows_span(s, tz, ts, &until);
 }
 
 int64_t rules_schedule_distance(const struct rules_schedule *s, const struct kw_tz *tz, kw_ts ts)

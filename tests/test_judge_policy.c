@@ -192,6 +192,53 @@ static void test_off_hours(void **state)
     assert_non_null(strstr(f->r.f[0].evidence, "\"grace_minutes\":30"));
 }
 
+/* The judge keeps each identity's schedule answer while it holds: a
+ * request inside the schedule, a late packet from before it (earlier than
+ * the span the cache holds), then one off hours a minute after the grace
+ * (past the span) all get the predicate's answer; and a reloaded
+ * model whose same identity keeps other hours is asked afresh (its serial
+ * differs), not answered from the old model's cache. */
+static void test_schedule_cache(void **state)
+{
+    struct fx *f = *state;
+    struct kw_txn t;
+    base_txn(&t);
+    t.ts = at(2026, 3, 3, 13, 59, 0); /* Tue 19:29 IST: in (grace) */
+    judge(f, &t);
+    t.ts = at(2026, 3, 3, 13, 58, 0); /* late: 19:28, before what is kept: in */
+    judge(f, &t);
+    assert_int_equal(count_kind(&f->r, ALERT_OFF_HOURS), 0);
+    t.ts = at(2026, 3, 3, 14, 1, 0); /* 19:31 IST: out, kept for the hour after */
+    judge(f, &t);
+    assert_int_equal(count_kind(&f->r, ALERT_OFF_HOURS), 1);
+    t.ts = at(2026, 3, 3, 13, 59, 30); /* late again: 19:29:30, in, before the kept 'out' */
+    judge(f, &t);
+    assert_int_equal(count_kind(&f->r, ALERT_OFF_HOURS), 1);
+    t.ts = at(2026, 3, 3, 14, 1, 30); /* 19:31:30: out again, and kept */
+    judge(f, &t);
+    rec_clear(&f->r);
+    static const char later[] =
+        "identities:\n"
+        "  - id: c01\n"
+        "    credentials: [ { sha256: " SHA_C01 " } ]\n"
+        "    timezone: Asia/Kolkata\n"
+        "    schedule: { days: mon-fri, hours: \"09:00-23:00\", grace: 0 }\n";
+    struct rules_model *m2 = NULL;
+    struct rules_diag d;
+    rules_diag_init(&d);
+    assert_int_equal(rules_load_mem(NULL, NULL, "rules.d/acme.yaml", later, &m2, &d), KW_E_OK);
+    rules_diag_free(&d);
+    assert_int_not_equal(m2->serial, f->m->serial);
+    t.ts = at(2026, 3, 3, 14, 2, 0); /* 19:32 IST: out under the old hours, in under the new */
+    const struct rules_identity *id = rules_attribute_txn(m2, &t);
+    judge_policy_check(f->jp, m2, id, &t, record, &f->r);
+    assert_int_equal(count_kind(&f->r, ALERT_OFF_HOURS), 0);
+    t.ts = at(2026, 3, 3, 17, 31, 0); /* 23:01 IST: out under the new hours */
+    judge_policy_check(f->jp, m2, id, &t, record, &f->r);
+    assert_int_equal(count_kind(&f->r, ALERT_OFF_HOURS), 1);
+    rules_model_free(m2);
+}
+
 /* off_hours severity grows with the distance from the schedule: past the
  * grace by minutes is low, by hours medium. */
 static void test_off_hours_severity(void **state)
@@ -600,6 +647,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_benign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off_hours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off_hours_severity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schedule_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scope, setup, teardown),

@@ -155,6 +155,53 @@ static void test_midnight(void **state)
 /* The TZif transitions and our POSIX footer evaluator must agree: compare
  * a zone read from the file with its rule string alone, every 5 hours
  * over two years, north and south of the equator. */
+/* rules_schedule_allows_span: the answer it gives for ts holds for every
+ * instant in [ts, until), checked against the predicate itself at instants
+ * drawn from that span, for schedules that cross midnight, with and
+ * without grace, in zones with DST changes of an hour (Berlin, New York)
+ * and of half an hour (Lord Howe) and without (Kolkata), over the days
+ * around a change; and until is after ts, at most an hour on. */
+static void test_schedule_span(void **state)
+{
+    (void)state;
+    static const char *const zones[] = {"Europe/Berlin", "America/New_York",
+                                        "Australia/Lord_Howe", "Asia/Kolkata"};
+    static const char *const scheds[] = {
+        "{ days: sat, hours: \"22:00-06:00\", grace: 0 }",
+        "{ days: mon-fri, hours: \"09:00-17:30\", grace: 30m }",
+        "{ days: daily, hours: \"01:30-02:30\", grace: 0 }",
+        "{ days: sun-thu, hours: \"23:00-23:30\", grace: 12h }",
+    };
+    /* around each zone's changes: late March / early April, October */
+    const kw_ts starts[] = {at(2026, 3, 25, 0, 0, 0), at(2026, 10, 21, 0, 0, 0),
+                            at(2026, 4, 1, 0, 0, 0), at(2026, 11, 1, 0, 0, 0)};
+    unsigned seed = 11;
+    for (size_t z = 0; z < sizeof zones / sizeof *zones; z++)
+        for (size_t k = 0; k < sizeof scheds / sizeof *scheds; k++) {
+            char y[300];
+            snprintf(y, sizeof y, "identities:\n  - id: a\n    timezone: %s\n    schedule: %s\n",
+                     zones[z], scheds[k]);
+            struct rules_model *m = load(y);
+            const struct rules_identity *id = &m->identities[0];
+            for (size_t st = 0; st < sizeof starts / sizeof *starts; st++)
+                for (kw_ts ts = starts[st]; ts < starts[st] + KW_TS_SEC(10 * 86400);
+                     ts += KW_TS_SEC(1 + rand_r(&seed) % 1800) + rand_r(&seed) % 1000000) {
+                    kw_ts until;
+                    bool ok = rules_schedule_allows_span(&id->schedule, id->tz, ts, &until);
+                    assert_int_equal(ok, rules_schedule_allows(&id->schedule, id->tz, ts));
+                    assert_true(until > ts && until <= ts + KW_TS_SEC(3601));
+                    for (int j = 0; j < 6; j++) {
+                        kw_ts t2 = j == 0 ? until - 1
+                                          : ts + (kw_ts)((uint64_t)rand_r(&seed) *
+                                                         (uint64_t)(until - ts) / RAND_MAX);
+                        if (t2 >= until) t2 = until - 1;
+                        assert_int_equal(rules_schedule_allows(&id->schedule, id->tz, t2), ok);
+                    }
+                }
+            rules_model_free(m);
+        }
+}
+
 static void test_tz_footer_matches_file(void **state)
 {
     static const struct {
@@ -416,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_dst_berlin_autumn),
         cmocka_unit_test(test_dst_new_york),
         cmocka_unit_test(test_midnight),
+        cmocka_unit_test(test_schedule_span),
         cmocka_unit_test(test_tz_footer_matches_file),
         cmocka_unit_test(test_access),
         cmocka_unit_test(test_scope_table),

@@ -47,6 +47,8 @@ enum jp_tag {
 
 /* One key table per detection, so a flood feeding one (failed-auth state
  * for 100k distinct credentials) cannot evict another's counters. */
+#define JP_SCHED 256 /* identities whose schedule answer is kept (direct-mapped) */
+
 struct judge_policy {
     struct jp_key *keys[TAG__KEYS];
     size_t key_sets;
@@ -60,6 +62,16 @@ struct judge_policy {
     struct kw_hkey key;
     judge_policy_repeat_fn repeat;
     void *repeat_user;
+    /* each identity's last schedule answer and how long it holds
+     * (rules_schedule_allows_span), by the identity's place in the model
+     * whose serial it names: an answer is asked for again about once an
+     * hour, not for every request */
+    struct jp_sched {
+        uint64_t serial; /* the model's; 0: empty */
+        size_t idx;
+        kw_ts from, until;
+        bool ok;
+    } sched[JP_SCHED];
 };
 
 struct hasher {

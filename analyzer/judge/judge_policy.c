@@ -147,10 +147,26 @@ void jp_local_stamp(const struct kw_tz *tz, kw_ts ts, char *buf, size_t len)
 
 /* ---- identity policy ------------------------------------------------ */
 
+/* rules_schedule_allows, through the judge's cache of answers. */
+static bool schedule_allows(struct jp_ctx *c)
+{
+    const struct rules_schedule *s = &c->id->schedule;
+    kw_ts ts = c->t->ts, until;
+    const struct rules_model *m = c->m;
+    if (c->id < m->identities || c->id >= m->identities + m->n_identities)
+        return rules_schedule_allows(s, c->id->tz, ts); /* not this model's: no place */
+    size_t idx = (size_t)(c->id - m->identities);
+    struct jp_sched *e = &c->jp->sched[idx % JP_SCHED];
+    if (e->serial == m->serial && e->idx == idx && ts >= e->from && ts < e->until) return e->ok;
+    bool ok = rules_schedule_allows_span(s, c->id->tz, ts, &until);
+    *e = (struct jp_sched){.serial = m->serial, .idx = idx, .from = ts, .until = until, .ok = ok};
+    return ok;
+}
+
 static void check_schedule(struct jp_ctx *c)
 {
     const struct rules_schedule *s = &c->id->schedule;
-    if (!s->set || rules_schedule_allows(s, c->id->tz, c->t->ts)) return;
+    if (!s->set || schedule_allows(c)) return;
     char when[32], allowed[96];
     rules_local_describe(c->id->tz, c->t->ts, when, sizeof when);
     rules_schedule_describe(s, allowed, sizeof allowed);
