@@ -100,16 +100,23 @@ struct fx {
     struct rec r;
 };
 
+/* A model from rules text named rules.d/acme.yaml; NULL (and the
+ * problems on stderr) when it does not load. */
+static struct rules_model *load_rules(const char *text)
+{
+    struct rules_model *m = NULL;
+    struct rules_diag d;
+    rules_diag_init(&d);
+    if (rules_load_mem(NULL, NULL, "rules.d/acme.yaml", text, &m, &d) != KW_E_OK)
+        rules_diag_print(&d, stderr);
+    rules_diag_free(&d);
+    return m;
+}
+
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct rules_diag d;
-    rules_diag_init(&d);
-    if (rules_load_mem(NULL, NULL, "rules.d/acme.yaml", rules_text, &f->m, &d) != KW_E_OK) {
-        rules_diag_print(&d, stderr);
-        return -1;
-    }
-    rules_diag_free(&d);
+    if (!(f->m = load_rules(rules_text))) return -1;
     f->jp = judge_policy_new(NULL);
     *state = f;
     return f->jp ? 0 : -1;
@@ -223,11 +230,8 @@ static void test_schedule_cache(void **state)
         "    credentials: [ { sha256: " SHA_C01 " } ]\n"
         "    timezone: Asia/Kolkata\n"
         "    schedule: { days: mon-fri, hours: \"09:00-23:00\", grace: 0 }\n";
-    struct rules_model *m2 = NULL;
-    struct rules_diag d;
-    rules_diag_init(&d);
-    assert_int_equal(rules_load_mem(NULL, NULL, "rules.d/acme.yaml", later, &m2, &d), KW_E_OK);
-    rules_diag_free(&d);
+    struct rules_model *m2 = load_rules(later);
+    assert_non_null(m2);
     assert_int_not_equal(m2->serial, f->m->serial);
     t.ts = at(2026, 3, 3, 14, 2, 0); /* 19:32 IST: out under the old hours, in under the new */
     const struct rules_identity *id = rules_attribute_txn(m2, &t);
