@@ -9,12 +9,24 @@
 #include "kw_addr.h"
 #include "pipeline_int.h"
 #include "kw_str.h"
+#include "norm.h"
 
 /* The template of a transaction (judge stage): a service's OpenAPI
  * document is authoritative (its template, its parameter names); else the
  * learned model replaces the parser's cold-start template. Only requests
  * the service routed (2xx, 3xx) teach the model: a 404 or a scanner's 401
  * says nothing about the API's routes. */
+/* The template by the shapes of the path's segments alone (norm.h): for a
+ * pipeline without a route model, and requests no model describes
+ * (CONNECT). Kept when a template came with the transaction. */
+static void cold_template(struct kw_txn *t)
+{
+    if (t->template_[0] || !t->path[0]) return;
+    size_t pl = strlen(t->path);
+    size_t tl = norm_template(t->path, pl, t->template_, sizeof t->template_);
+    if (tl + 1 >= sizeof t->template_ && tl < pl) t->flags |= KW_TXN_F(TRUNCATED_FIELD);
+}
+
 enum oas_match pl_learn_template(struct pipeline *p, struct kw_txn *t,
                                  const struct oas_endpoint **op)
 {
@@ -24,7 +36,10 @@ enum oas_match pl_learn_template(struct pipeline *p, struct kw_txn *t,
         oas_set_destroy(p->specs);
         p->specs = ns;
     }
-    if (!t->method[0] || !t->path[0] || !strcmp(t->method, "CONNECT")) return OAS_NO_SPEC;
+    if (!t->method[0] || !t->path[0] || !strcmp(t->method, "CONNECT")) {
+        cold_template(t);
+        return OAS_NO_SPEC;
+    }
     const char *tmpl = NULL;
     enum oas_match m =
         oas_set_lookup(p->specs, t->hostname, t->dport, t->method, t->path, &tmpl, op);
@@ -34,7 +49,10 @@ enum oas_match pl_learn_template(struct pipeline *p, struct kw_txn *t,
         return m;
     }
     if (m != OAS_NO_SPEC) p->cnt.undocumented++;
-    if (!p->cfg.routes) return m;
+    if (!p->cfg.routes) {
+        cold_template(t);
+        return m;
+    }
     char svc[300], *se = svc + sizeof svc, a[64];
     const char *host = t->hostname[0] ? t->hostname : kw_addr_str(&t->dst, a, sizeof a);
     kw_stpeu(kw_stpecpy(kw_stpecpy(svc, se, host), se, ":"), se, t->dport); /* "host:port" */

@@ -306,7 +306,7 @@ static void check_basic(const struct sink *s)
     assert_string_equal(b->hostname, "api.acme.example");
     assert_string_equal(b->url, "/v1/orders/42?x=1");
     assert_string_equal(b->path, "/v1/orders/42");
-    assert_string_equal(b->template_, "/v1/orders/{id}");
+    assert_string_equal(b->template_, ""); /* named by the judge (pl_learn_template) */
     assert_string_equal(b->user_agent, "kw-test/1");
     assert_int_equal(b->status, 200);
     assert_int_equal(b->resp_len, 512);
