@@ -230,15 +230,22 @@ static void put_node(const struct routes *r, struct tbuf *t, const struct rt_nod
     if (v) tput(t, v + 1, x->seg_len - pl - 1);
 }
 
-/* The affix of segment s[0..n) into buf (cap >= 64); its length. */
-size_t rt_affix_of(const char *s, size_t n, char *buf, size_t cap)
+/* The affix of a segment split as shape_split splits it. */
+static size_t affix_split(const char *s, size_t n, size_t pre, size_t core, char *buf, size_t cap)
 {
-    size_t pre, core = shape_split(s, n, &pre), suf = n - pre - core;
+    size_t suf = n - pre - core;
     if (pre + suf + 1 > cap) pre = suf = 0;
     memcpy(buf, s, pre);
     buf[pre] = AFFIX_VALUE;
     memcpy(buf + pre + 1, s + pre + core, suf);
     return pre + 1 + suf;
+}
+
+/* The affix of segment s[0..n) into buf (cap >= 64); its length. */
+size_t rt_affix_of(const char *s, size_t n, char *buf, size_t cap)
+{
+    size_t pre, core = shape_split(s, n, &pre);
+    return affix_split(s, n, pre, core, buf, cap);
 }
 
 /* The template of a (live) node; slash: with a trailing '/'. */
@@ -276,7 +283,7 @@ static void classify(struct segc *g, const char *s, size_t n)
     g->n = n;
     g->core = shape_split(s, n, &g->pre);
     g->k = shape_classify(s + g->pre, g->core);
-    g->alen = rt_affix_of(s, n, g->affix, sizeof g->affix);
+    g->alen = affix_split(s, n, g->pre, g->core, g->affix, sizeof g->affix); /* split once */
 }
 
 /* An API's version: the first version, date (/2015-03-31/functions,
