@@ -28,6 +28,7 @@
 #include "al_util.h"
 #include "deliver_int.h"
 #include "kw_log.h"
+#include "kw_thread.h"
 #include "store.h"
 
 /* ---- HTTP requests ---- */
@@ -529,6 +530,7 @@ static void shutdown_items(struct al_deliver *d)
 static void *thread_main(void *arg)
 {
     struct al_deliver *d = arg;
+    kw_thread_role("kw-alerts", false);
     while (!d->stop) {
         if (d->a->cfg.syslog) syslog_drain(d->a);
         turn(d);

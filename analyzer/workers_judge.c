@@ -3,6 +3,7 @@
  * a record only once no worker can still precede it, renumbers flow ids
  * in creation order (the id map), and hands each record to the judge
  * pipeline. Its order comes from the data, never from thread timing. */
+#include "kw_thread.h"
 #include "workers_int.h"
 
 static uint64_t mix(uint64_t x)
@@ -205,6 +206,7 @@ static void judge_wants(struct workers *w, unsigned blocker, uint64_t at, uint64
 void *wk_judge_main(void *arg)
 {
     struct workers *w = arg;
+    kw_thread_role("kw-judge", false);
     struct rec_hdr *head[WORKERS_MAX + 1];
     uint64_t prog[WORKERS_MAX];
     for (unsigned idle = 0;;) {

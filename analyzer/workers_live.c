@@ -4,6 +4,7 @@
  * inner address pair hashes to, through worker -> worker rings merged by
  * kernel time; quiet workers run their timers on wall time and claim
  * progress so the judge never waits on an idle socket. */
+#include "kw_thread.h"
 #include "workers_int.h"
 
 /* ---- live worker (fanout) ---------------------------------------------- */
@@ -197,6 +198,7 @@ static void live_drain_others(struct worker *k)
 void *wk_live_main(void *arg)
 {
     struct worker *k = arg;
+    kw_thread_role("kw-worker", false);
     struct workers *w = k->w;
     struct cap_pkt pkt;
     int wfd = kw_wake_fd(&k->wake);

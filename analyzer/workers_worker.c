@@ -4,6 +4,7 @@
  * key), and the worker publishes its progress for the judge's merge; the
  * loop at the end feeds the pipeline from the worker's in ring (file mode;
  * a live worker ends in it too, after its socket). */
+#include "kw_thread.h"
 #include "workers_int.h"
 
 /* ---- worker side ------------------------------------------------------- */
@@ -101,6 +102,7 @@ static struct rec_hdr *in_next(struct worker *k)
 void *wk_worker_main(void *arg)
 {
     struct worker *k = arg;
+    kw_thread_role("kw-worker", false);
     for (;;) {
         struct rec_hdr *h = in_next(k);
         const struct in_rec *r = (const struct in_rec *)(h + 1);

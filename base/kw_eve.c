@@ -17,6 +17,7 @@
 #include "kw_cond.h"
 #include "kw_json.h"
 #include "kw_jw.h"
+#include "kw_thread.h"
 #include "kw_log.h"
 
 /* Records are rendered into one buffer of whole lines; the flusher thread
@@ -434,6 +435,7 @@ static int open_file(struct kw_eve *e)
 static void *flusher_main(void *arg)
 {
     struct kw_eve *e = arg;
+    kw_thread_role("kw-eve", true);
     pthread_mutex_lock(&e->mu);
     kw_ts tick = kw_mono_now() + EVE_FLUSH_US, wrote = 0;
     while (!e->stop) {

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,6 +36,7 @@
 
 #include "kw_log.h"
 #include "kw_time.h"
+#include "kw_thread.h"
 #include "kw_wake.h"
 
 struct cap_input {
@@ -206,6 +208,11 @@ static pcap_t *open_file(struct cap_input *in, const char *name, char *perr)
         free(in->fbuf); /* stdio keeps its own small buffer */
         in->fbuf = NULL;
     }
+    /* one thread at a time reads it (the reader, or the packet thread
+     * without one): no lock taken and dropped for each of libpcap's two
+     * freads a packet (the reader's CPU 0.21 -> 0.18 s on the 450 MB
+     * small-API capture, perf) */
+    __fsetlocking(f, FSETLOCKING_BYCALLER);
     pcap_t *pc = pcap_fopen_offline(f, perr);
     if (!pc) {
         fclose(f);
@@ -291,6 +298,7 @@ static bool ra_put(struct ra_batch *b, const struct cap_pkt *pkt)
 static void *ra_main(void *arg)
 {
     struct cap_source *s = arg;
+    kw_thread_role("kw-reader", true);
     struct ra *ra = s->ra;
     unsigned tail = 0;
     struct cap_pkt pkt;

@@ -12,6 +12,7 @@
 #include "fleet_wire.h"
 #include "kw_cond.h"
 #include "kw_log.h"
+#include "kw_thread.h"
 #include "rules.h"
 
 #define QUEUE_MAX (8u << 20) /* hand-over queue, bytes per side */
@@ -484,6 +485,7 @@ static void connection(struct fs *s)
 static void *pub_main(void *arg)
 {
     struct fs *s = arg;
+    kw_thread_role("kw-fleet", false);
     s->progress = kw_ts_wall();
     for (;;) {
         size_t n_acks = 0;

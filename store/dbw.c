@@ -12,6 +12,7 @@
 
 #include "kw_cond.h"
 #include "kw_log.h"
+#include "kw_thread.h"
 #include "store.h"
 
 /* SQLite's own busy handler waits this long inside one attempt; between
@@ -310,6 +311,7 @@ int dbw_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out)
 static void *thread_main(void *arg)
 {
     struct dbw *w = arg;
+    kw_thread_role("kw-db", true);
     tl_writer = w;
     pthread_mutex_lock(&w->mu);
     for (;;) {

@@ -25,12 +25,14 @@
 #include "kw_sha256.h"
 #include "kw_str.h"
 #include "kw_term.h"
+#include "kw_thread.h"
 #include "kw_time.h"
 #include "kw_txn.h"
 #include "kw_wake.h"
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 
 static void test_json_bytes(void **state)
 {
@@ -737,6 +739,45 @@ static void test_cond_monotonic(void **state)
     pthread_cond_destroy(&x.c);
 }
 
+/* kw_thread_role: the kernel's view of the thread afterwards (its comm,
+ * cut to 15 bytes, and its policy), read back from /proc. */
+struct role_seen {
+    const char *name;
+    bool background;
+    char comm[64];
+    int policy;
+};
+
+static void *role_thread(void *arg)
+{
+    struct role_seen *r = arg;
+    kw_thread_role(r->name, r->background);
+    FILE *f = fopen("/proc/thread-self/comm", "r");
+    if (f) {
+        if (!fgets(r->comm, sizeof r->comm, f)) r->comm[0] = 0;
+        fclose(f);
+    }
+    r->comm[strcspn(r->comm, "\n")] = 0;
+    r->policy = sched_getscheduler(0);
+    return NULL;
+}
+
+static void test_thread_role(void **state)
+{
+    (void)state;
+    struct role_seen bg = {.name = "kw-db", .background = true};
+    struct role_seen fg = {.name = "kw-worker-with-a-long-name", .background = false};
+    pthread_t a, b;
+    assert_int_equal(pthread_create(&a, NULL, role_thread, &bg), 0);
+    assert_int_equal(pthread_create(&b, NULL, role_thread, &fg), 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    assert_string_equal(bg.comm, "kw-db");
+    assert_int_equal(bg.policy, SCHED_BATCH);
+    assert_string_equal(fg.comm, "kw-worker-with-"); /* 15 bytes */
+    assert_int_equal(fg.policy, SCHED_OTHER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_wake_kicks),
         cmocka_unit_test(test_wake_pingpong),
+        cmocka_unit_test(test_thread_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

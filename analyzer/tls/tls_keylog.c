@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kw_log.h"
+#include "kw_thread.h"
 #include "kw_hash.h"
 
 #define KL_LINE_MAX 512 /* the longest entry: label + 64 + 96 hex digits */
@@ -471,6 +472,7 @@ enum kw_err tls_keylog_add_path(struct tls_keylog *kl, const char *path, bool mu
 static void *follower(void *arg)
 {
     struct tls_keylog *kl = arg;
+    kw_thread_role("kw-keylog", false);
     while (!atomic_load(&kl->stop)) {
         struct timespec ts = {kl->interval_ms / 1000, (long)(kl->interval_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
