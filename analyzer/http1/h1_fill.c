@@ -8,6 +8,7 @@
  * cannot claim one host in the target and be judged by another. */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "h1_int.h"
 #include "echo.h"
@@ -31,8 +32,10 @@ void h1_counters_each(const struct h1_counters *c,
 
 const struct kw_hdr *h1_hdr_find(const struct h1_msg_view *m, const char *name)
 {
+    size_t nl = strlen(name); /* once, not for each header */
     for (size_t i = 0; m && i < m->n_hdrs; i++)
-        if (kw_slice_ieq(m->hdrs[i].name, name)) return &m->hdrs[i];
+        if (m->hdrs[i].name.len == nl && !strncasecmp(m->hdrs[i].name.p, name, nl))
+            return &m->hdrs[i];
     return NULL;
 }
 

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "norm.h"
 
@@ -92,6 +93,12 @@ uint32_t persona_scan(const struct kw_hdr *h, size_t n, const char *target, size
                       struct kw_txn *t)
 {
     uint32_t f = 0;
+    /* every override header starts "X-": a request with none (most) is
+     * not searched for each of them (issue 13: 22 strlen calls and as many
+     * name comparisons a transaction) */
+    bool any_x = false;
+    for (size_t i = 0; i < n && !any_x; i++)
+        any_x = h[i].name.len > 2 && (h[i].name.p[0] | 0x20) == 'x' && h[i].name.p[1] == '-';
     for (unsigned s = KW_OVR_X_HTTP_METHOD_OVERRIDE; s < KW_OVR__COUNT; s++) {
         bool method = s < KW_OVR_X_ORIGINAL_URL;
         if (method ? t->ovr_method_src != 0 : t->ovr_url_src != 0) continue;
@@ -100,8 +107,12 @@ uint32_t persona_scan(const struct kw_hdr *h, size_t n, const char *target, size
         if (s == KW_OVR_QUERY_METHOD) {
             if (!target || !query_method(target, tlen, &v, &vl)) continue;
         } else {
+            if (!any_x) continue;
+            const char *name = kw_txn_ovr_src_name(s);
+            size_t nl = strlen(name);
             for (size_t i = 0; i < n && !v; i++)
-                if (kw_slice_ieq(h[i].name, kw_txn_ovr_src_name(s)) && h[i].value.len) {
+                if (h[i].name.len == nl && !strncasecmp(h[i].name.p, name, nl) &&
+                    h[i].value.len) {
                     v = h[i].value.p;
                     vl = h[i].value.len;
                 }
