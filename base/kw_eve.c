@@ -676,75 +676,75 @@ void kw_eve_jw_txn_header(struct kw_jw *w, const struct kw_txn *t, const char *e
                           kw_ts ts)
 {
     char tsb[40], a[64], b[64];
-    kw_jw_str(w, "timestamp", kw_ts_format(ts, tsb, sizeof tsb));
-    kw_jw_int(w, "flow_id", (int64_t)(t->flow_id & INT64_MAX));
-    kw_jw_str(w, "event_type", event_type);
-    kw_jw_str(w, "src_ip", kw_addr_str(&t->src, a, sizeof a));
-    kw_jw_int(w, "src_port", t->sport);
-    kw_jw_str(w, "dest_ip", kw_addr_str(&t->dst, b, sizeof b));
-    kw_jw_int(w, "dest_port", t->dport);
-    kw_jw_str(w, "proto", "TCP");
+    kw_jw_str_k(w, KW_JK("timestamp"), kw_ts_format(ts, tsb, sizeof tsb));
+    kw_jw_int_k(w, KW_JK("flow_id"), (int64_t)(t->flow_id & INT64_MAX));
+    kw_jw_str_k(w, KW_JK("event_type"), event_type);
+    kw_jw_str_k(w, KW_JK("src_ip"), kw_addr_str(&t->src, a, sizeof a));
+    kw_jw_int_k(w, KW_JK("src_port"), t->sport);
+    kw_jw_str_k(w, KW_JK("dest_ip"), kw_addr_str(&t->dst, b, sizeof b));
+    kw_jw_int_k(w, KW_JK("dest_port"), t->dport);
+    kw_jw_str_k(w, KW_JK("proto"), "TCP");
     if (t->vlan) {
-        kw_jw_arr_begin(w, "vlan");
+        kw_jw_arr_begin_k(w, KW_JK("vlan"));
         kw_jw_int(w, NULL, t->vlan);
         kw_jw_arr_end(w);
     }
     if (t->tunnel_type) {
-        kw_jw_obj_begin(w, "tunnel");
-        kw_jw_str(w, "type", kw_tunnel_type_name(t->tunnel_type));
-        kw_jw_int(w, "id", t->tunnel_id);
+        kw_jw_obj_begin_k(w, KW_JK("tunnel"));
+        kw_jw_str_k(w, KW_JK("type"), kw_tunnel_type_name(t->tunnel_type));
+        kw_jw_int_k(w, KW_JK("id"), t->tunnel_id);
         kw_jw_obj_end(w);
     }
 }
 
 void kw_eve_jw_http(struct kw_jw *w, const struct kw_txn *t)
 {
-    kw_jw_obj_begin(w, "http");
-    kw_jw_str_opt(w, "hostname", t->hostname);
-    kw_jw_str_opt(w, "url", t->url);
-    kw_jw_str_opt(w, "http_method", t->method);
-    kw_jw_str_opt(w, "protocol", t->protocol);
+    kw_jw_obj_begin_k(w, KW_JK("http"));
+    kw_jw_str_opt_k(w, KW_JK("hostname"), t->hostname);
+    kw_jw_str_opt_k(w, KW_JK("url"), t->url);
+    kw_jw_str_opt_k(w, KW_JK("http_method"), t->method);
+    kw_jw_str_opt_k(w, KW_JK("protocol"), t->protocol);
     if (t->status)
-        kw_jw_int(w, "status", t->status);
+        kw_jw_int_k(w, KW_JK("status"), t->status);
     if (!(t->flags & KW_TXN_F(NO_RESPONSE)))
-        kw_jw_int(w, "length", (int64_t)t->resp_len);
+        kw_jw_int_k(w, KW_JK("length"), (int64_t)t->resp_len);
     if (!(t->flags & KW_TXN_F(NO_REQUEST)))
-        kw_jw_int(w, "request_length", (int64_t)t->req_len);
-    kw_jw_str_opt(w, "http_user_agent", t->user_agent);
-    kw_jw_str_opt(w, "path", t->path);
-    kw_jw_str_opt(w, "template", t->template_);
+        kw_jw_int_k(w, KW_JK("request_length"), (int64_t)t->req_len);
+    kw_jw_str_opt_k(w, KW_JK("http_user_agent"), t->user_agent);
+    kw_jw_str_opt_k(w, KW_JK("path"), t->path);
+    kw_jw_str_opt_k(w, KW_JK("template"), t->template_);
     if (t->resp_ts && t->ts && t->resp_ts >= t->ts)
-        kw_jw_ms(w, "duration_ms", t->resp_ts - t->ts);
+        kw_jw_ms_k(w, KW_JK("duration_ms"), t->resp_ts - t->ts);
     if (t->stream_id) { /* as Suricata's http record of an HTTP/2 stream */
-        kw_jw_obj_begin(w, "http2");
-        kw_jw_int(w, "stream_id", t->stream_id);
+        kw_jw_obj_begin_k(w, KW_JK("http2"));
+        kw_jw_int_k(w, KW_JK("stream_id"), t->stream_id);
         kw_jw_obj_end(w);
     }
     if (t->flags & KW_TXN_F(GRPC) || t->has_grpc_status) {
-        kw_jw_obj_begin(w, "grpc");
+        kw_jw_obj_begin_k(w, KW_JK("grpc"));
         if (t->has_grpc_status)
-            kw_jw_int(w, "status", t->grpc_status);
-        kw_jw_str_opt(w, "message", t->grpc_message);
+            kw_jw_int_k(w, KW_JK("status"), t->grpc_status);
+        kw_jw_str_opt_k(w, KW_JK("message"), t->grpc_message);
         kw_jw_obj_end(w);
     }
     /* what the request asked the backend to run instead, as sent, and
      * what the service's backend personality says its handler ran
      * (docs/personalities.md); absent when nothing */
     if (t->ovr_method[0]) {
-        kw_jw_obj_begin(w, "method_override");
-        kw_jw_str(w, "from", kw_txn_ovr_src_name(t->ovr_method_src));
-        kw_jw_str(w, "method", t->ovr_method);
+        kw_jw_obj_begin_k(w, KW_JK("method_override"));
+        kw_jw_str_k(w, KW_JK("from"), kw_txn_ovr_src_name(t->ovr_method_src));
+        kw_jw_str_k(w, KW_JK("method"), t->ovr_method);
         kw_jw_obj_end(w);
     }
     if (t->ovr_url[0]) {
-        kw_jw_obj_begin(w, "url_override");
-        kw_jw_str(w, "from", kw_txn_ovr_src_name(t->ovr_url_src));
-        kw_jw_str(w, "url", t->ovr_url);
+        kw_jw_obj_begin_k(w, KW_JK("url_override"));
+        kw_jw_str_k(w, KW_JK("from"), kw_txn_ovr_src_name(t->ovr_url_src));
+        kw_jw_str_k(w, KW_JK("url"), t->ovr_url);
         kw_jw_obj_end(w);
     }
-    if (t->eff_method[0]) kw_jw_str(w, "effective_method", t->eff_method);
-    if (t->eff_path[0]) kw_jw_str(w, "effective_path", t->eff_path);
-    kw_jw_arr_begin(w, "flags");
+    if (t->eff_method[0]) kw_jw_str_k(w, KW_JK("effective_method"), t->eff_method);
+    if (t->eff_path[0]) kw_jw_str_k(w, KW_JK("effective_path"), t->eff_path);
+    kw_jw_arr_begin_k(w, KW_JK("flags"));
     for (unsigned bit = 0; bit < KW_TXN_BIT__COUNT; bit++)
         if (t->flags & (UINT32_C(1) << bit))
             kw_jw_str(w, NULL, kw_txn_flag_name(bit));
@@ -764,34 +764,34 @@ void kw_eve_jw_cred(struct kw_jw *w, const struct kw_txn *t)
     const struct kw_cred *c = &t->cred;
     if (c->kind == KW_CRED_NONE)
         return;
-    kw_jw_obj_begin(w, "credential");
-    kw_jw_str(w, "kind", kw_eve_cred_kind_name(c->kind));
-    kw_jw_str_opt(w, "source", c->source);
-    kw_jw_str_opt(w, "fingerprint", c->fingerprint);
-    kw_jw_str_opt(w, "hint", c->hint);
-    kw_jw_str_opt(w, "user", c->basic_user);
+    kw_jw_obj_begin_k(w, KW_JK("credential"));
+    kw_jw_str_k(w, KW_JK("kind"), kw_eve_cred_kind_name(c->kind));
+    kw_jw_str_opt_k(w, KW_JK("source"), c->source);
+    kw_jw_str_opt_k(w, KW_JK("fingerprint"), c->fingerprint);
+    kw_jw_str_opt_k(w, KW_JK("hint"), c->hint);
+    kw_jw_str_opt_k(w, KW_JK("user"), c->basic_user);
     if (c->kind == KW_CRED_CLIENT_CERT)
-        kw_jw_str_opt(w, "subject", c->cert_subject);
+        kw_jw_str_opt_k(w, KW_JK("subject"), c->cert_subject);
     if (c->kind == KW_CRED_JWT) {
-        kw_jw_obj_begin(w, "jwt");
-        kw_jw_str_opt(w, "iss", c->jwt.iss);
-        kw_jw_str_opt(w, "sub", c->jwt.sub);
-        kw_jw_str_opt(w, "aud", c->jwt.aud);
-        kw_jw_str_opt(w, "client_id", c->jwt.client_id);
-        kw_jw_str_opt(w, "alg", c->jwt.alg);
+        kw_jw_obj_begin_k(w, KW_JK("jwt"));
+        kw_jw_str_opt_k(w, KW_JK("iss"), c->jwt.iss);
+        kw_jw_str_opt_k(w, KW_JK("sub"), c->jwt.sub);
+        kw_jw_str_opt_k(w, KW_JK("aud"), c->jwt.aud);
+        kw_jw_str_opt_k(w, KW_JK("client_id"), c->jwt.client_id);
+        kw_jw_str_opt_k(w, KW_JK("alg"), c->jwt.alg);
         if (c->jwt.has_exp)
-            kw_jw_int(w, "exp", c->jwt.exp);
+            kw_jw_int_k(w, KW_JK("exp"), c->jwt.exp);
         if (c->jwt.has_iat)
-            kw_jw_int(w, "iat", c->jwt.iat);
+            kw_jw_int_k(w, KW_JK("iat"), c->jwt.iat);
         if (c->jwt.has_auth_time)
-            kw_jw_int(w, "auth_time", c->jwt.auth_time);
+            kw_jw_int_k(w, KW_JK("auth_time"), c->jwt.auth_time);
         if (c->jwt.has_scope)
-            kw_jw_str(w, "scope", c->jwt.scope);
-        kw_jw_str_opt(w, "cnf_jkt", c->jwt.cnf_jkt);
+            kw_jw_str_k(w, KW_JK("scope"), c->jwt.scope);
+        kw_jw_str_opt_k(w, KW_JK("cnf_jkt"), c->jwt.cnf_jkt);
         kw_jw_obj_end(w);
     }
     if (c->dpop_scheme)
-        kw_jw_str(w, "scheme", "DPoP");
+        kw_jw_str_k(w, KW_JK("scheme"), "DPoP");
     kw_eve_jw_dpop(w, &c->dpop);
     kw_jw_obj_end(w);
 }
@@ -800,20 +800,20 @@ void kw_eve_jw_dpop(struct kw_jw *w, const struct kw_dpop *d)
 {
     if (d->state == KW_DPOP_NONE)
         return;
-    kw_jw_obj_begin(w, "dpop");
-    kw_jw_str(w, "proof", d->state == KW_DPOP_BAD ? "invalid"
+    kw_jw_obj_begin_k(w, KW_JK("dpop"));
+    kw_jw_str_k(w, KW_JK("proof"), d->state == KW_DPOP_BAD ? "invalid"
                           : d->sig_valid         ? "valid"
                                                  : "bad_signature");
-    kw_jw_str_opt(w, "error", d->error);
-    kw_jw_str_opt(w, "alg", d->alg);
-    kw_jw_str_opt(w, "htm", d->htm);
-    kw_jw_str_opt(w, "htu", d->htu);
+    kw_jw_str_opt_k(w, KW_JK("error"), d->error);
+    kw_jw_str_opt_k(w, KW_JK("alg"), d->alg);
+    kw_jw_str_opt_k(w, KW_JK("htm"), d->htm);
+    kw_jw_str_opt_k(w, KW_JK("htu"), d->htu);
     if (d->has_iat)
-        kw_jw_int(w, "iat", d->iat);
-    kw_jw_str_opt(w, "jti", d->jti);
-    kw_jw_str_opt(w, "jkt", d->jkt);
+        kw_jw_int_k(w, KW_JK("iat"), d->iat);
+    kw_jw_str_opt_k(w, KW_JK("jti"), d->jti);
+    kw_jw_str_opt_k(w, KW_JK("jkt"), d->jkt);
     if (d->has_ath)
-        kw_jw_str(w, "ath", d->ath_match ? "match" : "mismatch");
+        kw_jw_str_k(w, KW_JK("ath"), d->ath_match ? "match" : "mismatch");
     kw_jw_obj_end(w);
 }
 
@@ -821,13 +821,13 @@ void kw_eve_jw_identity(struct kw_jw *w, const struct kw_txn *t)
 {
     if (!t->identity.id[0])
         return;
-    kw_jw_obj_begin(w, "identity");
-    kw_jw_str_opt(w, "id", t->identity.id);
-    kw_jw_str_opt(w, "name", t->identity.name);
-    kw_jw_str_opt(w, "kind", t->identity.kind);
-    kw_jw_str_opt(w, "attribution", t->identity.via);
+    kw_jw_obj_begin_k(w, KW_JK("identity"));
+    kw_jw_str_opt_k(w, KW_JK("id"), t->identity.id);
+    kw_jw_str_opt_k(w, KW_JK("name"), t->identity.name);
+    kw_jw_str_opt_k(w, KW_JK("kind"), t->identity.kind);
+    kw_jw_str_opt_k(w, KW_JK("attribution"), t->identity.via);
     if (kw_identity_claimed(&t->identity))
-        kw_jw_bool(w, "claimed", true);
+        kw_jw_bool_k(w, KW_JK("claimed"), true);
     kw_jw_obj_end(w);
 }
 
@@ -837,11 +837,11 @@ void kw_eve_jw_http_record(struct kw_jw *w, const struct kw_txn *t)
     kw_eve_jw_txn_header(w, t, "http", t->ts);
     kw_eve_jw_http(w, t);
     if (t->flags & KW_TXN_F(TLS)) {
-        kw_jw_obj_begin(w, "tls");
-        kw_jw_str_opt(w, "sni", t->tls.sni);
-        kw_jw_str(w, "version", t->tls.version);
-        kw_jw_str_opt(w, "ja4", t->tls.ja4);
-        kw_jw_bool(w, "decrypted", t->tls.decrypted);
+        kw_jw_obj_begin_k(w, KW_JK("tls"));
+        kw_jw_str_opt_k(w, KW_JK("sni"), t->tls.sni);
+        kw_jw_str_k(w, KW_JK("version"), t->tls.version);
+        kw_jw_str_opt_k(w, KW_JK("ja4"), t->tls.ja4);
+        kw_jw_bool_k(w, KW_JK("decrypted"), t->tls.decrypted);
         kw_jw_obj_end(w);
     }
     kw_eve_jw_cred(w, t);

@@ -164,16 +164,42 @@ static void member(struct kw_jw *w, const char *key)
     put(w, "\":", 2);
 }
 
-static void open_(struct kw_jw *w, const char *key, char c)
+/* A member whose quoted key ("\"key\":", KW_JK) is written as it stands. */
+static void member_q(struct kw_jw *w, const char *qk, size_t qkl)
 {
-    if (w->depth > 0 || w->len > 0)
-        member(w, key);
+#ifndef NDEBUG
+    if (qkl < 3 || qk[0] != '"' || !all_plain((const uint8_t *)qk + 1, qkl - 3)) abort();
+#endif
+    bool comma = !w->first[w->depth];
+    w->first[w->depth] = false;
+    if (w->overflow || w->cap - w->len <= qkl + 1) {
+        w->overflow = true;
+        return;
+    }
+    char *o = w->buf + w->len;
+    if (comma) *o++ = ',';
+    memcpy(o, qk, qkl);
+    o += qkl;
+    *o = 0;
+    w->len = (size_t)(o - w->buf);
+}
+
+/* The opening bracket of an object or array after its member's name. */
+static void open_body(struct kw_jw *w, char c)
+{
     if (w->depth + 1 >= KW_JW_MAX_DEPTH) {
         w->overflow = true;
         return;
     }
     putc1(w, c);
     w->first[++w->depth] = true;
+}
+
+static void open_(struct kw_jw *w, const char *key, char c)
+{
+    if (w->depth > 0 || w->len > 0)
+        member(w, key);
+    open_body(w, c);
 }
 
 static void close_(struct kw_jw *w, char c)
@@ -206,12 +232,17 @@ void kw_jw_arr_end(struct kw_jw *w)
     close_(w, ']');
 }
 
-void kw_jw_strn(struct kw_jw *w, const char *key, const char *s, size_t n)
+static void str_value(struct kw_jw *w, const char *s, size_t n)
 {
-    member(w, key);
     putc1(w, '"');
     put_escaped(w, (const uint8_t *)s, n);
     putc1(w, '"');
+}
+
+void kw_jw_strn(struct kw_jw *w, const char *key, const char *s, size_t n)
+{
+    member(w, key);
+    str_value(w, s, n);
 }
 
 void kw_jw_str(struct kw_jw *w, const char *key, const char *s)
@@ -225,7 +256,7 @@ void kw_jw_str_opt(struct kw_jw *w, const char *key, const char *s)
         kw_jw_strn(w, key, s, strlen(s));
 }
 
-void kw_jw_int(struct kw_jw *w, const char *key, int64_t v)
+static void int_value(struct kw_jw *w, int64_t v)
 {
     char b[24], *e = b + sizeof b, *q = e;
     /* digits by hand: snprintf was a third of the cost of a flow record */
@@ -236,17 +267,27 @@ void kw_jw_int(struct kw_jw *w, const char *key, int64_t v)
     } while (u);
     if (v < 0)
         *--q = '-';
-    member(w, key);
     put(w, q, (size_t)(e - q));
+}
+
+void kw_jw_int(struct kw_jw *w, const char *key, int64_t v)
+{
+    member(w, key);
+    int_value(w, v);
+}
+
+static void bool_value(struct kw_jw *w, bool v)
+{
+    put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 void kw_jw_bool(struct kw_jw *w, const char *key, bool v)
 {
     member(w, key);
-    put(w, v ? "true" : "false", v ? 4 : 5);
+    bool_value(w, v);
 }
 
-void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us)
+static void ms_value(struct kw_jw *w, int64_t us)
 {
     /* "%.3f" of us / 1000, by hand: one per transaction (issue 13) */
     char b[32], *e = b + sizeof b - 1, *q = e;
@@ -262,8 +303,13 @@ void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us)
         u /= 10;
     } while (u);
     if (us < 0) *--q = '-';
-    member(w, key);
     put(w, q, (size_t)(e - q));
+}
+
+void kw_jw_ms(struct kw_jw *w, const char *key, int64_t us)
+{
+    member(w, key);
+    ms_value(w, us);
 }
 
 void kw_jw_json(struct kw_jw *w, const char *key, const json_t *v)
@@ -279,4 +325,47 @@ void kw_jw_json(struct kw_jw *w, const char *key, const json_t *v)
     }
     w->len += n;
     w->buf[w->len] = 0;
+}
+
+/* ---- members named by KW_JK ---- */
+
+void kw_jw_obj_begin_k(struct kw_jw *w, const char *qk, size_t qkl)
+{
+    member_q(w, qk, qkl);
+    open_body(w, '{');
+}
+
+void kw_jw_arr_begin_k(struct kw_jw *w, const char *qk, size_t qkl)
+{
+    member_q(w, qk, qkl);
+    open_body(w, '[');
+}
+
+void kw_jw_str_k(struct kw_jw *w, const char *qk, size_t qkl, const char *s)
+{
+    member_q(w, qk, qkl);
+    str_value(w, s, strlen(s));
+}
+
+void kw_jw_str_opt_k(struct kw_jw *w, const char *qk, size_t qkl, const char *s)
+{
+    if (s && s[0]) kw_jw_str_k(w, qk, qkl, s);
+}
+
+void kw_jw_int_k(struct kw_jw *w, const char *qk, size_t qkl, int64_t v)
+{
+    member_q(w, qk, qkl);
+    int_value(w, v);
+}
+
+void kw_jw_bool_k(struct kw_jw *w, const char *qk, size_t qkl, bool v)
+{
+    member_q(w, qk, qkl);
+    bool_value(w, v);
+}
+
+void kw_jw_ms_k(struct kw_jw *w, const char *qk, size_t qkl, int64_t us)
+{
+    member_q(w, qk, qkl);
+    ms_value(w, us);
 }

@@ -508,6 +508,66 @@ static void test_siphash_vectors(void **state)
             }
 }
 
+/* A record written with KW_JK keys is the record written with plain
+ * keys, byte for byte, at every buffer size (both overflow at the same
+ * sizes, and neither leaves a partial text it calls good). */
+static size_t jw_both(char *buf, size_t cap, bool lit)
+{
+    struct kw_jw w;
+    kw_jw_init(&w, buf, cap);
+    kw_jw_obj_begin(&w, NULL);
+    if (lit) {
+        kw_jw_str_k(&w, KW_JK("timestamp"), "2026-12-06T19:00:00.000000+0000");
+        kw_jw_int_k(&w, KW_JK("flow_id"), 1234567890123);
+        kw_jw_int_k(&w, KW_JK("neg"), -42);
+        kw_jw_str_opt_k(&w, KW_JK("skipped"), "");
+        kw_jw_obj_begin_k(&w, KW_JK("http"));
+        kw_jw_str_k(&w, KW_JK("url"), "/v1/a\"b\x01\xff?q=1");
+        kw_jw_ms_k(&w, KW_JK("duration_ms"), 12345);
+        kw_jw_bool_k(&w, KW_JK("decrypted"), true);
+        kw_jw_arr_begin_k(&w, KW_JK("flags"));
+        kw_jw_str(&w, NULL, "gap");
+        kw_jw_int(&w, NULL, 7);
+        kw_jw_arr_end(&w);
+        kw_jw_obj_end(&w);
+    } else {
+        kw_jw_str(&w, "timestamp", "2026-12-06T19:00:00.000000+0000");
+        kw_jw_int(&w, "flow_id", 1234567890123);
+        kw_jw_int(&w, "neg", -42);
+        kw_jw_str_opt(&w, "skipped", "");
+        kw_jw_obj_begin(&w, "http");
+        kw_jw_str(&w, "url", "/v1/a\"b\x01\xff?q=1");
+        kw_jw_ms(&w, "duration_ms", 12345);
+        kw_jw_bool(&w, "decrypted", true);
+        kw_jw_arr_begin(&w, "flags");
+        kw_jw_str(&w, NULL, "gap");
+        kw_jw_int(&w, NULL, 7);
+        kw_jw_arr_end(&w);
+        kw_jw_obj_end(&w);
+    }
+    kw_jw_obj_end(&w);
+    return kw_jw_ok(&w) ? w.len : SIZE_MAX;
+}
+
+static void test_jw_literal_keys(void **state)
+{
+    (void)state;
+    char a[512], b[512];
+    size_t full = jw_both(a, sizeof a, false);
+    assert_true(full != SIZE_MAX);
+    assert_non_null(strstr(a, "\"duration_ms\":12.345"));
+    for (size_t cap = 0; cap <= full + 2; cap++) {
+        memset(a, 'x', sizeof a);
+        memset(b, 'y', sizeof b);
+        size_t la = jw_both(a, cap, false), lb = jw_both(b, cap, true);
+        assert_true(la == lb);
+        if (la != SIZE_MAX) assert_memory_equal(a, b, la + 1); /* the NUL too */
+        for (size_t i = cap; i < sizeof a; i++) /* nothing past the buffer */
+            assert_true(a[i] == 'x' && b[i] == 'y');
+        assert_true((la != SIZE_MAX) == (cap > full));
+    }
+}
+
 /* SipHash-1-3 as the paper states it, a byte at a time: the reference the
  * word-wise kw_sip_update (partial words loaded in 4-, 2- and 1-byte
  * pieces) must equal for every length and every way of splitting. */
@@ -855,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_txn_pack),
         cmocka_unit_test(test_siphash_vectors),
         cmocka_unit_test(test_siphash_reference),
+        cmocka_unit_test(test_jw_literal_keys),
         cmocka_unit_test(test_hkey_per_process),
         cmocka_unit_test(test_term_esc),
         cmocka_unit_test(test_sha256),
