@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "judge_int.h"
+#include "kw_hash.h"
 #include "judge_policy.h"
 
 #define MAXF 64
@@ -645,6 +646,43 @@ static void test_state_key(void **state)
     judge_policy_destroy(b);
 }
 
+/* A key gathered in the hasher's buffer is the SipHash of its fields,
+ * each after its 8-byte length, as one stream: fields of every size around
+ * the buffer's (240 bytes), one after another, against kw_siphash of the
+ * same bytes laid out by hand. */
+static void test_hasher_stream(void **state)
+{
+    (void)state;
+    struct judge_policy *jp = judge_policy_new(NULL);
+    assert_non_null(jp);
+    static uint8_t field[700], flat[3000];
+    for (size_t i = 0; i < sizeof field; i++)
+        field[i] = (uint8_t)(i * 131 + 7);
+    const size_t sizes[] = {0, 1, 7, 8, 9, 100, 223, 231, 232, 233, 239, 240, 241, 479, 480, 481, 700};
+    const size_t ns = sizeof sizes / sizeof *sizes;
+    for (size_t a = 0; a < ns; a++)
+        for (size_t b = 0; b < ns; b++) {
+            struct hasher h = jp_hash_begin(jp, TAG_RATE);
+            jp_hash_bytes(&h, field, sizes[a]);
+            jp_hash_bytes(&h, field + 1, sizes[b]);
+            jp_hash_bytes(&h, field + 2, sizes[(a + b) % ns]);
+            uint64_t got = jp_hash_done(&h);
+            size_t n = 0;
+            uint64_t len = 1;
+            memcpy(flat + n, &len, 8), n += 8;
+            flat[n++] = (uint8_t)TAG_RATE;
+            const size_t part[3][2] = {{0, sizes[a]}, {1, sizes[b]}, {2, sizes[(a + b) % ns]}};
+            for (int k = 0; k < 3; k++) {
+                len = part[k][1];
+                memcpy(flat + n, &len, 8), n += 8;
+                memcpy(flat + n, field + part[k][0], part[k][1]), n += part[k][1];
+            }
+            uint64_t want = kw_siphash(&jp->key, flat, n);
+            assert_true(got == (want ? want : 1));
+        }
+    judge_policy_destroy(jp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -665,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enumeration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_token, setup, teardown),
         cmocka_unit_test(test_state_key),
+        cmocka_unit_test(test_hasher_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

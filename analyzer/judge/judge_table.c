@@ -161,11 +161,25 @@ enum kw_err judge_policy_load(struct judge_policy *jp, const uint8_t *blob, size
 /* ---- bounded tables ------------------------------------------------- */
 
 
+static void feed(struct hasher *s, const void *p, size_t n)
+{
+    if (s->n + n > sizeof s->buf) {
+        kw_sip_update(&s->s, s->buf, s->n);
+        s->n = 0;
+        if (n > sizeof s->buf) {
+            kw_sip_update(&s->s, p, n);
+            return;
+        }
+    }
+    memcpy(s->buf + s->n, p, n);
+    s->n += n;
+}
+
 void jp_hash_bytes(struct hasher *s, const void *p, size_t n)
 {
     uint64_t len = n; /* length first: fields never run into each other */
-    kw_sip_update(&s->s, &len, sizeof len);
-    kw_sip_update(&s->s, p, n);
+    feed(s, &len, sizeof len);
+    feed(s, p, n);
 }
 
 void jp_hash_str(struct hasher *s, const char *str)
@@ -175,6 +189,8 @@ void jp_hash_str(struct hasher *s, const char *str)
 
 uint64_t jp_hash_done(struct hasher *s)
 {
+    kw_sip_update(&s->s, s->buf, s->n);
+    s->n = 0;
     uint64_t z = kw_sip_final(&s->s);
     return z ? z : 1; /* 0 marks a free slot */
 }
@@ -183,6 +199,7 @@ struct hasher jp_hash_begin(const struct judge_policy *jp, enum jp_tag tag)
 {
     struct hasher s;
     kw_sip_init(&s.s, &jp->key);
+    s.n = 0;
     uint8_t t = (uint8_t)tag;
     jp_hash_bytes(&s, &t, 1);
     return s;
