@@ -152,10 +152,7 @@ static void finish_secret(struct kw_cred *out, enum kw_cred_kind kind, const uin
     if (!jwt_check) return;
     bool trunc = false;
     enum jwt_result r = jwt_parse((const char *)p, len, &out->jwt, &trunc);
-    if (r == JWT_NOT_JWT) {
-        memset(&out->jwt, 0, sizeof out->jwt);
-        return;
-    }
+    if (r == JWT_NOT_JWT) return; /* jwt_parse left the claims zeroed */
     out->kind = KW_CRED_JWT;
     CRED_STAT(st, jwt);
     if (r == JWT_TOO_BIG) CRED_STAT(st, jwt_too_big);
