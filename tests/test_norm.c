@@ -158,6 +158,35 @@ static const struct tpl_case tpls[] = {
     {"/v1/x/12/", "/v1/x/{id}/"},
 };
 
+/* Every byte between two letters of a path: kept as it is when RFC 3986
+ * lets it stand in a segment (unreserved, sub-delims, ':', '@'), else
+ * percent-encoded in upper case; '/' and '\\' separate, '?' and '#' end
+ * the path, a '%' without two hex digits is kept as %25. */
+static void test_norm_every_byte(void **state)
+{
+    (void)state;
+    for (int c = 1; c < 256; c++) {
+        char in[4] = {'a', (char)c, 'b', 0}, tgt[8] = "/", out[64], want[16];
+        memcpy(tgt + 1, in, 4);
+        size_t ol = 0;
+        norm_path(tgt, strlen(tgt), out, sizeof out, &ol);
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    strchr("-._~!$&'()*+,;=:@", c);
+        if (c == '?' || c == '#')
+            strcpy(want, "/a");
+        else if (c == '/' || c == '\\')
+            strcpy(want, "/a/b");
+        else if (c == '%')
+            strcpy(want, "/a%25b");
+        else if (keep)
+            snprintf(want, sizeof want, "/a%cb", c);
+        else
+            snprintf(want, sizeof want, "/a%%%02Xb", c);
+        if (strcmp(out, want)) fail_msg("byte 0x%02x: %s, not %s", c, out, want);
+        assert_int_equal(ol, strlen(want));
+    }
+}
+
 static void test_template_table(void **state)
 {
     (void)state;
@@ -245,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_norm_table),
         cmocka_unit_test(test_norm_evasions_converge),
         cmocka_unit_test(test_norm_truncation),
+        cmocka_unit_test(test_norm_every_byte),
         cmocka_unit_test(test_template_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

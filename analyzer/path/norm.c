@@ -54,10 +54,16 @@ static bool is_unreserved(unsigned char c)
 }
 
 /* pchar minus pct-encoded (RFC 3986 §3.3): may appear raw in the output. */
-static bool is_raw_ok(unsigned char c)
-{
-    return is_unreserved(c) || (c != 0 && strchr("!$&'()*+,;=:@", c) != NULL);
-}
+/* Unreserved and sub-delims, ':' and '@' (RFC 3986 pchar without
+ * pct-encoded), and '/': a byte kept as it is. A table: most of a path
+ * is these, tested byte by byte (issue 13). */
+static const bool raw_ok[256] = {
+    ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true,
+    ['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true,
+    ['!'] = true, ['$'] = true, ['&'] = true, ['\''] = true, ['('] = true, [')'] = true,
+    ['*'] = true, ['+'] = true, [','] = true, [';'] = true, ['='] = true, [':'] = true,
+    ['@'] = true, ['/'] = true,
+};
 
 /* The path part of a request target: origin-form up to '?'/'#';
  * absolute-form after its authority; anything else is read as a path. */
@@ -137,7 +143,7 @@ static void decode_pass(const char *t, size_t s, size_t e, struct norm_out *o)
             o->flags |= KW_TXN_F(PATH_ENCODED_SLASH);
             put(o, '/');
             prev = c;
-        } else if (c == '/' || is_raw_ok(c)) {
+        } else if (raw_ok[c]) {
             prev = c;
             put(o, (char)c);
         } else {
