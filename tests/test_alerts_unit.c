@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "kw_addr.h"
 #include "kw_eve.h"
 #include "kw_jw.h"
+#include "kw_sha256.h"
 #include "kw_term.h"
 
 static void test_classify(void **state)
@@ -454,6 +456,39 @@ static void test_record_overflow(void **state)
     free(t);
 }
 
+/* The suppression window's key is SHA-256 of "kind NUL who NUL subject"
+ * whatever the thread's memo holds: 300 findings (far more than its 64
+ * slots, so slots are shared and replaced), asked in three rounds in
+ * different orders, one subject too long for a slot, against the digest
+ * of the text laid out here. */
+static void test_window_key_memo(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++)
+        for (int j = 0; j < 300; j++) {
+            int i = round == 1 ? 299 - j : (j * 7) % 300;
+            char who[96], subject[600], text[1024];
+            snprintf(who, sizeof who, "cred:sha256:%064x", i % 40);
+            if (i == 17)
+                memset(subject, 'x', 500), subject[500] = 0;
+            else
+                snprintf(subject, sizeof subject, "GET /v1/items/{id} %d", i / 40);
+            enum alert_kind k = (enum alert_kind)(i % 3);
+            size_t n = 0;
+            const char *part[3] = {alert_kind_name(k), who, subject};
+            for (int p = 0; p < 3; p++) {
+                size_t l = strlen(part[p]);
+                memcpy(text + n, part[p], l);
+                n += l;
+                if (p < 2) text[n++] = 0;
+            }
+            uint8_t want[32], got[32];
+            assert_true(kw_sha256(text, n, want));
+            al_window_key(k, who, subject, got);
+            assert_memory_equal(got, want, 32);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_sink_filter_and_key),
         cmocka_unit_test(test_record_matches_jansson),
         cmocka_unit_test(test_record_overflow),
+        cmocka_unit_test(test_window_key_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
