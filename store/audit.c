@@ -256,8 +256,15 @@ static void natural_key(struct audit *a, struct audit_rec *r)
     uint8_t k[16];
     base_key(r, k);
     uint8_t rep = 0;
-    for (unsigned i = 0; i < AUDIT_RECENT; i++)
-        rep += memcmp(a->recent[i], k, 16) == 0;
+    uint64_t k0, k1; /* in two words: 64 compares a row (issue 13) */
+    memcpy(&k0, k, 8);
+    memcpy(&k1, k + 8, 8);
+    for (unsigned i = 0; i < AUDIT_RECENT; i++) {
+        uint64_t a0, a1;
+        memcpy(&a0, a->recent[i], 8);
+        memcpy(&a1, a->recent[i] + 8, 8);
+        rep += a0 == k0 && a1 == k1;
+    }
     memcpy(a->recent[a->recent_at], k, 16);
     a->recent_at = (a->recent_at + 1) % AUDIT_RECENT;
     memcpy(r->key, k, 16);
