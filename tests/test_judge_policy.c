@@ -655,7 +655,7 @@ static void test_hasher_stream(void **state)
     (void)state;
     struct judge_policy *jp = judge_policy_new(NULL);
     assert_non_null(jp);
-    static uint8_t field[700], flat[3000];
+    static uint8_t field[704], flat[3000]; /* fields start at 0, 1 and 2 */
     for (size_t i = 0; i < sizeof field; i++)
         field[i] = (uint8_t)(i * 131 + 7);
     const size_t sizes[] = {0, 1, 7, 8, 9, 100, 223, 231, 232, 233, 239, 240, 241, 479, 480, 481, 700};
