@@ -339,17 +339,23 @@ size_t routes_template_echo(struct routes *r, const char *service, const char *m
         size_t j = i;
         while (j < len && path[j] != '/')
             j++;
-        struct segc g;
-        classify(&g, path + i, j - i);
+        struct segc g = {.s = path + i, .n = j - i};
         if (g.n > MAX_SEG || depth >= r->c.max_depth) {
             if (!off_tree && learn && depth >= r->c.max_depth) r->st.too_deep++;
             off_tree = true;
         }
-        bool idsh = id_shaped(&g, depth, prefix);
         bool not_item = false; /* rule 6: a GET answered whole without naming it */
         uint32_t next = NIL;
+        /* A segment the model holds as a literal needs no shape: most
+         * segments are the routes' own words, and classifying each was a
+         * third of this walk (issue 13). */
+        if (!off_tree) next = rt_find_literal(r, node, g.s, g.n);
+        bool classified = next == NIL, idsh = false;
+        if (classified) {
+            classify(&g, g.s, g.n);
+            idsh = id_shaped(&g, depth, prefix);
+        }
         if (!off_tree) {
-            next = rt_find_literal(r, node, g.s, g.n);
             if (next == NIL) {
                 uint32_t pp = rt_find_param(r, node, g.affix, g.alen);
                 /* a plain parameter at the root exists only by evidence
@@ -426,7 +432,10 @@ size_t routes_template_echo(struct routes *r, const char *service, const char *m
             if (learn) {
                 rt_touch(r, next);
                 x->count++;
-                if (x->flags & RT_PARAM) x->kinds |= (uint16_t)(1u << g.k);
+                if (x->flags & RT_PARAM) {
+                    if (!classified) classify(&g, g.s, g.n);
+                    x->kinds |= (uint16_t)(1u << g.k);
+                }
                 if (ts > x->last) x->last = ts;
             }
             put_node(r, &t, x);
