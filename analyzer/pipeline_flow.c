@@ -4,6 +4,7 @@
  * parsers, writes the `flow` record (or hands it to the workers' sink) and
  * returns the state to the free list. TLS connections feed their decrypted
  * bytes back through the same recognition. */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,16 @@ void pl_cb_packet(void *user, struct flow *f, int dir, const struct dec_packet *
     struct pipe_flow *pf = f->app;
     if (pf) pf->last_seq = pf->p->seq;
     if (!pf || !pf->cls || !pf->cls_wants || pf->http == PF_HTTP_YES) return;
+    /* A whole HTTP/1.x request line as the client's first data: the HTTP
+     * parser takes the flow right after (pl_cb_data), and nDPI's dissectors
+     * on that packet cost ~30k instructions, once per connection (issue 13:
+     * more than everything else a transaction costs, for a client that
+     * opens a connection per request). Its handshake packets still go to
+     * nDPI, and every packet of a flow the parser then refuses. */
+    if (pkt->proto == IPPROTO_TCP && dir == FLOW_DIR_TO_SERVER && pf->http == PF_HTTP_UNKNOWN &&
+        pkt->payload_len && !pf->probes[0] && !pf->probes[1] && !f->midstream &&
+        pl_looks_http_line(pkt->payload, pkt->payload_len) == 1)
+        return; /* TCP only: SSDP's "M-SEARCH * HTTP/1.1" is nDPI's to name */
     pf->cls_wants = classify_packet(pf->p->cls, pf->cls, pkt->l3, pkt->l3_len, pkt->ts,
                                     dir == FLOW_DIR_TO_SERVER);
 }
