@@ -22,10 +22,17 @@ static inline bool kw_slice_eq(struct kw_slice a, const char *lit)
     return a.len == n && memcmp(a.p, lit, n) == 0;
 }
 
+/* Case-insensitive equality with a name of known length n: a caller that
+ * tries one name against many slices measures it once (h1_hdr_find,
+ * persona_scan: issue 13). */
+static inline bool kw_slice_ieqn(struct kw_slice a, const char *lit, size_t n)
+{
+    return a.len == n && strncasecmp(a.p, lit, n) == 0;
+}
+
 static inline bool kw_slice_ieq(struct kw_slice a, const char *lit)
 {
-    size_t n = strlen(lit);
-    return a.len == n && strncasecmp(a.p, lit, n) == 0;
+    return kw_slice_ieqn(a, lit, strlen(lit));
 }
 
 /* A header as the HTTP parser hands it over. */

@@ -8,7 +8,6 @@
  * cannot claim one host in the target and be judged by another. */
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 #include "h1_int.h"
 #include "echo.h"
@@ -34,8 +33,7 @@ const struct kw_hdr *h1_hdr_find(const struct h1_msg_view *m, const char *name)
 {
     size_t nl = strlen(name); /* once, not for each header */
     for (size_t i = 0; m && i < m->n_hdrs; i++)
-        if (m->hdrs[i].name.len == nl && !strncasecmp(m->hdrs[i].name.p, name, nl))
-            return &m->hdrs[i];
+        if (kw_slice_ieqn(m->hdrs[i].name, name, nl)) return &m->hdrs[i];
     return NULL;
 }
 

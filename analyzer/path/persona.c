@@ -12,7 +12,6 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
-#include <strings.h>
 
 #include "norm.h"
 
@@ -111,8 +110,7 @@ uint32_t persona_scan(const struct kw_hdr *h, size_t n, const char *target, size
             const char *name = kw_txn_ovr_src_name(s);
             size_t nl = strlen(name);
             for (size_t i = 0; i < n && !v; i++)
-                if (h[i].name.len == nl && !strncasecmp(h[i].name.p, name, nl) &&
-                    h[i].value.len) {
+                if (kw_slice_ieqn(h[i].name, name, nl) && h[i].value.len) {
                     v = h[i].value.p;
                     vl = h[i].value.len;
                 }
