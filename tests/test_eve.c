@@ -181,15 +181,25 @@ static void test_sigkill_mid_write(void **state)
  * SIGXFSZ ignored, as `run` does); records wait, then are dropped and
  * counted; the file never holds half a record. The limit is lifted and
  * writing resumes by itself. Runs in a child (the limit is per process). */
-static int fsize_child(const char *p)
+/* In a child: the EVE output at p opened with SIGXFSZ ignored (as `run`
+ * does) and, when limit > 0, the file size limited to it; *was gets the
+ * limit before, to lift it again. 0, or the child's exit code (10, 11). */
+static int open_limited(const char *p, rlim_t limit, struct kw_eve **e, struct rlimit *was)
 {
     signal(SIGXFSZ, SIG_IGN);
+    if (kw_eve_open(p, e) != KW_E_OK) return 10;
+    getrlimit(RLIMIT_FSIZE, was);
+    struct rlimit low = {.rlim_cur = limit, .rlim_max = was->rlim_max};
+    if (limit && setrlimit(RLIMIT_FSIZE, &low) != 0) return 11;
+    return 0;
+}
+
+static int fsize_child(const char *p)
+{
     struct kw_eve *e = NULL;
-    if (kw_eve_open(p, &e) != KW_E_OK) return 10;
     struct rlimit rl;
-    getrlimit(RLIMIT_FSIZE, &rl);
-    struct rlimit low = {.rlim_cur = 100 * 1024, .rlim_max = rl.rlim_max};
-    if (setrlimit(RLIMIT_FSIZE, &low) != 0) return 11;
+    int rc = open_limited(p, 100 * 1024, &e, &rl);
+    if (rc) return rc;
     int i = 0;
     /* past the 100 KiB limit and both buffers */
     const int n = (int)(2 * KW_EVE_BUF / 1000) + 600;
@@ -384,13 +394,10 @@ static void random_txn(struct kw_txn *t, unsigned *seed, int i)
  * test is about what the writer's thread does with the packed copies. */
 static int txn_child(const char *p, int n, bool fail)
 {
-    signal(SIGXFSZ, SIG_IGN);
     struct kw_eve *e = NULL;
-    if (kw_eve_open(p, &e) != KW_E_OK) return 10;
     struct rlimit rl;
-    getrlimit(RLIMIT_FSIZE, &rl);
-    struct rlimit low = {.rlim_cur = 64 * 1024, .rlim_max = rl.rlim_max};
-    if (fail && setrlimit(RLIMIT_FSIZE, &low) != 0) return 11;
+    int rc = open_limited(p, fail ? 64 * 1024 : 0, &e, &rl);
+    if (rc) return rc;
     static struct kw_txn t;
     unsigned seed = 99;
     for (int i = 0; i < n; i++) {
