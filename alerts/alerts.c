@@ -1,5 +1,6 @@
 /* alerts: the judge-side half of the alert pipeline (see alerts.h):
- * suppression windows in a fixed open-addressing table, the EVE record,
+ * suppression windows in a fixed pool found through an open-addressing
+ * index, the EVE record,
  * the outbox insert, the human line and the syslog hand-off.
  *
  * The one thing to know: suppression runs on PACKET time. The first
@@ -7,6 +8,7 @@
  * inside suppress_window only count; when the window is closed (a later
  * finding past its end, a sweep, eviction, drain or destroy) the repeats
  * not yet reported go out as one "N more" update alert with its own id. */
+#include <assert.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,52 +53,103 @@ void alerts_sink_key(const struct alerts_sink_cfg *s, char out[40])
     snprintf(out, 40, "%s:%.16s", s->kind == ALERTS_SINK_SLACK ? "slack" : "webhook", h);
 }
 
-/* ---- suppression windows ---- */
+/* ---- suppression windows ----
+ *
+ * The windows (~1 KB each) live in a pool of dedup_max; an open-addressing
+ * index of 8-byte slots (twice as many, linear probing) finds them. Probing
+ * and the backward shift on removal touch only the index, so a window is
+ * never moved and a fresh one is first touched by the write that fills it
+ * (the free windows are handed out from the bottom up, and walks over the
+ * pool stop at the highest one handed out so far).
+ * (The windows used to be the table itself: each insert probed 1 KB slots,
+ * its first read of a never-used page mapped the shared zero page and the
+ * write that followed took a copy-on-write fault with a TLB shootdown on
+ * every core; a storm of distinct alerts spent ~3 % of the packet thread in
+ * those faults, and removal copied whole windows.) */
 
-static size_t slot_of(const struct alerts *a, const uint8_t key[32])
+static uint64_t hash_of(const uint8_t key[32])
 {
     /* the key is a SHA-256 of fields a sender partly chooses, so anyone
      * can compute it: place it under the process key (kw_hash.h) */
-    return (size_t)(kw_siphash(kw_hkey_process(), key, 32) & (a->win_cap - 1));
+    return kw_siphash(kw_hkey_process(), key, 32);
+}
+
+/* The index slot holding window `w` (it is there: callers found it). */
+static size_t slot_of_window(const struct alerts *a, uint32_t w)
+{
+    size_t mask = a->win_cap - 1;
+    size_t i = (size_t)hash_of(a->win[w].key) & mask;
+    while (a->win_ix[i].w != w + 1)
+        i = (i + 1) & mask;
+    return i;
 }
 
 struct al_window *al_win_find(struct alerts *a, const uint8_t key[32])
 {
-    for (size_t i = slot_of(a, key);; i = (i + 1) & (a->win_cap - 1)) {
-        if (!a->win[i].used) return NULL;
-        if (memcmp(a->win[i].key, key, 32) == 0) return &a->win[i];
+    uint64_t h = hash_of(key);
+    size_t mask = a->win_cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const struct al_slot *s = &a->win_ix[i];
+        if (!s->w) return NULL;
+        if (s->tag == (uint32_t)h && memcmp(a->win[s->w - 1].key, key, 32) == 0)
+            return &a->win[s->w - 1];
     }
 }
 
 struct al_window *al_win_insert(struct alerts *a, const uint8_t key[32])
 {
-    size_t i = slot_of(a, key);
-    while (a->win[i].used)
-        i = (i + 1) & (a->win_cap - 1);
-    memset(&a->win[i], 0, sizeof a->win[i]);
-    a->win[i].used = true;
-    memcpy(a->win[i].key, key, 32);
+    uint64_t h = hash_of(key);
+    size_t mask = a->win_cap - 1, i = (size_t)h & mask;
+    while (a->win_ix[i].w)
+        i = (i + 1) & mask;
+    assert(a->win_nfree > 0); /* callers evict at win_max */
+    uint32_t w = a->win_free[--a->win_nfree];
+    if (w >= a->win_hwm) a->win_hwm = w + 1;
+    a->win_ix[i] = (struct al_slot){.tag = (uint32_t)h, .w = w + 1};
+    struct al_window *d = &a->win[w];
+    memset(d, 0, sizeof *d);
+    d->used = true;
+    memcpy(d->key, key, 32);
     a->win_used++;
-    return &a->win[i];
+    return d;
 }
 
-/* Backward-shift deletion keeps linear probing correct without tombstones. */
-static void win_remove(struct alerts *a, size_t i)
+/* Backward-shift deletion keeps linear probing correct without tombstones;
+ * the slot's tag holds the low 32 bits of the hash, enough for its home
+ * (win_cap <= 2^32). */
+void al_win_remove(struct alerts *a, struct al_window *win)
 {
-    size_t mask = a->win_cap - 1, j = i;
-    a->win[i].used = false;
+    uint32_t w = (uint32_t)(win - a->win);
+    size_t mask = a->win_cap - 1, i = slot_of_window(a, w), j = i;
+    a->win_ix[i].w = 0;
+    win->used = false;
+    a->win_free[a->win_nfree++] = w;
     a->win_used--;
     for (;;) {
         j = (j + 1) & mask;
-        if (!a->win[j].used) return;
-        size_t home = slot_of(a, a->win[j].key);
+        if (!a->win_ix[j].w) return;
+        size_t home = a->win_ix[j].tag & mask;
         /* move j back to i when its home is not in (i, j] circularly */
         if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-            a->win[i] = a->win[j];
-            a->win[j].used = false;
+            a->win_ix[i] = a->win_ix[j];
+            a->win_ix[j].w = 0;
             i = j;
         }
     }
+}
+
+/* Empties the table (state load). */
+void al_win_clear(struct alerts *a)
+{
+    /* through the index: a pool page no window reached stays untouched */
+    for (size_t i = 0; i < a->win_cap; i++)
+        if (a->win_ix[i].w) a->win[a->win_ix[i].w - 1].used = false;
+    memset(a->win_ix, 0, a->win_cap * sizeof *a->win_ix);
+    for (uint32_t k = 0; k < a->win_max; k++)
+        a->win_free[k] = a->win_max - 1 - k; /* handed out from 0 up */
+    a->win_nfree = a->win_max;
+    a->win_used = 0;
+    a->win_hwm = 0;
 }
 
 /* ---- emitting ---- */
@@ -240,7 +293,7 @@ static void emit_updates_sorted(struct alerts *a, kw_ts now, bool all)
     if (!a->win_used) return;
     struct al_window **due = malloc(a->win_used * sizeof *due);
     size_t n = 0;
-    for (size_t i = 0; i < a->win_cap; i++) {
+    for (size_t i = 0; i < a->win_hwm; i++) {
         struct al_window *w = &a->win[i];
         if (w->used && w->count > w->reported &&
             (all || now >= w->start + a->cfg.suppress_window)) {
@@ -262,14 +315,12 @@ static void emit_updates_sorted(struct alerts *a, kw_ts now, bool all)
 static void sweep(struct alerts *a, kw_ts now, bool all)
 {
     emit_updates_sorted(a, now, all); /* then the removals emit nothing more */
-    for (size_t i = 0; i < a->win_cap;) {
+    for (size_t i = 0; i < a->win_hwm; i++) {
         struct al_window *w = &a->win[i];
         if (w->used && (all || now >= w->start + a->cfg.suppress_window)) {
             emit_update(a, w);
-            win_remove(a, i); /* something may have shifted into i: look again */
-            continue;
+            al_win_remove(a, w);
         }
-        i++;
     }
 }
 
@@ -352,11 +403,11 @@ static void evict_oldest(struct alerts *a)
         old = age_live(a, &top);
     }
     if (!old) /* the heap missed a window (no memory): the table says */
-        for (size_t i = 0; i < a->win_cap; i++)
+        for (size_t i = 0; i < a->win_hwm; i++)
             if (a->win[i].used && (!old || a->win[i].start < old->start)) old = &a->win[i];
     if (old) {
         emit_update(a, old);
-        win_remove(a, (size_t)(old - a->win));
+        al_win_remove(a, old);
         a->n.dedup_evicted++;
     }
 }
@@ -454,7 +505,7 @@ void alerts_submit(struct alerts *a, struct alert_finding *f)
     }
     if (w) {
         emit_update(a, w);
-        win_remove(a, (size_t)(w - a->win));
+        al_win_remove(a, w);
     }
     if (a->win_used >= a->win_max) evict_oldest(a);
     w = al_win_insert(a, key);
@@ -516,10 +567,14 @@ static enum kw_err alloc_tables(struct alerts *a)
     a->win_cap = 16;
     while (a->win_cap < 2 * a->win_max)
         a->win_cap *= 2;
-    a->win = calloc(a->win_cap, sizeof *a->win);
+    a->win = calloc(a->win_max, sizeof *a->win);
+    a->win_ix = calloc(a->win_cap, sizeof *a->win_ix);
+    a->win_free = calloc(a->win_max, sizeof *a->win_free);
+    if (!a->win || !a->win_ix || !a->win_free) return KW_E_NOMEM;
+    al_win_clear(a);
     a->sl_ring = calloc(AL_SYSLOG_RING, sizeof *a->sl_ring);
     a->rec = malloc(AL_RECORD_CAP);
-    return a->win && a->sl_ring && a->rec ? KW_E_OK : KW_E_NOMEM;
+    return a->sl_ring && a->rec ? KW_E_OK : KW_E_NOMEM;
 }
 
 enum kw_err alerts_new(const struct alerts_config *c, struct kw_eve *eve, struct alerts **out)
@@ -600,6 +655,8 @@ void alerts_destroy(struct alerts *a)
     if (a->db) store_db_close(a->db);
     if (a->cfg.syslog) closelog();
     free(a->win);
+    free(a->win_ix);
+    free(a->win_free);
     free(a->age);
     free(a->sl_ring);
     free(a->rec);

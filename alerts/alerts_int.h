@@ -83,9 +83,18 @@ struct al_window {
     char fp[72], hint[40];
 };
 
-/* The windows' table (alerts.c), for alerts_state.c's load. */
+/* The windows' table (alerts.c), for alerts_state.c's load. Insert needs a
+ * free window: fewer than dedup_max open. */
 struct al_window *al_win_find(struct alerts *a, const uint8_t key[32]);
 struct al_window *al_win_insert(struct alerts *a, const uint8_t key[32]);
+void al_win_remove(struct alerts *a, struct al_window *w);
+void al_win_clear(struct alerts *a);
+
+/* An index slot: the window's place in the pool + 1 (0 = free) and the low
+ * 32 bits of its key's hash (its home slot, and a cheap first compare). */
+struct al_slot {
+    uint32_t tag, w;
+};
 
 /* The windows by start, for evicting the oldest when dedup_max are open:
  * a min-heap of (start, key) entries. A window that closes leaves its
@@ -100,9 +109,9 @@ void al_age_reset(struct alerts *a);
 void al_age_push(struct alerts *a, const struct al_window *w);
 
 /* The saved windows' blob (alerts_state.c): this head, then `used` times
- * (u32 slot, struct al_window). The slot is where the saving process kept
- * the window under its own hash key; a loading process places each window
- * anew under its key. */
+ * (u32 place, struct al_window). The place is where the saving process kept
+ * the window; a loading process places each window anew under its own hash
+ * key. The head's win_cap is the index size (2 x dedup_max, rounded up). */
 #define AW_MAGIC 0x31574c41u /* "ALW1" */
 struct aw_head {
     uint32_t magic, win_size, win_cap, used;
@@ -134,12 +143,15 @@ struct alerts {
     sqlite3 *db;        /* migrations and the outbox count at start */
     struct dbw *w;      /* every write */
     bool own_w;
-    struct al_window *win;
-    unsigned win_cap, win_used, win_max;
+    struct al_window *win;  /* the pool: win_max windows, `used` when open */
+    struct al_slot *win_ix; /* win_cap slots (a power of two >= 2 x win_max) */
+    uint32_t *win_free;     /* the pool's free windows, a stack */
+    unsigned win_cap, win_used, win_max, win_nfree;
+    unsigned win_hwm;   /* pool windows below it were handed out at least once */
     struct al_age *age; /* al_age_push */
     unsigned age_n, age_cap;
     bool age_lost; /* a push found no memory: eviction scans the table */
-    char *rec; /* the record being written (AL_RECORD_CAP) */
+    char *rec;     /* the record being written (AL_RECORD_CAP) */
     kw_ts sweep_at;
 
     struct al_counters n;

@@ -26,7 +26,7 @@ enum kw_err alerts_state_save(struct alerts *a, uint8_t **blob, size_t *len)
         pthread_mutex_unlock(&a->mu);
         return KW_E_NOMEM;
     }
-    for (uint32_t i = 0; i < a->win_cap && h.used < a->win_used; i++) {
+    for (uint32_t i = 0; i < a->win_hwm && h.used < a->win_used; i++) {
         if (!a->win[i].used) continue;
         memcpy(w, &i, 4);
         memcpy(w + 4, &a->win[i], sizeof a->win[i]);
@@ -46,8 +46,8 @@ static bool window_valid(const struct al_window *w)
 {
     return w->kind < ALERT__COUNT && w->severity >= 1 && w->severity <= 3 && ENDS(w->id) &&
            ENDS(w->who_key) && ENDS(w->who) && ENDS(w->subject) && ENDS(w->tz) &&
-           ENDS(w->ident_id) && ENDS(w->ident_name) && ENDS(w->ident_kind) &&
-           ENDS(w->ident_via) && ENDS(w->fp) && ENDS(w->hint);
+           ENDS(w->ident_id) && ENDS(w->ident_name) && ENDS(w->ident_kind) && ENDS(w->ident_via) &&
+           ENDS(w->fp) && ENDS(w->hint);
 }
 
 enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
@@ -55,8 +55,7 @@ enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
     struct aw_head h;
     enum kw_err e = KW_E_OK;
     pthread_mutex_lock(&a->mu);
-    memset(a->win, 0, a->win_cap * sizeof *a->win);
-    a->win_used = 0;
+    al_win_clear(a);
     al_age_reset(a);
     if (len < sizeof h) {
         e = KW_E_UNSUPPORTED;
@@ -73,8 +72,7 @@ enum kw_err alerts_state_load(struct alerts *a, const uint8_t *blob, size_t len)
         struct al_window w;
         memcpy(&w, r + 4, sizeof w);
         if (!window_valid(&w) || al_win_find(a, w.key)) {
-            memset(a->win, 0, a->win_cap * sizeof *a->win);
-            a->win_used = 0;
+            al_win_clear(a);
             al_age_reset(a);
             e = KW_E_MALFORMED;
             goto out;

@@ -802,6 +802,63 @@ static void test_evict_oldest(void **state)
     alerts_destroy(a);
 }
 
+/* The windows' index against a plain model: random inserts and removals
+ * over a small table (dedup_max 64, an index of 128 slots, so long probe
+ * runs and many backward shifts across the wrap), and after every step each
+ * key the model holds is found in its own window and no other key is. */
+static void test_window_index_model(void **state)
+{
+    (void)state;
+    char db[300];
+    dbpath(db, sizeof db, "winmodel");
+    struct alerts_config c;
+    base_config(&c, db);
+    c.no_delivery = true;
+    c.dedup_max = 64;
+    struct alerts *a = NULL;
+    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    enum { UNIVERSE = 200 };
+    bool in[UNIVERSE] = {false};
+    unsigned n = 0, shifts_seen = 0;
+    uint64_t x = 88172645463325252ull; /* xorshift64: the same run every time */
+    uint8_t key[32];
+    for (int step = 0; step < 60000; step++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned k = (unsigned)(x % UNIVERSE);
+        memset(key, 0, sizeof key);
+        memcpy(key, &k, sizeof k);
+        struct al_window *w = al_win_find(a, key);
+        assert_true((w != NULL) == in[k]);
+        if (w) {
+            al_win_remove(a, w);
+            in[k] = false;
+            n--;
+        } else if (n < 64) {
+            w = al_win_insert(a, key);
+            assert_true(w->used && memcmp(w->key, key, 32) == 0);
+            w->count = k; /* the window keeps what was written into it */
+            in[k] = true;
+            n++;
+        }
+        assert_int_equal(a->win_used, n);
+        unsigned displaced = 0;
+        for (unsigned j = 0; j < UNIVERSE; j++) {
+            memset(key, 0, sizeof key);
+            memcpy(key, &j, sizeof j);
+            w = al_win_find(a, key);
+            assert_true((w != NULL) == in[j]);
+            if (w) assert_int_equal(w->count, j);
+        }
+        for (unsigned s = 0; s < a->win_cap; s++)
+            displaced += a->win_ix[s].w && (a->win_ix[s].tag & (a->win_cap - 1)) != s;
+        shifts_seen += displaced > 0;
+    }
+    assert_true(shifts_seen > 1000); /* the probing paths were exercised */
+    alerts_destroy(a);
+}
+
 /* alerts_repeat (the judge's check before it builds a finding) counts a
  * repeat exactly as alerts_submit does and says no to anything else: the
  * same findings fed either way give the same stats and the same EVE. */
@@ -1118,7 +1175,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_windows), cmocka_unit_test(test_evict_oldest),
+        cmocka_unit_test(test_dedup_windows),
+        cmocka_unit_test(test_evict_oldest),
+        cmocka_unit_test(test_window_index_model),
         cmocka_unit_test(test_repeat_counts),
         cmocka_unit_test(test_update_order),
         cmocka_unit_test(test_delivered_once_signed),
