@@ -35,7 +35,7 @@ void jp_check_unknown(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_UNKNOWN_CREDENTIAL, &d->loc);
     f.severity = jp_det_severity(d);
-    jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    jp_subject(&f, t->cred.fingerprint, NULL);
     /* an unknown credential in use fires on every request it makes: the
      * alert is open after the first, so skip the summary and evidence */
     if (jp_repeat(c, &f)) return;
@@ -74,7 +74,7 @@ static void check_failed_auth(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_FAILED_AUTH_BURST, &d->loc);
     f.severity = jp_det_severity(d);
-    jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    jp_subject(&f, t->cred.fingerprint, NULL);
     if (jp_repeat(c, &f)) return;
     char cred[192];
     snprintf(cred, sizeof cred, "%s", jp_cred(c));
@@ -112,7 +112,7 @@ static void check_stuffing(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_CREDENTIAL_STUFFING, &d->loc);
     f.severity = jp_det_severity(d);
-    jp_fmt(f.subject, sizeof f.subject, "%s", src);
+    jp_subject(&f, src, NULL);
     if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary,
         "%s tried %u different unknown credentials within "
@@ -171,7 +171,7 @@ static void check_enumeration(struct jp_ctx *c)
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_ENUMERATION, &d->loc);
     f.severity = jp_det_severity(d);
-    jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, t->template_);
+    jp_subject(&f, t->method, t->template_);
     if (jp_repeat(c, &f)) return;
     jp_fmt(f.summary, sizeof f.summary,
         "%s requested %u different ids under %s %s within "
@@ -198,7 +198,7 @@ static void check_expired(struct jp_ctx *c)
     kw_ts_format_rfc3339(t->ts, now, sizeof now);
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_EXPIRED_TOKEN_ACCEPTED, c->id ? &c->id->loc : NULL);
-    jp_fmt(f.subject, sizeof f.subject, "%s %s", none ? "alg_none" : "expired", t->cred.fingerprint);
+    jp_subject(&f, none ? "alg_none" : "expired", t->cred.fingerprint);
     if (jp_repeat(c, &f)) return;
     if (none)
         jp_fmt(f.summary, sizeof f.summary,

@@ -126,6 +126,8 @@ bool jp_slide_add(struct judge_policy *jp, struct jp_key *e, kw_ts now, kw_ts wi
 void jp_fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
 void jp_finding_init(struct jp_ctx *c, struct alert_finding *f, enum alert_kind k,
                      const struct rules_loc *loc);
+/* The subject "a" or "a b" (b NULL: a alone), cut to fit as snprintf would. */
+void jp_subject(struct alert_finding *f, const char *a, const char *b);
 /* Takes over both references. */
 void jp_evidence(struct alert_finding *f, json_t *expected, json_t *observed);
 void jp_fire(struct jp_ctx *c, struct alert_finding *f);

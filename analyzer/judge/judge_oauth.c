@@ -103,10 +103,10 @@ static void check_scopes(struct jp_ctx *c)
                t->eff_method[0] ? t->eff_method : t->method, t->eff_path[0] ? t->eff_path : t->path,
                persona_describe(t, trick, sizeof trick));
     if (on_eff)
-        jp_fmt(f.subject, sizeof f.subject, "%s %s", t->eff_method[0] ? t->eff_method : t->method,
-               t->eff_path[0] ? t->eff_path : t->path);
+        jp_subject(&f, t->eff_method[0] ? t->eff_method : t->method,
+                   t->eff_path[0] ? t->eff_path : t->path);
     else
-        jp_fmt(f.subject, sizeof f.subject, "%s %s", t->method, jp_endpoint(t));
+        jp_subject(&f, t->method, jp_endpoint(t));
     char need[256] = "";
     for (size_t i = 0; i < r->n_alts; i++)
         jp_fmt(need + strlen(need), sizeof need - strlen(need), "%s\"%s\"", i ? " or " : "",
@@ -140,7 +140,7 @@ static void check_escalation(struct jp_ctx *c)
     if (!n) return;
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_SCOPE_ESCALATION, &c->id->max_scopes_loc);
-    jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    jp_subject(&f, t->cred.fingerprint, NULL);
     json_t *cap = json_array();
     char caps[256] = "";
     for (size_t i = 0; i < c->id->n_max_scopes; i++) {
@@ -195,7 +195,7 @@ static void check_session(struct jp_ctx *c)
     age_text(c->id->session_max_age_s, maxs, sizeof maxs);
     struct alert_finding f;
     jp_finding_init(c, &f, ALERT_SESSION_TOO_OLD, &c->id->session_loc);
-    jp_fmt(f.subject, sizeof f.subject, "%s", t->cred.fingerprint);
+    jp_subject(&f, t->cred.fingerprint, NULL);
     jp_fmt(f.summary, sizeof f.summary,
            "%s used %s %s %s (%s ago), past its %s session limit; %s %s answered %d",
            jp_who(c), jp_cred(c),
@@ -298,7 +298,7 @@ static void dpop_fire(struct jp_ctx *c, enum alert_kind k, const char *subject, 
     struct alert_finding f;
     jp_finding_init(c, &f, k, &d->loc);
     f.severity = jp_det_severity(d);
-    jp_fmt(f.subject, sizeof f.subject, "%s", subject);
+    jp_subject(&f, subject, NULL);
     jp_fmt(f.summary, sizeof f.summary, "%s sent %s with %s; %s %s answered %d", actor(c), jp_cred(c),
            what, t->method, t->path, t->status);
     jp_evidence(&f, expected, observed);
