@@ -6,6 +6,7 @@
 #define KW_THREAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Names the calling thread ("kw-" and at most 12 more characters; longer
  * names are cut). With background set the thread is SCHED_BATCH: it gets
@@ -17,5 +18,20 @@
  * failure changes nothing else. Never for the main thread: its name is
  * the process's (ps, pkill, systemd). */
 void kw_thread_role(const char *name, bool background);
+
+/* Counts the calling thread, the process's main one, under "main" in
+ * kw_thread_cpu (kw_thread_role counts the threads it names). */
+void kw_thread_main(void);
+
+/* CPU time by thread name, so far: the main thread and every thread that
+ * went through kw_thread_role, alive or ended (threads of one name summed:
+ * `threads` of them). Fills at most max rows; returns how many. For the
+ * stats record and metrics: which stage is busy, without perf. */
+struct kw_thread_cpu {
+    char name[16];
+    double seconds;
+    unsigned threads;
+};
+size_t kw_thread_cpu(struct kw_thread_cpu *out, size_t max);
 
 #endif

@@ -164,7 +164,17 @@ measure() {
         note+="matched=$(grep '"event_type":"http"' "$OUT/eve.json" | grep -c '"http_method".*"status"' || true) "
         note+="records=$(grep -c '"event_type":"http"' "$OUT/eve.json" || true) "
         note+="alerts=$(grep -c '"event_type":"alert"' "$OUT/eve.json" || true) "
-        note+="eve=$(($(fbytes "$OUT/eve.json") / 1024))KB" ;;
+        note+="eve=$(($(fbytes "$OUT/eve.json") / 1024))KB"
+        # CPU by thread from the final stats record (keywarden's own clocks;
+        # a --base-kw binary older than them has none)
+        note+="$(grep '"event_type":"stats"' "$OUT/eve.json" | tail -1 | python3 -c '
+import json, sys
+try:
+    t = json.loads(sys.stdin.read())["stats"]["threads"]
+except Exception:
+    sys.exit(0)
+print(" threads=" + ",".join("%s:%.3f" % (k, v["cpu_seconds"]) for k, v in sorted(t.items())), end="")
+')" ;;
     streams)
         note+="files=$(find "$SHM/kw-bench-streams" -type f ! -name '*.gaps' ! -name '*.tsv' | wc -l) "
         note+="MB=$(du -sm "$SHM/kw-bench-streams" | cut -f1)"
@@ -280,6 +290,31 @@ for g in dict.fromkeys(g for g, _ in order):
     if g.startswith("scale-"):
         continue
     table(g, title)
+
+# CPU seconds by thread of each keywarden run (the stats record's
+# `threads`, medians over the rounds): which stage holds the others back.
+for g in dict.fromkeys(g for g, _ in order):
+    rows_t = []
+    for (gg, c) in order:
+        if gg != g or not (c.startswith("run") or c.startswith("base-w")):
+            continue
+        per = {}
+        for r in groups.get((gg, c), []):
+            m = re.search(r"threads=(\S+)", r["note"])
+            for kv in (m.group(1).split(",") if m else []):
+                k, v = kv.split(":")
+                per.setdefault(k, []).append(float(v))
+        if per:
+            rows_t.append((c, {k: statistics.median(v) for k, v in per.items()}))
+    if not rows_t:
+        continue
+    names = sorted({k for _, d in rows_t for k in d}, key=lambda k: (k != "main", k))
+    print(f"\n### CPU seconds by thread ({g}; medians; the stats record's `threads`)\n")
+    print("| what | " + " | ".join(names) + " | sum |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for c, d in rows_t:
+        print(f"| {LABEL.get(c, c)} | " + " | ".join(f"{d[k]:.2f}" if k in d else "" for k in names)
+              + f" | {sum(d.values()):.2f} |")
 
 # Cost per transaction by stage (groups with the http stage): each stage's
 # extra wall time over the one before, divided by the requests found.

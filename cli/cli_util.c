@@ -9,6 +9,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "kw_thread.h"
 #include "kw_yaml.h"
 
 char *cli_config_db(const char *config_path)
@@ -111,4 +112,19 @@ void cli_install_signals(void (*on_stop)(int), void (*on_hup)(int))
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
+}
+
+json_t *cli_threads_json(void)
+{
+    struct kw_thread_cpu t[64];
+    size_t n = kw_thread_cpu(t, sizeof t / sizeof *t);
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        /* to the microsecond: the clocks count nanoseconds, a record need not */
+        double s = (double)(long long)(t[i].seconds * 1e6 + 0.5) / 1e6;
+        json_object_set_new(
+            o, t[i].name,
+            json_pack("{s:f,s:I}", "cpu_seconds", s, "threads", (json_int_t)t[i].threads));
+    }
+    return o;
 }

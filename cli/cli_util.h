@@ -5,6 +5,8 @@
 #ifndef KW_CLI_UTIL_H
 #define KW_CLI_UTIL_H
 
+#include <jansson.h>
+
 #include "alerts.h"
 #include "rules.h"
 
@@ -25,5 +27,10 @@ void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config 
  * error), SIGPIPE and SIGXFSZ ignored (a closed pipe or a file-size limit
  * is a write error the outputs count, not a kill). */
 void cli_install_signals(void (*on_stop)(int), void (*on_hup)(int));
+
+/* The stats record's "threads" section: CPU seconds so far by thread name
+ * ({"main": {"cpu_seconds": 1.93, "threads": 1}, "kw-db": ...}; threads of
+ * one name summed), from kw_thread_cpu. */
+json_t *cli_threads_json(void);
 
 #endif

@@ -287,6 +287,7 @@ static json_t *stats_record(struct judge_ctx *j)
                                   (json_int_t)as.suppressed, "delivered",
                                   (json_int_t)as.delivered, "backlog", (json_int_t)as.backlog));
     json_object_set_new(s, "fleet", fj_stats_json(j->fj));
+    json_object_set_new(s, "threads", cli_threads_json());
     json_object_set_new(rec, "stats", s);
     return rec;
 }

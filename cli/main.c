@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kw_thread.h"
 
 struct command {
     const char *name;
@@ -75,6 +76,7 @@ int main(int argc, char **argv)
         printf("keywarden %s\n", KW_VERSION);
         return 0;
     }
+    kw_thread_main(); /* its CPU in the stats record (kw_thread.h) */
     for (size_t i = 0; commands[i].name; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);

@@ -82,6 +82,9 @@ static const struct metric_row rows[] = {
      "Database transactions retried because another connection held the lock"},
     {"keywarden_eve_records_dropped_total", C, "eve.dropped", NULL, NULL,
      "EVE records that could not be written"},
+    {"keywarden_thread_cpu_seconds_total", C, "threads.*.cpu_seconds", "thread", NULL,
+     "CPU time of keywarden's threads by name (main, kw-db, kw-eve, kw-worker...; threads of "
+     "one name summed): a stage near one second per second is the one holding the rest back"},
     {"keywarden_limit_hits_total", C, "flow.memcap_hits", NULL, "limit=\"stream_memcap\"",
      "Times a configured memory cap or table limit refused work"},
     {"keywarden_limit_hits_total", C, "flow.stream_limit_hits", NULL, "limit=\"stream\"", ""},
@@ -156,7 +159,7 @@ static void put_label_value(struct out *o, const char *v)
 static void sample(struct out *o, const struct metric_row *r, const char *lname, const char *lval,
                    const json_t *v)
 {
-    if (!json_is_integer(v)) return;
+    if (!json_is_integer(v) && !json_is_real(v)) return;
     put(o, "%s", r->name);
     if (lname || r->fixed) {
         put(o, "{");
@@ -168,7 +171,10 @@ static void sample(struct out *o, const struct metric_row *r, const char *lname,
         }
         put(o, "}");
     }
-    put(o, " %lld\n", (long long)json_integer_value(v));
+    if (json_is_real(v)) /* seconds of CPU: the one real-valued source */
+        put(o, " %.6f\n", json_real_value(v));
+    else
+        put(o, " %lld\n", (long long)json_integer_value(v));
 }
 
 /* Walks path from v; at a `*`, every key of the object there. */

@@ -6,6 +6,7 @@
 #include "alerts.h"
 #include "audit.h"
 #include "baseline.h"
+#include "cli_util.h"
 #include "dbw.h"
 #include "fleet_sensor.h"
 #include "kw_eve.h"
@@ -165,6 +166,7 @@ json_t *run_stats_record(struct run_ctx *r)
     stats_more(r, s, &as, now);
     if (r->fleet)
         json_object_set_new(s, "fleet", fs_stats_json(r->fleet));
+    json_object_set_new(s, "threads", cli_threads_json());
     json_object_set_new(rec, "stats", s);
     return rec;
 }

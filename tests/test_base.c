@@ -2,6 +2,7 @@
  * prefixes, timestamps, the bounds-checked reader. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -895,6 +896,86 @@ static void test_thread_role(void **state)
     assert_int_equal(fg.policy, SCHED_OTHER);
 }
 
+/* kw_thread_cpu: each named thread's CPU, summed by name, counted whether
+ * the thread still runs or ended; a thread named twice is one thread. The
+ * threads burn CPU until their own clock says so, so the sums have a floor
+ * without any timing. */
+struct burn {
+    const char *name, *rename;
+    double burnt;          /* what the thread's own clock read at the end */
+    pthread_mutex_t *hold; /* held by the test until it has looked */
+    _Atomic int done;      /* burnt is set */
+};
+
+static double thread_cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void *burn_thread(void *arg)
+{
+    struct burn *b = arg;
+    kw_thread_role(b->name, false);
+    if (b->rename) kw_thread_role(b->rename, false);
+    volatile uint64_t x = 0;
+    while (thread_cpu_now() < 0.02)
+        x++;
+    b->burnt = thread_cpu_now();
+    atomic_store(&b->done, 1);
+    if (b->hold) {
+        pthread_mutex_lock(b->hold);
+        pthread_mutex_unlock(b->hold);
+    }
+    return NULL;
+}
+
+static const struct kw_thread_cpu *cpu_row(const struct kw_thread_cpu *t, size_t n,
+                                           const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(t[i].name, name)) return &t[i];
+    return NULL;
+}
+
+static void test_thread_cpu(void **state)
+{
+    (void)state;
+    kw_thread_main();
+    pthread_mutex_t hold = PTHREAD_MUTEX_INITIALIZER;
+    struct burn a1 = {.name = "kw-cpu-a"}, a2 = {.name = "kw-cpu-a"};
+    struct burn b = {.name = "kw-cpu-x", .rename = "kw-cpu-b", .hold = &hold};
+    pthread_t ta1, ta2, tb;
+    pthread_mutex_lock(&hold);
+    assert_int_equal(pthread_create(&ta1, NULL, burn_thread, &a1), 0);
+    assert_int_equal(pthread_create(&ta2, NULL, burn_thread, &a2), 0);
+    assert_int_equal(pthread_create(&tb, NULL, burn_thread, &b), 0);
+    pthread_join(ta1, NULL);
+    pthread_join(ta2, NULL);
+    while (!atomic_load(&b.done)) /* b has burnt its share and now waits on hold */
+        sched_yield();
+    struct kw_thread_cpu t[64];
+    size_t n = kw_thread_cpu(t, 64);
+    const struct kw_thread_cpu *ra = cpu_row(t, n, "kw-cpu-a"), *rb = cpu_row(t, n, "kw-cpu-b");
+    assert_non_null(ra);
+    assert_int_equal(ra->threads, 2); /* both ended: their totals stay */
+    assert_true(ra->seconds >= a1.burnt + a2.burnt - 1e-6);
+    assert_non_null(rb); /* alive, under its second name only */
+    assert_int_equal(rb->threads, 1);
+    assert_true(rb->seconds >= b.burnt - 1e-6);
+    assert_null(cpu_row(t, n, "kw-cpu-x"));
+    assert_non_null(cpu_row(t, n, "main"));
+    pthread_mutex_unlock(&hold);
+    pthread_join(tb, NULL);
+    n = kw_thread_cpu(t, 64);
+    rb = cpu_row(t, n, "kw-cpu-b");
+    assert_non_null(rb); /* ended now: counted once, from its own last reading */
+    assert_int_equal(rb->threads, 1);
+    assert_true(rb->seconds >= b.burnt - 1e-6);
+    assert_int_equal(kw_thread_cpu(t, 1), 1); /* never more rows than asked */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_wake_kicks),
         cmocka_unit_test(test_wake_pingpong),
         cmocka_unit_test(test_thread_role),
+        cmocka_unit_test(test_thread_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -174,6 +174,12 @@ def run(kw, doc, work, api, gone, procs):
     names = {dict(k).get("sink") for k in sinks}
     check(len(names) == 2 and all(re.fullmatch(r"webhook:[0-9a-f]{16}", n or "") for n in names),
           "two sinks, labelled by a hash of the URL, never the URL (%s)" % sorted(names))
+    # CPU by thread: the threads a live run with alerts has, each a series
+    # of its own; the packet thread has parsed traffic, so its clock moved
+    th = prom_query(pport, "keywarden_thread_cpu_seconds_total") or {}
+    tnames = {dict(k).get("thread"): v for k, v in th.items()}
+    check({"main", "kw-db", "kw-eve", "kw-alerts"} <= set(tnames) and tnames["main"] > 0,
+          "CPU seconds by thread name, the packet thread's above 0 (%s)" % tnames)
     kwp.send_signal(signal.SIGHUP)
     ok = kwtest.wait_for(lambda: value(pport, 'keywarden_rules_reloads_total{result="ok"}') == 1,
                          timeout=20, step=0.5)
