@@ -173,7 +173,7 @@ try:
     t = json.loads(sys.stdin.read())["stats"]["threads"]
 except Exception:
     sys.exit(0)
-print(" threads=" + ",".join("%s:%.3f" % (k, v["cpu_seconds"]) for k, v in sorted(t.items())), end="")
+print(" threads=" + ",".join("%s:%.3f" % (k, v["cpu_us"] / 1e6) for k, v in sorted(t.items())), end="")
 ')" ;;
     streams)
         note+="files=$(find "$SHM/kw-bench-streams" -type f ! -name '*.gaps' ! -name '*.tsv' | wc -l) "

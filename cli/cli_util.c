@@ -119,12 +119,9 @@ json_t *cli_threads_json(void)
     struct kw_thread_cpu t[64];
     size_t n = kw_thread_cpu(t, sizeof t / sizeof *t);
     json_t *o = json_object();
-    for (size_t i = 0; i < n; i++) {
-        /* to the microsecond: the clocks count nanoseconds, a record need not */
-        double s = (double)(long long)(t[i].seconds * 1e6 + 0.5) / 1e6;
-        json_object_set_new(
-            o, t[i].name,
-            json_pack("{s:f,s:I}", "cpu_seconds", s, "threads", (json_int_t)t[i].threads));
-    }
+    for (size_t i = 0; i < n; i++) /* whole µs: every counter of the record is an integer */
+        json_object_set_new(o, t[i].name,
+                            json_pack("{s:I,s:I}", "cpu_us", (json_int_t)(t[i].seconds * 1e6 + 0.5),
+                                      "threads", (json_int_t)t[i].threads));
     return o;
 }

@@ -28,9 +28,9 @@ void cli_alerts_from_config(const struct rules_config *rc, struct alerts_config 
  * is a write error the outputs count, not a kill). */
 void cli_install_signals(void (*on_stop)(int), void (*on_hup)(int));
 
-/* The stats record's "threads" section: CPU seconds so far by thread name
- * ({"main": {"cpu_seconds": 1.93, "threads": 1}, "kw-db": ...}; threads of
- * one name summed), from kw_thread_cpu. */
+/* The stats record's "threads" section: CPU time so far by thread name, in
+ * microseconds ({"main": {"cpu_us": 1934567, "threads": 1}, "kw-db": ...};
+ * threads of one name summed), from kw_thread_cpu. */
 json_t *cli_threads_json(void);
 
 #endif

@@ -15,7 +15,8 @@
 #include "kw_addr.h"
 
 /* One metric sample source: `path` into the stats object ("a.b"; one `*`
- * walks every key of an object and gives it to the label `label`),
+ * walks every key of an object and gives it to the label `label`; a path
+ * ending in `_us` counts microseconds and is served in seconds),
  * exposed as `name` with `type` and `help`. Rows of one family stay
  * together and share help and type; `fixed` adds constant labels
  * (`where="kernel"`). Adding a metric is adding a row. */
@@ -82,7 +83,7 @@ static const struct metric_row rows[] = {
      "Database transactions retried because another connection held the lock"},
     {"keywarden_eve_records_dropped_total", C, "eve.dropped", NULL, NULL,
      "EVE records that could not be written"},
-    {"keywarden_thread_cpu_seconds_total", C, "threads.*.cpu_seconds", "thread", NULL,
+    {"keywarden_thread_cpu_seconds_total", C, "threads.*.cpu_us", "thread", NULL,
      "CPU time of keywarden's threads by name (main, kw-db, kw-eve, kw-worker...; threads of "
      "one name summed): a stage near one second per second is the one holding the rest back"},
     {"keywarden_limit_hits_total", C, "flow.memcap_hits", NULL, "limit=\"stream_memcap\"",
@@ -159,7 +160,7 @@ static void put_label_value(struct out *o, const char *v)
 static void sample(struct out *o, const struct metric_row *r, const char *lname, const char *lval,
                    const json_t *v)
 {
-    if (!json_is_integer(v) && !json_is_real(v)) return;
+    if (!json_is_integer(v)) return;
     put(o, "%s", r->name);
     if (lname || r->fixed) {
         put(o, "{");
@@ -171,10 +172,12 @@ static void sample(struct out *o, const struct metric_row *r, const char *lname,
         }
         put(o, "}");
     }
-    if (json_is_real(v)) /* seconds of CPU: the one real-valued source */
-        put(o, " %.6f\n", json_real_value(v));
+    long long x = (long long)json_integer_value(v);
+    size_t pl = strlen(r->path);
+    if (pl > 3 && !strcmp(r->path + pl - 3, "_us")) /* kept in µs, served in seconds */
+        put(o, " %lld.%06lld\n", x / 1000000, x % 1000000);
     else
-        put(o, " %lld\n", (long long)json_integer_value(v));
+        put(o, " %lld\n", x);
 }
 
 /* Walks path from v; at a `*`, every key of the object there. */
