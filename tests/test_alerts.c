@@ -765,6 +765,20 @@ static void test_dedup_windows(void **state)
     assert_true(file_contains(eve_path, "\"more\":2"));
 }
 
+/* Alerts without delivery and at most dedup_max windows, on its own database. */
+static struct alerts *windows_only(const char *name, unsigned dedup_max)
+{
+    char db[300];
+    dbpath(db, sizeof db, name);
+    struct alerts_config c;
+    base_config(&c, db);
+    c.no_delivery = true;
+    c.dedup_max = dedup_max;
+    struct alerts *a = NULL;
+    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    return a;
+}
+
 /* With dedup_max windows open, a new one closes the window that started
  * first, whatever order they came in (windows by age, alerts_int.h); a
  * repeat of an evicted subject alerts again, a repeat of one still open
@@ -772,14 +786,7 @@ static void test_dedup_windows(void **state)
 static void test_evict_oldest(void **state)
 {
     (void)state;
-    char db[300];
-    dbpath(db, sizeof db, "evict");
-    struct alerts_config c;
-    base_config(&c, db);
-    c.no_delivery = true;
-    c.dedup_max = 8;
-    struct alerts *a = NULL;
-    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    struct alerts *a = windows_only("evict", 8);
     static const int start_s[8] = {5, 3, 7, 1, 8, 2, 6, 4}; /* s3 first, then s5, s1 */
     char s[32];
     for (int i = 0; i < 8; i++) {
@@ -809,14 +816,7 @@ static void test_evict_oldest(void **state)
 static void test_window_index_model(void **state)
 {
     (void)state;
-    char db[300];
-    dbpath(db, sizeof db, "winmodel");
-    struct alerts_config c;
-    base_config(&c, db);
-    c.no_delivery = true;
-    c.dedup_max = 64;
-    struct alerts *a = NULL;
-    assert_int_equal(alerts_new(&c, NULL, &a), KW_E_OK);
+    struct alerts *a = windows_only("winmodel", 64);
     enum { UNIVERSE = 200 };
     bool in[UNIVERSE] = {false};
     unsigned n = 0, shifts_seen = 0;
