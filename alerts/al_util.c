@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kw_sha256.h"
+
 enum al_action al_classify(int curl_code, long status)
 {
     if (curl_code != 0 || status == 0)
@@ -74,10 +76,9 @@ static void hex(const unsigned char *p, size_t n, char *out)
 
 void al_sha256_hex(const void *p, size_t n, char *out)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!EVP_Digest(p, n, md, &len, EVP_sha256(), NULL)) len = 0;
-    hex(md, len, out);
+    uint8_t md[32]; /* kw_sha256: EVP_Digest allocated a context per alert */
+    kw_sha256(p, n, md);
+    hex(md, sizeof md, out);
 }
 
 bool al_sign(const char *secret, const char *ts, const char *body, size_t body_len, char *out)

@@ -15,7 +15,6 @@
 #include "kw_sha256.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -379,13 +378,12 @@ static void finish_encoded(struct kw_cred *out, struct kw_slice v, struct cred_s
     }
     CRED_STAT(st, too_long);
     out->kind = KW_CRED_API_KEY;
-    uint8_t head[4], tail[4], md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
+    uint8_t head[4], tail[4], md[32];
     memcpy(head, buf, sizeof head);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    struct kw_sha256_ctx ctx;
+    kw_sha256_init(&ctx);
     for (;;) {
-        ok = ok && EVP_DigestUpdate(ctx, buf, n);
+        kw_sha256_update(&ctx, buf, n);
         if (n >= sizeof tail)
             memcpy(tail, buf + n - sizeof tail, sizeof tail);
         else if (n) { /* a short last chunk: shift the tail along */
@@ -395,14 +393,14 @@ static void finish_encoded(struct kw_cred *out, struct kw_slice v, struct cred_s
         if (pos == v.len) break;
         n = pct_decode(v, &pos, true, buf, sizeof buf);
     }
-    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
-    EVP_MD_CTX_free(ctx);
-    if (ok) fp_hex(md, out->fingerprint);
+    kw_sha256_final(&ctx, md);
+    fp_hex(md, out->fingerprint);
     /* over 16 KiB, so the 4 + 4 hint is far below a third of it */
     snprintf(out->hint, sizeof out->hint, "%c%c%c%c\xe2\x80\xa6%c%c%c%c", hint_char(head[0]),
              hint_char(head[1]), hint_char(head[2]), hint_char(head[3]), hint_char(tail[0]),
              hint_char(tail[1]), hint_char(tail[2]), hint_char(tail[3]));
     OPENSSL_cleanse(buf, sizeof buf);
+    OPENSSL_cleanse(&ctx, sizeof ctx);
     OPENSSL_cleanse(head, sizeof head);
     OPENSSL_cleanse(tail, sizeof tail);
 }

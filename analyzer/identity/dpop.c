@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "cred.h"
+#include "kw_sha256.h"
 #include "jwt.h"
 
 /* Largest decoded header/payload/signature we read: an RSA-8192 jwk in
@@ -73,11 +74,10 @@ static bool thumbprint(json_t *jwk, char out[48])
     json_decref(c);
     if (!text) return false;
     uint8_t md[32];
-    unsigned mdlen = 0;
-    bool ok = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1;
+    kw_sha256(text, strlen(text), md);
     free(text);
-    if (ok) b64url_encode(md, mdlen, out, 48);
-    return ok;
+    b64url_encode(md, sizeof md, out, 48);
+    return true;
 }
 
 bool dpop_jwk_thumbprint(const char *jwk_json, size_t len, char out[48])
