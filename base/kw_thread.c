@@ -108,40 +108,33 @@ void kw_thread_main(void)
     enter("main", false);
 }
 
+/* Adds ns of `count` threads to name's row of out (made when there is room). */
+static void add_row(struct kw_thread_cpu *out, size_t *n, size_t max, const char *name,
+                    uint64_t ns, unsigned count)
+{
+    size_t j = 0;
+    while (j < *n && strcmp(out[j].name, name))
+        j++;
+    if (j == *n) {
+        if (*n == max) return;
+        memset(&out[j], 0, sizeof out[j]);
+        snprintf(out[j].name, sizeof out[j].name, "%s", name);
+        (*n)++;
+    }
+    out[j].seconds += (double)ns / 1e9;
+    out[j].threads += count;
+}
+
 size_t kw_thread_cpu(struct kw_thread_cpu *out, size_t max)
 {
     size_t n = 0;
+    struct timespec t;
     pthread_mutex_lock(&mu);
-    for (unsigned pass = 0; pass < 2; pass++) {
-        for (unsigned i = 0; i < (pass ? LIVE_MAX : NAMES_MAX); i++) {
-            const char *name;
-            uint64_t ns;
-            unsigned count;
-            if (pass == 0) {
-                if (!ended[i].name[0] || !ended[i].n) continue;
-                name = ended[i].name;
-                ns = ended[i].ns;
-                count = ended[i].n;
-            } else {
-                struct timespec t;
-                if (!live[i].used || clock_gettime(live[i].clk, &t) != 0) continue;
-                name = live[i].name;
-                ns = ns_of(&t);
-                count = 1;
-            }
-            size_t j = 0;
-            while (j < n && strcmp(out[j].name, name))
-                j++;
-            if (j == n) {
-                if (n == max) continue;
-                memset(&out[n], 0, sizeof out[n]);
-                snprintf(out[n].name, sizeof out[n].name, "%s", name);
-                n++;
-            }
-            out[j].seconds += (double)ns / 1e9;
-            out[j].threads += count;
-        }
-    }
+    for (unsigned i = 0; i < NAMES_MAX; i++)
+        if (ended[i].n) add_row(out, &n, max, ended[i].name, ended[i].ns, ended[i].n);
+    for (unsigned i = 0; i < LIVE_MAX; i++)
+        if (live[i].used && clock_gettime(live[i].clk, &t) == 0)
+            add_row(out, &n, max, live[i].name, ns_of(&t), 1);
     pthread_mutex_unlock(&mu);
     return n;
 }
