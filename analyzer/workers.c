@@ -74,6 +74,8 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
     if (!w) return KW_E_NOMEM;
     w->n = n;
     w->live = live;
+    w->baseline = pc->baseline;
+    w->routes = pc->routes;
     w->judge_sec = -1;
     if (live && !(w->xr = calloc((size_t)n * n, sizeof *w->xr))) {
         free(w);
@@ -86,6 +88,12 @@ enum kw_err workers_new(unsigned n, const struct pipeline_config *pc, struct cap
     jc.classify = false;
     jc.sink = NULL;
     w->wk = calloc(n, sizeof *w->wk);
+    if (w->wk) {
+        pthread_mutex_init(&w->judge_snap.mu, NULL);
+        for (unsigned i = 0; i < n; i++)
+            pthread_mutex_init(&w->wk[i].snap.mu, NULL);
+        w->snap_ok = true;
+    }
     if (!w->wk || !(w->judge_wake_ok = kw_wake_init(&w->judge_wake) == KW_E_OK) ||
         !(w->disp_wake_ok = kw_wake_init(&w->disp_wake) == KW_E_OK) ||
         !wk_ring_init(&w->ticks, 1 << 20, &w->disp_wake, &w->judge_wake))
@@ -209,6 +217,14 @@ void workers_finish(struct workers *w)
 void workers_destroy(struct workers *w)
 {
     if (!w) return;
+    if (w->snap_ok) {
+        json_decref(w->judge_snap.stats);
+        pthread_mutex_destroy(&w->judge_snap.mu);
+        for (unsigned i = 0; i < w->n; i++) {
+            json_decref(w->wk[i].snap.stats);
+            pthread_mutex_destroy(&w->wk[i].snap.mu);
+        }
+    }
     for (unsigned i = 0; w->wk && i < w->n; i++) {
         pipeline_destroy(w->wk[i].pipe);
         if (w->wk[i].wake_ok) kw_wake_free(&w->wk[i].wake);
@@ -253,6 +269,86 @@ kw_ts workers_now(const struct workers *w)
 const struct pipeline_counters *workers_counters(const struct workers *w)
 {
     return w->finished ? &w->total : &w->disp_cnt;
+}
+
+/* ---- stats while running ---------------------------------------------- */
+
+/* On the pipeline's own thread (wk_snap_poll). A worker adds what only it
+ * counts outside its pipeline: the tunnelled packets it moved. */
+void wk_snap_take(struct workers *w, struct snap *s, struct pipeline *p, uint64_t want,
+                  const struct worker *k)
+{
+    json_t *x = pipeline_stats_json(p);
+    if (x && k && w->live)
+        json_object_set_new(x, "fanout",
+                            json_pack("{s:I,s:I}", "redirected", (json_int_t)k->redirected,
+                                      "redirect_drops", (json_int_t)k->redirect_drops));
+    kw_ts now = pipeline_now(p);
+    /* the judge owns the baselines and the route model while it runs:
+     * their counters are copied here, on its thread, not read from another */
+    struct baseline_stats bs = {0};
+    struct routes_stats rs = {0};
+    size_t learning = 0;
+    if (!k && w->baseline) {
+        baseline_get_stats(w->baseline, &bs);
+        learning = baseline_learning_count(w->baseline, now);
+    }
+    if (!k && w->routes) routes_get_stats(w->routes, &rs);
+    pthread_mutex_lock(&s->mu);
+    json_decref(s->stats);
+    s->stats = x;
+    s->now = now;
+    s->bs = bs;
+    s->learning = learning;
+    s->rs = rs;
+    pthread_mutex_unlock(&s->mu);
+    atomic_store_explicit(&s->done, want, memory_order_relaxed);
+}
+
+void workers_stats_request(struct workers *w)
+{
+    atomic_fetch_add_explicit(&w->snap_want, 1, memory_order_relaxed);
+    /* a sleeping thread answers when woken: the workers on their in ring
+     * or socket, the judge on its merge */
+    for (unsigned i = 0; i < w->n; i++)
+        if (w->wk[i].started) kw_wake_notify(&w->wk[i].wake);
+    if (w->judge_started) kw_wake_notify(&w->judge_wake);
+}
+
+/* Adds the latest snapshot of s to dst (a copy: sum_json shares the
+ * objects dst lacks, and the snapshot stays for the next record). */
+static void add_snap(json_t *dst, struct snap *s, kw_ts *now)
+{
+    pthread_mutex_lock(&s->mu);
+    json_t *x = s->stats ? json_deep_copy(s->stats) : NULL;
+    if (s->now > *now) *now = s->now;
+    pthread_mutex_unlock(&s->mu);
+    if (x) sum_json(dst, x);
+    json_decref(x);
+}
+
+bool workers_judge_stats(struct workers *w, struct baseline_stats *bs, size_t *learning,
+                         struct routes_stats *rs)
+{
+    struct snap *s = &w->judge_snap;
+    pthread_mutex_lock(&s->mu);
+    bool have = s->stats != NULL;
+    *bs = s->bs;
+    *learning = s->learning;
+    *rs = s->rs;
+    pthread_mutex_unlock(&s->mu);
+    return have;
+}
+
+json_t *workers_stats_snapshot(struct workers *w, kw_ts *now)
+{
+    json_t *s = json_object();
+    *now = w->live ? 0 : w->now; /* files: the dispatcher's clock, this thread's own */
+    for (unsigned i = 0; i < w->n; i++)
+        add_snap(s, &w->wk[i].snap, now);
+    add_snap(s, &w->judge_snap, now);
+    json_object_set_new(s, "workers", json_integer((json_int_t)w->n));
+    return s;
 }
 
 json_t *workers_stats_json(const struct workers *w)

@@ -55,5 +55,18 @@ kw_ts workers_now(const struct workers *w);
 const struct pipeline_counters *workers_counters(const struct workers *w);
 /* The summed `stats` object; only after workers_finish. New reference. */
 json_t *workers_stats_json(const struct workers *w);
+/* While they run (the caller's thread, e.g. once a second): ask every
+ * worker and the judge for a snapshot of their counters, which each makes
+ * on its own thread when it next looks; and the sum of the latest ones
+ * they made (a request or more behind; empty sections before the first),
+ * with the newest packet time among them in *now (0: none yet, live). New
+ * reference. */
+void workers_stats_request(struct workers *w);
+json_t *workers_stats_snapshot(struct workers *w, kw_ts *now);
+/* While they run: the baselines' and the route model's counters (and the
+ * profiles still learning) as the judge thread, their owner, copied them
+ * with its last snapshot; false (all zero) before its first. */
+bool workers_judge_stats(struct workers *w, struct baseline_stats *bs, size_t *learning,
+                         struct routes_stats *rs);
 
 #endif

@@ -220,6 +220,42 @@ struct idmap {
     size_t cap, n;
 };
 
+/* ---- stats while running ---------------------------------------------- */
+
+/* A worker's (or the judge's) counters are its own: no lock and no atomic
+ * on the packet path. For the periodic stats record and the metrics the
+ * main thread asks for a snapshot (workers.snap_want, a generation); each
+ * thread builds one on its own thread when it next looks (between two
+ * records, or woken from its sleep) and hands it over under the lock. A
+ * thread busy elsewhere (its out ring full) answers later: the main
+ * thread uses the latest it has. */
+struct worker;
+
+struct snap {
+    pthread_mutex_t mu;
+    json_t *stats;         /* pipeline_stats_json, or NULL before the first */
+    kw_ts now;             /* its pipeline's packet clock then */
+    _Atomic uint64_t done; /* the generation it answers */
+    /* the judge's only: the baselines and the route model it owns */
+    struct baseline_stats bs;
+    size_t learning;
+    struct routes_stats rs;
+};
+
+struct workers;
+void wk_snap_take(struct workers *w, struct snap *s, struct pipeline *p, uint64_t want,
+                  const struct worker *k);
+
+/* Between two records: cheap when nothing is asked (one relaxed load of a
+ * line the main thread writes once a second). k: the worker; NULL: the
+ * judge. */
+static inline void wk_snap_poll(struct workers *w, _Atomic uint64_t *want, struct snap *s,
+                                struct pipeline *p, const struct worker *k)
+{
+    uint64_t g = atomic_load_explicit(want, memory_order_relaxed);
+    if (g != atomic_load_explicit(&s->done, memory_order_relaxed)) wk_snap_take(w, s, p, g, k);
+}
+
 /* ---- the context ------------------------------------------------------- */
 
 struct worker {
@@ -249,6 +285,7 @@ struct worker {
      * stamped earlier is in a ring (the owners merge by time) */
     _Alignas(64) _Atomic int64_t xr_time;
     uint64_t redirected, redirect_drops; /* tunnelled packets handed to / lost for another */
+    struct snap snap;
 };
 
 struct workers {
@@ -283,6 +320,12 @@ struct workers {
     struct kw_wake judge_wake; /* workers' records and progress, ticks, fin, a model */
     struct kw_wake disp_wake;  /* the dispatcher (the caller's thread): ring room, a socket's end */
     bool judge_wake_ok, disp_wake_ok;
+    /* stats while running: the generation the main thread asks for */
+    _Alignas(64) _Atomic uint64_t snap_want;
+    struct snap judge_snap;
+    bool snap_ok;              /* the locks were made (workers_destroy) */
+    struct baseline *baseline; /* the judge's (pipeline_config), for its snapshots */
+    struct routes *routes;
 };
 
 /* A mark every 64 packets or 1 MB of them, whichever comes first: a worker

@@ -178,6 +178,8 @@ static size_t merge(struct workers *w, struct rec_hdr **head, uint64_t *prog, un
         wk_ring_release(r, head[best]);
         head[best] = wk_ring_peek(r);
         judged++;
+        /* a judge that never catches up never leaves this loop */
+        wk_snap_poll(w, &w->snap_want, &w->judge_snap, w->judge, NULL);
     }
 }
 
@@ -212,6 +214,7 @@ void *wk_judge_main(void *arg)
     for (unsigned idle = 0;;) {
         struct rules_model *m = atomic_exchange(&w->new_model, NULL);
         if (m) pipeline_set_model(w->judge, m);
+        wk_snap_poll(w, &w->snap_want, &w->judge_snap, w->judge, NULL);
         uint64_t fin = atomic_load(&w->fin_seq), at, at2;
         unsigned b, b2;
         size_t got = merge(w, head, prog, &b, &at);

@@ -180,6 +180,7 @@ static void live_drain_others(struct worker *k)
     struct workers *w = k->w;
     for (;;) {
         bool last = atomic_load(&w->eof) == w->n, held;
+        wk_snap_poll(w, &w->snap_want, &k->snap, k->pipe, k);
         kw_wake_prepare(&k->wake);
         if (live_take(k, &held)) {
             kw_wake_cancel(&k->wake);
@@ -204,6 +205,7 @@ void *wk_live_main(void *arg)
     int wfd = kw_wake_fd(&k->wake);
     for (;;) {
         bool held;
+        wk_snap_poll(w, &w->snap_want, &k->snap, k->pipe, k);
         /* announced before looking at the rings and the socket: a packet
          * handed over, a stop or the judge's call then cuts the poll short */
         kw_wake_prepare(&k->wake);

@@ -89,6 +89,7 @@ static struct rec_hdr *in_next(struct worker *k)
 {
     struct rec_hdr *h;
     while (!(h = wk_ring_peek(&k->in))) {
+        wk_snap_poll(k->w, &k->w->snap_want, &k->snap, k->pipe, k); /* what woke it may be that */
         kw_wake_prepare(&k->wake);
         if ((h = wk_ring_peek(&k->in))) {
             kw_wake_cancel(&k->wake);
@@ -134,6 +135,7 @@ void *wk_worker_main(void *arg)
         }
         uint32_t kind = h->kind;
         wk_ring_release(&k->in, h);
+        wk_snap_poll(k->w, &k->w->snap_want, &k->snap, k->pipe, k);
         if (done > atomic_load_explicit(&k->progress, memory_order_relaxed))
             wk_progress_set(k, done);
         if (kind == REC_FIN) {

@@ -487,6 +487,30 @@ static enum cap_next fanout_wait(struct run_ctx *r)
     return CAP_TIMEOUT;
 }
 
+/* The kernel's drops since the last stats record, said in the log: a
+ * sensor falling behind must not be found out only from the stats record
+ * or a dashboard (docs/deploy.md says what to do about it). */
+struct drop_seen {
+    uint64_t drop, recv;
+};
+
+static void warn_drops(struct run_ctx *r, struct drop_seen *seen, kw_ts interval)
+{
+    struct cap_stats cs;
+    cap_get_stats(r->src, &cs);
+    uint64_t drop = cs.kernel_drop - seen->drop, recv = cs.kernel_recv - seen->recv;
+    if (cs.kernel_drop < seen->drop || cs.kernel_recv < seen->recv) /* counters restarted */
+        drop = recv = 0;
+    seen->drop = cs.kernel_drop;
+    seen->recv = cs.kernel_recv;
+    if (!drop) return;
+    kw_warn("capture: the kernel dropped %llu of %llu packets (%.2f%%) in the last %llds: "
+            "keywarden is not keeping up; raise capture.buffer_mb for bursts, capture.workers "
+            "for a steady rate, or narrow capture.bpf (docs/deploy.md)",
+            (unsigned long long)drop, (unsigned long long)recv,
+            recv ? 100.0 * (double)drop / (double)recv : 100.0, (long long)(interval / 1000000));
+}
+
 static int loop(struct run_ctx *r)
 {
     bool tty = isatty(STDERR_FILENO) && !r->o.quiet && !r->o.no_progress;
@@ -495,7 +519,8 @@ static int loop(struct run_ctx *r)
     /* Stats describe the process, not the traffic: wall clock, as Suricata
      * does (on packet time a two-week replay wrote thousands of them). */
     kw_ts interval = KW_TS_SEC(r->o.stats_interval_s > 0 ? r->o.stats_interval_s : 60);
-    kw_ts next_stats = started + interval, next_metrics = started;
+    kw_ts next_stats = started + interval, next_metrics = started, next_snap = started;
+    struct drop_seen drops = {0, 0};
     uint64_t iter = 0;
     int rc = 0;
     struct cap_pkt pkt;
@@ -530,8 +555,13 @@ static int loop(struct run_ctx *r)
         if (n == CAP_PACKET && (++iter & 0x3ff) != 0)
             continue; /* read the clock every 1024 packets, and when idle */
         kw_ts w = kw_ts_wall();
-        if (w >= next_stats && !r->wk) { /* workers: the counters are theirs until the end */
+        if (r->wk && w >= next_snap) { /* the workers' counters, for the record and metrics */
+            workers_stats_request(r->wk);
+            next_snap = w + KW_TS_SEC(1);
+        }
+        if (w >= next_stats) {
             kw_eve_write(r->eve, run_stats_record(r));
+            if (live) warn_drops(r, &drops, interval);
             next_stats = w + interval;
         }
         if (r->metrics && w >= next_metrics) {

@@ -2,6 +2,7 @@
  * final `stats` EVE record (metrics.c serves the same), the progress line,
  * the summary at the end and, on stderr even with -q, whatever was lost. */
 #include <stdio.h>
+#include <string.h>
 
 #include "alerts.h"
 #include "audit.h"
@@ -18,10 +19,40 @@
 #include "source.h"
 #include "workers.h"
 
+/* The baselines' and the route model's counters. This thread reads them
+ * when it owns them; while workers run, the judge thread owns them and
+ * copies them with its snapshot (workers_judge_stats). */
+struct judge_view {
+    struct baseline_stats bs;
+    size_t learning;
+    bool have_learning;
+    struct routes_stats rs;
+    bool have_rs;
+};
+
+static void judge_view(struct run_ctx *r, kw_ts now, struct judge_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (r->wk && r->running) {
+        bool have = workers_judge_stats(r->wk, &v->bs, &v->learning, &v->rs);
+        v->have_learning = have;
+        v->have_rs = have && r->routes;
+        return;
+    }
+    baseline_get_stats(r->baseline, &v->bs);
+    v->have_learning = true;
+    v->learning = baseline_learning_count(r->baseline, now);
+    if (r->routes && !r->running) { /* the packet loop's, and its saves' */
+        routes_get_stats(r->routes, &v->rs);
+        v->have_rs = true;
+    }
+}
+
 /* What the stats record adds for operators (metrics.c maps it): alerts by
  * kind, severity and sink; baseline findings and profiles learning; the
  * rules' reloads. */
-static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *as, kw_ts now)
+static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *as,
+                       const struct judge_view *jv)
 {
     json_t *a = json_object_get(s, "alerts"), *k = json_object(), *v = json_object();
     for (int i = 0; i < ALERT__COUNT; i++)
@@ -42,20 +73,18 @@ static void stats_more(struct run_ctx *r, json_t *s, const struct alerts_stats *
                                       (json_int_t)as->sinks[i].retries));
     json_object_set_new(a, "sinks", sk);
 
-    struct baseline_stats bs;
-    baseline_get_stats(r->baseline, &bs);
+    const struct baseline_stats *bs = &jv->bs;
     json_t *b = json_object_get(s, "baseline"), *f = json_object();
     static const char *const bk[] = {"unusual_hour", "new_endpoint", "new_source", "volume_spike",
                                      "key_sharing",  "new_client",   "scope_escalation"};
     for (int i = 0; i < 7; i++)
-        if (bs.findings[i])
-            json_object_set_new(f, bk[i], json_integer((json_int_t)bs.findings[i]));
+        if (bs->findings[i])
+            json_object_set_new(f, bk[i], json_integer((json_int_t)bs->findings[i]));
     json_object_set_new(b, "findings", f);
-    if (bs.endpoint_folded)
-        json_object_set_new(b, "endpoint_folded", json_integer((json_int_t)bs.endpoint_folded));
-    if (!r->wk) /* the judge thread owns the profiles while workers run */
-        json_object_set_new(b, "learning_profiles",
-                            json_integer((json_int_t)baseline_learning_count(r->baseline, now)));
+    if (bs->endpoint_folded)
+        json_object_set_new(b, "endpoint_folded", json_integer((json_int_t)bs->endpoint_folded));
+    if (jv->have_learning)
+        json_object_set_new(b, "learning_profiles", json_integer((json_int_t)jv->learning));
     json_object_set_new(s, "limits", limits_stats_json(&r->lim, s));
     struct rules_model *m = rules_handle_get(r->rules);
     json_object_set_new(s, "rules",
@@ -69,14 +98,21 @@ json_t *run_stats_record(struct run_ctx *r)
 {
     char tsb[40];
     json_t *rec = json_object();
-    kw_ts now = !r->wk ? pipeline_now(r->pipe) : r->running ? 0 : workers_now(r->wk);
+    /* While workers run, their counters are theirs (no lock, no atomics):
+     * the record takes the snapshots they last made (workers.h), at most
+     * about a second old (loop asks for one every second). */
+    kw_ts now = 0;
+    json_t *s = !r->wk       ? pipeline_stats_json(r->pipe)
+                : r->running ? workers_stats_snapshot(r->wk, &now)
+                             : workers_stats_json(r->wk);
+    if (!r->wk)
+        now = pipeline_now(r->pipe);
+    else if (!r->running)
+        now = workers_now(r->wk);
+    else if (!now) /* live, before any worker's snapshot: the wall clock */
+        now = kw_ts_wall();
     json_object_set_new(rec, "timestamp", json_string(kw_ts_format(now, tsb, sizeof tsb)));
     json_object_set_new(rec, "event_type", json_string("stats"));
-    /* While workers run their counters are theirs (no lock, no atomics):
-     * a snapshot for metrics then has the other sections only. */
-    json_t *s = !r->wk ? pipeline_stats_json(r->pipe)
-                : r->running ? json_object()
-                             : workers_stats_json(r->wk);
 
     struct cap_stats cs;
     cap_get_stats(r->src, &cs);
@@ -120,17 +156,17 @@ json_t *run_stats_record(struct run_ctx *r)
                                   "duplicates", (json_int_t)us.duplicates, "expired",
                                   (json_int_t)us.expired, "texts_collected",
                                   (json_int_t)us.texts_collected));
-    struct baseline_stats bs;
-    baseline_get_stats(r->baseline, &bs);
-    json_object_set_new(s, "baseline",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "observed",
-                                  (json_int_t)bs.observed, "profiles", (json_int_t)bs.profiles,
-                                  "quarantined", (json_int_t)bs.quarantined, "profile_limit",
-                                  (json_int_t)bs.profile_limit, "evict_unattributed",
-                                  (json_int_t)bs.evict_unattributed, "saves", (json_int_t)bs.saves,
-                                  "save_errors", (json_int_t)bs.save_errors, "refused",
-                                  (json_int_t)bs.refused, "load_invalid",
-                                  (json_int_t)bs.load_invalid));
+    struct judge_view jv;
+    judge_view(r, now, &jv);
+    const struct baseline_stats *bs = &jv.bs;
+    json_object_set_new(
+        s, "baseline",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "observed", (json_int_t)bs->observed,
+                  "profiles", (json_int_t)bs->profiles, "quarantined", (json_int_t)bs->quarantined,
+                  "profile_limit", (json_int_t)bs->profile_limit, "evict_unattributed",
+                  (json_int_t)bs->evict_unattributed, "saves", (json_int_t)bs->saves, "save_errors",
+                  (json_int_t)bs->save_errors, "refused", (json_int_t)bs->refused, "load_invalid",
+                  (json_int_t)bs->load_invalid));
     struct dbw_stats ds;
     dbw_get_stats(r->dbw, &ds);
     json_object_set_new(
@@ -147,9 +183,8 @@ json_t *run_stats_record(struct run_ctx *r)
                                   (json_int_t)es.write_errors, "recoveries",
                                   (json_int_t)es.recoveries, "reopens", (json_int_t)es.reopens,
                                   "torn_cut", (json_int_t)es.torn_cut));
-    if (r->routes && !r->running) { /* the judge thread owns the model while packets flow */
-        struct routes_stats rs;
-        routes_get_stats(r->routes, &rs);
+    if (jv.have_rs) {
+        const struct routes_stats rs = jv.rs;
         json_object_set_new(
             s, "shapes",
             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "learned",
@@ -163,7 +198,7 @@ json_t *run_stats_record(struct run_ctx *r)
                       (json_int_t)rs.load_refused, "saves", (json_int_t)rs.saves, "save_errors",
                       (json_int_t)rs.save_errors));
     }
-    stats_more(r, s, &as, now);
+    stats_more(r, s, &as, &jv);
     if (r->fleet)
         json_object_set_new(s, "fleet", fs_stats_json(r->fleet));
     json_object_set_new(s, "threads", cli_threads_json());

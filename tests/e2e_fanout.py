@@ -25,6 +25,7 @@ Usage: e2e_fanout.py KEYWARDEN PCAP VXLAN_PCAP
 import collections
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -134,6 +135,82 @@ def live(kw, link, pcap, workers, work, behind=False):
     return records(eve)
 
 
+def stats_while_running(kw, link, pcap, work):
+    """Two workers, a 1 MB kernel ring and a stats record every second:
+    keywarden is frozen (SIGSTOP) while the capture is replayed 40 times
+    (9.5 MB: the ring must overflow), then runs on for 3 s. The periodic
+    stats records must carry the workers' own counters (they did not while
+    workers ran: no per-stage counters until the end), the kernel's drops
+    must be in them, and the log must say that packets were dropped."""
+    eve, db = os.path.join(work, "drops.json"), os.path.join(work, "drops.db")
+    cfg = os.path.join(work, "drops.yaml")
+    with open(cfg, "w") as f:
+        f.write("capture:\n  buffer_mb: 1\n")
+    p = subprocess.Popen(["ip", "netns", "exec", link.b, kw, "run", "-q", "-c", cfg, "-i", link.vb,
+                          "--workers", "2", "--stats-interval", "1", "--eve", eve, "--db", db],
+                         stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    if p.poll() is not None:
+        print("FAIL: keywarden run -i exited early:", p.stderr.read().decode())
+        return False
+    p.send_signal(signal.SIGSTOP)
+    sh("ip", "netns", "exec", link.a, "tcpreplay", "-q", "-i", link.va, "--topspeed",
+       "--loop", "40", pcap)
+    p.send_signal(signal.SIGCONT)
+    time.sleep(3.5)  # three stats intervals: snapshots asked for, made, written
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        print("FAIL: keywarden did not stop on SIGINT")
+        return False
+    err = err.decode()
+    if p.returncode != 0:
+        print("FAIL: keywarden run -i failed (%d): %s" % (p.returncode, err))
+        return False
+    with open(eve) as f:
+        stats = [json.loads(line)["stats"] for line in f if '"event_type":"stats"' in line]
+    if len(stats) < 3:
+        print("FAIL: %d stats records with --stats-interval 1 over ~5 s of two workers"
+              % len(stats))
+        return False
+    periodic, final = stats[:-1], stats[-1]
+    ok = True
+    seen = [s["http"].get("transactions", 0) for s in periodic if "http" in s]
+    print("stats while running: %d periodic records; http transactions in them %s; final %d; "
+          "kernel_drop in them %s, final %d"
+          % (len(periodic), seen, final["http"]["transactions"],
+             [s["capture"]["kernel_drop"] for s in periodic], final["capture"]["kernel_drop"]))
+    if not seen or max(seen) == 0:
+        print("FAIL: no periodic stats record carries the workers' http counters")
+        ok = False
+    if max(seen or [0]) > final["http"]["transactions"]:
+        print("FAIL: a periodic record counted more transactions than the final one")
+        ok = False
+    if any(s.get("workers") != 2 for s in periodic):
+        print("FAIL: a periodic record does not say it sums 2 workers")
+        ok = False
+    drops = final["capture"]["kernel_drop"]
+    if drops == 0:
+        print("FAIL: 9.5 MB into a 1 MB ring of a stopped process, and no kernel drop")
+        return False
+    if not any(s["capture"]["kernel_drop"] for s in periodic):
+        print("FAIL: the drops are not in any periodic stats record")
+        ok = False
+    warned = [int(m) for m in re.findall(r"capture: the kernel dropped (\d+) of", err)]
+    for line in err.splitlines():
+        if "capture: the kernel dropped" in line:
+            print("log: " + line)
+    if not warned:
+        print("FAIL: %d kernel drops and no warning in the log: %s" % (drops, err[-2000:]))
+        ok = False
+    elif sum(warned) > drops:
+        print("FAIL: the warnings count %d drops, the final record %d" % (sum(warned), drops))
+        ok = False
+    return ok
+
+
 def compare(name, want, got):
     w_http, w_flows, _ = want
     g_http, g_flows, st = got
@@ -219,6 +296,8 @@ def run(kw, link, pcap, vxlan, work):
             # 49 connections: all on one socket has odds of 2^-48
             print("FAIL %s: one socket got nothing: %s" % (name, socks))
             ok = False
+    if not stats_while_running(kw, link, pcap, work):
+        ok = False
     want = from_file(kw, vxlan, work)
     got = live(kw, link, vxlan, 2, work)
     if got is None or not compare("VXLAN, --workers 2", want, got):
