@@ -100,6 +100,8 @@ struct pipeline_config {
     X(http_flows)                                                            \
     X(non_http_flows)                                                        \
     X(transactions)                                                          \
+    X(transactions_h1)      /* each as made; http.* at a connection end */   \
+    X(transactions_h2)                                                       \
     X(attributed)                                                            \
     X(unattributed_with_credential)                                          \
     X(without_credential)                                                    \

@@ -59,6 +59,7 @@ static void on_txn(void *user, const struct h1_txn_view *v)
     }
     kw_txn_clear(&pf->p->txn);
     h1_txn_fill(v, &pf->p->txn);
+    pf->p->cnt.transactions_h1++;
     emit_txn(pf, v->req);
 }
 
@@ -67,6 +68,7 @@ static void on_h2_txn(void *user, const struct h2_txn_view *v)
     struct pipe_flow *pf = user;
     kw_txn_clear(&pf->p->txn);
     h2_txn_fill(v, &pf->p->txn);
+    pf->p->cnt.transactions_h2++;
     emit_txn(pf, v->req);
 }
 
