@@ -97,16 +97,17 @@ class Link:
 
 
 def stopped(p):
+    """Its stderr once it stopped cleanly after SIGINT, else None."""
     try:
         _, err = p.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         p.kill()
         print("FAIL: keywarden did not stop on SIGINT")
-        return False
+        return None
     if p.returncode != 0:
         print("FAIL: keywarden run -i failed (%d): %s" % (p.returncode, err.decode()))
-        return False
-    return True
+        return None
+    return err.decode()
 
 
 def live(kw, link, pcap, workers, work, behind=False):
@@ -130,7 +131,7 @@ def live(kw, link, pcap, workers, work, behind=False):
     p.send_signal(signal.SIGINT)
     if behind:
         p.send_signal(signal.SIGCONT)
-    if not stopped(p):
+    if stopped(p) is None:
         return None
     return records(eve)
 
@@ -159,15 +160,8 @@ def stats_while_running(kw, link, pcap, work):
     p.send_signal(signal.SIGCONT)
     time.sleep(3.5)  # three stats intervals: snapshots asked for, made, written
     p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        print("FAIL: keywarden did not stop on SIGINT")
-        return False
-    err = err.decode()
-    if p.returncode != 0:
-        print("FAIL: keywarden run -i failed (%d): %s" % (p.returncode, err))
+    err = stopped(p)
+    if err is None:
         return False
     with open(eve) as f:
         stats = [json.loads(line)["stats"] for line in f if '"event_type":"stats"' in line]
