@@ -271,6 +271,7 @@ static enum kw_err open_outputs(struct run_ctx *r)
         .db_path = r->db_path, .block_when_full = r->o.n_files > 0, .writer = r->dbw};
     if (rc->storage.audit_retention_s > 0)
         uc.retention = KW_TS_SEC(rc->storage.audit_retention_s);
+    uc.queue_max = rc->storage.audit_queue; /* 0: AUDIT_DEFAULT_QUEUE_MAX */
     if ((e = audit_new(&uc, &r->audit)) != KW_E_OK)
         return e;
 
@@ -487,28 +488,48 @@ static enum cap_next fanout_wait(struct run_ctx *r)
     return CAP_TIMEOUT;
 }
 
-/* The kernel's drops since the last stats record, said in the log: a
- * sensor falling behind must not be found out only from the stats record
- * or a dashboard (docs/deploy.md says what to do about it). */
-struct drop_seen {
-    uint64_t drop, recv;
+/* What was lost since the last stats record, said in the log: a sensor
+ * falling behind must not be found out only from the stats record or a
+ * dashboard (docs/deploy.md, docs/storage.md say what to do about it).
+ * The kernel's drops (live) and the audit rows the full ring refused
+ * (live: a replay waits instead); EVE and the database say their own
+ * failures when they happen. */
+struct loss_seen {
+    uint64_t drop, recv, audit;
 };
 
-static void warn_drops(struct run_ctx *r, struct drop_seen *seen, kw_ts interval)
+/* n - *seen, then *seen = n (0 if the counter went back). */
+static uint64_t since(uint64_t *seen, uint64_t n)
 {
-    struct cap_stats cs;
-    cap_get_stats(r->src, &cs);
-    uint64_t drop = cs.kernel_drop - seen->drop, recv = cs.kernel_recv - seen->recv;
-    if (cs.kernel_drop < seen->drop || cs.kernel_recv < seen->recv) /* counters restarted */
-        drop = recv = 0;
-    seen->drop = cs.kernel_drop;
-    seen->recv = cs.kernel_recv;
-    if (!drop) return;
-    kw_warn("capture: the kernel dropped %llu of %llu packets (%.2f%%) in the last %llds: "
-            "keywarden is not keeping up; raise capture.buffer_mb for bursts, capture.workers "
-            "for a steady rate, or narrow capture.bpf (docs/deploy.md)",
-            (unsigned long long)drop, (unsigned long long)recv,
-            recv ? 100.0 * (double)drop / (double)recv : 100.0, (long long)(interval / 1000000));
+    uint64_t d = n >= *seen ? n - *seen : 0;
+    *seen = n;
+    return d;
+}
+
+static void warn_losses(struct run_ctx *r, struct loss_seen *seen, kw_ts interval, bool live)
+{
+    long long secs = (long long)(interval / 1000000);
+    if (live) {
+        struct cap_stats cs;
+        cap_get_stats(r->src, &cs);
+        uint64_t drop = since(&seen->drop, cs.kernel_drop),
+                 recv = since(&seen->recv, cs.kernel_recv);
+        if (drop)
+            kw_warn("capture: the kernel dropped %llu of %llu packets (%.2f%%) in the last %llds: "
+                    "keywarden is not keeping up; raise capture.buffer_mb for bursts, "
+                    "capture.workers for a steady rate, or narrow capture.bpf (docs/deploy.md)",
+                    (unsigned long long)drop, (unsigned long long)recv,
+                    recv ? 100.0 * (double)drop / (double)recv : 100.0, secs);
+    }
+    struct audit_stats us;
+    audit_get_stats(r->audit, &us);
+    uint64_t lost = since(&seen->audit, us.dropped);
+    if (lost)
+        kw_warn("audit: %llu transactions not recorded in the audit trail in the last %llds: its "
+                "queue was full, the database writer is behind (a locked or slow database, or a "
+                "CPU shared with the packet threads); counted in stats audit.dropped "
+                "(docs/storage.md)",
+                (unsigned long long)lost, secs);
 }
 
 static int loop(struct run_ctx *r)
@@ -520,7 +541,7 @@ static int loop(struct run_ctx *r)
      * does (on packet time a two-week replay wrote thousands of them). */
     kw_ts interval = KW_TS_SEC(r->o.stats_interval_s > 0 ? r->o.stats_interval_s : 60);
     kw_ts next_stats = started + interval, next_metrics = started, next_snap = started;
-    struct drop_seen drops = {0, 0};
+    struct loss_seen losses = {0, 0, 0};
     uint64_t iter = 0;
     int rc = 0;
     struct cap_pkt pkt;
@@ -561,7 +582,7 @@ static int loop(struct run_ctx *r)
         }
         if (w >= next_stats) {
             kw_eve_write(r->eve, run_stats_record(r));
-            if (live) warn_drops(r, &drops, interval);
+            warn_losses(r, &losses, interval, live);
             next_stats = w + interval;
         }
         if (r->metrics && w >= next_metrics) {

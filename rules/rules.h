@@ -237,6 +237,7 @@ struct rules_config {
     struct {
         char *database;
         int64_t audit_retention_s;
+        uint32_t audit_queue;      /* audit rows waiting for the database; 0: the default */
         int64_t alert_retention_s; /* settled alerts and outbox rows, wall clock */
         char *group; /* database and EVE 0640 for this group (folders 2750); NULL: 0600 */
     } storage;

@@ -326,6 +326,8 @@ static bool storage_pair(struct rl_ctx *c, const char *key, struct fy_node *k, s
         set_str(c, v, "storage.database", &cfg->storage.database);
     else if (!strcmp(key, "audit_retention"))
         set_dur(c, v, "storage.audit_retention", &cfg->storage.audit_retention_s);
+    else if (!strcmp(key, "audit_queue"))
+        set_uint(c, v, "storage.audit_queue", 64, 1u << 20, &cfg->storage.audit_queue);
     else if (!strcmp(key, "group"))
         set_str(c, v, "storage.group", &cfg->storage.group);
     else if (!strcmp(key, "alert_retention"))
@@ -559,8 +561,8 @@ static bool config_pair(struct rl_ctx *c, const char *key, struct fy_node *k, st
     } else if (!strcmp(key, "credentials")) {
         credentials_list(c, v, cfg);
     } else if (!strcmp(key, "storage")) {
-        static const char *const known[] = {"database", "audit_retention", "alert_retention",
-                                            "group", NULL};
+        static const char *const known[] = {"database",        "audit_retention", "audit_queue",
+                                            "alert_retention", "group",           NULL};
         rl_walk_map(c, v, "storage", known, storage_pair, cfg);
     } else if (!strcmp(key, "outputs")) {
         static const char *const known[] = {"eve", "metrics", NULL};

@@ -96,8 +96,8 @@ static void busy_note(struct dbw *w, kw_ts now)
     if (!w->busy_since) {
         w->busy_since = now;
         atomic_store(&w->locked, true);
-        kw_warn("database %s is locked by another connection; writes wait for it (nothing is "
-                "dropped)",
+        kw_warn("database %s is locked by another connection; writes wait for it (a live "
+                "capture's audit rows are refused, and said, only if their queue fills)",
                 w->path);
     }
     pthread_mutex_lock(&w->mu);

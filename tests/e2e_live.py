@@ -18,8 +18,10 @@ Usage: e2e_live.py KEYWARDEN KWSIM WORLD
 import collections
 import json
 import os
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -149,7 +151,75 @@ def run(kw, kwsim, world, work):
               % (sum(l_http.values()), sum(l_flows.values())))
     if ok:
         ok = stopped_behind(kw, work, lo_pcap, bpf, f_http)
+    if not audit_behind(kw, work, lo_pcap, bpf):
+        ok = False
     return 0 if ok else 1
+
+
+def audit_behind(kw, work, lo_pcap, bpf):
+    """The database locked by another connection while a live capture goes
+    on, with an audit queue of 64 rows (storage.audit_queue): the rows
+    past it are refused and counted, the log must say so while it happens
+    (the database's own message says writes wait), and the run ends with
+    exit 1 and a LOST line once the lock is gone."""
+    eve, db = os.path.join(work, "locked.json"), os.path.join(work, "locked.db")
+    cfg = os.path.join(work, "locked.yaml")
+    with open(cfg, "w") as f:
+        f.write("storage:\n  audit_queue: 64\n")
+    p = subprocess.Popen([kw, "run", "-q", "-c", cfg, "-i", "lo", "--stats-interval", "1",
+                          "--eve", eve, "--db", db, bpf], stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    if p.poll() is not None:
+        print("FAIL: keywarden run -i lo exited early:", p.stderr.read().decode())
+        return False
+    lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    subprocess.run(["tcpreplay", "-q", "-i", "lo", "--topspeed", lo_pcap], check=True,
+                   stdout=subprocess.DEVNULL)
+    time.sleep(2.5)  # stats intervals while the rows are refused
+    lock.execute("ROLLBACK")
+    lock.close()
+    time.sleep(2)  # the writer catches up with what the queue kept
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        print("FAIL: keywarden did not stop on SIGINT")
+        return False
+    err = err.decode()
+    _, _, st = http_records(eve)
+    au = (st or {}).get("audit", {})
+    warned = [int(m) for m in re.findall(r"audit: (\d+) transactions not recorded", err)]
+    print("database locked, audit_queue 64: exit %d; audit %s; warnings %s"
+          % (p.returncode, {k: au.get(k) for k in ("queued", "written", "dropped")}, warned))
+    for line in err.splitlines():
+        if "audit: " in line and "not recorded" in line:
+            print("log: " + line)
+            break
+    if not au.get("dropped"):
+        print("FAIL: no audit row refused with the database locked and a queue of 64 (%s)"
+              % au)
+        return False
+    ok = True
+    if not warned:
+        print("FAIL: %d audit rows refused and no warning in the log: %s"
+              % (au["dropped"], err[-2000:]))
+        ok = False
+    elif sum(warned) > au["dropped"]:
+        print("FAIL: the warnings count %d rows, the final record %d"
+              % (sum(warned), au["dropped"]))
+        ok = False
+    # every transaction accounted for: refused, or queued and then written
+    txns = (st.get("pipeline") or {}).get("transactions")
+    if au.get("written") != au.get("queued") or \
+            au.get("queued", 0) + au["dropped"] + au.get("skipped", 0) != txns:
+        print("FAIL: audit %s does not account for the %s transactions" % (au, txns))
+        ok = False
+    if p.returncode != 1 or "LOST" not in err:
+        print("FAIL: rows were lost, yet exit %d and no LOST line" % p.returncode)
+        ok = False
+    return ok
 
 
 def stopped_behind(kw, work, lo_pcap, bpf, f_http):
