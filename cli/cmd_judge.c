@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +33,20 @@
 #include "priv.h"
 #include "rules.h"
 
-/* Signal flags: a handler can reach nothing else. */
-static volatile sig_atomic_t g_jstop, g_jreload;
+/* Signal flags: a handler can reach nothing else. Lock-free atomics: the
+ * handler may run on any of the process's threads (cmd_run.c). */
+static atomic_int g_jstop, g_jreload;
 
 static void on_jstop(int sig)
 {
     (void)sig;
-    g_jstop = 1;
+    atomic_store(&g_jstop, 1);
 }
 
 static void on_jhup(int sig)
 {
     (void)sig;
-    g_jreload = 1;
+    atomic_store(&g_jreload, 1);
 }
 
 struct judge_opts {
@@ -297,8 +299,7 @@ static json_t *stats_record(struct judge_ctx *j)
 static void each(void *user)
 {
     struct judge_ctx *j = user;
-    if (g_jreload) {
-        g_jreload = 0;
+    if (atomic_exchange(&g_jreload, 0)) {
         struct rules_diag d;
         rules_diag_init(&d);
         if (rules_handle_reload(j->rules, &d) == KW_E_OK) {

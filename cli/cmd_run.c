@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,22 +39,28 @@
 #include "workers.h"
 
 /* Signal flags: the one place keywarden keeps process-wide mutable state,
- * because a signal handler can reach nothing else. */
-static volatile sig_atomic_t g_stop, g_reload;
-static struct cap_source *volatile g_src;
+ * because a signal handler can reach nothing else. Lock-free atomics, not
+ * volatile sig_atomic_t: the kernel may run the handler on any of the
+ * process's threads (the EVE flusher, the writer…), and sig_atomic_t only
+ * promises anything to the thread it interrupted (ThreadSanitizer reported
+ * the race under the live tests). */
+static atomic_int g_stop, g_reload;
+static _Atomic(struct cap_source *) g_src;
 
 static void on_stop(int sig)
 {
     (void)sig;
-    g_stop = 1;
-    if (g_src)
-        cap_break(g_src);
+    int saved = errno; /* cap_break's write may set it under the interrupted code */
+    atomic_store(&g_stop, 1);
+    struct cap_source *src = atomic_load(&g_src);
+    if (src) cap_break(src);
+    errno = saved;
 }
 
 static void on_hup(int sig)
 {
     (void)sig;
-    g_reload = 1;
+    atomic_store(&g_reload, 1);
 }
 
 static void run_usage(FILE *f)
@@ -550,7 +557,7 @@ static int loop(struct run_ctx *r)
      * workers, the workers read the sockets (and drain them at the end,
      * workers_finish); this thread minds reloads, metrics and progress. */
     bool fanout = live && r->wk;
-    while (!g_stop || (live && g_src && !fanout)) {
+    while (!atomic_load(&g_stop) || (live && atomic_load(&g_src) && !fanout)) {
         enum cap_next n = fanout ? fanout_wait(r) : cap_next(r->src, &pkt);
         if (n == CAP_PACKET) {
             if (r->wk)
@@ -563,12 +570,10 @@ static int loop(struct run_ctx *r)
         } else if (n == CAP_EOF) {
             break;
         } else {
-            if (!g_stop)
-                rc = 1;
+            if (!atomic_load(&g_stop)) rc = 1;
             break;
         }
-        if (g_reload) { /* SIGHUP: log rotation and new rules */
-            g_reload = 0;
+        if (atomic_exchange(&g_reload, 0)) { /* SIGHUP: log rotation and new rules */
             if (kw_eve_reopen(r->eve) == KW_E_OK && strcmp(r->eve_path, "-") != 0)
                 kw_info("EVE %s reopened", r->eve_path);
             reload_rules(r);
@@ -618,7 +623,7 @@ static void teardown(struct run_ctx *r)
     alerts_destroy(r->alerts);
     dbw_destroy(r->dbw); /* after every user of it */
     if (r->src) {
-        g_src = NULL;
+        atomic_store(&g_src, NULL);
         cap_close(r->src);
     }
     kw_eve_close(r->eve);
@@ -681,8 +686,7 @@ int cmd_run(int argc, char **argv)
     int rc = parse_opts(argc, argv, &r.o);
     if (rc >= 0)
         return rc;
-    if ((rc = load_rules(&r)) != 0 || g_stop)
-        goto out;
+    if ((rc = load_rules(&r)) != 0 || atomic_load(&g_stop)) goto out;
     char perr[4096];
     const char *user = r.o.user ? r.o.user : r.model->config.run.user;
     if (priv_resolve(user, r.o.n_files == 0, &r.priv, perr, sizeof perr) != KW_E_OK) {
@@ -697,7 +701,7 @@ int cmd_run(int argc, char **argv)
     }
     if ((rc = open_keylogs(&r)) != 0 || (rc = open_capture(&r)) != 0)
         goto out;
-    g_src = r.src;
+    atomic_store(&g_src, r.src);
     if (open_outputs(&r) != KW_E_OK || open_pipeline(&r) != KW_E_OK || open_metrics(&r) != 0) {
         fprintf(stderr, "keywarden run: cannot start (see the errors above)\n");
         rc = 1;

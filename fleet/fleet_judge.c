@@ -538,10 +538,10 @@ static void idle_wait(struct fj *j)
     nanosleep(&ts, NULL);
 }
 
-enum kw_err fj_run(struct fj *j, volatile sig_atomic_t *stop)
+enum kw_err fj_run(struct fj *j, atomic_int *stop)
 {
     j->last_record = j->last_commit = kw_ts_wall();
-    while (!*stop) {
+    while (!atomic_load(stop)) {
         kw_ts now = kw_ts_wall();
         connection(j);
         if (j->was_up && now >= j->next_discover) {

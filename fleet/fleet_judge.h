@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ struct fj;
 enum kw_err fj_new(const struct fj_config *c, struct fj **out) KW_WUR;
 /* Judges until *stop is set (or, with drain, the input ended), commits,
  * returns. */
-enum kw_err fj_run(struct fj *j, volatile sig_atomic_t *stop) KW_WUR;
+enum kw_err fj_run(struct fj *j, atomic_int *stop) KW_WUR;
 void fj_destroy(struct fj *j);
 
 /* The `fleet` object of the stats record (new reference). */

@@ -543,7 +543,12 @@ void routes_set_on_merge(struct routes *r,
 
 void routes_get_stats(const struct routes *r, struct routes_stats *out)
 {
+    /* the save counters are the database writer's (save_done, under smu);
+     * the rest is the caller's thread's, the model's owner */
+    struct routes *m = (struct routes *)r; /* the lock, not the data, changes */
+    if (m->smu_ready) pthread_mutex_lock(&m->smu);
     *out = r->st;
+    if (m->smu_ready) pthread_mutex_unlock(&m->smu);
 }
 
 struct each_ctx {
