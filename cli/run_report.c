@@ -42,7 +42,7 @@ static void judge_view(struct run_ctx *r, kw_ts now, struct judge_view *v)
     baseline_get_stats(r->baseline, &v->bs);
     v->have_learning = true;
     v->learning = baseline_learning_count(r->baseline, now);
-    if (r->routes && !r->running) { /* the packet loop's, and its saves' */
+    if (r->routes) { /* this thread's model; its save counters under their lock */
         routes_get_stats(r->routes, &v->rs);
         v->have_rs = true;
     }
