@@ -581,10 +581,6 @@ static int loop(struct run_ctx *r)
         if (n == CAP_PACKET && (++iter & 0x3ff) != 0)
             continue; /* read the clock every 1024 packets, and when idle */
         kw_ts w = kw_ts_wall();
-        if (r->wk && w >= next_snap) { /* the workers' counters, for the record and metrics */
-            workers_stats_request(r->wk);
-            next_snap = w + KW_TS_SEC(1);
-        }
         if (w >= next_stats) {
             kw_eve_write(r->eve, run_stats_record(r));
             warn_losses(r, &losses, interval, live);
@@ -593,6 +589,15 @@ static int loop(struct run_ctx *r)
         if (r->metrics && w >= next_metrics) {
             publish_metrics(r, w);
             next_metrics = w + KW_TS_SEC(1);
+        }
+        /* the workers' counters, asked for only when the metrics (each
+         * second) or the next stats record (half a second ahead, so that
+         * the threads have answered by then) will read them: each answer
+         * is a pipeline_stats_json per thread and a walk of the
+         * baselines' profiles in the judge */
+        if (r->wk && w >= next_snap && (r->metrics || w + KW_TS_SEC(1) / 2 >= next_stats)) {
+            workers_stats_request(r->wk);
+            next_snap = w + KW_TS_SEC(1);
         }
         if (tty && w - last_prog >= 1000000) {
             run_progress(r, started);

@@ -110,6 +110,18 @@ def stopped(p):
     return err.decode()
 
 
+def start(kw, link, args):
+    """`keywarden run -q -i` on the link's B end with args; None (said)
+    when it ended before the capture was open."""
+    p = subprocess.Popen(["ip", "netns", "exec", link.b, kw, "run", "-q", "-i", link.vb] + args,
+                         stderr=subprocess.PIPE)
+    time.sleep(1.5)  # let the capture open before replaying
+    if p.poll() is not None:
+        print("FAIL: keywarden run -i exited early:", p.stderr.read().decode())
+        return None
+    return p
+
+
 def live(kw, link, pcap, workers, work, behind=False):
     """One live run; behind: keywarden is frozen while the whole capture
     goes into its rings and told to stop the moment it runs again (what the
@@ -117,12 +129,8 @@ def live(kw, link, pcap, workers, work, behind=False):
     base = os.path.join(work, "%s-%d%s" % (os.path.basename(pcap), workers,
                                            "b" if behind else ""))
     eve, db = base + ".json", base + ".db"  # a fresh pair per run: EVE appends
-    p = subprocess.Popen(["ip", "netns", "exec", link.b, kw, "run", "-q", "-i", link.vb,
-                          "--workers", str(workers), "--eve", eve, "--db", db],
-                         stderr=subprocess.PIPE)
-    time.sleep(1.5)  # let the capture open before replaying
-    if p.poll() is not None:
-        print("FAIL: keywarden run -i exited early:", p.stderr.read().decode())
+    p = start(kw, link, ["--workers", str(workers), "--eve", eve, "--db", db])
+    if p is None:
         return None
     if behind:
         p.send_signal(signal.SIGSTOP)
@@ -147,12 +155,9 @@ def stats_while_running(kw, link, pcap, work):
     cfg = os.path.join(work, "drops.yaml")
     with open(cfg, "w") as f:
         f.write("capture:\n  buffer_mb: 1\n")
-    p = subprocess.Popen(["ip", "netns", "exec", link.b, kw, "run", "-q", "-c", cfg, "-i", link.vb,
-                          "--workers", "2", "--stats-interval", "1", "--eve", eve, "--db", db],
-                         stderr=subprocess.PIPE)
-    time.sleep(1.5)
-    if p.poll() is not None:
-        print("FAIL: keywarden run -i exited early:", p.stderr.read().decode())
+    p = start(kw, link, ["-c", cfg, "--workers", "2", "--stats-interval", "1", "--eve", eve,
+                         "--db", db])
+    if p is None:
         return False
     p.send_signal(signal.SIGSTOP)
     sh("ip", "netns", "exec", link.a, "tcpreplay", "-q", "-i", link.va, "--topspeed",
